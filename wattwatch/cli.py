@@ -1,0 +1,70 @@
+"""The ``wattwatch`` command line: one sub-command per module in :mod:`wattwatch.commands`.
+
+Each command module exposes ``HELP`` (one line), ``add_arguments(parser)`` and ``run(args) -> int``. Modules
+keep heavy imports (torch, matplotlib, rich) inside ``run`` so ``wattwatch --help`` stays fast.
+Errors the user can fix are raised as :class:`wattwatch.errors.UsageError` (or ``ValueError``) and printed as
+one line on stderr with exit code 2, never as a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+__all__ = ["COMMANDS", "build_parser", "main"]
+
+COMMANDS: dict[str, str] = {
+    "run": "wattwatch.commands.run",
+    "report": "wattwatch.commands.report",
+    "plot": "wattwatch.commands.plot",
+    "merge": "wattwatch.commands.merge",
+    "estimate": "wattwatch.commands.estimate",
+    "compare": "wattwatch.commands.compare",
+    "regions": "wattwatch.commands.regions",
+    "schedule": "wattwatch.commands.schedule",
+}
+"""Sub-command name -> module implementing it."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The top-level parser with every available sub-command attached."""
+    from wattwatch import __version__
+
+    parser = argparse.ArgumentParser(
+        prog="wattwatch", description="Energy and CO2 of machine-learning runs, measured live."
+    )
+    parser.add_argument("--version", action="version", version=f"wattwatch {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, module_name in COMMANDS.items():
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as exc:
+            if exc.name == module_name:
+                continue  # command not built yet
+            raise
+        p = sub.add_parser(name, help=module.HELP, description=module.HELP)
+        module.add_arguments(p)
+        p.set_defaults(_run=module.run)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``wattwatch`` script; returns the process exit code."""
+    from wattwatch.errors import UsageError
+
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "_run", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args._run(args) or 0)
+    except (UsageError, ValueError, FileNotFoundError) as exc:
+        print(f"wattwatch {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,89 @@
+"""The sensor contract every hardware reader keeps.
+
+A sensor measures one or more *channels* (``gpu:0``, ``cpu:package-0``, ``cpu``, ``ram``). ``read(t)`` returns,
+per channel, either the cumulative energy in **joules** since an arbitrary origin (the hardware has a counter) or
+the instantaneous power in **watts** (it has not), and says which through :class:`Reading.kind`.
+
+Rules a sensor keeps:
+
+- Cumulative energy is non-decreasing. Wraparound (RAPL) and counter resets (driver reload) are undone inside
+  the sensor, which knows the hardware; the ledger still guards against a negative delta.
+- A channel that cannot be read this time is simply absent from the returned mapping: the ledger records a gap.
+  A sensor may raise from ``read``; the sampler catches it and records a gap for all its channels.
+- Configuration problems (a bad ``gpu_ids`` entry, say) raise ``ValueError`` from the constructor. A missing
+  library or missing hardware is not a configuration problem: the sensor reports no channels.
+- Static facts (model name, UUID, TDP, method) come from ``describe()``, once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal, Protocol, runtime_checkable
+
+__all__ = [
+    "ENERGY",
+    "POWER",
+    "Component",
+    "ChannelInfo",
+    "Reading",
+    "ReadingKind",
+    "Sensor",
+]
+
+ReadingKind = Literal["energy_j", "power_w"]
+Component = Literal["gpu", "cpu", "ram"]
+
+ENERGY: ReadingKind = "energy_j"
+"""Cumulative energy in joules since an arbitrary origin."""
+POWER: ReadingKind = "power_w"
+"""Instantaneous (or short-average) power in watts."""
+
+
+@dataclass(frozen=True)
+class Reading:
+    """One channel's value at one instant.
+
+    ``value`` is joules when ``kind == "energy_j"`` (cumulative, non-decreasing) and watts when
+    ``kind == "power_w"``.
+    """
+
+    value: float
+    kind: ReadingKind
+
+
+@dataclass(frozen=True)
+class ChannelInfo:
+    """Static description of one channel.
+
+    ``method`` is the provenance of the channel's energy: ``counter`` (hardware energy counter),
+    ``power-integral`` (trapezoid over sampled power) or ``model:<name>`` (a power model, e.g.
+    ``model:cpu-utilisation-tdp``). ``details`` holds free-form static facts (``name``, ``uuid``,
+    ``index``, ``power_limit_w``, ``tdp_w``, ``mig_parent``...), JSON-serialisable.
+    """
+
+    channel: str
+    component: Component
+    method: str
+    model: str = ""
+    details: dict[str, object] = field(default_factory=dict)
+
+
+@runtime_checkable
+class Sensor(Protocol):
+    """What the sampler needs from a hardware reader."""
+
+    def channels(self) -> list[str]:
+        """Names of the channels this sensor measures (may be empty)."""
+        ...
+
+    def describe(self) -> list[ChannelInfo]:
+        """Static facts about every channel, in ``channels()`` order."""
+        ...
+
+    def read(self, t: float) -> dict[str, Reading]:
+        """Read every channel now; ``t`` is the sampler's monotonic time in seconds (for model sensors)."""
+        ...
+
+    def close(self) -> None:
+        """Release the hardware handle (idempotent)."""
+        ...
