@@ -1,0 +1,393 @@
+"""Turn sensor readings into energy per channel and per phase, and into CO2.
+
+The ledger is fed by the sampler: ``add(t, wall, readings)`` once per sensor read. For every channel it keeps the
+previous reading and adds the energy of the interval since then:
+
+- cumulative energy counters (``energy_j``): the delta, never negative (a counter that went backwards adds 0 and
+  is counted as a reset);
+- power (``power_w``): the trapezoid rule, ``(p_prev + p) / 2 * dt``;
+- a reading whose kind changed (the GPU counter vanished mid-run): the new power times ``dt``.
+
+Each interval's energy is multiplied by the PUE and by the carbon intensity (g/kWh) at the interval's midpoint in
+wall time, so time-varying intensities are honoured. Memory is O(1) in run length: totals only, and at most
+``max_gaps`` gap records (counts and seconds keep growing; the list does not).
+
+A channel missing from a read is a *gap*. When it comes back, a counter channel is bridged exactly (the counter
+kept counting) and a power channel is bridged by the trapezoid across the gap; either way the gap's length is
+recorded. A channel that never comes back (a lost GPU) simply stops adding energy.
+
+Units: seconds (monotonic clock for ``t``, unix time for ``wall``), joules, watts, grams CO2eq.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from wattwatch.sensors.base import ENERGY, ChannelInfo, Reading
+
+__all__ = [
+    "ChannelTotals",
+    "Gap",
+    "Ledger",
+    "LedgerSnapshot",
+    "J_PER_KWH",
+]
+
+J_PER_KWH = 3.6e6
+"""Joules in one kilowatt-hour."""
+
+_STATE_VERSION = 1
+
+
+@dataclass(frozen=True)
+class Gap:
+    """A stretch of monotonic time ``[start_t, end_t]`` (s) during which ``channel`` could not be read.
+
+    ``end_t`` is ``None`` while the gap is still open (the channel has not come back).
+    """
+
+    channel: str
+    start_t: float
+    end_t: float | None
+    reason: str = "read failed"
+
+    @property
+    def duration_s(self) -> float | None:
+        return None if self.end_t is None else self.end_t - self.start_t
+
+
+@dataclass(frozen=True)
+class ChannelTotals:
+    """One channel's totals at snapshot time. Energies in joules (before PUE), times in monotonic seconds."""
+
+    channel: str
+    component: str
+    method: str
+    energy_j: float
+    phase_energy_j: dict[str, float]
+    samples: int
+    first_t: float | None
+    last_t: float | None
+    power_w: float | None
+    """Mean power over the most recent interval, or ``None`` before the second reading."""
+    gap_count: int
+    gap_s: float
+    resets: int
+    in_gap: bool
+
+
+@dataclass(frozen=True)
+class LedgerSnapshot:
+    """A consistent view of the whole ledger. Energies in joules before PUE unless the name says ``_kwh``."""
+
+    phase: str
+    duration_s: float
+    """Measured seconds (first to last reading) plus the duration carried over from a resumed run."""
+    channels: dict[str, ChannelTotals]
+    component_energy_j: dict[str, float]
+    phase_energy_j: dict[str, float]
+    """Energy per phase, all channels summed."""
+    emissions_g: float
+    """Grams CO2eq, PUE and time-varying intensity applied."""
+    phase_emissions_g: dict[str, float]
+    pue: float
+    samples: int
+    gaps: tuple[Gap, ...]
+    gap_count: int
+    resumed_segments: int
+    """How many earlier segments (a resumed run's previous processes) are folded into these totals."""
+
+    @property
+    def energy_j(self) -> float:
+        """Total energy over all channels, before PUE (J)."""
+        return sum(self.component_energy_j.values())
+
+    @property
+    def energy_kwh(self) -> float:
+        """Total energy with PUE applied (kWh), as CodeCarbon's ``energy_consumed``."""
+        return self.energy_j * self.pue / J_PER_KWH
+
+    def component_kwh(self, component: str) -> float:
+        """One component's energy with PUE applied (kWh)."""
+        return self.component_energy_j.get(component, 0.0) * self.pue / J_PER_KWH
+
+
+@dataclass
+class _Channel:
+    info: ChannelInfo
+    method: str
+    energy_j: float = 0.0
+    phase_energy_j: dict[str, float] = field(default_factory=dict)
+    samples: int = 0
+    first_t: float | None = None
+    last_t: float | None = None
+    last_value: float | None = None
+    last_kind: str | None = None
+    power_w: float | None = None
+    gap_start: float | None = None
+    gap_count: int = 0
+    gap_s: float = 0.0
+    resets: int = 0
+
+
+class Ledger:
+    """Accumulates energy per channel and phase; thread-safe (one writer, any number of readers).
+
+    ``intensity`` maps a unix time (s) to gCO2eq/kWh; ``pue`` multiplies every joule, as CodeCarbon does.
+    """
+
+    def __init__(
+        self,
+        infos: Sequence[ChannelInfo],
+        *,
+        phase: str = "train",
+        intensity: Callable[[float], float] | None = None,
+        pue: float = 1.0,
+        max_gaps: int = 100,
+    ) -> None:
+        if pue < 1.0:
+            raise ValueError(f"pue must be >= 1.0 (a data centre cannot use less than its IT load); got {pue}")
+        self._lock = threading.Lock()
+        self._channels: dict[str, _Channel] = {i.channel: _Channel(info=i, method=i.method) for i in infos}
+        self._phase = phase
+        self._intensity = intensity
+        self._pue = float(pue)
+        self._max_gaps = max_gaps
+        self._gaps: list[Gap] = []
+        self._gap_count = 0
+        self._emissions_g = 0.0
+        self._phase_emissions_g: dict[str, float] = {}
+        self._first_t: float | None = None
+        self._last_t: float | None = None
+        self._samples = 0
+        # Totals carried over from earlier segments of a resumed run.
+        self._carried: dict[str, Any] = {}
+
+    # -- writing -------------------------------------------------------------------------------------------
+    def add_channels(self, infos: Sequence[ChannelInfo]) -> None:
+        """Register channels that appeared after construction (e.g. a sensor opened late)."""
+        with self._lock:
+            for info in infos:
+                self._channels.setdefault(info.channel, _Channel(info=info, method=info.method))
+
+    def set_phase(self, phase: str) -> None:
+        """Attribute energy of intervals ending after this call to ``phase``."""
+        with self._lock:
+            self._phase = phase
+
+    @property
+    def phase(self) -> str:
+        return self._phase
+
+    def add(self, t: float, wall: float, readings: Mapping[str, Reading], expected: Sequence[str] = ()) -> None:
+        """Fold one read into the totals.
+
+        ``t`` is the monotonic time of the read (s), ``wall`` the matching unix time (s). ``expected`` names the
+        channels this read was supposed to return: those missing from ``readings`` open (or extend) a gap.
+        """
+        with self._lock:
+            self._samples += 1
+            if self._first_t is None:
+                self._first_t = t
+            self._last_t = t if self._last_t is None else max(self._last_t, t)
+            for name in expected:
+                if name not in readings:
+                    self._open_gap(name, t)
+            for name, reading in readings.items():
+                ch = self._channels.get(name)
+                if ch is None:
+                    continue
+                self._fold(ch, t, wall, reading)
+
+    def _open_gap(self, name: str, t: float) -> None:
+        ch = self._channels.get(name)
+        if ch is None or ch.gap_start is not None:
+            return
+        ch.gap_start = ch.last_t if ch.last_t is not None else t
+        ch.gap_count += 1
+        self._gap_count += 1
+        self._record_gap(Gap(channel=name, start_t=ch.gap_start, end_t=None))
+
+    def _record_gap(self, gap: Gap) -> None:
+        # Replace the open record of the same channel when closing it; keep the list bounded.
+        for i in range(len(self._gaps) - 1, -1, -1):
+            g = self._gaps[i]
+            if g.channel == gap.channel and g.end_t is None:
+                self._gaps[i] = gap
+                return
+        self._gaps.append(gap)
+        if len(self._gaps) > self._max_gaps:
+            del self._gaps[0]
+
+    def _fold(self, ch: _Channel, t: float, wall: float, reading: Reading) -> None:
+        if ch.gap_start is not None:
+            ch.gap_s += max(0.0, t - ch.gap_start)
+            self._record_gap(Gap(channel=ch.info.channel, start_t=ch.gap_start, end_t=t))
+            ch.gap_start = None
+        ch.samples += 1
+        if ch.first_t is None:
+            ch.first_t = t
+        if ch.last_t is not None and ch.last_value is not None and t > ch.last_t:
+            dt = t - ch.last_t
+            if ch.last_kind == reading.kind == ENERGY:
+                delta = reading.value - ch.last_value
+                if delta < 0:
+                    ch.resets += 1
+                    delta = 0.0
+            elif ch.last_kind == reading.kind:
+                delta = 0.5 * (ch.last_value + reading.value) * dt
+            else:
+                ch.method = "counter+power-integral" if reading.kind != ENERGY else ch.method
+                delta = reading.value * dt if reading.kind != ENERGY else 0.0
+            ch.power_w = delta / dt
+            ch.energy_j += delta
+            ch.phase_energy_j[self._phase] = ch.phase_energy_j.get(self._phase, 0.0) + delta
+            if self._intensity is not None and delta > 0.0:
+                mid_wall = wall - dt / 2.0
+                grams = delta * self._pue / J_PER_KWH * float(self._intensity(mid_wall))
+                self._emissions_g += grams
+                self._phase_emissions_g[self._phase] = self._phase_emissions_g.get(self._phase, 0.0) + grams
+        if ch.last_t is None or t >= ch.last_t:
+            ch.last_t = t
+            ch.last_value = reading.value
+            ch.last_kind = reading.kind
+
+    # -- reading -------------------------------------------------------------------------------------------
+    def snapshot(self) -> LedgerSnapshot:
+        """A consistent copy of the totals, including those carried over from earlier segments."""
+        with self._lock:
+            carried = self._carried
+            carried_ch: dict[str, dict[str, Any]] = carried.get("channels", {})
+            channels: dict[str, ChannelTotals] = {}
+            names = list(self._channels) + [n for n in carried_ch if n not in self._channels]
+            for name in names:
+                ch = self._channels.get(name)
+                old = carried_ch.get(name, {})
+                phase_e = dict(old.get("phase_energy_j", {}))
+                if ch is not None:
+                    for p, e in ch.phase_energy_j.items():
+                        phase_e[p] = phase_e.get(p, 0.0) + e
+                channels[name] = ChannelTotals(
+                    channel=name,
+                    component=ch.info.component if ch else str(old.get("component", "")),
+                    method=ch.method if ch else str(old.get("method", "")),
+                    energy_j=(ch.energy_j if ch else 0.0) + float(old.get("energy_j", 0.0)),
+                    phase_energy_j=phase_e,
+                    samples=(ch.samples if ch else 0) + int(old.get("samples", 0)),
+                    first_t=ch.first_t if ch else None,
+                    last_t=ch.last_t if ch else None,
+                    power_w=ch.power_w if ch else None,
+                    gap_count=(ch.gap_count if ch else 0) + int(old.get("gap_count", 0)),
+                    gap_s=(ch.gap_s if ch else 0.0) + float(old.get("gap_s", 0.0)),
+                    resets=(ch.resets if ch else 0) + int(old.get("resets", 0)),
+                    in_gap=bool(ch and ch.gap_start is not None),
+                )
+            component: dict[str, float] = {}
+            phase_total: dict[str, float] = {}
+            for tot in channels.values():
+                component[tot.component] = component.get(tot.component, 0.0) + tot.energy_j
+                for p, e in tot.phase_energy_j.items():
+                    phase_total[p] = phase_total.get(p, 0.0) + e
+            phase_em = dict(carried.get("phase_emissions_g", {}))
+            for p, g in self._phase_emissions_g.items():
+                phase_em[p] = phase_em.get(p, 0.0) + g
+            measured = 0.0 if self._first_t is None or self._last_t is None else self._last_t - self._first_t
+            return LedgerSnapshot(
+                phase=self._phase,
+                duration_s=measured + float(carried.get("duration_s", 0.0)),
+                channels=channels,
+                component_energy_j=component,
+                phase_energy_j=phase_total,
+                emissions_g=self._emissions_g + float(carried.get("emissions_g", 0.0)),
+                phase_emissions_g=phase_em,
+                pue=self._pue,
+                samples=self._samples + int(carried.get("samples", 0)),
+                gaps=tuple(self._gaps),
+                gap_count=self._gap_count + int(carried.get("gap_count", 0)),
+                resumed_segments=int(carried.get("segments", 0)),
+            )
+
+    # -- persistence ---------------------------------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        """Totals as plain JSON-serialisable data, to resume the run later with :meth:`from_dict`.
+
+        Only totals travel: the next segment starts with fresh hardware readings.
+        """
+        snap = self.snapshot()
+        return {
+            "version": _STATE_VERSION,
+            "segments": snap.resumed_segments + 1,
+            "duration_s": snap.duration_s,
+            "emissions_g": snap.emissions_g,
+            "phase_emissions_g": snap.phase_emissions_g,
+            "samples": snap.samples,
+            "gap_count": snap.gap_count,
+            "pue": snap.pue,
+            "channels": {
+                name: {
+                    "component": c.component,
+                    "method": c.method,
+                    "energy_j": c.energy_j,
+                    "phase_energy_j": c.phase_energy_j,
+                    "samples": c.samples,
+                    "gap_count": c.gap_count,
+                    "gap_s": c.gap_s,
+                    "resets": c.resets,
+                }
+                for name, c in snap.channels.items()
+            },
+        }
+
+    def load_dict(self, state: Mapping[str, Any]) -> None:
+        """Carry the totals of earlier segments (from :meth:`to_dict`) into this ledger.
+
+        Raises ``ValueError`` for a state this version cannot read.
+        """
+        if not isinstance(state, Mapping) or state.get("version") != _STATE_VERSION:
+            raise ValueError(
+                f"cannot resume from this ledger state (version {state.get('version') if isinstance(state, Mapping) else '?'}, "
+                f"expected {_STATE_VERSION}); start a new run instead"
+            )
+        try:
+            channels = {
+                str(name): {
+                    "component": str(c["component"]),
+                    "method": str(c["method"]),
+                    "energy_j": float(c["energy_j"]),
+                    "phase_energy_j": {str(p): float(e) for p, e in dict(c["phase_energy_j"]).items()},
+                    "samples": int(c["samples"]),
+                    "gap_count": int(c["gap_count"]),
+                    "gap_s": float(c["gap_s"]),
+                    "resets": int(c["resets"]),
+                }
+                for name, c in dict(state["channels"]).items()
+            }
+            carried = {
+                "segments": int(state["segments"]),
+                "duration_s": float(state["duration_s"]),
+                "emissions_g": float(state["emissions_g"]),
+                "phase_emissions_g": {str(p): float(g) for p, g in dict(state["phase_emissions_g"]).items()},
+                "samples": int(state["samples"]),
+                "gap_count": int(state["gap_count"]),
+                "channels": channels,
+            }
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ValueError(f"corrupt ledger state ({exc!r}); start a new run instead") from exc
+        with self._lock:
+            self._carried = carried
+
+    @classmethod
+    def from_dict(
+        cls,
+        state: Mapping[str, Any],
+        infos: Sequence[ChannelInfo] = (),
+        **kwargs: Any,
+    ) -> Ledger:
+        """A new ledger for the next segment of a run, starting from the totals in ``state``."""
+        kwargs.setdefault("pue", float(state.get("pue", 1.0)) if isinstance(state, Mapping) else 1.0)
+        ledger = cls(infos, **kwargs)
+        ledger.load_dict(state)
+        return ledger
