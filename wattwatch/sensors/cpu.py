@@ -1,0 +1,251 @@
+"""CPU power modelled from utilisation when there is no RAPL counter (most cloud VMs, unprivileged users).
+
+The curve: a linear min/max model over the CPU's TDP,
+
+    P(u) = TDP_total * (IDLE_FRACTION + (1 - IDLE_FRACTION) * u),   u in [0, 1]
+
+with ``IDLE_FRACTION = 0.74 / 3.5 = 0.2114``. The figures are Cloud Carbon Footprint's AWS coefficients (min
+0.74 W, max 3.5 W per vCPU, averaged from SPECpower_ssj2008 results; cloudcarbonfootprint.org, "Methodology",
+compute energy ``Average Watts = Min Watts + Avg vCPU Utilization * (Max Watts - Min Watts)``). We keep CCF's
+*shape* (idle ~21 % of full load, linear in utilisation, which SPECpower curves of modern servers follow closely)
+and anchor full load at the CPU's TDP from CodeCarbon's table, so a known model gives a model-specific scale.
+CodeCarbon 3's own machine curve (``0.1 + 0.9 u**3``) was not chosen: cubic growth puts 50 % load at 21 % of
+TDP, well under SPECpower measurements (typically 55-65 % of full-load power at 50 % load).
+
+Modes:
+
+- ``machine``: u is whole-machine utilisation from ``psutil.cpu_times()`` deltas between reads
+  (busy = total - idle - iowait); the idle share is charged.
+- ``process``: u is the process tree's share of the machine, tree CPU seconds / (dt * logical CPUs), and only
+  the dynamic part is charged: ``P = TDP_total * (1 - IDLE_FRACTION) * u``. The idle floor belongs to the
+  machine, not to one process (summing process-mode readings over all processes gives machine power minus idle).
+
+``TDP_total`` is the per-socket TDP times the sockets in ``/proc/cpuinfo`` (distinct ``physical id``), or the
+``tdp_w`` given. On a VM, cpuinfo shows the host's model but only the VM's vCPUs: the whole socket's TDP is then
+an upper bound for the VM; pass ``tdp_w`` (e.g. 3.5 W x vCPUs) to model a slice.
+
+Readings are kind ``power_w`` (the mean over the interval since the previous read) with method
+``model:cpu-linear-ccf``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Literal
+
+import psutil
+
+from wattwatch.sensors.base import POWER, ChannelInfo, Reading
+from wattwatch.sensors.cpuinfo import load_tdp_table, lookup_tdp, read_cpuinfo
+
+__all__ = [
+    "CCF_MAX_W_PER_VCPU",
+    "CCF_MIN_W_PER_VCPU",
+    "CURVE_NAME",
+    "IDLE_FRACTION",
+    "CpuModelSensor",
+    "ProcessTreeCpu",
+    "dynamic_power_w",
+    "machine_cpu_seconds",
+    "machine_power_w",
+]
+
+CCF_MIN_W_PER_VCPU = 0.74
+"""Cloud Carbon Footprint's AWS average idle watts per vCPU (SPECpower-derived)."""
+CCF_MAX_W_PER_VCPU = 3.5
+"""Cloud Carbon Footprint's AWS average full-load watts per vCPU (SPECpower-derived)."""
+IDLE_FRACTION = CCF_MIN_W_PER_VCPU / CCF_MAX_W_PER_VCPU
+"""Idle power as a fraction of full-load power (0.2114)."""
+CURVE_NAME = "cpu-linear-ccf"
+
+Mode = Literal["machine", "process"]
+
+
+def _clamp01(u: float) -> float:
+    return min(1.0, max(0.0, u))
+
+
+def machine_power_w(utilisation: float, tdp_w: float) -> float:
+    """Whole-machine CPU watts at ``utilisation`` (0..1, clamped) for a total TDP of ``tdp_w`` watts."""
+    return tdp_w * (IDLE_FRACTION + (1.0 - IDLE_FRACTION) * _clamp01(utilisation))
+
+
+def dynamic_power_w(share: float, tdp_w: float) -> float:
+    """Watts above idle attributable to a process using ``share`` (0..1, clamped) of all logical CPUs."""
+    return tdp_w * (1.0 - IDLE_FRACTION) * _clamp01(share)
+
+
+def machine_cpu_seconds() -> tuple[float, float]:
+    """``(busy, total)`` CPU seconds summed over all CPUs since boot (busy = total - idle - iowait)."""
+    times = psutil.cpu_times()
+    fields = times._asdict()
+    # guest and guest_nice are already included in user and nice on Linux.
+    total = sum(v for k, v in fields.items() if k not in ("guest", "guest_nice"))
+    idle = fields.get("idle", 0.0) + fields.get("iowait", 0.0)
+    return total - idle, total
+
+
+class ProcessTreeCpu:
+    """Cumulative CPU seconds (user + system) used by process ``pid`` and its descendants since construction.
+
+    Per process, keyed by (pid, create time) so reused pids are not confused. A child that exits and is reaped
+    by a process of the tree shows up in that parent's ``children_user/system``; the seconds already counted for
+    it while alive are subtracted so nothing is counted twice. A process orphaned to init loses its last
+    interval. Calling it never raises: vanished or forbidden processes are skipped.
+    """
+
+    def __init__(self, pid: int | None = None) -> None:
+        self._pid = os.getpid() if pid is None else pid
+        self._seen: dict[tuple[int, float], tuple[float, float, int]] = {}  # key -> (own, kids, ppid)
+        self._total = 0.0
+        self._sample(first=True)
+
+    def _snapshot(self) -> dict[tuple[int, float], tuple[float, float, int]]:
+        snap: dict[tuple[int, float], tuple[float, float, int]] = {}
+        try:
+            root = psutil.Process(self._pid)
+            procs = [root, *root.children(recursive=True)]
+        except (psutil.Error, OSError):
+            return snap
+        for proc in procs:
+            try:
+                with proc.oneshot():
+                    ct = proc.cpu_times()
+                    key = (proc.pid, proc.create_time())
+                    snap[key] = (
+                        ct.user + ct.system,
+                        getattr(ct, "children_user", 0.0) + getattr(ct, "children_system", 0.0),
+                        proc.ppid(),
+                    )
+            except (psutil.Error, OSError):
+                continue
+        return snap
+
+    def _sample(self, first: bool = False) -> None:
+        snap = self._snapshot()
+        if not first:
+            delta = 0.0
+            live_pids = {key[0] for key in snap}
+            for key, (own, kids, _ppid) in snap.items():
+                prev = self._seen.get(key)
+                if prev is None:
+                    delta += own + kids  # born since the last sample
+                else:
+                    delta += (own - prev[0]) + (kids - prev[1])
+            for key, (own, kids, ppid) in self._seen.items():
+                if key not in snap and ppid in live_pids:
+                    delta -= own + kids  # already counted; now inside the parent's children_* times
+            self._total += max(0.0, delta)
+        self._seen = snap
+
+    def __call__(self) -> float:
+        self._sample()
+        return self._total
+
+
+class CpuModelSensor:
+    """Modelled CPU power (watts) from utilisation and TDP; one channel, ``cpu``.
+
+    ``machine_seconds`` returns cumulative ``(busy, total)`` CPU seconds of the machine (default: psutil);
+    ``tree_seconds`` cumulative CPU seconds of the tracked process tree (default: :class:`ProcessTreeCpu`);
+    ``clock`` the monotonic clock the sampler's ``t`` comes from. Tests fake all three.
+    """
+
+    def __init__(
+        self,
+        mode: Mode = "machine",
+        pid: int | None = None,
+        proc_root: Path = Path("/proc"),
+        tdp_w: float | None = None,
+        data_dir: Path | None = None,
+        cpu_count: int | None = None,
+        logger: logging.Logger | None = None,
+        *,
+        machine_seconds: Callable[[], tuple[float, float]] | None = None,
+        tree_seconds: Callable[[], float] | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        if mode not in ("machine", "process"):
+            raise ValueError(f"CpuModelSensor mode must be 'machine' or 'process', not {mode!r}")
+        if tdp_w is not None and not tdp_w > 0:
+            raise ValueError(f"tdp_w must be a positive number of watts, not {tdp_w!r}")
+        if cpu_count is not None and cpu_count < 1:
+            raise ValueError(f"cpu_count must be >= 1, not {cpu_count!r}")
+        self._log = logger or logging.getLogger(__name__)
+        self._mode: Mode = mode
+        info = read_cpuinfo(Path(proc_root))
+        self.model_name = info.model_name
+        self.sockets = info.sockets or 1
+        self.n_cpus = cpu_count or info.logical_cpus
+        match = lookup_tdp(info.model_name, load_tdp_table(data_dir))
+        self.tdp_per_socket_w = match.tdp_w
+        if tdp_w is not None:
+            self.tdp_w, self.tdp_source = float(tdp_w), "user"
+        else:
+            self.tdp_w, self.tdp_source = match.tdp_w * self.sockets, match.source
+        self._tdp_table_name = match.name
+        if self.tdp_source == "default":
+            self._log.info(
+                "CPU model %r not in CodeCarbon's TDP table; modelling with a default %.0f W per socket",
+                info.model_name,
+                match.tdp_w,
+            )
+        self._pid = pid if pid is not None else os.getpid()
+        self._machine_seconds = machine_seconds or machine_cpu_seconds
+        self._tree_seconds = tree_seconds
+        if mode == "process" and tree_seconds is None:
+            self._tree_seconds = ProcessTreeCpu(self._pid)
+        self._last_t = clock()
+        self._last_busy, self._last_total = self._machine_seconds() if mode == "machine" else (0.0, 0.0)
+        self._last_tree = self._tree_seconds() if self._tree_seconds is not None else 0.0
+        self._last_power = machine_power_w(0.0, self.tdp_w) if mode == "machine" else 0.0
+
+    @property
+    def method(self) -> str:
+        return f"model:{CURVE_NAME}"
+
+    def channels(self) -> list[str]:
+        return ["cpu"]
+
+    def describe(self) -> list[ChannelInfo]:
+        details: dict[str, object] = {
+            "tdp_w": self.tdp_w,
+            "tdp_w_per_socket": self.tdp_per_socket_w,
+            "tdp_source": self.tdp_source,
+            "tdp_table_name": self._tdp_table_name,
+            "sockets": self.sockets,
+            "n_cpus": self.n_cpus,
+            "mode": self._mode,
+            "idle_fraction": round(IDLE_FRACTION, 4),
+            "curve": "P = TDP * (idle + (1 - idle) * u); process mode charges only (1 - idle) * TDP * share",
+        }
+        if self._mode == "process":
+            details["pid"] = self._pid
+        return [ChannelInfo("cpu", "cpu", self.method, self.model_name, details)]
+
+    def read(self, t: float) -> dict[str, Reading]:
+        """Mean modelled watts since the previous read (the previous value when no time has passed)."""
+        if self._mode == "machine":
+            busy, total = self._machine_seconds()
+            d_total = total - self._last_total
+            if d_total > 0:
+                u = (busy - self._last_busy) / d_total
+                self._last_power = machine_power_w(u, self.tdp_w)
+                self._last_busy, self._last_total = busy, total
+        else:
+            assert self._tree_seconds is not None
+            tree = self._tree_seconds()
+            dt = t - self._last_t
+            if dt > 0:
+                share = max(0.0, tree - self._last_tree) / (dt * self.n_cpus)
+                self._last_power = dynamic_power_w(share, self.tdp_w)
+                self._last_tree = tree
+        self._last_t = t
+        return {"cpu": Reading(self._last_power, POWER)}
+
+    def close(self) -> None:
+        """Nothing to release."""

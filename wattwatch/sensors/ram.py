@@ -1,0 +1,122 @@
+"""RAM power modelled from memory in use.
+
+Model: ``P = WATTS_PER_GIB * GiB in use``, with ``WATTS_PER_GIB = 0.375`` -- CodeCarbon's long-standing figure
+of 3 W per 8 GB of DDR3/DDR4 (``codecarbon/external/ram.py``: "3 watts of power for every 8GB of DDR3 or DDR4
+memory"), expressed per GiB (2**30 bytes, as DIMM sizes are).
+
+Why memory *in use* and not installed memory: DRAM's background power (refresh, idle DIMMs) is part of the
+machine's idle power, whoever runs on it. Charging installed memory would bill a 2 TiB host 768 W for a job that
+touches 16 GiB; charging what is in use bills 6 W. Machine mode uses ``total - available`` from
+``psutil.virtual_memory()`` (page cache that can be reclaimed is not "in use"); process mode the summed RSS of
+the process tree (shared pages are counted once per process, an upper bound).
+
+Readings are kind ``power_w`` with method ``model:ram-0.375w-per-gib`` (the figure follows ``watts_per_gb``).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable
+from typing import Literal
+
+import psutil
+
+from wattwatch.sensors.base import POWER, ChannelInfo, Reading
+
+__all__ = ["GIB", "WATTS_PER_GIB", "RamModelSensor", "machine_used_bytes", "process_tree_rss_bytes"]
+
+GIB = 2**30
+WATTS_PER_GIB = 3.0 / 8.0
+"""CodeCarbon's 3 W per 8 GB (DDR3/DDR4), in watts per GiB in use."""
+
+Mode = Literal["machine", "process"]
+
+
+def machine_used_bytes() -> int:
+    """Bytes in use on the machine: ``total - available``."""
+    vm = psutil.virtual_memory()
+    return int(vm.total - vm.available)
+
+
+def process_tree_rss_bytes(pid: int) -> int:
+    """Summed resident set size of ``pid`` and its descendants, in bytes (0 when the process is gone)."""
+    try:
+        root = psutil.Process(pid)
+        procs = [root, *root.children(recursive=True)]
+    except (psutil.Error, OSError):
+        return 0
+    total = 0
+    for proc in procs:
+        try:
+            total += proc.memory_info().rss
+        except (psutil.Error, OSError):
+            continue
+    return total
+
+
+class RamModelSensor:
+    """Modelled RAM power in watts; one channel, ``ram``.
+
+    ``watts_per_gb`` is watts per GiB in use (default :data:`WATTS_PER_GIB`). ``used_bytes`` returns bytes in
+    use (default: the machine's ``total - available``, or the process tree's RSS in process mode); tests fake it.
+    """
+
+    def __init__(
+        self,
+        mode: Mode = "machine",
+        pid: int | None = None,
+        watts_per_gb: float = WATTS_PER_GIB,
+        logger: logging.Logger | None = None,
+        *,
+        used_bytes: Callable[[], int] | None = None,
+    ) -> None:
+        if mode not in ("machine", "process"):
+            raise ValueError(f"RamModelSensor mode must be 'machine' or 'process', not {mode!r}")
+        if not watts_per_gb >= 0:
+            raise ValueError(
+                f"watts_per_gb must be a non-negative number of watts per GiB, not {watts_per_gb!r}"
+            )
+        self._log = logger or logging.getLogger(__name__)
+        self._mode: Mode = mode
+        self._pid = pid if pid is not None else os.getpid()
+        self.watts_per_gb = float(watts_per_gb)
+        if used_bytes is not None:
+            self._used = used_bytes
+        elif mode == "machine":
+            self._used = machine_used_bytes
+        else:
+            self._used = lambda: process_tree_rss_bytes(self._pid)
+        self._warned = False
+
+    @property
+    def method(self) -> str:
+        return f"model:ram-{self.watts_per_gb:g}w-per-gib"
+
+    def channels(self) -> list[str]:
+        return ["ram"]
+
+    def describe(self) -> list[ChannelInfo]:
+        details: dict[str, object] = {
+            "watts_per_gb": self.watts_per_gb,
+            "unit": "W per GiB in use",
+            "mode": self._mode,
+            "source": "CodeCarbon: 3 W per 8 GB of DDR3/DDR4",
+        }
+        if self._mode == "process":
+            details["pid"] = self._pid
+        return [ChannelInfo("ram", "ram", self.method, "", details)]
+
+    def read(self, t: float) -> dict[str, Reading]:
+        """Watts for the memory in use now; a failed query leaves the channel out (a gap), logged once."""
+        try:
+            used = max(0, int(self._used()))
+        except (psutil.Error, OSError, ValueError) as exc:
+            if not self._warned:
+                self._warned = True
+                self._log.warning("memory usage unreadable (%s); recording a gap", exc)
+            return {}
+        return {"ram": Reading(used / GIB * self.watts_per_gb, POWER)}
+
+    def close(self) -> None:
+        """Nothing to release."""
