@@ -14,6 +14,7 @@ from __future__ import annotations
 import bisect
 import csv
 import math
+import statistics
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -450,7 +451,7 @@ def project_from_run(
     if not have:
         raise ValueError(
             f"run {measured.run_id or '(unnamed)'} recorded no {unit}s, so it cannot be scaled by {unit}; "
-            f"record them (Tracker(..., {unit}s=...)) or use --scale-{'tokens' if unit == 'step' else 'steps'}"
+            f"record them in the tracked run or use --scale-{'tokens' if unit == 'step' else 'steps'}"
         )
     if measured.energy_kwh <= 0:
         raise ValueError(f"run {measured.run_id or '(unnamed)'} measured no energy; nothing to scale")
@@ -504,10 +505,11 @@ class ScheduleResult:
 
 
 class _StepForecast:
-    """A forecast as a step function: value ``g`` over ``[t_i, min(t_{i+1}, t_i + step))`` where ``step`` is the
-    smallest spacing of the series (3600 s for a single point); cumulative integrals for O(log n) windows."""
+    """A forecast as a step function, as :class:`wattwatch.intensity.HourlyIntensity` reads it: each value holds
+    from its start to the next start (a gap keeps the previous value), the last for ``step_s`` seconds (default:
+    the median spacing, 3600 s for a single point). Cumulative integrals make each window O(log n)."""
 
-    def __init__(self, hours: Sequence[tuple[float, float]]) -> None:
+    def __init__(self, hours: Sequence[tuple[float, float]], step_s: float | None = None) -> None:
         pts = sorted((float(t), float(g)) for t, g in hours)
         if not pts:
             raise ValueError(
@@ -518,19 +520,19 @@ class _StepForecast:
                 raise ValueError(
                     f"bad forecast point ({t}, {g}): timestamps and g/kWh must be finite, g >= 0"
                 )
-        gaps = [b[0] - a[0] for a, b in zip(pts, pts[1:], strict=False) if b[0] > a[0]]
-        step = min(gaps) if gaps else 3600.0
         starts: list[float] = []
-        ends: list[float] = []
         values: list[float] = []
-        for i, (t, g) in enumerate(pts):
+        for t, g in pts:
             if starts and t == starts[-1]:
                 values[-1] = g  # a repeated timestamp: the later row wins
-                continue
-            nxt = pts[i + 1][0] if i + 1 < len(pts) else math.inf
-            starts.append(t)
-            ends.append(min(nxt, t + step))
-            values.append(g)
+            else:
+                starts.append(t)
+                values.append(g)
+        if step_s is None:
+            gaps = [b - a for a, b in zip(starts, starts[1:], strict=False)]
+            step_s = statistics.median(gaps) if gaps else 3600.0
+        step = _positive("forecast step (s)", step_s)
+        ends = [*starts[1:], starts[-1] + step]
         self.starts, self.ends, self.values = starts, ends, values
         self.cum_integral = [0.0]
         self.cum_covered = [0.0]
@@ -555,11 +557,13 @@ class _StepForecast:
         return (ib - ia) / (b - a)
 
 
-def window_emissions(hours: Sequence[tuple[float, float]], start_s: float, duration_s: float) -> float | None:
+def window_emissions(
+    hours: Sequence[tuple[float, float]], start_s: float, duration_s: float, *, step_s: float | None = None
+) -> float | None:
     """Mean gCO2eq/kWh of ``hours`` (``(unix start s, g/kWh)`` pairs) over ``[start_s, start_s + duration_s]``,
     integrating partial intervals exactly; ``None`` when the forecast does not cover the window."""
     d = _positive("duration (s)", duration_s)
-    return _StepForecast(hours).mean(start_s, start_s + d)
+    return _StepForecast(hours, step_s).mean(start_s, start_s + d)
 
 
 def _iso(t: float) -> str:
@@ -575,15 +579,17 @@ def best_start(
     now_s: float,
     *,
     power_w: float = DEFAULT_GPU_WATTS * DEFAULT_PUE,
+    step_s: float | None = None,
 ) -> ScheduleResult:
     """The greenest start for a job of ``duration_s`` seconds that must finish by ``deadline_s`` (unix s).
 
-    ``hours`` is the forecast as ``(unix start s, g/kWh)`` pairs (e.g. ``read_hourly_csv(p).hours``); each value
-    holds until the next point. Candidates are ``now_s`` and every forecast interval start after it; a
+    ``hours`` is the forecast as ``(unix start s, g/kWh)`` pairs (e.g. ``read_hourly_csv(p).hours``, with
+    ``step_s=...step_s``); each value holds until the next point, the last for ``step_s``. Candidates are
+    ``now_s`` and every forecast interval start after it; a
     candidate counts only if the forecast covers its whole window. Starting now wins ties, then the earliest
     start, so the result is never worse than starting now and never ends past the deadline.
     """
-    forecast = _StepForecast(hours)
+    forecast = _StepForecast(hours, step_s)
     d = _positive("duration", duration_s, "; pass --duration-hours > 0")
     watts = _positive("power (W)", power_w)
     if now_s + d > deadline_s:

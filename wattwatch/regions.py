@@ -110,8 +110,11 @@ def merge_catalogs(
         elif keep_base_figure:
             merged[row.key] = replace(old, reference_g_per_kwh=row.g_per_kwh, reference_source=row.source)
         else:
+            keep_ref = old.reference_g_per_kwh is not None
             merged[row.key] = replace(
                 row,
+                reference_g_per_kwh=old.reference_g_per_kwh if keep_ref else old.g_per_kwh,
+                reference_source=old.reference_source if keep_ref else old.source,
                 usd_per_gpu_hour=row.usd_per_gpu_hour
                 if row.usd_per_gpu_hour is not None
                 else old.usd_per_gpu_hour,
