@@ -18,7 +18,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Callable
-from typing import Literal
+from typing import Any, Literal
 
 import psutil
 
@@ -33,9 +33,9 @@ WATTS_PER_GIB = 3.0 / 8.0
 Mode = Literal["machine", "process"]
 
 
-def machine_used_bytes() -> int:
-    """Bytes in use on the machine: ``total - available``."""
-    vm = psutil.virtual_memory()
+def machine_used_bytes(virtual_memory: Callable[[], Any] = psutil.virtual_memory) -> int:
+    """Bytes in use on the machine: ``total - available`` of ``virtual_memory()`` (psutil's by default)."""
+    vm = virtual_memory()
     return int(vm.total - vm.available)
 
 

@@ -1,0 +1,87 @@
+"""RamModelSensor: memory in use, not installed; bounded on a huge idle host."""
+
+from __future__ import annotations
+
+import logging
+import os
+from types import SimpleNamespace
+
+import pytest
+
+from wattwatch.sensors.base import POWER, Sensor
+from wattwatch.sensors.ram import (
+    GIB,
+    WATTS_PER_GIB,
+    RamModelSensor,
+    machine_used_bytes,
+    process_tree_rss_bytes,
+)
+
+
+def test_figure_is_codecarbon_3w_per_8gb() -> None:
+    assert WATTS_PER_GIB == pytest.approx(3.0 / 8.0)
+
+
+def test_huge_idle_host_is_not_billed_for_installed_memory() -> None:
+    """2 TiB installed, 16 GiB in use (and 1 TiB of reclaimable page cache): 6 W, not 768 W."""
+    tib = 1024 * GIB
+    vm = SimpleNamespace(total=2 * tib, available=2 * tib - 16 * GIB, free=tib - 16 * GIB, cached=tib)
+    assert machine_used_bytes(lambda: vm) == 16 * GIB
+    sensor = RamModelSensor("machine", used_bytes=lambda: machine_used_bytes(lambda: vm))
+    assert isinstance(sensor, Sensor)
+    reading = sensor.read(0.0)["ram"]
+    assert reading.kind == POWER
+    assert reading.value == pytest.approx(6.0)
+    assert 2048 * WATTS_PER_GIB == pytest.approx(768.0)  # what billing installed memory would claim
+
+
+def test_machine_used_bytes_on_this_host_is_bounded() -> None:
+    import psutil
+
+    used = machine_used_bytes()
+    assert 0 < used <= psutil.virtual_memory().total
+
+
+def test_linear_in_use_and_custom_figure() -> None:
+    used = {"b": 0}
+    sensor = RamModelSensor("machine", watts_per_gb=1.0, used_bytes=lambda: used["b"])
+    assert sensor.read(0.0)["ram"].value == 0.0
+    used["b"] = 3 * GIB
+    assert sensor.read(1.0)["ram"].value == pytest.approx(3.0)
+    (info,) = sensor.describe()
+    assert info.component == "ram" and info.method == "model:ram-1w-per-gib"
+    assert info.details["watts_per_gb"] == 1.0 and info.details["mode"] == "machine"
+
+
+def test_default_method_name() -> None:
+    assert RamModelSensor(used_bytes=lambda: 0).method == "model:ram-0.375w-per-gib"
+
+
+def test_process_mode_reads_this_process_rss() -> None:
+    rss = process_tree_rss_bytes(os.getpid())
+    assert rss > 10 * 2**20  # a Python interpreter with pytest loaded
+    sensor = RamModelSensor("process", pid=os.getpid())
+    assert sensor.describe()[0].details["pid"] == os.getpid()
+    value = sensor.read(0.0)["ram"].value
+    assert 0 < value < 64 * WATTS_PER_GIB
+
+
+def test_vanished_process_reads_zero() -> None:
+    assert process_tree_rss_bytes(2**22 + 12345) == 0
+
+
+def test_failure_is_a_gap_logged_once(caplog: pytest.LogCaptureFixture) -> None:
+    def broken() -> int:
+        raise OSError("no /proc/meminfo")
+
+    sensor = RamModelSensor(used_bytes=broken)
+    with caplog.at_level(logging.WARNING):
+        assert sensor.read(0.0) == {} and sensor.read(1.0) == {}
+    assert len(caplog.records) == 1
+
+
+def test_bad_configuration_raises() -> None:
+    with pytest.raises(ValueError, match="mode"):
+        RamModelSensor("node")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="watts_per_gb"):
+        RamModelSensor(watts_per_gb=-1.0)
