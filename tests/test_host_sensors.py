@@ -1,0 +1,96 @@
+"""host_sensors: RAPL when readable, the model otherwise (with the reason logged), RAM from dram or the model."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import pytest
+from powercap import FakePowercap
+
+from wattwatch.sensors.cpu import CpuModelSensor
+from wattwatch.sensors.host import host_sensors
+from wattwatch.sensors.ram import RamModelSensor
+from wattwatch.sensors.rapl import RaplSensor
+
+
+@pytest.fixture
+def proc_root(tmp_path: Path) -> Path:
+    root = tmp_path / "proc"
+    root.mkdir()
+    (root / "cpuinfo").write_text(
+        "processor\t: 0\nmodel name\t: Intel(R) Xeon(R) Platinum 8375C CPU @ 2.90GHz\nphysical id\t: 0\n\n"
+        "processor\t: 1\nmodel name\t: Intel(R) Xeon(R) Platinum 8375C CPU @ 2.90GHz\nphysical id\t: 0\n"
+    )
+    return root
+
+
+def _kinds(sensors: list[object]) -> list[type]:
+    return [type(s) for s in sensors]
+
+
+def test_rapl_readable(tmp_path: Path, proc_root: Path) -> None:
+    FakePowercap.server(tmp_path / "powercap")
+    sensors = host_sensors(powercap_root=tmp_path / "powercap", proc_root=proc_root)
+    assert _kinds(sensors) == [RaplSensor, RamModelSensor]
+    assert sensors[0].channels() == ["cpu:package-0", "cpu:package-1"]
+    assert sensors[0].describe()[0].model.startswith("Intel(R) Xeon(R) Platinum 8375C")
+
+
+def test_rapl_with_dram(tmp_path: Path, proc_root: Path) -> None:
+    FakePowercap.server(tmp_path / "powercap")
+    sensors = host_sensors(powercap_root=tmp_path / "powercap", proc_root=proc_root, include_dram=True)
+    assert _kinds(sensors) == [RaplSensor]
+    assert "ram:dram-0" in sensors[0].channels()
+
+
+def test_dram_asked_but_absent_models_ram(tmp_path: Path, proc_root: Path) -> None:
+    FakePowercap.server(tmp_path / "powercap", dram=False)
+    sensors = host_sensors(powercap_root=tmp_path / "powercap", proc_root=proc_root, include_dram=True)
+    assert _kinds(sensors) == [RaplSensor, RamModelSensor]
+
+
+def test_no_powercap_falls_back_to_model(
+    tmp_path: Path, proc_root: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.INFO):
+        sensors = host_sensors(powercap_root=tmp_path / "absent", proc_root=proc_root, tdp_w=50.0)
+    assert _kinds(sensors) == [CpuModelSensor, RamModelSensor]
+    assert sensors[0].describe()[0].details["tdp_source"] == "user"
+    assert any("modelled" in r.getMessage() and "no RAPL" in r.getMessage() for r in caplog.records)
+    assert sensors[0].read(1.0)["cpu"].value > 0
+
+
+def _denying_reader(path: Path) -> str:
+    if path.name == "energy_uj":
+        raise PermissionError(13, "Permission denied", str(path))
+    return path.read_text()
+
+
+def test_permission_denied_warns_once_and_falls_back(
+    tmp_path: Path, proc_root: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    FakePowercap.server(tmp_path / "powercap")
+    with caplog.at_level(logging.INFO):
+        sensors = host_sensors(
+            powercap_root=tmp_path / "powercap",
+            proc_root=proc_root,
+            include_dram=True,
+            rapl_reader=_denying_reader,
+        )
+    assert _kinds(sensors) == [CpuModelSensor, RamModelSensor]
+    warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 1 and "chmod -R a+r" in warnings[0].getMessage()
+    assert any(r.levelno == logging.INFO and "permission denied" in r.getMessage() for r in caplog.records)
+
+
+def test_process_mode_always_models(tmp_path: Path, proc_root: Path) -> None:
+    FakePowercap.server(tmp_path / "powercap")
+    sensors = host_sensors("process", powercap_root=tmp_path / "powercap", proc_root=proc_root)
+    assert _kinds(sensors) == [CpuModelSensor, RamModelSensor]
+    assert {s.describe()[0].details["mode"] for s in sensors} == {"process"}
+
+
+def test_bad_mode_raises(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="mode"):
+        host_sensors("cluster", powercap_root=tmp_path)  # type: ignore[arg-type]
