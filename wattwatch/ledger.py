@@ -256,6 +256,16 @@ class Ledger:
             ch.last_kind = reading.kind
 
     # -- reading -------------------------------------------------------------------------------------------
+    def live(self) -> tuple[str, dict[str, float | None], float, float]:
+        """Cheap view for per-tick sinks: ``(phase, power W per channel (None in a gap), energy J before PUE
+        (this segment and carried), grams CO2eq)``."""
+        with self._lock:
+            powers = {n: (None if c.gap_start is not None else c.power_w) for n, c in self._channels.items()}
+            energy = sum(c.energy_j for c in self._channels.values())
+            energy += sum(float(c.get("energy_j", 0.0)) for c in self._carried.get("channels", {}).values())
+            grams = self._emissions_g + float(self._carried.get("emissions_g", 0.0))
+            return self._phase, powers, energy, grams
+
     def snapshot(self) -> LedgerSnapshot:
         """A consistent copy of the totals, including those carried over from earlier segments."""
         with self._lock:

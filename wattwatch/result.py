@@ -1,0 +1,150 @@
+"""The run's result: CodeCarbon's ``EmissionsData`` fields, same names and units, then wattwatch's own.
+
+Units: ``duration`` s; ``emissions`` kg CO2eq; ``emissions_rate`` kg/s; ``*_energy`` and ``energy_consumed`` kWh
+(PUE applied, as CodeCarbon); ``*_power`` W (mean over the run, PUE applied); ``ram_total_size`` GB.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = [
+    "CODECARBON_COLUMNS",
+    "WATTWATCH_COLUMNS",
+    "COLUMNS",
+    "EmissionsData",
+    "STATUSES",
+]
+
+STATUSES = ("running", "completed", "failed", "interrupted")
+"""Values of the ``status`` column."""
+
+
+@dataclass
+class EmissionsData:
+    """One run's totals. The first 38 fields are CodeCarbon's ``EmissionsData``, in its order."""
+
+    timestamp: str = ""
+    project_name: str = ""
+    run_id: str = ""
+    experiment_id: str = ""
+    duration: float = 0.0
+    emissions: float = 0.0
+    emissions_rate: float = 0.0
+    cpu_power: float = 0.0
+    gpu_power: float = 0.0
+    ram_power: float = 0.0
+    cpu_energy: float = 0.0
+    gpu_energy: float = 0.0
+    ram_energy: float = 0.0
+    energy_consumed: float = 0.0
+    water_consumed: float = 0.0
+    country_name: str = ""
+    country_iso_code: str = ""
+    region: str = ""
+    cloud_provider: str = ""
+    cloud_region: str = ""
+    os: str = ""
+    python_version: str = ""
+    codecarbon_version: str = ""
+    cpu_count: float = 0.0
+    cpu_model: str = ""
+    gpu_count: float = 0.0
+    gpu_model: str = ""
+    longitude: float | None = None
+    latitude: float | None = None
+    ram_total_size: float = 0.0
+    tracking_mode: str = "machine"
+    cpu_utilization_percent: float | None = None
+    gpu_utilization_percent: float | None = None
+    ram_utilization_percent: float | None = None
+    ram_used_gb: float | None = None
+    on_cloud: str = "N"
+    pue: float = 1.0
+    wue: float = 0.0
+    # -- wattwatch's own ---------------------------------------------------------------------------------
+    status: str = "running"
+    wattwatch_version: str = ""
+    start_time: str = ""
+    """ISO-8601 UTC wall time of the first reading."""
+    gpu_method: str = ""
+    cpu_method: str = ""
+    ram_method: str = ""
+    intensity_source: str = ""
+    intensity_g_per_kwh: float = 0.0
+    """Effective carbon intensity: emissions / energy (g/kWh); for a static source, the source's figure."""
+    phase_energy_kwh: dict[str, float] = field(default_factory=dict)
+    phase_emissions_kg: dict[str, float] = field(default_factory=dict)
+    gpu_energy_by_device_kwh: dict[str, float] = field(default_factory=dict)
+    readings: int = 0
+    gaps: int = 0
+    gap_seconds: float = 0.0
+    steps: int | None = None
+    samples: int | None = None
+    tokens: int | None = None
+    hostname: str = ""
+    node_count: int = 1
+    rank_count: int = 1
+    missing_ranks: str = ""
+    ownership: str = ""
+    resumed_segments: int = 0
+    projected_energy_kwh: float | None = None
+    projected_emissions_kg: float | None = None
+
+    @property
+    def values(self) -> dict[str, Any]:
+        """All fields by name (CodeCarbon has the same property)."""
+        return dataclasses.asdict(self)
+
+    def to_row(self) -> dict[str, str]:
+        """The CSV row: numbers as ``repr`` floats, ``None`` as empty, dicts as compact JSON."""
+        row: dict[str, str] = {}
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if value is None:
+                row[f.name] = ""
+            elif isinstance(value, dict):
+                row[f.name] = json.dumps(value, sort_keys=True, separators=(",", ":"))
+            elif isinstance(value, float):
+                row[f.name] = repr(value)
+            else:
+                row[f.name] = str(value)
+        return row
+
+    @classmethod
+    def from_row(cls, row: dict[str, str]) -> EmissionsData:
+        """Parse a CSV row (ours or CodeCarbon's); unknown columns are ignored, missing ones keep defaults.
+
+        Raises ``ValueError`` naming the column when a value cannot be parsed.
+        """
+        kwargs: dict[str, Any] = {}
+        for f in dataclasses.fields(cls):
+            raw = row.get(f.name)
+            if raw is None or raw == "":
+                continue
+            kind = str(f.type)
+            try:
+                if kind.startswith("dict"):
+                    value: Any = json.loads(raw)
+                    if not isinstance(value, dict):
+                        raise ValueError("not a JSON object")
+                elif kind.startswith("float"):
+                    value = float(raw)
+                elif kind.startswith("int"):
+                    value = int(float(raw))
+                else:
+                    value = raw
+            except ValueError as exc:
+                raise ValueError(f"column {f.name!r}: cannot read {raw[:40]!r} ({exc})") from None
+            kwargs[f.name] = value
+        return cls(**kwargs)
+
+
+CODECARBON_COLUMNS: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(EmissionsData))[:38]
+"""CodeCarbon's emissions.csv columns, in its order."""
+WATTWATCH_COLUMNS: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(EmissionsData))[38:]
+"""wattwatch's own columns, after CodeCarbon's."""
+COLUMNS: tuple[str, ...] = CODECARBON_COLUMNS + WATTWATCH_COLUMNS

@@ -1,0 +1,138 @@
+"""``emissions.csv``: one row per run, rewritten atomically so a killed process never leaves a broken file.
+
+Every write takes a ``filelock`` lock beside the file, reads the current rows, replaces (or appends) the row with
+this run's ``run_id``, writes everything to a temporary file in the same folder, ``fsync``s it and renames it over
+the original. Readers therefore see either the old file or the new one, never a half-written row.
+
+A file whose header differs from ours (CodeCarbon's own file, an older wattwatch) keeps its columns in their
+order, gains the missing ones at the end, and keeps every row. Text cells that a spreadsheet would execute
+(starting with ``=``, ``+``, ``-``, ``@``, tab or carriage return) are prefixed with ``'`` (OWASP's advice on CSV
+injection).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import tempfile
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from filelock import FileLock
+
+__all__ = ["read_rows", "sanitize_cell", "upsert_row", "check_writable"]
+
+_DANGEROUS = ("=", "+", "-", "@", "\t", "\r")
+_LOCK_TIMEOUT_S = 30.0
+
+
+def sanitize_cell(value: str) -> str:
+    """Neutralise a text cell that a spreadsheet would run as a formula. Numbers are left alone."""
+    if value and value.startswith(_DANGEROUS):
+        try:
+            float(value)
+            return value  # a negative number, not a formula
+        except ValueError:
+            return "'" + value
+    return value
+
+
+def _lock_for(path: Path) -> FileLock:
+    return FileLock(str(path) + ".lock", timeout=_LOCK_TIMEOUT_S)
+
+
+def read_rows(path: str | os.PathLike[str]) -> tuple[list[str], list[dict[str, str]]]:
+    """Header and rows of a CSV file (``([], [])`` when it does not exist or is empty)."""
+    p = Path(path)
+    if not p.exists():
+        return [], []
+    with open(p, newline="", encoding="utf-8") as fh:
+        text = fh.read()
+    if not text.strip():
+        return [], []
+    reader = csv.DictReader(io.StringIO(text))
+    header = list(reader.fieldnames or [])
+    rows = [{k: (v if v is not None else "") for k, v in row.items() if k is not None} for row in reader]
+    return header, rows
+
+
+def check_writable(directory: str | os.PathLike[str]) -> Path:
+    """Create ``directory`` if needed and prove we can create files in it; ``PermissionError``/``OSError`` with
+    a message that says what to do otherwise."""
+    d = Path(directory)
+    try:
+        d.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(prefix=".wattwatch-probe-", dir=d)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise PermissionError(
+            f"cannot write to output_dir {str(d)!r} ({exc.strerror or exc}); choose a writable folder "
+            "with output_dir=... or --output-dir"
+        ) from None
+    return d
+
+
+def upsert_row(
+    path: str | os.PathLike[str],
+    row: Mapping[str, str],
+    columns: Sequence[str],
+    key: str = "run_id",
+) -> None:
+    """Write ``row`` into the CSV at ``path``, replacing the row with the same ``key`` value, atomically.
+
+    ``columns`` is our preferred header; an existing file's header is kept and extended with what is missing.
+    """
+    p = Path(path)
+    clean = {k: sanitize_cell(v) for k, v in row.items()}
+    with _lock_for(p):
+        header, rows = read_rows(p)
+        if header:
+            header = header + [c for c in columns if c not in header]
+        else:
+            header = list(columns)
+        header += [c for c in clean if c not in header]
+        for i, existing in enumerate(rows):
+            if existing.get(key) == clean.get(key):
+                rows[i] = dict(clean)
+                break
+        else:
+            rows.append(dict(clean))
+        buf = io.StringIO()
+        writer = csv.DictWriter(buf, fieldnames=header, extrasaction="ignore", lineterminator="\n")
+        writer.writeheader()
+        for r in rows:
+            writer.writerow({c: r.get(c, "") for c in header})
+        _atomic_write(p, buf.getvalue())
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        mode = _umask_mode()
+        os.chmod(tmp, mode)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
+_MODE: int | None = None
+
+
+def _umask_mode() -> int:
+    """0o666 less the process umask: the mode a plain ``open(..., "w")`` would give (computed once)."""
+    global _MODE
+    if _MODE is None:
+        mask = os.umask(0o022)
+        os.umask(mask)
+        _MODE = 0o666 & ~mask
+    return _MODE

@@ -1,0 +1,76 @@
+"""Per-sample power time series, streamed to ``<run_id>.timeseries.csv`` (O(1) memory in run length).
+
+One row per sampler tick: ``timestamp`` (ISO-8601 UTC), ``elapsed_s`` (monotonic seconds since the run's first
+reading), ``phase``, then one ``<channel>_w`` column per channel (mean power over the interval that ended at this
+tick, W; empty while a channel is in a gap), then ``energy_kwh`` and ``emissions_kg`` so far (PUE applied).
+The file is appended to and flushed at every write; the header is written once.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+from collections.abc import Sequence
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import IO
+
+__all__ = ["TimeseriesWriter", "timeseries_path"]
+
+
+def timeseries_path(output_dir: str | os.PathLike[str], run_id: str) -> Path:
+    """Where the time series of run ``run_id`` lives."""
+    return Path(output_dir) / f"{run_id}.timeseries.csv"
+
+
+class TimeseriesWriter:
+    """Appends one row per call to :meth:`write`. Errors are the caller's to catch (the tracker logs them once)."""
+
+    def __init__(self, path: str | os.PathLike[str], channels: Sequence[str]) -> None:
+        self.path = Path(path)
+        self.channels = list(channels)
+        self.header = ["timestamp", "elapsed_s", "phase"] + [f"{c}_w" for c in self.channels] + [
+            "energy_kwh",
+            "emissions_kg",
+        ]
+        self._fh: IO[str] | None = None
+        self._writer: csv.writer | None = None  # type: ignore[valid-type]
+        self.rows = 0
+
+    def _open(self) -> None:
+        new = not self.path.exists() or self.path.stat().st_size == 0
+        self._fh = open(self.path, "a", newline="", encoding="utf-8")
+        self._writer = csv.writer(self._fh, lineterminator="\n")
+        if new:
+            self._writer.writerow(self.header)
+
+    def write(
+        self,
+        wall: float,
+        elapsed_s: float,
+        phase: str,
+        powers_w: dict[str, float | None],
+        energy_kwh: float,
+        emissions_kg: float,
+    ) -> None:
+        """Append one row; ``wall`` is unix time (s)."""
+        if self._fh is None:
+            self._open()
+        assert self._writer is not None and self._fh is not None
+        stamp = datetime.fromtimestamp(wall, tz=timezone.utc).isoformat(timespec="milliseconds")
+        cells = [stamp, f"{elapsed_s:.3f}", phase]
+        for c in self.channels:
+            p = powers_w.get(c)
+            cells.append("" if p is None else f"{p:.3f}")
+        cells += [f"{energy_kwh:.9g}", f"{emissions_kg:.9g}"]
+        self._writer.writerow(cells)
+        self._fh.flush()
+        self.rows += 1
+
+    def close(self) -> None:
+        if self._fh is not None:
+            try:
+                self._fh.close()
+            finally:
+                self._fh = None
+                self._writer = None
