@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import json
 import math
+import pickle
 import shutil
 import socket
 import subprocess
@@ -227,6 +228,33 @@ def test_data_dir_is_a_parameter(tmp_path: Path) -> None:
     (tmp_path / "private_infra/global_energy_mix.json").write_text(json.dumps(mix))
     got = country_intensity("xyz", data_dir=tmp_path)
     assert got.g_per_kwh == 123.0 and got.source.country_name == "Testland"
+
+
+def test_country_without_carbon_intensity_uses_codecarbons_mix_arithmetic(tmp_path: Path) -> None:
+    (tmp_path / "private_infra").mkdir()
+    per_source = {"world_average": 475, "coal": 995, "nuclear": 29}
+    mix = {
+        "AAA": {"country_name": "A", "coal_TWh": 1.0, "nuclear_TWh": 3.0, "total_TWh": 4.0},
+        "BBB": {
+            "country_name": "B",
+            "coal_TWh": 1.0,
+            "nuclear_TWh": 3.0,
+            "total_TWh": 5.0,
+        },  # does not add up
+    }
+    (tmp_path / "private_infra/global_energy_mix.json").write_text(json.dumps(mix))
+    (tmp_path / "private_infra/carbon_intensity_per_source.json").write_text(json.dumps(per_source))
+    assert country_intensity("AAA", data_dir=tmp_path).g_per_kwh == pytest.approx(0.25 * 995 + 0.75 * 29)
+    assert country_intensity("BBB", data_dir=tmp_path).g_per_kwh == 475
+
+
+def test_hourly_intensity_pickles_with_its_count() -> None:
+    hourly = read_hourly_csv(DATA / "intensity_plain.csv")
+    hourly.at(0.0)
+    copy = pickle.loads(pickle.dumps(hourly))
+    assert copy == hourly and copy.outside_lookups() == 1
+    copy.at(0.0)
+    assert (copy.outside_lookups(), hourly.outside_lookups()) == (2, 1)
 
 
 # ----------------------------------------------------------------------------------------------- unknown codes

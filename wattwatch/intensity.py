@@ -120,6 +120,13 @@ class _Counter:
         with self._lock:
             self.value += 1
 
+    def __getstate__(self) -> int:  # picklable / deep-copyable despite the lock
+        return self.value
+
+    def __setstate__(self, value: int) -> None:
+        self._lock = threading.Lock()
+        self.value = value
+
 
 @dataclass(frozen=True)
 class HourlyIntensity:
