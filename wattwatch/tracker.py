@@ -147,6 +147,7 @@ class Tracker:
         include_dram: bool = False,
         prometheus_port: int | None = None,
         prometheus_host: str = "127.0.0.1",
+        pid: int | None = None,
         sensors: Sequence[Sensor] | None = None,
         nvml_library: str | os.PathLike[str] | None = None,
         powercap_root: str | os.PathLike[str] = "/sys/class/powercap",
@@ -215,6 +216,8 @@ class Tracker:
         self.include_dram = include_dram
         self.prometheus_port = None if prometheus_port is None else int(prometheus_port)
         self.prometheus_host = prometheus_host
+        self.pid = pid
+        """Process whose tree ``tracking_mode="process"`` measures (default: this process)."""
         self._given_sensors = list(sensors) if sensors is not None else None
         self._nvml_library = nvml_library
         self._powercap_root = Path(powercap_root)
@@ -530,7 +533,7 @@ class Tracker:
             sensors.extend(
                 host_sensors(
                     mode=self.tracking_mode,
-                    pid=os.getpid(),
+                    pid=self.pid if self.pid is not None else os.getpid(),
                     powercap_root=self._powercap_root,
                     proc_root=self._proc_root,
                     include_dram=self.include_dram,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import time
+from collections.abc import Callable
 from datetime import datetime, timezone
 
 from wattwatch import planning
@@ -53,7 +54,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--pue", type=float, default=planning.DEFAULT_PUE, help="data-centre PUE (>= 1)")
 
 
-def run(args: argparse.Namespace, clock: object = time.time) -> int:
+def run(args: argparse.Namespace, clock: Callable[[], float] = time.time) -> int:
     """Print the best start, its mean intensity and emissions, and the saving over starting now."""
     from wattwatch.intensity import read_hourly_csv
 
@@ -66,7 +67,7 @@ def run(args: argparse.Namespace, clock: object = time.time) -> int:
     if not args.pue >= 1:
         raise UsageError(f"--pue must be >= 1, got {args.pue:g}")
     deadline = parse_time(args.deadline, "--deadline")
-    now = parse_time(args.now, "--now") if args.now else float(clock())  # type: ignore[operator]
+    now = parse_time(args.now, "--now") if args.now else float(clock())
     forecast = read_hourly_csv(args.forecast)
     r = planning.best_start(
         forecast.hours,
