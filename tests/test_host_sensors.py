@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
@@ -25,7 +26,7 @@ def proc_root(tmp_path: Path) -> Path:
     return root
 
 
-def _kinds(sensors: list[object]) -> list[type]:
+def _kinds(sensors: Sequence[object]) -> list[type]:
     return [type(s) for s in sensors]
 
 
