@@ -1,0 +1,50 @@
+"""Shared fixtures: the fake NVML library (see tests/fakenvml.py)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import fakenvml
+import pytest
+from fakenvml import FakeGpu, FakeNvml
+
+
+@pytest.fixture(scope="session")
+def fake_nvml_library() -> Path:
+    """Path to the compiled fake ``libnvidia-ml.so.1`` (built once, cached by source hash)."""
+    try:
+        return fakenvml.build_library(fakenvml.default_build_dir())
+    except RuntimeError as exc:
+        pytest.skip(f"fake NVML unavailable: {exc}")
+
+
+@pytest.fixture
+def fake_nvml(
+    fake_nvml_library: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Callable[..., FakeNvml]:
+    """Factory: ``fake_nvml(gpus, *, t0=None, init_error=None) -> FakeNvml``.
+
+    Writes a config for ``gpus`` and sets ``$FAKE_NVML_CONFIG`` for this test; the fake re-reads it at the next
+    ``nvmlInit`` (so construct sensors after calling the factory).
+    """
+
+    def install(
+        gpus: Sequence[FakeGpu], *, t0: float | None = None, init_error: int | None = None
+    ) -> FakeNvml:
+        env: dict[str, str] = {}
+        rig = fakenvml.install(tmp_path, gpus, fake_nvml_library, environ=env, t0=t0, init_error=init_error)
+        for key, value in env.items():
+            monkeypatch.setenv(key, value)
+        return rig
+
+    return install
+
+
+@pytest.fixture
+def fake_square_gpus(fake_nvml: Callable[..., FakeNvml]) -> FakeNvml:
+    """Four H100s with staggered 80/350 W square waves (period 2.3 s), energy counters on.
+
+    Unpacks as ``library_path, gpus, t0 = fake_square_gpus``.
+    """
+    return fake_nvml(fakenvml.square_wave_gpus(n=4, low_w=80, high_w=350, period_s=2.3))
