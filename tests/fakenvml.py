@@ -433,4 +433,3 @@ def build_library(dest_dir: Path, *, header: Path | None = None, cc: str = "gcc"
         print(proc.stderr, file=sys.stderr)
     os.replace(tmp, target)
     return target
-

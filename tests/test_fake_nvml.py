@@ -110,7 +110,9 @@ def test_counter_equals_closed_form_integral(fake_nvml: Callable[..., FakeNvml],
 
 
 def test_instant_and_average_follow_the_trace(fake_nvml: Callable[..., FakeNvml], nvml: Nvml) -> None:
-    gpu = FakeGpu(trace=(Ramp(100.0, 25.0, start=-5.0),))  # rising, so each value is bracketed by its read times
+    gpu = FakeGpu(
+        trace=(Ramp(100.0, 25.0, start=-5.0),)
+    )  # rising, so each value is bracketed by its read times
     rig = fake_nvml([gpu])
     assert nvml.init() == NVML_SUCCESS
     h = nvml.handle(0)
@@ -118,9 +120,11 @@ def test_instant_and_average_follow_the_trace(fake_nvml: Callable[..., FakeNvml]
     rc, instant_mw = nvml.field(h, FI_POWER_INSTANT)
     after = time.monotonic()
     assert rc == NVML_SUCCESS
-    assert fakenvml.power_w(gpu, before, t0=rig.t0) - 1e-3 <= instant_mw / 1000 <= fakenvml.power_w(
-        gpu, after, t0=rig.t0
-    ) + 1e-3
+    assert (
+        fakenvml.power_w(gpu, before, t0=rig.t0) - 1e-3
+        <= instant_mw / 1000
+        <= fakenvml.power_w(gpu, after, t0=rig.t0) + 1e-3
+    )
     before = time.monotonic()
     rc, avg_mw = nvml.power_usage_mw(h)
     after = time.monotonic()
