@@ -43,18 +43,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _cloud(provider: str, region: str) -> tuple[float, str]:
-    """CodeCarbon's figure for the region (what the tracker uses), else the book's catalog figure."""
+    """CodeCarbon's figure for the region via :func:`wattwatch.intensity.resolve_intensity` (what the tracker
+    uses), else the book's region table (AWS and Azure regions CodeCarbon has no figure for)."""
+    from wattwatch.intensity import resolve_intensity
     from wattwatch.regions import BOOK_REGIONS
 
-    p, want = provider.strip().lower(), region.strip().lower()
     try:
-        from wattwatch.intensity_data import cloud_lookup
-
-        row = cloud_lookup(p, want)
-        return row.g_per_kwh, f"CodeCarbon cloud/impact.csv: {row.provider} {row.region}"
-    except (ImportError, ValueError, FileNotFoundError) as exc:
+        ci = resolve_intensity(cloud_provider=provider, cloud_region=region)
+        return ci.mean_g_per_kwh(), ci.source.description
+    except (ValueError, FileNotFoundError) as exc:
         for r in BOOK_REGIONS:
-            if r.key == (p, want):
+            if r.key == (provider.strip().lower(), region.strip().lower()):
                 return r.g_per_kwh, f"book region table: {r.provider} {r.region}"
         raise UsageError(f"{exc}") from None
 
@@ -75,10 +74,10 @@ def _place(args: argparse.Namespace) -> tuple[float, str] | None:
             raise UsageError(f"--g-per-kwh must be >= 0, got {args.g_per_kwh:g}")
         return float(args.g_per_kwh), "--g-per-kwh"
     if args.country_iso_code is not None:
-        from wattwatch.intensity_data import country_lookup
+        from wattwatch.intensity import resolve_intensity
 
-        hit = country_lookup(args.country_iso_code)
-        return hit.g_per_kwh, hit.description
+        ci = resolve_intensity(country_iso_code=args.country_iso_code)
+        return ci.mean_g_per_kwh(), ci.source.description
     if args.cloud_provider is not None or args.cloud_region is not None:
         if not (args.cloud_provider and args.cloud_region):
             raise UsageError(
