@@ -1,0 +1,54 @@
+"""In-process fake sensors with exactly known energy, for tracker-level tests (no hardware, no C)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from wattwatch.sensors.base import ENERGY, POWER, ChannelInfo, Reading
+
+__all__ = ["ConstantPowerSensor"]
+
+
+class ConstantPowerSensor:
+    """``n`` channels drawing ``watts`` each, forever. ``counter=True`` serves cumulative joules
+    (``watts * (clock() - origin)``), else instantaneous power. ``exact_j(t0, t1)`` is the truth."""
+
+    def __init__(
+        self,
+        watts: float = 100.0,
+        *,
+        component: str = "gpu",
+        n: int = 1,
+        counter: bool = True,
+        clock: Callable[[], float] = time.monotonic,
+        model: str = "Fake GPU 80GB",
+    ) -> None:
+        self.watts = watts
+        self.component = component
+        self.n = n
+        self.counter = counter
+        self.clock = clock
+        self.origin = clock()
+        self.model = model
+        self.reads = 0
+
+    def channels(self) -> list[str]:
+        return [f"{self.component}:{i}" for i in range(self.n)]
+
+    def describe(self) -> list[ChannelInfo]:
+        method = "counter" if self.counter else "power-integral"
+        return [ChannelInfo(c, self.component, method, model=self.model) for c in self.channels()]  # type: ignore[arg-type]
+
+    def read(self, t: float) -> dict[str, Reading]:
+        self.reads += 1
+        now = self.clock()
+        if self.counter:
+            return {c: Reading(self.watts * (now - self.origin), ENERGY) for c in self.channels()}
+        return {c: Reading(self.watts, POWER) for c in self.channels()}
+
+    def close(self) -> None:
+        pass
+
+    def exact_j(self, t0: float, t1: float) -> float:
+        return self.watts * self.n * (t1 - t0)
