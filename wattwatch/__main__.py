@@ -1,0 +1,7 @@
+"""``python -m wattwatch``: the ``wattwatch`` command line."""
+
+import sys
+
+from wattwatch.cli import main
+
+sys.exit(main())

@@ -1,0 +1,154 @@
+"""``wattwatch plot RUN --out power.png``: power over time per device, with phase bands, and cumulative CO2.
+
+``RUN`` is a time series file (``<run_id>.timeseries.csv``) or a run id (or its first characters), looked up
+in ``--dir`` (default: the current folder, searched recursively). Needs matplotlib (the ``plot`` extra); it
+draws off-screen (Agg), so no display is needed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from wattwatch.errors import UsageError
+
+__all__ = ["HELP", "Series", "add_arguments", "find_timeseries", "read_timeseries", "run"]
+
+HELP = "Plot a run's power per GPU/CPU/RAM over time (phase bands) and its cumulative CO2 to a PNG."
+
+_SUFFIX = ".timeseries.csv"
+
+
+@dataclass
+class Series:
+    """A run's time series: seconds since start, phase, watts per channel (``None`` in a gap), kg CO2eq."""
+
+    elapsed_s: list[float] = field(default_factory=list)
+    phase: list[str] = field(default_factory=list)
+    power_w: dict[str, list[float | None]] = field(default_factory=dict)
+    energy_kwh: list[float] = field(default_factory=list)
+    emissions_kg: list[float] = field(default_factory=list)
+
+    def phase_spans(self) -> list[tuple[str, float, float]]:
+        """Contiguous ``(phase, start_s, end_s)`` stretches."""
+        spans: list[tuple[str, float, float]] = []
+        for i, (t, p) in enumerate(zip(self.elapsed_s, self.phase, strict=True)):
+            start = self.elapsed_s[i - 1] if i else t
+            if spans and spans[-1][0] == p:
+                spans[-1] = (p, spans[-1][1], t)
+            else:
+                spans.append((p, start, t))
+        return spans
+
+
+def find_timeseries(run: str, folder: Path) -> Path:
+    """The time series file for ``run`` (a path, a run id or a unique run id prefix) under ``folder``."""
+    p = Path(run)
+    if p.is_file():
+        return p
+    matches = sorted(folder.rglob(f"{run}*{_SUFFIX}"))
+    if not matches:
+        raise UsageError(f"no time series for run {run!r} under {folder}; give the {_SUFFIX} file or --dir")
+    ids = {m.name[: -len(_SUFFIX)] for m in matches}
+    if len(ids) > 1:
+        raise UsageError(f"run id {run!r} is ambiguous ({', '.join(sorted(ids)[:4])}...); give more characters")
+    return matches[0]
+
+
+def read_timeseries(path: Path) -> Series:
+    """Parse a ``<run_id>.timeseries.csv`` (see :mod:`wattwatch.sinks.timeseries`)."""
+    s = Series()
+    with open(path, newline="", encoding="utf-8") as fh:
+        reader = csv.DictReader(fh)
+        channels = [c[:-2] for c in (reader.fieldnames or []) if c.endswith("_w")]
+        if "elapsed_s" not in (reader.fieldnames or []):
+            raise UsageError(f"{path} is not a wattwatch time series (no elapsed_s column)")
+        s.power_w = {c: [] for c in channels}
+        for row in reader:
+            try:
+                s.elapsed_s.append(float(row["elapsed_s"]))
+                s.energy_kwh.append(float(row.get("energy_kwh") or 0.0))
+                s.emissions_kg.append(float(row.get("emissions_kg") or 0.0))
+            except ValueError:
+                continue
+            s.phase.append(row.get("phase") or "")
+            for c in channels:
+                v = row.get(f"{c}_w") or ""
+                s.power_w[c].append(float(v) if v else None)
+    if not s.elapsed_s:
+        raise UsageError(f"{path} has no samples yet")
+    return s
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("run", metavar="RUN", help="run id (or prefix) or a .timeseries.csv file")
+    parser.add_argument("--out", "-o", help="PNG to write (default <run_id>.png)")
+    parser.add_argument("--dir", default=".", help="folder to look for the run's time series in (default .)")
+    parser.add_argument("--title", help="title of the figure")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Draw and save the figure."""
+    path = find_timeseries(args.run, Path(args.dir))
+    series = read_timeseries(path)
+    run_id = path.name[: -len(_SUFFIX)] if path.name.endswith(_SUFFIX) else path.stem
+    out = Path(args.out) if args.out else Path(f"{run_id}.png")
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        raise UsageError("wattwatch plot needs matplotlib: pip install 'wattwatch[plot]'") from None
+
+    fig, (ax_p, ax_c) = plt.subplots(
+        2, 1, sharex=True, figsize=(10, 6), gridspec_kw={"height_ratios": [3, 1.4]}, constrained_layout=True
+    )
+    t = series.elapsed_s
+    scale, unit = (3600.0, "h") if t[-1] > 3 * 3600 else (60.0, "min") if t[-1] > 180 else (1.0, "s")
+    x = [v / scale for v in t]
+    colors = plt.get_cmap("tab10")
+    for i, (name, values) in enumerate(sorted(series.power_w.items())):
+        ys = [float("nan") if v is None else v for v in values]
+        ax_p.plot(x, ys, label=name, color=colors(i % 10), linewidth=1.2)
+    phases = sorted({p for p in series.phase if p})
+    band = plt.get_cmap("Pastel2")
+    phase_color = {p: band(i % 8) for i, p in enumerate(phases)}
+    if len(phases) > 1 or (phases and phases[0] != "train"):
+        labelled: set[str] = set()
+        for name, a, b in series.phase_spans():
+            if not name:
+                continue
+            for ax in (ax_p, ax_c):
+                ax.axvspan(
+                    a / scale,
+                    b / scale,
+                    color=phase_color[name],
+                    alpha=0.5,
+                    linewidth=0,
+                    label=f"phase: {name}" if ax is ax_p and name not in labelled else None,
+                )
+            labelled.add(name)
+    ax_p.set_ylabel("power (W)")
+    peak = max((v for vs in series.power_w.values() for v in vs if v is not None), default=1.0)
+    ax_p.set_ylim(0, max(1.0, peak) * 1.3)  # headroom for the legend
+    ax_p.grid(alpha=0.3)
+    ax_p.legend(loc="upper left", fontsize="small", ncol=min(4, max(1, len(series.power_w) + len(phases))))
+    grams = [kg * 1000.0 for kg in series.emissions_kg]
+    ax_c.plot(x, grams, color="#444444", linewidth=1.5)
+    ax_c.fill_between(x, grams, color="#999999", alpha=0.3)
+    ax_c.set_ylabel("CO2eq (g), cumulative")
+    ax_c.set_xlabel(f"time since start ({unit})")
+    ax_c.set_ylim(bottom=0)
+    ax_c.grid(alpha=0.3)
+    total_kwh = series.energy_kwh[-1]
+    fig.suptitle(
+        args.title or f"run {run_id[:8]}: {total_kwh:.4g} kWh, {grams[-1]:.4g} g CO2eq in {t[-1]:.0f} s"
+    )
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=110)
+    plt.close(fig)
+    print(f"wrote {out}")
+    return 0

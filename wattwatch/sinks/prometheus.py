@@ -1,0 +1,137 @@
+"""A pull ``/metrics`` endpoint (Prometheus text format) for a running :class:`~wattwatch.tracker.Tracker`.
+
+``start_exporter(tracker, port=9101)`` serves, from a private ``CollectorRegistry`` (never the process-wide
+default one, so two trackers or the user's own metrics never clash), metrics read from the tracker at scrape
+time -- nothing is pushed and nothing runs between scrapes:
+
+- ``wattwatch_power_watts`` (gauge): each device's power over the latest sampling interval, W (no PUE);
+- ``wattwatch_energy_joules_total`` (counter): each device's energy since the run began, J (no PUE);
+- ``wattwatch_facility_energy_kwh_total`` (counter, ``device="all"``): the run's energy with PUE applied, kWh
+  (CodeCarbon's ``energy_consumed``);
+- ``wattwatch_emissions_kg_total`` (counter, ``device="all"``): the run's emissions, kg CO2eq;
+- ``wattwatch_projected_emissions_kg`` / ``wattwatch_projected_energy_kwh`` (gauges) when a projection exists.
+
+Every sample carries the labels ``run``, ``project``, ``node`` and ``device``. The server binds to 127.0.0.1
+unless told otherwise; in a distributed run each node serves its own endpoint.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+from wattwatch.errors import ConfigurationError
+
+__all__ = ["Exporter", "TrackerCollector", "start_exporter"]
+
+_LABELS = ["run", "project", "node", "device"]
+
+
+def _node(tracker: Any) -> str:
+    topology = getattr(tracker, "topology", None)
+    node = getattr(topology, "node_id", "") if topology is not None else ""
+    if node:
+        return str(node)
+    import socket
+
+    return socket.gethostname()
+
+
+class TrackerCollector:
+    """A ``prometheus_client`` collector that reads ``tracker.current()`` and ``tracker.snapshot()`` when
+    scraped. Errors while reading give an empty scrape, never an exception in the server thread."""
+
+    def __init__(self, tracker: Any) -> None:
+        self.tracker = tracker
+
+    def describe(self) -> list[Any]:
+        return []  # metrics appear and go with the run; no fixed description
+
+    def collect(self) -> Iterator[Any]:
+        from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+
+        tracker = self.tracker
+        try:
+            data = tracker.current()
+            snap = tracker.snapshot()
+        except Exception:  # a scrape never breaks the run
+            return
+        base = [str(data.run_id), str(data.project_name), _node(tracker)]
+        power = GaugeMetricFamily(
+            "wattwatch_power_watts", "Power of one device over the latest sampling interval (W, no PUE)", labels=_LABELS
+        )
+        energy = CounterMetricFamily(
+            "wattwatch_energy_joules", "Energy of one device since the run began (J, no PUE)", labels=_LABELS
+        )
+        if snap is not None:
+            for name, ch in sorted(snap.channels.items()):
+                if ch.power_w is not None and not ch.in_gap:
+                    power.add_metric([*base, name], float(ch.power_w))
+                energy.add_metric([*base, name], float(ch.energy_j))
+        yield power
+        yield energy
+        total = CounterMetricFamily(
+            "wattwatch_facility_energy_kwh",
+            "Energy of the run with PUE applied (kWh, CodeCarbon's energy_consumed)",
+            labels=_LABELS,
+        )
+        total.add_metric([*base, "all"], float(data.energy_consumed))
+        yield total
+        co2 = CounterMetricFamily("wattwatch_emissions_kg", "Emissions of the run (kg CO2eq)", labels=_LABELS)
+        co2.add_metric([*base, "all"], float(data.emissions))
+        yield co2
+        if data.projected_emissions_kg is not None and data.projected_energy_kwh is not None:
+            pe = GaugeMetricFamily(
+                "wattwatch_projected_energy_kwh", "Projected energy at the end of the run (kWh)", labels=_LABELS
+            )
+            pe.add_metric([*base, "all"], float(data.projected_energy_kwh))
+            yield pe
+            pk = GaugeMetricFamily(
+                "wattwatch_projected_emissions_kg", "Projected emissions at the end of the run (kg)", labels=_LABELS
+            )
+            pk.add_metric([*base, "all"], float(data.projected_emissions_kg))
+            yield pk
+
+
+class Exporter:
+    """A running ``/metrics`` server; :meth:`close` shuts it down (idempotent)."""
+
+    def __init__(self, server: Any, thread: threading.Thread, registry: Any) -> None:
+        self._server = server
+        self._thread = thread
+        self.registry = registry
+        self.host: str = str(server.server_address[0])
+        self.port: int = int(server.server_address[1])
+        """The port actually bound (useful with ``port=0``)."""
+
+    @property
+    def url(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}/metrics"
+
+    def close(self) -> None:
+        server, self._server = self._server, None
+        if server is None:
+            return
+        server.shutdown()
+        server.server_close()
+        self._thread.join(5.0)
+
+
+def start_exporter(tracker: Any, port: int, host: str = "127.0.0.1") -> Exporter:
+    """Serve ``tracker``'s metrics on ``http://host:port/metrics`` (``port=0``: any free port, see
+    :attr:`Exporter.port`). Raises :class:`~wattwatch.errors.ConfigurationError` when the address cannot be
+    bound (port in use, unknown host) and ``ImportError`` when prometheus_client is missing."""
+    from prometheus_client import CollectorRegistry, start_http_server
+
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(TrackerCollector(tracker))  # type: ignore[arg-type]
+    try:
+        server, thread = start_http_server(int(port), addr=host, registry=registry)
+    except OSError as exc:
+        raise ConfigurationError(
+            f"cannot serve Prometheus metrics on {host}:{port} ({exc.strerror or exc}); choose another "
+            "prometheus_port (--prometheus-port), or 0 for any free port"
+        ) from None
+    return Exporter(server, thread, registry)
