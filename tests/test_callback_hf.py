@@ -1,0 +1,219 @@
+"""WattwatchCallback with a real transformers Trainer: tiny GPT-2 from a config, synthetic data, CPU."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+torch = pytest.importorskip("torch")
+transformers = pytest.importorskip("transformers")
+
+from transformers import GPT2Config, GPT2LMHeadModel, Trainer, TrainingArguments  # noqa: E402
+
+from wattwatch.callbacks import WattwatchCallback  # noqa: E402
+from wattwatch.sensors.base import ENERGY, ChannelInfo, Reading  # noqa: E402
+from wattwatch.sinks.modelcard import read_co2_eq_emissions  # noqa: E402
+
+GPU_NAME = "NVIDIA H100 80GB HBM3"
+
+
+class CounterGpu:
+    """A GPU with an energy counter at a constant ``watts``; remembers its first and last reading (J)."""
+
+    def __init__(self, watts: float = 200.0) -> None:
+        self.watts = watts
+        self.t0 = time.monotonic()
+        self.first: float | None = None
+        self.last = 0.0
+        self.lock = threading.Lock()
+
+    def channels(self) -> list[str]:
+        return ["gpu:0"]
+
+    def describe(self) -> list[ChannelInfo]:
+        return [ChannelInfo("gpu:0", "gpu", "counter", model=GPU_NAME)]
+
+    def read(self, t: float) -> dict[str, Reading]:
+        with self.lock:
+            value = self.watts * (time.monotonic() - self.t0)
+            if self.first is None:
+                self.first = value
+            self.last = value
+            return {"gpu:0": Reading(value, ENERGY)}
+
+    def close(self) -> None:
+        pass
+
+    @property
+    def measured_j(self) -> float:
+        return self.last - (self.first or 0.0)
+
+
+class TokenDataset(torch.utils.data.Dataset):  # type: ignore[misc]
+    def __init__(self, n: int = 64, seq: int = 16) -> None:
+        g = torch.Generator().manual_seed(0)
+        self.ids = torch.randint(0, 128, (n, seq), generator=g)
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def __getitem__(self, i: int) -> dict[str, Any]:
+        return {"input_ids": self.ids[i], "labels": self.ids[i]}
+
+
+def tiny_model() -> GPT2LMHeadModel:
+    torch.manual_seed(0)
+    return GPT2LMHeadModel(GPT2Config(n_layer=1, n_head=2, n_embd=32, vocab_size=128, n_positions=32))
+
+
+def make_trainer(out: Path, callback: WattwatchCallback, model: Any = None, **kw: Any) -> Trainer:
+    defaults: dict[str, Any] = dict(
+        output_dir=str(out),
+        per_device_train_batch_size=4,
+        per_device_eval_batch_size=8,
+        max_steps=8,
+        logging_steps=4,
+        save_strategy="no",
+        report_to="none",
+        use_cpu=True,
+        disable_tqdm=True,
+        dataloader_num_workers=0,
+        include_num_input_tokens_seen="all",
+    )
+    defaults.update(kw)
+    args = TrainingArguments(**defaults)
+    return Trainer(
+        model=model or tiny_model(),
+        args=args,
+        train_dataset=TokenDataset(),
+        eval_dataset=TokenDataset(16),
+        callbacks=[callback],
+    )
+
+
+def rows(path: Path) -> list[dict[str, str]]:
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def callback(sensor: CounterGpu, **kw: Any) -> WattwatchCallback:
+    return WattwatchCallback(
+        sensors=[sensor], country_iso_code="FRA", measure_power_secs=0.05, save_timeseries=False, **kw
+    )
+
+
+def test_tensorboard_log_history_csv_and_model_card(tmp_path: Path) -> None:
+    pytest.importorskip("tensorboard")
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    gpu = CounterGpu()
+    cb = callback(gpu)
+    trainer = make_trainer(
+        tmp_path, cb, report_to="tensorboard", eval_strategy="steps", eval_steps=4
+    )
+    trainer.train()
+
+    # log_history: every training log line carries the wattwatch keys
+    train_logs = [h for h in trainer.state.log_history if "loss" in h]
+    assert train_logs and all(h["wattwatch/energy_kwh"] > 0 for h in train_logs)
+    assert all("wattwatch/token_energy_j" in h and "wattwatch/step_energy_j" in h for h in train_logs)
+    assert train_logs[-1]["wattwatch/energy_kwh"] > train_logs[0]["wattwatch/energy_kwh"]
+
+    # the TensorBoard event file (written by the integration, which runs before user callbacks)
+    events = list(tmp_path.rglob("events.out.tfevents*"))
+    assert events
+    acc = EventAccumulator(str(events[0].parent))
+    acc.Reload()
+    tags = acc.Tags()["scalars"]
+    assert "train/wattwatch/energy_kwh" in tags and "train/wattwatch/emissions_kg" in tags
+    assert all(e.value > 0 for e in acc.Scalars("train/wattwatch/energy_kwh"))
+
+    # one completed row, evaluation energy apart from training energy
+    (row,) = rows(tmp_path / "emissions.csv")
+    assert row["status"] == "completed"
+    phases = json.loads(row["phase_energy_kwh"])
+    assert phases["train"] > 0 and phases["eval"] > 0
+    assert sum(phases.values()) == pytest.approx(float(row["energy_consumed"]), rel=1e-6)
+    assert int(row["steps"]) == 8 and int(row["samples"]) == 32 and int(row["tokens"]) == 8 * 4 * 16
+    data = cb.final_emissions_data
+    assert data is not None and data.phase_energy_kwh["eval"] > 0
+
+    # model card, read back by huggingface_hub's own parser
+    block = read_co2_eq_emissions(tmp_path / "README.md")
+    assert block is not None
+    assert block["emissions"] == pytest.approx(data.emissions * 1000, rel=1e-3) and block["emissions"] > 0
+    assert block["source"] == "wattwatch" and block["training_type"] == "pre-training"
+    assert block["hardware_used"] == f"1 x {GPU_NAME}" and block["geographical_location"] == "France"
+
+    # create_model_card() rewrites README.md; the block survives, and the Trainer's content is there too
+    trainer.create_model_card(model_name="tiny")
+    block2 = read_co2_eq_emissions(tmp_path / "README.md")
+    assert block2 == block
+    assert "tiny" in (tmp_path / "README.md").read_text()
+
+
+def test_raise_inside_train_leaves_failed_row(tmp_path: Path) -> None:
+    model = tiny_model()
+    calls = {"n": 0}
+
+    def boom(module: Any, inputs: Any) -> None:
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise RuntimeError("boom at step 3")
+
+    model.register_forward_pre_hook(boom)
+    cb = callback(CounterGpu())
+    trainer = make_trainer(tmp_path, cb, model=model)
+    with pytest.raises(RuntimeError, match="boom"):
+        trainer.train()
+    assert cb.tracker is not None and not cb.tracker.running
+    (row,) = rows(tmp_path / "emissions.csv")
+    assert row["status"] == "failed" and float(row["energy_consumed"]) > 0
+    assert not (tmp_path / "README.md").exists()
+
+
+def test_checkpoint_and_resume_sum_both_segments(tmp_path: Path) -> None:
+    # segment 1: 20 planned steps, checkpoint at 10, dies at step 13
+    model = tiny_model()
+    calls = {"n": 0}
+
+    def die(module: Any, inputs: Any) -> None:
+        calls["n"] += 1
+        if calls["n"] == 13:
+            raise RuntimeError("preempted")
+
+    model.register_forward_pre_hook(die)
+    gpu1 = CounterGpu(watts=100.0)
+    cb1 = callback(gpu1)
+    t1 = make_trainer(tmp_path, cb1, model=model, max_steps=20, save_strategy="steps", save_steps=10)
+    with pytest.raises(RuntimeError, match="preempted"):
+        t1.train()
+    ckpt = tmp_path / "checkpoint-10"
+    state = json.loads((ckpt / "wattwatch_state.json").read_text())
+    ckpt_j = sum(c["energy_j"] for c in state["ledger"]["channels"].values())
+    assert 0 < ckpt_j <= gpu1.measured_j
+    run_id = cb1.tracker.run_id if cb1.tracker else ""
+    assert state["run_id"] == run_id and state["counts"]["steps"] == 10
+
+    # segment 2: a new process would build everything again; resume from the checkpoint
+    gpu2 = CounterGpu(watts=300.0)
+    cb2 = callback(gpu2)
+    t2 = make_trainer(tmp_path, cb2, max_steps=20, save_strategy="steps", save_steps=10)
+    t2.train(resume_from_checkpoint=str(ckpt))
+    data = cb2.final_emissions_data
+    assert data is not None and data.status == "completed"
+    assert data.run_id == run_id and data.resumed_segments == 1 and data.steps == 20
+    total_j = data.energy_consumed * 3.6e6
+    assert total_j == pytest.approx(ckpt_j + gpu2.measured_j, rel=1e-6)  # the sum: not seg 2 alone, not double
+    (row,) = rows(tmp_path / "emissions.csv")  # one run, one row
+    assert row["status"] == "completed" and float(row["energy_consumed"]) == pytest.approx(data.energy_consumed)
