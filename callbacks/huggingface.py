@@ -162,7 +162,7 @@ class WattwatchCallback(TrainerCallback):
         def create_model_card(*args: Any, **kwargs: Any) -> Any:
             result = original_card(*args, **kwargs)
             if self.final_emissions_data is not None and trainer.is_world_process_zero():
-                self.update_model_card(trainer.args.output_dir)
+                self.update_model_card(trainer.args.output_dir or ".")
             return result
 
         trainer.train = train  # type: ignore[method-assign]
@@ -176,7 +176,7 @@ class WattwatchCallback(TrainerCallback):
             from transformers.trainer_utils import get_last_checkpoint
 
             return get_last_checkpoint(trainer.args.output_dir)
-        return os.fspath(resume)  # type: ignore[arg-type]
+        return os.fspath(resume) if isinstance(resume, str | os.PathLike) else None
 
     def on_init_end(self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs: Any) -> None:
         trainer = _find_trainer()
@@ -230,7 +230,7 @@ class WattwatchCallback(TrainerCallback):
         self.final_emissions_data = data
         if data is not None and write_card and state.is_world_process_zero:
             try:
-                self.update_model_card(args.output_dir)
+                self.update_model_card(args.output_dir or ".")
             except Exception as exc:
                 log.warning("wattwatch: could not write the model card in %s: %r", args.output_dir, exc)
 
@@ -282,13 +282,15 @@ class WattwatchCallback(TrainerCallback):
     def on_evaluate(self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs: Any) -> None:
         self._phase("checkpoint" if control.should_save else "train")
 
-    def on_predict(self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs: Any) -> None:
+    def on_predict(
+        self, args: TrainingArguments, state: TrainerState, control: TrainerControl, metrics: Any = None, **kwargs: Any
+    ) -> None:
         self._phase("train")
 
     def on_save(self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs: Any) -> None:
         tracker = self.tracker
         if tracker is not None and tracker.running:
-            folder = Path(args.output_dir) / f"checkpoint-{state.global_step}"
+            folder = Path(args.output_dir or ".") / f"checkpoint-{state.global_step}"
             if folder.is_dir():
                 self._write_state(folder, args)
         self._phase("train")
@@ -314,7 +316,7 @@ class WattwatchCallback(TrainerCallback):
         if self._resume_from:
             folders.append(Path(self._resume_from))
         if state.global_step > 0:  # resumed: the Trainer names checkpoints checkpoint-<global_step>
-            folders.append(Path(args.output_dir) / f"checkpoint-{state.global_step}")
+            folders.append(Path(args.output_dir or ".") / f"checkpoint-{state.global_step}")
         for folder in folders:
             path = folder / self._state_name(args)
             if path.is_file():

@@ -19,8 +19,8 @@ torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
 
 from transformers import GPT2Config, GPT2LMHeadModel, Trainer, TrainingArguments  # noqa: E402
-
 from wattwatch.callbacks import WattwatchCallback  # noqa: E402
+
 from wattwatch.sensors.base import ENERGY, ChannelInfo, Reading  # noqa: E402
 from wattwatch.sinks.modelcard import read_co2_eq_emissions  # noqa: E402
 

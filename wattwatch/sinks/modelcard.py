@@ -78,7 +78,7 @@ def update_model_card(
     block = data if isinstance(data, dict) else co2_eq_emissions(data, training_type=training_type)
     if card_path.is_file():
         card = ModelCard(card_path.read_text(encoding="utf-8"), ignore_metadata_errors=True)
-        card.data.co2_eq_emissions = block
+        card.data.co2_eq_emissions = block  # type: ignore[attr-defined]
     else:
         meta = ModelCardData(co2_eq_emissions=block)
         card = ModelCard(f"---\n{meta.to_yaml()}\n---\n")
@@ -99,5 +99,5 @@ def read_co2_eq_emissions(path: str | os.PathLike[str]) -> dict[str, Any] | None
     if not card_path.is_file():
         return None
     card = ModelCard(card_path.read_text(encoding="utf-8"), ignore_metadata_errors=True)
-    value = card.data.co2_eq_emissions
+    value = card.data.get("co2_eq_emissions")
     return dict(value) if isinstance(value, dict) else None
