@@ -276,7 +276,9 @@ def test_project_name_cannot_inject_a_formula(tmp_path: Path) -> None:
 
 
 def test_timeseries_is_streamed(tmp_path: Path) -> None:
-    t = Tracker(output_dir=tmp_path, sensors=[ConstantPowerSensor(50.0)], measure_power_secs=0.02)
+    t = Tracker(
+        output_dir=tmp_path, sensors=[ConstantPowerSensor(50.0)], measure_power_secs=0.02, timeseries_every_s=0.05
+    )
     t.start()
     time.sleep(0.3)
     t.stop()

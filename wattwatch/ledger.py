@@ -256,15 +256,20 @@ class Ledger:
             ch.last_kind = reading.kind
 
     # -- reading -------------------------------------------------------------------------------------------
-    def live(self) -> tuple[str, dict[str, float | None], float, float]:
-        """Cheap view for per-tick sinks: ``(phase, power W per channel (None in a gap), energy J before PUE
-        (this segment and carried), grams CO2eq)``."""
+    def live(self) -> tuple[str, dict[str, float], set[str], float, float | None]:
+        """Cheap view for per-tick sinks: ``(phase, energy J per channel in this segment, channels now in a gap,
+        grams CO2eq so far, monotonic time of the latest reading)``. Energies are before PUE; differences of two
+        calls divided by the difference of their reading times give mean power."""
         with self._lock:
-            powers = {n: (None if c.gap_start is not None else c.power_w) for n, c in self._channels.items()}
-            energy = sum(c.energy_j for c in self._channels.values())
-            energy += sum(float(c.get("energy_j", 0.0)) for c in self._carried.get("channels", {}).values())
+            energies = {n: c.energy_j for n, c in self._channels.items()}
+            in_gap = {n for n, c in self._channels.items() if c.gap_start is not None}
             grams = self._emissions_g + float(self._carried.get("emissions_g", 0.0))
-            return self._phase, powers, energy, grams
+            return self._phase, energies, in_gap, grams, self._last_t
+
+    def carried_energy_j(self) -> float:
+        """Energy (J, before PUE) carried over from earlier segments of a resumed run."""
+        with self._lock:
+            return sum(float(c.get("energy_j", 0.0)) for c in self._carried.get("channels", {}).values())
 
     def snapshot(self) -> LedgerSnapshot:
         """A consistent copy of the totals, including those carried over from earlier segments."""

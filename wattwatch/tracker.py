@@ -139,6 +139,7 @@ class Tracker:
         measure_power_secs: float | None = None,
         save_to_file: bool = True,
         save_timeseries: bool = True,
+        timeseries_every_s: float = 1.0,
         flush_every_s: float = DEFAULT_FLUSH_EVERY_S,
         log_level: str | int | None = None,
         total_steps: int | None = None,
@@ -210,6 +211,10 @@ class Tracker:
         self.tracking_mode = tracking_mode
         self.save_to_file = bool(save_to_file)
         self.save_timeseries = bool(save_timeseries)
+        ts_every = _positive("timeseries_every_s", timeseries_every_s, allow_none=False)
+        assert ts_every is not None
+        self.timeseries_every_s = ts_every
+        """Seconds between rows of the per-sample time series (each row: mean power since the previous one)."""
         self.flush_every_s = flush
         self.total_steps = None if total_steps is None else int(total_steps)
         self.handle_signals = handle_signals
@@ -239,6 +244,7 @@ class Tracker:
         self._resume_state: dict[str, Any] | None = None
         self._start_wall = 0.0
         self._t0 = 0.0
+        self._ts_last: tuple[float, dict[str, float]] = (0.0, {})
         self._last_flush = 0.0
         self._write_failed = False
         self._warned: set[str] = set()
@@ -293,6 +299,7 @@ class Tracker:
             self._pid = os.getpid()
             self._start_wall = self._wall()
             self._t0 = self._clock()
+            self._ts_last = (self._t0, {})
             if self._resume_state is not None and self._resume_state.get("start_time"):
                 self._start_time_iso = str(self._resume_state["start_time"])
             else:
@@ -327,7 +334,7 @@ class Tracker:
                 return None
             assert self._sampler is not None
             self._sampler.stop()
-            self._on_tick_timeseries()
+            self._on_tick_timeseries(final=True)
             self._state = "stopped"
             data = self._emissions_data(status)
             data = self._aggregate(data, final=True)
@@ -502,12 +509,27 @@ class Tracker:
         self._write_failed = False
 
     def _open_sensors(self) -> None:
-        from wattwatch.topology import detect_topology, resolve_ownership
+        from wattwatch.distributed import Aggregator, launcher_run_id
+        from wattwatch.topology import current_cuda_device, detect_topology, resolve_ownership
 
-        self.topology = detect_topology(self._environ)
-        self.ownership = resolve_ownership(self.topology, self.gpu_ids, self._environ)
-        if self._fixed_run_id is None and self.topology.run_id:
-            self.run_id = self.topology.run_id
+        self.topology = topology = detect_topology(self._environ)
+        cuda_device = current_cuda_device() if topology.is_distributed else None
+        visible = None
+        if topology.is_distributed and self.gpu_ids is None and cuda_device is None and self._given_sensors is None:
+            visible = self._visible_gpu_uuids()
+        self.ownership = resolve_ownership(
+            topology, self.gpu_ids, self._environ, visible_gpus=visible, cuda_device=cuda_device
+        )
+        self.__dict__.pop("_write_data", None)
+        self._dist: Aggregator | None = None
+        if topology.is_distributed:
+            # One row per run: parts and the run's row go through the aggregator (see wattwatch.distributed).
+            self._dist = Aggregator(topology, environ=self._environ)
+            if self._fixed_run_id is None:
+                self.run_id = self._dist.shared_run_id(self.run_id)
+            setattr(self, "_write_data", self._write_data_distributed)
+        elif self._fixed_run_id is None:
+            self.run_id = launcher_run_id(topology) or self.run_id
         if self._given_sensors is not None:
             sensors = list(self._given_sensors)
         else:
@@ -529,7 +551,7 @@ class Tracker:
                     environ=self._environ,
                 )
             )
-        if ownership.measure_host:
+        if ownership.measure_host or self.tracking_mode == "process":  # process mode: each rank its own tree
             sensors.extend(
                 host_sensors(
                     mode=self.tracking_mode,
@@ -540,6 +562,26 @@ class Tracker:
                 )
             )
         return sensors
+
+    def _visible_gpu_uuids(self) -> list[str]:
+        """UUIDs of the GPUs this process sees, in CUDA order (for GPU[local rank] ownership)."""
+        from wattwatch.sensors.nvml import NvmlSensor
+
+        try:
+            probe = NvmlSensor(None, library_path=self._nvml_library, environ=self._environ)
+        except Exception:  # noqa: BLE001 - no GPU facts: local rank 0 measures whatever NVML shows
+            return []
+        try:
+            return [str(i.details.get("uuid") or i.channel.split(":")[1]) for i in probe.describe()]
+        finally:
+            probe.close()
+
+    def _write_data_distributed(self, data: EmissionsData) -> None:
+        """Distributed runs: this rank's part file, then the run's row merged from every rank's part."""
+        if self._dist is None or not self._should_write():
+            Tracker._write_data(self, data)
+            return
+        self._dist.write(self, data, lambda combined: Tracker._write_data(self, combined))
 
     def _open_outputs(self) -> None:
         if self.save_to_file and self.save_timeseries:
@@ -582,24 +624,43 @@ class Tracker:
                 if self._state == "running":
                     self._write_data(self._aggregate(self._emissions_data("running"), final=False))
 
-    def _on_tick_timeseries(self) -> None:
-        if self._timeseries is not None and self._ledger is not None:
-            phase, powers, energy_j, grams = self._ledger.live()
-            try:
-                self._timeseries.write(
-                    self._wall(),
-                    self._clock() - self._t0,
-                    phase,
-                    powers,
-                    energy_j * self.pue / J_PER_KWH,
-                    grams / 1000.0,
-                )
-            except OSError as exc:
-                self._warn_once("timeseries", f"wattwatch: cannot write the time series ({exc}); skipping rows")
+    def _on_tick_timeseries(self, final: bool = False) -> None:
+        """Append one time-series row when ``timeseries_every_s`` has passed (or at the end): the mean power of
+        each channel since the previous row, from energy differences, so no sample is lost between rows."""
+        if self._timeseries is None or self._ledger is None:
+            return
+        last_t, last_e = self._ts_last
+        if not final and self._clock() - last_t < self.timeseries_every_s:
+            return
+        phase, energies, in_gap, grams, read_t = self._ledger.live()
+        now = read_t if read_t is not None else self._clock()
+        dt = now - last_t
+        powers: dict[str, float | None] = {
+            n: (None if n in in_gap or dt <= 0 else (e - last_e.get(n, 0.0)) / dt) for n, e in energies.items()
+        }
+        self._ts_last = (now, energies)
+        total_j = sum(energies.values()) + self._ledger.carried_energy_j()
+        try:
+            self._timeseries.write(
+                self._wall(), now - self._t0, phase, powers, total_j * self.pue / J_PER_KWH, grams / 1000.0
+            )
+        except OSError as exc:
+            self._warn_once("timeseries", f"wattwatch: cannot write the time series ({exc}); skipping rows")
 
     def _aggregate(self, data: EmissionsData, *, final: bool) -> EmissionsData:
-        """Combine this process's totals with the other ranks' (distributed runs); identity otherwise."""
-        return data
+        """Combine this process's totals with the other ranks' (distributed runs); identity otherwise.
+
+        With torch.distributed initialised, ``flush()`` and a completed ``stop()`` are collectives; the periodic
+        flush (on the sampler thread) never is: it merges the part files on disk instead."""
+        dist = getattr(self, "_dist", None)
+        if dist is None:
+            return data
+        background = threading.current_thread() is getattr(self._sampler, "_thread", None)
+        try:
+            return dist.aggregate(self, data, final=final, collective=not background)
+        except Exception as exc:  # noqa: BLE001 - never into user code
+            self._warn_once("aggregate", f"wattwatch: cannot combine the ranks' totals ({exc!r}); this rank's only")
+            return data
 
     def _emissions_data(self, status: str) -> EmissionsData:
         assert self._ledger is not None
