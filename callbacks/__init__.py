@@ -1,7 +1,11 @@
 """Training-framework integrations, installed as ``wattwatch.callbacks``.
 
-``from wattwatch.callbacks import WattwatchCallback`` (Hugging Face ``Trainer``) loads transformers only when
-that name is used.
+- ``WattwatchCallback``: Hugging Face ``Trainer`` (``wattwatch.callbacks.huggingface``; loads transformers).
+- ``WattwatchLightningCallback``: Lightning (``wattwatch.callbacks.lightning``; loads lightning).
+- ``track_optimizer``, ``GenerationMeter``, ``energy_per_unit``: plain PyTorch loops and ``generate``
+  (``wattwatch.callbacks.torch``; needs no framework import of its own).
+
+Names are loaded on first use, so ``import wattwatch.callbacks`` imports no framework.
 """
 
 from __future__ import annotations
@@ -9,10 +13,29 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-__all__ = ["WattwatchCallback"]
+__all__ = [
+    "GenerationMeter",
+    "WattwatchCallback",
+    "WattwatchLightningCallback",
+    "energy_per_unit",
+    "track_optimizer",
+]
+
+_LAZY = {
+    "WattwatchCallback": "wattwatch.callbacks.huggingface",
+    "WattwatchLightningCallback": "wattwatch.callbacks.lightning",
+    "GenerationMeter": "wattwatch.callbacks.torch",
+    "energy_per_unit": "wattwatch.callbacks.torch",
+    "track_optimizer": "wattwatch.callbacks.torch",
+}
 
 
 def __getattr__(name: str) -> Any:
-    if name == "WattwatchCallback":
-        return importlib.import_module("wattwatch.callbacks.huggingface").WattwatchCallback
-    raise AttributeError(f"module 'wattwatch.callbacks' has no attribute {name!r}")
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'wattwatch.callbacks' has no attribute {name!r}")
+    return getattr(importlib.import_module(module), name)
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

@@ -42,12 +42,12 @@ from typing import Any
 from transformers import Trainer, TrainerCallback
 from transformers.trainer_callback import TrainerControl, TrainerState
 from transformers.training_args import TrainingArguments
+from wattwatch.callbacks.torch import log_metrics
 
-from wattwatch.ledger import J_PER_KWH
 from wattwatch.result import EmissionsData
 from wattwatch.tracker import Tracker
 
-__all__ = ["STATE_FILE", "WattwatchCallback", "log_metrics"]
+__all__ = ["STATE_FILE", "WattwatchCallback"]
 
 log = logging.getLogger("wattwatch")
 
@@ -55,26 +55,6 @@ STATE_FILE = "wattwatch_state.json"
 """File in each checkpoint folder with the tracker's state (rank 0; other ranks add ``_rank<N>``)."""
 
 _MARK = "_wattwatch_callback"
-
-
-def log_metrics(data: EmissionsData, *, train_phase: str = "train") -> dict[str, float]:
-    """The ``wattwatch/*`` numbers for a log line: totals so far and energy per step / sample / token.
-
-    Units: ``energy_kwh`` kWh, ``emissions_kg`` kg CO2eq, ``power_w`` mean W since the start, ``*_energy_j`` J.
-    Per-unit figures divide the *training phase's* energy by the counts (evaluation and checkpoints excluded).
-    """
-    out: dict[str, float] = {
-        "wattwatch/energy_kwh": float(data.energy_consumed),
-        "wattwatch/emissions_kg": float(data.emissions),
-        "wattwatch/power_w": float(data.cpu_power + data.gpu_power + data.ram_power),
-    }
-    train_j = float(data.phase_energy_kwh.get(train_phase, 0.0)) * J_PER_KWH
-    for key, count in (("step", data.steps), ("sample", data.samples), ("token", data.tokens)):
-        if count:
-            out[f"wattwatch/{key}_energy_j"] = train_j / count
-    for phase, kwh in sorted(data.phase_energy_kwh.items()):
-        out[f"wattwatch/{phase}_energy_kwh"] = float(kwh)
-    return out
 
 
 def _find_trainer() -> Trainer | None:

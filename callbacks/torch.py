@@ -39,6 +39,7 @@ __all__ = [
     "OptimizerHook",
     "UnitEnergy",
     "energy_per_unit",
+    "log_metrics",
     "track_optimizer",
 ]
 
@@ -70,6 +71,26 @@ def energy_per_unit(data: EmissionsData, phase: str = "train") -> UnitEnergy:
         return energy_j / count if count else None
 
     return UnitEnergy(phase, energy_j, per(data.steps), per(data.samples), per(data.tokens))
+
+
+def log_metrics(data: EmissionsData, *, train_phase: str = "train") -> dict[str, float]:
+    """The ``wattwatch/*`` numbers for a log line: totals so far and energy per step / sample / token.
+
+    Units: ``energy_kwh`` kWh, ``emissions_kg`` kg CO2eq, ``power_w`` mean W since the start, ``*_energy_j`` J.
+    Per-unit figures divide the *training phase's* energy by the counts (evaluation and checkpoints excluded).
+    """
+    out: dict[str, float] = {
+        "wattwatch/energy_kwh": float(data.energy_consumed),
+        "wattwatch/emissions_kg": float(data.emissions),
+        "wattwatch/power_w": float(data.cpu_power + data.gpu_power + data.ram_power),
+    }
+    train_j = float(data.phase_energy_kwh.get(train_phase, 0.0)) * J_PER_KWH
+    for key, count in (("step", data.steps), ("sample", data.samples), ("token", data.tokens)):
+        if count:
+            out[f"wattwatch/{key}_energy_j"] = train_j / count
+    for phase, kwh in sorted(data.phase_energy_kwh.items()):
+        out[f"wattwatch/{phase}_energy_kwh"] = float(kwh)
+    return out
 
 
 class OptimizerHook:
