@@ -27,7 +27,7 @@ def format_power(powers: dict[str, float | None]) -> str:
     """``{"gpu:0": 312.4, "cpu": 45.0}`` -> ``"gpu:0 312 W  cpu 45 W"`` (channels in a gap show ``-``)."""
     parts = []
     for name, p in sorted(powers.items(), key=lambda kv: (not kv[0].startswith("gpu"), kv[0])):
-        parts.append(f"{name} {'-' if p is None else f'{p:.0f}'} W")
+        parts.append(f"{name} {'-' if p is None else f'{p:.0f}' if p >= 10 else f'{p:.1f}'} W")
     return "  ".join(parts) if parts else "no sensors"
 
 
@@ -151,6 +151,8 @@ class LiveView:
 
     def stop(self, summary: str | None = None) -> None:
         """Stop refreshing; on a TTY end the live line; print ``summary`` (a final line) when given."""
+        if self._stop.is_set():
+            return
         self._stop.set()
         if self._thread is not None:
             self._thread.join(5.0)
