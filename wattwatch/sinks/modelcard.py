@@ -50,7 +50,7 @@ def co2_eq_emissions(
     if training_type not in TRAINING_TYPES:
         raise ValueError(f"training_type must be one of {', '.join(TRAINING_TYPES)}; got {training_type!r}")
     out: dict[str, Any] = {
-        "emissions": round(float(data.emissions) * 1000.0, 6),
+        "emissions": float(f"{float(data.emissions) * 1000.0:.6g}"),  # 6 significant digits
         "source": source,
         "training_type": training_type,
         "geographical_location": _location(data),
