@@ -32,6 +32,7 @@ CLI_TRACKER_OPTIONS: dict[str, str] = {
     "gpu_ids": "comma-separated GPU indices or UUIDs to measure (default: all visible)",
     "tracking_mode": "machine (whole host) or process (the command's process tree)",
     "measure_power_secs": "seconds between readings (default 1 with GPU energy counters, else 0.1)",
+    "timeseries_every_s": "seconds between rows of the time series",
     "flush_every_s": "seconds between rewrites of the run's row (a kill -9 loses at most this)",
     "save_to_file": "write the run's row to the CSV file",
     "save_timeseries": "write the per-sample time series next to the CSV file",

@@ -112,7 +112,8 @@ def run(args: argparse.Namespace) -> int:
     colors = plt.get_cmap("tab10")
     for i, (name, values) in enumerate(sorted(series.power_w.items())):
         ys = [float("nan") if v is None else v for v in values]
-        ax_p.plot(x, ys, label=name, color=colors(i % 10), linewidth=1.2)
+        # each row is the mean power over the interval that ends at its time: draw it over that interval
+        ax_p.plot(x, ys, label=name, color=colors(i % 10), linewidth=1.2, drawstyle="steps-pre")
     phases = sorted({p for p in series.phase if p})
     band = plt.get_cmap("Pastel2")
     phase_color = {p: band(i % 8) for i, p in enumerate(phases)}
@@ -137,15 +138,21 @@ def run(args: argparse.Namespace) -> int:
     ax_p.grid(alpha=0.3)
     ax_p.legend(loc="upper left", fontsize="small", ncol=min(4, max(1, len(series.power_w) + len(phases))))
     grams = [kg * 1000.0 for kg in series.emissions_kg]
-    ax_c.plot(x, grams, color="#444444", linewidth=1.5)
-    ax_c.fill_between(x, grams, color="#999999", alpha=0.3)
+    if x[0] > 0 and series.emissions_kg[0] > 0 and len(x) > 1:
+        # the run began one interval before its first row, at zero
+        first = x[0] - (x[1] - x[0])
+        x_c, g_c = [max(0.0, first), *x], [0.0, *grams]
+    else:
+        x_c, g_c = x, grams
+    ax_c.plot(x_c, g_c, color="#444444", linewidth=1.5)
+    ax_c.fill_between(x_c, g_c, color="#999999", alpha=0.3)
     ax_c.set_ylabel("CO2eq (g), cumulative")
     ax_c.set_xlabel(f"time since start ({unit})")
     ax_c.set_ylim(bottom=0)
     ax_c.grid(alpha=0.3)
     total_kwh = series.energy_kwh[-1]
     fig.suptitle(
-        args.title or f"run {run_id[:8]}: {total_kwh:.4g} kWh, {grams[-1]:.4g} g CO2eq in {t[-1]:.0f} s"
+        args.title or f"run {run_id[:8]}: {total_kwh:.4g} kWh, {grams[-1]:.4g} g CO2eq in {t[-1]:.3g} s"
     )
     out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out, dpi=110)
