@@ -96,3 +96,31 @@ def test_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["report", str(tmp_path)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 2 and all(line.startswith("wattwatch report: error:") for line in err)
+
+
+def test_parts_of_a_distributed_run_without_a_row(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    dist = pytest.importorskip("wattwatch.distributed")
+    folder = tmp_path / "node-copies"
+    for rank in (0, 1):
+        data = _row("dist-run", "completed", 1.0, 0.2, 0.1, 0.05)
+        part = dist.Part(
+            run_id="dist-run",
+            rank=rank,
+            world_size=2,
+            node_id=f"node{rank}",
+            status="completed",
+            data=data,
+            channels={
+                "gpu:0": dist.ChannelPart("gpu", 1.0, uuid=f"GPU-{rank}"),
+                "cpu": dist.ChannelPart("cpu", 0.2),
+                "ram": dist.ChannelPart("ram", 0.1),
+            },
+        )
+        dist.write_part(dist.parts_dir(folder, "dist-run"), part)
+    upsert_row(folder / "emissions.csv", _row("solo", "completed", 2.0, 0.5, 0.1, 0.13).to_row(), COLUMNS)
+    assert main(["report", str(folder), "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    runs = {r["run_id"]: r for r in doc["runs"]}
+    assert set(runs) == {"solo", "dist-run"}
+    assert runs["dist-run"]["energy_kwh"] == pytest.approx(2.6)  # two nodes, each 1.3 kWh
+    assert doc["totals"]["energy_kwh"] == pytest.approx(2.6 + 2.6)

@@ -53,7 +53,9 @@ def find_files(paths: list[str]) -> list[Path]:
         p = Path(raw)
         if p.is_dir():
             out += sorted(
-                f for f in p.rglob("*.csv") if f.is_file() and not f.name.endswith(".timeseries.csv")
+                f
+                for f in p.rglob("*.csv")
+                if f.is_file() and not f.name.endswith((".timeseries.csv", ".nodes.csv"))
             )
         elif p.is_file():
             out.append(p)
@@ -75,8 +77,8 @@ def collect_runs(paths: list[str]) -> tuple[list[ReportRun], list[str]]:
         except (OSError, UnicodeDecodeError) as exc:
             notes.append(f"skipped {f}: {exc}")
             continue
-        if not _REQUIRED <= set(header):
-            continue  # not an emissions file
+        if not _REQUIRED <= set(header) or "run_node" in header:
+            continue  # not an emissions file (or a distributed run's per-node breakdown)
         for i, row in enumerate(rows, start=2):
             try:
                 data = EmissionsData.from_row(row)
@@ -90,8 +92,31 @@ def collect_runs(paths: list[str]) -> tuple[list[ReportRun], list[str]]:
                 by_id[key] = ReportRun(data, f)
             elif data.timestamp >= old.data.timestamp:
                 by_id[key] = ReportRun(data, f)
+    for raw in paths:  # distributed runs whose parts never made it into a row (copied from nodes, say)
+        for data, where in _runs_from_parts(Path(raw)):
+            if data.run_id and data.run_id not in by_id:
+                order.append(data.run_id)
+                by_id[data.run_id] = ReportRun(data, where)
     runs = sorted((by_id[k] for k in order), key=lambda r: (r.data.start_time or r.data.timestamp, r.data.run_id))
     return runs, notes
+
+
+def _runs_from_parts(folder: Path) -> list[tuple[EmissionsData, Path]]:
+    """Runs combined from wattwatch part files under ``folder`` (``.wattwatch/parts/<run>/rank-*.json``)."""
+    if not folder.is_dir():
+        return []
+    try:
+        from wattwatch.distributed import merge_directories
+    except ImportError:  # pragma: no cover - a build without distributed support
+        return []
+    out: list[tuple[EmissionsData, Path]] = []
+    for run_dir in sorted({p.parent for p in folder.rglob("rank-*.json")}):
+        try:
+            for data in merge_directories([run_dir], run_dir / "unused.csv", write=False):
+                out.append((data, run_dir))
+        except (FileNotFoundError, ValueError):
+            continue
+    return out
 
 
 def totals(runs: list[ReportRun]) -> dict[str, Any]:
