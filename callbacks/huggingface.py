@@ -116,9 +116,11 @@ class WattwatchCallback(TrainerCallback):
         wrap ``train`` (failed/interrupted status, resume path) and ``create_model_card`` (keep the CO2 block),
         and put the log injector first in the callback list."""
         self._trainer = trainer
-        callbacks = trainer.callback_handler.callbacks
-        if self._injector not in callbacks:
-            callbacks.insert(0, self._injector)
+        handler = trainer.callback_handler
+        if self._injector not in handler.callbacks:
+            # a new list: attach() may run inside the handler's loop over the old one (inserting into it would
+            # shift the loop and call this callback's hook twice)
+            handler.callbacks = [self._injector, *handler.callbacks]
         if getattr(trainer, _MARK, None) is self:
             return
         setattr(trainer, _MARK, self)

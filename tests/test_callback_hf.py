@@ -162,23 +162,24 @@ def test_tensorboard_log_history_csv_and_model_card(tmp_path: Path) -> None:
     assert "tiny" in (tmp_path / "README.md").read_text()
 
 
-def test_raise_inside_train_leaves_failed_row(tmp_path: Path) -> None:
+@pytest.mark.parametrize(("error", "status"), [(RuntimeError, "failed"), (KeyboardInterrupt, "interrupted")])
+def test_raise_inside_train_leaves_failed_row(tmp_path: Path, error: type[BaseException], status: str) -> None:
     model = tiny_model()
     calls = {"n": 0}
 
     def boom(module: Any, inputs: Any) -> None:
         calls["n"] += 1
         if calls["n"] == 3:
-            raise RuntimeError("boom at step 3")
+            raise error("boom at step 3")
 
     model.register_forward_pre_hook(boom)
     cb = callback(CounterGpu())
     trainer = make_trainer(tmp_path, cb, model=model)
-    with pytest.raises(RuntimeError, match="boom"):
+    with pytest.raises(error, match="boom"):
         trainer.train()
     assert cb.tracker is not None and not cb.tracker.running
     (row,) = rows(tmp_path / "emissions.csv")
-    assert row["status"] == "failed" and float(row["energy_consumed"]) > 0
+    assert row["status"] == status and float(row["energy_consumed"]) > 0 and row["steps"] == "2"
     assert not (tmp_path / "README.md").exists()
 
 
@@ -217,3 +218,31 @@ def test_checkpoint_and_resume_sum_both_segments(tmp_path: Path) -> None:
     assert total_j == pytest.approx(ckpt_j + gpu2.measured_j, rel=1e-6)  # the sum: not seg 2 alone, not double
     (row,) = rows(tmp_path / "emissions.csv")  # one run, one row
     assert row["status"] == "completed" and float(row["energy_consumed"]) == pytest.approx(data.energy_consumed)
+
+
+def test_callback_added_after_init_still_logs_and_closes_a_failed_run(tmp_path: Path) -> None:
+    model = tiny_model()
+    calls = {"n": 0}
+
+    def boom(module: Any, inputs: Any) -> None:
+        calls["n"] += 1
+        if calls["n"] == 5:
+            raise RuntimeError("boom")
+
+    model.register_forward_pre_hook(boom)
+    cb = callback(CounterGpu())
+    trainer = make_trainer(tmp_path, cb, model=model, logging_steps=2)
+    # as if added with trainer.add_callback() after construction: no wrappers, no injector yet
+    trainer.callback_handler.callbacks.remove(cb._injector)
+    del trainer.train, trainer.create_model_card, trainer._wattwatch_callback
+    cb._trainer = None
+    with pytest.raises(RuntimeError):
+        trainer.train()  # found at on_train_begin: logs get the keys, but this train() was not wrapped
+    assert any("wattwatch/energy_kwh" in h for h in trainer.state.log_history)
+    first = cb.tracker
+    assert first is not None and first.running
+    calls["n"] = -1000
+    trainer.train()  # the next train() closes the previous run as failed, then runs (wrapped) to completion
+    assert not first.running
+    statuses = sorted(r["status"] for r in rows(tmp_path / "emissions.csv"))
+    assert statuses == ["completed", "failed"]
