@@ -70,7 +70,12 @@ def test_stdin_passes_through(tmp_path: Path) -> None:
 
 def test_sigterm_is_forwarded_and_recorded_as_interrupted(tmp_path: Path) -> None:
     pidfile = tmp_path / "child.pid"
-    p = wrapper(tmp_path, PY, "-c", f"import os, time; open({str(pidfile)!r}, 'w').write(str(os.getpid())); time.sleep(60)")
+    p = wrapper(
+        tmp_path,
+        PY,
+        "-c",
+        f"import os, time; open({str(pidfile)!r}, 'w').write(str(os.getpid())); time.sleep(60)",
+    )
     child = int(wait_for(pidfile))
     time.sleep(0.3)
     p.send_signal(signal.SIGTERM)
@@ -100,7 +105,12 @@ def test_child_handling_sigterm_gracefully(tmp_path: Path) -> None:
 
 def test_sigkill_leaves_running_row_with_last_flush(tmp_path: Path) -> None:
     pidfile = tmp_path / "child.pid"
-    p = wrapper(tmp_path, PY, "-c", f"import os, time; open({str(pidfile)!r}, 'w').write(str(os.getpid())); time.sleep(60)")
+    p = wrapper(
+        tmp_path,
+        PY,
+        "-c",
+        f"import os, time; open({str(pidfile)!r}, 'w').write(str(os.getpid())); time.sleep(60)",
+    )
     child = int(wait_for(pidfile))
     try:
         deadline = time.monotonic() + 30
@@ -146,7 +156,11 @@ def test_process_mode_and_steps_file(tmp_path: Path) -> None:
 
 def test_usage_errors_are_one_line(tmp_path: Path) -> None:
     out = ["--output-dir", str(tmp_path)]
-    for args in (["run", *out], ["run", *out, "--pue", "0.5", "--", PY, "-c", "0"], ["run", *out, "--", "/no/such/x"]):
+    for args in (
+        ["run", *out],
+        ["run", *out, "--pue", "0.5", "--", PY, "-c", "0"],
+        ["run", *out, "--", "/no/such/x"],
+    ):
         p = subprocess.run([PY, "-m", "wattwatch", *args], capture_output=True, text=True, timeout=60)
         assert p.returncode == 2, (args, p.stderr)
         assert len(p.stderr.strip().splitlines()) == 1 and "Traceback" not in p.stderr, p.stderr
@@ -155,9 +169,16 @@ def test_usage_errors_are_one_line(tmp_path: Path) -> None:
 
 def test_report_on_three_real_runs(tmp_path: Path) -> None:
     for code in (0, 3):
-        wrapper(tmp_path, PY, "-c", f"import sys, time; time.sleep(0.3); sys.exit({code})").communicate(timeout=60)
+        wrapper(tmp_path, PY, "-c", f"import sys, time; time.sleep(0.3); sys.exit({code})").communicate(
+            timeout=60
+        )
     pidfile = tmp_path / "child.pid"
-    p = wrapper(tmp_path, PY, "-c", f"import os, time; open({str(pidfile)!r}, 'w').write(str(os.getpid())); time.sleep(60)")
+    p = wrapper(
+        tmp_path,
+        PY,
+        "-c",
+        f"import os, time; open({str(pidfile)!r}, 'w').write(str(os.getpid())); time.sleep(60)",
+    )
     child = int(wait_for(pidfile))
     time.sleep(0.8)
     p.kill()
@@ -173,3 +194,35 @@ def test_report_on_three_real_runs(tmp_path: Path) -> None:
     assert doc["totals"]["by_status"] == {"completed": 1, "failed": 1, "running": 1}
     assert doc["totals"]["energy_kwh"] == pytest.approx(sum(float(r["energy_consumed"]) for r in all_rows))
     assert doc["totals"]["emissions_kg"] == pytest.approx(sum(float(r["emissions"]) for r in all_rows))
+
+
+def test_sigint_by_kill_is_forwarded(tmp_path: Path) -> None:
+    ready = tmp_path / "ready"
+    script = f"import time; open({str(ready)!r}, 'w').write('1'); time.sleep(60)"
+    p = wrapper(
+        tmp_path, PY, "-c", script, stdin=subprocess.DEVNULL
+    )  # no terminal: wattwatch must forward it
+    wait_for(ready)
+    p.send_signal(signal.SIGINT)
+    _, stderr = p.communicate(timeout=60)
+    assert p.returncode == 128 + signal.SIGINT, stderr
+    assert rows(tmp_path)[0]["status"] == "interrupted"
+
+
+def test_every_cli_option_is_a_tracker_keyword() -> None:
+    import argparse
+    import inspect
+
+    from wattwatch.tracker import Tracker
+    from wattwatch.tracker_options import CLI_TRACKER_OPTIONS, add_tracker_options, tracker_kwargs
+
+    params = inspect.signature(Tracker.__init__).parameters
+    assert set(CLI_TRACKER_OPTIONS) <= set(params)
+    parser = argparse.ArgumentParser()
+    add_tracker_options(parser)
+    args = parser.parse_args(
+        ["--gpu-ids", "0,1", "--pue", "1.2", "--no-save-timeseries", "--total-steps", "9"]
+    )
+    kwargs = tracker_kwargs(args)
+    assert kwargs == {"gpu_ids": "0,1", "pue": 1.2, "save_timeseries": False, "total_steps": 9}
+    Tracker(**kwargs)  # accepted as they are
