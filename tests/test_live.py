@@ -39,7 +39,9 @@ class _FakeTracker:
 
     def current(self) -> EmissionsData:
         self.calls += 1
-        return EmissionsData(energy_consumed=0.001 * self.calls, emissions=0.0004 * self.calls, duration=self.calls)
+        return EmissionsData(
+            energy_consumed=0.001 * self.calls, emissions=0.0004 * self.calls, duration=self.calls
+        )
 
     def snapshot(self) -> None:
         return None
@@ -106,5 +108,7 @@ def test_not_a_tty_logs_once_per_interval(tmp_path: Path) -> None:
     p = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
     assert p.returncode == 0
     lines = p.stderr.strip().splitlines()
-    assert len(lines) == 1 and "completed (exit 0)" in lines[0]  # default: a line a minute, so only the summary
+    assert (
+        len(lines) == 1 and "completed (exit 0)" in lines[0]
+    )  # default: a line a minute, so only the summary
     assert "\r" not in p.stderr and "\x1b" not in p.stderr

@@ -102,4 +102,6 @@ def test_projection_after_a_quarter_is_within_5_percent(tmp_path: Path) -> None:
     assert at_quarter.emissions_kg == pytest.approx(final.emissions, rel=0.05)
     assert at_quarter.remaining_s == pytest.approx(150 * 0.5, rel=0.05)
     assert naive is not None  # the tracker's own proportional figure counts start-up 4 x
-    print(f"projection at 25 %: {at_quarter.energy_kwh:.6g} kWh (tracker: {naive:.6g}), final {final.energy_consumed:.6g}")
+    print(
+        f"projection at 25 %: {at_quarter.energy_kwh:.6g} kWh (tracker: {naive:.6g}), final {final.energy_consumed:.6g}"
+    )

@@ -106,9 +106,13 @@ def test_tracker_option_binds_loopback_only(tmp_path: Path) -> None:
         assert listening and all(addr.ip == "127.0.0.1" for addr in listening)
     finally:
         tracker.stop()
-    assert not [  # nothing listens after stop()
-        c for c in psutil.Process().net_connections(kind="inet") if c.status == psutil.CONN_LISTEN and c.laddr.port == port
-    ]
+    assert (
+        not [  # nothing listens after stop()
+            c
+            for c in psutil.Process().net_connections(kind="inet")
+            if c.status == psutil.CONN_LISTEN and c.laddr.port == port
+        ]
+    )
 
 
 def test_port_in_use_is_a_configuration_error(tmp_path: Path) -> None:

@@ -12,7 +12,9 @@ from wattwatch.result import COLUMNS, EmissionsData
 from wattwatch.sinks.csv import upsert_row
 
 
-def _row(run_id: str, status: str, gpu: float, cpu: float, ram: float, kg: float, **kw: object) -> EmissionsData:
+def _row(
+    run_id: str, status: str, gpu: float, cpu: float, ram: float, kg: float, **kw: object
+) -> EmissionsData:
     fields: dict[str, object] = {
         "timestamp": "2026-01-01T10:00:00+00:00",
         "start_time": "2026-01-01T09:00:00+00:00",
@@ -45,7 +47,9 @@ def folder(tmp_path: Path) -> Path:
     upsert_row(runs / "emissions.csv", _row("bbbbbbbb-2", "failed", 1.0, 0.25, 0.05, 0.065).to_row(), COLUMNS)
     killed = _row("cccccccc-3", "running", 4.0, 1.0, 0.2, 0.26, timestamp="2026-01-01T11:30:00+00:00")
     upsert_row(runs / "sub" / "emissions.csv", killed.to_row(), COLUMNS)
-    (runs / "sub" / "cccccccc-3.timeseries.csv").write_text("timestamp,elapsed_s,phase,energy_kwh,emissions_kg\n")
+    (runs / "sub" / "cccccccc-3.timeseries.csv").write_text(
+        "timestamp,elapsed_s,phase,energy_kwh,emissions_kg\n"
+    )
     (runs / "notes.csv").write_text("a,b\n1,2\n")  # not an emissions file: ignored
     return runs
 
@@ -74,7 +78,9 @@ def test_json(folder: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert killed["last_write"] == "2026-01-01T11:30:00+00:00"
 
 
-def test_a_run_in_two_files_counts_once(folder: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_run_in_two_files_counts_once(
+    folder: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     later = _row("cccccccc-3", "interrupted", 4.0, 1.0, 0.3, 0.27, timestamp="2026-01-01T12:00:00+00:00")
     upsert_row(tmp_path / "copy.csv", later.to_row(), COLUMNS)
     assert main(["report", str(folder), str(tmp_path / "copy.csv"), "--json"]) == 0
@@ -85,7 +91,9 @@ def test_a_run_in_two_files_counts_once(folder: Path, tmp_path: Path, capsys: py
 
 
 def test_codecarbon_file_reads(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    header = "timestamp,project_name,run_id,duration,emissions,energy_consumed,cpu_energy,gpu_energy,ram_energy\n"
+    header = (
+        "timestamp,project_name,run_id,duration,emissions,energy_consumed,cpu_energy,gpu_energy,ram_energy\n"
+    )
     (tmp_path / "cc.csv").write_text(header + "2025-01-01T00:00:00,cc,r1,10,0.5,1.0,0.2,0.7,0.1\n")
     assert main(["report", str(tmp_path / "cc.csv"), "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["totals"]["energy_kwh"] == 1.0

@@ -44,7 +44,9 @@ def _mass(kg: float) -> str:
     return f"{kg:.3g} kg" if kg >= 1 else f"{kg * 1000:.3g} g"
 
 
-def format_line(data: EmissionsData, powers: dict[str, float | None], projection: Projection | None = None) -> str:
+def format_line(
+    data: EmissionsData, powers: dict[str, float | None], projection: Projection | None = None
+) -> str:
     """The live line's text: power per device, energy and emissions so far, rate, and the projection."""
     text = (
         f"{format_power(powers)} | {data.energy_consumed:.4g} kWh | {_mass(data.emissions)} CO2 | "
@@ -107,7 +109,9 @@ class LiveView:
         data = self.tracker.current()
         projection = None
         if self.projector is not None:
-            projection = self.projector.update(data.duration, data.steps, data.energy_consumed, data.emissions)
+            projection = self.projector.update(
+                data.duration, data.steps, data.energy_consumed, data.emissions
+            )
         return format_line(data, _powers(self.tracker), projection)
 
     def start(self) -> LiveView:

@@ -55,7 +55,9 @@ class Projector:
         self._base: tuple[float, int, float, float] | None = None  # (elapsed_s, steps, kWh, kg) at first step
         self.latest: Projection | None = None
 
-    def update(self, elapsed_s: float, steps: int | None, energy_kwh: float, emissions_kg: float) -> Projection | None:
+    def update(
+        self, elapsed_s: float, steps: int | None, energy_kwh: float, emissions_kg: float
+    ) -> Projection | None:
         """Feed the totals so far; returns (and keeps in :attr:`latest`) the current projection."""
         if steps is None or steps <= 0:
             return self.latest

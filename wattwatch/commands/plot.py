@@ -53,7 +53,9 @@ def find_timeseries(run: str, folder: Path) -> Path:
         raise UsageError(f"no time series for run {run!r} under {folder}; give the {_SUFFIX} file or --dir")
     ids = {m.name[: -len(_SUFFIX)] for m in matches}
     if len(ids) > 1:
-        raise UsageError(f"run id {run!r} is ambiguous ({', '.join(sorted(ids)[:4])}...); give more characters")
+        raise UsageError(
+            f"run id {run!r} is ambiguous ({', '.join(sorted(ids)[:4])}...); give more characters"
+        )
     return matches[0]
 
 

@@ -42,7 +42,9 @@ class ReportRun:
     @property
     def method(self) -> str:
         d = self.data
-        parts = [f"{c}={m}" for c, m in (("gpu", d.gpu_method), ("cpu", d.cpu_method), ("ram", d.ram_method)) if m]
+        parts = [
+            f"{c}={m}" for c, m in (("gpu", d.gpu_method), ("cpu", d.cpu_method), ("ram", d.ram_method)) if m
+        ]
         return " ".join(parts)
 
 
@@ -97,7 +99,9 @@ def collect_runs(paths: list[str]) -> tuple[list[ReportRun], list[str]]:
             if data.run_id and data.run_id not in by_id:
                 order.append(data.run_id)
                 by_id[data.run_id] = ReportRun(data, where)
-    runs = sorted((by_id[k] for k in order), key=lambda r: (r.data.start_time or r.data.timestamp, r.data.run_id))
+    runs = sorted(
+        (by_id[k] for k in order), key=lambda r: (r.data.start_time or r.data.timestamp, r.data.run_id)
+    )
     return runs, notes
 
 
@@ -191,7 +195,9 @@ def _run_json(r: ReportRun) -> dict[str, Any]:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("paths", nargs="+", metavar="PATH", help="emissions.csv files or folders holding them")
+    parser.add_argument(
+        "paths", nargs="+", metavar="PATH", help="emissions.csv files or folders holding them"
+    )
     parser.add_argument("--json", action="store_true", help="print runs and totals as JSON")
     parser.add_argument("--project", help="only runs of this project")
 
@@ -242,7 +248,10 @@ def run(args: argparse.Namespace) -> int:
     numeric = set(range(3, len(header)))
 
     def fmt(cells: tuple[str, ...]) -> str:
-        return "  ".join(c.rjust(w) if i in numeric else c.ljust(w) for i, (c, w) in enumerate(zip(cells, widths, strict=True)))
+        return "  ".join(
+            c.rjust(w) if i in numeric else c.ljust(w)
+            for i, (c, w) in enumerate(zip(cells, widths, strict=True))
+        )
 
     print(fmt(header))
     print("  ".join("-" * w for w in widths))
@@ -268,4 +277,3 @@ def run(args: argparse.Namespace) -> int:
     for note in notes:
         print(f"note: {note}", file=sys.stderr)
     return 0
-

@@ -182,7 +182,9 @@ def run(args: argparse.Namespace) -> int:
         if not args.quiet:
             from wattwatch.live import LiveView
 
-            view = LiveView(tracker, sys.stderr, refresh_s=args.refresh_s, log_every_s=args.log_every_s).start()
+            view = LiveView(
+                tracker, sys.stderr, refresh_s=args.refresh_s, log_every_s=args.log_every_s
+            ).start()
         returncode = child.wait()
         steps.poll(tracker)
         status = status_for(returncode, forwarded[0] if forwarded else None)

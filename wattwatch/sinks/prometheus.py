@@ -59,7 +59,9 @@ class TrackerCollector:
             return
         base = [str(data.run_id), str(data.project_name), _node(tracker)]
         power = GaugeMetricFamily(
-            "wattwatch_power_watts", "Power of one device over the latest sampling interval (W, no PUE)", labels=_LABELS
+            "wattwatch_power_watts",
+            "Power of one device over the latest sampling interval (W, no PUE)",
+            labels=_LABELS,
         )
         energy = CounterMetricFamily(
             "wattwatch_energy_joules", "Energy of one device since the run began (J, no PUE)", labels=_LABELS
@@ -83,12 +85,16 @@ class TrackerCollector:
         yield co2
         if data.projected_emissions_kg is not None and data.projected_energy_kwh is not None:
             pe = GaugeMetricFamily(
-                "wattwatch_projected_energy_kwh", "Projected energy at the end of the run (kWh)", labels=_LABELS
+                "wattwatch_projected_energy_kwh",
+                "Projected energy at the end of the run (kWh)",
+                labels=_LABELS,
             )
             pe.add_metric([*base, "all"], float(data.projected_energy_kwh))
             yield pe
             pk = GaugeMetricFamily(
-                "wattwatch_projected_emissions_kg", "Projected emissions at the end of the run (kg)", labels=_LABELS
+                "wattwatch_projected_emissions_kg",
+                "Projected emissions at the end of the run (kg)",
+                labels=_LABELS,
             )
             pk.add_metric([*base, "all"], float(data.projected_emissions_kg))
             yield pk
