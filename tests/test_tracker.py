@@ -411,3 +411,19 @@ def test_textbook_example_runs_with_only_the_import_changed(tmp_path: Path) -> N
     assert row["project_name"] == "llm-finetuning"
     assert row["tracking_mode"] == "process" and row["status"] == "completed"
     assert float(row["energy_consumed"]) > 0
+
+
+def test_load_state_after_a_stop_continues_the_loaded_run(tmp_path: Path) -> None:
+    a = Tracker(output_dir=tmp_path, sensors=[ConstantPowerSensor()])
+    a.start()
+    saved = a.stop()
+    state = a.state_dict()
+    b = Tracker(output_dir=tmp_path, sensors=[ConstantPowerSensor()])
+    b.start()
+    b.stop()  # an unrelated run on the same object first
+    b.load_state_dict(state)
+    b.start()
+    resumed = b.stop()
+    assert saved is not None and resumed is not None
+    assert resumed.run_id == saved.run_id and resumed.resumed_segments == 1
+    assert resumed.gpu_energy >= saved.gpu_energy

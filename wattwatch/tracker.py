@@ -459,6 +459,9 @@ class Tracker:
         if ledger is not None:
             Ledger([]).load_dict(ledger)  # validate now, before any work starts
         with self._lock:
+            if self._state == "stopped":  # continuing a saved run after an earlier one: start from scratch
+                self._new_run()
+                self._state = "new"
             self.run_id = str(state.get("run_id") or self.run_id)
             self._fixed_run_id = self.run_id
             counts = state.get("counts") or {}
