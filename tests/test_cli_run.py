@@ -165,6 +165,7 @@ def test_usage_errors_are_one_line(tmp_path: Path) -> None:
         assert p.returncode == 2, (args, p.stderr)
         assert len(p.stderr.strip().splitlines()) == 1 and "Traceback" not in p.stderr, p.stderr
         assert p.stderr.startswith("wattwatch run: error:")
+    assert not (tmp_path / "emissions.csv").exists()  # nothing ran, so no run is recorded
 
 
 def test_report_on_three_real_runs(tmp_path: Path) -> None:

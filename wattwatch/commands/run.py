@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -129,6 +130,8 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError("give the command to run after --, e.g. wattwatch run -- python train.py")
     if not args.log_every_s > 0 or not args.refresh_s > 0:
         raise UsageError("--log-every-s and --refresh-s must be positive numbers of seconds")
+    if shutil.which(cmd[0]) is None:
+        raise UsageError(f"cannot run {cmd[0]!r}: no such program (not on PATH, or not executable)")
     kwargs = tracker_kwargs(args)
     process_mode = kwargs.get("tracking_mode") == "process"
     tracker = Tracker(**kwargs, handle_signals=False)
