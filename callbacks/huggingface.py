@@ -322,7 +322,7 @@ class WattwatchCallback(TrainerCallback):
         if tracker is None or not tracker.running or not isinstance(logs, dict):
             return
         try:
-            metrics = log_metrics(tracker.current())
+            metrics = log_metrics(tracker.current(refresh=True))
         except Exception as exc:  # never into the user's training
             log.warning("wattwatch: could not compute log metrics: %r", exc)
             return

@@ -121,7 +121,7 @@ class WattwatchLightningCallback(pl.Callback):
             tracker.step(0, samples=samples)
         if self.log_metrics:  # Lightning hands them to the loggers every log_every_n_steps
             try:
-                metrics = log_metrics(tracker.current())
+                metrics = log_metrics(tracker.current(refresh=True))
             except Exception as exc:  # never into the user's training
                 log.warning("wattwatch: could not compute log metrics: %r", exc)
                 return

@@ -112,7 +112,7 @@ class OptimizerHook:
 
     def per_unit(self, phase: str = "train") -> UnitEnergy:
         """Live joules per step / sample / token so far (cheap, no I/O)."""
-        return energy_per_unit(self.tracker.current(), phase)
+        return energy_per_unit(self.tracker.current(refresh=True), phase)
 
 
 def track_optimizer(
@@ -178,7 +178,7 @@ class GenerationMeter:
 
     def report(self) -> GenerationReport:
         """Joules per generated token and per request so far (PUE applied)."""
-        data = self.tracker.current()
+        data = self.tracker.current(refresh=True)
         energy_j = float(data.phase_energy_kwh.get(self.phase, 0.0)) * J_PER_KWH
         return GenerationReport(
             self.requests,

@@ -245,6 +245,8 @@ class Tracker:
         self._start_wall = 0.0
         self._t0 = 0.0
         self._ts_last: tuple[float, dict[str, float]] = (0.0, {})
+        self._projector: Any = None
+        """Projects the end-of-run totals when ``total_steps`` is known (:mod:`wattwatch.projection`)."""
         self._last_flush = 0.0
         self._write_failed = False
         self._warned: set[str] = set()
@@ -304,10 +306,19 @@ class Tracker:
                 self._start_time_iso = str(self._resume_state["start_time"])
             else:
                 self._start_time_iso = _utc_iso(self._start_wall)
+            try:
+                self._open_outputs()  # a busy Prometheus port fails here, before any thread is started
+            except BaseException:
+                self._close_outputs()
+                self._close_sensors()
+                raise
+            if self.total_steps is not None:
+                from wattwatch.projection import Projector
+
+                self._projector = Projector(self.total_steps)
             self._sampler.start()
             self._state = "running"
             _LIVE_TRACKERS.add(self)
-            self._open_outputs()
             self._write_row("running")
             self._last_flush = self._clock()
             if self.handle_signals:
@@ -346,11 +357,7 @@ class Tracker:
                 atexit.unregister(self._at_exit)
             except Exception:  # pragma: no cover - atexit never raises here
                 pass
-            for sensor in self._sensors:
-                try:
-                    sensor.close()
-                except Exception:
-                    pass
+            self._close_sensors()
             log.info(
                 "wattwatch: run %s %s: %.6f kWh, %.6f kg CO2eq in %.1f s",
                 self.run_id,
@@ -373,12 +380,19 @@ class Tracker:
             self._last_flush = self._clock()
             return data
 
-    def current(self) -> EmissionsData:
-        """A live snapshot of the totals so far (no file I/O, safe from any thread)."""
+    def current(self, *, refresh: bool = False) -> EmissionsData:
+        """A live snapshot of the totals so far (no file I/O, safe from any thread).
+
+        ``refresh=True`` first takes a reading now (a few hundred microseconds; waits at most 0.5 s for a read in
+        progress), so figures logged at a training step include the energy up to that step rather than up to the
+        last tick of the sampler.
+        """
         if self._state == "stopped" and self.final_emissions_data is not None:
             return self.final_emissions_data
         if self._ledger is None:
             return EmissionsData(project_name=self.project_name, run_id=self.run_id, status="new")
+        if refresh and self._state == "running" and self._sampler is not None and os.getpid() == self._pid:
+            self._sampler.sample_now(lock_timeout_s=0.5)
         return self._emissions_data("running")
 
     def snapshot(self) -> LedgerSnapshot | None:
@@ -421,6 +435,15 @@ class Tracker:
             if tokens is not None:
                 self._counts["tokens"] += int(tokens)
                 self._counted["tokens"] = True
+            self._feed_projector()
+
+    def _feed_projector(self) -> None:
+        """Give the projector its base at the first counted step, so start-up work is not multiplied."""
+        projector = self._projector
+        if projector is None or projector.latest is not None or self._ledger is None:
+            return
+        snap = self._ledger.snapshot()
+        projector.update(snap.duration_s, self._counts["steps"], snap.energy_kwh, snap.emissions_g / 1000.0)
 
     def set_counts(self, *, steps: int | None = None, samples: int | None = None, tokens: int | None = None) -> None:
         """Set the step / sample / token counters to absolute values (e.g. from a trainer's own state)."""
@@ -429,6 +452,7 @@ class Tracker:
                 if value is not None:
                     self._counts[key] = int(value)
                     self._counted[key] = True
+            self._feed_projector()
 
     def add_listener(self, listener: Callable[[Tracker, float], None]) -> None:
         """Call ``listener(tracker, t)`` on the sampler thread after every reading (errors are logged once)."""
@@ -600,6 +624,13 @@ class Tracker:
                 self._warn_once("prometheus", "wattwatch: prometheus export is not available in this build")
             else:
                 self._exporter = start_exporter(self, port=self.prometheus_port, host=self.prometheus_host)
+
+    def _close_sensors(self) -> None:
+        for sensor in self._sensors:
+            try:
+                sensor.close()
+            except Exception:
+                pass
 
     def _close_outputs(self) -> None:
         if self._timeseries is not None:
@@ -811,10 +842,11 @@ def build_emissions_data(tracker: Tracker, snap: LedgerSnapshot, status: str) ->
     counted = tracker._counted
     steps = counts["steps"] if counted["steps"] else None
     projected_kwh = projected_kg = None
-    if tracker.total_steps and steps:
-        scale = tracker.total_steps / steps
-        projected_kwh = energy_kwh * scale
-        projected_kg = emissions_kg * scale
+    projector = tracker._projector
+    if projector is not None:
+        projection = projector.update(duration, steps, energy_kwh, emissions_kg)
+        if projection is not None:
+            projected_kwh, projected_kg = projection.energy_kwh, projection.emissions_kg
     cpu_model = next((i.model for i in infos if i.component == "cpu" and i.model), "")
     ownership = tracker.ownership
     topology = tracker.topology
@@ -857,7 +889,9 @@ def build_emissions_data(tracker: Tracker, snap: LedgerSnapshot, status: str) ->
         gpu_method=_component_method(infos, snap, "gpu"),
         cpu_method=_component_method(infos, snap, "cpu"),
         ram_method=_component_method(infos, snap, "ram"),
-        intensity_source=f"{src.kind}: {src.description}",
+        intensity_source=(
+            src.description if src.description.startswith(f"{src.kind}:") else f"{src.kind}: {src.description}"
+        ),
         intensity_g_per_kwh=(snap.emissions_g / energy_kwh) if energy_kwh > 0 else tracker.intensity.mean_g_per_kwh(),
         phase_energy_kwh={p: e * pue / J_PER_KWH for p, e in snap.phase_energy_j.items()},
         phase_emissions_kg={p: g / 1000.0 for p, g in snap.phase_emissions_g.items()},
