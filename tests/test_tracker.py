@@ -13,8 +13,8 @@ import time
 from pathlib import Path
 
 import pytest
-
 from fakesensors import ConstantPowerSensor
+
 from wattwatch import EmissionsTracker, Tracker, track
 from wattwatch.codecarbon_data import codecarbon_data_dir
 from wattwatch.errors import ConfigurationError
