@@ -1,0 +1,109 @@
+"""Figure 4 and issue 2's sampler cost.
+
+Figure 4: each tool tracks 8 fake GPUs (energy counters) at a 1 s interval, both processes at once, their main
+threads asleep; the tracker's CPU time is the process's CPU time minus the main thread's (``time.process_time()``
+minus ``time.thread_time()``), scaled from the tracked seconds to one hour.
+
+Sampler cost (issue 2): in this process, ``Sampler.sample_now()`` over 8 fake GPUs, counter path and power path
+(energy counter ``NOT_SUPPORTED``), timed with ``time.thread_time()`` (CPU s per sample), times samples per hour
+at the default interval (1 s counter, 0.02 s power).
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import time
+from pathlib import Path
+
+from benchmarks.common import Figure, fake_rig, median, track_together
+
+__all__ = ["measure", "sampler_cost"]
+
+
+def sampler_cost(n_gpus: int = 8, samples: int = 300) -> dict[str, dict[str, float]]:
+    """CPU seconds per sample and per hour at the default interval, per path: ``{"counter": {...}, "power": {...}}``."""
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+    import fakenvml
+
+    from wattwatch.ledger import Ledger
+    from wattwatch.sampler import Sampler
+    from wattwatch.sensors.nvml import NvmlSensor
+
+    out: dict[str, dict[str, float]] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        gpus = fakenvml.square_wave_gpus(n_gpus) + fakenvml.square_wave_gpus(n_gpus, counter=False)
+        rig = fake_rig(Path(tmp), gpus)
+        os.environ[fakenvml.CONFIG_ENV] = str(rig.config_path)  # the C fake reads the process environment
+        for path, ids in (("counter", range(n_gpus)), ("power", range(n_gpus, 2 * n_gpus))):
+            sensor = NvmlSensor(list(ids), library_path=rig.library_path)
+            ledger = Ledger(sensor.describe())
+            sampler = Sampler([sensor], ledger)
+            sampler.sample_now()
+            c0 = time.thread_time()
+            for _ in range(samples):
+                sampler.sample_now()
+            per = (time.thread_time() - c0) / samples
+            out[path] = {
+                "cpu_s_per_sample": per,
+                "interval_s": sampler.interval_s,
+                "cpu_s_per_hour": per * 3600.0 / sampler.interval_s,
+                "channels": float(len(sensor.channels())),
+            }
+            sensor.close()
+    return out
+
+
+def measure(seconds: float = 30.0, rounds: int = 2, env: dict[str, str] | None = None) -> list[Figure]:
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+    import fakenvml
+
+    per_hour: dict[str, list[float]] = {"ww": [], "cc": []}
+    with tempfile.TemporaryDirectory() as tmp:
+        rig = fake_rig(Path(tmp), fakenvml.square_wave_gpus(8))
+        for i in range(rounds):
+            tools = ("ww", "cc") if i % 2 == 0 else ("cc", "ww")
+            child_env = {**(env or {}), **rig.env}
+            specs = [(t, ["--interval", "1", "--seconds", str(seconds)], child_env) for t in tools]
+            for r in track_together(specs, Path(tmp)):
+                res = r.result
+                per_hour[res["tool"]].append(res["tracker_cpu_s"] / res["tracked_s"] * 3600.0)
+    cost = sampler_cost()
+    ww, cc = median(per_hour["ww"]), median(per_hour["cc"])
+    c, p = cost["counter"], cost["power"]
+    return [
+        Figure(
+            "4",
+            "tracker CPU per hour, 1 s interval, 8 fake GPUs",
+            ww,
+            cc,
+            "CPU s/h",
+            "ratio <= 1/3",
+            ww / cc <= 1 / 3 if cc > 0 else None,
+            note=f"{rounds} rounds of {seconds:.0f} s, both tools tracking at once, scaled to one hour; tracker CPU = "
+            "process CPU - main thread CPU (CodeCarbon starts a new Timer thread per tick, so this counts all "
+            "of them; its 1 s power-monitor timer is included). wattwatch includes its 5 s CSV flush and 1 s "
+            "time series.",
+            extra={"ww": per_hour["ww"], "cc": per_hour["cc"]},
+        ),
+        Figure(
+            "S",
+            "sampler CPU per sample / per hour, 8 fake GPUs (issue 2)",
+            None,
+            None,
+            "",
+            "—",
+            None,
+            ww_text=f"counter: {c['cpu_s_per_sample'] * 1e3:.3f} ms/sample, {c['cpu_s_per_hour']:.1f} s/h at "
+            f"{c['interval_s']:g} s; power: {p['cpu_s_per_sample'] * 1e3:.3f} ms/sample, "
+            f"{p['cpu_s_per_hour']:.1f} s/h at {p['interval_s']:g} s",
+            cc_text="not measured (no separable sampler)",
+            note="`Sampler.sample_now()` alone (8 NvmlSensor channels into the Ledger, no tracker hooks), "
+            "time.thread_time() over 300 samples; per hour = per sample x samples per hour at the default interval.",
+            extra=cost,
+        ),
+    ]

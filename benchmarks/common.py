@@ -1,0 +1,332 @@
+"""Shared pieces of the benchmarks: subprocess runs with their peak RSS, the fake NVML rig, medians, figures
+and the RESULTS.md writer.
+
+Units: seconds, joules, megabytes (MB = 10**6 bytes is not used: RSS is in MiB, 2**20 bytes).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+__all__ = [
+    "CHILD",
+    "Figure",
+    "ROOT",
+    "RunResult",
+    "burst_gpus",
+    "fake_rig",
+    "gpu_error",
+    "fmt",
+    "machine_info",
+    "median",
+    "render_table",
+    "run_child",
+    "spawn_child",
+    "spread",
+    "track_together",
+    "wait_child",
+    "write_results",
+]
+
+ROOT = Path(__file__).resolve().parent.parent
+CHILD = ROOT / "benchmarks" / "child.py"
+RESULTS = ROOT / "benchmarks" / "RESULTS.md"
+GPU_HEADING = "## GPU"
+
+
+@dataclass
+class RunResult:
+    """One finished subprocess: its JSON result, wall time (s) and peak RSS (MiB)."""
+
+    result: dict[str, Any]
+    wall_s: float
+    maxrss_mib: float
+    returncode: int
+    stderr: str = ""
+
+
+@dataclass
+class Figure:
+    """One row of the table. ``ratio`` is wattwatch / CodeCarbon when both are numbers."""
+
+    key: str
+    name: str
+    ww: float | None
+    cc: float | None
+    unit: str
+    goal: str
+    met: bool | None
+    note: str = ""
+    ww_text: str = ""
+    cc_text: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def ratio(self) -> float | None:
+        if self.ww is None or self.cc is None or self.cc == 0:
+            return None
+        return self.ww / self.cc
+
+
+def median(xs: Sequence[float]) -> float:
+    return float(statistics.median(xs)) if xs else math.nan
+
+
+def spread(xs: Sequence[float]) -> float:
+    """Half the range between the 25th and 75th percentiles (or half the range for fewer than 4 values)."""
+    if len(xs) < 2:
+        return 0.0
+    s = sorted(xs)
+    if len(s) < 4:
+        return (s[-1] - s[0]) / 2.0
+    q = statistics.quantiles(s, n=4)
+    return (q[2] - q[0]) / 2.0
+
+
+def fmt(x: float | None, digits: int = 3) -> str:
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return "not measured"
+    if x == 0:
+        return "0"
+    if abs(x) >= 1000 or abs(x) < 0.001:
+        return f"{x:.{digits}g}"
+    return f"{x:.{digits}g}" if abs(x) < 1 else f"{x:.{max(digits - 1, 1)}f}".rstrip("0").rstrip(".")
+
+
+def spawn_child(mode: str, tool: str, env: dict[str, str] | None = None, *extra: str) -> subprocess.Popen[str]:
+    """Start ``benchmarks/child.py MODE --tool TOOL EXTRA...`` with ``env`` added to this environment."""
+    full = dict(os.environ)
+    full.update(env or {})
+    full.setdefault("PYTHONPATH", str(ROOT))
+    full["CODECARBON_LOG_LEVEL"] = "error"
+    return subprocess.Popen(
+        [sys.executable, str(CHILD), mode, "--tool", tool, *extra],
+        env=full,
+        cwd=tempfile.gettempdir(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def wait_child(proc: subprocess.Popen[str], started: float | None = None) -> RunResult:
+    """Wait for ``proc`` with ``os.wait4`` (its own peak RSS) and parse its last stdout line as JSON."""
+    import time
+
+    out, err = "", ""
+    # Read the pipes first (a full pipe would block the child), then reap it with wait4.
+    assert proc.stdout is not None and proc.stderr is not None
+    out = proc.stdout.read()
+    err = proc.stderr.read()
+    _, status, usage = os.wait4(proc.pid, 0)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    wall = time.perf_counter() - started if started is not None else math.nan
+    lines = [ln for ln in out.splitlines() if ln.strip()]
+    try:
+        result = json.loads(lines[-1]) if lines else {}
+    except json.JSONDecodeError:
+        result = {}
+    if proc.returncode != 0 or not isinstance(result, dict):
+        raise RuntimeError(f"benchmark child failed ({proc.returncode}):\n{err[-3000:]}")
+    return RunResult(result, wall, usage.ru_maxrss / 1024.0, proc.returncode, err)
+
+
+def run_child(mode: str, tool: str, env: dict[str, str] | None = None, *extra: str) -> RunResult:
+    """Run one child to completion; ``wall_s`` is the whole process's wall time (s)."""
+    import time
+
+    t = time.perf_counter()
+    return wait_child(spawn_child(mode, tool, env, *extra), t)
+
+
+def fake_rig(directory: Path, gpus: Sequence[Any], t0: float | None = None) -> Any:
+    """Build the fake NVML (cached) and write a config for ``gpus``; returns the ``FakeNvml`` whose ``env``
+    makes a subprocess load it through pynvml's default search."""
+    tests = str(ROOT / "tests")
+    if tests not in sys.path:
+        sys.path.insert(0, tests)
+    import fakenvml
+
+    library = fakenvml.build_library(fakenvml.default_build_dir())
+    rig = fakenvml.install(directory, list(gpus), library, environ={}, t0=t0)
+    # CodeCarbon only looks for NVIDIA GPUs when `nvidia-smi --help` runs: give it one that does.
+    bin_dir = Path(directory) / "bin"
+    bin_dir.mkdir(exist_ok=True)
+    smi = bin_dir / "nvidia-smi"
+    smi.write_text("#!/bin/sh\nexit 0\n")
+    smi.chmod(0o755)
+    rig.env["PATH"] = f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}"
+    return rig
+
+
+def machine_info() -> dict[str, str]:
+    """CPU model, cores, RAM, Python and the versions of the tools compared."""
+    cpu = platform.processor() or "unknown"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    ram = "unknown"
+    try:
+        import psutil
+
+        ram = f"{psutil.virtual_memory().total / 2**30:.1f} GiB"
+    except Exception:  # noqa: BLE001
+        pass
+    versions = {}
+    for name in ("wattwatch", "codecarbon", "torch", "nvidia-ml-py", "psutil"):
+        try:
+            from importlib.metadata import version
+
+            versions[name] = version(name)
+        except Exception:  # noqa: BLE001
+            versions[name] = "not installed"
+    return {
+        "cpu": cpu,
+        "cores": str(os.cpu_count()),
+        "ram": ram,
+        "os": f"{platform.system()} {platform.release()}",
+        "python": platform.python_version(),
+        **versions,
+    }
+
+
+def render_table(figures: Sequence[Figure]) -> str:
+    """A Markdown table: figure, wattwatch, CodeCarbon, ratio, goal, met."""
+    rows = [
+        "| # | figure | wattwatch | CodeCarbon | ratio ww/cc | goal | met |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for f in figures:
+        ww = f.ww_text or (fmt(f.ww) + (f" {f.unit}" if f.ww is not None else ""))
+        cc = f.cc_text or (fmt(f.cc) + (f" {f.unit}" if f.cc is not None else ""))
+        ratio = fmt(f.ratio) if f.ratio is not None else "—"
+        met = {True: "met", False: "NOT met", None: "—"}[f.met]
+        rows.append(f"| {f.key} | {f.name} | {ww} | {cc} | {ratio} | {f.goal} | {met} |")
+    return "\n".join(rows)
+
+
+def write_results(
+    figures: Sequence[Figure],
+    *,
+    command: str,
+    elapsed_s: float,
+    notes: Sequence[str] = (),
+    path: Path = RESULTS,
+) -> str:
+    """Rewrite ``path`` with the table, the machine and the notes; keeps an existing "## GPU" section (written
+    by ``benchmarks/gpu_validate.py``). Returns the text written."""
+    info = machine_info()
+    gpu_section = f"{GPU_HEADING}\n\nnot yet run (needs a machine with an NVIDIA GPU: `python benchmarks/gpu_validate.py`).\n"
+    if path.exists():
+        old = path.read_text()
+        if GPU_HEADING + "\n" in old:
+            gpu_section = old[old.index(GPU_HEADING + "\n") :]
+    lines = [
+        "# wattwatch against CodeCarbon",
+        "",
+        f"Written by `{command}` on {datetime.now(timezone.utc).strftime('%Y-%m-%d %H:%M UTC')} "
+        f"in {elapsed_s:.0f} s. Medians over alternated runs; every number below was measured in that run.",
+        "",
+        "Machine: " + f"{info['cpu']}, {info['cores']} cores, {info['ram']} RAM, {info['os']}, "
+        f"Python {info['python']}; wattwatch {info['wattwatch']}, CodeCarbon {info['codecarbon']}, "
+        f"torch {info['torch']}, nvidia-ml-py {info['nvidia-ml-py']}. GPUs: the fake `libnvidia-ml.so.1` of "
+        "`tests/fake_nvml/` (scripted power, exact integrals), loaded by both tools through pynvml.",
+        "",
+        "The machine is shared with other engineers running tests at the same time: timings are noisy.",
+        "",
+        render_table(figures),
+        "",
+        "## Notes",
+        "",
+    ]
+    for f in figures:
+        if f.note:
+            lines.append(f"- **{f.key}. {f.name}**: {f.note}")
+    lines.extend(f"- {n}" for n in notes)
+    lines.append("")
+    text = "\n".join(lines) + "\n" + gpu_section
+    path.write_text(text)
+    return text
+
+
+def track_together(
+    specs: Sequence[tuple[str, Sequence[str], dict[str, str]]],
+    out_dir: Path,
+    *,
+    lead_s: float = 3.0,
+    start_at: float | None = None,
+) -> list[RunResult]:
+    """Start one ``child.py track`` per ``(tool, extra_args, env)`` at once; all begin tracking at the same monotonic
+    instant (``lead_s`` from now, time enough to import) and each reports its own window."""
+    import time
+
+    if start_at is None:
+        start_at = time.monotonic() + lead_s
+    procs = []
+    for i, (tool, extra, env) in enumerate(specs):
+        out = out_dir / f"{tool}-{i}-{time.monotonic_ns()}"
+        out.mkdir(parents=True)
+        procs.append(
+            (spawn_child("track", tool, env, "--out", str(out), "--start-at", repr(start_at), *extra), time.perf_counter())
+        )
+    return [wait_child(p, t) for p, t in procs]
+
+
+def gpu_error(result: dict[str, Any], rig: Any, burst: tuple[float, float] | None = None) -> tuple[float, float]:
+    """Relative error of a ``track`` result's GPU energy against the fake's exact truth, and the half-width of
+    the truth's uncertainty from the window (0 for wattwatch, which reports each channel's exact first and last
+    reading; for CodeCarbon, with ``burst`` (seconds after t0 outside which the GPUs draw 0 W) inside its
+    window, the truth is exact too; otherwise it is taken from the middle of ``start()`` to the middle of
+    ``stop()``, and the uncertainty is half the difference between the widest and the narrowest window)."""
+    n = len(rig.gpus)
+    if "windows" in result:
+        truth = 0.0
+        for name, (first, last, _e) in result["windows"].items():
+            truth += rig.energy_j(int(name.split(":")[1]), first, last)
+        return result["gpu_j"] / truth - 1.0, 0.0
+    (a0, a1), (b0, b1) = result["start"], result["stop"]
+    if burst is not None:
+        s_abs, e_abs = rig.t0 + burst[0], rig.t0 + burst[1]
+        if a1 <= s_abs and b0 >= e_abs:
+            truth = sum(rig.energy_j(i, s_abs, e_abs) for i in range(n))
+            return result["gpu_j"] / truth - 1.0, 0.0
+    mid = sum(rig.energy_j(i, (a0 + a1) / 2, (b0 + b1) / 2) for i in range(n))
+    outer = sum(rig.energy_j(i, a0, b1) for i in range(n))
+    inner = sum(rig.energy_j(i, a1, b0) for i in range(n))
+    return result["gpu_j"] / mid - 1.0, (outer - inner) / 2.0 / mid
+
+
+def burst_gpus(n: int, start_s: float, end_s: float, *, counter: bool = True) -> list[Any]:
+    """``n`` fake GPUs drawing 80/350 W square waves (period 2.3 s, duty 0.35, phases 0.53 s apart, so their sum
+    is not constant and per-GPU errors cannot cancel) during ``[start_s, end_s)`` after t0, and 0 W outside.
+
+    Zero outside the burst makes the truth independent of when exactly a tool takes its first and last reading,
+    as long as they fall outside the burst: CodeCarbon's happen somewhere inside its ~1 s ``start()``."""
+    tests = str(ROOT / "tests")
+    if tests not in sys.path:
+        sys.path.insert(0, tests)
+    import fakenvml
+
+    return [
+        fakenvml.FakeGpu(
+            trace=(fakenvml.Square(80.0, 350.0, 2.3, 0.35, phase_s=0.53 * i, start=start_s, end=end_s),),
+            counter=counter,
+        )
+        for i in range(n)
+    ]
