@@ -27,6 +27,7 @@ __all__ = [
     "POWER_INTERVAL_S",
     "Sampler",
     "default_interval",
+    "max_read_interval",
 ]
 
 COUNTER_INTERVAL_S = 1.0
@@ -51,6 +52,17 @@ def default_interval(infos: Sequence[ChannelInfo]) -> float:
     if any(i.component == "gpu" and i.method != "counter" for i in infos):
         return POWER_INTERVAL_S
     return COUNTER_INTERVAL_S
+
+
+def max_read_interval(infos: Sequence[ChannelInfo]) -> float | None:
+    """The longest interval (s) at which every channel's counter is still read before it can wrap twice
+    (channels state it as ``details["max_read_interval_s"]``); ``None`` when no channel limits it."""
+    bounds = []
+    for info in infos:
+        value = info.details.get("max_read_interval_s") if info.details else None
+        if isinstance(value, int | float) and value > 0:
+            bounds.append(float(value))
+    return min(bounds) if bounds else None
 
 
 class Sampler:
@@ -84,6 +96,15 @@ class Sampler:
             interval_s = default_interval(infos)
         if not interval_s > 0:
             raise ValueError(f"the sampling interval must be a positive number of seconds; got {interval_s!r}")
+        bound = max_read_interval(infos)
+        if bound is not None and interval_s > bound:
+            log.info(
+                "wattwatch: reading every %.3g s instead of %.3g s: a counter can wrap more than once between "
+                "slower reads (max_read_interval_s)",
+                bound,
+                interval_s,
+            )
+            interval_s = bound
         self.interval_s = float(interval_s)
         if jitter is None:
             jitter = POWER_JITTER if any(i.method == "power-integral" for i in infos) else 0.0

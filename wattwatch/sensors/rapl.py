@@ -14,7 +14,10 @@ What is counted, and why:
 
 Each channel returns cumulative energy in **joules** (kind ``energy_j``, method ``counter``). The raw counter
 (microjoules) wraps at ``max_energy_range_uj``; the sensor undoes it (one wrap per interval is exact with the
-convention ``delta = new + max_energy_range_uj - old``), so the returned value never decreases.
+convention ``delta = new + max_energy_range_uj - old``), so the returned value never decreases. Two wraps between
+reads cannot be seen, so :meth:`RaplSensor.describe` states ``max_read_interval_s``: half the time the counter
+takes to wrap at the zone's highest rated power (``constraint_*_max_power_uw`` / ``constraint_*_power_limit_uw``
+x 1.5, else :data:`ASSUMED_PEAK_W`); the sampler reads at least that often.
 
 Since 2020 (CVE-2020-8694) ``energy_uj`` is readable by root only. When it cannot be read at construction the
 sensor logs ONE warning that says how to grant read access and reports no channels; the caller falls back to a
@@ -31,7 +34,17 @@ from pathlib import Path
 
 from wattwatch.sensors.base import ENERGY, ChannelInfo, Reading
 
-__all__ = ["DEFAULT_POWERCAP_ROOT", "PERMISSION_HINT", "RaplSensor", "RaplZone", "discover_zones"]
+__all__ = [
+    "ASSUMED_PEAK_W",
+    "DEFAULT_POWERCAP_ROOT",
+    "PERMISSION_HINT",
+    "RaplSensor",
+    "RaplZone",
+    "discover_zones",
+]
+
+ASSUMED_PEAK_W = 1000.0
+"""Peak power (W) assumed for a zone that states no power constraint, to bound the read interval."""
 
 DEFAULT_POWERCAP_ROOT = Path("/sys/class/powercap")
 
@@ -60,6 +73,13 @@ class RaplZone:
     name: str  # the zone's `name` file, e.g. "package-0" or "dram"
     path: Path
     max_energy_range_uj: int
+    peak_w: float = ASSUMED_PEAK_W
+    """Highest power the zone is rated for (W), from its constraint files (else :data:`ASSUMED_PEAK_W`)."""
+
+    @property
+    def max_read_interval_s(self) -> float:
+        """Half the seconds the counter takes to wrap at ``peak_w``: reading this often sees every wrap."""
+        return self.max_energy_range_uj / 1e6 / self.peak_w / 2.0
 
 
 def _zone_sort_key(match: re.Match[str]) -> tuple[int, int, int]:
@@ -115,8 +135,36 @@ def discover_zones(
         except (OSError, ValueError):
             continue
         seen.add(channel)
-        zones.append(RaplZone(channel, component, zone_dir, name, root / zone_dir, max_uj))
+        zones.append(
+            RaplZone(
+                channel, component, zone_dir, name, root / zone_dir, max_uj, _peak_w(root / zone_dir, reader)
+            )
+        )
     return zones
+
+
+def _peak_w(zone_dir: Path, reader: Callable[[Path], str]) -> float:
+    """The zone's highest rated power (W): max_power, else 1.5 x the largest power limit, else the assumption."""
+    rated: list[float] = []
+    limits: list[float] = []
+    try:
+        files = sorted(zone_dir.glob("constraint_*_max_power_uw")) + sorted(
+            zone_dir.glob("constraint_*_limit_uw")
+        )
+    except OSError:
+        files = []
+    for path in files:
+        try:
+            value = int(reader(path).strip()) / 1e6
+        except (OSError, ValueError):
+            continue
+        if value > 0:
+            (rated if path.name.endswith("max_power_uw") else limits).append(value)
+    if rated:
+        return max(rated)
+    if limits:
+        return 1.5 * max(limits)
+    return ASSUMED_PEAK_W
 
 
 class RaplSensor:
@@ -198,7 +246,13 @@ class RaplSensor:
                 component="cpu" if z.component == "cpu" else "ram",
                 method="counter",
                 model=self._cpu_model,
-                details={"zone": z.zone, "name": z.name, "max_energy_range_uj": z.max_energy_range_uj},
+                details={
+                    "zone": z.zone,
+                    "name": z.name,
+                    "max_energy_range_uj": z.max_energy_range_uj,
+                    "peak_w": z.peak_w,
+                    "max_read_interval_s": z.max_read_interval_s,
+                },
             )
             for z in self._zones
         ]
