@@ -3,7 +3,8 @@
 One row per sampler tick: ``timestamp`` (ISO-8601 UTC), ``elapsed_s`` (monotonic seconds since the run's first
 reading), ``phase``, then one ``<channel>_w`` column per channel (mean power over the interval that ended at this
 tick, W; empty while a channel is in a gap), then ``energy_kwh`` and ``emissions_kg`` so far (PUE applied).
-The file is appended to and flushed at every write; the header is written once.
+The file is appended to and flushed at every write; the header is written once. A file deleted under the
+writer (its folder removed mid-run) is recreated at the next write instead of feeding an unlinked inode.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ class TimeseriesWriter:
         self.rows = 0
 
     def _open(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
         new = not self.path.exists() or self.path.stat().st_size == 0
         self._fh = open(self.path, "a", newline="", encoding="utf-8")
         self._writer = csv.writer(self._fh, lineterminator="\n")
@@ -54,6 +56,8 @@ class TimeseriesWriter:
         emissions_kg: float,
     ) -> None:
         """Append one row; ``wall`` is unix time (s)."""
+        if self._fh is not None and os.fstat(self._fh.fileno()).st_nlink == 0:
+            self.close()  # deleted under us: start a new file rather than write into the void
         if self._fh is None:
             self._open()
         assert self._writer is not None and self._fh is not None
