@@ -38,7 +38,9 @@ def measure(seconds: float = 60.0, env: dict[str, str] | None = None) -> list[Fi
             for tool in ("ww", "cc"):
                 specs.append((tool, ["--seconds", str(seconds + 2 * MARGIN_S)], {**(env or {}), **rig.env}))
         results = track_together(specs, Path(tmp), start_at=t0 + LEAD_S)
-        for (tool, _, _), r, path in zip(specs, results, ("counter", "counter", "power", "power"), strict=True):
+        for (tool, _, _), r, path in zip(
+            specs, results, ("counter", "counter", "power", "power"), strict=True
+        ):
             errors[(tool, path)] = gpu_error(r.result, rigs[path], burst)
 
     def fig(key: str, path: str, goal_pct: float) -> Figure:
@@ -68,7 +70,9 @@ def measure(seconds: float = 60.0, env: dict[str, str] | None = None) -> list[Fi
 
 
 def interval_sweep(
-    intervals: Sequence[float] = (0.01, 0.02, 0.05, 0.1), seconds: float = 20.0, env: dict[str, str] | None = None
+    intervals: Sequence[float] = (0.01, 0.02, 0.05, 0.1),
+    seconds: float = 20.0,
+    env: dict[str, str] | None = None,
 ) -> list[dict[str, float]]:
     """wattwatch's power path at each interval: ``{"interval_s", "error_pct", "cpu_pct"}`` (CPU share of one
     core taken by the tracker threads). Runs two intervals at a time."""
@@ -78,7 +82,10 @@ def interval_sweep(
         todo = list(intervals)
         pairs = [todo[i :: max(1, len(todo) // 2)] for i in range(max(1, len(todo) // 2))]
         for pair in pairs:
-            specs = [("ww", ["--seconds", str(seconds), "--interval", repr(x)], {**(env or {}), **rig.env}) for x in pair]
+            specs = [
+                ("ww", ["--seconds", str(seconds), "--interval", repr(x)], {**(env or {}), **rig.env})
+                for x in pair
+            ]
             for x, r in zip(pair, track_together(specs, Path(tmp)), strict=True):
                 err, _ = gpu_error(r.result, rig)
                 rows.append(

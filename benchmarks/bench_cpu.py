@@ -36,6 +36,7 @@ def sampler_cost(n_gpus: int = 8, samples: int = 300) -> dict[str, dict[str, flo
     with tempfile.TemporaryDirectory() as tmp:
         gpus = fakenvml.square_wave_gpus(n_gpus) + fakenvml.square_wave_gpus(n_gpus, counter=False)
         rig = fake_rig(Path(tmp), gpus)
+        previous = os.environ.get(fakenvml.CONFIG_ENV)
         os.environ[fakenvml.CONFIG_ENV] = str(rig.config_path)  # the C fake reads the process environment
         for path, ids in (("counter", range(n_gpus)), ("power", range(n_gpus, 2 * n_gpus))):
             sensor = NvmlSensor(list(ids), library_path=rig.library_path)
@@ -53,6 +54,10 @@ def sampler_cost(n_gpus: int = 8, samples: int = 300) -> dict[str, dict[str, flo
                 "channels": float(len(sensor.channels())),
             }
             sensor.close()
+        if previous is None:
+            os.environ.pop(fakenvml.CONFIG_ENV, None)
+        else:
+            os.environ[fakenvml.CONFIG_ENV] = previous
     return out
 
 

@@ -40,7 +40,9 @@ def run_ranks(n: int, seconds: float = 10.0, lead_s: float = 20.0, margin_s: flo
             ]  # fmt: skip
             env_t = dict(env)
             env_t.pop("MASTER_PORT", None)
-            procs.append(subprocess.Popen(cmd, env=env_t, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True))
+            procs.append(
+                subprocess.Popen(cmd, env=env_t, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+            )
         for p in procs:
             out, _ = p.communicate()
             if p.returncode != 0:

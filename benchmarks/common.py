@@ -105,7 +105,9 @@ def fmt(x: float | None, digits: int = 3) -> str:
     return f"{x:.{digits}g}" if abs(x) < 1 else f"{x:.{max(digits - 1, 1)}f}".rstrip("0").rstrip(".")
 
 
-def spawn_child(mode: str, tool: str, env: dict[str, str] | None = None, *extra: str) -> subprocess.Popen[str]:
+def spawn_child(
+    mode: str, tool: str, env: dict[str, str] | None = None, *extra: str
+) -> subprocess.Popen[str]:
     """Start ``benchmarks/child.py MODE --tool TOOL EXTRA...`` with ``env`` added to this environment."""
     full = dict(os.environ)
     full.update(env or {})
@@ -283,12 +285,17 @@ def track_together(
         out = out_dir / f"{tool}-{i}-{time.monotonic_ns()}"
         out.mkdir(parents=True)
         procs.append(
-            (spawn_child("track", tool, env, "--out", str(out), "--start-at", repr(start_at), *extra), time.perf_counter())
+            (
+                spawn_child("track", tool, env, "--out", str(out), "--start-at", repr(start_at), *extra),
+                time.perf_counter(),
+            )
         )
     return [wait_child(p, t) for p, t in procs]
 
 
-def gpu_error(result: dict[str, Any], rig: Any, burst: tuple[float, float] | None = None) -> tuple[float, float]:
+def gpu_error(
+    result: dict[str, Any], rig: Any, burst: tuple[float, float] | None = None
+) -> tuple[float, float]:
     """Relative error of a ``track`` result's GPU energy against the fake's exact truth, and the half-width of
     the truth's uncertainty from the window (0 for wattwatch, which reports each channel's exact first and last
     reading; for CodeCarbon, with ``burst`` (seconds after t0 outside which the GPUs draw 0 W) inside its

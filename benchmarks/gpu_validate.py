@@ -1,0 +1,283 @@
+"""Validation on a real NVIDIA GPU (torch CUDA), under 5 minutes: ``python benchmarks/gpu_validate.py``.
+
+1. A matmul load with idle gaps (~40 s) while a thread polls NVML every 10 ms: the energy counter
+   (``nvmlDeviceGetTotalEnergyConsumption``), the instantaneous power field (``NVML_FI_DEV_POWER_INSTANT``) and
+   the averaged power (``nvmlDeviceGetPowerUsage``, a 1 s average on Ampere and newer). The counter's delta is
+   compared with the trapezoid integral of each power kind, subsampled at 10 ms, 100 ms and 1 s.
+2. wattwatch and CodeCarbon tracking the same ~30 s window of that load (two subprocesses started together),
+   each against the counter's delta over its own window.
+3. Tracker overhead on a real training loop on the GPU (none / wattwatch / CodeCarbon windows, rotated).
+
+Writes the figures to ``benchmarks/RESULTS.md`` under "## GPU" (replacing that section only). The analysis
+functions (:func:`integrate`, :func:`subsample`, :func:`compare_power_to_counter`) take plain samples and are
+unit-tested without a GPU.
+
+Units: seconds, watts, joules.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+if __package__ in (None, ""):
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from benchmarks.common import GPU_HEADING, RESULTS, ROOT, machine_info, median
+
+__all__ = [
+    "Sample",
+    "compare_power_to_counter",
+    "counter_between",
+    "integrate",
+    "main",
+    "subsample",
+    "write_gpu_section",
+]
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One poll: monotonic time (s), counter (J, cumulative), instantaneous and averaged power (W; NaN if n/a)."""
+
+    t: float
+    counter_j: float
+    instant_w: float
+    average_w: float
+
+
+def integrate(ts: Sequence[float], ws: Sequence[float]) -> float:
+    """Trapezoid integral (J) of power samples ``ws`` (W) at times ``ts`` (s); NaN samples are skipped."""
+    pts = [(t, w) for t, w in zip(ts, ws, strict=True) if not math.isnan(w)]
+    return sum((t1 - t0) * (w0 + w1) / 2.0 for (t0, w0), (t1, w1) in zip(pts, pts[1:], strict=False))
+
+
+def subsample(samples: Sequence[Sample], period_s: float) -> list[Sample]:
+    """Every sample at least ``period_s`` after the previous kept one (the first and last always kept)."""
+    if not samples:
+        return []
+    out = [samples[0]]
+    for s in samples[1:]:
+        if s.t - out[-1].t >= period_s * 0.999:
+            out.append(s)
+    if out[-1] is not samples[-1]:
+        out.append(samples[-1])
+    return out
+
+
+def counter_between(samples: Sequence[Sample], t0: float, t1: float) -> float:
+    """Counter energy (J) between ``t0`` and ``t1``, linearly interpolated between polls."""
+
+    def at(t: float) -> float:
+        for a, b in zip(samples, samples[1:], strict=False):
+            if a.t <= t <= b.t:
+                f = 0.0 if b.t == a.t else (t - a.t) / (b.t - a.t)
+                return a.counter_j + f * (b.counter_j - a.counter_j)
+        return samples[0].counter_j if t < samples[0].t else samples[-1].counter_j
+
+    return at(t1) - at(t0)
+
+
+def compare_power_to_counter(
+    samples: Sequence[Sample], periods_s: Sequence[float] = (0.01, 0.1, 1.0)
+) -> dict[str, dict[str, float]]:
+    """Relative error of the power integrals against the counter's delta over the same span:
+    ``{"0.01": {"instant": e, "average": e}, ...}`` (e = integral / counter - 1)."""
+    truth = samples[-1].counter_j - samples[0].counter_j
+    out: dict[str, dict[str, float]] = {}
+    for p in periods_s:
+        sub = subsample(samples, p)
+        ts = [s.t for s in sub]
+        row = {}
+        for kind in ("instant", "average"):
+            ws = [getattr(s, f"{kind}_w") for s in sub]
+            row[kind] = (
+                math.nan if all(math.isnan(w) for w in ws) or truth <= 0 else integrate(ts, ws) / truth - 1
+            )
+        out[f"{p:g}"] = row
+    return out
+
+
+# ------------------------------------------------------------------------------------------------ GPU side
+
+
+def _poll(index: int, stop: threading.Event, out: list[Sample], period_s: float = 0.01) -> None:
+    import pynvml
+
+    h = pynvml.nvmlDeviceGetHandleByIndex(index)
+    fid = getattr(pynvml, "NVML_FI_DEV_POWER_INSTANT", None)
+    next_t = time.monotonic()
+    while not stop.is_set():
+        t = time.monotonic()
+        e = pynvml.nvmlDeviceGetTotalEnergyConsumption(h) / 1000.0
+        inst = math.nan
+        if fid is not None:
+            try:
+                v = pynvml.nvmlDeviceGetFieldValues(h, [fid])[0]
+                if v.nvmlReturn == 0:
+                    inst = v.value.uiVal / 1000.0
+            except pynvml.NVMLError:
+                pass
+        avg = pynvml.nvmlDeviceGetPowerUsage(h) / 1000.0
+        out.append(Sample((t + time.monotonic()) / 2, e, inst, avg))
+        next_t += period_s
+        time.sleep(max(0.0, next_t - time.monotonic()))
+
+
+def _load(seconds: float, stop: threading.Event | None = None) -> None:
+    """Matmuls in bursts of 0.3-2 s separated by idle gaps of 0.2-1.5 s, for ``seconds``."""
+    import random
+
+    import torch
+
+    rng = random.Random(0)
+    a = torch.randn(8192, 8192, device="cuda", dtype=torch.float16)
+    end = time.monotonic() + seconds
+    while time.monotonic() < end and not (stop and stop.is_set()):
+        burst_end = time.monotonic() + rng.uniform(0.3, 2.0)
+        while time.monotonic() < burst_end:
+            a = (a @ a).clamp_(-1, 1)
+            torch.cuda.synchronize()
+        time.sleep(rng.uniform(0.2, 1.5))
+
+
+def _section_counter(seconds: float) -> tuple[dict[str, dict[str, float]], list[Sample]]:
+    samples: list[Sample] = []
+    stop = threading.Event()
+    th = threading.Thread(target=_poll, args=(0, stop, samples), daemon=True)
+    th.start()
+    _load(seconds)
+    stop.set()
+    th.join()
+    return compare_power_to_counter(samples), samples
+
+
+def _section_tools(seconds: float) -> dict[str, dict[str, float]]:
+    """Both tools track the same window of the load; each against the counter over its own window."""
+    samples: list[Sample] = []
+    stop = threading.Event()
+    th = threading.Thread(target=_poll, args=(0, stop, samples, 0.05), daemon=True)
+    th.start()
+    start_at = time.monotonic() + 8.0
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "CUDA_VISIBLE_DEVICES": "0"}
+    with tempfile.TemporaryDirectory() as tmp:
+        procs = {}
+        for tool in ("ww", "cc"):
+            out_dir = Path(tmp) / tool
+            out_dir.mkdir()
+            cmd = [sys.executable, str(ROOT / "benchmarks" / "child.py"), "track", "--tool", tool, "--out", str(out_dir),
+                   "--seconds", str(seconds), "--start-at", repr(start_at)]  # fmt: skip
+            procs[tool] = subprocess.Popen(
+                cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+            )
+        load_stop = threading.Event()
+        loader = threading.Thread(target=_load, args=(seconds + 20.0, load_stop), daemon=True)
+        loader.start()
+        results = {}
+        for tool, p in procs.items():
+            out_s, err = p.communicate()
+            if p.returncode != 0:
+                raise RuntimeError(f"{tool} child failed: {err[-2000:]}")
+            results[tool] = json.loads(out_s.strip().splitlines()[-1])
+        load_stop.set()
+        loader.join()
+    stop.set()
+    th.join()
+    out: dict[str, dict[str, float]] = {}
+    for tool, r in results.items():
+        if "windows" in r:
+            first, last, _ = next(iter(r["windows"].values()))
+            truth = counter_between(samples, first, last)
+        else:
+            truth = counter_between(samples, sum(r["start"]) / 2, sum(r["stop"]) / 2)
+        out[tool] = {
+            "gpu_j": r["gpu_j"],
+            "counter_j": truth,
+            "error": r["gpu_j"] / truth - 1 if truth else math.nan,
+        }
+    return out
+
+
+def _section_overhead(rounds: int, window_s: float) -> dict[str, float]:
+    from benchmarks.bench_throughput import child
+
+    with tempfile.TemporaryDirectory() as tmp:
+        rates = child(rounds, window_s, tmp, device="cuda", width=4096)
+    return {t: median([r / n for r, n in zip(rates[t], rates["none"], strict=True)]) for t in ("ww", "cc")}
+
+
+def write_gpu_section(text: str, path: Path = RESULTS) -> None:
+    """Replace the "## GPU" section of ``path`` (everything from its heading to the end) with ``text``."""
+    old = path.read_text() if path.exists() else ""
+    head = old[: old.index(GPU_HEADING + "\n")] if GPU_HEADING + "\n" in old else old + "\n"
+    path.write_text(head + GPU_HEADING + "\n\n" + text.strip() + "\n")
+
+
+def render(
+    gpu_name: str,
+    power: dict[str, dict[str, float]],
+    tools: dict[str, dict[str, float]],
+    overhead: dict[str, float],
+) -> str:
+    info = machine_info()
+    lines = [
+        f"Written by `python benchmarks/gpu_validate.py` on {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; "
+        f"GPU: {gpu_name}; host: {info['cpu']}, {info['cores']} cores.",
+        "",
+        "Power integrals against the NVML energy counter (matmul bursts with idle gaps):",
+        "",
+        "| sampling | instantaneous power (field) | averaged power (GetPowerUsage) |",
+        "|---|---|---|",
+    ]
+    for p, row in power.items():
+        lines.append(f"| {p} s | {row['instant'] * 100:+.2f} % | {row['average'] * 100:+.2f} % |")
+    lines += ["", "| same window | wattwatch | CodeCarbon |", "|---|---|---|"]
+    ww, cc = tools.get("ww", {}), tools.get("cc", {})
+    lines.append(
+        f"| GPU energy vs counter | {ww.get('error', math.nan) * 100:+.3f} % | {cc.get('error', math.nan) * 100:+.3f} % |"
+    )
+    lines.append(
+        f"| training throughput with / without | {overhead.get('ww', math.nan):.4f} | {overhead.get('cc', math.nan):.4f} |"
+    )
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--no-write", action="store_true")
+    args = parser.parse_args(argv)
+    import pynvml
+    import torch
+
+    if not torch.cuda.is_available():
+        print("gpu_validate: no CUDA GPU here; nothing measured", file=sys.stderr)
+        return 2
+    pynvml.nvmlInit()
+    name = pynvml.nvmlDeviceGetName(pynvml.nvmlDeviceGetHandleByIndex(0))
+    name = name.decode() if isinstance(name, bytes) else str(name)
+    t = time.monotonic()
+    power, _ = _section_counter(40.0)
+    print("power vs counter:", json.dumps(power), f"({time.monotonic() - t:.0f} s)", flush=True)
+    tools = _section_tools(30.0)
+    print("tools:", json.dumps(tools), f"({time.monotonic() - t:.0f} s)", flush=True)
+    overhead = _section_overhead(4, 5.0)
+    print("overhead:", json.dumps(overhead), f"({time.monotonic() - t:.0f} s)", flush=True)
+    text = render(name, power, tools, overhead)
+    print(text)
+    if not args.no_write:
+        write_gpu_section(text)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
