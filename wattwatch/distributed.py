@@ -663,15 +663,14 @@ class Aggregator:
     # -- called by the tracker ------------------------------------------------------------------------------
     def aggregate(self, tracker: Any, data: EmissionsData, *, final: bool, collective: bool) -> EmissionsData:
         """The run's totals as this rank can know them now. Collective (when torch.distributed is initialised)
-        only when ``collective`` and the status is ``running`` (a flush) or ``completed`` (a normal stop)."""
-        self._calls += 1
+        only when ``collective`` (flush() and stop(), which every rank calls) and the status is ``running`` (a flush) or ``completed`` (a normal stop)."""
         part = make_part(tracker, data, self.topology)
         self._local = part
         self._gathered = None
-        first = self._calls == 1 and not final  # start()'s first write is not a collective
-        if collective and not first and data.status in ("running", "completed"):
+        if collective and data.status in ("running", "completed"):
             store = self.store()
             if store is not None:
+                self._calls += 1  # numbers the collectives: the same sequence on every rank
                 gathered = self._gather(store, tracker, part)
                 if gathered is not None:
                     self._gathered = gathered

@@ -689,9 +689,10 @@ class Tracker:
         dist = getattr(self, "_dist", None)
         if dist is None:
             return data
-        background = threading.current_thread() is getattr(self._sampler, "_thread", None)
+        # Collective only from flush() and stop(), which every rank calls; never from start() or the sampler.
+        collective = sys._getframe(1).f_code.co_name in ("flush", "stop")
         try:
-            return dist.aggregate(self, data, final=final, collective=not background)
+            return dist.aggregate(self, data, final=final, collective=collective)
         except Exception as exc:  # noqa: BLE001 - never into user code
             self._warn_once("aggregate", f"wattwatch: cannot combine the ranks' totals ({exc!r}); this rank's only")
             return data
