@@ -16,6 +16,7 @@ import csv
 import io
 import os
 import tempfile
+import threading
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -38,8 +39,20 @@ def sanitize_cell(value: str) -> str:
     return value
 
 
+_LOCKS: dict[str, FileLock] = {}
+_LOCKS_GUARD = threading.RLock()  # re-entrant: a signal handler may run while this thread holds it
+
+
 def _lock_for(path: Path) -> FileLock:
-    return FileLock(str(path) + ".lock", timeout=_LOCK_TIMEOUT_S)
+    """One lock object per file and process: re-entrant within a thread (a SIGTERM handler that writes the
+    ``interrupted`` row while the same thread is inside a flush must not wait on its own lock for 30 s), while
+    other threads and processes still wait their turn (filelock keeps a separate lock per thread)."""
+    key = os.path.abspath(str(path) + ".lock")
+    with _LOCKS_GUARD:
+        lock = _LOCKS.get(key)
+        if lock is None:
+            lock = _LOCKS[key] = FileLock(key, timeout=_LOCK_TIMEOUT_S)
+        return lock
 
 
 def read_rows(path: str | os.PathLike[str]) -> tuple[list[str], list[dict[str, str]]]:
