@@ -246,6 +246,8 @@ class Tracker:
         self._t0 = 0.0
         self._ts_last: tuple[float, dict[str, float]] = (0.0, {})
         self._projector: Any = None
+        self._dist: Any = None
+        """The rank aggregator of a distributed run (:class:`wattwatch.distributed.Aggregator`), else ``None``."""
         """Projects the end-of-run totals when ``total_steps`` is known (:mod:`wattwatch.projection`)."""
         self._last_flush = 0.0
         self._write_failed = False
@@ -348,7 +350,7 @@ class Tracker:
             self._on_tick_timeseries(final=True)
             self._state = "stopped"
             data = self._emissions_data(status)
-            data = self._aggregate(data, final=True)
+            data = self._aggregate(data, final=True, collective=True)
             self.final_emissions_data = data
             self._write_data(data)
             self._close_outputs()
@@ -375,7 +377,7 @@ class Tracker:
                 return self.final_emissions_data
             assert self._sampler is not None
             self._sampler.sample_now()
-            data = self._aggregate(self._emissions_data("running"), final=False)
+            data = self._aggregate(self._emissions_data("running"), final=False, collective=True)
             self._write_data(data)
             self._last_flush = self._clock()
             return data
@@ -547,14 +549,12 @@ class Tracker:
         self.ownership = resolve_ownership(
             topology, self.gpu_ids, self._environ, visible_gpus=visible, cuda_device=cuda_device
         )
-        self.__dict__.pop("_write_data", None)
-        self._dist: Aggregator | None = None
+        self._dist = None
         if topology.is_distributed:
             # One row per run: parts and the run's row go through the aggregator (see wattwatch.distributed).
             self._dist = Aggregator(topology, environ=self._environ)
             if self._fixed_run_id is None:
                 self.run_id = self._dist.shared_run_id(self.run_id)
-            self._write_data = self._write_data_distributed  # type: ignore[method-assign]
         elif self._fixed_run_id is None:
             self.run_id = launcher_run_id(topology) or self.run_id
         if self._given_sensors is not None:
@@ -602,13 +602,6 @@ class Tracker:
             return [str(i.details.get("uuid") or i.channel.split(":")[1]) for i in probe.describe()]
         finally:
             probe.close()
-
-    def _write_data_distributed(self, data: EmissionsData) -> None:
-        """Distributed runs: this rank's part file, then the run's row merged from every rank's part."""
-        if self._dist is None or not self._should_write():
-            Tracker._write_data(self, data)
-            return
-        self._dist.write(self, data, lambda combined: Tracker._write_data(self, combined))
 
     def _open_outputs(self) -> None:
         if self.save_to_file and self.save_timeseries:
@@ -681,16 +674,15 @@ class Tracker:
         except OSError as exc:
             self._warn_once("timeseries", f"wattwatch: cannot write the time series ({exc}); skipping rows")
 
-    def _aggregate(self, data: EmissionsData, *, final: bool) -> EmissionsData:
+    def _aggregate(self, data: EmissionsData, *, final: bool, collective: bool = False) -> EmissionsData:
         """Combine this process's totals with the other ranks' (distributed runs); identity otherwise.
 
-        With torch.distributed initialised, ``flush()`` and a completed ``stop()`` are collectives; the periodic
-        flush (on the sampler thread) never is: it merges the part files on disk instead."""
-        dist = getattr(self, "_dist", None)
+        ``collective`` is true only from ``flush()`` and ``stop()``, which every rank calls (a completed stop
+        with torch.distributed initialised exchanges totals); never from ``start()`` or the sampler thread, whose
+        periodic flush merges the part files on disk instead."""
+        dist = self._dist
         if dist is None:
             return data
-        # Collective only from flush() and stop(), which every rank calls; never from start() or the sampler.
-        collective = sys._getframe(1).f_code.co_name in ("flush", "stop")
         try:
             return dist.aggregate(self, data, final=final, collective=collective)
         except Exception as exc:  # noqa: BLE001 - never into user code
@@ -709,8 +701,16 @@ class Tracker:
         return self.save_to_file and os.getpid() == self._pid
 
     def _write_data(self, data: EmissionsData) -> None:
+        """Write the run's row: directly, or (distributed runs) through this rank's part file and the merge of
+        every rank's parts (see :mod:`wattwatch.distributed`)."""
         if not self._should_write():
             return
+        if self._dist is not None:
+            self._dist.write(self, data, self._write_csv_row)
+        else:
+            self._write_csv_row(data)
+
+    def _write_csv_row(self, data: EmissionsData) -> None:
         from wattwatch.sinks.csv import upsert_row
 
         try:
