@@ -322,7 +322,14 @@ class WattwatchCallback(TrainerCallback):
         if tracker is None or not tracker.running or not isinstance(logs, dict):
             return
         try:
-            metrics = log_metrics(tracker.current(refresh=True))
+            topology = tracker.topology
+            if topology is not None and topology.is_distributed:
+                # The Trainer calls on_log on every rank at the same step, so the run's totals can be exchanged
+                # here (flush() is a bounded collective): the logs show the run, not this rank.
+                data = tracker.flush() or tracker.current(refresh=True)
+            else:
+                data = tracker.current(refresh=True)
+            metrics = log_metrics(data)
         except Exception as exc:  # never into the user's training
             log.warning("wattwatch: could not compute log metrics: %r", exc)
             return
