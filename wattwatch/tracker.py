@@ -318,6 +318,7 @@ class Tracker:
                 from wattwatch.projection import Projector
 
                 self._projector = Projector(self.total_steps)
+            self._last_flush = self._clock()  # before the thread starts: its first tick is not a flush
             self._sampler.start()
             self._state = "running"
             _LIVE_TRACKERS.add(self)
@@ -778,6 +779,13 @@ class Tracker:
 
     def _after_fork_in_child(self) -> None:
         # The sampler thread does not exist in the child; make sure the child never writes the parent's row.
+        # Locks the sampler thread held at the fork stay locked forever in the child: give it fresh ones, or its
+        # first flush()/stop()/current() would hang.
+        self._lock = threading.RLock()
+        if self._ledger is not None:
+            self._ledger._lock = threading.Lock()
+        if self._sampler is not None:
+            self._sampler._lock = threading.Lock()
         self._state = "stopped"
         self.save_to_file = False
         self._timeseries = None
