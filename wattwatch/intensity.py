@@ -454,9 +454,11 @@ def _default() -> StaticIntensity:
     )
 
 
-def _given(value: str | None) -> str | None:
+def _given(value: str | None, name: str = "location") -> str | None:
     if value is None:
         return None
+    if not isinstance(value, str):
+        raise ValueError(f"{name} must be a string (or None); got {value!r}")
     s = value.strip()
     return s or None
 
@@ -502,8 +504,8 @@ def resolve_intensity(
     a CSV is still checked and recorded in the source (when CodeCarbon's data is installed). Never touches the
     network; ``ValueError`` for a configuration that cannot be resolved, saying what to fix.
     """
-    country, reg = _given(country_iso_code), _given(region)
-    provider, creg = _given(cloud_provider), _given(cloud_region)
+    country, reg = _given(country_iso_code, "country_iso_code"), _given(region, "region")
+    provider, creg = _given(cloud_provider, "cloud_provider"), _given(cloud_region, "cloud_region")
     csv_path = None if intensity_csv is None or not str(intensity_csv).strip() else intensity_csv
 
     if carbon_intensity_g_per_kwh is not None or csv_path is not None:

@@ -88,11 +88,31 @@ def _parse_gpu_ids(gpu_ids: object) -> list[int | str] | None:
             out.append(item)
         elif isinstance(item, str) and item.strip().isdigit():
             out.append(int(item.strip()))
+        elif isinstance(item, str) and item.strip().lstrip("-").isdigit():
+            raise ConfigurationError(f"gpu_ids entries must be >= 0; got {item.strip()!r}")
         elif isinstance(item, str) and item.strip():
             out.append(item.strip())
         else:
             raise ConfigurationError(f"gpu_ids entries must be indices or UUIDs; got {item!r}")
     return out
+
+
+def _as_float(value: object) -> float | None:
+    """``value`` as a float (a number or a string holding one; not a bool), else ``None``."""
+    if isinstance(value, bool):
+        return None
+    try:
+        return float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError, OverflowError):
+        return None
+
+
+def _as_int(value: object) -> int | None:
+    """``value`` as a whole number (an int, or a string / float holding one), else ``None``."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    number = _as_float(value)
+    return int(number) if number is not None and number.is_integer() else None
 
 
 def _positive(name: str, value: object, *, allow_none: bool = True) -> float | None:
@@ -172,15 +192,17 @@ class Tracker:
         assert pue_f is not None
         if pue_f < 1.0:
             raise ConfigurationError(f"pue must be >= 1.0 (1.0 means no overhead); got {pue}")
-        wue_f = float(wue)
-        if wue_f < 0:
-            raise ConfigurationError(f"wue must be >= 0 litres per kWh; got {wue}")
+        wue_f = _as_float(wue)
+        if wue_f is None or not 0 <= wue_f < float("inf"):
+            raise ConfigurationError(f"wue must be a number >= 0 (litres per kWh); got {wue!r}")
         self._interval = _positive("measure_power_secs", measure_power_secs)
         flush = _positive("flush_every_s", flush_every_s, allow_none=False)
         assert flush is not None
-        if total_steps is not None and (isinstance(total_steps, bool) or int(total_steps) <= 0):
+        steps_i = None if total_steps is None else _as_int(total_steps)
+        if total_steps is not None and (steps_i is None or steps_i <= 0):
             raise ConfigurationError(f"total_steps must be a positive integer; got {total_steps!r}")
-        if prometheus_port is not None and not (0 <= int(prometheus_port) <= 65535):
+        port_i = None if prometheus_port is None else _as_int(prometheus_port)
+        if prometheus_port is not None and (port_i is None or not 0 <= port_i <= 65535):
             raise ConfigurationError(f"prometheus_port must be between 0 and 65535; got {prometheus_port!r}")
         if not isinstance(output_file, str) or not output_file or os.sep in output_file:
             raise ConfigurationError(
@@ -216,10 +238,10 @@ class Tracker:
         self.timeseries_every_s = ts_every
         """Seconds between rows of the per-sample time series (each row: mean power since the previous one)."""
         self.flush_every_s = flush
-        self.total_steps = None if total_steps is None else int(total_steps)
+        self.total_steps = steps_i
         self.handle_signals = handle_signals
         self.include_dram = include_dram
-        self.prometheus_port = None if prometheus_port is None else int(prometheus_port)
+        self.prometheus_port = port_i
         self.prometheus_host = prometheus_host
         self.pid = pid
         """Process whose tree ``tracking_mode="process"`` measures (default: this process)."""
