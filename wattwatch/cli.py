@@ -12,6 +12,7 @@ import argparse
 import importlib
 import sys
 from collections.abc import Sequence
+from typing import NoReturn
 
 __all__ = ["COMMANDS", "build_parser", "main"]
 
@@ -28,11 +29,19 @@ COMMANDS: dict[str, str] = {
 """Sub-command name -> module implementing it."""
 
 
+class _OneLineErrors(argparse.ArgumentParser):
+    """argparse, but a usage error is ONE stderr line (``wattwatch run: error: ... (see --help)``) and exit 2,
+    not the usage block followed by the error."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The top-level parser with every available sub-command attached."""
     from wattwatch import __version__
 
-    parser = argparse.ArgumentParser(
+    parser = _OneLineErrors(
         prog="wattwatch", description="Energy and CO2 of machine-learning runs, measured live."
     )
     parser.add_argument("--version", action="version", version=f"wattwatch {__version__}")
