@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -131,16 +132,24 @@ class EmissionsData:
                     value: Any = json.loads(raw)
                     if not isinstance(value, dict):
                         raise ValueError("not a JSON object")
+                    if not all(_finite(v) for v in value.values()):
+                        raise ValueError("values must be finite numbers")
                 elif kind.startswith("float"):
                     value = float(raw)
+                    if not math.isfinite(value):
+                        raise ValueError("not a finite number")
                 elif kind.startswith("int"):
                     value = int(float(raw))
                 else:
                     value = raw
-            except ValueError as exc:
+            except (ValueError, OverflowError) as exc:
                 raise ValueError(f"column {f.name!r}: cannot read {raw[:40]!r} ({exc})") from None
             kwargs[f.name] = value
         return cls(**kwargs)
+
+
+def _finite(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
 CODECARBON_COLUMNS: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(EmissionsData))[:38]
