@@ -24,12 +24,17 @@ from filelock import FileLock
 
 __all__ = ["read_rows", "sanitize_cell", "upsert_row", "check_writable"]
 
-_DANGEROUS = ("=", "+", "-", "@", "\t", "\r")
+_DANGEROUS = ("=", "+", "-", "@", "\t", "\r", "\n")
 _LOCK_TIMEOUT_S = 30.0
 
 
 def sanitize_cell(value: str) -> str:
-    """Neutralise a text cell that a spreadsheet would run as a formula. Numbers are left alone."""
+    """Neutralise a text cell that a spreadsheet would run as a formula. Numbers are left alone.
+
+    Carriage returns become ``\n``: Python's csv writer quotes a cell only for the characters of its line
+    terminator (``\n`` here), so a bare ``\r`` would be written unquoted and split the row when read back."""
+    if "\r" in value:
+        value = value.replace("\r\n", "\n").replace("\r", "\n")
     if value and value.startswith(_DANGEROUS):
         try:
             float(value)

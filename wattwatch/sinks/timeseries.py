@@ -16,6 +16,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import IO
 
+from wattwatch.sinks.csv import sanitize_cell
+
 __all__ = ["TimeseriesWriter", "timeseries_path"]
 
 
@@ -62,7 +64,7 @@ class TimeseriesWriter:
             self._open()
         assert self._writer is not None and self._fh is not None
         stamp = datetime.fromtimestamp(wall, tz=timezone.utc).isoformat(timespec="milliseconds")
-        cells = [stamp, f"{elapsed_s:.3f}", phase]
+        cells = [stamp, f"{elapsed_s:.3f}", sanitize_cell(phase)]  # a phase name is user text
         for c in self.channels:
             p = powers_w.get(c)
             cells.append("" if p is None else f"{p:.3f}")
