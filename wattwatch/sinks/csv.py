@@ -147,8 +147,19 @@ _MODE: int | None = None
 
 
 def _umask_mode() -> int:
-    """0o666 less the process umask: the mode a plain ``open(..., "w")`` would give (computed once)."""
+    """0o666 less the process umask: the mode a plain ``open(..., "w")`` would give.
+
+    The umask is read from ``/proc/self/status`` (Linux >= 4.7), at every write: ``os.umask()`` can only be read
+    by setting it, and for that instant any file another thread creates would get the wrong mode. Elsewhere it is
+    read that way once and cached."""
     global _MODE
+    try:
+        with open("/proc/self/status", encoding="ascii", errors="replace") as fh:
+            for line in fh:
+                if line.startswith("Umask:"):
+                    return 0o666 & ~int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
     if _MODE is None:
         mask = os.umask(0o022)
         os.umask(mask)
