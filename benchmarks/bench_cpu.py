@@ -92,7 +92,8 @@ def measure(seconds: float = 30.0, rounds: int = 2, env: dict[str, str] | None =
             note=f"{rounds} rounds of {seconds:.0f} s, both tools tracking at once, scaled to one hour; tracker CPU = "
             "process CPU - main thread CPU (CodeCarbon starts a new Timer thread per tick, so this counts all "
             "of them; its 1 s power-monitor timer is included). wattwatch includes its 5 s CSV flush and 1 s "
-            "time series.",
+            f"time series. Of wattwatch's figure, the sampler's reads alone are {cost['counter']['cpu_s_per_hour']:.2f} "
+            "CPU s/h (row S); the rest is the thread's wake-ups and the tracker's per-tick hooks (time series, CSV).",
             extra={"ww": per_hour["ww"], "cc": per_hour["cc"]},
         ),
         Figure(

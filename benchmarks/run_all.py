@@ -142,7 +142,7 @@ def _aggregation() -> list[Figure]:
             "",
             "—",
             None,
-            ww_text="; ".join(lines[-3:]).replace("|", "/"),
+            ww_text="; ".join(" ".join(ln.split()) for ln in lines[-3:]).replace("|", "/"),
             cc_text="— (no aggregation)",
             note="output of `python benchmarks/bench_aggregation.py --ranks 2 --repeat 1`.",
         )
