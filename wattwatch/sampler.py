@@ -157,7 +157,11 @@ class Sampler:
 
     def stop(self) -> None:
         """Stop the thread and take the window's last read. Bounded: waits at most ``stop_timeout_s`` for a read
-        in progress (a hung driver call), then gives up on the final read rather than stall the caller."""
+        in progress (a hung driver call), then gives up on the final read rather than stall the caller.
+
+        The bound, for the caller: the read in flight (if any, at most ``stop_timeout_s``) plus one final read.
+        With 2 s NVML calls that is about 4 s; with a call that never returns, ``2 * stop_timeout_s`` (10 s by
+        default) and the run ends at the previous read. Ticks missed meanwhile are skipped, never replayed."""
         self._stop.set()
         thread = self._thread
         if thread is not None and thread is not threading.current_thread():
