@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 from fakesensors import ConstantPowerSensor
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from wattwatch import Tracker
@@ -64,6 +64,13 @@ def _one_line(exc: BaseException) -> None:
 
 @FUZZ
 @given(kwargs=st.dictionaries(st.sampled_from(TRACKER_KEYS), junk, min_size=1, max_size=4))
+@example(kwargs={"wue": None})
+@example(kwargs={"total_steps": []})
+@example(kwargs={"total_steps": "5.5"})
+@example(kwargs={"prometheus_port": "x"})
+@example(kwargs={"prometheus_port": 1e300})
+@example(kwargs={"country_iso_code": object()})
+@example(kwargs={"gpu_ids": "-3"})
 def test_tracker_constructor_arguments(
     tmp_path_factory: pytest.TempPathFactory, kwargs: dict[str, Any]
 ) -> None:
@@ -244,6 +251,9 @@ emissions_text = st.one_of(
 
 @FUZZ
 @given(text=emissions_text)
+@example(text="run_id,energy_consumed,emissions,duration,readings\nr,1,1,inf,1\n")
+@example(text="run_id,energy_consumed,emissions,duration,readings\nr,1,1,1,inf\n")
+@example(text='run_id,energy_consumed,emissions,phase_energy_kwh\nr,1,1,"{""train"": NaN}"\n')
 def test_emissions_csv_read_back_by_report(tmp_path_factory: pytest.TempPathFactory, text: str) -> None:
     """Fault: a corrupted or foreign emissions.csv given to ``wattwatch report`` (and ``--json``). User sees:
     the runs it could read, or exit 2 and one stderr line. Not written: anything next to the file."""
