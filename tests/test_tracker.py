@@ -346,8 +346,8 @@ def test_sigint_chains_to_keyboardinterrupt(tmp_path: Path) -> None:
         from wattwatch import Tracker
         t = Tracker(output_dir={str(tmp_path)!r}, sensors=[ConstantPowerSensor()])
         t.start()
-        print("started", flush=True)
         try:
+            print("started", flush=True)
             time.sleep(30)
         except KeyboardInterrupt:
             print("program saw KeyboardInterrupt", flush=True)
