@@ -61,7 +61,8 @@ def _lock_for(path: Path) -> FileLock:
 
 
 def read_rows(path: str | os.PathLike[str]) -> tuple[list[str], list[dict[str, str]]]:
-    """Header and rows of a CSV file (``([], [])`` when it does not exist or is empty)."""
+    """Header and rows of a CSV file (``([], [])`` when it does not exist or is empty); ``ValueError`` when it
+    cannot be parsed."""
     p = Path(path)
     if not p.exists():
         return [], []
@@ -69,9 +70,12 @@ def read_rows(path: str | os.PathLike[str]) -> tuple[list[str], list[dict[str, s
         text = fh.read()
     if not text.strip():
         return [], []
-    reader = csv.DictReader(io.StringIO(text))
-    header = list(reader.fieldnames or [])
-    rows = [{k: (v if v is not None else "") for k, v in row.items() if k is not None} for row in reader]
+    try:
+        reader = csv.DictReader(io.StringIO(text))
+        header = list(reader.fieldnames or [])
+        rows = [{k: (v if v is not None else "") for k, v in row.items() if k is not None} for row in reader]
+    except csv.Error as exc:  # e.g. a stray carriage return: a damaged or foreign file
+        raise ValueError(f"{p} is not a readable CSV file ({exc})") from None
     return header, rows
 
 
