@@ -26,6 +26,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 __all__ = [
+    "MAX_WORLD_SIZE",
     "Ownership",
     "Topology",
     "cuda_visible_tokens",
@@ -39,6 +40,10 @@ RULE_EXPLICIT = "explicit gpu_ids; CPU/RAM by local rank 0"
 RULE_CUDA = "the CUDA device torch uses; CPU/RAM by local rank 0"
 RULE_LOCAL_RANK = "GPU[local rank] (local world size == visible GPUs); CPU/RAM by local rank 0"
 RULE_LEAD = "local rank 0 measures all visible GPUs and CPU/RAM, other ranks none"
+
+MAX_WORLD_SIZE = 1 << 20
+"""Largest world size believed (a million ranks): beyond it the launcher variables are garbage, and per-rank
+bookkeeping (missing ranks, part files) would run for ever."""
 
 
 @dataclass(frozen=True)
@@ -92,16 +97,20 @@ def _slurm_tasks_per_node(env: Mapping[str, str], node: int | None) -> int | Non
     raw = env.get("SLURM_TASKS_PER_NODE", "").strip()
     if not raw:
         return None
-    counts: list[int] = []
+    runs: list[tuple[int, int]] = []  # (tasks, nodes): "4(x1000000)" is not expanded into a list
     for item in raw.split(","):
         m = re.fullmatch(r"\s*(\d+)(?:\(x(\d+)\))?\s*", item)
         if not m:
             return None
-        counts.extend([int(m.group(1))] * int(m.group(2) or 1))
-    if not counts:
+        runs.append((int(m.group(1)), int(m.group(2) or 1)))
+    if not runs:
         return None
-    index = node if node is not None and 0 <= node < len(counts) else 0
-    return counts[index]
+    index = node if node is not None and 0 <= node else 0
+    for tasks, nodes in runs:
+        if index < nodes:
+            return tasks
+        index -= nodes
+    return runs[0][0]
 
 
 def _torch_dist() -> tuple[int, int] | None:
@@ -180,6 +189,12 @@ def detect_topology(environ: Mapping[str, str] | None = None, *, use_torch: bool
                 local_rank, local_world = (_int(env, "LOCAL_RANK") or 0), (_int(env, "LOCAL_WORLD_SIZE") or 1)
     if env.get("WATTWATCH_RUN_ID"):
         run_id = env["WATTWATCH_RUN_ID"]
+    if world > MAX_WORLD_SIZE or (world > 1 and not 0 <= rank < world):
+        raise ValueError(
+            f"{launcher} launcher variables give rank {rank} of a world of {world}: not a plausible job "
+            f"(0 <= rank < world size <= {MAX_WORLD_SIZE}); check WORLD_SIZE/RANK, SLURM_NTASKS/SLURM_PROCID or "
+            "OMPI_COMM_WORLD_SIZE/OMPI_COMM_WORLD_RANK"
+        )
     return Topology(
         rank=rank,
         local_rank=local_rank,
