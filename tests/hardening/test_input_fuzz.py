@@ -124,15 +124,30 @@ env_value = st.one_of(
 )
 
 
-@settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=int(os.environ.get("WATTWATCH_FUZZ_EXAMPLES", "50")),
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
 @given(env=st.dictionaries(st.sampled_from(ENV_KEYS), env_value, max_size=5))
+@example(env={"RANK": "0", "WORLD_SIZE": "1000000000000"})
+@example(env={"SLURM_PROCID": "0", "SLURM_NTASKS": "2", "SLURM_TASKS_PER_NODE": "1(x1000000000000)"})
+@example(env={"OMPI_COMM_WORLD_RANK": "5", "OMPI_COMM_WORLD_SIZE": "2"})
+@example(env={"WATTWATCH_DIST_TIMEOUT_S": "nan", "RANK": "1", "WORLD_SIZE": "2"})
 def test_environment_variables(tmp_path_factory: pytest.TempPathFactory, env: dict[str, str]) -> None:
     """Fault: garbage in CUDA_VISIBLE_DEVICES, launcher variables (torchrun, SLURM, MPI) and WATTWATCH_*.
     User sees: a run, or one ConfigurationError/ValueError line at start() -- never a traceback from inside.
     Not written: anything when start() refuses."""
     out = tmp_path_factory.mktemp("env")
     env = {k: v.replace("\x00", "") for k, v in env.items()}
-    env.setdefault("WATTWATCH_DIST_TIMEOUT_S", "0.2")
+    # short waits for absent ranks: a valid timeout is kept small, an invalid one must be refused cleanly
+    raw = env.get("WATTWATCH_DIST_TIMEOUT_S", "0.2")
+    try:
+        if float(raw) > 0.2:
+            raw = "0.2"
+    except ValueError:
+        pass
+    env["WATTWATCH_DIST_TIMEOUT_S"] = raw
     t = Tracker(
         output_dir=out,
         sensors=[ConstantPowerSensor()],
@@ -148,7 +163,8 @@ def test_environment_variables(tmp_path_factory: pytest.TempPathFactory, env: di
         assert not (out / "emissions.csv").exists()
         return
     data = t.stop()
-    assert data is not None and data.status == "completed"
+    # a distributed run whose other ranks never report is combined as such (see wattwatch.distributed)
+    assert data is not None and data.status in {"completed", "running", "interrupted", "failed"}
 
 
 csv_cell = st.text(alphabet=string.printable.replace("\r", ""), max_size=25)
@@ -375,3 +391,34 @@ def test_invalid_configuration_raises_configuration_error(tmp_path: Path) -> Non
     with pytest.raises(ConfigurationError) as info:
         Tracker(output_dir=tmp_path, pue=0.5)
     _one_line(info.value)
+
+
+timeseries_text = st.one_of(
+    csv_text,
+    st.lists(
+        st.tuples(
+            st.sampled_from(["2024-01-01T00:00:00.000+00:00", "", "x"]),
+            st.sampled_from(["0.5", "-1", "nan", "inf", "", "abc"]),
+            st.sampled_from(["train", "", "=1+1"]),
+            st.sampled_from(["100", "", "nan", "-5", "1e400"]),
+        ),
+        max_size=5,
+    ).map(
+        lambda rows: (
+            "timestamp,elapsed_s,phase,gpu:0_w,energy_kwh,emissions_kg\n"
+            + "\n".join(f"{a},{b},{c},{d},{b},{d}" for a, b, c, d in rows)
+        )
+    ),
+)
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(text=timeseries_text)
+def test_timeseries_read_back_by_plot(tmp_path_factory: pytest.TempPathFactory, text: str) -> None:
+    """Fault: a corrupted <run>.timeseries.csv given to ``wattwatch plot``. User sees: a PNG, or exit 2 and one
+    stderr line -- never a traceback."""
+    d = tmp_path_factory.mktemp("plot")
+    path = d / "r.timeseries.csv"
+    path.write_text(text, encoding="utf-8")
+    code, _, err = _cli(["plot", str(path), "--out", str(d / "r.png")])
+    _clean_error(code, err)
