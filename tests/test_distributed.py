@@ -252,3 +252,13 @@ def test_combine_counts_a_doubly_claimed_gpu_once() -> None:
 def test_combine_reports_missing_and_running() -> None:
     data, _ = combine([_part(0, "n", {"gpu:0": ChannelPart("gpu", 1.0, uuid="GPU-a")})], world_size=3)
     assert (data.missing_ranks, data.status, data.rank_count) == ("1,2", "running", 3)
+
+
+def test_missing_ranks_are_written_as_ranges() -> None:
+    from wattwatch.distributed import format_ranks
+
+    assert format_ranks([]) == ""
+    assert format_ranks([2]) == "2"
+    assert format_ranks([1, 2]) == "1,2"
+    assert format_ranks([7, 1, 2, 3, 5]) == "1-3,5,7"
+    assert format_ranks(range(1, 1 << 20)) == f"1-{(1 << 20) - 1}"

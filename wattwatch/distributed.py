@@ -51,6 +51,7 @@ __all__ = [
     "NodeTotals",
     "Part",
     "combine",
+    "format_ranks",
     "exchange_parts",
     "launcher_run_id",
     "make_part",
@@ -250,6 +251,24 @@ def _combined_status(parts: Sequence[Part], world_size: int) -> str:
     return max((p.status for p in parts), key=lambda s: _STATUS_RANK.get(s, 0))
 
 
+def format_ranks(ranks: Sequence[int]) -> str:
+    """Sorted ranks as a short list: runs of three or more become ``a-b`` (``[1, 2, 5, 6, 7]`` -> ``"1,2,5-7"``),
+    so a row stays small whatever the world size."""
+    parts: list[str] = []
+    i = 0
+    values = sorted(ranks)
+    while i < len(values):
+        j = i
+        while j + 1 < len(values) and values[j + 1] == values[j] + 1:
+            j += 1
+        if j - i >= 2:
+            parts.append(f"{values[i]}-{values[j]}")
+        else:
+            parts.extend(str(v) for v in values[i : j + 1])
+        i = j + 1
+    return ",".join(parts)
+
+
 def combine(
     parts: Iterable[Part],
     *,
@@ -402,7 +421,7 @@ def combine(
         hostname=",".join(dict.fromkeys(n.hostname for n in nodes.values() if n.hostname)),
         node_count=len(nodes),
         rank_count=world,
-        missing_ranks=",".join(str(r) for r in absent),
+        missing_ranks=format_ranks(absent),
         ownership=" | ".join(rules),
         projected_energy_kwh=energy * scale if scale is not None else None,
         projected_emissions_kg=emissions * scale if scale is not None else None,
