@@ -32,6 +32,9 @@ class ConstantPowerSensor:
         self.origin = clock()
         self.model = model
         self.reads = 0
+        self.first_read_t: float | None = None
+        """Clock value the first ``read`` used (the exact truth's window starts here)."""
+        self.last_read_t: float | None = None
 
     def channels(self) -> list[str]:
         return [f"{self.component}:{i}" for i in range(self.n)]
@@ -43,6 +46,9 @@ class ConstantPowerSensor:
     def read(self, t: float) -> dict[str, Reading]:
         self.reads += 1
         now = self.clock()
+        if self.first_read_t is None:
+            self.first_read_t = now
+        self.last_read_t = now
         if self.counter:
             return {c: Reading(self.watts * (now - self.origin), ENERGY) for c in self.channels()}
         return {c: Reading(self.watts, POWER) for c in self.channels()}
@@ -52,3 +58,9 @@ class ConstantPowerSensor:
 
     def exact_j(self, t0: float, t1: float) -> float:
         return self.watts * self.n * (t1 - t0)
+
+    def exact_read_window_j(self) -> float:
+        """Exact joules (all channels) between this sensor's first and last read: what a counter path must
+        report, whatever the scheduler did between the sampler's clock and the read."""
+        assert self.first_read_t is not None and self.last_read_t is not None
+        return self.exact_j(self.first_read_t, self.last_read_t)

@@ -128,6 +128,11 @@ class Sampler:
         """Ticks skipped because a read overran its slot."""
 
     @property
+    def thread(self) -> threading.Thread | None:
+        """The sampling thread (``None`` before ``start()``)."""
+        return self._thread
+
+    @property
     def running(self) -> bool:
         return self._thread is not None and self._thread.is_alive()
 

@@ -51,8 +51,9 @@ __all__ = ["DEFAULT_FLUSH_EVERY_S", "Tracker", "track"]
 
 log = logging.getLogger("wattwatch")
 
-DEFAULT_FLUSH_EVERY_S = 5.0
-"""Seconds between atomic rewrites of the run's row: a ``kill -9`` loses at most this much."""
+DEFAULT_FLUSH_EVERY_S = 10.0
+"""Seconds between atomic rewrites of the run's row (and of the time series' buffer): a ``kill -9`` loses at
+most this much. Each rewrite costs about a millisecond of CPU; see benchmarks/RESULTS.md, figure 4."""
 
 _TRACKING_MODES = ("machine", "process")
 _F = TypeVar("_F", bound=Callable[..., Any])
@@ -303,12 +304,13 @@ class Tracker:
             if self._state == "stopped":
                 self._new_run()
             if self.save_to_file:
-                from wattwatch.sinks.csv import check_writable
+                from wattwatch.sinks.csv import check_writable, remove_stale_temp_files
 
                 try:
                     check_writable(self.output_dir)
                 except PermissionError as exc:
                     raise ConfigurationError(str(exc)) from None
+                remove_stale_temp_files(self.output_path)
             self._open_sensors()
             ledger = Ledger(self._infos, intensity=self.intensity.at, pue=self.pue)
             if self._resume_state is not None:
@@ -670,9 +672,17 @@ class Tracker:
                 self._warn_once(f"listener:{id(listener)}", f"wattwatch: listener failed: {exc!r}")
         if t - self._last_flush >= self.flush_every_s:
             self._last_flush = t
+            self._flush_timeseries()
             with self._lock:
                 if self._state == "running":
                     self._write_data(self._aggregate(self._emissions_data("running"), final=False))
+
+    def _flush_timeseries(self) -> None:
+        if self._timeseries is not None:
+            try:
+                self._timeseries.flush()
+            except OSError as exc:
+                self._warn_once("timeseries", f"wattwatch: cannot write the time series ({exc}); skipping rows")
 
     def _on_tick_timeseries(self, final: bool = False) -> None:
         """Append one time-series row when ``timeseries_every_s`` has passed (or at the end): the mean power of
@@ -732,13 +742,20 @@ class Tracker:
             self._dist.write(self, data, self._write_csv_row)
         else:
             self._write_csv_row(data)
+        final = self.final_emissions_data
+        if data.status == "running" and self._state == "stopped" and final is not None and final is not data:
+            # A signal stopped the run while this flush was writing (its handler ran inside us and wrote the
+            # final row first): the final row must be the last word, not this "running" one.
+            self._write_data(final)
 
     def _write_csv_row(self, data: EmissionsData) -> None:
+        """Upsert the row; ``fsync`` only for final rows and explicit flushes (see ``upsert_row``)."""
         from wattwatch.sinks.csv import upsert_row
 
+        durable = data.status != "running" or threading.current_thread() is not self._sampler_thread()
         try:
             self.output_dir.mkdir(parents=True, exist_ok=True)
-            upsert_row(self.output_path, data.to_row(), COLUMNS)
+            upsert_row(self.output_path, data.to_row(), COLUMNS, durable=durable)
         except Exception as exc:  # disk full, folder deleted, read-only file, lock timeout...
             self._write_failed = True
             self._warn_once(
@@ -750,6 +767,9 @@ class Tracker:
             if self._write_failed:
                 log.warning("wattwatch: %s is writable again; the run's row is up to date", self.output_path)
             self._write_failed = False
+
+    def _sampler_thread(self) -> threading.Thread | None:
+        return None if self._sampler is None else self._sampler.thread
 
     def _warn_once(self, key: str, message: str) -> None:
         if key not in self._warned:
