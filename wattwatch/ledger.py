@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from wattwatch.sensors.base import ENERGY, ChannelInfo, Reading
@@ -115,22 +115,30 @@ class LedgerSnapshot:
         return self.component_energy_j.get(component, 0.0) * self.pue / J_PER_KWH
 
 
-@dataclass
 class _Channel:
-    info: ChannelInfo
-    method: str
-    energy_j: float = 0.0
-    phase_energy_j: dict[str, float] = field(default_factory=dict)
-    samples: int = 0
-    first_t: float | None = None
-    last_t: float | None = None
-    last_value: float | None = None
-    last_kind: str | None = None
-    power_w: float | None = None
-    gap_start: float | None = None
-    gap_count: int = 0
-    gap_s: float = 0.0
-    resets: int = 0
+    """One channel's running state (a plain slotted class: it is on the hot path, and a dataclass costs import
+    time)."""
+
+    __slots__ = (
+        "info", "method", "energy_j", "phase_energy_j", "samples", "first_t", "last_t", "last_value", "last_kind",
+        "power_w", "gap_start", "gap_count", "gap_s", "resets",
+    )
+
+    def __init__(self, info: ChannelInfo, method: str) -> None:
+        self.info = info
+        self.method = method
+        self.energy_j = 0.0
+        self.phase_energy_j: dict[str, float] = {}
+        self.samples = 0
+        self.first_t: float | None = None
+        self.last_t: float | None = None
+        self.last_value: float | None = None
+        self.last_kind: str | None = None
+        self.power_w: float | None = None
+        self.gap_start: float | None = None
+        self.gap_count = 0
+        self.gap_s = 0.0
+        self.resets = 0
 
 
 class Ledger:

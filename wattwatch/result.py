@@ -7,7 +7,6 @@ Units: ``duration`` s; ``emissions`` kg CO2eq; ``emissions_rate`` kg/s; ``*_ener
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 from dataclasses import dataclass, field
 from typing import Any
@@ -108,6 +107,8 @@ class EmissionsData:
             if value is None:
                 row[f.name] = ""
             elif isinstance(value, dict):
+                import json
+
                 row[f.name] = json.dumps(value, sort_keys=True, separators=(",", ":"))
             elif isinstance(value, float):
                 row[f.name] = repr(value)
@@ -129,6 +130,8 @@ class EmissionsData:
             kind = str(f.type)
             try:
                 if kind.startswith("dict"):
+                    import json
+
                     value: Any = json.loads(raw)
                     if not isinstance(value, dict):
                         raise ValueError("not a JSON object")

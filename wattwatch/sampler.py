@@ -14,7 +14,6 @@ power. See ``benchmarks/RESULTS.md`` for the accuracy and CPU cost measurements 
 from __future__ import annotations
 
 import logging
-import random
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -111,6 +110,8 @@ class Sampler:
         if not 0.0 <= jitter < 1.0:
             raise ValueError(f"jitter is a fraction of the interval in [0, 1); got {jitter!r}")
         self.jitter = float(jitter)
+        import random  # only a started sampler needs it
+
         self._random = random.Random()
         self._ledger = ledger
         self._clock = clock

@@ -25,17 +25,13 @@ import atexit
 import functools
 import logging
 import os
-import platform
 import signal
-import socket
 import sys
 import threading
 import time
-import uuid
 import weakref
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from datetime import datetime, timezone
 from pathlib import Path
 from types import FrameType, TracebackType
 from typing import Any, Literal, TypeVar
@@ -61,7 +57,14 @@ _LIVE_TRACKERS: weakref.WeakSet[Tracker] = weakref.WeakSet()
 
 
 def _utc_iso(wall: float) -> str:
-    return datetime.fromtimestamp(wall, tz=timezone.utc).isoformat(timespec="seconds")
+    """ISO-8601 UTC at one-second resolution (``2026-11-29T12:00:00+00:00``)."""
+    return time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime(wall))
+
+
+def _new_run_id() -> str:
+    import uuid  # imported when a run id is made, not with the package (import time is a benchmark figure)
+
+    return str(uuid.uuid4())
 
 
 def _parse_gpu_ids(gpu_ids: object) -> list[int | str] | None:
@@ -255,7 +258,7 @@ class Tracker:
         self._wall = wall_clock
         self._fixed_run_id = run_id
 
-        self.run_id: str = run_id or str(uuid.uuid4())
+        self.run_id: str = run_id or _new_run_id()
         self.final_emissions_data: EmissionsData | None = None
         self._lock = threading.RLock()
         self._state = "new"  # new -> running -> stopped
@@ -553,7 +556,7 @@ class Tracker:
 
     # -- internals -------------------------------------------------------------------------------------------
     def _new_run(self) -> None:
-        self.run_id = str(uuid.uuid4())
+        self.run_id = _new_run_id()
         self._fixed_run_id = None
         self._resume_state = None
         self.final_emissions_data = None
@@ -864,6 +867,9 @@ _HOST_FACTS: dict[str, Any] = {}
 
 def _host_facts() -> dict[str, Any]:
     if not _HOST_FACTS:
+        import platform
+        import socket
+
         import psutil
 
         _HOST_FACTS.update(
