@@ -127,8 +127,8 @@ def _aggregation() -> list[Figure]:
     import subprocess
 
     proc = subprocess.run(
-        [sys.executable, str(ROOT / "benchmarks" / "bench_aggregation.py"), "--ranks", "2", "--repeat", "1"],
-        cwd=ROOT, capture_output=True, text=True, timeout=120, check=False,
+        [sys.executable, str(ROOT / "benchmarks" / "bench_aggregation.py"), "--ranks", "2", "4", "8", "--repeat", "2"],
+        cwd=ROOT, capture_output=True, text=True, timeout=300, check=False,
     )  # fmt: skip
     if proc.returncode != 0:
         raise RuntimeError(f"bench_aggregation.py failed: {proc.stderr[-300:]}")
@@ -142,9 +142,9 @@ def _aggregation() -> list[Figure]:
             "",
             "—",
             None,
-            ww_text="; ".join(" ".join(ln.split()) for ln in lines[-3:]).replace("|", "/"),
+            ww_text="; ".join(" ".join(ln.split()) for ln in lines[-4:]).replace("|", "/"),
             cc_text="— (no aggregation)",
-            note="output of `python benchmarks/bench_aggregation.py --ranks 2 --repeat 1`.",
+            note="output of `python benchmarks/bench_aggregation.py --ranks 2 4 8 --repeat 2` (median ms).",
         )
     ]
 
