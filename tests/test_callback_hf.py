@@ -5,12 +5,11 @@ from __future__ import annotations
 import csv
 import json
 import os
-import threading
-import time
 from pathlib import Path
 from typing import Any
 
 import pytest
+from fakesensors import ConstantPowerSensor
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -21,42 +20,9 @@ transformers = pytest.importorskip("transformers")
 from transformers import GPT2Config, GPT2LMHeadModel, Trainer, TrainingArguments  # noqa: E402
 from wattwatch.callbacks import WattwatchCallback  # noqa: E402
 
-from wattwatch.sensors.base import ENERGY, ChannelInfo, Reading  # noqa: E402
 from wattwatch.sinks.modelcard import read_co2_eq_emissions  # noqa: E402
 
 GPU_NAME = "NVIDIA H100 80GB HBM3"
-
-
-class CounterGpu:
-    """A GPU with an energy counter at a constant ``watts``; remembers its first and last reading (J)."""
-
-    def __init__(self, watts: float = 200.0) -> None:
-        self.watts = watts
-        self.t0 = time.monotonic()
-        self.first: float | None = None
-        self.last = 0.0
-        self.lock = threading.Lock()
-
-    def channels(self) -> list[str]:
-        return ["gpu:0"]
-
-    def describe(self) -> list[ChannelInfo]:
-        return [ChannelInfo("gpu:0", "gpu", "counter", model=GPU_NAME)]
-
-    def read(self, t: float) -> dict[str, Reading]:
-        with self.lock:
-            value = self.watts * (time.monotonic() - self.t0)
-            if self.first is None:
-                self.first = value
-            self.last = value
-            return {"gpu:0": Reading(value, ENERGY)}
-
-    def close(self) -> None:
-        pass
-
-    @property
-    def measured_j(self) -> float:
-        return self.last - (self.first or 0.0)
 
 
 class TokenDataset(torch.utils.data.Dataset):  # type: ignore[misc]
@@ -106,7 +72,7 @@ def rows(path: Path) -> list[dict[str, str]]:
         return list(csv.DictReader(f))
 
 
-def callback(sensor: CounterGpu, **kw: Any) -> WattwatchCallback:
+def callback(sensor: ConstantPowerSensor, **kw: Any) -> WattwatchCallback:
     return WattwatchCallback(
         sensors=[sensor], country_iso_code="FRA", measure_power_secs=0.05, save_timeseries=False, **kw
     )
@@ -116,7 +82,7 @@ def test_tensorboard_log_history_csv_and_model_card(tmp_path: Path) -> None:
     pytest.importorskip("tensorboard")
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-    gpu = CounterGpu()
+    gpu = ConstantPowerSensor(200.0, model=GPU_NAME)
     cb = callback(gpu)
     trainer = make_trainer(
         tmp_path, cb, report_to="tensorboard", eval_strategy="steps", eval_steps=4
@@ -173,7 +139,7 @@ def test_raise_inside_train_leaves_failed_row(tmp_path: Path, error: type[BaseEx
             raise error("boom at step 3")
 
     model.register_forward_pre_hook(boom)
-    cb = callback(CounterGpu())
+    cb = callback(ConstantPowerSensor(200.0, model=GPU_NAME))
     trainer = make_trainer(tmp_path, cb, model=model)
     with pytest.raises(error, match="boom"):
         trainer.train()
@@ -194,7 +160,7 @@ def test_checkpoint_and_resume_sum_both_segments(tmp_path: Path) -> None:
             raise RuntimeError("preempted")
 
     model.register_forward_pre_hook(die)
-    gpu1 = CounterGpu(watts=100.0)
+    gpu1 = ConstantPowerSensor(100.0, model=GPU_NAME)
     cb1 = callback(gpu1)
     t1 = make_trainer(tmp_path, cb1, model=model, max_steps=20, save_strategy="steps", save_steps=10)
     with pytest.raises(RuntimeError, match="preempted"):
@@ -202,12 +168,12 @@ def test_checkpoint_and_resume_sum_both_segments(tmp_path: Path) -> None:
     ckpt = tmp_path / "checkpoint-10"
     state = json.loads((ckpt / "wattwatch_state.json").read_text())
     ckpt_j = sum(c["energy_j"] for c in state["ledger"]["channels"].values())
-    assert 0 < ckpt_j <= gpu1.measured_j
+    assert 0 < ckpt_j <= gpu1.exact_read_window_j()
     run_id = cb1.tracker.run_id if cb1.tracker else ""
     assert state["run_id"] == run_id and state["counts"]["steps"] == 10
 
     # segment 2: a new process would build everything again; resume from the checkpoint
-    gpu2 = CounterGpu(watts=300.0)
+    gpu2 = ConstantPowerSensor(300.0, model=GPU_NAME)
     cb2 = callback(gpu2)
     t2 = make_trainer(tmp_path, cb2, max_steps=20, save_strategy="steps", save_steps=10)
     t2.train(resume_from_checkpoint=str(ckpt))
@@ -215,7 +181,7 @@ def test_checkpoint_and_resume_sum_both_segments(tmp_path: Path) -> None:
     assert data is not None and data.status == "completed"
     assert data.run_id == run_id and data.resumed_segments == 1 and data.steps == 20
     total_j = data.energy_consumed * 3.6e6
-    assert total_j == pytest.approx(ckpt_j + gpu2.measured_j, rel=1e-6)  # the sum: not seg 2 alone, not double
+    assert total_j == pytest.approx(ckpt_j + gpu2.exact_read_window_j(), rel=1e-6)  # the sum: not seg 2 alone, not double
     (row,) = rows(tmp_path / "emissions.csv")  # one run, one row
     assert row["status"] == "completed" and float(row["energy_consumed"]) == pytest.approx(data.energy_consumed)
 
@@ -230,7 +196,7 @@ def test_callback_added_after_init_still_logs_and_closes_a_failed_run(tmp_path: 
             raise RuntimeError("boom")
 
     model.register_forward_pre_hook(boom)
-    cb = callback(CounterGpu())
+    cb = callback(ConstantPowerSensor(200.0, model=GPU_NAME))
     trainer = make_trainer(tmp_path, cb, model=model, logging_steps=2)
     # as if added with trainer.add_callback() after construction: no wrappers, no injector yet
     trainer.callback_handler.callbacks.remove(cb._injector)

@@ -4,48 +4,17 @@ from __future__ import annotations
 
 import csv
 import json
-import threading
 import time
 from pathlib import Path
 from typing import Any
 
 import pytest
+from fakesensors import ConstantPowerSensor
 
 torch = pytest.importorskip("torch")
 pl = pytest.importorskip("lightning.pytorch")
 
 from wattwatch.callbacks.lightning import WattwatchLightningCallback  # noqa: E402
-
-from wattwatch.sensors.base import ENERGY, ChannelInfo, Reading  # noqa: E402
-
-
-class CounterGpu:
-    """Energy counter at a constant ``watts``; remembers its first and last reading (J)."""
-
-    def __init__(self, watts: float = 200.0) -> None:
-        self.watts, self.t0, self.first, self.last = watts, time.monotonic(), None, 0.0
-        self.lock = threading.Lock()
-
-    def channels(self) -> list[str]:
-        return ["gpu:0"]
-
-    def describe(self) -> list[ChannelInfo]:
-        return [ChannelInfo("gpu:0", "gpu", "counter", model="Fake GPU")]
-
-    def read(self, t: float) -> dict[str, Reading]:
-        with self.lock:
-            value = self.watts * (time.monotonic() - self.t0)
-            if self.first is None:
-                self.first = value
-            self.last = value
-            return {"gpu:0": Reading(value, ENERGY)}
-
-    def close(self) -> None:
-        pass
-
-    @property
-    def measured_j(self) -> float:
-        return self.last - (self.first or 0.0)
 
 
 class Tiny(pl.LightningModule):  # type: ignore[misc]
@@ -97,7 +66,7 @@ def make_trainer(root: Path, cb: WattwatchLightningCallback, max_steps: int, **k
     return pl.Trainer(**defaults)
 
 
-def callback(sensor: CounterGpu) -> WattwatchLightningCallback:
+def callback(sensor: ConstantPowerSensor) -> WattwatchLightningCallback:
     return WattwatchLightningCallback(
         sensors=[sensor], country_iso_code="FRA", measure_power_secs=0.05, save_timeseries=False
     )
@@ -109,7 +78,7 @@ def rows(path: Path) -> list[dict[str, str]]:
 
 
 def test_fit_logs_metrics_and_separates_eval(tmp_path: Path) -> None:
-    cb = callback(CounterGpu())
+    cb = callback(ConstantPowerSensor(200.0))
     trainer = make_trainer(tmp_path, cb, max_steps=8)
     trainer.fit(Tiny(), loader(), loader(16))
     data = cb.final_emissions_data
@@ -124,7 +93,7 @@ def test_fit_logs_metrics_and_separates_eval(tmp_path: Path) -> None:
 
 
 def test_exception_leaves_failed_row(tmp_path: Path) -> None:
-    cb = callback(CounterGpu())
+    cb = callback(ConstantPowerSensor(200.0))
     trainer = make_trainer(tmp_path, cb, max_steps=8)
     with pytest.raises(RuntimeError, match="boom"):
         trainer.fit(Tiny(fail_at=3), loader(), loader(16))
@@ -136,7 +105,7 @@ def test_resume_from_checkpoint_keeps_totals(tmp_path: Path) -> None:
     from lightning.pytorch.callbacks import ModelCheckpoint
 
     ckpt_dir = tmp_path / "ckpt"
-    gpu1 = CounterGpu(100.0)
+    gpu1 = ConstantPowerSensor(100.0)
     cb1 = callback(gpu1)
     saver = ModelCheckpoint(dirpath=str(ckpt_dir), every_n_train_steps=5, save_top_k=-1)
     t1 = make_trainer(tmp_path, cb1, max_steps=10, callbacks=[cb1, saver], enable_checkpointing=True)
@@ -147,13 +116,13 @@ def test_resume_from_checkpoint_keeps_totals(tmp_path: Path) -> None:
     saved_j = sum(c["energy_j"] for c in state["ledger"]["channels"].values())
     assert saved_j > 0 and json.dumps(state)
 
-    gpu2 = CounterGpu(300.0)
+    gpu2 = ConstantPowerSensor(300.0)
     cb2 = callback(gpu2)
     t2 = make_trainer(tmp_path, cb2, max_steps=10, callbacks=[cb2])
     t2.fit(Tiny(), loader(), loader(16), ckpt_path=str(ckpt))
     data = cb2.final_emissions_data
     assert data is not None and data.status == "completed" and data.steps == 10
     assert data.run_id == state["run_id"] and data.resumed_segments == 1
-    assert data.energy_consumed * 3.6e6 == pytest.approx(saved_j + gpu2.measured_j, rel=1e-6)
+    assert data.energy_consumed * 3.6e6 == pytest.approx(saved_j + gpu2.exact_read_window_j(), rel=1e-6)
     (row,) = rows(tmp_path / "emissions.csv")
     assert row["status"] == "completed"

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import json
 import os
-import threading
 import time
 from pathlib import Path
 
 import pytest
+from fakesensors import ConstantPowerSensor
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 torch = pytest.importorskip("torch")
@@ -16,39 +16,9 @@ torch = pytest.importorskip("torch")
 from wattwatch.callbacks.torch import GenerationMeter, energy_per_unit, track_optimizer  # noqa: E402
 
 from wattwatch import Tracker  # noqa: E402
-from wattwatch.sensors.base import ENERGY, ChannelInfo, Reading  # noqa: E402
 
 
-class CounterGpu:
-    """Energy counter at a constant ``watts``; remembers its first and last reading (J)."""
-
-    def __init__(self, watts: float = 200.0) -> None:
-        self.watts, self.t0, self.first, self.last = watts, time.monotonic(), None, 0.0
-        self.lock = threading.Lock()
-
-    def channels(self) -> list[str]:
-        return ["gpu:0"]
-
-    def describe(self) -> list[ChannelInfo]:
-        return [ChannelInfo("gpu:0", "gpu", "counter", model="Fake GPU")]
-
-    def read(self, t: float) -> dict[str, Reading]:
-        with self.lock:
-            value = self.watts * (time.monotonic() - self.t0)
-            if self.first is None:
-                self.first = value
-            self.last = value
-            return {"gpu:0": Reading(value, ENERGY)}
-
-    def close(self) -> None:
-        pass
-
-    @property
-    def measured_j(self) -> float:
-        return self.last - (self.first or 0.0)
-
-
-def tracker(tmp_path: Path, sensor: CounterGpu) -> Tracker:
+def tracker(tmp_path: Path, sensor: ConstantPowerSensor) -> Tracker:
     return Tracker(
         output_dir=tmp_path, sensors=[sensor], country_iso_code="FRA", measure_power_secs=0.05,
         save_timeseries=False, handle_signals=False,
@@ -71,7 +41,7 @@ def train(model: torch.nn.Module, opt: torch.optim.Optimizer, steps: int, t: Tra
 def test_optimizer_hook_counts_and_phases(tmp_path: Path) -> None:
     model = torch.nn.Linear(4, 1)
     opt = torch.optim.SGD(model.parameters(), lr=0.1)
-    t = tracker(tmp_path, CounterGpu()).start()
+    t = tracker(tmp_path, ConstantPowerSensor(200.0)).start()
     hook = track_optimizer(opt, t, batch_size=8, tokens_per_step=lambda: 8 * 3)
     train(model, opt, 12, t)
     live = hook.per_unit()
@@ -90,7 +60,7 @@ def test_optimizer_hook_counts_and_phases(tmp_path: Path) -> None:
 def test_resume_from_state_dict_sums_segments(tmp_path: Path) -> None:
     model = torch.nn.Linear(4, 1)
     opt = torch.optim.SGD(model.parameters(), lr=0.1)
-    gpu1 = CounterGpu(100.0)
+    gpu1 = ConstantPowerSensor(100.0)
     t1 = tracker(tmp_path, gpu1).start()
     hook = track_optimizer(opt, t1, batch_size=8)
     train(model, opt, 5, t1)
@@ -99,7 +69,7 @@ def test_resume_from_state_dict_sums_segments(tmp_path: Path) -> None:
     hook.remove()
     assert first is not None
 
-    gpu2 = CounterGpu(300.0)
+    gpu2 = ConstantPowerSensor(300.0)
     t2 = tracker(tmp_path, gpu2)
     t2.load_state_dict(saved)
     t2.start()
@@ -108,7 +78,7 @@ def test_resume_from_state_dict_sums_segments(tmp_path: Path) -> None:
     data = t2.stop()
     assert data is not None and data.steps == 10 and data.run_id == first.run_id
     saved_j = sum(c["energy_j"] for c in saved["ledger"]["channels"].values())
-    assert data.energy_consumed * 3.6e6 == pytest.approx(saved_j + gpu2.measured_j, rel=1e-6)
+    assert data.energy_consumed * 3.6e6 == pytest.approx(saved_j + gpu2.exact_read_window_j(), rel=1e-6)
 
 
 def test_generation_meter_joules_per_token_and_request(tmp_path: Path) -> None:
@@ -117,7 +87,7 @@ def test_generation_meter_joules_per_token_and_request(tmp_path: Path) -> None:
     model = transformers.GPT2LMHeadModel(
         transformers.GPT2Config(n_layer=1, n_head=2, n_embd=32, vocab_size=128, n_positions=64)
     ).eval()
-    t = tracker(tmp_path, CounterGpu()).start()
+    t = tracker(tmp_path, ConstantPowerSensor(200.0)).start()
     meter = GenerationMeter(t)
     for _ in range(3):
         ids = torch.randint(0, 128, (2, 5))
@@ -135,4 +105,4 @@ def test_generation_meter_joules_per_token_and_request(tmp_path: Path) -> None:
 
 def test_track_optimizer_rejects_non_optimizer(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="tracker.step"):
-        track_optimizer(object(), tracker(tmp_path, CounterGpu()))
+        track_optimizer(object(), tracker(tmp_path, ConstantPowerSensor(200.0)))
