@@ -29,7 +29,6 @@ import json
 import logging
 import os
 import sys
-import tempfile
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -41,6 +40,7 @@ from filelock import FileLock
 
 from wattwatch.ledger import J_PER_KWH
 from wattwatch.result import EmissionsData
+from wattwatch.sinks.csv import atomic_write_text
 from wattwatch.topology import Topology
 
 __all__ = [
@@ -191,19 +191,7 @@ def write_part(directory: str | os.PathLike[str], part: Part) -> Path:
     d = Path(directory)
     d.mkdir(parents=True, exist_ok=True)
     target = d / f"rank-{part.rank:05d}.json"
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=d)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(part.to_dict(), fh, separators=(",", ":"))
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+    atomic_write_text(target, json.dumps(part.to_dict(), separators=(",", ":")))
     return target
 
 

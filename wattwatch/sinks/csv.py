@@ -22,7 +22,7 @@ from pathlib import Path
 
 from filelock import FileLock
 
-__all__ = ["check_writable", "read_rows", "remove_stale_temp_files", "sanitize_cell", "upsert_row"]
+__all__ = ["atomic_write_text", "check_writable", "read_rows", "remove_stale_temp_files", "sanitize_cell", "upsert_row"]
 
 _DANGEROUS = ("=", "+", "-", "@", "\t", "\r", "\n")
 _LOCK_TIMEOUT_S = 30.0
@@ -131,7 +131,7 @@ def upsert_row(
         writer.writeheader()
         for r in rows:
             writer.writerow({c: r.get(c, "") for c in header})
-        _atomic_write(p, buf.getvalue(), durable=durable)
+        atomic_write_text(p, buf.getvalue(), durable=durable)
 
 
 def remove_stale_temp_files(path: str | os.PathLike[str]) -> int:
@@ -163,7 +163,9 @@ def remove_stale_temp_files(path: str | os.PathLike[str]) -> int:
     return removed
 
 
-def _atomic_write(path: Path, text: str, *, durable: bool = True) -> None:
+def atomic_write_text(path: Path, text: str, *, durable: bool = True) -> None:
+    """Replace ``path`` with ``text`` atomically (temporary file beside it, then rename), with the user's umask;
+    ``durable`` also ``fsync``s before the rename."""
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.{os.getpid()}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
