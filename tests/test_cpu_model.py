@@ -231,3 +231,26 @@ def test_process_tree_counts_children_once() -> None:
     assert alive >= 0.35  # CPU seconds, not wall time: independent of machine load
     assert reaped >= alive
     assert reaped < alive + 0.3  # the reaped child is not counted a second time
+
+
+def test_proc_stat_reader_matches_psutil_arithmetic(tmp_path: Path) -> None:
+    from wattwatch.sensors.cpu import _CLOCK_TICKS, proc_stat_cpu_seconds
+
+    # user nice system idle iowait irq softirq steal guest guest_nice (guest* already inside user/nice)
+    (tmp_path / "stat").write_text("cpu  100 20 30 400 50 6 7 8 9 10\ncpu0 1 2 3 4 5 6 7 8 9 10\n")
+    busy, total = proc_stat_cpu_seconds(tmp_path)
+    assert total == pytest.approx((100 + 20 + 30 + 400 + 50 + 6 + 7 + 8) / _CLOCK_TICKS)
+    assert busy == pytest.approx((100 + 20 + 30 + 6 + 7 + 8) / _CLOCK_TICKS)
+    (tmp_path / "stat").write_text("intr 1 2 3\n")
+    with pytest.raises(ValueError):
+        proc_stat_cpu_seconds(tmp_path)
+
+
+def test_real_proc_stat_agrees_with_psutil() -> None:
+    from wattwatch.sensors.cpu import machine_cpu_seconds, proc_stat_cpu_seconds
+
+    if not Path("/proc/stat").exists():
+        pytest.skip("no /proc/stat")
+    direct, via_psutil = proc_stat_cpu_seconds(), machine_cpu_seconds()
+    assert direct[1] == pytest.approx(via_psutil[1], abs=1.0)  # a tick or two may pass between the reads
+    assert direct[0] == pytest.approx(via_psutil[0], abs=1.0)

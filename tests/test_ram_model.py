@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
@@ -85,3 +86,18 @@ def test_bad_configuration_raises() -> None:
         RamModelSensor("node")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="watts_per_gb"):
         RamModelSensor(watts_per_gb=-1.0)
+
+
+def test_meminfo_reader_and_fallback(tmp_path: Path) -> None:
+    from wattwatch.sensors.ram import GIB, RamModelSensor, meminfo_used_bytes
+
+    (tmp_path / "meminfo").write_text(
+        "MemTotal:       2147483648 kB\nMemFree:        1000 kB\nMemAvailable:   2130706432 kB\n"
+    )
+    used = meminfo_used_bytes(tmp_path)
+    assert used == (2147483648 - 2130706432) * 1024  # 16 GiB in use on a 2 TiB host
+    sensor = RamModelSensor("machine", proc_root=tmp_path)
+    assert sensor.read(0.0)["ram"].value == pytest.approx(used / GIB * sensor.watts_per_gb)
+    (tmp_path / "meminfo").write_text("MemTotal: 1 kB\n")
+    with pytest.raises(ValueError):
+        meminfo_used_bytes(tmp_path)

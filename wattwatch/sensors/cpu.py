@@ -51,6 +51,7 @@ __all__ = [
     "ProcessTreeCpu",
     "dynamic_power_w",
     "machine_cpu_seconds",
+    "proc_stat_cpu_seconds",
     "machine_power_w",
 ]
 
@@ -79,8 +80,27 @@ def dynamic_power_w(share: float, tdp_w: float) -> float:
     return tdp_w * (1.0 - IDLE_FRACTION) * _clamp01(share)
 
 
+_CLOCK_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
+def proc_stat_cpu_seconds(proc_root: Path = Path("/proc")) -> tuple[float, float]:
+    """``(busy, total)`` CPU seconds of the machine from the first line of ``<proc_root>/stat``, read directly:
+    the same arithmetic as :func:`machine_cpu_seconds` at a fraction of psutil's cost (this runs on every tick).
+    ``OSError``/``ValueError`` when the file is missing or malformed."""
+    with open(Path(proc_root) / "stat", "rb") as fh:
+        line = fh.readline()
+    fields = line.split()
+    if not fields or fields[0] != b"cpu" or len(fields) < 5:
+        raise ValueError(f"unexpected first line in {proc_root}/stat: {line[:60]!r}")
+    # user nice system idle iowait irq softirq steal guest guest_nice; guest* are already in user/nice.
+    values = [int(v) for v in fields[1:9]]
+    total = sum(values)
+    idle = values[3] + (values[4] if len(values) > 4 else 0)
+    return (total - idle) / _CLOCK_TICKS, total / _CLOCK_TICKS
+
+
 def machine_cpu_seconds() -> tuple[float, float]:
-    """``(busy, total)`` CPU seconds summed over all CPUs since boot (busy = total - idle - iowait)."""
+    """``(busy, total)`` CPU seconds summed over all CPUs since boot (busy = total - idle - iowait), by psutil."""
     times = psutil.cpu_times()
     fields = times._asdict()
     # guest and guest_nice are already included in user and nice on Linux.
@@ -195,7 +215,14 @@ class CpuModelSensor:
                 match.tdp_w,
             )
         self._pid = pid if pid is not None else os.getpid()
-        self._machine_seconds = machine_seconds or machine_cpu_seconds
+        if machine_seconds is None:
+            stat_root = Path(proc_root)
+            try:
+                proc_stat_cpu_seconds(stat_root)
+                machine_seconds = lambda: proc_stat_cpu_seconds(stat_root)  # noqa: E731
+            except (OSError, ValueError):
+                machine_seconds = machine_cpu_seconds  # not Linux, or an unusual /proc: psutil knows more
+        self._machine_seconds = machine_seconds
         self._tree_seconds = tree_seconds
         if mode == "process" and tree_seconds is None:
             self._tree_seconds = ProcessTreeCpu(self._pid)

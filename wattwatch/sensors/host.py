@@ -65,5 +65,5 @@ def host_sensors(
     if not sensors:
         sensors.append(CpuModelSensor(mode, pid, proc_root, tdp_w, data_dir, logger=log))
     if not ram_from_rapl:
-        sensors.append(RamModelSensor(mode, pid, watts_per_gb, log))
+        sensors.append(RamModelSensor(mode, pid, watts_per_gb, log, proc_root=Path(proc_root)))
     return sensors

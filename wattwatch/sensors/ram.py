@@ -18,19 +18,43 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, Literal
 
 import psutil
 
 from wattwatch.sensors.base import POWER, ChannelInfo, Reading
 
-__all__ = ["GIB", "WATTS_PER_GIB", "RamModelSensor", "machine_used_bytes", "process_tree_rss_bytes"]
+__all__ = [
+    "GIB",
+    "WATTS_PER_GIB",
+    "RamModelSensor",
+    "machine_used_bytes",
+    "meminfo_used_bytes",
+    "process_tree_rss_bytes",
+]
 
 GIB = 2**30
 WATTS_PER_GIB = 3.0 / 8.0
 """CodeCarbon's 3 W per 8 GB (DDR3/DDR4), in watts per GiB in use."""
 
 Mode = Literal["machine", "process"]
+
+
+def meminfo_used_bytes(proc_root: Path = Path("/proc")) -> int:
+    """Bytes in use from ``<proc_root>/meminfo`` read directly (``MemTotal - MemAvailable``, as psutil's
+    ``total - available`` on Linux >= 3.14) at a fraction of psutil's cost. ``OSError``/``ValueError`` when the
+    file is missing or lacks those fields."""
+    total = available = None
+    with open(Path(proc_root) / "meminfo", "rb") as fh:
+        for line in fh:
+            if line.startswith(b"MemTotal:"):
+                total = int(line.split()[1]) * 1024
+            elif line.startswith(b"MemAvailable:"):
+                available = int(line.split()[1]) * 1024
+            if total is not None and available is not None:
+                return total - available
+    raise ValueError(f"{proc_root}/meminfo has no MemTotal/MemAvailable")
 
 
 def machine_used_bytes(virtual_memory: Callable[[], Any] = psutil.virtual_memory) -> int:
@@ -70,6 +94,7 @@ class RamModelSensor:
         logger: logging.Logger | None = None,
         *,
         used_bytes: Callable[[], int] | None = None,
+        proc_root: Path = Path("/proc"),
     ) -> None:
         if mode not in ("machine", "process"):
             raise ValueError(f"RamModelSensor mode must be 'machine' or 'process', not {mode!r}")
@@ -84,7 +109,11 @@ class RamModelSensor:
         if used_bytes is not None:
             self._used = used_bytes
         elif mode == "machine":
-            self._used = machine_used_bytes
+            try:
+                meminfo_used_bytes(proc_root)
+                self._used = lambda: meminfo_used_bytes(proc_root)
+            except (OSError, ValueError):
+                self._used = machine_used_bytes  # not Linux: psutil
         else:
             self._used = lambda: process_tree_rss_bytes(self._pid)
         self._warned = False
