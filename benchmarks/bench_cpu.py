@@ -91,9 +91,12 @@ def measure(seconds: float = 30.0, rounds: int = 2, env: dict[str, str] | None =
             ww / cc <= 1 / 3 if cc > 0 else None,
             note=f"{rounds} rounds of {seconds:.0f} s, both tools tracking at once, scaled to one hour; tracker CPU = "
             "process CPU - main thread CPU (CodeCarbon starts a new Timer thread per tick, so this counts all "
-            "of them; its 1 s power-monitor timer is included). wattwatch includes its 5 s CSV flush and 1 s "
-            f"time series. Of wattwatch's figure, the sampler's reads alone are {cost['counter']['cpu_s_per_hour']:.2f} "
-            "CPU s/h (row S); the rest is the thread's wake-ups and the tracker's per-tick hooks (time series, CSV).",
+            "of them; its 1 s power-monitor timer is included). wattwatch includes its 10 s CSV flush and 1 s "
+            f"time series. Row S times the sampler's reads in a tight loop ({cost['counter']['cpu_s_per_hour']:.2f} "
+            "CPU s/h with warm caches); once a second, after a sleep, the same reads cost about 10x more (cold caches: "
+            "about 0.4 ms a tick measured in the thread, of which CPU and RAM model reads 0.25 ms), the 1 s time-series "
+            "row about 0.1 ms and each CSV rewrite about 1.5 ms. Rounds (CPU s/h): wattwatch "
+            f"{', '.join(f'{v:.2f}' for v in per_hour['ww'])}; CodeCarbon {', '.join(f'{v:.2f}' for v in per_hour['cc'])}.",
             extra={"ww": per_hour["ww"], "cc": per_hour["cc"]},
         ),
         Figure(

@@ -64,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
     figs: list[Figure] = []
     figs += _safe("1/3", "startup latency and peak RSS", lambda: bench_startup.measure(2 if q else 5))
     figs += _safe("2", "import time and memory", lambda: bench_import.measure(2 if q else 7))
-    figs += _safe("4", "tracker CPU per hour", lambda: bench_cpu.measure(5 if q else 30, 1 if q else 2))
+    figs += _safe("4", "tracker CPU per hour", lambda: bench_cpu.measure(5 if q else 30, 1 if q else 4))
     figs += _safe("5", "GPU energy error", lambda: bench_accuracy.measure(10 if q else 60))
     sweep: list[dict[str, float]] = []
 

@@ -165,16 +165,27 @@ def remove_stale_temp_files(path: str | os.PathLike[str]) -> int:
 
 def atomic_write_text(path: Path, text: str, *, durable: bool = True) -> None:
     """Replace ``path`` with ``text`` atomically (temporary file beside it, then rename), with the user's umask;
-    ``durable`` also ``fsync``s before the rename."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.{os.getpid()}.", suffix=".tmp", dir=path.parent)
+    ``durable`` also ``fsync``s before the rename.
+
+    The temporary file is created with mode 0o666 and ``O_EXCL``, so the kernel applies the process's current
+    umask itself: no umask to read or set (setting it, even for an instant, races with other threads), no chmod.
+    Its name carries our pid so :func:`remove_stale_temp_files` can tell a dead writer's leftovers."""
+    path = Path(path)
+    for _ in range(100):
+        tmp = path.parent / f".{path.name}.{os.getpid()}.{os.urandom(4).hex()}.tmp"
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), 0o666)
+            break
+        except FileExistsError:
+            continue
+    else:  # pragma: no cover - 100 collisions of 32 random bits
+        raise FileExistsError(f"cannot create a temporary file beside {path}")
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
             fh.write(text)
             fh.flush()
             if durable:
                 os.fsync(fh.fileno())
-        mode = _umask_mode()
-        os.chmod(tmp, mode)
         os.replace(tmp, path)
     except BaseException:
         try:
@@ -182,27 +193,3 @@ def atomic_write_text(path: Path, text: str, *, durable: bool = True) -> None:
         except OSError:
             pass
         raise
-
-
-_MODE: int | None = None
-
-
-def _umask_mode() -> int:
-    """0o666 less the process umask: the mode a plain ``open(..., "w")`` would give.
-
-    The umask is read from ``/proc/self/status`` (Linux >= 4.7), at every write: ``os.umask()`` can only be read
-    by setting it, and for that instant any file another thread creates would get the wrong mode. Elsewhere it is
-    read that way once and cached."""
-    global _MODE
-    try:
-        with open("/proc/self/status", encoding="ascii", errors="replace") as fh:
-            for line in fh:
-                if line.startswith("Umask:"):
-                    return 0o666 & ~int(line.split()[1], 8)
-    except (OSError, ValueError, IndexError):
-        pass
-    if _MODE is None:
-        mask = os.umask(0o022)
-        os.umask(mask)
-        _MODE = 0o666 & ~mask
-    return _MODE
