@@ -407,6 +407,7 @@ class Tracker:
             self._sampler.sample_now()
             data = self._aggregate(self._emissions_data("running"), final=False, collective=True)
             self._write_data(data)
+            self._flush_timeseries()
             self._last_flush = self._clock()
             return data
 
@@ -678,7 +679,7 @@ class Tracker:
             self._flush_timeseries()
             with self._lock:
                 if self._state == "running":
-                    self._write_data(self._aggregate(self._emissions_data("running"), final=False))
+                    self._write_row("running")
 
     def _flush_timeseries(self) -> None:
         if self._timeseries is not None:
