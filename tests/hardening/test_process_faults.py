@@ -3,6 +3,7 @@ stop(). emissions.csv must always parse, with whole rows only, and no other run'
 
 from __future__ import annotations
 
+import os
 import random
 import signal
 import subprocess
@@ -228,3 +229,38 @@ def test_interpreter_exit_without_stop(tmp_path: Path, ending: str) -> None:
     (row,) = csv_rows(tmp_path / "emissions.csv")
     assert row["status"] == ("failed" if ending == "exception" else "completed")
     assert float(row["duration"]) >= 0.3
+
+
+def test_signal_handler_interrupting_this_threads_own_lock_wait(tmp_path: Path) -> None:
+    """Fault: SIGTERM lands while the main thread is *waiting* for the CSV's file lock (another thread's flush
+    holds it); the handler's final write cannot reuse the lock the thread is mid-way acquiring (filelock raises
+    "Deadlock"). User sees: nothing special. Not lost: the handler still writes its row, through a fresh lock
+    that waits for the other thread like another process would."""
+    import wattwatch.sinks.csv as sink
+
+    target = tmp_path / "emissions.csv"
+    holder = sink._lock_for(target)
+    held = threading.Event()
+
+    def hold() -> None:
+        with holder:
+            held.set()
+            time.sleep(0.8)
+
+    written: list[str] = []
+
+    def on_signal(signum: int, frame: object) -> None:
+        sink.upsert_row(target, {"run_id": "r", "status": "interrupted"}, ["run_id", "status"])
+        written.append("handler")
+
+    previous = signal.signal(signal.SIGUSR1, on_signal)
+    try:
+        threading.Thread(target=hold).start()
+        held.wait(5)
+        threading.Timer(0.2, lambda: os.kill(os.getpid(), signal.SIGUSR1)).start()
+        sink.upsert_row(target, {"run_id": "r", "status": "running"}, ["run_id", "status"])  # waits, interrupted
+    finally:
+        signal.signal(signal.SIGUSR1, previous)
+    assert written == ["handler"]
+    _, (row,) = sink.read_rows(target)
+    assert row["status"] == "running"  # the interrupted write resumed afterwards (the tracker then rewrites its final row)

@@ -17,7 +17,8 @@ import io
 import os
 import tempfile
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 from filelock import FileLock
@@ -44,6 +45,7 @@ def sanitize_cell(value: str) -> str:
     return value
 
 
+_INTERRUPTED_LOCK_TIMEOUT_S = 5.0
 _LOCKS: dict[str, FileLock] = {}
 _LOCKS_GUARD = threading.RLock()  # re-entrant: a signal handler may run while this thread holds it
 
@@ -58,6 +60,24 @@ def _lock_for(path: Path) -> FileLock:
         if lock is None:
             lock = _LOCKS[key] = FileLock(key, timeout=_LOCK_TIMEOUT_S)
         return lock
+
+
+@contextmanager
+def _acquire(path: Path) -> Iterator[None]:
+    """Hold the file's lock. A signal handler that interrupted this thread's own acquire (or release) of the
+    cached lock cannot use it (filelock refuses: "acquired again while this thread's acquire of it waits"), so it
+    takes a fresh lock object on the same file: a new descriptor that waits for the thread holding the lock
+    like any other process would, with a shorter timeout since the program is being stopped."""
+    lock = _lock_for(path)
+    try:
+        lock.acquire()
+    except RuntimeError:
+        lock = FileLock(str(lock.lock_file), timeout=_INTERRUPTED_LOCK_TIMEOUT_S)
+        lock.acquire()
+    try:
+        yield
+    finally:
+        lock.release()
 
 
 def read_rows(path: str | os.PathLike[str]) -> tuple[list[str], list[dict[str, str]]]:
@@ -113,7 +133,7 @@ def upsert_row(
     """
     p = Path(path)
     clean = {k: sanitize_cell(v) for k, v in row.items()}
-    with _lock_for(p):
+    with _acquire(p):
         header, rows = read_rows(p)
         if header:
             header = header + [c for c in columns if c not in header]
