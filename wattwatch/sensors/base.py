@@ -17,11 +17,13 @@ Rules a sensor keeps:
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from typing import Literal, Protocol, runtime_checkable
 
 __all__ = [
     "ENERGY",
+    "ProcFile",
     "POWER",
     "Component",
     "ChannelInfo",
@@ -66,6 +68,30 @@ class ChannelInfo:
     method: str
     model: str = ""
     details: dict[str, object] = field(default_factory=dict)
+
+
+class ProcFile:
+    """A ``/proc`` (or sysfs) file kept open and re-read from offset 0 with ``pread``: the kernel regenerates
+    the text at every read, and one system call replaces an open/read/close round per tick. ``OSError`` from
+    the constructor when the file cannot be opened."""
+
+    def __init__(self, path: str | os.PathLike[str], size: int = 8192) -> None:
+        self.path = str(path)
+        self._size = size
+        self._fd: int | None = os.open(self.path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+
+    def read(self) -> bytes:
+        """The file's current text (its first ``size`` bytes)."""
+        if self._fd is None:
+            raise OSError(f"{self.path} is closed")
+        return os.pread(self._fd, self._size, 0)
+
+    def close(self) -> None:
+        if self._fd is not None:
+            try:
+                os.close(self._fd)
+            finally:
+                self._fd = None
 
 
 @runtime_checkable

@@ -39,7 +39,7 @@ from typing import Literal
 
 import psutil
 
-from wattwatch.sensors.base import POWER, ChannelInfo, Reading
+from wattwatch.sensors.base import POWER, ChannelInfo, ProcFile, Reading
 from wattwatch.sensors.cpuinfo import load_tdp_table, lookup_tdp, read_cpuinfo
 
 __all__ = [
@@ -51,6 +51,7 @@ __all__ = [
     "ProcessTreeCpu",
     "dynamic_power_w",
     "machine_cpu_seconds",
+    "parse_proc_stat",
     "proc_stat_cpu_seconds",
     "machine_power_w",
 ]
@@ -88,10 +89,16 @@ def proc_stat_cpu_seconds(proc_root: Path = Path("/proc")) -> tuple[float, float
     the same arithmetic as :func:`machine_cpu_seconds` at a fraction of psutil's cost (this runs on every tick).
     ``OSError``/``ValueError`` when the file is missing or malformed."""
     with open(Path(proc_root) / "stat", "rb") as fh:
-        line = fh.readline()
+        return parse_proc_stat(fh.read(4096))
+
+
+def parse_proc_stat(data: bytes) -> tuple[float, float]:
+    """``(busy, total)`` CPU seconds from the text of ``/proc/stat`` (its first line); ``ValueError`` if it is
+    not there."""
+    line = data.split(b"\n", 1)[0]
     fields = line.split()
     if not fields or fields[0] != b"cpu" or len(fields) < 5:
-        raise ValueError(f"unexpected first line in {proc_root}/stat: {line[:60]!r}")
+        raise ValueError(f"unexpected first line in /proc/stat: {line[:60]!r}")
     # user nice system idle iowait irq softirq steal guest guest_nice; guest* are already in user/nice.
     values = [int(v) for v in fields[1:9]]
     total = sum(values)
@@ -215,13 +222,17 @@ class CpuModelSensor:
                 match.tdp_w,
             )
         self._pid = pid if pid is not None else os.getpid()
-        if machine_seconds is None:
-            stat_root = Path(proc_root)
+        self._stat: ProcFile | None = None
+        if machine_seconds is None and mode == "machine":
             try:
-                proc_stat_cpu_seconds(stat_root)
-                machine_seconds = lambda: proc_stat_cpu_seconds(stat_root)  # noqa: E731
+                stat = ProcFile(Path(proc_root) / "stat")
+                parse_proc_stat(stat.read())
             except (OSError, ValueError):
                 machine_seconds = machine_cpu_seconds  # not Linux, or an unusual /proc: psutil knows more
+            else:
+                self._stat = stat
+                machine_seconds = lambda: parse_proc_stat(stat.read())  # noqa: E731
+        machine_seconds = machine_seconds or machine_cpu_seconds
         self._machine_seconds = machine_seconds
         self._tree_seconds = tree_seconds
         if mode == "process" and tree_seconds is None:
@@ -275,4 +286,6 @@ class CpuModelSensor:
         return {"cpu": Reading(self._last_power, POWER)}
 
     def close(self) -> None:
-        """Nothing to release."""
+        """Close the kept-open ``/proc/stat``."""
+        if self._stat is not None:
+            self._stat.close()

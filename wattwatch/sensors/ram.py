@@ -23,7 +23,7 @@ from typing import Any, Literal
 
 import psutil
 
-from wattwatch.sensors.base import POWER, ChannelInfo, Reading
+from wattwatch.sensors.base import POWER, ChannelInfo, ProcFile, Reading
 
 __all__ = [
     "GIB",
@@ -31,6 +31,7 @@ __all__ = [
     "RamModelSensor",
     "machine_used_bytes",
     "meminfo_used_bytes",
+    "parse_meminfo_used",
     "process_tree_rss_bytes",
 ]
 
@@ -45,16 +46,21 @@ def meminfo_used_bytes(proc_root: Path = Path("/proc")) -> int:
     """Bytes in use from ``<proc_root>/meminfo`` read directly (``MemTotal - MemAvailable``, as psutil's
     ``total - available`` on Linux >= 3.14) at a fraction of psutil's cost. ``OSError``/``ValueError`` when the
     file is missing or lacks those fields."""
-    total = available = None
     with open(Path(proc_root) / "meminfo", "rb") as fh:
-        for line in fh:
-            if line.startswith(b"MemTotal:"):
-                total = int(line.split()[1]) * 1024
-            elif line.startswith(b"MemAvailable:"):
-                available = int(line.split()[1]) * 1024
-            if total is not None and available is not None:
-                return total - available
-    raise ValueError(f"{proc_root}/meminfo has no MemTotal/MemAvailable")
+        return parse_meminfo_used(fh.read(8192))
+
+
+def parse_meminfo_used(data: bytes) -> int:
+    """``MemTotal - MemAvailable`` in bytes from the text of ``/proc/meminfo``; ``ValueError`` if absent."""
+    total = available = None
+    for line in data.splitlines():
+        if line.startswith(b"MemTotal:"):
+            total = int(line.split()[1]) * 1024
+        elif line.startswith(b"MemAvailable:"):
+            available = int(line.split()[1]) * 1024
+        if total is not None and available is not None:
+            return total - available
+    raise ValueError("/proc/meminfo has no MemTotal/MemAvailable")
 
 
 def machine_used_bytes(virtual_memory: Callable[[], Any] = psutil.virtual_memory) -> int:
@@ -104,16 +110,20 @@ class RamModelSensor:
             )
         self._log = logger or logging.getLogger(__name__)
         self._mode: Mode = mode
+        self._meminfo: ProcFile | None = None
         self._pid = pid if pid is not None else os.getpid()
         self.watts_per_gb = float(watts_per_gb)
         if used_bytes is not None:
             self._used = used_bytes
         elif mode == "machine":
             try:
-                meminfo_used_bytes(proc_root)
-                self._used = lambda: meminfo_used_bytes(proc_root)
+                meminfo = ProcFile(Path(proc_root) / "meminfo")
+                parse_meminfo_used(meminfo.read())
             except (OSError, ValueError):
                 self._used = machine_used_bytes  # not Linux: psutil
+            else:
+                self._meminfo = meminfo
+                self._used = lambda: parse_meminfo_used(meminfo.read())
         else:
             self._used = lambda: process_tree_rss_bytes(self._pid)
         self._warned = False
@@ -148,4 +158,6 @@ class RamModelSensor:
         return {"ram": Reading(used / GIB * self.watts_per_gb, POWER)}
 
     def close(self) -> None:
-        """Nothing to release."""
+        """Close the kept-open ``/proc/meminfo``."""
+        if self._meminfo is not None:
+            self._meminfo.close()
