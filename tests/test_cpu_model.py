@@ -234,7 +234,15 @@ def test_process_tree_counts_children_once() -> None:
 
 
 def test_proc_stat_reader_matches_psutil_arithmetic(tmp_path: Path) -> None:
-    from wattwatch.sensors.cpu import _CLOCK_TICKS, proc_stat_cpu_seconds
+    from wattwatch.sensors.base import ProcFile
+    from wattwatch.sensors.cpu import _CLOCK_TICKS, parse_proc_stat
+
+    def proc_stat_cpu_seconds(root: Path) -> tuple[float, float]:
+        f = ProcFile(root / "stat")
+        try:
+            return parse_proc_stat(f.read())
+        finally:
+            f.close()
 
     # user nice system idle iowait irq softirq steal guest guest_nice (guest* already inside user/nice)
     (tmp_path / "stat").write_text("cpu  100 20 30 400 50 6 7 8 9 10\ncpu0 1 2 3 4 5 6 7 8 9 10\n")
@@ -247,10 +255,10 @@ def test_proc_stat_reader_matches_psutil_arithmetic(tmp_path: Path) -> None:
 
 
 def test_real_proc_stat_agrees_with_psutil() -> None:
-    from wattwatch.sensors.cpu import machine_cpu_seconds, proc_stat_cpu_seconds
+    from wattwatch.sensors.cpu import machine_cpu_seconds, parse_proc_stat
 
     if not Path("/proc/stat").exists():
         pytest.skip("no /proc/stat")
-    direct, via_psutil = proc_stat_cpu_seconds(), machine_cpu_seconds()
+    direct, via_psutil = parse_proc_stat(Path("/proc/stat").read_bytes()), machine_cpu_seconds()
     assert direct[1] == pytest.approx(via_psutil[1], abs=1.0)  # a tick or two may pass between the reads
     assert direct[0] == pytest.approx(via_psutil[0], abs=1.0)

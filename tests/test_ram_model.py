@@ -89,15 +89,15 @@ def test_bad_configuration_raises() -> None:
 
 
 def test_meminfo_reader_and_fallback(tmp_path: Path) -> None:
-    from wattwatch.sensors.ram import GIB, RamModelSensor, meminfo_used_bytes
+    from wattwatch.sensors.ram import GIB, RamModelSensor, parse_meminfo_used
 
     (tmp_path / "meminfo").write_text(
         "MemTotal:       2147483648 kB\nMemFree:        1000 kB\nMemAvailable:   2130706432 kB\n"
     )
-    used = meminfo_used_bytes(tmp_path)
+    used = parse_meminfo_used((tmp_path / "meminfo").read_bytes())
     assert used == (2147483648 - 2130706432) * 1024  # 16 GiB in use on a 2 TiB host
     sensor = RamModelSensor("machine", proc_root=tmp_path)
     assert sensor.read(0.0)["ram"].value == pytest.approx(used / GIB * sensor.watts_per_gb)
     (tmp_path / "meminfo").write_text("MemTotal: 1 kB\n")
     with pytest.raises(ValueError):
-        meminfo_used_bytes(tmp_path)
+        parse_meminfo_used((tmp_path / "meminfo").read_bytes())

@@ -52,7 +52,6 @@ __all__ = [
     "dynamic_power_w",
     "machine_cpu_seconds",
     "parse_proc_stat",
-    "proc_stat_cpu_seconds",
     "machine_power_w",
 ]
 
@@ -82,14 +81,6 @@ def dynamic_power_w(share: float, tdp_w: float) -> float:
 
 
 _CLOCK_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
-
-
-def proc_stat_cpu_seconds(proc_root: Path = Path("/proc")) -> tuple[float, float]:
-    """``(busy, total)`` CPU seconds of the machine from the first line of ``<proc_root>/stat``, read directly:
-    the same arithmetic as :func:`machine_cpu_seconds` at a fraction of psutil's cost (this runs on every tick).
-    ``OSError``/``ValueError`` when the file is missing or malformed."""
-    with open(Path(proc_root) / "stat", "rb") as fh:
-        return parse_proc_stat(fh.read(4096))
 
 
 def parse_proc_stat(data: bytes) -> tuple[float, float]:

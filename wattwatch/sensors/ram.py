@@ -30,7 +30,6 @@ __all__ = [
     "WATTS_PER_GIB",
     "RamModelSensor",
     "machine_used_bytes",
-    "meminfo_used_bytes",
     "parse_meminfo_used",
     "process_tree_rss_bytes",
 ]
@@ -40,14 +39,6 @@ WATTS_PER_GIB = 3.0 / 8.0
 """CodeCarbon's 3 W per 8 GB (DDR3/DDR4), in watts per GiB in use."""
 
 Mode = Literal["machine", "process"]
-
-
-def meminfo_used_bytes(proc_root: Path = Path("/proc")) -> int:
-    """Bytes in use from ``<proc_root>/meminfo`` read directly (``MemTotal - MemAvailable``, as psutil's
-    ``total - available`` on Linux >= 3.14) at a fraction of psutil's cost. ``OSError``/``ValueError`` when the
-    file is missing or lacks those fields."""
-    with open(Path(proc_root) / "meminfo", "rb") as fh:
-        return parse_meminfo_used(fh.read(8192))
 
 
 def parse_meminfo_used(data: bytes) -> int:
