@@ -3,7 +3,7 @@
 Usage: ``python benchmarks/bench_aggregation.py [--ranks 2 4 8] [--repeat 2]``
 
 Starts N processes (``init_process_group("gloo")`` over 127.0.0.1, no torchrun agent), each tracking 1 s with
-``tests/dist_worker.py``, and prints the seconds the store exchange at ``stop()`` took on global rank 0 (it
+``tests/support/dist_worker.py``, and prints the seconds the store exchange at ``stop()`` took on global rank 0 (it
 waits for the slowest rank, so this includes the ranks' arrival skew) and the worst of the other ranks.
 """
 
@@ -20,7 +20,7 @@ import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(ROOT / "tests" / "support"))
 
 import fakenvml  # noqa: E402
 

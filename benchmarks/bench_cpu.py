@@ -25,11 +25,11 @@ def sampler_cost(n_gpus: int = 8, samples: int = 300) -> dict[str, dict[str, flo
     """CPU seconds per sample and per hour at the default interval, per path: ``{"counter": {...}, "power": {...}}``."""
     import sys
 
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests" / "support"))
     import fakenvml
 
-    from wattwatch.ledger import Ledger
-    from wattwatch.sampler import Sampler
+    from wattwatch.measure.ledger import Ledger
+    from wattwatch.measure.sampler import Sampler
     from wattwatch.sensors.nvml import NvmlSensor
 
     out: dict[str, dict[str, float]] = {}
@@ -64,7 +64,7 @@ def sampler_cost(n_gpus: int = 8, samples: int = 300) -> dict[str, dict[str, flo
 def measure(seconds: float = 30.0, rounds: int = 2, env: dict[str, str] | None = None) -> list[Figure]:
     import sys
 
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests" / "support"))
     import fakenvml
 
     per_hour: dict[str, list[float]] = {"ww": [], "cc": []}

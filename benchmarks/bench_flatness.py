@@ -1,6 +1,6 @@
 """Figure 7: memory flatness of a long run, simulated with a fake clock (no real waiting).
 
-A real :class:`wattwatch.Tracker` with 8 in-process constant-power GPU channels (``tests/fakesensors.py``) and a
+A real :class:`wattwatch.Tracker` with 8 in-process constant-power GPU channels (``tests/support/fakesensors.py``) and a
 fake monotonic + wall clock; the loop advances the clock by 0.1 s and calls the sampler's ``sample_now()`` and
 the tracker's tick hook (time series every 1 s, CSV row rewrite every ``flush_every_s``, 10 s by default),
 exactly what the sampler thread does at 10 Hz. Reported: RSS growth (MiB) after the first simulated hour and the time-series file's bytes per day.
@@ -35,7 +35,7 @@ def simulate(hours: float, hz: float = 10.0, out_dir: str | None = None) -> dict
 
     import psutil
 
-    sys.path.insert(0, str(ROOT / "tests"))
+    sys.path.insert(0, str(ROOT / "tests" / "support"))
     from fakesensors import ConstantPowerSensor
 
     from wattwatch import Tracker

@@ -80,7 +80,7 @@ def child(
 
 
 def measure(rounds: int = 6, window_s: float = 3.0) -> list[Figure]:
-    sys.path.insert(0, str(ROOT / "tests"))
+    sys.path.insert(0, str(ROOT / "tests" / "support"))
     import fakenvml
 
     with tempfile.TemporaryDirectory() as tmp:

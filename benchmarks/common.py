@@ -156,7 +156,7 @@ def run_child(mode: str, tool: str, env: dict[str, str] | None = None, *extra: s
 def fake_rig(directory: Path, gpus: Sequence[Any], t0: float | None = None) -> Any:
     """Build the fake NVML (cached) and write a config for ``gpus``; returns the ``FakeNvml`` whose ``env``
     makes a subprocess load it through pynvml's default search."""
-    tests = str(ROOT / "tests")
+    tests = str(ROOT / "tests" / "support")
     if tests not in sys.path:
         sys.path.insert(0, tests)
     import fakenvml
@@ -248,7 +248,7 @@ def write_results(
         "Machine: " + f"{info['cpu']}, {info['cores']} cores, {info['ram']} RAM, {info['os']}, "
         f"Python {info['python']}; wattwatch {info['wattwatch']}, CodeCarbon {info['codecarbon']}, "
         f"torch {info['torch']}, nvidia-ml-py {info['nvidia-ml-py']}. GPUs: the fake `libnvidia-ml.so.1` of "
-        "`tests/fake_nvml/` (scripted power, exact integrals), loaded by both tools through pynvml.",
+        "`tests/support/fake_nvml/` (scripted power, exact integrals), loaded by both tools through pynvml.",
         "",
         "The machine is shared with other engineers running tests at the same time: timings are noisy.",
         "",
@@ -325,7 +325,7 @@ def burst_gpus(n: int, start_s: float, end_s: float, *, counter: bool = True) ->
 
     Zero outside the burst makes the truth independent of when exactly a tool takes its first and last reading,
     as long as they fall outside the burst: CodeCarbon's happen somewhere inside its ~1 s ``start()``."""
-    tests = str(ROOT / "tests")
+    tests = str(ROOT / "tests" / "support")
     if tests not in sys.path:
         sys.path.insert(0, tests)
     import fakenvml

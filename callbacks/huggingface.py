@@ -45,7 +45,7 @@ from transformers.training_args import TrainingArguments
 from wattwatch.callbacks.torch import log_metrics
 
 from wattwatch.result import EmissionsData
-from wattwatch.tracker import Tracker
+from wattwatch.run.tracker import Tracker
 
 __all__ = ["STATE_FILE", "WattwatchCallback"]
 

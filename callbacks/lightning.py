@@ -24,7 +24,7 @@ import lightning.pytorch as pl
 from wattwatch.callbacks.torch import log_metrics
 
 from wattwatch.result import EmissionsData
-from wattwatch.tracker import Tracker
+from wattwatch.run.tracker import Tracker
 
 __all__ = ["WattwatchLightningCallback"]
 

@@ -29,9 +29,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from wattwatch.ledger import J_PER_KWH
+from wattwatch.measure.ledger import J_PER_KWH
 from wattwatch.result import EmissionsData
-from wattwatch.tracker import Tracker
+from wattwatch.run.tracker import Tracker
 
 __all__ = [
     "GenerationMeter",

@@ -1,8 +1,9 @@
-"""Shared fixtures: the fake NVML library (see tests/fakenvml.py)."""
+"""Shared fixtures: the fake NVML library (see tests/support/fakenvml.py)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import logging
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import fakenvml
@@ -48,3 +49,25 @@ def fake_square_gpus(fake_nvml: Callable[..., FakeNvml]) -> FakeNvml:
     Unpacks as ``library_path, gpus, t0 = fake_square_gpus``.
     """
     return fake_nvml(fakenvml.square_wave_gpus(n=4, low_w=80, high_w=350, period_s=2.3))
+
+
+@pytest.fixture(autouse=True)
+def _wattwatch_loggers() -> Iterator[None]:
+    """Every test starts with the ``wattwatch`` loggers enabled at their default level: a
+    ``Tracker(log_level=...)`` in an earlier test sets the level process-wide (as CodeCarbon does), and a library
+    that calls ``logging.config.dictConfig`` disables every logger that exists by then; either would hide the
+    warnings a later test counts."""
+    manager = logging.Logger.manager
+    loggers = [logging.getLogger("wattwatch")] + [
+        logger
+        for name, logger in list(manager.loggerDict.items())
+        if name.startswith("wattwatch.") and isinstance(logger, logging.Logger)
+    ]
+    saved = [(logger, logger.level, logger.disabled) for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(logging.NOTSET)
+        logger.disabled = False
+    yield
+    for logger, level, disabled in saved:
+        logger.setLevel(level)
+        logger.disabled = disabled

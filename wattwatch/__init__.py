@@ -20,8 +20,8 @@ __all__ = [
 ]
 
 _LAZY = {
-    "Tracker": "wattwatch.tracker",
-    "track": "wattwatch.tracker",
+    "Tracker": "wattwatch.run.tracker",
+    "track": "wattwatch.run.tracker",
     "EmissionsTracker": "wattwatch.compat",
     "OfflineEmissionsTracker": "wattwatch.compat",
     "EmissionsData": "wattwatch.result",

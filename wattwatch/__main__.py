@@ -2,6 +2,6 @@
 
 import sys
 
-from wattwatch.cli import main
+from wattwatch.cli.main import main
 
 sys.exit(main())

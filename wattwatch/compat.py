@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from wattwatch.tracker import Tracker
+from wattwatch.run.tracker import Tracker
 
 __all__ = ["EmissionsTracker", "OfflineEmissionsTracker"]
 

@@ -12,8 +12,8 @@ from fakesensors import ConstantPowerSensor
 from hardhelp import csv_rows
 
 from wattwatch import Tracker
-from wattwatch.cli import main
-from wattwatch.distributed import Part, write_part
+from wattwatch.cli.main import main
+from wattwatch.distributed.aggregate import Part, write_part
 from wattwatch.result import EmissionsData
 
 PAYLOADS = [

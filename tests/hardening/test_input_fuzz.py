@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from wattwatch import Tracker
-from wattwatch.cli import main
+from wattwatch.cli.main import main
 from wattwatch.errors import ConfigurationError
 
 FUZZ = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -163,7 +163,7 @@ def test_environment_variables(tmp_path_factory: pytest.TempPathFactory, env: di
         assert not (out / "emissions.csv").exists()
         return
     data = t.stop()
-    # a distributed run whose other ranks never report is combined as such (see wattwatch.distributed)
+    # a distributed run whose other ranks never report is combined as such (see wattwatch.distributed.aggregate)
     assert data is not None and data.status in {"completed", "running", "interrupted", "failed"}
 
 

@@ -1,6 +1,6 @@
 """NVML faults during a tracked run: the run finishes, the user sees one clear log line, no energy is lost.
 
-Every test drives a real ``Tracker`` through the real pynvml against the fake ``libnvidia-ml`` (tests/fakenvml.py);
+Every test drives a real ``Tracker`` through the real pynvml against the fake ``libnvidia-ml`` (tests/support/fakenvml.py);
 faults are injected mid-run with ``FakeNvml.change`` instead of waiting for them.
 """
 
@@ -16,7 +16,7 @@ from fakenvml import Constant, FakeGpu, FakeNvml
 from hardhelp import csv_rows
 
 from wattwatch import Tracker
-from wattwatch.ledger import J_PER_KWH
+from wattwatch.measure.ledger import J_PER_KWH
 
 Install = Callable[..., FakeNvml]
 

@@ -1,5 +1,5 @@
 """RAPL faults during a tracked run: wraparound at high power with a slow interval, a counter that becomes
-unreadable. The fake powercap tree is tests/powercap.py; counters follow the monotonic clock through a reader."""
+unreadable. The fake powercap tree is tests/support/powercap.py; counters follow the monotonic clock through a reader."""
 
 from __future__ import annotations
 

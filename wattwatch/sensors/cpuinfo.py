@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-from wattwatch.codecarbon_data import codecarbon_data_dir
+from wattwatch.carbon.codecarbon_data import codecarbon_data_dir
 
 __all__ = [
     "DEFAULT_TDP_W",

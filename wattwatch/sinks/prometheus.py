@@ -1,4 +1,4 @@
-"""A pull ``/metrics`` endpoint (Prometheus text format) for a running :class:`~wattwatch.tracker.Tracker`.
+"""A pull ``/metrics`` endpoint (Prometheus text format) for a running :class:`~wattwatch.run.tracker.Tracker`.
 
 ``start_exporter(tracker, port=9101)`` serves, from a private ``CollectorRegistry`` (never the process-wide
 default one, so two trackers or the user's own metrics never clash), metrics read from the tracker at scrape

@@ -1,0 +1,91 @@
+"""Smoke test of the benchmarks: every module imports and its core functions run with tiny sizes.
+
+No timing assertions (the numbers live in benchmarks/RESULTS.md); only that results are finite and well formed.
+"""
+
+from __future__ import annotations
+
+import importlib
+import math
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+
+from benchmarks import gpu_validate  # noqa: E402
+from benchmarks.common import Figure, render_table, spread, write_results  # noqa: E402
+
+MODULES = [
+    "benchmarks.common",
+    "benchmarks.child",
+    "benchmarks.rank_worker",
+    "benchmarks.bench_startup",
+    "benchmarks.bench_import",
+    "benchmarks.bench_cpu",
+    "benchmarks.bench_accuracy",
+    "benchmarks.bench_throughput",
+    "benchmarks.bench_flatness",
+    "benchmarks.bench_multirank",
+    "benchmarks.run_all",
+    "benchmarks.gpu_validate",
+]
+
+
+@pytest.mark.parametrize("name", MODULES)
+def test_imports(name: str) -> None:
+    assert importlib.import_module(name).__all__
+
+
+def test_results_writer_keeps_gpu_section(tmp_path: Path) -> None:
+    path = tmp_path / "RESULTS.md"
+    figs = [
+        Figure("1", "latency", 0.01, 1.0, "s", "ratio < 0.1", True),
+        Figure("7", "flat", 0.0, None, "MiB", "flat", True, cc_text="not measured (why)"),
+    ]
+    text = write_results(figs, command="test", elapsed_s=1.0, path=path)
+    assert "| 1 | latency | 0.01 s | 1 s | 0.01 | ratio < 0.1 | met |" in text
+    assert "not measured (why)" in text and "## GPU\n\nnot yet run" in text
+    gpu_validate.write_gpu_section("GPU numbers here", path=path)
+    text = write_results(figs, command="test", elapsed_s=1.0, path=path)
+    assert text.endswith("## GPU\n\nGPU numbers here\n") and text.count("## GPU") == 1
+    assert render_table(figs).count("\n") == 3
+    assert spread([1.0, 2.0, 3.0, 4.0, 5.0]) > 0 and spread([2.0]) == 0
+
+
+def test_gpu_validate_analysis_on_synthetic_samples() -> None:
+    # 200 W from t=0 to 1 s, 50 W from 1 s to 2 s, polled every 10 ms; counter exact, averaged power lags 1 s.
+    samples = []
+    for i in range(201):
+        t = i * 0.01
+        e = 200 * min(t, 1.0) + 50 * max(0.0, t - 1.0)
+        inst = 200.0 if t < 1.0 else 50.0
+        samples.append(gpu_validate.Sample(t, e, inst, 200.0))
+    assert samples[-1].counter_j == pytest.approx(250.0)
+    res = gpu_validate.compare_power_to_counter(samples)
+    assert set(res) == {"0.01", "0.1", "1"}
+    assert abs(res["0.01"]["instant"]) < 0.01  # one trapezoid across the edge
+    assert res["0.01"]["average"] == pytest.approx(400 / 250 - 1)
+    assert all(math.isfinite(v) for row in res.values() for v in row.values())
+    assert gpu_validate.counter_between(samples, 0.5, 1.5) == pytest.approx(125.0)
+    assert gpu_validate.integrate([0, 1, 2], [10, float("nan"), 10]) == pytest.approx(20.0)
+    assert len(gpu_validate.subsample(samples, 1.0)) == 3
+    assert "+0.00 %" in gpu_validate.render("G", {"1": {"instant": 0.0, "average": 0.0}}, {}, {})
+
+
+def test_sampler_cost_and_flatness_tiny() -> None:
+    pytest.importorskip("psutil")
+    from benchmarks.bench_cpu import sampler_cost
+    from benchmarks.bench_flatness import simulate
+
+    try:
+        cost = sampler_cost(n_gpus=2, samples=5)
+    except RuntimeError as exc:  # no compiler / no nvml.h on this machine
+        pytest.skip(str(exc))
+    for path in ("counter", "power"):
+        assert cost[path]["channels"] == 2
+        assert math.isfinite(cost[path]["cpu_s_per_hour"]) and cost[path]["cpu_s_per_sample"] >= 0
+    r = simulate(0.01)
+    assert r["samples"] == 360 and abs(r["energy_error"]) < 1e-9 and r["timeseries_bytes"] > 0

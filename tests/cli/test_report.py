@@ -1,0 +1,134 @@
+"""``wattwatch report``: runs and totals from emissions.csv files and folders, killed runs shown as such."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from wattwatch.cli.main import main
+from wattwatch.result import COLUMNS, EmissionsData
+from wattwatch.sinks.csv import upsert_row
+
+
+def _row(
+    run_id: str, status: str, gpu: float, cpu: float, ram: float, kg: float, **kw: object
+) -> EmissionsData:
+    fields: dict[str, object] = {
+        "timestamp": "2026-01-01T10:00:00+00:00",
+        "start_time": "2026-01-01T09:00:00+00:00",
+        **kw,
+    }
+    return EmissionsData(
+        run_id=run_id,
+        project_name="llm",
+        status=status,
+        duration=3600.0,
+        gpu_energy=gpu,
+        cpu_energy=cpu,
+        ram_energy=ram,
+        energy_consumed=gpu + cpu + ram,
+        emissions=kg,
+        intensity_source="country: France",
+        intensity_g_per_kwh=kg * 1000 / (gpu + cpu + ram),
+        gpu_method="counter",
+        cpu_method="counter",
+        ram_method="model:ram",
+        **fields,  # type: ignore[arg-type]
+    )
+
+
+@pytest.fixture
+def folder(tmp_path: Path) -> Path:
+    runs = tmp_path / "runs"
+    (runs / "sub").mkdir(parents=True)
+    upsert_row(runs / "emissions.csv", _row("aaaaaaaa-1", "completed", 2.0, 0.5, 0.1, 0.13).to_row(), COLUMNS)
+    upsert_row(runs / "emissions.csv", _row("bbbbbbbb-2", "failed", 1.0, 0.25, 0.05, 0.065).to_row(), COLUMNS)
+    killed = _row("cccccccc-3", "running", 4.0, 1.0, 0.2, 0.26, timestamp="2026-01-01T11:30:00+00:00")
+    upsert_row(runs / "sub" / "emissions.csv", killed.to_row(), COLUMNS)
+    (runs / "sub" / "cccccccc-3.timeseries.csv").write_text(
+        "timestamp,elapsed_s,phase,energy_kwh,emissions_kg\n"
+    )
+    (runs / "notes.csv").write_text("a,b\n1,2\n")  # not an emissions file: ignored
+    return runs
+
+
+def test_table_and_totals(folder: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["report", str(folder)]) == 0
+    out = capsys.readouterr().out
+    total = next(line for line in out.splitlines() if line.startswith("TOTAL"))
+    assert "3 run(s)" in total and "1 completed, 1 failed, 1 running" in total
+    assert total.split()[-5:] == ["7", "1.75", "0.35", "9.1", "0.455"]  # GPU, CPU, RAM, kWh, kg
+    assert "3:00:00" in total
+    assert "cccccccc: " in out and "still running or killed: last flush 2026-01-01T11:30:00+00:00" in out
+    assert "country: France" in out and "gpu=counter cpu=counter ram=model:ram" in out
+
+
+def test_json(folder: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["report", str(folder / "emissions.csv"), str(folder / "sub"), "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    tot = doc["totals"]
+    assert tot["runs"] == 3
+    assert tot["energy_kwh"] == pytest.approx(9.1)
+    assert tot["emissions_kg"] == pytest.approx(0.455)
+    assert tot["gpu_energy_kwh"] == pytest.approx(7.0)
+    assert tot["intensity_g_per_kwh"] == pytest.approx(50.0)
+    killed = next(r for r in doc["runs"] if r["status"] == "running")
+    assert killed["last_write"] == "2026-01-01T11:30:00+00:00"
+
+
+def test_a_run_in_two_files_counts_once(
+    folder: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    later = _row("cccccccc-3", "interrupted", 4.0, 1.0, 0.3, 0.27, timestamp="2026-01-01T12:00:00+00:00")
+    upsert_row(tmp_path / "copy.csv", later.to_row(), COLUMNS)
+    assert main(["report", str(folder), str(tmp_path / "copy.csv"), "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["totals"]["runs"] == 3
+    assert doc["totals"]["by_status"] == {"completed": 1, "failed": 1, "interrupted": 1}
+    assert doc["totals"]["energy_kwh"] == pytest.approx(9.2)
+
+
+def test_codecarbon_file_reads(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    header = (
+        "timestamp,project_name,run_id,duration,emissions,energy_consumed,cpu_energy,gpu_energy,ram_energy\n"
+    )
+    (tmp_path / "cc.csv").write_text(header + "2025-01-01T00:00:00,cc,r1,10,0.5,1.0,0.2,0.7,0.1\n")
+    assert main(["report", str(tmp_path / "cc.csv"), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["totals"]["energy_kwh"] == 1.0
+
+
+def test_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["report", str(tmp_path / "missing")]) == 2
+    assert main(["report", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 2 and all(line.startswith("wattwatch report: error:") for line in err)
+
+
+def test_parts_of_a_distributed_run_without_a_row(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    dist = pytest.importorskip("wattwatch.distributed.aggregate")
+    folder = tmp_path / "node-copies"
+    for rank in (0, 1):
+        data = _row("dist-run", "completed", 1.0, 0.2, 0.1, 0.05)
+        part = dist.Part(
+            run_id="dist-run",
+            rank=rank,
+            world_size=2,
+            node_id=f"node{rank}",
+            status="completed",
+            data=data,
+            channels={
+                "gpu:0": dist.ChannelPart("gpu", 1.0, uuid=f"GPU-{rank}"),
+                "cpu": dist.ChannelPart("cpu", 0.2),
+                "ram": dist.ChannelPart("ram", 0.1),
+            },
+        )
+        dist.write_part(dist.parts_dir(folder, "dist-run"), part)
+    upsert_row(folder / "emissions.csv", _row("solo", "completed", 2.0, 0.5, 0.1, 0.13).to_row(), COLUMNS)
+    assert main(["report", str(folder), "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    runs = {r["run_id"]: r for r in doc["runs"]}
+    assert set(runs) == {"solo", "dist-run"}
+    assert runs["dist-run"]["energy_kwh"] == pytest.approx(2.6)  # two nodes, each 1.3 kWh
+    assert doc["totals"]["energy_kwh"] == pytest.approx(2.6 + 2.6)

@@ -1,0 +1,537 @@
+"""Where the carbon number comes from: grid carbon intensity in gCO2eq per kWh, static or hour by hour.
+
+Sources, in the order :func:`resolve_intensity` prefers them:
+
+1. a number the user gives (``carbon_intensity_g_per_kwh``);
+2. an hourly CSV (``intensity_csv``): Electricity Maps or WattTime exports, or plain ``timestamp,g_per_kwh``;
+3. a cloud provider + region, from CodeCarbon's ``cloud/impact.csv``;
+4. a country (ISO-3) + sub-national region: US state (EPA eGRID), Canadian province (energy mix), Nordic bidding
+   zone (SE1-SE4, NO1-NO5, FI), Chinese province (MEE/NBS);
+5. a country alone, from CodeCarbon's ``global_energy_mix.json``;
+6. nothing: :data:`WORLD_AVERAGE_G_PER_KWH`, and the source says it is a default.
+
+Static figures are read from the data files CodeCarbon ships (see :mod:`wattwatch.carbon.intensity_data`), lazily and
+cached; importing this module parses nothing. No function here touches the network. The figures are for
+electricity at the meter: PUE is applied by the ledger, not here.
+"""
+
+from __future__ import annotations
+
+import bisect
+import csv
+import math
+import os
+import threading
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timezone
+from itertools import pairwise
+from pathlib import Path
+from statistics import median
+from typing import Protocol
+
+from wattwatch.carbon import intensity_data as _data
+from wattwatch.carbon.intensity_data import CloudRegion
+
+__all__ = [
+    "WORLD_AVERAGE_G_PER_KWH",
+    "CarbonIntensity",
+    "CloudRegion",
+    "HourlyIntensity",
+    "IntensitySource",
+    "StaticIntensity",
+    "cloud_intensity",
+    "country_intensity",
+    "list_cloud_regions",
+    "list_regions",
+    "mean_over_interval",
+    "read_hourly_csv",
+    "region_intensity",
+    "resolve_intensity",
+]
+
+WORLD_AVERAGE_G_PER_KWH: float = 475.0
+"""World-average grid intensity, gCO2eq/kWh: CodeCarbon's default when it knows no location -- ``world_average``
+in CodeCarbon's ``data/private_infra/carbon_intensity_per_source.json``, citing the IEA Global Energy & CO2 Status
+Report 2019 (https://www.iea.org/reports/global-energy-co2-status-report-2019/emissions)."""
+
+_WORLD_AVERAGE_CITATION = (
+    "CodeCarbon carbon_intensity_per_source.json world_average, IEA Global Energy & CO2 Status Report 2019"
+)
+_LB_PER_MWH_TO_G_PER_KWH = _data.G_PER_LB / 1000.0
+
+
+@dataclass(frozen=True)
+class IntensitySource:
+    """Provenance of an intensity figure, for the output row and the model card."""
+
+    kind: str  # "number" | "country" | "region" | "cloud" | "hourly-csv" | "default"
+    description: str  # e.g. "CodeCarbon global_energy_mix.json: France (FRA), 2023"
+    country_name: str = ""
+    country_iso_code: str = ""
+    region: str = ""
+    cloud_provider: str = ""
+    cloud_region: str = ""
+
+
+class CarbonIntensity(Protocol):
+    """Grid carbon intensity over time, gCO2eq/kWh."""
+
+    @property
+    def source(self) -> IntensitySource:
+        """Where the figures come from."""
+        ...
+
+    def at(self, wall_time_s: float) -> float:
+        """gCO2eq/kWh at a unix time (seconds)."""
+        ...
+
+    def mean_g_per_kwh(self) -> float:
+        """A representative figure (gCO2eq/kWh) for display and planning."""
+        ...
+
+
+@dataclass(frozen=True)
+class StaticIntensity:
+    """One figure for all time, gCO2eq/kWh."""
+
+    g_per_kwh: float
+    source: IntensitySource
+
+    def at(self, wall_time_s: float) -> float:
+        """The figure, whatever the time."""
+        return self.g_per_kwh
+
+    def mean_g_per_kwh(self) -> float:
+        return self.g_per_kwh
+
+    def mean_over(self, start_s: float, end_s: float) -> float:
+        """Time-weighted mean over ``[start_s, end_s]`` (unix s): the figure."""
+        return self.g_per_kwh
+
+
+class _Counter:
+    """A thread-safe tally (the sampler thread and the user's thread may both look up)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.value = 0
+
+    def add(self) -> None:
+        with self._lock:
+            self.value += 1
+
+    def __getstate__(self) -> int:  # picklable / deep-copyable despite the lock
+        return self.value
+
+    def __setstate__(self, value: int) -> None:
+        self._lock = threading.Lock()
+        self.value = value
+
+
+@dataclass(frozen=True)
+class HourlyIntensity:
+    """A step function of time: ``hours`` holds ``(unix start s, gCO2eq/kWh)`` pairs, strictly increasing in time.
+
+    Each value holds from its start to the next start; the last holds for ``step_s`` seconds (3600 for hourly
+    data; :func:`read_hourly_csv` infers it from the rows, e.g. 300 for WattTime's 5-minute MOER). A gap between
+    rows keeps the previous value. Lookups before the first start or after the last interval's end are clamped
+    to the nearest value and counted in :meth:`outside_lookups` -- they never raise.
+    """
+
+    hours: tuple[tuple[float, float], ...]
+    source: IntensitySource
+    step_s: float = 3600.0
+    _starts: tuple[float, ...] = field(init=False, repr=False, compare=False)
+    _outside: _Counter = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if not self.hours:
+            raise ValueError("HourlyIntensity needs at least one (start, g/kWh) pair")
+        if not (self.step_s > 0 and math.isfinite(self.step_s)):
+            raise ValueError(
+                f"HourlyIntensity step_s must be a positive number of seconds, got {self.step_s!r}"
+            )
+        starts = tuple(float(t) for t, _ in self.hours)
+        for (t0, _), (t1, _) in pairwise(self.hours):
+            if not t1 > t0:
+                raise ValueError(
+                    f"HourlyIntensity hours must be strictly increasing in time: {t1} follows {t0}"
+                )
+        for t, g in self.hours:
+            if not (math.isfinite(g) and g >= 0):
+                raise ValueError(
+                    f"HourlyIntensity value at {t} must be a finite non-negative g/kWh, got {g!r}"
+                )
+        object.__setattr__(self, "_starts", starts)
+        object.__setattr__(self, "_outside", _Counter())
+
+    @property
+    def start_s(self) -> float:
+        """Unix time the data begins."""
+        return self._starts[0]
+
+    @property
+    def end_s(self) -> float:
+        """Unix time the data ends (last start + ``step_s``)."""
+        return self._starts[-1] + self.step_s
+
+    def outside_lookups(self) -> int:
+        """How many lookups (``at`` / ``mean_over`` calls) fell, at least in part, outside the data's span."""
+        return self._outside.value
+
+    def _value(self, t: float) -> float:
+        i = bisect.bisect_right(self._starts, t) - 1
+        return self.hours[max(i, 0)][1]
+
+    def at(self, wall_time_s: float) -> float:
+        """gCO2eq/kWh of the interval containing ``wall_time_s`` (unix s); clamped and counted outside the data."""
+        if not self.start_s <= wall_time_s < self.end_s:
+            self._outside.add()
+        return self._value(wall_time_s)
+
+    def mean_over(self, start_s: float, end_s: float) -> float:
+        """Time-weighted mean gCO2eq/kWh over ``[start_s, end_s]`` (unix s), exact across hour boundaries.
+
+        Energy drawn at constant power over the interval times this mean is that energy's emissions. A zero-length
+        interval gives :meth:`at`. Counted once in :meth:`outside_lookups` if any part lies outside the data.
+        """
+        if end_s <= start_s:
+            return self.at(start_s)
+        if start_s < self.start_s or end_s > self.end_s:
+            self._outside.add()
+        lo = bisect.bisect_right(self._starts, start_s)
+        hi = bisect.bisect_left(self._starts, end_s)
+        edges = [start_s, *self._starts[lo:hi], end_s]
+        total = 0.0
+        for a, b in pairwise(edges):
+            total += (b - a) * self._value(a)
+        return total / (end_s - start_s)
+
+    def mean_g_per_kwh(self) -> float:
+        """Duration-weighted mean of the data (each value weighted by how long it holds)."""
+        ends = [*self._starts[1:], self.end_s]
+        total = sum((e - s) * g for (s, g), e in zip(self.hours, ends, strict=True))
+        return total / (self.end_s - self.start_s)
+
+
+def mean_over_interval(intensity: CarbonIntensity, start_s: float, end_s: float) -> float:
+    """Time-weighted mean gCO2eq/kWh of any :class:`CarbonIntensity` over ``[start_s, end_s]`` (unix s):
+    exact for :class:`HourlyIntensity` and :class:`StaticIntensity`, ``at(midpoint)`` for other implementations."""
+    if isinstance(intensity, (HourlyIntensity, StaticIntensity)):
+        return intensity.mean_over(start_s, end_s)
+    return intensity.at((start_s + end_s) / 2.0)
+
+
+# ---------------------------------------------------------------------------------------------------- hourly CSV
+
+_EXPECTED = (
+    "expected a header `timestamp,g_per_kwh`, an Electricity Maps export (`Datetime (UTC)` + "
+    "`Carbon Intensity gCO2eq/kWh (LCA)` or `(direct)`) or a WattTime export (`point_time`, `value` in lbs/MWh)"
+)
+
+
+@dataclass(frozen=True)
+class _Layout:
+    time_col: int
+    value_col: int
+    scale: float  # multiply the file's value by this to get g/kWh
+    label: str
+    country_col: int | None = None
+
+
+def _norm(header: str) -> str:
+    return " ".join(header.replace("₂", "2").strip().lower().split())
+
+
+def _layout(header: list[str], where: str) -> _Layout:
+    cols = [_norm(h) for h in header]
+    ci = [i for i, c in enumerate(cols) if c.startswith("carbon intensity")]
+    dt = [i for i, c in enumerate(cols) if c.startswith("datetime")]
+    if ci and dt:
+        lca = [i for i in ci if "(lca)" in cols[i]]
+        direct = [i for i in ci if "(direct)" in cols[i]]
+        col, kind = (lca[0], "LCA") if lca else (direct[0], "direct") if direct else (ci[0], "")
+        country = cols.index("country") if "country" in cols else None
+        label = f"Electricity Maps export, {header[col].strip()}" if kind else "Electricity Maps export"
+        return _Layout(dt[0], col, 1.0, label, country)
+    if "point_time" in cols and "value" in cols:
+        return _Layout(
+            cols.index("point_time"),
+            cols.index("value"),
+            _LB_PER_MWH_TO_G_PER_KWH,
+            "WattTime export, value in lbs/MWh x 0.45359237 = g/kWh",
+        )
+    if "timestamp" in cols and "g_per_kwh" in cols:
+        return _Layout(cols.index("timestamp"), cols.index("g_per_kwh"), 1.0, "timestamp,g_per_kwh")
+    raise ValueError(f"{where}: header {','.join(header)!r} not recognised; {_EXPECTED}")
+
+
+def _parse_time(text: str, where: str) -> tuple[float, bool]:
+    """Unix seconds and whether the text had no zone (then read as UTC)."""
+    s = text.strip()
+    if not s:
+        raise ValueError(f"{where}: empty timestamp; give ISO-8601 (2024-05-01T13:00:00Z) or unix seconds")
+    try:
+        x = float(s)
+    except ValueError:
+        pass
+    else:
+        if not math.isfinite(x):
+            raise ValueError(f"{where}: timestamp {s!r} is not a finite number of unix seconds")
+        if abs(x) > 1e11:
+            raise ValueError(
+                f"{where}: timestamp {s!r} looks like milliseconds; write unix seconds (divide by 1000)"
+            )
+        return x, False
+    iso = s[:-1] + "+00:00" if s[-1:] in ("Z", "z") else s
+    try:
+        when = datetime.fromisoformat(iso)
+    except ValueError:
+        raise ValueError(
+            f"{where}: timestamp {s!r} is neither ISO-8601 nor unix seconds; write e.g. "
+            "2024-05-01T13:00:00Z or 1714568400"
+        ) from None
+    if when.tzinfo is None:
+        return when.replace(tzinfo=timezone.utc).timestamp(), True
+    return when.timestamp(), False
+
+
+def _parse_value(text: str, scale: float, where: str) -> float:
+    s = text.strip()
+    try:
+        g = float(s)
+    except ValueError:
+        raise ValueError(
+            f"{where}: intensity {s!r} is not a number; give gCO2eq/kWh as a plain number"
+        ) from None
+    if not math.isfinite(g):
+        raise ValueError(f"{where}: intensity {s!r} is not a finite number; fill in or drop that row")
+    if g < 0:
+        raise ValueError(f"{where}: intensity {s} is negative; carbon intensity must be >= 0")
+    return g * scale
+
+
+def _iso(t: float) -> str:
+    return datetime.fromtimestamp(t, tz=timezone.utc).strftime("%Y-%m-%dT%H:%MZ")
+
+
+def read_hourly_csv(path: str | os.PathLike[str]) -> HourlyIntensity:
+    """Read an intensity time series from a CSV file.
+
+    Accepted layouts (by header, case-insensitive): plain ``timestamp,g_per_kwh``; an Electricity Maps export
+    (``Datetime (UTC)`` and ``Carbon Intensity gCO₂eq/kWh (LCA)`` -- preferred -- or ``(direct)``); a WattTime
+    export (``point_time``, ``value`` in lbs CO2/MWh, converted with 1 lb = 453.59237 g). Timestamps are ISO-8601
+    with or without a zone (without one they are read as UTC) or unix seconds; each row starts an interval.
+
+    Raises ``ValueError`` (one line, with the file and line number and what to fix) for an empty file, an unknown
+    header, an unparseable timestamp, a non-numeric or negative intensity, or rows out of order or duplicated.
+    """
+    p = Path(path)
+    name = str(path)
+    try:
+        f = open(p, encoding="utf-8-sig", newline="")
+    except OSError as e:
+        raise ValueError(f"{name}: cannot read intensity CSV ({e.strerror}); check the path") from None
+    rows: list[tuple[float, float, int]] = []
+    naive = False
+    country = ""
+    with f:
+        reader = csv.reader(f)
+        layout: _Layout | None = None
+        for row in reader:
+            if not row or all(not c.strip() for c in row):
+                continue
+            where = f"{name}:{reader.line_num}"
+            if layout is None:
+                layout = _layout(row, where)
+                continue
+            if len(row) <= max(layout.time_col, layout.value_col):
+                raise ValueError(f"{where}: row has {len(row)} fields, the header more; fix that row")
+            t, was_naive = _parse_time(row[layout.time_col], where)
+            naive = naive or was_naive
+            rows.append((t, _parse_value(row[layout.value_col], layout.scale, where), reader.line_num))
+            if layout.country_col is not None and not country and len(row) > layout.country_col:
+                country = row[layout.country_col].strip()
+    if layout is None:
+        raise ValueError(f"{name}: the intensity CSV is empty; {_EXPECTED}")
+    if not rows:
+        raise ValueError(f"{name}: the intensity CSV has a header but no data rows; add one row per hour")
+    for (t0, _, l0), (t1, _, l1) in pairwise(rows):
+        if t1 == t0:
+            raise ValueError(
+                f"{name}:{l1}: duplicate time {_iso(t1)} (also on line {l0}); keep one row per hour"
+            )
+        if t1 < t0:
+            raise ValueError(
+                f"{name}:{l1}: time {_iso(t1)} comes before line {l0} ({_iso(t0)}); sort the rows by time"
+            )
+    steps = [b[0] - a[0] for a, b in pairwise(rows)]
+    step = float(median(steps)) if steps else 3600.0
+    desc = f"hourly CSV {p.name} ({layout.label}; {len(rows)} rows, {_iso(rows[0][0])} to {_iso(rows[-1][0] + step)}"
+    desc += ", timestamps without a zone read as UTC)" if naive else ")"
+    return HourlyIntensity(
+        hours=tuple((t, g) for t, g, _ in rows),
+        source=IntensitySource(kind="hourly-csv", description=desc, country_name=country),
+        step_s=step,
+    )
+
+
+# -------------------------------------------------------------------------------------------------- static data
+
+
+def _static(kind: str, hit: _data.Lookup) -> StaticIntensity:
+    return StaticIntensity(
+        g_per_kwh=hit.g_per_kwh,
+        source=IntensitySource(
+            kind=kind,
+            description=hit.description,
+            country_name=hit.country_name,
+            country_iso_code=hit.country_iso_code,
+            region=hit.region,
+        ),
+    )
+
+
+def country_intensity(iso3: str, data_dir: str | Path | None = None) -> StaticIntensity:
+    """A country's grid intensity (gCO2eq/kWh) from CodeCarbon's ``global_energy_mix.json``.
+
+    ``ValueError`` naming the nearest ISO-3 codes when ``iso3`` is unknown; ``FileNotFoundError`` saying how to
+    install CodeCarbon's data when it is missing.
+    """
+    return _static("country", _data.country_lookup(iso3, data_dir))
+
+
+def region_intensity(iso3: str, region: str, data_dir: str | Path | None = None) -> StaticIntensity:
+    """A sub-national grid intensity (gCO2eq/kWh): ``USA`` + state name or code (``california``, ``CA``; eGRID
+    lbs/MWh converted exactly), ``CAN`` + province (``quebec``, ``QC``; from its energy mix as CodeCarbon does),
+    ``SWE``/``NOR``/``FIN`` + bidding zone (``SE3``, ``NO1``, ``FI``), ``CHN`` + province (``CN-BJ``,
+    ``beijing``). Case-insensitive; ``ValueError`` naming the nearest valid regions."""
+    return _static("region", _data.region_lookup(iso3, region, data_dir))
+
+
+def cloud_intensity(provider: str, region: str, data_dir: str | Path | None = None) -> StaticIntensity:
+    """A cloud region's grid intensity (gCO2eq/kWh) from CodeCarbon's ``cloud/impact.csv``.
+
+    ``provider`` is ``gcp``, ``aws`` or ``azure``; the region must be listed for that provider (``ValueError``
+    naming the nearest otherwise).
+    """
+    row = _data.cloud_lookup(provider, region, data_dir)
+    where = ", ".join(x for x in (row.location, row.country_name) if x)
+    return StaticIntensity(
+        g_per_kwh=row.g_per_kwh,
+        source=IntensitySource(
+            kind="cloud",
+            description=f"CodeCarbon cloud/impact.csv: {row.provider} {row.region} ({where})",
+            country_name=row.country_name,
+            country_iso_code=row.country_iso_code,
+            region=row.location,
+            cloud_provider=row.provider,
+            cloud_region=row.region,
+        ),
+    )
+
+
+def list_cloud_regions(provider: str | None = None, data_dir: str | Path | None = None) -> list[CloudRegion]:
+    """Every cloud region CodeCarbon has a figure for (optionally of one provider), sorted by provider, region."""
+    return _data.cloud_regions(provider, data_dir)
+
+
+def list_regions(iso3: str, data_dir: str | Path | None = None) -> list[str]:
+    """Valid ``region`` values for a country; empty when CodeCarbon has no sub-national data for it."""
+    return _data.regions_of(iso3, data_dir)
+
+
+def _default() -> StaticIntensity:
+    return StaticIntensity(
+        g_per_kwh=WORLD_AVERAGE_G_PER_KWH,
+        source=IntensitySource(
+            kind="default",
+            description=(
+                f"default: world average {WORLD_AVERAGE_G_PER_KWH:g} gCO2eq/kWh ({_WORLD_AVERAGE_CITATION}); "
+                "no location given -- pass a country, cloud region or carbon_intensity_g_per_kwh"
+            ),
+        ),
+    )
+
+
+def _given(value: str | None, name: str = "location") -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise ValueError(f"{name} must be a string (or None); got {value!r}")
+    s = value.strip()
+    return s or None
+
+
+def _location(
+    country: str | None,
+    region: str | None,
+    provider: str | None,
+    cloud_region: str | None,
+    data_dir: str | Path | None,
+) -> StaticIntensity | None:
+    if provider is not None or cloud_region is not None:
+        if provider is None or cloud_region is None:
+            raise ValueError(
+                "a cloud location needs both cloud_provider (gcp, aws, azure) and cloud_region "
+                f"(got provider={provider!r}, region={cloud_region!r})"
+            )
+        return cloud_intensity(provider, cloud_region, data_dir)
+    if region is not None:
+        if country is None:
+            raise ValueError(
+                f"region {region!r} needs country_iso_code too (USA, CAN, CHN, SWE, NOR or FIN), "
+                "e.g. country_iso_code='USA', region='california'"
+            )
+        return region_intensity(country, region, data_dir)
+    if country is not None:
+        return country_intensity(country, data_dir)
+    return None
+
+
+def resolve_intensity(
+    *,
+    country_iso_code: str | None = None,
+    region: str | None = None,
+    cloud_provider: str | None = None,
+    cloud_region: str | None = None,
+    carbon_intensity_g_per_kwh: float | None = None,
+    intensity_csv: str | os.PathLike[str] | None = None,
+    data_dir: str | Path | None = None,
+) -> CarbonIntensity:
+    """The intensity to use, by precedence: number > hourly CSV > cloud provider+region > country+region >
+    country > world-average default. Blank strings count as not given. A location given alongside a number or
+    a CSV is still checked and recorded in the source (when CodeCarbon's data is installed). Never touches the
+    network; ``ValueError`` for a configuration that cannot be resolved, saying what to fix.
+    """
+    country, reg = _given(country_iso_code, "country_iso_code"), _given(region, "region")
+    provider, creg = _given(cloud_provider, "cloud_provider"), _given(cloud_region, "cloud_region")
+    csv_path = None if intensity_csv is None or not str(intensity_csv).strip() else intensity_csv
+
+    if carbon_intensity_g_per_kwh is not None or csv_path is not None:
+        try:
+            where = _location(country, reg, provider, creg, data_dir)
+        except FileNotFoundError:
+            where = None
+        loc = where.source if where is not None else IntensitySource(kind="", description="")
+        if carbon_intensity_g_per_kwh is not None:
+            g = carbon_intensity_g_per_kwh
+            if isinstance(g, bool) or not isinstance(g, (int, float)) or not math.isfinite(g) or g < 0:
+                raise ValueError(
+                    f"carbon_intensity_g_per_kwh must be a finite number >= 0 (gCO2eq/kWh), got {g!r}"
+                )
+            return StaticIntensity(
+                g_per_kwh=float(g),
+                source=replace(
+                    loc, kind="number", description=f"carbon_intensity_g_per_kwh={g:g} given by the user"
+                ),
+            )
+        assert csv_path is not None
+        hourly = read_hourly_csv(csv_path)
+        if where is None:
+            return hourly
+        merged = replace(loc, kind="hourly-csv", description=hourly.source.description)
+        return replace(hourly, source=merged)
+
+    where = _location(country, reg, provider, creg, data_dir)
+    return where if where is not None else _default()

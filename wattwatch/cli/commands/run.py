@@ -1,0 +1,212 @@
+"""``wattwatch run [tracker options] -- CMD ARGS...``: run a command under a tracker.
+
+The command inherits stdin, stdout and stderr. SIGTERM (and SIGINT sent with ``kill``) given to wattwatch is
+forwarded to the command; a Ctrl-C typed at the terminal already reaches the command (same process group), so it
+is not sent twice. wattwatch exits with the command's exit code (a command killed by signal N: 128 + N, as a
+shell does) and writes the run's row with the status the command's fate gives:
+
+- exit 0 -> ``completed``; non-zero exit or killed by a signal wattwatch did not forward -> ``failed``;
+- the command ended after wattwatch forwarded SIGTERM/SIGINT to it -> ``interrupted``.
+
+If wattwatch itself is killed with SIGKILL, the row stays ``running`` with the totals of its last flush
+(``--flush-every-s``), and the command goes on as an orphan, as under a shell.
+
+Machine mode (default) measures the whole host from before the command starts; ``--tracking-mode process``
+measures the command's process tree (the tracker starts right after the command is spawned).
+
+Progress: the command finds in ``$WATTWATCH_STEPS_FILE`` a file where it may write its current step number (the
+whole file, e.g. ``open(p, "w").write(str(step))``); with ``--total-steps`` the live view projects the run's
+final energy and CO2 from it, and the row records the step count.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+from wattwatch.cli.options import add_tracker_options, tracker_kwargs
+from wattwatch.errors import UsageError
+
+__all__ = ["HELP", "STEPS_FILE_ENV", "add_arguments", "exit_code", "run", "status_for"]
+
+HELP = "Run a command under a tracker: wattwatch run [options] -- python train.py"
+
+STEPS_FILE_ENV = "WATTWATCH_STEPS_FILE"
+"""Environment variable naming the file where the command may write its current step number."""
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Tracker options (kebab case), live-view options, then the command after ``--``."""
+    view = parser.add_argument_group("live view")
+    view.add_argument("--quiet", "-q", action="store_true", help="no live view and no summary line")
+    view.add_argument(
+        "--log-every-s",
+        type=float,
+        default=60.0,
+        metavar="S",
+        help="when stderr is not a terminal: seconds between progress lines (default 60)",
+    )
+    view.add_argument(
+        "--refresh-s", type=float, default=1.0, metavar="S", help="on a terminal: seconds between redraws"
+    )
+    add_tracker_options(parser)
+    parser.add_argument("cmd", nargs=argparse.REMAINDER, metavar="-- CMD ARGS", help="the command to run")
+
+
+def status_for(returncode: int, forwarded: int | None) -> str:
+    """The run's status from the command's ``returncode`` (negative: killed by that signal, as Popen reports)
+    and the signal wattwatch forwarded to it, if any."""
+    if forwarded is not None:
+        return "interrupted"
+    return "completed" if returncode == 0 else "failed"
+
+
+def exit_code(returncode: int) -> int:
+    """wattwatch's exit code for a Popen ``returncode``: itself, or 128 + N for a command killed by signal N."""
+    return 128 - returncode if returncode < 0 else returncode
+
+
+class _StepsFile:
+    """Reads the step number the command writes to ``path`` (at most every ``every_s`` seconds)."""
+
+    def __init__(self, path: Path, every_s: float = 0.5) -> None:
+        self.path = path
+        self.every_s = every_s
+        self._next = 0.0
+        self._mtime = 0.0
+
+    def __call__(self, tracker: Any, t: float) -> None:
+        now = time.monotonic()
+        if now < self._next:
+            return
+        self._next = now + self.every_s
+        self.poll(tracker)
+
+    def poll(self, tracker: Any) -> None:
+        try:
+            st = self.path.stat()
+            if st.st_mtime == self._mtime or st.st_size == 0:
+                return
+            text = self.path.read_text().strip()
+            self._mtime = st.st_mtime
+            steps = int(float(text.split()[-1]))
+        except (OSError, ValueError, IndexError):
+            return
+        if steps >= 0:
+            tracker.set_counts(steps=steps)
+
+    def remove(self) -> None:
+        try:
+            self.path.unlink()
+        except OSError:
+            pass
+
+
+def _terminal_delivers_sigint() -> bool:
+    """True when we and the command are the terminal's foreground group: a typed Ctrl-C reaches both."""
+    try:
+        return os.tcgetpgrp(sys.stdin.fileno()) == os.getpgrp()
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the command, track it, write its row; return its exit code."""
+    from wattwatch.run.tracker import Tracker
+
+    cmd = list(args.cmd)
+    if cmd and cmd[0] == "--":
+        cmd = cmd[1:]
+    if not cmd:
+        raise UsageError("give the command to run after --, e.g. wattwatch run -- python train.py")
+    if not args.log_every_s > 0 or not args.refresh_s > 0:
+        raise UsageError("--log-every-s and --refresh-s must be positive numbers of seconds")
+    if shutil.which(cmd[0]) is None:
+        raise UsageError(f"cannot run {cmd[0]!r}: no such program (not on PATH, or not executable)")
+    kwargs = tracker_kwargs(args)
+    process_mode = kwargs.get("tracking_mode") == "process"
+    tracker = Tracker(**kwargs, handle_signals=False)
+
+    fd, steps_name = tempfile.mkstemp(prefix="wattwatch-steps-", suffix=".txt")
+    os.close(fd)
+    steps = _StepsFile(Path(steps_name))
+    env = dict(os.environ)
+    env[STEPS_FILE_ENV] = steps_name
+    env["WATTWATCH_RUN_ID"] = tracker.run_id
+
+    forwarded: list[int] = []
+    child: subprocess.Popen[bytes] | None = None
+    pending: list[int] = []
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        if signum == signal.SIGINT and _terminal_delivers_sigint():
+            forwarded.append(signum)  # the terminal sent it to the command too
+            return
+        forwarded.append(signum)
+        if child is None:
+            pending.append(signum)
+            return
+        try:
+            child.send_signal(signum)
+        except (ProcessLookupError, OSError):
+            pass
+
+    previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+    view = None
+    try:
+        if not process_mode:
+            tracker.start()
+        try:
+            child = subprocess.Popen(cmd, env=env)
+        except OSError as exc:
+            if tracker.running:
+                tracker.stop("failed")
+            raise UsageError(f"cannot run {cmd[0]!r}: {exc.strerror or exc}") from None
+        for signum in pending:
+            child.send_signal(signum)
+        if process_mode:
+            tracker.pid = child.pid
+            try:
+                tracker.start()
+            except BaseException:
+                child.terminate()
+                child.wait()
+                raise
+        tracker.add_listener(steps)
+        if not args.quiet:
+            from wattwatch.cli.live import LiveView
+
+            view = LiveView(
+                tracker, sys.stderr, refresh_s=args.refresh_s, log_every_s=args.log_every_s
+            ).start()
+        returncode = child.wait()
+        steps.poll(tracker)
+        status = status_for(returncode, forwarded[0] if forwarded else None)
+        data = tracker.stop(status)
+        if view is not None:
+            summary = None
+            if data is not None:
+                summary = (
+                    f"{status} (exit {exit_code(returncode)}): {data.energy_consumed:.6g} kWh, "
+                    f"{data.emissions:.6g} kg CO2eq in {data.duration:.1f} s; run {data.run_id}"
+                    + (f" -> {tracker.output_path}" if tracker.save_to_file else "")
+                )
+            view.stop(summary)
+        return exit_code(returncode)
+    finally:
+        if view is not None:
+            view.stop()
+        if tracker.running:  # an error of ours after the command started
+            tracker.stop("failed")
+        for s, h in previous.items():
+            signal.signal(s, h)
+        steps.remove()

@@ -1,0 +1,218 @@
+"""One daemon thread that reads every sensor at a fixed interval and feeds the ledger.
+
+Exact windows: the first read happens synchronously in :meth:`Sampler.start`, the last in :meth:`Sampler.stop`
+and one at every phase change (:meth:`Sampler.mark_phase`), so the ledger's windows begin and end where the
+user's work does. Ticks follow the monotonic clock; a slow read never piles up ticks (missed ticks are skipped,
+not replayed). A sensor that raises, or a channel that is missing, becomes a recorded gap; nothing propagates
+into the user's program.
+
+Default interval: 1 s when every GPU channel has a hardware energy counter (the counter integrates for us, the
+interval only sets the time resolution), :data:`POWER_INTERVAL_S` when some GPU must be integrated from sampled
+power. See ``benchmarks/RESULTS.md`` for the accuracy and CPU cost measurements behind these numbers.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Sequence
+
+from wattwatch.measure.ledger import Ledger
+from wattwatch.sensors.base import ChannelInfo, Sensor
+
+__all__ = [
+    "COUNTER_INTERVAL_S",
+    "POWER_INTERVAL_S",
+    "Sampler",
+    "default_interval",
+    "max_read_interval",
+]
+
+COUNTER_INTERVAL_S = 1.0
+"""Default seconds between reads when every GPU has an energy counter (or there is no GPU)."""
+POWER_INTERVAL_S = 0.02
+"""Default seconds between reads when some GPU is integrated from power."""
+POWER_JITTER = 0.3
+"""Default random jitter of each tick (fraction of the interval) when some channel is integrated from power.
+
+A load that switches with a period commensurate with the sampling interval (a 2.3 s square wave sampled every
+0.1 s) puts every edge at the same place between two samples, so the trapezoid's per-edge errors add up instead
+of cancelling: -2.7 % over 5 s on the fake NVML board. Dithering the tick times makes those errors independent
+and their sum shrinks like sqrt(edges) instead of growing like edges."""
+
+log = logging.getLogger("wattwatch")
+
+TickHook = Callable[[float], None]
+
+
+def default_interval(infos: Sequence[ChannelInfo]) -> float:
+    """The default sampling interval (s) for these channels."""
+    if any(i.component == "gpu" and i.method != "counter" for i in infos):
+        return POWER_INTERVAL_S
+    return COUNTER_INTERVAL_S
+
+
+def max_read_interval(infos: Sequence[ChannelInfo]) -> float | None:
+    """The longest interval (s) at which every channel's counter is still read before it can wrap twice
+    (channels state it as ``details["max_read_interval_s"]``); ``None`` when no channel limits it."""
+    bounds = []
+    for info in infos:
+        value = info.details.get("max_read_interval_s") if info.details else None
+        if isinstance(value, int | float) and value > 0:
+            bounds.append(float(value))
+    return min(bounds) if bounds else None
+
+
+class Sampler:
+    """Reads ``sensors`` every ``interval_s`` seconds on a daemon thread and folds the readings into ``ledger``.
+
+    ``jitter`` dithers each tick by up to that fraction of the interval (see :data:`POWER_JITTER`); the mean
+    interval is unchanged.
+
+    ``clock`` is the monotonic clock (s) and ``wall_clock`` the unix clock (s); both are parameters so tests can
+    drive time. ``on_tick(t)`` runs on the sampler thread after every read (periodic flushes hang here); it must
+    not raise, and if it does the error is logged once and ignored.
+    """
+
+    def __init__(
+        self,
+        sensors: Sequence[Sensor],
+        ledger: Ledger,
+        interval_s: float | None = None,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        wall_clock: Callable[[], float] = time.time,
+        on_tick: TickHook | None = None,
+        stop_timeout_s: float = 5.0,
+        jitter: float | None = None,
+        name: str = "wattwatch-sampler",
+    ) -> None:
+        self._sensors = list(sensors)
+        self._channels = [s.channels() for s in self._sensors]
+        infos = [i for s in self._sensors for i in s.describe()]
+        if interval_s is None:
+            interval_s = default_interval(infos)
+        if not interval_s > 0:
+            raise ValueError(f"the sampling interval must be a positive number of seconds; got {interval_s!r}")
+        bound = max_read_interval(infos)
+        if bound is not None and interval_s > bound:
+            log.info(
+                "wattwatch: reading every %.3g s instead of %.3g s: a counter can wrap more than once between "
+                "slower reads (max_read_interval_s)",
+                bound,
+                interval_s,
+            )
+            interval_s = bound
+        self.interval_s = float(interval_s)
+        if jitter is None:
+            jitter = POWER_JITTER if any(i.method == "power-integral" for i in infos) else 0.0
+        if not 0.0 <= jitter < 1.0:
+            raise ValueError(f"jitter is a fraction of the interval in [0, 1); got {jitter!r}")
+        self.jitter = float(jitter)
+        import random  # only a started sampler needs it
+
+        self._random = random.Random()
+        self._ledger = ledger
+        self._clock = clock
+        self._wall = wall_clock
+        self._on_tick = on_tick
+        self._stop_timeout_s = stop_timeout_s
+        self._name = name
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._warned: set[str] = set()
+        self.ticks = 0
+        """Reads done by the thread (not counting the synchronous ones)."""
+        self.skipped_ticks = 0
+        """Ticks skipped because a read overran its slot."""
+
+    @property
+    def thread(self) -> threading.Thread | None:
+        """The sampling thread (``None`` before ``start()``)."""
+        return self._thread
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def start(self) -> None:
+        """Read once now (the window's start), then start the sampling thread."""
+        if self._thread is not None:
+            raise RuntimeError("this sampler was already started; create a new one for a new run")
+        self.sample_now()
+        self._thread = threading.Thread(target=self._loop, name=self._name, daemon=True)
+        self._thread.start()
+
+    def mark_phase(self, phase: str) -> None:
+        """Read now, so the interval before belongs to the old phase, then switch the ledger to ``phase``."""
+        with self._lock:
+            self._read_locked()
+            self._ledger.set_phase(phase)
+
+    def sample_now(self, lock_timeout_s: float = -1) -> bool:
+        """Read every sensor now (from any thread). Returns ``False`` if the lock was not had in time."""
+        if not self._lock.acquire(timeout=lock_timeout_s):
+            return False
+        try:
+            self._read_locked()
+        finally:
+            self._lock.release()
+        return True
+
+    def stop(self) -> None:
+        """Stop the thread and take the window's last read. Bounded: waits at most ``stop_timeout_s`` for a read
+        in progress (a hung driver call), then gives up on the final read rather than stall the caller.
+
+        The bound, for the caller: the read in flight (if any, at most ``stop_timeout_s``) plus one final read.
+        With 2 s NVML calls that is about 4 s; with a call that never returns, ``2 * stop_timeout_s`` (10 s by
+        default) and the run ends at the previous read. Ticks missed meanwhile are skipped, never replayed."""
+        self._stop.set()
+        thread = self._thread
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(self._stop_timeout_s)
+        if not self.sample_now(lock_timeout_s=self._stop_timeout_s):
+            self._warn_once("stop", "wattwatch: the final read timed out; the run ends at the previous read")
+
+    # -- internals -----------------------------------------------------------------------------------------
+    def _loop(self) -> None:
+        interval = self.interval_s
+        next_t = self._clock() + interval
+        while not self._stop.wait(max(0.0, next_t - self._clock())):
+            self.sample_now()
+            self.ticks += 1
+            now = self._clock()
+            if self._on_tick is not None:
+                try:
+                    self._on_tick(now)
+                except Exception as exc:  # never into user code
+                    self._warn_once("on_tick", f"wattwatch: periodic task failed: {exc!r}")
+            next_t += interval * (1.0 + self.jitter * (2.0 * self._random.random() - 1.0))
+            if next_t <= now:
+                missed = int((now - next_t) // interval) + 1
+                self.skipped_ticks += missed
+                next_t += missed * interval
+
+    def _read_locked(self) -> None:
+        for sensor, expected in zip(self._sensors, self._channels, strict=True):
+            if not expected:
+                continue
+            before = self._clock()
+            try:
+                readings = sensor.read(before)
+            except Exception as exc:  # a hardware fault is a gap, never an exception in user code
+                self._warn_once(
+                    f"read:{type(sensor).__name__}",
+                    f"wattwatch: {type(sensor).__name__} read failed ({exc!r}); recording a gap and carrying on",
+                )
+                readings = {}
+            after = self._clock()
+            t = (before + after) / 2.0
+            wall = self._wall() - (after - t)
+            self._ledger.add(t, wall, readings, expected)
+
+    def _warn_once(self, key: str, message: str) -> None:
+        if key not in self._warned:
+            self._warned.add(key)
+            log.warning(message)
