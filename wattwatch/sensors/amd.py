@@ -487,7 +487,8 @@ def _bind_library(wrapper: ModuleType, path: str) -> None:
         return
     lib = ctypes.CDLL(path)
     func_type: type = getattr(ctypes, "_CFuncPtr")  # noqa: B009 - the base of every foreign function
-    for attr, value in list(vars(wrapper).items()):
+    bound: dict[str, Any] = dict(vars(wrapper))
+    for attr, value in bound.items():
         name = getattr(value, "__name__", None)
         if isinstance(value, func_type) and isinstance(name, str):
             try:
