@@ -486,7 +486,7 @@ def _bind_library(wrapper: ModuleType, path: str) -> None:
     if current is not None and _same_file(getattr(current, "_name", ""), path):
         return
     lib = ctypes.CDLL(path)
-    func_type: type = getattr(ctypes, "_CFuncPtr")  # noqa: B009 - the base of every foreign function
+    func_type: Any = getattr(ctypes, "_CFuncPtr")  # noqa: B009 - the base of every foreign function
     bound: dict[str, Any] = dict(vars(wrapper))
     for attr, value in bound.items():
         name = getattr(value, "__name__", None)
