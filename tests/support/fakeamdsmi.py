@@ -105,6 +105,7 @@ class FakeAmdGpu:
     lost_status: int = 14  # AMDSMI_STATUS_FILE_ERROR
     counter_reset_at_s: float | None = None
     counter_unsupported_after_s: float | None = None
+    counter_frozen_after_s: float | None = None
     glitch: tuple[float, float, float] | None = None
     """``(start_s, end_s, watts)``: power reads ``watts`` during the window."""
     counter_glitch: tuple[float, float, float] | None = None
@@ -137,6 +138,8 @@ class FakeAmdGpu:
             out.append(f"counter_reset_at {_f(self.counter_reset_at_s)}")
         if self.counter_unsupported_after_s is not None:
             out.append(f"counter_unsupported_after {_f(self.counter_unsupported_after_s)}")
+        if self.counter_frozen_after_s is not None:
+            out.append(f"counter_frozen_after {_f(self.counter_frozen_after_s)}")
         if self.glitch is not None:
             out.append("glitch " + " ".join(_f(x) for x in self.glitch))
         if self.counter_glitch is not None:

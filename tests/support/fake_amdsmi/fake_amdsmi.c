@@ -39,6 +39,7 @@
  *   lost_status <amdsmi_status_t>         default AMDSMI_STATUS_FILE_ERROR
  *   counter_reset_at <s>                  the counter restarts from 0 then (driver reload)
  *   counter_unsupported_after <s>         the counter answers NOT_SUPPORTED from then on
+ *   counter_frozen_after <s>              the counter stops moving then (older ROCm served a frozen value)
  *   glitch <start> <end> <W>              power reads W (e.g. megawatts) during [start, end)
  *   counter_glitch <start> <end> <J>      the counter reads J too high during [start, end) (then recovers)
  *   term const  <start> <end> <W>
@@ -85,7 +86,7 @@ typedef struct {
     int counter, counter_bits, current, average, secondary;
     float resolution_uj;
     double energy_offset_uj;
-    double lost_after, counter_reset_at, counter_unsupported_after;
+    double lost_after, counter_reset_at, counter_unsupported_after, counter_frozen_after;
     int lost_status;
     double glitch_start, glitch_end, glitch_w;
     double cglitch_start, cglitch_end, cglitch_j;
@@ -195,6 +196,7 @@ static void gpu_defaults(fake_gpu_t *g, int index)
     g->lost_status = AMDSMI_STATUS_FILE_ERROR;
     g->counter_reset_at = INFINITY;
     g->counter_unsupported_after = INFINITY;
+    g->counter_frozen_after = INFINITY;
     g->glitch_start = g->glitch_end = INFINITY;
     g->cglitch_start = g->cglitch_end = INFINITY;
 }
@@ -268,6 +270,7 @@ static amdsmi_status_t load_config(void)
         else if (strcmp(key, "lost_status") == 0) g->lost_status = atoi(rest);
         else if (strcmp(key, "counter_reset_at") == 0) g->counter_reset_at = strtod(rest, NULL);
         else if (strcmp(key, "counter_unsupported_after") == 0) g->counter_unsupported_after = strtod(rest, NULL);
+        else if (strcmp(key, "counter_frozen_after") == 0) g->counter_frozen_after = strtod(rest, NULL);
         else if (strcmp(key, "glitch") == 0) {
             if (sscanf(rest, " %lf %lf %lf", &g->glitch_start, &g->glitch_end, &g->glitch_w) != 3) {
                 rc = config_error(path, lineno, "bad glitch");
@@ -579,6 +582,7 @@ amdsmi_status_t amdsmi_get_energy_count(void *processor_handle, uint64_t *energy
     double tau = now_tau();
     if (!g->counter || tau >= g->counter_unsupported_after) return AMDSMI_STATUS_NOT_SUPPORTED;
     if (energy_accumulator == NULL || counter_resolution == NULL || timestamp == NULL) return AMDSMI_STATUS_INVAL;
+    if (tau > g->counter_frozen_after) tau = g->counter_frozen_after;
     double base = 0.0, offset_uj = g->energy_offset_uj;
     if (tau >= g->counter_reset_at) {
         base = g->counter_reset_at;
