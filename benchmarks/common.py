@@ -234,7 +234,7 @@ def write_results(
     """Rewrite ``path`` with the table, the machine and the notes; keeps an existing "## GPU" section (written
     by ``benchmarks/gpu_validate.py``). Returns the text written."""
     info = machine_info()
-    gpu_section = f"{GPU_HEADING}\n\nnot yet run (needs a machine with an NVIDIA GPU: `python benchmarks/gpu_validate.py`).\n"
+    gpu_section = f"{GPU_HEADING}\n\nnot yet run (needs a machine with an NVIDIA or AMD GPU: `python benchmarks/gpu_validate.py`).\n"
     if path.exists():
         old = path.read_text()
         if GPU_HEADING + "\n" in old:
