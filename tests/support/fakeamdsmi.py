@@ -67,6 +67,8 @@ ABI_STRUCTS = (
     "amdsmi_enumeration_info_t",
     "amdsmi_kfd_info_t",
     "amdsmi_driver_info_t",
+    "amdsmi_vram_usage_t",
+    "amdsmi_engine_usage_t",
 )
 """The structs the fake fills, generated from the installed binding's ctypes declarations."""
 

@@ -375,6 +375,8 @@ size_t fake_amdsmi_sizeof(const char *name)
     if (strcmp(name, "amdsmi_enumeration_info_t") == 0) return sizeof(amdsmi_enumeration_info_t);
     if (strcmp(name, "amdsmi_kfd_info_t") == 0) return sizeof(amdsmi_kfd_info_t);
     if (strcmp(name, "amdsmi_driver_info_t") == 0) return sizeof(amdsmi_driver_info_t);
+    if (strcmp(name, "amdsmi_vram_usage_t") == 0) return sizeof(amdsmi_vram_usage_t);
+    if (strcmp(name, "amdsmi_engine_usage_t") == 0) return sizeof(amdsmi_engine_usage_t);
     return 0;
 }
 
@@ -598,5 +600,55 @@ amdsmi_status_t amdsmi_get_energy_count(void *processor_handle, uint64_t *energy
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     *timestamp = (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+    return AMDSMI_STATUS_SUCCESS;
+}
+
+/* ------------------------------------------------------------------------------------------------ monitoring
+ * What other tools (CodeCarbon) ask for besides power and energy: fixed, plausible answers. */
+
+amdsmi_status_t amdsmi_get_gpu_vram_usage(void *processor_handle, amdsmi_vram_usage_t *usage)
+{
+    fake_gpu_t *g = NULL;
+    amdsmi_status_t rc = check(processor_handle, &g);
+    if (rc != AMDSMI_STATUS_SUCCESS) return rc;
+    if (usage == NULL) return AMDSMI_STATUS_INVAL;
+    memset(usage, 0, sizeof(*usage));
+    usage->vram_total = 196592; /* MB */
+    usage->vram_used = 1024;
+    return AMDSMI_STATUS_SUCCESS;
+}
+
+amdsmi_status_t amdsmi_get_gpu_activity(void *processor_handle, amdsmi_engine_usage_t *info)
+{
+    fake_gpu_t *g = NULL;
+    amdsmi_status_t rc = check(processor_handle, &g);
+    if (rc != AMDSMI_STATUS_SUCCESS) return rc;
+    if (info == NULL) return AMDSMI_STATUS_INVAL;
+    memset(info, 0, sizeof(*info));
+    double pct = g->power_cap_w > 0 ? 100.0 * trace_value(g, now_tau()) / g->power_cap_w : 0.0;
+    info->gfx_activity = (uint32_t)(pct < 0 ? 0 : pct > 100 ? 100 : pct);
+    return AMDSMI_STATUS_SUCCESS;
+}
+
+amdsmi_status_t amdsmi_get_temp_metric(void *processor_handle, uint32_t sensor_type, uint32_t metric, int64_t *value)
+{
+    fake_gpu_t *g = NULL;
+    amdsmi_status_t rc = check(processor_handle, &g);
+    (void)sensor_type;
+    (void)metric;
+    if (rc != AMDSMI_STATUS_SUCCESS) return rc;
+    if (value == NULL) return AMDSMI_STATUS_INVAL;
+    *value = 45;
+    return AMDSMI_STATUS_SUCCESS;
+}
+
+amdsmi_status_t amdsmi_get_gpu_process_list(void *processor_handle, uint32_t *max_processes, void *list)
+{
+    fake_gpu_t *g = NULL;
+    amdsmi_status_t rc = check(processor_handle, &g);
+    (void)list;
+    if (rc != AMDSMI_STATUS_SUCCESS) return rc;
+    if (max_processes == NULL) return AMDSMI_STATUS_INVAL;
+    *max_processes = 0;
     return AMDSMI_STATUS_SUCCESS;
 }
