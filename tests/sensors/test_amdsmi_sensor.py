@@ -281,6 +281,16 @@ def test_selecting_the_second_die_measures_its_package(fake_amdsmi: Rig) -> None
     assert _assert_delta_exact(rig, 0, first, second, "gpu:0") > 0
 
 
+def test_distributed_ranks_leave_a_shared_package_to_the_owner_of_its_reporting_die(fake_amdsmi: Rig) -> None:
+    rig = fake_amdsmi(fakeamdsmi.mi250_package((Constant(400.0),), oam_id=5))
+    second = _sensor(rig, gpu_ids=[1], measure_shared_packages=False)
+    assert second.channels() == [] and [d.index for d in second.selected] == [1]
+    first = _sensor(rig, gpu_ids=[0], measure_shared_packages=False)
+    assert first.channels() == ["gpu:0"]
+    both = _sensor(rig, gpu_ids=[1, 0], measure_shared_packages=False)
+    assert both.channels() == ["gpu:0"] and both.describe()[0].details["requested_dies"] == [1, 0]
+
+
 def test_cards_that_all_report_power_are_never_merged(fake_amdsmi: Rig) -> None:
     # PCIe boards may all say oam_id 0: each reports its own power, so each is its own channel.
     rig = fake_amdsmi(fakeamdsmi.make_gpus(3, (Constant(150.0),), oam_id=0, name="AMD Instinct MI210"))

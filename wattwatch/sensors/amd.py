@@ -16,7 +16,9 @@ package's power and energy and the second reads 0 W. MI300X partitions (CPX...) 
 partition. Dies that read 0 W (or N/A) and share ``oam_id`` with a die that reads power are merged into that
 die's package, measured once; ``describe()`` lists the dies (``dies``) and says so (``package_note``). Dies that
 all report power are never merged, whatever their ``oam_id`` says. Selecting any die of a package measures the
-whole package, as selecting a MIG slice measures its parent GPU with NVML.
+whole package, as selecting a MIG slice measures its parent GPU with NVML -- except with
+``measure_shared_packages=False`` (distributed runs: the process that owns the package's reporting die counts it,
+and a process that owns only another die of it counts nothing, so the package is counted once per node).
 
 Readings above :data:`~wattwatch.sensors.gpu_common.IMPLAUSIBLE_FACTOR` x the board's power cap are dropped as
 gaps, with one warning per GPU.
@@ -118,6 +120,8 @@ class AmdSmiSensor:
         environ: where the visibility variables are read from (default ``os.environ``).
         prefer_current: on the power path, use ``current_socket_power`` when the board has it.
         implausible_factor: readings above this many times the power cap are dropped as gaps.
+        measure_shared_packages: a selected die whose package reports through another, unselected die measures
+            that package (``True``, one process); ``False`` leaves it to the process that owns the reporting die.
         logger: where the sensor logs (default ``wattwatch.sensors.amd``).
 
     Raises:
@@ -132,16 +136,20 @@ class AmdSmiSensor:
         environ: Mapping[str, str] | None = None,
         prefer_current: bool = True,
         implausible_factor: float = 3.0,
+        measure_shared_packages: bool = True,
         logger: logging.Logger | None = None,
     ) -> None:
         self._log = logger or _LOG
         self._environ = os.environ if environ is None else environ
         self._prefer_current = prefer_current
         self._factor = implausible_factor
+        self._shared = measure_shared_packages
         self._amdsmi: ModuleType | None = None
         self._packages: list[_Package] = []
         self.devices: list[AmdGpu] = []
         """Every AMD GPU processor amdsmi lists (selected or not), in amdsmi order."""
+        self.selected: list[AmdGpu] = []
+        """The dies this process selected (``gpu_ids`` or the ROCm variables), in their order."""
         self.driver_version = ""
         self.selection_rule = ""
         """How the GPUs were chosen (``gpu_ids``, the ROCm variables, or every GPU)."""
@@ -155,7 +163,7 @@ class AmdSmiSensor:
         except Exception as exc:  # noqa: BLE001 - the library answered init but not the listing
             self._unavailable(f"amdsmi could not list GPUs ({exc})")
             return
-        chosen = self._select(gpu_ids)
+        self.selected = chosen = self._select(gpu_ids)
         self._packages = self._packages_for(amdsmi, chosen)
         if not self._packages:
             self._unavailable(self.unavailable_reason or "no AMD GPU to measure")
@@ -284,6 +292,13 @@ class AmdSmiSensor:
         packages: dict[int, _Package] = {}
         for device in chosen:
             primary = _primary_of(device, self.devices)
+            if primary is not device and primary not in chosen and not self._shared:
+                self._log.info(
+                    "wattwatch: AMD GPU %d reports through die %d, which another process owns; not counted here",
+                    device.index,
+                    primary.index,
+                )
+                continue
             package = packages.get(primary.index)
             if package is None:
                 prepared = self._prepare(amdsmi, primary)
