@@ -53,6 +53,20 @@ class Counters:
         self.counts[name] = int(value)
         self.counted[name] = True
 
+    def count(self, steps: int, *, samples: int | None = None, tokens: int | None = None) -> None:
+        """Add ``steps`` steps (and the samples / tokens they processed, when given)."""
+        self.add("steps", steps)
+        if samples is not None:
+            self.add("samples", samples)
+        if tokens is not None:
+            self.add("tokens", tokens)
+
+    def assign(self, *, steps: int | None = None, samples: int | None = None, tokens: int | None = None) -> None:
+        """Set the counters given to absolute values (e.g. from a trainer's own state)."""
+        for name, value in (("steps", steps), ("samples", samples), ("tokens", tokens)):
+            if value is not None:
+                self.set(name, value)
+
     def done(self) -> WorkDone:
         """The counters for the row (unknown ones ``None``)."""
         c, known = self.counts, self.counted

@@ -38,14 +38,13 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from wattwatch.measure.ledger import Ledger, LedgerSnapshot
-from wattwatch.measure.sampler import Sampler
 from wattwatch.result import EmissionsData
 from wattwatch.run.config import DEFAULT_FLUSH_EVERY_S, TrackerConfig
 from wattwatch.run.counters import Counters
-from wattwatch.run.hardware import Hardware, HardwareRoots
-from wattwatch.run.outputs import Outputs
 from wattwatch.run.process import ProcessGuard, watch_forks
 from wattwatch.run.row import RunFacts, build_emissions_data
+from wattwatch.run.session import RunSession
+from wattwatch.run.state import read_state, save_state
 from wattwatch.sensors.base import ChannelInfo, Sensor
 from wattwatch.util.once import WarnOnce
 from wattwatch.util.times import utc_iso
@@ -53,6 +52,7 @@ from wattwatch.util.times import utc_iso
 if TYPE_CHECKING:
     from wattwatch.distributed.aggregator import Aggregator
     from wattwatch.distributed.topology import Ownership, Topology
+    from wattwatch.measure.sampler import Sampler
     from wattwatch.sinks.prometheus import Exporter
 
 __all__ = ["DEFAULT_FLUSH_EVERY_S", "Tracker", "track"]
@@ -157,10 +157,8 @@ class Tracker:
         self._warn_once = WarnOnce(log)
         self._counters = Counters()
         self._guard = ProcessGuard(self.stop, lambda: self._state == "running", lambda: self._pid)
-        self._hardware: Hardware | None = None
-        self._outputs: Outputs | None = None
-        self._ledger: Ledger | None = None
-        self._sampler: Sampler | None = None
+        self._session: RunSession | None = None
+        """The current (or last) run's hardware, ledger, sampler and outputs."""
         self._resume_state: dict[str, Any] | None = None
         self._start_time_iso = ""
         self._last_flush = 0.0
@@ -179,7 +177,7 @@ class Tracker:
     @property
     def channel_infos(self) -> list[ChannelInfo]:
         """Every channel this run measures (empty before ``start()``)."""
-        return self._hardware.infos if self._hardware is not None else []
+        return self._session.hardware.infos if self._session is not None else []
 
     def start(self) -> Tracker:
         """Begin measuring. Raises ``ConfigurationError`` (before any measuring) when the output folder cannot be
@@ -192,27 +190,21 @@ class Tracker:
                 self._new_run()
             if self.save_to_file:
                 self._check_output_dir()
-            hardware = self._open_hardware()
-            ledger = Ledger(hardware.infos, intensity=self.intensity.at, pue=self.pue)
-            if self._resume_state is not None:
-                ledger.load_dict(self._resume_state["ledger"])
-            self._ledger = ledger
-            self._sampler = Sampler(
-                hardware.sensors,
-                ledger,
-                self.config.measure_power_secs,
-                clock=self._clock,
-                wall_clock=self._wall,
+            session = RunSession.open(
+                self,
+                fixed_run_id=self._run_id_fixed,
+                resume=self._resume_state,
+                warn=self._warn_once,
                 on_tick=self._on_tick,
             )
+            self._session = session
+            hardware = session.hardware
+            self.topology, self.ownership, self.run_id = hardware.topology, hardware.ownership, hardware.run_id
             self._pid = os.getpid()
-            t0 = self._clock()
-            resumed = self._resume_state.get("start_time") if self._resume_state is not None else None
-            self._start_time_iso = str(resumed) if resumed else utc_iso(self._wall())
-            self._outputs = self._open_outputs(hardware, t0)
+            self._start_time_iso = session.start_time
             self._counters.start_projection(self.total_steps)
             self._last_flush = self._clock()  # before the thread starts: its first tick is not a flush
-            self._sampler.start()
+            session.sampler.start()
             self._state = "running"
             watch_forks(self)
             self._write_row("running")
@@ -223,7 +215,7 @@ class Tracker:
                 self.run_id,
                 len(hardware.infos),
                 ", ".join(f"{i.channel}={i.method}" for i in hardware.infos) or "none",
-                self._sampler.interval_s,
+                session.sampler.interval_s,
                 self.intensity.source.description,
             )
             return self
@@ -237,18 +229,17 @@ class Tracker:
             if os.getpid() != self._pid:  # a forked child must not finish its parent's run
                 self._state = "stopped"
                 return None
-            assert self._sampler is not None and self._ledger is not None and self._outputs is not None
-            self._sampler.stop()
-            self._outputs.timeseries_tick(self._ledger, final=True)
+            session = self._session
+            assert session is not None
+            session.sampler.stop()
+            session.outputs.timeseries_tick(session.ledger, final=True)
             self._state = "stopped"
             data = self._emissions_data(status)
             data = self._aggregate(data, final=True, collective=True)
             self.final_emissions_data = data
             self._write_data(data)
-            self._outputs.close()
             self._guard.remove()
-            if self._hardware is not None:
-                self._hardware.close()
+            session.close()
             log.info(
                 "wattwatch: run %s %s: %.6f kWh, %.6f kg CO2eq in %.1f s",
                 self.run_id,
@@ -264,11 +255,12 @@ class Tracker:
         with self._lock:
             if self._state != "running":
                 return self.final_emissions_data
-            assert self._sampler is not None and self._outputs is not None
-            self._sampler.sample_now()
+            session = self._session
+            assert session is not None
+            session.sampler.sample_now()
             data = self._aggregate(self._emissions_data("running"), final=False, collective=True)
             self._write_data(data)
-            self._outputs.flush_timeseries()
+            session.outputs.flush_timeseries()
             self._last_flush = self._clock()
             return data
 
@@ -319,19 +311,13 @@ class Tracker:
         """Count ``n`` training/inference steps (and the samples / tokens they processed) for per-step figures
         and the projection to ``total_steps``."""
         with self._lock:
-            self._counters.add("steps", n)
-            if samples is not None:
-                self._counters.add("samples", samples)
-            if tokens is not None:
-                self._counters.add("tokens", tokens)
+            self._counters.count(n, samples=samples, tokens=tokens)
             self._counters.feed_first_step(self._ledger)
 
     def set_counts(self, *, steps: int | None = None, samples: int | None = None, tokens: int | None = None) -> None:
         """Set the step / sample / token counters to absolute values (e.g. from a trainer's own state)."""
         with self._lock:
-            for key, value in (("steps", steps), ("samples", samples), ("tokens", tokens)):
-                if value is not None:
-                    self._counters.set(key, value)
+            self._counters.assign(steps=steps, samples=samples, tokens=tokens)
             self._counters.feed_first_step(self._ledger)
 
     def add_listener(self, listener: Callable[[Tracker, float], None]) -> None:
@@ -339,40 +325,34 @@ class Tracker:
         self._listeners.append(listener)
 
     def state_dict(self) -> dict[str, Any]:
-        """Everything needed to continue this run in another process (JSON-serialisable)."""
+        """Everything needed to continue this run in another process (JSON-serialisable, see
+        :mod:`wattwatch.run.state`)."""
         with self._lock:
             ledger = self._ledger.to_dict() if self._ledger is not None else (self._resume_state or {}).get("ledger")
-            counts, counted = self._counters.to_state()
-            return {
-                "format": "wattwatch.run.tracker",
-                "version": 1,
-                "run_id": self.run_id,
-                "project_name": self.project_name,
-                "experiment_id": self.experiment_id,
-                "start_time": self._start_time_iso,
-                "counts": counts,
-                "counted": counted,
-                "ledger": ledger,
-            }
+            return save_state(
+                run_id=self.run_id,
+                project_name=self.project_name,
+                experiment_id=self.experiment_id,
+                start_time=self._start_time_iso,
+                counters=self._counters,
+                ledger=ledger,
+            )
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Continue the run saved by :meth:`state_dict`: same ``run_id``, totals carried over. Call before
         ``start()``. Raises ``ValueError`` for a state that is not a wattwatch tracker state."""
-        if not isinstance(state, dict) or state.get("format") != "wattwatch.run.tracker":
-            raise ValueError("not a wattwatch tracker state (expected the dict from Tracker.state_dict())")
-        ledger = state.get("ledger")
-        if ledger is not None:
-            Ledger([]).load_dict(ledger)  # validate now, before any work starts
+        saved = read_state(state)
         with self._lock:
             if self._state == "stopped":  # continuing a saved run after an earlier one: start from scratch
                 self._new_run()
                 self._state = "new"
-            self.run_id = str(state.get("run_id") or self.run_id)
+            self.run_id = saved.run_id or self.run_id
             self._run_id_fixed = True
-            self._counters.load_state(state.get("counts") or {}, state.get("counted") or {})
-            self._resume_state = {"ledger": ledger, "start_time": state.get("start_time", "")} if ledger else None
-            if self._state == "running" and self._ledger is not None and ledger is not None:
-                self._ledger.load_dict(ledger)
+            self._counters.load_state(saved.counts, saved.counted)
+            resume = {"ledger": saved.ledger, "start_time": saved.start_time}
+            self._resume_state = resume if saved.ledger else None
+            if self._state == "running" and self._ledger is not None and saved.ledger is not None:
+                self._ledger.load_dict(saved.ledger)
 
     # -- context manager and decorator ---------------------------------------------------------------------
     def __enter__(self) -> Tracker:
@@ -403,16 +383,24 @@ class Tracker:
 
     # -- collaborators (read by tests and benchmarks) ----------------------------------------------------------
     @property
+    def _ledger(self) -> Ledger | None:
+        return self._session.ledger if self._session is not None else None
+
+    @property
+    def _sampler(self) -> Sampler | None:
+        return self._session.sampler if self._session is not None else None
+
+    @property
     def _infos(self) -> list[ChannelInfo]:
         return self.channel_infos
 
     @property
     def _dist(self) -> Aggregator | None:
-        return self._hardware.aggregator if self._hardware is not None else None
+        return self._session.hardware.aggregator if self._session is not None else None
 
     @property
     def _exporter(self) -> Exporter | None:
-        return self._outputs.exporter if self._outputs is not None else None
+        return self._session.outputs.exporter if self._session is not None else None
 
     # -- internals -------------------------------------------------------------------------------------------
     def _new_run(self) -> None:
@@ -433,52 +421,11 @@ class Tracker:
             raise ConfigurationError(str(exc)) from None
         remove_stale_temp_files(self.output_path)
 
-    def _open_hardware(self) -> Hardware:
-        config = self.config
-        roots = HardwareRoots(config.nvml_library, config.powercap_root, config.proc_root, config.environ)
-        hardware = Hardware.open(
-            roots=roots,
-            run_id=self.run_id,
-            fixed_run_id=self._run_id_fixed,
-            gpu_ids=self.gpu_ids,
-            sensors=config.sensors,
-            tracking_mode=self.tracking_mode,
-            pid=self.pid,
-            include_dram=self.include_dram,
-            warn=self._warn_once,
-        )
-        self._hardware = hardware
-        self.topology, self.ownership, self.run_id = hardware.topology, hardware.ownership, hardware.run_id
-        return hardware
-
-    def _open_outputs(self, hardware: Hardware, t0: float) -> Outputs:
-        outputs = Outputs(
-            self.output_path,
-            warn=self._warn_once,
-            clock=self._clock,
-            wall_clock=self._wall,
-            timeseries_every_s=self.timeseries_every_s,
-        )
-        try:  # a busy Prometheus port fails here, before any thread is started
-            outputs.open(
-                run_id=self.run_id,
-                channels=[i.channel for i in hardware.infos],
-                t0=t0,
-                timeseries=self.save_to_file and self.save_timeseries,
-                prometheus_port=self.prometheus_port,
-                prometheus_host=self.prometheus_host,
-                metrics=self,
-            )
-        except BaseException:
-            outputs.close()
-            hardware.close()
-            raise
-        return outputs
-
     def _on_tick(self, t: float) -> None:
-        if os.getpid() != self._pid or self._outputs is None or self._ledger is None:
+        session = self._session
+        if os.getpid() != self._pid or session is None:
             return
-        self._outputs.timeseries_tick(self._ledger)
+        session.outputs.timeseries_tick(session.ledger)
         for listener in list(self._listeners):
             try:
                 listener(self, t)
@@ -486,7 +433,7 @@ class Tracker:
                 self._warn_once(f"listener:{id(listener)}", f"wattwatch: listener failed: {exc!r}")
         if t - self._last_flush >= self.flush_every_s:
             self._last_flush = t
-            self._outputs.flush_timeseries()
+            session.outputs.flush_timeseries()
             with self._lock:
                 if self._state == "running":
                     self._write_row("running")
@@ -551,25 +498,19 @@ class Tracker:
 
     def _write_csv_row(self, data: EmissionsData) -> None:
         """Upsert the row; ``fsync`` only for final rows and explicit flushes (see ``upsert_row``)."""
-        if self._outputs is None:
-            return
-        thread = None if self._sampler is None else self._sampler.thread
-        durable = data.status != "running" or threading.current_thread() is not thread
-        self._outputs.write_row(data, durable=durable)
+        if self._session is not None:
+            durable = data.status != "running" or threading.current_thread() is not self._session.sampler.thread
+            self._session.outputs.write_row(data, durable=durable)
 
     def _after_fork_in_child(self) -> None:
         # The sampler thread does not exist in the child; make sure the child never writes the parent's row.
         # Locks the sampler thread held at the fork stay locked forever in the child: give it fresh ones, or its
         # first flush()/stop()/current() would hang.
         self._lock = threading.RLock()
-        if self._ledger is not None:
-            self._ledger.after_fork_in_child()
-        if self._sampler is not None:
-            self._sampler.after_fork_in_child()
+        if self._session is not None:
+            self._session.after_fork_in_child()
         self._state = "stopped"
         self.save_to_file = False
-        if self._outputs is not None:
-            self._outputs.detach()
         self._guard.forget()
 
 
