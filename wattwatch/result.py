@@ -93,6 +93,9 @@ class EmissionsData:
     resumed_segments: int = 0
     projected_energy_kwh: float | None = None
     projected_emissions_kg: float | None = None
+    gpu_method_by_device: dict[str, str] = field(default_factory=dict)
+    """How each GPU channel's energy was obtained (``counter``, ``power-integral``, ``counter+power-integral``
+    when a counter stopped mid-run), keyed like ``gpu_energy_by_device_kwh``."""
 
     @property
     def values(self) -> dict[str, Any]:
@@ -135,7 +138,10 @@ class EmissionsData:
                     value: Any = json.loads(raw)
                     if not isinstance(value, dict):
                         raise ValueError("not a JSON object")
-                    if not all(_finite(v) for v in value.values()):
+                    if kind == "dict[str, str]":
+                        if not all(isinstance(v, str) for v in value.values()):
+                            raise ValueError("values must be strings")
+                    elif not all(_finite(v) for v in value.values()):
                         raise ValueError("values must be finite numbers")
                 elif kind.startswith("float"):
                     value = float(raw)
