@@ -96,7 +96,9 @@ _AMD_NOTES = {
     "both read amdsmi_get_energy_count x counter_resolution.",
     "power": "Fake MI300X boards whose energy counter answers NOT_SUPPORTED: wattwatch integrates "
     "current_socket_power (trapezoid, 20 ms dithered ticks); CodeCarbon averages average_socket_power (a 1 s "
-    "trailing average in the fake) sampled every 1 s.",
+    "trailing average in the fake, whole watts) sampled every 1 s. When that reads 0 W (before and after the "
+    "burst) CodeCarbon asks amdsmi_get_gpu_metrics_info, which the fake answers NOT_SUPPORTED; its error here "
+    "was not investigated further (a constant 200 W load reads exact through the same path).",
 }
 
 

@@ -194,6 +194,7 @@ def fake_amd_rig(directory: Path, gpus: Sequence[Any], t0: float | None = None) 
     smi.write_text("#!/bin/sh\nexit 0\n")
     smi.chmod(0o755)
     rig.env["PATH"] = f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}"
+    rig.env["BENCH_AMD_LIBRARY"] = str(library)  # wattwatch asks amdsmi when a host shows an AMD GPU (child.py)
     return rig
 
 
@@ -390,6 +391,7 @@ def burst_amd_gpus(n: int, start_s: float, end_s: float, *, counter: bool = True
         fakeamdsmi.FakeAmdGpu(
             trace=(fakeamdsmi.Square(80.0, 350.0, 2.3, 0.35, phase_s=0.53 * i, start=start_s, end=end_s),),
             counter=counter,
+            energy_offset_uj=3.6e12 * (i + 1),  # a real accumulator counts from boot: 1 kWh per GPU index
         )
         for i in range(n)
     ]
