@@ -268,7 +268,7 @@ class TrackerConfig:
     hwmon_root: Path = option(
         "/sys/class/hwmon",
         check=_path,
-        help="hwmon sysfs root, for Intel and amdgpu GPUs without a vendor library (default /sys/class/hwmon)",
+        help="hwmon sysfs root, for Intel and amdgpu GPUs without a vendor library",
         cli_type=str,
     )
     environ: Mapping[str, str] | None = option(None)
