@@ -281,6 +281,19 @@ def test_selecting_the_second_die_measures_its_package(fake_amdsmi: Rig) -> None
     assert _assert_delta_exact(rig, 0, first, second, "gpu:0") > 0
 
 
+def test_mi300x_partitions_that_report_na_are_one_package(fake_amdsmi: Rig) -> None:
+    # CPX mode: one MI300X seen as four processors; only the first partition reports power and energy, the
+    # others answer N/A and NOT_SUPPORTED.
+    quiet = {"current": False, "average": False, "counter": False, "oam_id": 3}
+    rig = fake_amdsmi(
+        [FakeAmdGpu(trace=(Constant(600.0),), oam_id=3)]
+        + [FakeAmdGpu(trace=(Constant(600.0),), partition_id=i, **quiet) for i in (1, 2, 3)]  # type: ignore[arg-type]
+    )
+    sensor = _sensor(rig)
+    assert sensor.channels() == ["gpu:0"]
+    assert sensor.describe()[0].details["dies"] == [0, 1, 2, 3]
+
+
 def test_distributed_ranks_leave_a_shared_package_to_the_owner_of_its_reporting_die(fake_amdsmi: Rig) -> None:
     rig = fake_amdsmi(fakeamdsmi.mi250_package((Constant(400.0),), oam_id=5))
     second = _sensor(rig, gpu_ids=[1], measure_shared_packages=False)
