@@ -353,6 +353,7 @@ def test_gpu_ids_accept_indices_uuids_prefixes_and_bus_ids(fake_amdsmi: Rig) -> 
     assert _sensor(rig, fakeamdsmi.default_hip_uuid(2), environ=env).channels() == ["gpu:2"]
     assert _sensor(rig, [fakeamdsmi.default_uuid(1)[:10]]).channels() == ["gpu:1"]
     assert _sensor(rig, "0000:13:00.0").channels() == ["gpu:3"]
+    assert _sensor(rig, "00000000:13:00.0").channels() == ["gpu:3"]  # torch's and NVML's 8-digit domain
     with pytest.raises(ValueError, match="matches no AMD GPU.*GPUs here: 0 "):
         _sensor(rig, [9])
     with pytest.raises(ValueError, match="'GPU-5a3d'"):

@@ -48,7 +48,13 @@ from types import ModuleType
 from typing import Any
 
 from wattwatch.sensors.base import ENERGY, POWER, ChannelInfo, Reading
-from wattwatch.sensors.gpu_common import EnergyCounter, plausible_limit_w, rocm_visible, split_visible
+from wattwatch.sensors.gpu_common import (
+    EnergyCounter,
+    normalise_bus_id,
+    plausible_limit_w,
+    rocm_visible,
+    split_visible,
+)
 
 __all__ = ["AmdGpu", "AmdSmiSensor", "STUCK_S"]
 
@@ -603,9 +609,11 @@ def _by_id(token: str, devices: Sequence[AmdGpu]) -> AmdGpu | None:
     low = token.strip().lower()
     if not low:
         return None
+    if low.count(":") == 2:
+        low = normalise_bus_id(low)
 
     def ids(d: AmdGpu) -> list[str]:
-        keys = [d.uuid.lower(), d.hip_uuid.lower(), d.bdf.lower()]
+        keys = [d.uuid.lower(), d.hip_uuid.lower(), normalise_bus_id(d.bdf)]
         if d.serial:
             serial = d.serial.lower().removeprefix("0x")
             keys.append(f"gpu-{serial}")

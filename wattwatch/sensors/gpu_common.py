@@ -16,6 +16,7 @@ __all__ = [
     "IMPLAUSIBLE_FACTOR",
     "REBASE_AFTER",
     "EnergyCounter",
+    "normalise_bus_id",
     "plausible_limit_w",
     "rocm_visible",
     "split_visible",
@@ -110,6 +111,15 @@ class EnergyCounter:
         self.cumulative_j += joules
         self.last_raw, self.last_t = raw, t
         return self.cumulative_j
+
+
+def normalise_bus_id(bus_id: str) -> str:
+    """``0000:03:00.0`` form, lower case (NVML writes an 8-digit domain, amdsmi and sysfs a 4-digit one)."""
+    text = bus_id.strip().lower()
+    domain, sep, rest = text.partition(":")
+    if sep and len(domain) > 4 and set(domain[:-4]) <= {"0"}:
+        text = f"{domain[-4:]}:{rest}"
+    return text
 
 
 def split_visible(value: str) -> list[str]:

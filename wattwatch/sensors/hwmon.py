@@ -31,7 +31,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from wattwatch.sensors.base import ENERGY, POWER, ChannelInfo, ProcFile, Reading
-from wattwatch.sensors.gpu_common import IMPLAUSIBLE_FACTOR, EnergyCounter, plausible_limit_w
+from wattwatch.sensors.gpu_common import (
+    IMPLAUSIBLE_FACTOR,
+    EnergyCounter,
+    normalise_bus_id,
+    plausible_limit_w,
+)
 
 __all__ = [
     "DEFAULT_HWMON_ROOT",
@@ -51,15 +56,6 @@ INTEGRATED_VRAM_BYTES = 2 * 1024**3
 
 _LOG = logging.getLogger(__name__)
 _VENDOR_NAMES = {"0x1002": "AMD", "0x8086": "Intel"}
-
-
-def normalise_bus_id(bus_id: str) -> str:
-    """``0000:03:00.0`` form, lower case (NVML writes an 8-digit domain, amdsmi and sysfs a 4-digit one)."""
-    text = bus_id.strip().lower()
-    domain, sep, rest = text.partition(":")
-    if sep and len(domain) > 4 and set(domain[:-4]) <= {"0"}:
-        text = f"{domain[-4:]}:{rest}"
-    return text
 
 
 @dataclass(frozen=True)
