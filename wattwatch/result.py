@@ -93,6 +93,12 @@ class EmissionsData:
     resumed_segments: int = 0
     projected_energy_kwh: float | None = None
     projected_emissions_kg: float | None = None
+    embodied_emissions: float | None = None
+    """The run's share of its hardware's manufacturing footprint, kg CO2eq (Boavizta; see carbon/embodied.py)."""
+    embodied_source: str = ""
+    """How ``embodied_emissions`` was obtained: method, data version, lifetime and use ratio assumed."""
+    eval_metrics: dict[str, float] = field(default_factory=dict)
+    """The run's final evaluation metrics (``eval_loss``, ``eval_accuracy``, ...), for quality-versus-carbon."""
 
     @property
     def values(self) -> dict[str, Any]:

@@ -10,6 +10,11 @@ A run whose row still says ``running`` was either still going or killed without 
 
 Folders are searched recursively for ``*.csv`` files with wattwatch/CodeCarbon columns (time series files are
 skipped). A run found in several files is counted once (the row with the latest ``timestamp`` wins).
+
+Runs that recorded a token count are ranked by energy per token (J/token, PUE applied; lowest first): the
+figure to pick a model by. ``--html FILE`` writes the same runs as one self-contained page with charts (power
+over time with phases, operational and embodied CO2, the cumulative footprint, quality against carbon); see
+``docs/report.md``.
 """
 
 from __future__ import annotations
@@ -25,7 +30,17 @@ from typing import Any
 from wattwatch.errors import UsageError
 from wattwatch.result import EmissionsData
 
-__all__ = ["HELP", "ReportRun", "add_arguments", "collect_runs", "find_files", "run", "totals"]
+__all__ = [
+    "HELP",
+    "ReportRun",
+    "add_arguments",
+    "collect_runs",
+    "find_files",
+    "joules_per_token",
+    "rank_by_joules_per_token",
+    "run",
+    "totals",
+]
 
 HELP = "Table of tracked runs (status, duration, kWh by component, kg CO2) and their totals."
 
@@ -46,6 +61,19 @@ class ReportRun:
             f"{c}={m}" for c, m in (("gpu", d.gpu_method), ("cpu", d.cpu_method), ("ram", d.ram_method)) if m
         ]
         return " ".join(parts)
+
+
+def joules_per_token(data: EmissionsData) -> float | None:
+    """The run's energy (PUE applied) per token, J; ``None`` when it recorded no tokens."""
+    if not data.tokens or data.tokens <= 0:
+        return None
+    return data.energy_consumed * 3.6e6 / data.tokens
+
+
+def rank_by_joules_per_token(runs: list[ReportRun]) -> list[tuple[ReportRun, float]]:
+    """Runs that recorded tokens, lowest J/token first (ties keep the runs' order)."""
+    scored = [(r, j) for r in runs if (j := joules_per_token(r.data)) is not None]
+    return sorted(scored, key=lambda rj: rj[1])
 
 
 def find_files(paths: list[str]) -> list[Path]:
@@ -189,6 +217,12 @@ def _run_json(r: ReportRun) -> dict[str, Any]:
         "cpu_method": d.cpu_method,
         "ram_method": d.ram_method,
         "steps": d.steps,
+        "samples": d.samples,
+        "tokens": d.tokens,
+        "joules_per_token": joules_per_token(d),
+        "embodied_emissions_kg": d.embodied_emissions,
+        "embodied_source": d.embodied_source,
+        "eval_metrics": d.eval_metrics,
         "hostname": d.hostname,
         "file": str(r.path),
     }
@@ -200,6 +234,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--json", action="store_true", help="print runs and totals as JSON")
     parser.add_argument("--project", help="only runs of this project")
+    parser.add_argument(
+        "--html",
+        metavar="FILE",
+        help="also write a self-contained HTML report (charts, no network needed to view it) to FILE",
+    )
+    parser.add_argument(
+        "--series-runs",
+        type=int,
+        default=20,
+        metavar="N",
+        help="HTML: draw the power time series of the N most recent runs (default 20)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -210,11 +256,20 @@ def run(args: argparse.Namespace) -> int:
     if not runs and not args.json:
         raise UsageError(f"no wattwatch runs found in {', '.join(args.paths)}")
     tot = totals(runs)
+    ranking = rank_by_joules_per_token(runs)
+    if getattr(args, "html", None):
+        _write_html(args)
     if args.json:
-        print(json.dumps({"runs": [_run_json(r) for r in runs], "totals": tot, "notes": notes}, indent=2))
+        doc = {
+            "runs": [_run_json(r) for r in runs],
+            "totals": tot,
+            "ranking_by_joules_per_token": [r.data.run_id for r, _ in ranking],
+            "notes": notes,
+        }
+        print(json.dumps(doc, indent=2))
         return 0
     now = datetime.now(timezone.utc)
-    header = ("run", "project", "status", "duration", "GPU kWh", "CPU kWh", "RAM kWh", "kWh", "kg CO2eq")
+    header = ("run", "project", "status", "duration", "GPU kWh", "CPU kWh", "RAM kWh", "kWh", "kg CO2eq", "J/token")
     rows: list[tuple[str, ...]] = []
     for r in runs:
         d = r.data
@@ -229,6 +284,7 @@ def run(args: argparse.Namespace) -> int:
                 _kwh(d.ram_energy),
                 _kwh(d.energy_consumed),
                 f"{d.emissions:.4g}",
+                "" if (jt := joules_per_token(d)) is None else f"{jt:.4g}",
             )
         )
     rows.append(
@@ -242,6 +298,7 @@ def run(args: argparse.Namespace) -> int:
             _kwh(tot["ram_energy_kwh"]),
             _kwh(tot["energy_kwh"]),
             f"{tot['emissions_kg']:.4g}",
+            "",
         )
     )
     widths = [max(len(h), *(len(row[i]) for row in rows)) for i, h in enumerate(header)]
@@ -274,6 +331,24 @@ def run(args: argparse.Namespace) -> int:
             f"total: {tot['energy_kwh']:.6g} kWh, {tot['emissions_kg']:.6g} kg CO2eq over {tot['runs']} run(s) "
             "-- every run counts, finished or not: the total is what the atmosphere sees"
         )
+    if ranking:
+        print()
+        print("ranked by energy per token (J/token, PUE applied; lowest first):")
+        for place, (r, j) in enumerate(ranking, start=1):
+            d = r.data
+            print(f"{place:>4}. {d.run_id[:8]}  {j:.4g} J/token  ({d.tokens} tokens, {d.energy_consumed:.4g} kWh)")
     for note in notes:
         print(f"note: {note}", file=sys.stderr)
     return 0
+
+
+def _write_html(args: argparse.Namespace) -> None:
+    """The HTML report of the same runs (``--html FILE``)."""
+    from wattwatch.report import load_report, write_html
+
+    if args.series_runs < 0:
+        raise UsageError("--series-runs must be 0 or more")
+    report = load_report(list(args.paths), project=args.project, series_runs=args.series_runs)
+    title = f"wattwatch report: {args.project}" if args.project else "wattwatch report"
+    out = write_html(report, args.html, title=title)
+    print(f"wrote {out} ({out.stat().st_size / 1e6:.2f} MB, {len(report.runs)} runs)", file=sys.stderr)
