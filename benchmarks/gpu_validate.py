@@ -217,10 +217,13 @@ def _section_overhead(rounds: int, window_s: float) -> dict[str, float]:
 
 
 def write_gpu_section(text: str, path: Path = RESULTS) -> None:
-    """Replace the "## GPU" section of ``path`` (everything from its heading to the end) with ``text``."""
+    """Replace the "## GPU" section of ``path`` (from its heading to the next "## " heading) with ``text``."""
     old = path.read_text() if path.exists() else ""
     head = old[: old.index(GPU_HEADING + "\n")] if GPU_HEADING + "\n" in old else old + "\n"
-    path.write_text(head + GPU_HEADING + "\n\n" + text.strip() + "\n")
+    rest = old[len(head) :]
+    nxt = rest.find("\n## ", len(GPU_HEADING))
+    tail = rest[nxt + 1 :] if GPU_HEADING + "\n" in old and nxt >= 0 else ""  # later sections (HTML report) stay
+    path.write_text(head + GPU_HEADING + "\n\n" + text.strip() + "\n" + ("\n" + tail if tail else ""))
 
 
 def render(

@@ -363,15 +363,24 @@ def load_report(
     max_points: int = 400,
     lifetime_years: float = DEFAULT_LIFETIME_YEARS,
     use_ratio: float = DEFAULT_USE_RATIO,
+    rows: Sequence[EmissionsData] | None = None,
+    notes: Sequence[str] = (),
 ) -> Report:
-    """The report of the runs under ``paths`` (see the module docstring)."""
-    from wattwatch.cli.commands.report import collect_runs
+    """The report of the runs under ``paths`` (see the module docstring).
 
-    found, notes = collect_runs(list(paths))
+    ``rows`` (with their ``notes``): the runs, already read from ``paths`` by the caller (``wattwatch report``
+    reads them once for its table and its page); otherwise they are read here.
+    """
+    notes = list(notes)
+    if rows is None:
+        from wattwatch.cli.commands.report import collect_runs
+
+        found, notes = collect_runs(list(paths))
+        rows = [r.data for r in found]
     runs = [
-        summarise(r.data, lifetime_years=lifetime_years, use_ratio=use_ratio)
-        for r in found
-        if project is None or r.data.project_name == project
+        summarise(d, lifetime_years=lifetime_years, use_ratio=use_ratio)
+        for d in rows
+        if project is None or d.project_name == project
     ]
     files = _series_files(paths)
     series: list[RunSeries] = []

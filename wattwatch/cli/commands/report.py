@@ -249,7 +249,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Print the table and the totals (or JSON)."""
+    """Print the table and the totals (or JSON); with ``--html``, also write the page."""
+    if getattr(args, "html", None) and args.series_runs < 0:
+        raise UsageError("--series-runs must be 0 or more")
     runs, notes = collect_runs(list(args.paths))
     if args.project:
         runs = [r for r in runs if r.data.project_name == args.project]
@@ -258,7 +260,7 @@ def run(args: argparse.Namespace) -> int:
     tot = totals(runs)
     ranking = rank_by_joules_per_token(runs)
     if getattr(args, "html", None):
-        _write_html(args)
+        _write_html(args, runs, notes)
     if args.json:
         doc = {
             "runs": [_run_json(r) for r in runs],
@@ -342,13 +344,13 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _write_html(args: argparse.Namespace) -> None:
+def _write_html(args: argparse.Namespace, runs: list[ReportRun], notes: list[str]) -> None:
     """The HTML report of the same runs (``--html FILE``)."""
     from wattwatch.report import load_report, write_html
 
-    if args.series_runs < 0:
-        raise UsageError("--series-runs must be 0 or more")
-    report = load_report(list(args.paths), project=args.project, series_runs=args.series_runs)
+    report = load_report(
+        list(args.paths), series_runs=args.series_runs, rows=[r.data for r in runs], notes=notes
+    )
     title = f"wattwatch report: {args.project}" if args.project else "wattwatch report"
     out = write_html(report, args.html, title=title)
     print(f"wrote {out} ({out.stat().st_size / 1e6:.2f} MB, {len(report.runs)} runs)", file=sys.stderr)
