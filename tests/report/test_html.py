@@ -99,11 +99,13 @@ def test_cli_html_and_ranking_by_joules_per_token(tmp_path: Path, capsys: pytest
     assert out.is_file() and "wattwatch-data" in out.read_text(encoding="utf-8")
     text = capsys.readouterr().out
     ranked = [line.split()[1] for line in text.splitlines() if re.match(r"\s+\d+\. ", line)]
-    expected = sorted((d for d in rows if d.tokens), key=lambda d: d.energy_consumed * 3.6e6 / (d.tokens or 1))
+    # J/token divides the training phase's energy (evaluation and checkpoints excluded), as the callbacks' logs
+    expected = sorted((d for d in rows if d.tokens), key=lambda d: d.phase_energy_kwh["train"] / (d.tokens or 1))
     assert ranked == [d.run_id[:8] for d in expected]
     assert main(["report", str(tmp_path / "p"), "--json"]) == 0
     doc = json.loads(capsys.readouterr().out)
     assert doc["ranking_by_joules_per_token"] == [d.run_id for d in expected]
     j = {r["run_id"]: r["joules_per_token"] for r in doc["runs"]}
     d0 = expected[0]
-    assert j[d0.run_id] == pytest.approx(d0.energy_consumed * 3.6e6 / (d0.tokens or 1))
+    assert j[d0.run_id] == pytest.approx(d0.phase_energy_kwh["train"] * 3.6e6 / (d0.tokens or 1))
+    assert d0.phase_energy_kwh["train"] < d0.energy_consumed

@@ -57,6 +57,9 @@ def test_joules_per_step_sample_token() -> None:
     assert s.j_per_token == pytest.approx(7.2)
     none = summarise(EmissionsData(**{**ROW.values, "tokens": None, "steps": 0}))
     assert none.j_per_token is None and none.j_per_step is None
+    # with phases, the training phase's energy (evaluation and checkpoints excluded), as the callbacks log it
+    phased = summarise(EmissionsData(**{**ROW.values, "phase_energy_kwh": {"train": 1.5, "eval": 0.5}}))
+    assert phased.j_per_token == pytest.approx(1.5 * 3.6e6 / 1_000_000)
 
 
 @pytest.mark.parametrize(

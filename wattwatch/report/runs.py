@@ -23,6 +23,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from wattwatch.carbon.embodied import DEFAULT_LIFETIME_YEARS, DEFAULT_USE_RATIO, embodied_for_run
+from wattwatch.cli.commands.report import collect_runs, per_unit_energy_kwh
 from wattwatch.result import EmissionsData
 
 __all__ = [
@@ -84,11 +85,14 @@ class RunSummary:
         """Operational + embodied kg CO2eq."""
         return self.operational_kg + (self.embodied_kg or 0.0)
 
+    per_unit_kwh: float = 0.0
+    """The energy per-unit figures divide: the ``train`` phase's if the run has one, else the run's (kWh)."""
+
     def joules_per(self, count: int | None) -> float | None:
-        """Energy (J, PUE applied) per unit of ``count``; ``None`` without a count."""
+        """Energy (J, PUE applied; see ``per_unit_kwh``) per unit of ``count``; ``None`` without a count."""
         if not count or count <= 0:
             return None
-        return self.energy_kwh * 3.6e6 / count
+        return self.per_unit_kwh * 3.6e6 / count
 
     @property
     def j_per_step(self) -> float | None:
@@ -224,6 +228,7 @@ def summarise(
         gpu_energy_by_device_kwh=dict(data.gpu_energy_by_device_kwh),
         eval_metrics=metrics,
         hardware=hardware,
+        per_unit_kwh=per_unit_energy_kwh(data),
     )
 
 
@@ -373,8 +378,6 @@ def load_report(
     """
     notes = list(notes)
     if rows is None:
-        from wattwatch.cli.commands.report import collect_runs
-
         found, notes = collect_runs(list(paths))
         rows = [r.data for r in found]
     runs = [

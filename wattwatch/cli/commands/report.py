@@ -11,8 +11,8 @@ A run whose row still says ``running`` was either still going or killed without 
 Folders are searched recursively for ``*.csv`` files with wattwatch/CodeCarbon columns (time series files are
 skipped). A run found in several files is counted once (the row with the latest ``timestamp`` wins).
 
-Runs that recorded a token count are ranked by energy per token (J/token, PUE applied; lowest first): the
-figure to pick a model by. ``--html FILE`` writes the same runs as one self-contained page with charts (power
+Runs that recorded a token count are ranked by energy per token (J/token: the training phase's energy, PUE
+applied, over the tokens; lowest first): the figure to pick a model by. ``--html FILE`` writes the same runs as one self-contained page with charts (power
 over time with phases, operational and embodied CO2, the cumulative footprint, quality against carbon); see
 ``docs/report.md``.
 """
@@ -37,6 +37,7 @@ __all__ = [
     "collect_runs",
     "find_files",
     "joules_per_token",
+    "per_unit_energy_kwh",
     "rank_by_joules_per_token",
     "run",
     "totals",
@@ -63,11 +64,18 @@ class ReportRun:
         return " ".join(parts)
 
 
+def per_unit_energy_kwh(data: EmissionsData) -> float:
+    """The energy per-step/sample/token figures divide: the ``train`` phase's when the run has one (evaluation
+    and checkpoints excluded, as the callbacks' ``wattwatch/*_energy_j`` logs), else the run's; kWh, PUE applied."""
+    train = data.phase_energy_kwh.get("train")
+    return float(train) if train is not None and train > 0 else float(data.energy_consumed)
+
+
 def joules_per_token(data: EmissionsData) -> float | None:
-    """The run's energy (PUE applied) per token, J; ``None`` when it recorded no tokens."""
+    """Energy per token, J (see :func:`per_unit_energy_kwh`); ``None`` when the run recorded no tokens."""
     if not data.tokens or data.tokens <= 0:
         return None
-    return data.energy_consumed * 3.6e6 / data.tokens
+    return per_unit_energy_kwh(data) * 3.6e6 / data.tokens
 
 
 def rank_by_joules_per_token(runs: list[ReportRun]) -> list[tuple[ReportRun, float]]:
@@ -335,7 +343,7 @@ def run(args: argparse.Namespace) -> int:
         )
     if ranking:
         print()
-        print("ranked by energy per token (J/token, PUE applied; lowest first):")
+        print("ranked by energy per token (J/token: training energy, PUE applied, per token; lowest first):")
         for place, (r, j) in enumerate(ranking, start=1):
             d = r.data
             print(f"{place:>4}. {d.run_id[:8]}  {j:.4g} J/token  ({d.tokens} tokens, {d.energy_consumed:.4g} kWh)")
