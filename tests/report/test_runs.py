@@ -149,3 +149,15 @@ def test_load_report_by_project(tmp_path: Path) -> None:
     make_project(tmp_path / "p", 9, series_runs=0)
     report = load_report([str(tmp_path / "p")], project="llm-pretrain")
     assert len(report.runs) == 3 and {r.project for r in report.runs} == {"llm-pretrain"}
+
+
+def test_co2_by_component_adds_up(tmp_path: Path) -> None:
+    rows = make_project(tmp_path / "p", 6, series_runs=0)
+    report = load_report([str(tmp_path / "p")])
+    comp = report.by_component()
+    assert set(comp) == {"gpu", "cpu", "ram", "server"}
+    assert sum(o for o, _ in comp.values()) == pytest.approx(sum(d.emissions for d in rows))
+    assert sum(e for _, e in comp.values()) == pytest.approx(report.totals()["embodied_kg"])
+    assert comp["server"][0] == 0.0 and comp["server"][1] > 0  # a chassis uses no electricity of its own here
+    # GPU share of operational CO2 = GPU share of kWh (0.8 in these rows)
+    assert comp["gpu"][0] == pytest.approx(0.8 * sum(d.emissions for d in rows))

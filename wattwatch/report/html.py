@@ -135,6 +135,7 @@ def payload(report: Report) -> dict[str, Any]:
         "runs": rows,
         "totals": totals,
         "phases": {k: [_num(e), _num(c)] for k, (e, c) in report.by_phase().items()},
+        "components": {k: [_num(o), _num(e)] for k, (o, e) in report.by_component().items()},
         "metrics": metrics,
         "series": series,
         "notes": list(report.notes),

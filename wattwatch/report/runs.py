@@ -22,11 +22,18 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
-from wattwatch.carbon.embodied import DEFAULT_LIFETIME_YEARS, DEFAULT_USE_RATIO, embodied_for_run
+from wattwatch.carbon.embodied import (
+    DEFAULT_LIFETIME_YEARS,
+    DEFAULT_USE_RATIO,
+    Hardware,
+    embodied_for_run,
+    manufacture_footprint,
+)
 from wattwatch.cli.commands.report import collect_runs, per_unit_energy_kwh
 from wattwatch.result import EmissionsData
 
 __all__ = [
+    "COMPONENTS",
     "ENERGY_BAND_FIELDS",
     "Report",
     "RunSeries",
@@ -34,6 +41,7 @@ __all__ = [
     "downsample",
     "load_report",
     "lower_is_better",
+    "operational_by_component",
     "pareto_front",
     "read_series",
     "summarise",
@@ -79,6 +87,8 @@ class RunSummary:
     gpu_energy_by_device_kwh: dict[str, float] = field(default_factory=dict)
     eval_metrics: dict[str, float] = field(default_factory=dict)
     hardware: str = ""
+    embodied_by_part_kg: dict[str, float] = field(default_factory=dict)
+    """Embodied kg CO2eq by :data:`COMPONENTS` name (``gpu``, ``cpu``, ``ram``, ``server``)."""
 
     @property
     def total_kg(self) -> float:
@@ -146,6 +156,16 @@ class Report:
             "embodied_kg": sum(r.embodied_kg or 0.0 for r in self.runs),
             "total_kg": sum(r.total_kg for r in self.runs),
         }
+
+    def by_component(self) -> dict[str, tuple[float, float]]:
+        """``component -> (operational kg, embodied kg)`` summed across runs (see :func:`operational_by_component`)."""
+        out = {c: (0.0, 0.0) for c in COMPONENTS}
+        for r in self.runs:
+            op = operational_by_component(r)
+            for c in COMPONENTS:
+                o, e = out[c]
+                out[c] = (o + op.get(c, 0.0), e + r.embodied_by_part_kg.get(c, 0.0))
+        return out
 
     def by_phase(self) -> dict[str, tuple[float, float]]:
         """``phase -> (kWh, kg CO2eq operational)`` summed across runs."""
@@ -229,7 +249,35 @@ def summarise(
         eval_metrics=metrics,
         hardware=hardware,
         per_unit_kwh=per_unit_energy_kwh(data),
+        embodied_by_part_kg=_embodied_parts(data, embodied) if embodied else {},
     )
+
+
+COMPONENTS = ("gpu", "cpu", "ram", "server")
+"""Components the report splits CO2 by; ``server``: SSD, motherboard, power supplies, case, assembly."""
+
+
+def operational_by_component(run: RunSummary) -> dict[str, float]:
+    """Operational kg CO2eq split by component in proportion to each component's kWh (the run's own mix of
+    intensities applies to all of them: exact for a constant intensity, the run's mean otherwise)."""
+    parts = {"gpu": run.gpu_kwh, "cpu": run.cpu_kwh, "ram": run.ram_kwh}
+    total = sum(parts.values())
+    if total <= 0:
+        return {}
+    return {c: run.operational_kg * kwh / total for c, kwh in parts.items()}
+
+
+def _embodied_parts(data: EmissionsData, kg: float) -> dict[str, float]:
+    """``kg`` split over :data:`COMPONENTS` in the proportions of the row's hardware's manufacturing footprint."""
+    fp = manufacture_footprint(Hardware.from_emissions(data)).by_part()
+    total = sum(fp.values())
+    if total <= 0:
+        return {}
+    out = {c: 0.0 for c in COMPONENTS}
+    for part, v in fp.items():
+        key = part if part in ("gpu", "cpu", "ram") else "server"
+        out[key] += kg * v / total
+    return out
 
 
 def lower_is_better(metric: str) -> bool:

@@ -84,12 +84,21 @@
     });
   })();
 
-  /* ---- project energy by component, energy and CO2 by phase ---- */
-  chart("components", {
-    type: "bar",
-    data: { labels: ["GPU", "CPU", "RAM"], datasets: [{ label: "kWh", data: [T.gpu_kwh, T.cpu_kwh, T.ram_kwh], backgroundColor: [PALETTE[0], PALETTE[1], PALETTE[2]] }] },
-    options: { plugins: { legend: { display: false } }, scales: { y: { title: { display: true, text: "kWh (PUE applied)" }, beginAtZero: true } } }
-  });
+  /* ---- project CO2 by component (operational and embodied stacked) and energy, CO2 by phase ---- */
+  (function () {
+    var keys = ["gpu", "cpu", "ram", "server"], names = ["GPU", "CPU", "RAM", "server"];
+    var kwh = [T.gpu_kwh, T.cpu_kwh, T.ram_kwh, null];
+    chart("components", {
+      type: "bar",
+      data: { labels: names, datasets: [
+        { label: "operational kg CO2eq", data: keys.map(function (k) { return D.components[k][0]; }), backgroundColor: PALETTE[0], stack: "co2" },
+        { label: "embodied kg CO2eq", data: keys.map(function (k) { return D.components[k][1]; }), backgroundColor: PALETTE[1], stack: "co2" },
+        { label: "kWh (PUE applied)", data: kwh, backgroundColor: "rgba(25,169,121,0.75)", stack: "kwh", yAxisID: "y1" }
+      ] },
+      options: { scales: { x: { stacked: true }, y: { stacked: true, beginAtZero: true, title: { display: true, text: "kg CO2eq" } },
+                           y1: { position: "right", beginAtZero: true, grid: { drawOnChartArea: false }, title: { display: true, text: "kWh" } } } }
+    });
+  })();
   (function () {
     var names = Object.keys(D.phases);
     if (!names.length) { empty("phases", "No phase energies recorded."); return; }
