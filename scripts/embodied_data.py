@@ -85,14 +85,16 @@ def main() -> int:
         "heatsink_kg": float(g["heatsink_weight"]),
         "mass_kg": float(g["weight"]),
     }
-    cpus = []
+    from wattwatch.carbon.embodied import cpu_key  # the lookup key, stored so that loading needs no regex
+
+    cpus: dict[str, list[object]] = {}
     with open(data / "crowdsourcing/cpu_specs.csv", newline="") as fh:
         for row in csv.DictReader(fh):
             die = _num(row["total_die_size"])
             if die is None:
                 continue
             threads = _num(row["threads"])
-            cpus.append([row["name"], int(die), int(threads) if threads else None])
+            cpus.setdefault(cpu_key(row["name"]), [row["name"], int(die), int(threads) if threads else None])
     # What boaviztapi assumes for a part it knows nothing about (computed by boaviztapi itself).
     cpu = mapper_cpu(CPU(units=1))
     compute_single_impact(cpu, "embedded", "gwp", duration=1)

@@ -15,6 +15,7 @@ def test_quality_metrics_kept_timings_dropped() -> None:
         "eval_samples_per_second": 100.0,
         "eval_steps_per_second": 12.5,
         "epoch": 3.0,
+        "num_input_tokens_seen": 512,
         "wattwatch/energy_kwh": 0.1,
         "eval_nan": math.nan,
         "eval_text": "n/a",

@@ -161,7 +161,7 @@ class EmissionsData:
 
 EVAL_METRICS_MAX = 16
 """At most this many metrics are kept in ``eval_metrics`` (the row stays small)."""
-_NOT_QUALITY = ("runtime", "per_second", "epoch", "total_flos", "wattwatch", "memory", "mem_")
+_NOT_QUALITY = ("runtime", "per_second", "epoch", "flos", "tokens_seen", "wattwatch", "memory", "mem_")
 
 
 def clean_eval_metrics(metrics: object) -> dict[str, float]:

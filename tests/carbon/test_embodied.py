@@ -212,3 +212,12 @@ def test_import_does_not_load_heavy_libraries() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_shipped_cpu_keys_are_the_lookup_keys() -> None:
+    """The data file stores each CPU under cpu_key(name) (no regex at load): the two must agree."""
+    from wattwatch.carbon.embodied import cpu_key
+
+    index = load_data().cpu_index
+    assert len(index) > 1000
+    assert all(cpu_key(name) == key for key, (name, _, _) in index.items())

@@ -28,6 +28,7 @@ the run saw are charged whole.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 import math
@@ -49,11 +50,13 @@ __all__ = [
     "Part",
     "amortise",
     "check_lifetime",
+    "cpu_key",
     "embodied_for_run",
     "load_data",
     "manufacture_footprint",
     "match_cpu",
     "match_gpu",
+    "with_embodied",
 ]
 
 DEFAULT_LIFETIME_YEARS = 4.0
@@ -78,14 +81,21 @@ class EmbodiedData:
     gpu_default: dict[str, Any]
     gpus: tuple[dict[str, Any], ...]
     cpu_default_die_mm2: tuple[float, float, float]
-    cpus: tuple[tuple[str, int, int | None], ...]
+    cpu_index: dict[str, tuple[str, int, int | None]]
+    """:func:`cpu_key` -> (Boavizta's CPU name, total die area mm2, threads or ``None``)."""
     ram_density: tuple[float, float, float]
     ssd_density: tuple[float, float, float]
     server: dict[str, Any]
 
     @functools.cached_property
-    def cpu_index(self) -> dict[str, tuple[str, int, int | None]]:
-        return {_cpu_key(name): (name, die, threads) for name, die, threads in self.cpus}
+    def cpu_by_number(self) -> dict[str, list[str]]:
+        """Model-number word (one with a digit) -> the CPU keys containing it."""
+        out: dict[str, list[str]] = {}
+        for key in self.cpu_index:
+            for word in key.split():
+                if any(ch.isdigit() for ch in word):
+                    out.setdefault(word, []).append(key)
+        return out
 
     @functools.cached_property
     def gpu_index(self) -> dict[str, dict[str, Any]]:
@@ -107,7 +117,7 @@ def load_data(path: str | None = None) -> EmbodiedData:
         gpu_default=raw["gpu_default"],
         gpus=tuple(raw["gpus"]),
         cpu_default_die_mm2=tuple(raw["cpu_default_die_mm2"]),  # type: ignore[arg-type]
-        cpus=tuple((str(n), int(d), None if t is None else int(t)) for n, d, t in raw["cpus"]),
+        cpu_index={str(k): (str(n), int(d), None if t is None else int(t)) for k, (n, d, t) in raw["cpus"].items()},
         ram_density=tuple(raw["ram_density_gb_per_cm2"]),  # type: ignore[arg-type]
         ssd_density=tuple(raw["ssd_density_gb_per_cm2"]),  # type: ignore[arg-type]
         server=raw["server"],
@@ -273,7 +283,9 @@ def match_gpu(name: str, data: EmbodiedData | None = None) -> dict[str, Any] | N
     return None
 
 
-def _cpu_key(name: str) -> str:
+def cpu_key(name: str) -> str:
+    """A CPU name as looked up: lower case, without ``(R)``, ``(TM)``, ``CPU``, ``Processor``, ``NN-Core`` and
+    ``@ frequency``."""
     s = name.lower()
     s = re.sub(r"\((r|tm)\)", " ", s)
     s = re.sub(r"@.*$", " ", s)
@@ -291,19 +303,18 @@ def match_cpu(name: str, data: EmbodiedData | None = None) -> tuple[str, int, in
     if not name.strip():
         return None
     data = data or load_data()
-    key = _cpu_key(name)
+    key = cpu_key(name)
     hit = data.cpu_index.get(key)
     if hit is not None:
         return hit
     words = set(key.split())
+    candidates = {k for w in words if any(ch.isdigit() for ch in w) for k in data.cpu_by_number.get(w, ())}
     best: tuple[str, int, int | None] | None = None
     best_len = 0
-    for spec_key, spec in data.cpu_index.items():
+    for spec_key in sorted(candidates):
         spec_words = spec_key.split()
-        if not any(ch.isdigit() for ch in spec_key) or not set(spec_words) <= words:
-            continue
-        if len(spec_words) > best_len:
-            best, best_len = spec, len(spec_words)
+        if set(spec_words) <= words and len(spec_words) > best_len:
+            best, best_len = data.cpu_index[spec_key], len(spec_words)
     return best
 
 
@@ -462,6 +473,18 @@ def amortise(
         footprint=footprint,
         by_part={k: v * share for k, v in footprint.by_part().items()},
     )
+
+
+def with_embodied(
+    data: EmissionsData,
+    *,
+    lifetime_years: float = DEFAULT_LIFETIME_YEARS,
+    use_ratio: float = DEFAULT_USE_RATIO,
+) -> EmissionsData:
+    """A copy of the row with ``embodied_emissions`` and ``embodied_source`` computed from its hardware and
+    duration (the tracker calls this for every row it writes: one footprint per hardware, then arithmetic)."""
+    share = embodied_for_run(data, lifetime_years=lifetime_years, use_ratio=use_ratio)
+    return dataclasses.replace(data, embodied_emissions=share.kg, embodied_source=share.source)
 
 
 def embodied_for_run(
