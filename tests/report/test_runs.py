@@ -161,3 +161,11 @@ def test_co2_by_component_adds_up(tmp_path: Path) -> None:
     assert comp["server"][0] == 0.0 and comp["server"][1] > 0  # a chassis uses no electricity of its own here
     # GPU share of operational CO2 = GPU share of kWh (0.8 in these rows)
     assert comp["gpu"][0] == pytest.approx(0.8 * sum(d.emissions for d in rows))
+
+
+def test_a_series_with_no_samples_is_noted_not_fatal(tmp_path: Path) -> None:
+    rows = make_project(tmp_path / "p", 3, series_runs=0)
+    (tmp_path / "p" / f"{rows[-1].run_id}.timeseries.csv").write_text("timestamp,elapsed_s,phase,gpu:0_w\n")
+    report = load_report([str(tmp_path / "p")])
+    assert report.series == [] and len(report.runs) == 3
+    assert any("no samples" in n for n in report.notes)

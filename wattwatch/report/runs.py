@@ -31,6 +31,7 @@ from wattwatch.carbon.embodied import (
 )
 from wattwatch.cli.commands.report import collect_runs, per_unit_energy_kwh
 from wattwatch.result import EmissionsData
+from wattwatch.sinks.timeseries import TIMESERIES_SUFFIX, read_timeseries
 
 __all__ = [
     "COMPONENTS",
@@ -54,7 +55,6 @@ ENERGY_BAND_FIELDS: tuple[tuple[str, str], ...] = (
 )
 """Field names a row may carry for the low/high bound of its energy (kWh); the first pair present is used."""
 
-_SUFFIX = ".timeseries.csv"
 _LOWER_IS_BETTER = ("loss", "perplexity", "ppl", "error", "wer", "cer", "mse", "mae", "rmse")
 
 
@@ -321,46 +321,18 @@ def downsample(
 
 
 def read_series(path: str | os.PathLike[str], run_id: str, *, max_points: int = 400) -> RunSeries:
-    """A ``<run_id>.timeseries.csv`` (see :mod:`wattwatch.sinks.timeseries`), downsampled to ``max_points``.
-
-    Rows that cannot be parsed (a torn last line after ``kill -9``) are skipped.
-    """
-    elapsed: list[float] = []
-    phase: list[str] = []
-    energy: list[float] = []
-    emissions: list[float] = []
-    power: dict[str, list[float | None]] = {}
-    with open(path, newline="", encoding="utf-8") as fh:
-        reader = csv.DictReader(fh)
-        names = reader.fieldnames or []
-        channels = [c[:-2] for c in names if c.endswith("_w")]
-        power = {c: [] for c in channels}
-        for row in reader:
-            if None in row.values():
-                continue  # fewer cells than the header: a line torn by a kill
-            try:
-                t = float(row.get("elapsed_s") or "")
-                e = float(row.get("energy_kwh") or "")
-                k = float(row.get("emissions_kg") or "")
-                watts = [float(row[f"{c}_w"]) if row.get(f"{c}_w") else None for c in channels]
-            except (TypeError, ValueError):
-                continue
-            if not all(math.isfinite(v) for v in (t, e, k)):
-                continue
-            elapsed.append(t)
-            energy.append(e)
-            emissions.append(k)
-            phase.append(row.get("phase") or "")
-            for c, w in zip(channels, watts, strict=True):
-                power[c].append(w)
+    """A ``<run_id>.timeseries.csv`` (read by :func:`wattwatch.sinks.timeseries.read_timeseries`; rows torn by a
+    ``kill -9`` are skipped), downsampled to ``max_points``. Raises ``ValueError`` for a file with no samples."""
+    series = read_timeseries(path)
+    elapsed, energy, emissions = series.elapsed_s, series.energy_kwh, series.emissions_kg
     spans: list[tuple[str, float, float]] = []
-    for i, (t, p) in enumerate(zip(elapsed, phase, strict=True)):
+    for i, (t, p) in enumerate(zip(elapsed, series.phase, strict=True)):
         start = elapsed[i - 1] if i else min(0.0, t)  # a row's power is the mean over the interval ending at it
         if spans and spans[-1][0] == p:
             spans[-1] = (p, spans[-1][1], t)
         else:
             spans.append((p, start, t))
-    # Intensity per interval: d(kg) / d(kWh), then averaged per bucket weighted by energy.
+    # Intensity per interval: d(kg) / d(kWh), then per bucket weighted by energy.
     d_kg: list[float | None] = [None]
     d_kwh: list[float] = [0.0]
     for i in range(1, len(elapsed)):
@@ -368,18 +340,15 @@ def read_series(path: str | os.PathLike[str], run_id: str, *, max_points: int = 
         d_kwh.append(max(de, 0.0))
         d_kg.append(emissions[i] - emissions[i - 1] if de > 0 else None)
     out_power: dict[str, list[float | None]] = {}
-    out_t: list[float] = list(elapsed)
-    for c in channels:
-        out_t, out_power[c] = downsample(elapsed, power[c], max_points)
-    if not channels:
-        out_t, _ = downsample(elapsed, [None] * len(elapsed), max_points)
-    intensity = _bucket_intensity(d_kg, d_kwh, len(out_t), len(elapsed))
+    out_t, _ = downsample(elapsed, [None] * len(elapsed), max_points)
+    for c, watts in series.power_w.items():
+        out_t, out_power[c] = downsample(elapsed, watts, max_points)
     return RunSeries(
         run_id=run_id,
         elapsed_s=out_t,
         power_w=out_power,
         phases=spans,
-        intensity_g_per_kwh=intensity,
+        intensity_g_per_kwh=_bucket_intensity(d_kg, d_kwh, len(out_t), len(elapsed)),
         rows=len(elapsed),
     )
 
@@ -403,8 +372,8 @@ def _series_files(paths: Sequence[str]) -> dict[str, Path]:
     for raw in paths:
         p = Path(raw)
         folder = p if p.is_dir() else p.parent
-        for f in folder.rglob(f"*{_SUFFIX}"):
-            found.setdefault(f.name[: -len(_SUFFIX)], f)
+        for f in folder.rglob(f"*{TIMESERIES_SUFFIX}"):
+            found.setdefault(f.name[: -len(TIMESERIES_SUFFIX)], f)
     return found
 
 
@@ -442,12 +411,9 @@ def load_report(
         if path is None:
             continue
         try:
-            s = read_series(path, r.run_id, max_points=max_points)
-        except (OSError, UnicodeDecodeError, csv.Error) as exc:
+            series.append(read_series(path, r.run_id, max_points=max_points))
+        except (OSError, UnicodeDecodeError, csv.Error, ValueError) as exc:
             notes.append(f"skipped time series {path}: {exc}")
-            continue
-        if s.rows:
-            series.append(s)
     computed = sum(1 for r in runs if r.embodied_computed_here)
     if computed:
         notes.append(
