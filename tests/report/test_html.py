@@ -109,3 +109,39 @@ def test_cli_html_and_ranking_by_joules_per_token(tmp_path: Path, capsys: pytest
     d0 = expected[0]
     assert j[d0.run_id] == pytest.approx(d0.phase_energy_kwh["train"] * 3.6e6 / (d0.tokens or 1))
     assert d0.phase_energy_kwh["train"] < d0.energy_consumed
+
+
+def test_report_of_runs_a_tracker_wrote(tmp_path: Path) -> None:
+    """Rows and time series as the Tracker writes them (not the synthetic helper's) make a full page."""
+    from fakesensors import ConstantPowerSensor
+
+    from wattwatch import Tracker
+
+    clock = {"t": 0.0}
+
+    def tick() -> float:
+        return clock["t"]
+
+    for k in range(2):
+        sensor = ConstantPowerSensor(300.0, n=2, clock=tick)
+        t = Tracker(
+            output_dir=tmp_path, sensors=[sensor], carbon_intensity_g_per_kwh=100.0, clock=tick,
+            measure_power_secs=3600.0, timeseries_every_s=1.0, handle_signals=False,
+        )  # fmt: skip
+        t.start()
+        for phase in ("train", "eval", "train"):
+            t.set_phase(phase)
+            clock["t"] += 10.0
+            t.flush()
+        t.set_counts(steps=10, samples=40, tokens=4000)
+        t.set_eval_metrics({"eval_loss": 2.0 - k})
+        t.stop()
+    report = load_report([str(tmp_path)])
+    assert len(report.runs) == 2 and len(report.series) == 2
+    s = report.series[0]
+    assert set(s.power_w) == {"gpu:0", "gpu:1"} and s.rows >= 1  # the series' rows come from sampler ticks
+    data = payload(report)
+    assert data["metrics"]["eval_loss"]["front"]
+    assert all(r[COLUMNS.index("emb")] > 0 for r in data["runs"])  # written by the tracker, not computed here
+    assert not any("computed here" in n for n in report.notes)
+    assert render(report).startswith("<!DOCTYPE html>")
