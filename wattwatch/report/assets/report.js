@@ -13,6 +13,8 @@
   Chart.defaults.animation = false;
   Chart.defaults.font.size = 11.5;
   Chart.defaults.maintainAspectRatio = false;
+  /* numeric axes: short labels (6.86e-5, 1,250, 0.25) instead of Chart.js's fixed-point for tiny values */
+  Chart.defaults.scales.linear.ticks.callback = function (value) { return fmt(Number(value), 3); };
   var charts = {};
 
   function el(tag, text, cls) {
@@ -226,11 +228,11 @@
       var lo = Math.min.apply(null, vals), hi = Math.max.apply(null, vals);
       if (!vals.length || hi - lo <= 1e-6 * Math.max(1, hi)) {
         if (charts.intensity) { charts.intensity.destroy(); delete charts.intensity; }
-        document.getElementById("intensity").style.display = "none";
+        document.getElementById("intensity").parentNode.style.display = "none";
         document.getElementById("intensitynote").textContent = "Constant intensity for this run: " + fmt(v(r, "intensity")) + " g/kWh from " + str(r, "isource") + ".";
         return;
       }
-      document.getElementById("intensity").style.display = "";
+      document.getElementById("intensity").parentNode.style.display = "";
       document.getElementById("intensitynote").textContent = "Intensity per interval (kg CO2eq / kWh) from " + str(r, "isource") + ".";
       chart("intensity", { type: "line", plugins: [phaseBands],
         data: { datasets: [{ label: "g CO2eq/kWh", data: s.t.map(function (t, j) { return { x: t, y: s.intensity[j] }; }), borderColor: PALETTE[3], pointRadius: 0, borderWidth: 1.5, stepped: true }] },
@@ -259,7 +261,8 @@
     head.appendChild(hr); table.appendChild(head); table.appendChild(body);
     function cell(i, k) {
       var r = R[i];
-      if (k === "id" || k === "project" || k === "status") return str(r, k);
+      if (k === "id") return str(r, k).slice(0, 8);  /* the whole id is the cell's title */
+      if (k === "project" || k === "status") return str(r, k);
       if (k === "start") return dateOf(v(r, "start"));
       if (k === "dur") return dur(v(r, "dur"));
       return fmt(v(r, k));
@@ -282,7 +285,11 @@
       body.textContent = "";
       order.slice(page * size, (page + 1) * size).forEach(function (i) {
         var tr = el("tr");
-        shown.forEach(function (c) { tr.appendChild(el("td", cell(i, c[0]), c[2])); });
+        shown.forEach(function (c) {
+          var td = el("td", cell(i, c[0]), c[2]);
+          if (c[0] === "id") td.title = str(R[i], "id");
+          tr.appendChild(td);
+        });
         body.appendChild(tr);
       });
       Array.prototype.forEach.call(hr.children, function (th) {
