@@ -21,6 +21,8 @@ import tempfile
 import time
 from pathlib import Path
 
+__all__ = ["HEADING", "main"]
+
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "RESULTS.md"
 HEADING = "## HTML report"
