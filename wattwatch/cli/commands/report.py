@@ -35,6 +35,7 @@ __all__ = [
     "ReportRun",
     "add_arguments",
     "collect_runs",
+    "embodied_kg",
     "find_files",
     "joules_per_token",
     "per_unit_energy_kwh",
@@ -69,6 +70,17 @@ def per_unit_energy_kwh(data: EmissionsData) -> float:
     and checkpoints excluded, as the callbacks' ``wattwatch/*_energy_j`` logs), else the run's; kWh, PUE applied."""
     train = data.phase_energy_kwh.get("train")
     return float(train) if train is not None and train > 0 else float(data.energy_consumed)
+
+
+def embodied_kg(data: EmissionsData) -> tuple[float, bool]:
+    """The run's embodied kg CO2eq and whether it was computed here: the row's ``embodied_emissions``, or -- for a
+    row written before wattwatch recorded it -- its share computed from the row's hardware (Boavizta data, 4-year
+    life, use ratio 1; see :mod:`wattwatch.carbon.embodied`)."""
+    if data.embodied_emissions is not None:
+        return float(data.embodied_emissions), False
+    from wattwatch.carbon.embodied import embodied_for_run
+
+    return embodied_for_run(data).kg, True
 
 
 def joules_per_token(data: EmissionsData) -> float | None:
@@ -160,7 +172,8 @@ def _runs_from_parts(folder: Path) -> list[tuple[EmissionsData, Path]]:
 
 
 def totals(runs: list[ReportRun]) -> dict[str, Any]:
-    """Sums across runs: seconds, kWh by component and in total, kg CO2eq, water (L), runs per status."""
+    """Sums across runs: seconds, kWh by component and in total, kg CO2eq operational (``emissions_kg``) and
+    embodied (``embodied_emissions_kg``, see :func:`embodied_kg`), water (L), runs per status."""
     status: dict[str, int] = {}
     for r in runs:
         status[r.data.status] = status.get(r.data.status, 0) + 1
@@ -175,6 +188,7 @@ def totals(runs: list[ReportRun]) -> dict[str, Any]:
         "ram_energy_kwh": sum(r.data.ram_energy for r in runs),
         "energy_kwh": energy,
         "emissions_kg": kg,
+        "embodied_emissions_kg": sum(embodied_kg(r.data)[0] for r in runs),
         "water_l": sum(r.data.water_consumed for r in runs),
         "intensity_g_per_kwh": kg * 1000.0 / energy if energy > 0 else None,
     }
@@ -228,8 +242,8 @@ def _run_json(r: ReportRun) -> dict[str, Any]:
         "samples": d.samples,
         "tokens": d.tokens,
         "joules_per_token": joules_per_token(d),
-        "embodied_emissions_kg": d.embodied_emissions,
-        "embodied_source": d.embodied_source,
+        "embodied_emissions_kg": embodied_kg(d)[0],
+        "embodied_source": d.embodied_source if d.embodied_emissions is not None else "computed at report time",
         "eval_metrics": d.eval_metrics,
         "hostname": d.hostname,
         "file": str(r.path),
@@ -279,7 +293,10 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps(doc, indent=2))
         return 0
     now = datetime.now(timezone.utc)
-    header = ("run", "project", "status", "duration", "GPU kWh", "CPU kWh", "RAM kWh", "kWh", "kg CO2eq", "J/token")
+    header = (
+        "run", "project", "status", "duration", "GPU kWh", "CPU kWh", "RAM kWh", "kWh",
+        "operational kg CO2eq", "embodied kg CO2eq", "J/token",
+    )  # fmt: skip
     rows: list[tuple[str, ...]] = []
     for r in runs:
         d = r.data
@@ -294,6 +311,7 @@ def run(args: argparse.Namespace) -> int:
                 _kwh(d.ram_energy),
                 _kwh(d.energy_consumed),
                 f"{d.emissions:.4g}",
+                f"{(emb := embodied_kg(d))[0]:.4g}{'*' if emb[1] else ''}",
                 "" if (jt := joules_per_token(d)) is None else f"{jt:.4g}",
             )
         )
@@ -308,9 +326,12 @@ def run(args: argparse.Namespace) -> int:
             _kwh(tot["ram_energy_kwh"]),
             _kwh(tot["energy_kwh"]),
             f"{tot['emissions_kg']:.4g}",
+            f"{tot['embodied_emissions_kg']:.4g}",
             "",
         )
     )
+    emb_col = header.index("embodied kg CO2eq")
+    computed_here = any(r[emb_col].endswith("*") for r in rows)
     widths = [max(len(h), *(len(row[i]) for row in rows)) for i, h in enumerate(header)]
     numeric = set(range(3, len(header)))
 
@@ -338,8 +359,14 @@ def run(args: argparse.Namespace) -> int:
         )
     if tot["intensity_g_per_kwh"] is not None:
         print(
-            f"total: {tot['energy_kwh']:.6g} kWh, {tot['emissions_kg']:.6g} kg CO2eq over {tot['runs']} run(s) "
+            f"total: {tot['energy_kwh']:.6g} kWh, {tot['emissions_kg']:.6g} kg CO2eq operational "
+            f"+ {tot['embodied_emissions_kg']:.6g} embodied over {tot['runs']} run(s) "
             "-- every run counts, finished or not: the total is what the atmosphere sees"
+        )
+    if computed_here:
+        print(
+            "* embodied CO2 computed here from the run's hardware (its row predates the column): Boavizta data, "
+            "4-year life, use ratio 1"
         )
     if ranking:
         print()
