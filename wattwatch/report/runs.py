@@ -48,13 +48,9 @@ __all__ = [
     "summarise",
 ]
 
-ENERGY_BAND_FIELDS: tuple[tuple[str, str], ...] = (
-    ("energy_consumed_low", "energy_consumed_high"),
-    ("energy_low_kwh", "energy_high_kwh"),
-    ("energy_kwh_low", "energy_kwh_high"),
-)
-"""Field names a row may carry for the low/high bound of its energy (kWh); the first pair present is used."""
-
+ENERGY_BAND_FIELDS: tuple[tuple[str, str], ...] = (("energy_low_kwh", "energy_high_kwh"),)
+"""Fields of a row that bound its energy (kWh, PUE applied; the error band of docs/accuracy.md); read when the
+row has them (rows from before the band, or from CodeCarbon, do not)."""
 _LOWER_IS_BETTER = ("loss", "perplexity", "ppl", "error", "wer", "cer", "mse", "mae", "rmse")
 
 
