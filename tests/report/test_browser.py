@@ -127,3 +127,22 @@ def test_the_content_security_policy_blocks_what_a_page_might_try(tmp_path: Path
     assert all(result.blocked.get(u) == "csp" for u in tried), (tried, result.blocked)
     assert not any("127.0.0.1:9/f" in u for u in result.requests)
     assert any("Content Security Policy" in e for e in result.errors), result.errors
+
+
+def test_energy_band_is_drawn_beside_the_stacked_bars(tmp_path: Path) -> None:
+    make_project(tmp_path / "runs", 6, series_runs=0)
+    report = load_report([str(tmp_path / "runs")])
+    report.runs = [
+        type(r)(**{**r.__dict__, "energy_low_kwh": r.energy_kwh * 0.9, "energy_high_kwh": r.energy_kwh * 1.2})
+        for r in report.runs
+    ]
+    page = write_html(report, tmp_path / "band.html")
+    assert CHROMIUM is not None
+    result = visit(
+        page.resolve().as_uri(),
+        chromium=CHROMIUM,
+        probe="Chart.getChart('stacked').data.datasets.map(d => [d.label, d.data.filter(v => v !== null).length])",
+    )
+    assert result.errors == [] and result.requests == [page.resolve().as_uri()]
+    labels = dict(result.probe)
+    assert labels["operational range (energy low-high)"] == 6 and labels["embodied kg CO2eq"] == 6
