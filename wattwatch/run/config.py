@@ -129,6 +129,15 @@ def _path(name: str, value: object) -> Path:
     return Path(value)  # type: ignore[arg-type]
 
 
+def _use_ratio(name: str, value: object) -> float:
+    number = as_float(value)
+    if number is None or not 0 < number <= 1:
+        raise ConfigurationError(
+            f"{name} must be in (0, 1]: the share of its life the hardware is busy (1 = always); got {value!r}"
+        )
+    return number
+
+
 def _flag(name: str, value: object) -> bool:
     return bool(value)
 
@@ -272,6 +281,16 @@ class TrackerConfig:
         cli_type=str,
     )
     environ: Mapping[str, str] | None = option(None)
+    embodied_lifetime_years: float = option(
+        4.0,
+        check=_positive,
+        help="service life of the hardware, years, for the run's share of its manufacturing CO2 (Boavizta: 4)",
+    )
+    embodied_use_ratio: float = option(
+        1.0,
+        check=_use_ratio,
+        help="share of its life the hardware is busy, in (0, 1]: embodied CO2 is spread over the busy hours",
+    )
     clock: Callable[[], float] = option(time.monotonic)
     wall_clock: Callable[[], float] = option(time.time)
 
