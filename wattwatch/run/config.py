@@ -39,7 +39,7 @@ Check = Callable[[str, Any], Any]
 
 
 def option(
-    default: Any,
+    default: object,
     *,
     check: Check | None = None,
     help: str | None = None,  # noqa: A002 - argparse's word
