@@ -19,7 +19,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from wattwatch.carbon.codecarbon_data import codecarbon_data_dir
-from wattwatch.carbon.hourly_csv import read_hourly_csv
 from wattwatch.carbon.intensity import (
     WORLD_AVERAGE_G_PER_KWH,
     HourlyIntensity,
@@ -30,6 +29,7 @@ from wattwatch.carbon.intensity import (
     list_cloud_regions,
     list_regions,
     mean_over_interval,
+    read_hourly_csv,
     region_intensity,
     resolve_intensity,
 )

@@ -233,7 +233,7 @@ def test_schedule_integrates_partial_hours() -> None:
 
 
 def test_schedule_matches_hourly_intensity_integration() -> None:
-    from wattwatch.carbon.hourly_csv import read_hourly_csv
+    from wattwatch.carbon.intensity import read_hourly_csv
 
     fc = read_hourly_csv(DATA / "planning_forecast.csv")
     for start in (fc.start_s + 1234.0, fc.start_s + 5 * HOUR, fc.start_s + 7.25 * HOUR):

@@ -65,6 +65,7 @@ class Hardware:
     ) -> Hardware:
         """Detect, resolve and open. ``fixed_run_id``: the user chose ``run_id`` (never replaced); ``warn``
         reports a distributed run's file faults once."""
+        from wattwatch.distributed.aggregator import Aggregator
         from wattwatch.distributed.topology import (
             current_cuda_device,
             detect_topology,
@@ -87,8 +88,6 @@ class Hardware:
         aggregator = None
         if topology.is_distributed:
             # One row per run: parts and the run's row go through the aggregator (see wattwatch.distributed).
-            from wattwatch.distributed.aggregator import Aggregator  # single-process runs never load it
-
             aggregator = Aggregator(topology, environ=roots.environ, warn=warn)
             if not fixed_run_id:
                 run_id = aggregator.shared_run_id(run_id)

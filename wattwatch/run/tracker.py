@@ -42,6 +42,8 @@ from wattwatch.result import EmissionsData
 from wattwatch.run.config import DEFAULT_FLUSH_EVERY_S, TrackerConfig
 from wattwatch.run.counters import Counters
 from wattwatch.run.process import ProcessGuard, watch_forks
+from wattwatch.run.row import RunFacts, build_emissions_data
+from wattwatch.run.state import read_state, save_state
 from wattwatch.sensors.base import ChannelInfo, Sensor
 from wattwatch.util.once import WarnOnce
 from wattwatch.util.times import utc_iso
@@ -50,7 +52,6 @@ if TYPE_CHECKING:
     from wattwatch.distributed.aggregator import Aggregator
     from wattwatch.distributed.topology import Ownership, Topology
     from wattwatch.measure.sampler import Sampler
-    from wattwatch.run.row import RunFacts
     from wattwatch.run.session import RunSession
     from wattwatch.sinks.prometheus import Exporter
 
@@ -189,9 +190,7 @@ class Tracker:
                 self._new_run()
             if self.save_to_file:
                 self._check_output_dir()
-            from wattwatch.run.session import (
-                RunSession,  # with the sensors' code: loaded by start(), not import
-            )
+            from wattwatch.run.session import RunSession  # sensors, sampler, outputs: loaded by start()
 
             session = RunSession.open(
                 self,
@@ -331,8 +330,6 @@ class Tracker:
         """Everything needed to continue this run in another process (JSON-serialisable, see
         :mod:`wattwatch.run.state`)."""
         with self._lock:
-            from wattwatch.run.state import save_state
-
             ledger = self._ledger.to_dict() if self._ledger is not None else (self._resume_state or {}).get("ledger")
             return save_state(
                 run_id=self.run_id,
@@ -346,8 +343,6 @@ class Tracker:
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Continue the run saved by :meth:`state_dict`: same ``run_id``, totals carried over. Call before
         ``start()``. Raises ``ValueError`` for a state that is not a wattwatch tracker state."""
-        from wattwatch.run.state import read_state
-
         saved = read_state(state)
         with self._lock:
             if self._state == "stopped":  # continuing a saved run after an earlier one: start from scratch
@@ -461,8 +456,6 @@ class Tracker:
             return data
 
     def _facts(self) -> RunFacts:
-        from wattwatch.run.row import RunFacts
-
         topology, ownership = self.topology, self.ownership
         return RunFacts(
             project_name=self.project_name,
@@ -481,8 +474,6 @@ class Tracker:
     def _emissions_data(self, status: str) -> EmissionsData:
         assert self._ledger is not None
         snap = self._ledger.snapshot()
-        from wattwatch.run.row import build_emissions_data
-
         return build_emissions_data(snap, self._facts(), status, counters=self._counters)
 
     def _write_row(self, status: str) -> None:

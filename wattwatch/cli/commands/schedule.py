@@ -44,7 +44,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace, clock: Callable[[], float] = time.time) -> int:
     """Print the best start, its mean intensity and emissions, and the saving over starting now."""
-    from wattwatch.carbon.hourly_csv import read_hourly_csv
+    from wattwatch.carbon.intensity import read_hourly_csv
 
     if not args.duration_hours > 0:
         raise UsageError(f"--duration-hours must be > 0, got {args.duration_hours:g}")
