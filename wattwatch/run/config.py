@@ -38,7 +38,7 @@ Check = Callable[[str, Any], Any]
 
 
 def option(
-    default: Any,
+    default: object,
     *,
     check: Check | None = None,
     help: str | None = None,  # noqa: A002 - argparse's word
@@ -183,7 +183,7 @@ def _gpu_ids(name: str, value: object) -> tuple[int | str, ...] | None:
 # -- the config ---------------------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # no generated __eq__/__hash__: import time is a benchmark figure
 class TrackerConfig:
     """A tracker's options, validated and normalised (``pue`` a float, ``gpu_ids`` a tuple, paths as ``Path``).
 

@@ -42,9 +42,6 @@ from wattwatch.result import EmissionsData
 from wattwatch.run.config import DEFAULT_FLUSH_EVERY_S, TrackerConfig
 from wattwatch.run.counters import Counters
 from wattwatch.run.process import ProcessGuard, watch_forks
-from wattwatch.run.row import RunFacts, build_emissions_data
-from wattwatch.run.session import RunSession
-from wattwatch.run.state import read_state, save_state
 from wattwatch.sensors.base import ChannelInfo, Sensor
 from wattwatch.util.once import WarnOnce
 from wattwatch.util.times import utc_iso
@@ -53,6 +50,8 @@ if TYPE_CHECKING:
     from wattwatch.distributed.aggregator import Aggregator
     from wattwatch.distributed.topology import Ownership, Topology
     from wattwatch.measure.sampler import Sampler
+    from wattwatch.run.row import RunFacts
+    from wattwatch.run.session import RunSession
     from wattwatch.sinks.prometheus import Exporter
 
 __all__ = ["DEFAULT_FLUSH_EVERY_S", "Tracker", "track"]
@@ -196,6 +195,8 @@ class Tracker:
                 self._new_run()
             if self.save_to_file:
                 self._check_output_dir()
+            from wattwatch.run.session import RunSession  # sensors, sampler, outputs: loaded by start()
+
             session = RunSession.open(
                 self,
                 fixed_run_id=self._run_id_fixed,
@@ -342,6 +343,8 @@ class Tracker:
     def state_dict(self) -> dict[str, Any]:
         """Everything needed to continue this run in another process (JSON-serialisable, see
         :mod:`wattwatch.run.state`)."""
+        from wattwatch.run.state import save_state  # loaded when used (import time is a benchmark figure)
+
         with self._lock:
             ledger = self._ledger.to_dict() if self._ledger is not None else (self._resume_state or {}).get("ledger")
             return save_state(
@@ -356,6 +359,8 @@ class Tracker:
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Continue the run saved by :meth:`state_dict`: same ``run_id``, totals carried over. Call before
         ``start()``. Raises ``ValueError`` for a state that is not a wattwatch tracker state."""
+        from wattwatch.run.state import read_state
+
         saved = read_state(state)
         with self._lock:
             if self._state == "stopped":  # continuing a saved run after an earlier one: start from scratch
@@ -484,6 +489,8 @@ class Tracker:
             return data
 
     def _facts(self) -> RunFacts:
+        from wattwatch.run.row import RunFacts  # the row's code: loaded by the first row, at start()
+
         topology, ownership = self.topology, self.ownership
         return RunFacts(
             project_name=self.project_name,
@@ -500,6 +507,8 @@ class Tracker:
         )
 
     def _emissions_data(self, status: str) -> EmissionsData:
+        from wattwatch.run.row import build_emissions_data
+
         assert self._ledger is not None
         snap = self._ledger.snapshot()
         data = build_emissions_data(snap, self._facts(), status, counters=self._counters)
