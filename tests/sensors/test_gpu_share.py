@@ -154,3 +154,11 @@ def test_mig_without_share_keeps_the_parent_and_says_so(
     fake_nvml([FakeGpu(mig_mode=True, mig_uuids=(MIG_A,), mig_slices=(3,))])
     (info,) = make(environ={"CUDA_VISIBLE_DEVICES": MIG_A}).describe()
     assert info.method == "counter" and "parent" in str(info.details["mig_note"])
+
+
+def test_slice_detail_names_the_rule(
+    fake_nvml: Callable[..., FakeNvml], make: Callable[..., NvmlSensor]
+) -> None:
+    fake_nvml([FakeGpu(procs=(FakeProcess(A, 50),))])
+    assert make(share=True, pids=lambda: {A}).describe()[0].details["slice"] == "gpu-process-share"
+    assert make().describe()[0].details["slice"] == "whole-gpu"

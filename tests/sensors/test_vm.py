@@ -126,6 +126,7 @@ def test_vm_sensor_names_the_rule(tmp_path: Path) -> None:
     )
     (info,) = sensor.describe()
     assert info.method == "model:vm-vcpu/machine" and info.details["vcpu_w"] == CCF_MAX_W_PER_VCPU
+    assert info.details["slice"] == "vm-vcpu/machine"
     busy["b"], busy["t"] = 4.0, 8.0  # one of two vCPUs busy
     assert sensor.read(4.0)["cpu"].value == pytest.approx(7.0 * (IDLE_FRACTION + (1 - IDLE_FRACTION) * 0.5))
 

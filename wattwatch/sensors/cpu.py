@@ -315,6 +315,7 @@ class CpuModelSensor:
             "n_cpus": self.n_cpus,
             "mode": self._mode,
             "attribution": self.attribution,
+            "slice": self.scale.rule + "/" + self.attribution,
             "idle_fraction": round(IDLE_FRACTION, 4),
             "curve": "P = TDP * (idle + (1 - idle) * u); process mode charges only (1 - idle) * TDP * share",
         }

@@ -385,6 +385,9 @@ class NvmlSensor:
                 details["counter_resets"] = g.resets
             method = "counter" if g.source == COUNTER else "power-integral"
             details.update(g.share_details)
+            details["slice"] = {PROCESS_SHARE: "gpu-process-share", MIG_SHARE: "mig-slice-share"}.get(
+                g.share or "", "whole-gpu"
+            )
             if g.share is not None:
                 details["share_of"] = method
                 method = g.share

@@ -155,6 +155,7 @@ class RamModelSensor:
             "unit": "W per GiB in use",
             "mode": self._mode,
             "attribution": self.attribution,
+            "slice": self.attribution,
             "source": "CodeCarbon: 3 W per 8 GB of DDR3/DDR4",
         }
         if self._mode == "process":

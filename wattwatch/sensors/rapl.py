@@ -306,6 +306,7 @@ class RaplSensor:
                     "max_energy_range_uj": z.max_energy_range_uj,
                     "peak_w": z.peak_w,
                     "max_read_interval_s": z.max_read_interval_s,
+                    "slice": "machine",  # a package counter counts every process on the package
                 },
             )
             for z in self._zones
