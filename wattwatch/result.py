@@ -93,6 +93,18 @@ class EmissionsData:
     resumed_segments: int = 0
     projected_energy_kwh: float | None = None
     projected_emissions_kg: float | None = None
+    gpu_slice: str = ""
+    """Whose share of the hardware is charged: ``whole-gpu``, ``gpu-process-share``, ``mig-slice-share``."""
+    cpu_slice: str = ""
+    """``machine``, ``<rule>/machine``, ``<rule>/cgroup``, ``<rule>/process`` (rule: ``tdp``, ``vm-vcpu``...)."""
+    ram_slice: str = ""
+    """``machine``, ``cgroup`` or ``process``."""
+    energy_low_kwh: float | None = None
+    """Low end of ``energy_consumed``'s error band (kWh, PUE applied); see docs/accuracy.md."""
+    energy_high_kwh: float | None = None
+    """High end of ``energy_consumed``'s error band (kWh, PUE applied)."""
+    energy_band: str = ""
+    """The bands used, per component: ``gpu=nvml-counter cpu=vm-vcpu ram=tdp-model``."""
 
     @property
     def values(self) -> dict[str, Any]:

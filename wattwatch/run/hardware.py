@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from wattwatch.distributed.aggregator import Aggregator
     from wattwatch.distributed.topology import Ownership, Topology
 
-__all__ = ["Hardware", "HardwareRoots"]
+__all__ = ["Hardware", "HardwareRoots", "SliceOptions"]
 
 
 @dataclass(frozen=True)
@@ -33,6 +33,20 @@ class HardwareRoots:
     powercap_root: Path = Path("/sys/class/powercap")
     proc_root: Path = Path("/proc")
     environ: Mapping[str, str] | None = None
+    dmi_root: Path = Path("/sys/class/dmi/id")
+    """Read to detect a VM (with ``/proc/cpuinfo``'s hypervisor flag)."""
+    cgroup_root: Path = Path("/sys/fs/cgroup")
+    """Read (with ``<proc_root>/self/cgroup``) to find a container's CPU and memory limits."""
+
+
+@dataclass(frozen=True)
+class SliceOptions:
+    """How the run's slice of shared hardware is charged (see docs/accuracy.md): ``tdp_w`` (watts of the
+    visible CPUs at full load), ``vcpu_w`` (watts per vCPU on a VM), ``gpu_share`` (a shared GPU's share)."""
+
+    tdp_w: float | None = None
+    vcpu_w: float | None = None
+    gpu_share: bool = False
 
 
 @dataclass
@@ -61,6 +75,7 @@ class Hardware:
         tracking_mode: Literal["machine", "process"],
         pid: int | None,
         include_dram: bool,
+        slices: SliceOptions | None = None,
         warn: WarnOnce | None = None,
     ) -> Hardware:
         """Detect, resolve and open. ``fixed_run_id``: the user chose ``run_id`` (never replaced); ``warn``
@@ -96,7 +111,14 @@ class Hardware:
         if sensors is not None:
             opened = list(sensors)
         else:
-            opened = _discover(ownership, roots, tracking_mode=tracking_mode, pid=pid, include_dram=include_dram)
+            opened = _discover(
+                ownership,
+                roots,
+                tracking_mode=tracking_mode,
+                pid=pid,
+                include_dram=include_dram,
+                slices=slices or SliceOptions(),
+            )
         infos = [info for s in opened for info in s.describe()]
         return cls(topology, ownership, run_id, opened, infos, aggregator)
 
@@ -114,22 +136,41 @@ def _discover(
     roots: HardwareRoots,
     *,
     tracking_mode: Literal["machine", "process"],
-    pid: int | None, include_dram: bool
+    pid: int | None,
+    include_dram: bool,
+    slices: SliceOptions,
 ) -> list[Sensor]:
+    """NVML for the GPUs this rank owns (their share when ``slices.gpu_share``) and the host's CPU/RAM sensors:
+    RAPL or the model on bare metal, the VM's or the container's slice where there is one, the process tree in
+    process mode (see :func:`wattwatch.sensors.host.host_sensors`)."""
+    from wattwatch.sensors.gpu_share import process_tree_pids
     from wattwatch.sensors.host import host_sensors
     from wattwatch.sensors.nvml import NvmlSensor
 
+    tree_pid = pid if pid is not None else os.getpid()
     sensors: list[Sensor] = []
     if ownership.gpu_ids is None or ownership.gpu_ids:
-        sensors.append(NvmlSensor(ownership.gpu_ids, library_path=roots.nvml_library, environ=roots.environ))
+        sensors.append(
+            NvmlSensor(
+                ownership.gpu_ids,
+                library_path=roots.nvml_library,
+                environ=roots.environ,
+                share=slices.gpu_share,
+                pids=process_tree_pids(tree_pid) if slices.gpu_share else None,
+            )
+        )
     if ownership.measure_host or tracking_mode == "process":  # process mode: each rank its own tree
         sensors.extend(
             host_sensors(
                 mode=tracking_mode,
-                pid=pid if pid is not None else os.getpid(),
+                pid=tree_pid,
                 powercap_root=roots.powercap_root,
                 proc_root=roots.proc_root,
                 include_dram=include_dram,
+                tdp_w=slices.tdp_w,
+                vcpu_w=slices.vcpu_w,
+                dmi_root=roots.dmi_root,
+                cgroup_root=roots.cgroup_root,
             )
         )
     return sensors

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from wattwatch.measure.ledger import Ledger
 from wattwatch.measure.sampler import Sampler
-from wattwatch.run.hardware import Hardware, HardwareRoots
+from wattwatch.run.hardware import Hardware, HardwareRoots, SliceOptions
 from wattwatch.run.outputs import Outputs
 from wattwatch.util.once import WarnOnce
 from wattwatch.util.times import utc_iso
@@ -50,7 +50,14 @@ class RunSession:
         run continued with ``load_state_dict``. Raises ``ConfigurationError`` when the Prometheus port is taken."""
         config = tracker.config
         hardware = Hardware.open(
-            roots=HardwareRoots(config.nvml_library, config.powercap_root, config.proc_root, config.environ),
+            roots=HardwareRoots(
+                config.nvml_library,
+                config.powercap_root,
+                config.proc_root,
+                config.environ,
+                dmi_root=config.dmi_root,
+                cgroup_root=config.cgroup_root,
+            ),
             run_id=tracker.run_id,
             fixed_run_id=fixed_run_id,
             gpu_ids=tracker.gpu_ids,
@@ -58,6 +65,7 @@ class RunSession:
             tracking_mode=tracker.tracking_mode,
             pid=tracker.pid,
             include_dram=tracker.include_dram,
+            slices=SliceOptions(config.tdp_w, config.vcpu_w, config.gpu_share),
             warn=warn,
         )
         ledger = Ledger(hardware.infos, intensity=tracker.intensity.at, pue=tracker.pue)
