@@ -99,6 +99,7 @@ def test_no_samples_even_split_and_idle_board_unattributed(
     s = make(share=True, pids=lambda: {A})
     assert s.read(time.monotonic())["gpu:0"].value == pytest.approx(50.0)  # contexts held, nothing ran
     rig.change([FakeGpu(trace=(Constant(100.0),), counter=False)])
+    time.sleep(0.6)  # past the sensor's per-process query period (0.5 s)
     assert s.read(time.monotonic())["gpu:0"].value == 0.0  # no process at all: the machine's idle board
 
 
@@ -162,3 +163,23 @@ def test_slice_detail_names_the_rule(
     fake_nvml([FakeGpu(procs=(FakeProcess(A, 50),))])
     assert make(share=True, pids=lambda: {A}).describe()[0].details["slice"] == "gpu-process-share"
     assert make().describe()[0].details["slice"] == "whole-gpu"
+
+
+def test_fast_reads_between_driver_samples_keep_the_utilisation_split(
+    fake_nvml: Callable[..., FakeNvml], make: Callable[..., NvmlSensor]
+) -> None:
+    """The driver samples per-process utilisation every 1/6-1 s; reads at the power path's 20 ms mostly find no
+    new sample. That must not turn the 1:3 split into an even one."""
+    fake_nvml(
+        [
+            FakeGpu(
+                trace=(Constant(200.0),),
+                counter=False,
+                util_period_s=0.5,
+                procs=(FakeProcess(A, 20), FakeProcess(B, 60)),
+            )
+        ]
+    )
+    s = make(share=True, pids=lambda: {A})
+    values = [s.read(time.monotonic())["gpu:0"].value for _ in range(5)]
+    assert values == pytest.approx([50.0] * 5)

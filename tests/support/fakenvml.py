@@ -213,6 +213,9 @@ class FakeGpu:
     gpu_slices: int = 7
     """Slices of the whole GPU (7 on A100/H100, 4 on A30)."""
     procs: tuple[FakeProcess, ...] = ()
+    util_period_s: float = 0.0
+    """The driver's per-process utilisation sampling period: within one period of the last query there is no
+    new sample (NOT_FOUND), as on real boards; 0 gives a fresh sample at every call."""
 
     def lines(self, index: int) -> list[str]:
         uuid = self.uuid or default_uuid(index)
@@ -229,6 +232,7 @@ class FakeGpu:
             f"latency_ms {_f(self.latency_ms)}",
             f"mig_mode {int(self.mig_mode)}",
             f"gpu_slices {self.gpu_slices}",
+            f"util_period {_f(self.util_period_s)}",
         ]
         if self.lost_after_s is not None:
             out.append(f"lost_after {_f(self.lost_after_s)}")

@@ -47,6 +47,9 @@ AVERAGE = "average"
 PROCESS_SHARE = "estimate:gpu-process-share"
 MIG_SHARE = "estimate:mig-slice-share"
 _PID_REFRESH_S = 1.0
+_SAMPLES_REFRESH_S = 0.5
+"""Per-process samples are queried at most this often: the driver samples utilisation every 1/6 to 1 s, so a
+faster query finds no new sample, which must not read as "nothing ran" (the power path reads every 20 ms)."""
 
 _AVERAGE_NOTE = (
     "nvmlDeviceGetPowerUsage is a 1 s trailing average on Ampere and newer boards: integrating it "
@@ -90,6 +93,9 @@ class _Gpu:
     last_device_j: float | None = None
     share_j: float = 0.0
     saw_our_pid: bool = False
+    samples_at: float = -float("inf")
+    weights: dict[int, float] = field(default_factory=dict)
+    running: set[int] = field(default_factory=set)
 
 
 def parse_visible_devices(value: str) -> list[str]:
@@ -427,7 +433,11 @@ class NvmlSensor:
         if g.share == MIG_SHARE:
             return Reading(reading.value * g.fraction, reading.kind)
         assert g.splitter is not None
-        weights, running = self._process_samples(nvml, g)
+        now = time.monotonic()
+        if now - g.samples_at >= _SAMPLES_REFRESH_S:
+            g.weights, g.running = self._process_samples(nvml, g)
+            g.samples_at = now
+        weights, running = g.weights, g.running
         ours = self._our_pids()
         if ours & (set(weights) | set(running)):
             g.saw_our_pid = True

@@ -33,6 +33,9 @@
  *                                      a compute process on this GPU during [start, end): listed by
  *                                      nvmlDeviceGetComputeRunningProcesses; while sm % > 0 it has one sample
  *                                      (timeStamp = now, smUtil = sm %) in nvmlDeviceGetProcessUtilization
+ *   util_period <s>                    the driver's utilisation sampling period: samples are stamped at multiples
+ *                                      of it, so a query within one period of the last gets NOT_FOUND (0: a
+ *                                      fresh sample at every call)
  *   term const  <start> <end> <W>
  *   term ramp   <start> <end> <W at anchor> <slope W/s>      anchor = start, or 0 if start is -inf
  *   term square <start> <end> <low W> <high W> <period s> <duty 0..1> <phase s>
@@ -87,6 +90,7 @@ typedef struct {
     char mig_uuids[MAX_MIGS][NVML_DEVICE_UUID_V2_BUFFER_SIZE];
     unsigned int mig_slices[MAX_MIGS];
     unsigned int gpu_slices;
+    double util_period;
     int n_procs;
     fake_proc_t procs[MAX_PROCS];
 } fake_gpu_t;
@@ -267,6 +271,8 @@ static nvmlReturn_t load_config(void)
         } else if (strcmp(key, "mig_slices") == 0) {
             if (g->n_migs == 0) { rc = config_error(path, lineno, "mig_slices before mig_uuid"); break; }
             g->mig_slices[g->n_migs - 1] = (unsigned int)strtoul(rest, NULL, 10);
+        } else if (strcmp(key, "util_period") == 0) {
+            g->util_period = strtod(rest, NULL);
         } else if (strcmp(key, "gpu_slices") == 0) {
             g->gpu_slices = (unsigned int)strtoul(rest, NULL, 10);
         } else if (strcmp(key, "proc") == 0) {
@@ -714,6 +720,10 @@ nvmlReturn_t DECLDIR nvmlDeviceGetProcessUtilization(nvmlDevice_t device, nvmlPr
     struct timeval tv;
     gettimeofday(&tv, NULL);
     unsigned long long stamp_us = (unsigned long long)tv.tv_sec * 1000000ULL + (unsigned long long)tv.tv_usec;
+    if (g->util_period > 0.0) {
+        unsigned long long period_us = (unsigned long long)(g->util_period * 1e6);
+        if (period_us > 0) stamp_us = (stamp_us / period_us) * period_us;
+    }
     unsigned int n = 0;
     for (int i = 0; i < g->n_procs; i++)
         n += (unsigned int)(proc_running(&g->procs[i], tau) && g->procs[i].sm_util > 0);
