@@ -183,3 +183,19 @@ def test_fast_reads_between_driver_samples_keep_the_utilisation_split(
     s = make(share=True, pids=lambda: {A})
     values = [s.read(time.monotonic())["gpu:0"].value for _ in range(5)]
     assert values == pytest.approx([50.0] * 5)
+
+
+def test_a_driver_period_longer_than_the_read_interval_keeps_the_split_exact(
+    fake_nvml: Callable[..., FakeNvml], make: Callable[..., NvmlSensor]
+) -> None:
+    """Counter path read every 0.55 s, driver samples every 1 s: some reads find no new sample. The last split
+    carries over, so every interval stays 1:3 and the two processes still sum to the board's energy."""
+    fake_nvml(
+        [FakeGpu(trace=(Constant(200.0),), util_period_s=1.0, procs=(FakeProcess(A, 20), FakeProcess(B, 60)))]
+    )
+    s = make(share=True, pids=lambda: {A})
+    for _ in range(4):
+        s.read(time.monotonic())
+        time.sleep(0.55)
+    split = s.process_energy_j("gpu:0")
+    assert split[B] == pytest.approx(3 * split[A], rel=1e-12)

@@ -8,7 +8,8 @@ say so (``estimate:gpu-process-share``, ``estimate:mig-slice-share``):
   proportion to the processes' SM utilisation samples in that interval (``nvmlDeviceGetProcessUtilization``:
   one sample per process per driver sampling period, ``smUtil`` = percent of the period a kernel of that
   process ran; queried at most every 0.5 s, since the driver samples every 1/6 to 1 s and a faster query
-  finds nothing new). In an interval with no sample (nothing computed), the energy is split evenly among the
+  finds nothing new). A query with no new sample reuses the last split for up to 2 s (the driver's period can
+  be longer than the read interval). Past that, no sample means nothing computed: the energy is split evenly among the
   processes holding a compute context (``nvmlDeviceGetComputeRunningProcesses``); with none, it is left
   unattributed: an idle board belongs to the machine, as the CPU idle floor does in process mode. The shares
   of all processes sum to the board's energy, interval by interval.

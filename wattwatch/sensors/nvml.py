@@ -48,6 +48,9 @@ PROCESS_SHARE = "estimate:gpu-process-share"
 MIG_SHARE = "estimate:mig-slice-share"
 _PID_REFRESH_S = 1.0
 _SAMPLES_REFRESH_S = 0.5
+_SAMPLES_CARRY_S = 2.0
+"""A query that finds no new sample reuses the last non-empty weights this long (the driver's period may be a
+second or more); past it, no sample means nothing ran and the compute processes share evenly."""
 """Per-process samples are queried at most this often: the driver samples utilisation every 1/6 to 1 s, so a
 faster query finds no new sample, which must not read as "nothing ran" (the power path reads every 20 ms)."""
 
@@ -96,6 +99,7 @@ class _Gpu:
     samples_at: float = -float("inf")
     weights: dict[int, float] = field(default_factory=dict)
     running: set[int] = field(default_factory=set)
+    weights_seen_at: float = -float("inf")
 
 
 def parse_visible_devices(value: str) -> list[str]:
@@ -435,7 +439,11 @@ class NvmlSensor:
         assert g.splitter is not None
         now = time.monotonic()
         if now - g.samples_at >= _SAMPLES_REFRESH_S:
-            g.weights, g.running = self._process_samples(nvml, g)
+            weights, g.running = self._process_samples(nvml, g)
+            if weights:
+                g.weights, g.weights_seen_at = weights, now
+            elif now - g.weights_seen_at > _SAMPLES_CARRY_S:
+                g.weights = {}
             g.samples_at = now
         weights, running = g.weights, g.running
         ours = self._our_pids()
