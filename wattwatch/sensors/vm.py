@@ -85,7 +85,6 @@ HOST_THREADS: dict[str, int] = {
     "intel xeon platinum 8171m": 52,  # 26 cores (Azure Dv3/Ev3)
     "intel xeon platinum 8370c": 64,  # 32 cores (Azure Dv5/Ev5)
     "intel xeon e5-2686 v4": 36,  # 18 cores (AWS m4/p2/p3)
-    "intel xeon e5-2676 v4": 32,  # 16 cores
     "intel xeon e5-2673 v4": 40,  # 20 cores (Azure)
     # AMD cloud parts whose names carry no core count: cores x 2 (SMT).
     "amd epyc 7r13": 96,  # 48 cores (AWS m6a/c6a)
