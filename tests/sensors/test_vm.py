@@ -182,3 +182,11 @@ def test_one_busy_thread_on_this_vm_reads_at_most_the_vcpu_bound() -> None:
         f"(bound {CCF_MAX_W_PER_VCPU * vcpus * 1.5:.2f} W); method {ch.method}"
     )
     assert 0.0 < mean_w <= CCF_MAX_W_PER_VCPU * vcpus * 1.5
+
+
+@needs_csv
+def test_a_vm_spanning_two_sockets_gets_two_tdps(tmp_path: Path) -> None:
+    from wattwatch.sensors.vm import VmInfo
+
+    scale = cpu_scale("AMD EPYC 7763 64-Core Processor", 256, 2, vm=VmInfo("KVM", ("test",)))
+    assert scale.rule == "vm-slice-tdp" and scale.full_w == pytest.approx(2 * 280.0)

@@ -203,8 +203,8 @@ def cpu_scale(
     vm_details: dict[str, object] = {**base, "hypervisor": vm.hypervisor, "vm_evidence": list(vm.evidence)}
     threads = threads_per_socket(model_name)
     if vcpu_w is None and match.source != "default" and threads:
-        # A VM never holds more than its host's threads; clamp so a mis-read count cannot exceed the TDP.
-        share = min(1.0, logical_cpus / threads)
+        # Above one socket's threads the VM spans sockets (a 192-vCPU VM on two 96-thread sockets: 2 x TDP).
+        share = logical_cpus / threads
         return CpuScale(
             match.tdp_w * share,
             "vm-slice-tdp",
