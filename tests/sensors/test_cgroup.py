@@ -184,3 +184,10 @@ def test_host_sensors_in_a_container_charge_the_slice(tmp_path: Path) -> None:
     assert methods == ["model:tdp/cgroup", "model:ram-0.375w-per-gib/cgroup"]
     for s in sensors:
         s.close()
+
+
+def test_a_limit_whose_usage_cannot_be_read_is_not_a_slice(tmp_path: Path) -> None:
+    fake = FakeCgroup.v2(tmp_path, cpu_max="200000 100000", memory_max=str(GIB))
+    (fake.root / fake.path.lstrip("/") / "cpu.stat").unlink()
+    (fake.root / fake.path.lstrip("/") / "memory.current").write_text("garbage\n")
+    assert _find(fake) is None

@@ -277,6 +277,16 @@ def _v1_memory_limit(memory_dir: Path) -> int | None:
     return limit
 
 
+def _readable(reader: type[CgroupCpuUsage] | type[CgroupMemory], directory: Path, version: int) -> bool:
+    """Whether ``reader`` can read the usage in ``directory`` now (a slice whose usage cannot be read is not
+    used: the machine is charged instead, rather than a sensor failing at every read)."""
+    try:
+        reader(directory, version).close()
+    except (OSError, ValueError):
+        return False
+    return True
+
+
 def find_cgroup(
     cgroup_root: Path = DEFAULT_CGROUP_ROOT,
     proc_self_cgroup: Path = Path("/proc/self/cgroup"),
@@ -315,9 +325,19 @@ def find_cgroup(
         if mem_mount is not None:
             mem_dir = _controller_dir(mem_mount, mem_path)
             mem_limit = _v1_memory_limit(mem_dir)
-    if cpu_limit is None or cpu_limit >= machine_cpus or cpu_dir is None:
+    if (
+        cpu_limit is None
+        or cpu_limit >= machine_cpus
+        or cpu_dir is None
+        or not _readable(CgroupCpuUsage, cpu_dir, version)
+    ):
         cpu_dir, cpu_limit = None, None
-    if mem_limit is None or mem_limit >= machine_memory_bytes or mem_dir is None:
+    if (
+        mem_limit is None
+        or mem_limit >= machine_memory_bytes
+        or mem_dir is None
+        or not _readable(CgroupMemory, mem_dir, version)
+    ):
         mem_dir, mem_limit = None, None
     if cpu_dir is None and mem_dir is None:
         return None
