@@ -48,11 +48,11 @@ PROCESS_SHARE = "estimate:gpu-process-share"
 MIG_SHARE = "estimate:mig-slice-share"
 _PID_REFRESH_S = 1.0
 _SAMPLES_REFRESH_S = 0.5
+"""Per-process samples are queried at most this often: the driver samples utilisation every 1/6 to 1 s, so a
+faster query finds no new sample, which must not read as "nothing ran" (the power path reads every 20 ms)."""
 _SAMPLES_CARRY_S = 2.0
 """A query that finds no new sample reuses the last non-empty weights this long (the driver's period may be a
 second or more); past it, no sample means nothing ran and the compute processes share evenly."""
-"""Per-process samples are queried at most this often: the driver samples utilisation every 1/6 to 1 s, so a
-faster query finds no new sample, which must not read as "nothing ran" (the power path reads every 20 ms)."""
 
 _AVERAGE_NOTE = (
     "nvmlDeviceGetPowerUsage is a 1 s trailing average on Ampere and newer boards: integrating it "
