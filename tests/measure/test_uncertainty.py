@@ -51,6 +51,8 @@ def test_share_estimates_widen_the_boards_band() -> None:
     band = method_band("estimate:gpu-process-share", "gpu")
     assert band.low == pytest.approx(1 - 0.95 * 0.5) and band.high == pytest.approx(1.05 * 1.5 - 1)
     assert method_band("estimate:mig-slice-share", "gpu").high == band.high
+    on_power = method_band("estimate:gpu-process-share", "gpu", 0.02, share_of="power-integral")
+    assert on_power.high == pytest.approx(1.07 * 1.5 - 1) and on_power.rule.endswith("nvml-power-integral")
 
 
 def test_absolute_floor_wins_for_a_near_idle_gpu() -> None:
@@ -95,6 +97,7 @@ def test_run_band_contains_the_fake_boards_truth_on_the_power_path(
 def test_run_band_adds_components_and_applies_pue() -> None:
     class Ch:
         def __init__(self, component: str, method: str, energy_j: float) -> None:
+            self.channel = component
             self.component, self.method, self.energy_j = component, method, energy_j
             self.samples, self.first_t, self.last_t = 11, 0.0, 10.0
 

@@ -29,7 +29,8 @@ The figures (see docs/accuracy.md for the full argument):
 - ``vm-vcpu``: -47 % / +71 %. The per-vCPU watts (Cloud Carbon Footprint's AWS average, 0.74-3.5 W) against
   CCF's own per-microarchitecture coefficients: the lowest full-load figure (AMD EPYC Milan, 1.87 W) is 47 %
   below 3.5 W, the highest (Intel Haswell, 5.99 W) 71 % above. The host is hidden, so any of them may be it.
-- ``gpu-process-share`` and ``mig-slice-share``: +-50 % on top of the board's band. NVML has no per-process or
+- ``gpu-process-share`` and ``mig-slice-share``: +-50 % on top of the board's band (counter or power integral,
+  the channel's ``share_of``). NVML has no per-process or
   per-instance power: SM time (or slices held) stands in for it, and kernels of equal duration draw unequal
   power. No published validation exists; the 50 % is this project's allowance and is labelled so.
 - anything else: -100 % / +100 % (a method nobody has characterised says nothing about its accuracy).
@@ -43,7 +44,7 @@ independent errors would give, and the honest one when every CPU channel shares 
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -138,11 +139,14 @@ def _power_integral(interval_s: float | None) -> Band:
     )
 
 
-def method_band(method: str, component: str, interval_s: float | None = None) -> Band:
+def method_band(
+    method: str, component: str, interval_s: float | None = None, share_of: str = "counter"
+) -> Band:
     """The band of ``method`` for a channel of ``component`` (``gpu``, ``cpu``, ``ram``) read every
-    ``interval_s`` seconds. A composite ``a+b`` method (a counter that fell back to power) gets the wider."""
+    ``interval_s`` seconds. A composite ``a+b`` method (a counter that fell back to power) gets the wider. A share
+    estimate's band sits on top of the band of the method under it, ``share_of`` (its channel's details)."""
     if "+" in method:
-        parts = [method_band(m, component, interval_s) for m in method.split("+") if m]
+        parts = [method_band(m, component, interval_s, share_of) for m in method.split("+") if m]
         return max(parts, key=lambda b: b.low + b.high) if parts else BANDS["unknown"]
     if method == "counter":
         return BANDS["nvml-counter"] if component == "gpu" else BANDS["rapl-counter"]
@@ -156,7 +160,8 @@ def method_band(method: str, component: str, interval_s: float | None = None) ->
             return BANDS["tdp-model"]
         return BANDS["unknown"]
     if method in ("estimate:gpu-process-share", "estimate:mig-slice-share"):
-        return BANDS["share-estimate"].combine(BANDS["nvml-counter"])
+        under = share_of if share_of in ("counter", "power-integral") else "counter"
+        return BANDS["share-estimate"].combine(method_band(under, component, interval_s))
     return BANDS["unknown"]
 
 
@@ -184,6 +189,8 @@ class ChannelEnergy(Protocol):
     """What :func:`run_band` needs of a channel (a ledger's ``ChannelTotals`` has it)."""
 
     @property
+    def channel(self) -> str: ...
+    @property
     def component(self) -> str: ...
     @property
     def method(self) -> str: ...
@@ -198,10 +205,15 @@ class ChannelEnergy(Protocol):
 
 
 def channel_band(
-    energy_j: float, method: str, component: str, duration_s: float, interval_s: float | None = None
+    energy_j: float,
+    method: str,
+    component: str,
+    duration_s: float,
+    interval_s: float | None = None,
+    share_of: str = "counter",
 ) -> EnergyBand:
     """Low/high kWh of one channel's ``energy_j`` joules measured by ``method`` over ``duration_s`` seconds."""
-    band = method_band(method, component, interval_s)
+    band = method_band(method, component, interval_s, share_of)
     e = max(0.0, energy_j)
     below = max(e * band.low, band.abs_w * max(0.0, duration_s))
     above = max(e * band.high, band.abs_w * max(0.0, duration_s))
@@ -215,13 +227,17 @@ def _interval(ch: ChannelEnergy) -> tuple[float, float | None]:
     return duration, (duration / (ch.samples - 1) if ch.samples > 1 else None)
 
 
-def channel_bands(channels: Iterable[ChannelEnergy], pue: float = 1.0) -> dict[str, EnergyBand]:
+def channel_bands(
+    channels: Iterable[ChannelEnergy], pue: float = 1.0, share_of: Mapping[str, str] | None = None
+) -> dict[str, EnergyBand]:
     """Per component (``gpu``, ``cpu``, ``ram``): low/high kWh summed over its channels, times ``pue``. Each
-    channel's interval is its mean reading interval (duration / (samples - 1))."""
+    channel's interval is its mean reading interval (duration / (samples - 1)); ``share_of`` maps a share
+    estimate's channel to the method under it (default ``counter``)."""
     out: dict[str, EnergyBand] = {}
     for ch in channels:
         duration, interval = _interval(ch)
-        b = channel_band(ch.energy_j, ch.method, ch.component, duration, interval)
+        under = (share_of or {}).get(ch.channel, "counter")
+        b = channel_band(ch.energy_j, ch.method, ch.component, duration, interval, under)
         prev = out.get(ch.component)
         rules = tuple(dict.fromkeys((prev.rules if prev else ()) + b.rules))
         out[ch.component] = EnergyBand(
@@ -233,9 +249,11 @@ def channel_bands(channels: Iterable[ChannelEnergy], pue: float = 1.0) -> dict[s
     return out
 
 
-def run_band(channels: Iterable[ChannelEnergy], pue: float = 1.0) -> EnergyBand:
+def run_band(
+    channels: Iterable[ChannelEnergy], pue: float = 1.0, share_of: Mapping[str, str] | None = None
+) -> EnergyBand:
     """The run's total energy (kWh, times ``pue``) and its band: the channels' lows and highs summed."""
-    parts = channel_bands(channels, pue).values()
+    parts = channel_bands(channels, pue, share_of).values()
     rules = tuple(dict.fromkeys(r for p in parts for r in p.rules))
     return EnergyBand(
         sum(p.energy_kwh for p in parts), sum(p.low_kwh for p in parts), sum(p.high_kwh for p in parts), rules

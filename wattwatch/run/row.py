@@ -137,11 +137,12 @@ def _component_slice(infos: Sequence[ChannelInfo], component: str) -> str:
     return "+".join(rules)
 
 
-def _band_fields(snap: LedgerSnapshot) -> dict[str, Any]:
+def _band_fields(snap: LedgerSnapshot, infos: Sequence[ChannelInfo]) -> dict[str, Any]:
     """``energy_low_kwh``, ``energy_high_kwh`` and ``energy_band`` from the channels' methods and intervals."""
     from wattwatch.measure.uncertainty import channel_bands
 
-    parts = channel_bands(snap.channels.values(), pue=snap.pue)
+    share_of = {i.channel: str(i.details["share_of"]) for i in infos if "share_of" in i.details}
+    parts = channel_bands(snap.channels.values(), pue=snap.pue, share_of=share_of)
     if not parts:
         return {}
     return {
@@ -232,6 +233,6 @@ def build_emissions_data(
         gpu_slice=_component_slice(infos, "gpu"),
         cpu_slice=_component_slice(infos, "cpu"),
         ram_slice=_component_slice(infos, "ram"),
-        **_band_fields(snap),
+        **_band_fields(snap, infos),
         **energy,
     )
