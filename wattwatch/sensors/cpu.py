@@ -44,7 +44,7 @@ import psutil
 
 from wattwatch.sensors.base import POWER, ChannelInfo, ProcFile, Reading
 from wattwatch.sensors.cgroup import CgroupSlice
-from wattwatch.sensors.cpuinfo import read_cpuinfo
+from wattwatch.sensors.cpuinfo import CpuInfo, read_cpuinfo
 from wattwatch.sensors.vm import (
     CCF_MAX_W_PER_VCPU,
     CCF_MIN_W_PER_VCPU,
@@ -207,6 +207,7 @@ class CpuModelSensor:
         vcpu_w: float | None = None,
         dmi_root: Path = DEFAULT_DMI_ROOT,
         scale: CpuScale | None = None,
+        cpuinfo: CpuInfo | None = None,
         cgroup: CgroupSlice | None = None,
         machine_seconds: Callable[[], tuple[float, float]] | None = None,
         tree_seconds: Callable[[], float] | None = None,
@@ -219,7 +220,7 @@ class CpuModelSensor:
             raise ValueError(f"cpu_count must be >= 1, not {cpu_count!r}")
         self._log = logger or logging.getLogger(__name__)
         self._mode: Mode = mode
-        info = read_cpuinfo(Path(proc_root))
+        info = cpuinfo if cpuinfo is not None else read_cpuinfo(Path(proc_root))
         self.model_name = info.model_name
         self.n_cpus = cpu_count or info.logical_cpus
         if scale is None:
@@ -227,7 +228,7 @@ class CpuModelSensor:
                 info.model_name,
                 self.n_cpus,
                 info.sockets,
-                vm=detect_vm(Path(proc_root), Path(dmi_root)),
+                vm=detect_vm(Path(proc_root), Path(dmi_root), cpuinfo=info),
                 tdp_w=tdp_w,
                 vcpu_w=vcpu_w,
                 data_dir=data_dir,

@@ -70,7 +70,7 @@ def host_sensors(
     log = logger or logging.getLogger(__name__)
     proc_root = Path(proc_root)
     info = read_cpuinfo(proc_root)
-    vm = detect_vm(proc_root, Path(dmi_root))
+    vm = detect_vm(proc_root, Path(dmi_root), cpuinfo=info)
     scale = cpu_scale(
         info.model_name, info.logical_cpus, info.sockets, vm=vm, tdp_w=tdp_w, vcpu_w=vcpu_w, data_dir=data_dir
     )
@@ -122,6 +122,7 @@ def host_sensors(
                 data_dir,
                 logger=log,
                 scale=scale,
+                cpuinfo=info,
                 cgroup=slice_ if cpu_sliced else None,
             )
         )

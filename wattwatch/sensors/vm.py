@@ -32,7 +32,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from wattwatch.sensors.cpuinfo import load_tdp_table, lookup_tdp, normalize_cpu_name
+from wattwatch.sensors.cpuinfo import CpuInfo, load_tdp_table, lookup_tdp, normalize_cpu_name, read_cpuinfo
 
 __all__ = [
     "CCF_MAX_W_PER_VCPU",
@@ -114,17 +114,17 @@ def _read(path: Path) -> str:
         return ""
 
 
-def detect_vm(proc_root: Path = Path("/proc"), dmi_root: Path = DEFAULT_DMI_ROOT) -> VmInfo | None:
+def detect_vm(
+    proc_root: Path = Path("/proc"), dmi_root: Path = DEFAULT_DMI_ROOT, *, cpuinfo: CpuInfo | None = None
+) -> VmInfo | None:
     """A :class:`VmInfo` when ``<proc_root>/cpuinfo`` has the ``hypervisor`` flag or a DMI file under
-    ``dmi_root`` names a hypervisor; ``None`` on bare metal (or when neither can be read)."""
+    ``dmi_root`` names a hypervisor; ``None`` on bare metal (or when neither can be read). ``cpuinfo``: the
+    file already parsed (it can take milliseconds to generate on a large host: read it once)."""
     evidence: list[str] = []
     name = ""
-    for line in _read(Path(proc_root) / "cpuinfo").splitlines():
-        key, sep, value = line.partition(":")
-        if sep and key.strip().lower() == "flags":
-            if "hypervisor" in value.split():
-                evidence.append("cpuinfo hypervisor flag")
-            break
+    info = cpuinfo if cpuinfo is not None else read_cpuinfo(Path(proc_root))
+    if info.hypervisor:
+        evidence.append("cpuinfo hypervisor flag")
     for fname in _DMI_FILES:
         text = _read(Path(dmi_root) / fname)
         low = text.lower()
