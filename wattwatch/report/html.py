@@ -54,18 +54,42 @@ def _num(x: float | None, digits: int = 5) -> float | None:
     return float(f"{x:.{digits}g}")
 
 
-def payload(report: Report) -> dict[str, Any]:
-    """The JSON the page draws from (see :data:`COLUMNS`)."""
-    strings: list[str] = []
-    index: dict[str, int] = {}
+class _Strings:
+    """Each distinct string stored once; runs refer to it by its index."""
 
-    def s(text: str) -> int:
-        i = index.get(text)
+    def __init__(self) -> None:
+        self.strings: list[str] = []
+        self._index: dict[str, int] = {}
+
+    def __call__(self, text: str) -> int:
+        i = self._index.get(text)
         if i is None:
-            i = index[text] = len(strings)
-            strings.append(text)
+            i = self._index[text] = len(self.strings)
+            self.strings.append(text)
         return i
 
+
+def payload(report: Report) -> dict[str, Any]:
+    """The JSON the page draws from (see :data:`COLUMNS`)."""
+    strings = _Strings()
+    rows, row_of = _run_rows(report, strings)
+    totals = {k: _num(v, 6) for k, v in report.totals().items()}
+    return {
+        "cols": list(COLUMNS),
+        "strings": strings.strings,
+        "runs": rows,
+        "totals": totals,
+        "phases": {k: [_num(e), _num(c)] for k, (e, c) in report.by_phase().items()},
+        "components": {k: [_num(o), _num(e)] for k, (o, e) in report.by_component().items()},
+        "metrics": _metrics(report),
+        "series": _series(report, row_of),
+        "notes": list(report.notes),
+        "stack_runs": _STACK_RUNS,
+    }
+
+
+def _run_rows(report: Report, strings: _Strings) -> tuple[list[list[Any]], dict[str, int]]:
+    """One array per run in :data:`COLUMNS` order, and the row of each run id's first run."""
     rows: list[list[Any]] = []
     row_of: dict[str, int] = {}
     for r in report.runs:
@@ -95,8 +119,12 @@ def payload(report: Report) -> dict[str, Any]:
             "esource": r.embodied_source,
         }
         row_of.setdefault(r.run_id, len(rows))
-        rows.append([s(values[c]) if c in _STRING_FIELDS else values[c] for c in COLUMNS])
+        rows.append([strings(values[c]) if c in _STRING_FIELDS else values[c] for c in COLUMNS])
+    return rows, row_of
 
+
+def _metrics(report: Report) -> dict[str, Any]:
+    """Per evaluation metric: its direction, every run's (kg CO2eq, value, run row) and the Pareto front."""
     metrics: dict[str, Any] = {}
     for name in report.metrics():
         lower = lower_is_better(name)
@@ -107,7 +135,11 @@ def payload(report: Report) -> dict[str, Any]:
             "points": [[_num(x), _num(y), i] for x, y, i in pts],
             "front": [[_num(x), _num(y)] for x, y in front],
         }
+    return metrics
 
+
+def _series(report: Report, row_of: dict[str, int]) -> list[dict[str, Any]]:
+    """The kept time series (W per channel, phases, g/kWh) with their run's per-phase and per-GPU totals."""
     by_id = {r.run_id: r for r in report.runs}
     series = []
     for ser in report.series:
@@ -128,22 +160,10 @@ def payload(report: Report) -> dict[str, Any]:
                 "dev_kwh": {k: _num(v) for k, v in run.gpu_energy_by_device_kwh.items()},
             }
         )
-    totals = {k: _num(v, 6) for k, v in report.totals().items()}
-    return {
-        "cols": list(COLUMNS),
-        "strings": strings,
-        "runs": rows,
-        "totals": totals,
-        "phases": {k: [_num(e), _num(c)] for k, (e, c) in report.by_phase().items()},
-        "components": {k: [_num(o), _num(e)] for k, (o, e) in report.by_component().items()},
-        "metrics": metrics,
-        "series": series,
-        "notes": list(report.notes),
-        "stack_runs": _STACK_RUNS,
-    }
+    return series
 
 
-def _json_for_script(data: Any) -> str:
+def _json_for_script(data: object) -> str:
     """JSON that cannot end its ``<script>`` element or open a comment (``<``, ``>``, ``&`` escaped)."""
     text = json.dumps(data, separators=(",", ":"), allow_nan=False, ensure_ascii=False)
     return (
