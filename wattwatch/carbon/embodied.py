@@ -1,9 +1,10 @@
 """Embodied carbon: the manufacturing footprint of the hardware a run used, and the run's share of it.
 
 Boavizta's open methodology (https://doc.api.boavizta.org), re-implemented on the reference data of one
-boaviztapi release copied into ``data/embodied/boavizta.json`` (``scripts/embodied_data.py`` regenerates it),
-so that a run never imports boaviztapi (pandas and scipy: seconds of import). ``tests/carbon/test_embodied.py``
-checks every figure against boaviztapi's own result for the same hardware. All masses of CO2 are kg CO2eq
+boaviztapi release copied into ``data/embodied/boavizta.json`` (``scripts/embodied_data.py`` regenerates it;
+:mod:`wattwatch.carbon.embodied_data` reads it and matches GPU and CPU names in it), so that a run never imports
+boaviztapi (pandas and scipy: seconds of import). ``tests/carbon/test_embodied.py`` checks every figure against
+boaviztapi's own result for the same hardware. All masses of CO2 are kg CO2eq
 (Boavizta's ``gwp`` criterion: climate change).
 
 What is counted, per part (Boavizta's "embedded" phase: manufacture; for GPUs also transport and end of life):
@@ -30,13 +31,12 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import json
 import math
 import re
 from dataclasses import dataclass, field
-from importlib import resources
 from typing import Any
 
+from wattwatch.carbon.embodied_data import EmbodiedData, cpu_key, load_data, match_cpu, match_gpu
 from wattwatch.errors import ConfigurationError
 from wattwatch.result import EmissionsData
 
@@ -70,58 +70,6 @@ _KERF_MM = 0.2
 _WAFER_DIAMETER_MM = 300.0
 _WAFER_SURFACE_MM2 = math.pi * (_WAFER_DIAMETER_MM / 2) ** 2
 _VRAM_DIE_MM2_PER_GB = 15.5
-
-
-@dataclass(frozen=True, eq=False)  # hashed by identity: results are cached per (hardware, data)
-class EmbodiedData:
-    """Boavizta's reference data as shipped (see ``scripts/embodied_data.py``)."""
-
-    version: str
-    factors: dict[str, Any]
-    gpu_default: dict[str, Any]
-    gpus: tuple[dict[str, Any], ...]
-    cpu_default_die_mm2: tuple[float, float, float]
-    cpu_index: dict[str, tuple[str, int, int | None]]
-    """:func:`cpu_key` -> (Boavizta's CPU name, total die area mm2, threads or ``None``)."""
-    ram_density: tuple[float, float, float]
-    ssd_density: tuple[float, float, float]
-    server: dict[str, Any]
-
-    @functools.cached_property
-    def cpu_by_number(self) -> dict[str, list[str]]:
-        """Model-number word (one with a digit) -> the CPU keys containing it."""
-        out: dict[str, list[str]] = {}
-        for key in self.cpu_index:
-            for word in key.split():
-                if any(ch.isdigit() for ch in word):
-                    out.setdefault(word, []).append(key)
-        return out
-
-    @functools.cached_property
-    def gpu_index(self) -> dict[str, dict[str, Any]]:
-        return {g["name"]: g for g in self.gpus}
-
-
-@functools.lru_cache(maxsize=4)
-def load_data(path: str | None = None) -> EmbodiedData:
-    """The shipped Boavizta data (or the JSON file at ``path``, in the same format)."""
-    if path is None:
-        text = resources.files("wattwatch.carbon").joinpath("data/embodied/boavizta.json").read_text("utf-8")
-    else:
-        with open(path, encoding="utf-8") as fh:
-            text = fh.read()
-    raw = json.loads(text)
-    return EmbodiedData(
-        version=str(raw["boaviztapi_version"]),
-        factors=raw["factors"],
-        gpu_default=raw["gpu_default"],
-        gpus=tuple(raw["gpus"]),
-        cpu_default_die_mm2=tuple(raw["cpu_default_die_mm2"]),  # type: ignore[arg-type]
-        cpu_index={str(k): (str(n), int(d), None if t is None else int(t)) for k, (n, d, t) in raw["cpus"].items()},
-        ram_density=tuple(raw["ram_density_gb_per_cm2"]),  # type: ignore[arg-type]
-        ssd_density=tuple(raw["ssd_density_gb_per_cm2"]),  # type: ignore[arg-type]
-        server=raw["server"],
-    )
 
 
 @dataclass(frozen=True)
@@ -234,88 +182,6 @@ class EmbodiedShare:
         if cpus:
             bits.append("cpu=" + "+".join(cpus))
         return "; ".join(bits)
-
-
-# -- name matching -----------------------------------------------------------------------------------------
-
-_GPU_RULES: tuple[tuple[str, str], ...] = (
-    # (regular expression on the lower-cased NVML/ROCm name, Boavizta GPU spec); first match wins.
-    (r"h100.*nvl", "NVIDIA H100 NVL 94GB"),
-    (r"h100.*pcie", "NVIDIA H100 PCIe 80GB"),
-    (r"h100", "NVIDIA H100 SXM 80GB"),  # "NVIDIA H100 80GB HBM3" is the SXM board
-    (r"h200", "NVIDIA H200 SXM 141GB"),
-    (r"b200", "NVIDIA B200 180GB"),
-    (r"b300", "NVIDIA B300 288GB"),
-    (r"a100.*80.*pcie|a100.*pcie.*80", "NVIDIA A100 PCIe 80GB"),
-    (r"a100.*80", "NVIDIA A100 SXM4 80GB"),
-    (r"a100.*pcie", "NVIDIA A100 PCIe 40GB"),
-    (r"a100", "NVIDIA A100 SXM4 40GB"),
-    (r"v100s", "NVIDIA Tesla V100S PCIe 32GB"),
-    (r"v100.*pcie.*32", "NVIDIA Tesla V100 PCIe 32GB"),
-    (r"v100.*pcie", "NVIDIA Tesla V100 PCIe 16GB"),
-    (r"v100.*32", "NVIDIA Tesla V100 SXM2 32GB"),
-    (r"v100", "NVIDIA Tesla V100 SXM2 16GB"),
-    (r"l40s", "NVIDIA L40S 48GB"),
-    (r"\bl4\b", "NVIDIA L4"),
-    (r"\bt4\b", "NVIDIA T4"),
-    (r"\ba10g?\b", "NVIDIA A10"),
-    (r"p100", "NVIDIA P100"),
-    (r"\bp4\b", "NVIDIA Tesla P4"),
-    (r"\bm60\b", "NVIDIA Tesla M60"),
-    (r"mi300x", "AMD Instinct MI300X 192GB"),
-    (r"rtx a4500", "NVIDIA RTX A4500"),
-    (r"titan rtx", "NVIDIA Titan RTX"),
-    (r"1080 ti", "NVIDIA GTX 1080 Ti"),
-    (r"quadro rtx 5000", "NVIDIA Quadro RTX 5000"),
-)
-
-
-def match_gpu(name: str, data: EmbodiedData | None = None) -> dict[str, Any] | None:
-    """Boavizta's spec for a GPU name (``None``: unknown, the archetype applies)."""
-    data = data or load_data()
-    low = name.lower()
-    for pattern, spec in _GPU_RULES:
-        if re.search(pattern, low):
-            return data.gpu_index.get(spec)
-    for spec_name, found in data.gpu_index.items():
-        if spec_name.lower() == low:
-            return found
-    return None
-
-
-def cpu_key(name: str) -> str:
-    """A CPU name as looked up: lower case, without ``(R)``, ``(TM)``, ``CPU``, ``Processor``, ``NN-Core`` and
-    ``@ frequency``."""
-    s = name.lower()
-    s = re.sub(r"\((r|tm)\)", " ", s)
-    s = re.sub(r"@.*$", " ", s)
-    s = re.sub(r"\b\d+-core\b|\bprocessor\b|\bcpu\b", " ", s)
-    return " ".join(s.split())
-
-
-def match_cpu(name: str, data: EmbodiedData | None = None) -> tuple[str, int, int | None] | None:
-    """``(Boavizta name, total die area mm2, threads or None)`` for a CPU model string, or ``None``.
-
-    The name is normalised (``(R)``, ``(TM)``, ``CPU``, ``Processor``, ``NN-Core`` and ``@ frequency`` dropped)
-    and looked up exactly; failing that, the longest Boavizta name whose words all occur in it, provided it
-    has a model number (a word with a digit).
-    """
-    if not name.strip():
-        return None
-    data = data or load_data()
-    key = cpu_key(name)
-    hit = data.cpu_index.get(key)
-    if hit is not None:
-        return hit
-    words = set(key.split())
-    candidates = {k for w in words if any(ch.isdigit() for ch in w) for k in data.cpu_by_number.get(w, ())}
-    best: tuple[str, int, int | None] | None = None
-    best_len = 0
-    for spec_key in sorted(candidates):
-        spec_words = spec_key.split()
-        if set(spec_words) <= words and len(spec_words) > best_len:
-            best, best_len = data.cpu_index[spec_key], len(spec_words)
-    return best
 
 
 # -- Boavizta's per-part arithmetic ------------------------------------------------------------------------
