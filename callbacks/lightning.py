@@ -106,11 +106,13 @@ class WattwatchLightningCallback(pl.Callback):
         if self.tracker is not None:
             self.tracker.set_counts(steps=trainer.global_step)
 
-    def on_train_batch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule, batch: Any, batch_idx: int) -> None:
+    def on_train_batch_start(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, batch: object, batch_idx: int
+    ) -> None:
         self._phase("train")
 
     def on_train_batch_end(
-        self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs: Any, batch: Any, batch_idx: int
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs: object, batch: object, batch_idx: int
     ) -> None:
         tracker = self.tracker
         if tracker is None or not tracker.running:
@@ -145,8 +147,9 @@ class WattwatchLightningCallback(pl.Callback):
         self._phase("checkpoint")
 
 
-def _batch_size(batch: Any) -> int | None:
-    """Rows in the batch's first tensor (``None`` if it has none)."""
+def _batch_size(batch: object) -> int | None:
+    """Rows in the batch's first tensor (``None`` if it has none). A batch is whatever the user's data loader
+    yields: a tensor (anything with a ``shape``), or a dict, list or tuple holding one."""
     if hasattr(batch, "shape") and len(batch.shape) > 0:
         return int(batch.shape[0])
     if isinstance(batch, dict):

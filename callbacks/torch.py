@@ -24,10 +24,10 @@ Distributed runs: every process hooks its own optimizer and **every process call
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from wattwatch.measure.ledger import J_PER_KWH
 from wattwatch.result import EmissionsData
@@ -36,7 +36,10 @@ from wattwatch.run.tracker import Tracker
 __all__ = [
     "GenerationMeter",
     "GenerationReport",
+    "GenerativeModel",
+    "HookableOptimizer",
     "OptimizerHook",
+    "TokenIds",
     "UnitEnergy",
     "energy_per_unit",
     "log_metrics",
@@ -44,6 +47,33 @@ __all__ = [
 ]
 
 Count = int | Callable[[], int] | None
+
+
+class RemovableHandle(Protocol):
+    """What ``register_step_post_hook`` returns (``torch.utils.hooks.RemovableHandle``)."""
+
+    def remove(self) -> None: ...
+
+
+class HookableOptimizer(Protocol):
+    """What :func:`track_optimizer` needs of an optimizer: ``torch.optim.Optimizer.register_step_post_hook``
+    (torch >= 2.0), which calls ``hook(optimizer, args, kwargs)`` after each ``step()``."""
+
+    def register_step_post_hook(self, hook: Callable[[object, object, object], None]) -> RemovableHandle: ...
+
+
+class TokenIds(Protocol):
+    """A batch of token ids (a ``torch.Tensor`` of shape ``(requests, tokens)``): only its shape is read."""
+
+    @property
+    def shape(self) -> Sequence[int]: ...
+
+
+class GenerativeModel(Protocol):
+    """A model with Hugging Face's ``generate(input_ids, **kwargs)``, whatever its exact signature; its output (a
+    tensor of token ids, or an object whose ``sequences`` is one) is returned to the caller unchanged."""
+
+    def generate(self, *args: Any, **kwargs: Any) -> Any: ...
 
 
 def _value(count: Count) -> int | None:
@@ -96,14 +126,16 @@ def log_metrics(data: EmissionsData, *, train_phase: str = "train") -> dict[str,
 class OptimizerHook:
     """Counts optimizer steps into a tracker (see :func:`track_optimizer`). ``remove()`` detaches it."""
 
-    def __init__(self, optimizer: Any, tracker: Tracker, batch_size: Count = None, tokens_per_step: Count = None):
+    def __init__(
+        self, optimizer: HookableOptimizer, tracker: Tracker, batch_size: Count = None, tokens_per_step: Count = None
+    ):
         self.tracker = tracker
         self.batch_size = batch_size
         self.tokens_per_step = tokens_per_step
         self.steps = 0
         self._handle = optimizer.register_step_post_hook(self._on_step)
 
-    def _on_step(self, optimizer: Any, args: Any, kwargs: Any) -> None:
+    def _on_step(self, optimizer: object, args: object, kwargs: object) -> None:
         self.steps += 1
         self.tracker.step(1, samples=_value(self.batch_size), tokens=_value(self.tokens_per_step))
 
@@ -116,7 +148,7 @@ class OptimizerHook:
 
 
 def track_optimizer(
-    optimizer: Any, tracker: Tracker, *, batch_size: Count = None, tokens_per_step: Count = None
+    optimizer: HookableOptimizer, tracker: Tracker, *, batch_size: Count = None, tokens_per_step: Count = None
 ) -> OptimizerHook:
     """Count every ``optimizer.step()`` as one step of ``tracker`` (``register_step_post_hook``).
 
@@ -163,7 +195,9 @@ class GenerationMeter:
         self.generated_tokens += int(req.tokens)
         self.tracker.step(n, samples=n, tokens=int(req.tokens))
 
-    def generate(self, model: Any, input_ids: Any = None, pad_token_id: int | None = None, **kwargs: Any) -> Any:
+    def generate(
+        self, model: GenerativeModel, input_ids: TokenIds | None = None, pad_token_id: int | None = None, **kwargs: Any
+    ) -> Any:
         """``model.generate(input_ids, **kwargs)`` measured; generated tokens are the new columns of the output
         (padding excluded when ``pad_token_id`` is given or the model's config has one)."""
         with self.request(n=1 if input_ids is None else int(input_ids.shape[0])) as req:
