@@ -31,17 +31,46 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Collection, Mapping
-from typing import Any
+from typing import Protocol, TypeAlias
 
 import psutil
 
 __all__ = [
     "MIG_PROFILES",
+    "MigNvml",
+    "NvmlHandle",
     "ProcessSplitter",
     "mig_slice_fraction",
     "process_tree_pids",
     "split_energy",
 ]
+
+NvmlHandle: TypeAlias = object
+"""pynvml's opaque device handle (a ``c_nvmlDevice_t`` pointer, of a GPU or a MIG instance): only ever passed back
+to NVML."""
+
+
+class _InstanceAttributes(Protocol):
+    @property
+    def gpuInstanceSliceCount(self) -> int: ...  # noqa: N802 - NVML's field name
+
+
+class _ProfileInfo(Protocol):
+    @property
+    def sliceCount(self) -> int: ...  # noqa: N802 - NVML's field name
+
+
+class MigNvml(Protocol):
+    """The part of ``pynvml`` that :func:`mig_slice_fraction` calls (the module itself satisfies it)."""
+
+    NVMLError: type[Exception]
+
+    def nvmlDeviceGetAttributes(self, handle: NvmlHandle) -> _InstanceAttributes: ...  # noqa: N802
+
+    def nvmlDeviceGetGpuInstanceProfileInfo(  # noqa: N802
+        self, handle: NvmlHandle, profile: int, version: int = ...
+    ) -> _ProfileInfo: ...
+
 
 MIG_PROFILES = (0, 1, 2, 3, 4, 5, 6)
 """``NVML_GPU_INSTANCE_PROFILE_{1,2,3,4,7,8,6}_SLICE``: the profiles probed for the parent's slice count."""
@@ -104,7 +133,9 @@ def process_tree_pids(pid: int | None = None) -> Callable[[], frozenset[int]]:
     return pids
 
 
-def mig_slice_fraction(nvml: Any, parent: Any, mig_handles: Collection[Any]) -> tuple[float, int, int] | None:
+def mig_slice_fraction(
+    nvml: MigNvml, parent: NvmlHandle, mig_handles: Collection[NvmlHandle]
+) -> tuple[float, int, int] | None:
     """``(fraction, instance slices, parent slices)`` for MIG instances ``mig_handles`` of GPU ``parent``, or
     ``None`` when NVML cannot say (the caller then keeps the parent's whole energy and says so)."""
     try:
