@@ -82,7 +82,12 @@ class _LogInjector(TrainerCallback):
         self.owner = owner
 
     def on_log(
-        self, args: TrainingArguments, state: TrainerState, control: TrainerControl, logs: Any = None, **kwargs: Any
+        self,
+        args: TrainingArguments,
+        state: TrainerState,
+        control: TrainerControl,
+        logs: dict[str, float] | None = None,
+        **kwargs: Any,
     ) -> None:
         self.owner._inject(state, logs)
 
@@ -264,7 +269,12 @@ class WattwatchCallback(TrainerCallback):
         self._phase("eval")
 
     def on_evaluate(
-        self, args: TrainingArguments, state: TrainerState, control: TrainerControl, metrics: Any = None, **kwargs: Any
+        self,
+        args: TrainingArguments,
+        state: TrainerState,
+        control: TrainerControl,
+        metrics: dict[str, float] | None = None,
+        **kwargs: Any,
     ) -> None:
         tracker = self.tracker
         if tracker is not None and isinstance(metrics, dict):
@@ -273,7 +283,12 @@ class WattwatchCallback(TrainerCallback):
         self._phase("checkpoint" if control.should_save else "train")
 
     def on_predict(
-        self, args: TrainingArguments, state: TrainerState, control: TrainerControl, metrics: Any = None, **kwargs: Any
+        self,
+        args: TrainingArguments,
+        state: TrainerState,
+        control: TrainerControl,
+        metrics: dict[str, float] | None = None,
+        **kwargs: Any,
     ) -> None:
         self._phase("train")
 
@@ -325,7 +340,7 @@ class WattwatchCallback(TrainerCallback):
         return None
 
     # -- logs ------------------------------------------------------------------------------------------------
-    def _inject(self, state: TrainerState, logs: Any) -> None:
+    def _inject(self, state: TrainerState, logs: dict[str, float] | None) -> None:
         tracker = self.tracker
         if tracker is None or not tracker.running or not isinstance(logs, dict):
             return
@@ -347,7 +362,12 @@ class WattwatchCallback(TrainerCallback):
             history[-1].update(metrics)
 
     def on_log(
-        self, args: TrainingArguments, state: TrainerState, control: TrainerControl, logs: Any = None, **kwargs: Any
+        self,
+        args: TrainingArguments,
+        state: TrainerState,
+        control: TrainerControl,
+        logs: dict[str, float] | None = None,
+        **kwargs: Any,
     ) -> None:
         if self._trainer is None or self._injector not in self._trainer.callback_handler.callbacks:
             self._inject(state, logs)  # no injector in front: at least log_history and later callbacks see them
