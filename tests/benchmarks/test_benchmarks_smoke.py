@@ -28,6 +28,7 @@ MODULES = [
     "benchmarks.bench_accuracy",
     "benchmarks.bench_throughput",
     "benchmarks.bench_flatness",
+    "benchmarks.bench_history",
     "benchmarks.bench_multirank",
     "benchmarks.run_all",
     "benchmarks.gpu_validate",
@@ -89,3 +90,23 @@ def test_sampler_cost_and_flatness_tiny() -> None:
         assert math.isfinite(cost[path]["cpu_s_per_hour"]) and cost[path]["cpu_s_per_sample"] >= 0
     r = simulate(0.01)
     assert r["samples"] == 360 and abs(r["energy_error"]) < 1e-9 and r["timeseries_bytes"] > 0
+
+
+def test_history_rows_are_realistic(tmp_path: Path) -> None:
+    from benchmarks import bench_history
+
+    size = bench_history.make_history(tmp_path / "emissions.csv", 50)
+    from wattwatch.sinks.emissions_file import read_table
+
+    table = read_table(tmp_path / "emissions.csv")
+    assert len(table.rows) == 50 and len({r["run_id"] for r in table.rows}) == 50
+    assert 900 <= size / 50 <= 1200  # ~1 KB a row, as the history
+    assert all(table.rows[0][c] for c in ("cpu_model", "gpu_model", "phase_energy_kwh", "status"))
+
+
+def test_history_benchmark_runs(tmp_path: Path) -> None:
+    from benchmarks import bench_history
+
+    figs = bench_history.measure((10, 30), flushes=2)
+    assert [f.key for f in figs] == ["H1", "H2", "H3"]
+    assert all(f.ww is not None and math.isfinite(f.ww) for f in figs)
