@@ -31,7 +31,7 @@ import hashlib
 import io
 import os
 import sys
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -44,6 +44,7 @@ __all__ = [
     "COMPANION_TAG",
     "CsvTable",
     "PendingAppend",
+    "TableReader",
     "WriteOutcome",
     "append_row",
     "companion_path",
@@ -251,43 +252,77 @@ def _allow_large_fields() -> None:
             limit //= 2
 
 
-def read_table(path: str | os.PathLike[str]) -> CsvTable:
-    """Read a whole CSV file, tolerating what other tools write (see the module's docstring). A missing or
-    empty file is an empty table; ``OSError`` when it cannot be opened."""
-    p = Path(path)
-    try:
-        data = p.read_bytes()
-    except FileNotFoundError:
-        return CsvTable()
-    if data.startswith(BOM):
-        data = data[len(BOM) :]
-    parsed = parse_header(data[: 1 << 20], whole_file=True)
-    if parsed is None:
-        return CsvTable()
-    header, delimiter, _, _ = parsed
-    text = data.decode("utf-8", "replace")
-    _allow_large_fields()
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
-    table = CsvTable(header=list(header), delimiter=delimiter)
-    try:
-        next(reader)
-    except (csv.Error, StopIteration):
-        return table
-    width = len(header)
-    while True:
+class TableReader:
+    """Streams the rows of a CSV file, one at a time (memory: one row, whatever the file's size), tolerating
+    what other tools write (see the module's docstring). Use as a context manager (closes the file) and iterate;
+    :attr:`header` and :attr:`delimiter` are known once it is open, :attr:`notes` fills as damaged lines are
+    skipped. A missing or empty file has no header and no rows; ``OSError`` when it cannot be opened."""
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = Path(path)
+        self.header: list[str] = []
+        self.delimiter = ","
+        self.notes: list[str] = []
+        self._fh: io.TextIOWrapper | None = None
         try:
-            cells = next(reader)
-        except StopIteration:
-            break
-        except csv.Error as exc:
-            table.notes.append(f"{p} line {reader.line_num}: skipped ({exc})")
-            continue
-        if not cells or (len(cells) == 1 and not cells[0].strip()):
-            continue
-        if len(cells) < width:
-            cells = cells + [""] * (width - len(cells))
-        table.rows.append(dict(zip(header, cells[:width], strict=True)))
-    return table
+            raw = open(self.path, "rb")  # noqa: SIM115 - closed by close()
+        except FileNotFoundError:
+            return
+        try:
+            head = raw.read(1 << 20)
+            parsed = parse_header(head, whole_file=len(head) < (1 << 20))
+            if parsed is None:
+                raw.close()
+                return
+            header, self.delimiter, _, bom = parsed
+            self.header = list(header)
+            raw.seek(len(BOM) if bom else 0)
+            self._fh = io.TextIOWrapper(raw, encoding="utf-8", errors="replace", newline="")
+        except BaseException:
+            raw.close()
+            raise
+
+    def __enter__(self) -> TableReader:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        if self._fh is not None:
+            self._fh.close()
+            self._fh = None
+
+    def __iter__(self) -> Iterator[dict[str, str]]:
+        if self._fh is None:
+            return
+        _allow_large_fields()
+        reader = csv.reader(self._fh, delimiter=self.delimiter)
+        try:
+            next(reader)  # the header
+        except (csv.Error, StopIteration):
+            return
+        header, width = self.header, len(self.header)
+        while True:
+            try:
+                cells = next(reader)
+            except StopIteration:
+                return
+            except csv.Error as exc:
+                self.notes.append(f"{self.path} line {reader.line_num}: skipped ({exc})")
+                continue
+            if not cells or (len(cells) == 1 and not cells[0].strip()):
+                continue
+            if len(cells) < width:
+                cells = cells + [""] * (width - len(cells))
+            yield dict(zip(header, cells[:width], strict=True))
+
+
+def read_table(path: str | os.PathLike[str]) -> CsvTable:
+    """Read a whole CSV file into memory (see :class:`TableReader` to stream it)."""
+    with TableReader(path) as reader:
+        rows = list(reader)
+        return CsvTable(header=list(reader.header), rows=rows, notes=list(reader.notes), delimiter=reader.delimiter)
 
 
 def read_rows(path: str | os.PathLike[str]) -> tuple[list[str], list[dict[str, str]]]:
