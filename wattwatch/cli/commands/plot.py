@@ -30,6 +30,8 @@ class Series:
     power_w: dict[str, list[float | None]] = field(default_factory=dict)
     energy_kwh: list[float] = field(default_factory=list)
     emissions_kg: list[float] = field(default_factory=list)
+    segment_starts: list[float] = field(default_factory=list)
+    """Seconds (on the joined time axis) at which a resumed process segment begins; empty for one segment."""
 
     def phase_spans(self) -> list[tuple[str, float, float]]:
         """Contiguous ``(phase, start_s, end_s)`` stretches."""
@@ -60,8 +62,16 @@ def find_timeseries(run: str, folder: Path) -> Path:
 
 
 def read_timeseries(path: Path) -> Series:
-    """Parse a ``<run_id>.timeseries.csv`` (see :mod:`wattwatch.sinks.timeseries`)."""
+    """Parse a ``<run_id>.timeseries.csv`` (see :mod:`wattwatch.sinks.timeseries`).
+
+    A run resumed from a checkpoint in another process appends its own segment to the same file: its
+    ``elapsed_s`` starts again near 0 and its energy and CO2 count from 0 (each segment counts only its own
+    energy). Segments are joined end to end: a later segment's seconds, kWh and kg are offset by where the
+    previous one ended, so time and the cumulative figures never go backwards, and the last elapsed time is the
+    total tracked time of every segment."""
     s = Series()
+    t_off = e_off = g_off = 0.0
+    last_t = 0.0
     with open(path, newline="", encoding="utf-8") as fh:
         reader = csv.DictReader(fh)
         channels = [c[:-2] for c in (reader.fieldnames or []) if c.endswith("_w")]
@@ -70,11 +80,18 @@ def read_timeseries(path: Path) -> Series:
         s.power_w = {c: [] for c in channels}
         for row in reader:
             try:
-                s.elapsed_s.append(float(row["elapsed_s"]))
-                s.energy_kwh.append(float(row.get("energy_kwh") or 0.0))
-                s.emissions_kg.append(float(row.get("emissions_kg") or 0.0))
-            except ValueError:
+                t = float(row["elapsed_s"])
+                e = float(row.get("energy_kwh") or 0.0)
+                g = float(row.get("emissions_kg") or 0.0)
+            except (TypeError, ValueError):
                 continue
+            if s.elapsed_s and t < last_t:  # a new process segment of a resumed run
+                t_off, e_off, g_off = s.elapsed_s[-1], s.energy_kwh[-1], s.emissions_kg[-1]
+                s.segment_starts.append(t_off)
+            last_t = t
+            s.elapsed_s.append(t + t_off)
+            s.energy_kwh.append(e + e_off)
+            s.emissions_kg.append(g + g_off)
             s.phase.append(row.get("phase") or "")
             for c in channels:
                 v = row.get(f"{c}_w") or ""
@@ -148,13 +165,22 @@ def run(args: argparse.Namespace) -> int:
         x_c, g_c = x, grams
     ax_c.plot(x_c, g_c, color="#444444", linewidth=1.5)
     ax_c.fill_between(x_c, g_c, color="#999999", alpha=0.3)
+    for start in series.segment_starts:
+        for ax in (ax_p, ax_c):
+            ax.axvline(start / scale, color="#555555", linestyle="--", linewidth=1.0)
+    if series.segment_starts:
+        ax_c.text(
+            series.segment_starts[-1] / scale, 0, " resumed", va="bottom", ha="left", fontsize="small", color="#555555"
+        )
     ax_c.set_ylabel("CO2eq (g), cumulative")
     ax_c.set_xlabel(f"time since start ({unit})")
     ax_c.set_ylim(bottom=0)
     ax_c.grid(alpha=0.3)
     total_kwh = series.energy_kwh[-1]
+    segments = f" ({len(series.segment_starts) + 1} segments)" if series.segment_starts else ""
     fig.suptitle(
-        args.title or f"run {run_id[:8]}: {total_kwh:.4g} kWh, {grams[-1]:.4g} g CO2eq in {t[-1]:.3g} s"
+        args.title
+        or f"run {run_id[:8]}: {total_kwh:.4g} kWh, {grams[-1]:.4g} g CO2eq in {t[-1]:.3g} s{segments}"
     )
     out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out, dpi=110)
