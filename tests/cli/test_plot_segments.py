@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from wattwatch.cli.commands.plot import read_timeseries
+from wattwatch.sinks.timeseries import read_timeseries
 
 HEADER = "timestamp,elapsed_s,phase,gpu:0_w,energy_kwh,emissions_kg\n"
 
