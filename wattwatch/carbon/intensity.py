@@ -231,8 +231,8 @@ def coverage_warning(intensity: CarbonIntensity, wall_time_s: float) -> str | No
     if intensity.start_s <= wall_time_s < intensity.end_s:
         return None
     return (
-        f"wattwatch: the hourly intensity file ({intensity.source.description}) covers {_iso(intensity.start_s)} "
-        f"to {_iso(intensity.end_s)}, not this run's start ({_iso(wall_time_s)}); the nearest hour's value is "
+        f"wattwatch: the hourly intensity file ({intensity.source.description}) covers {utc_iso_minutes(intensity.start_s)} "
+        f"to {utc_iso_minutes(intensity.end_s)}, not this run's start ({utc_iso_minutes(wall_time_s)}); the nearest hour's value is "
         "used -- give a file that covers the run's dates"
     )
 

@@ -324,6 +324,7 @@ class RunJournal:
         self._output_file = output_file
         self._owner = owner or ProcessIdentity.of(proc_root=proc_root)
         self._ops = ops
+        self._finished: SaveOutcome | None = None
         self.last_error = ""
         """Why the last :meth:`update` failed (``""`` after one that worked)."""
 
@@ -343,18 +344,32 @@ class RunJournal:
     def update(self, row: Mapping[str, str], columns: Sequence[str], *, durable: bool = False) -> bool:
         """Replace the journal with the run's current ``row`` (status ``row["status"]``); ``durable`` also
         ``fsync``s. Returns whether it worked (see :attr:`last_error`)."""
+        if self._finished is not None:
+            return True  # the run has ended: its final row is the last word
         entry = self._entry(row, columns, row.get("status", "running"), final=False)
         try:
             _write(entry, durable=durable, ops=self._ops)
         except OSError as exc:
             self.last_error = exc.strerror or str(exc)
             return False
+        if self._finished is not None and self._finished.journal is None:
+            # A signal handler ended the run (appending its row) while this write was under way: the journal
+            # just renamed into place is stale, and must not become a second row.
+            _unlink(self.path, self._ops)
         self.last_error = ""
         return True
 
     def finish(self, row: Mapping[str, str], columns: Sequence[str], *, durable: bool = True) -> SaveOutcome:
         """The run has ended: append its final ``row`` to the CSV and delete the journal. When the append fails,
-        the journal keeps the final row (for :func:`finalize_stale`) and the outcome says where."""
+        the journal keeps the final row (for :func:`finalize_stale`) and the outcome says where. A second call
+        returns the first one's outcome (the row is appended once)."""
+        if self._finished is not None:
+            return self._finished
+        outcome = self._finish(row, columns, durable=durable)
+        self._finished = outcome
+        return outcome
+
+    def _finish(self, row: Mapping[str, str], columns: Sequence[str], *, durable: bool) -> SaveOutcome:
         entry = self._entry(row, columns, row.get("status", "completed"), final=True)
         try:
             with locked(self.csv_path):
