@@ -21,6 +21,7 @@ from wattwatch.sinks.journal import (
     ProcessIdentity,
     RunJournal,
     finalize_stale,
+    journal_dir,
     journal_path,
     process_state,
     read_journal,
@@ -108,7 +109,8 @@ os.kill(os.getpid(), signal.SIGKILL)
 def test_kill_9_leaves_the_journal_and_the_next_opener_writes_its_row_once(tmp_path: Path) -> None:
     done = subprocess.run([sys.executable, "-c", _KILLED, str(tmp_path)], env=_env(), timeout=60)
     assert done.returncode == -signal.SIGKILL
-    assert journal_path(tmp_path, "killed").exists()
+    (left,) = journal_dir(tmp_path).glob("killed.*.json")  # one journal, named by run id and writer
+    assert left.name.startswith("killed.")
     (outcome,) = finalize_stale(tmp_path)
     assert outcome.saved
     assert finalize_stale(tmp_path) == []
@@ -224,3 +226,14 @@ def test_a_read_only_folder_for_real(read_only_mount: Path) -> None:
     outcome = j.finish(_row("r", "completed"), COLUMNS)
     assert not outcome.saved and outcome.journal is None and "Read-only" in outcome.error
     assert finalize_stale(read_only_mount) == []  # nothing to do, nothing raised
+
+
+def test_journal_names_are_safe_and_distinct(tmp_path: Path) -> None:
+    a = RunJournal(tmp_path, "emissions.csv", "same-id")
+    b = RunJournal(tmp_path, "emissions.csv", "same-id")
+    assert a.path != b.path and a.path.parent == journal_dir(tmp_path)
+    odd = journal_path(tmp_path, "../../etc/passwd\x00", "t")
+    assert odd.parent == journal_dir(tmp_path) and "/" not in odd.name[:-5]
+    a.update(_row("same-id", kwh=1.0), COLUMNS)
+    b.update(_row("same-id", kwh=2.0), COLUMNS)
+    assert sorted(e.row["energy_consumed"] for e in read_journals(tmp_path)[0]) == ["1.0", "2.0"]

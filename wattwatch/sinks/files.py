@@ -24,6 +24,7 @@ __all__ = [
     "atomic_write_text",
     "check_writable",
     "locked",
+    "remove_dead_temp_files",
     "remove_stale_temp_files",
     "write_all",
 ]
@@ -204,13 +205,23 @@ def remove_stale_temp_files(path: str | os.PathLike[str]) -> int:
     temporary file and renaming it) left beside it; a file whose writer is alive is left alone. Returns how
     many were removed. Never raises. Costs one listing of ``path``'s folder (not of the file's rows)."""
     p = Path(path)
+    return _remove_dead(p.parent, f".{p.name}.*.tmp")
+
+
+def remove_dead_temp_files(folder: str | os.PathLike[str]) -> int:
+    """:func:`remove_stale_temp_files` for every file of ``folder`` (e.g. the journals' folder)."""
+    return _remove_dead(Path(folder), ".*.tmp")
+
+
+def _remove_dead(folder: Path, pattern: str) -> int:
     removed = 0
     try:
-        candidates = list(p.parent.glob(f".{p.name}.*.tmp"))
+        candidates = list(folder.glob(pattern))
     except OSError:
         return 0
     for tmp in candidates:
-        pid_text = tmp.name[len(p.name) + 2 :].split(".", 1)[0]
+        parts = tmp.name.rsplit(".", 3)  # .<target name>.<pid>.<random>.tmp
+        pid_text = parts[1] if len(parts) == 4 else ""
         if not pid_text.isdigit():
             continue
         try:

@@ -1,4 +1,4 @@
-"""The live state of a running run: a small journal, ``<output_dir>/.wattwatch/runs/<run_id>.json``.
+"""The live state of a running run: a small journal, ``<output_dir>/.wattwatch/runs/<run_id>.<token>.json``.
 
 Why a journal
   ``emissions.csv`` only ever gets rows appended (:mod:`wattwatch.sinks.emissions_file`), once per run, when
@@ -35,7 +35,7 @@ from typing import Any, Literal
 
 from wattwatch.sinks.cells import bound_row
 from wattwatch.sinks.emissions_file import PendingAppend, WriteOutcome, append_row, was_appended
-from wattwatch.sinks.files import OS_FILE_OPS, FileOps, atomic_write_text, locked
+from wattwatch.sinks.files import OS_FILE_OPS, FileOps, atomic_write_text, locked, remove_dead_temp_files
 
 __all__ = [
     "DEFAULT_FOREIGN_STALE_S",
@@ -58,6 +58,8 @@ JOURNAL_DIR = Path(".wattwatch") / "runs"
 """Where, under ``output_dir``, the journals live."""
 DEFAULT_FOREIGN_STALE_S = 6 * 3600.0
 """Seconds without a rewrite after which another host's journal is taken for a dead run's (6 h)."""
+_ENDED: set[Path] = set()
+"""Journals of runs that ended in this process (their owner is alive, but will not write them again)."""
 _FORMAT = "wattwatch.journal"
 _VERSION = 1
 
@@ -134,12 +136,14 @@ def journal_dir(output_dir: str | os.PathLike[str]) -> Path:
     return Path(output_dir) / JOURNAL_DIR
 
 
-def journal_path(output_dir: str | os.PathLike[str], run_id: str) -> Path:
-    """The journal of ``run_id`` (a file-name-safe form of it; a hash is added when characters were replaced)."""
-    safe = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in run_id)[:100].strip(".") or "_"
+def journal_path(output_dir: str | os.PathLike[str], run_id: str, token: str = "") -> Path:
+    """The journal of ``run_id`` written by the tracker ``token`` names: ``<run_id>.<token>.json`` (a
+    file-name-safe form of the run id, with a hash when characters were replaced). The token keeps apart two
+    processes given the same run id (a resumed segment and the crashed one, a run id fixed by the user)."""
+    safe = "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in run_id)[:100] or "_"
     if safe != run_id:
         safe += "-" + hashlib.sha256(run_id.encode("utf-8", "surrogatepass")).hexdigest()[:12]
-    return journal_dir(output_dir) / f"{safe}.json"
+    return journal_dir(output_dir) / (f"{safe}.{token}.json" if token else f"{safe}.json")
 
 
 @dataclass
@@ -247,6 +251,9 @@ class SaveOutcome:
     saved_in: Path | None
     journal: Path | None = None
     error: str = ""
+    stale_journal: Path | None = None
+    """The journal as of the run's last flush, when the final one could not be written either (the next opener
+    adds that older state, status ``running``)."""
 
     @property
     def saved(self) -> bool:
@@ -262,9 +269,12 @@ class SaveOutcome:
                 f"({self.error}); its numbers are kept in {self.journal} and will be added to "
                 f"{self.csv_path.name} by the next wattwatch start, report or merge in that folder"
             )
+        older = (
+            f" ({self.stale_journal} holds them as of the last flush)" if self.stale_journal is not None else ""
+        )
         return (
             f"wattwatch: could not write the final row of run {self.run_id} to {self.csv_path} nor its journal "
-            f"({self.error}); its numbers exist only in what stop() returned"
+            f"({self.error}); its final numbers exist only in what stop() returned{older}"
         )
 
 
@@ -319,7 +329,7 @@ class RunJournal:
     ) -> None:
         self.output_dir = Path(output_dir)
         self.csv_path = self.output_dir / output_file
-        self.path = journal_path(output_dir, run_id)
+        self.path = journal_path(output_dir, run_id, f"{os.getpid()}-{os.urandom(4).hex()}")
         self.run_id = run_id
         self._output_file = output_file
         self._owner = owner or ProcessIdentity.of(proc_root=proc_root)
@@ -367,6 +377,7 @@ class RunJournal:
             return self._finished
         outcome = self._finish(row, columns, durable=durable)
         self._finished = outcome
+        _ENDED.add(self.path)  # whatever the journal holds now, no process will update it again
         return outcome
 
     def _finish(self, row: Mapping[str, str], columns: Sequence[str], *, durable: bool) -> SaveOutcome:
@@ -385,8 +396,14 @@ class RunJournal:
                 recorded = True
             except OSError:
                 pass
+        stale = self.path if not recorded and self.path.exists() else None
         return SaveOutcome(
-            self.run_id, self.csv_path, None, journal=self.path if recorded else None, error=outcome.error
+            self.run_id,
+            self.csv_path,
+            None,
+            journal=self.path if recorded else None,
+            error=outcome.error,
+            stale_journal=stale,
         )
 
     def discard(self) -> None:
@@ -407,11 +424,12 @@ def finalize_stale(
     process that is gone (another host's: not rewritten for ``foreign_stale_s``) -- into its row, exactly once.
     Returns what happened to each; never raises."""
     outcomes: list[SaveOutcome] = []
+    remove_dead_temp_files(journal_dir(output_dir))  # left by writers killed mid-write
     me = ProcessIdentity.of(proc_root=proc_root, host=host)
     wall = time.time() if now is None else now
     entries, _ = read_journals(output_dir)
     for entry in entries:
-        if not entry.final:
+        if not entry.final and entry.path not in _ENDED:
             if entry.owner == me:
                 continue
             state = process_state(entry.owner, proc_root=proc_root, host=host)
@@ -424,7 +442,7 @@ def finalize_stale(
                     fresh = read_journal(entry.path)  # another opener may have finalised it meanwhile
                 except (OSError, ValueError):
                     continue
-                if fresh.written_at != entry.written_at and not fresh.final:
+                if fresh.written_at != entry.written_at and not fresh.final and entry.path not in _ENDED:
                     continue  # rewritten since we looked: its owner is alive after all
                 outcome, _ = _finalise_locked(fresh, csv_path, durable=True, ops=ops)
         except Exception as exc:  # noqa: BLE001 - never raises: the journal stays for the next opener
