@@ -184,7 +184,7 @@ class Aggregator:
         except OSError as exc:
             part_error = str(exc)
             self._warn("part", f"wattwatch: cannot write this rank's part file in {directory} ({exc})")
-        if data.status not in FINAL_STATUSES:
+        if not part.final:
             return None  # the parts are the live state
         try:
             with FileLock(str(directory) + ".lock", timeout=30.0):

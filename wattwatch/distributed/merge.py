@@ -119,7 +119,7 @@ def merge_directories(
     for key in sorted(runs):
         data, nodes = combine(runs[key])
         markers = [folder / ROW_MARKER for folder in sorted(folders_of[key])]
-        if write and not any(m.exists() for m in markers):
+        if write and not any(_written_to(m, output_path) for m in markers):
             outcome = append_row(output_path, data.to_row(), COLUMNS)
             if not outcome.ok:
                 raise OSError(f"cannot write {output_path}: {outcome.error}")
@@ -133,3 +133,12 @@ def merge_directories(
         out.append(data)
     return out
 
+
+def _written_to(marker: Path, output_path: str | os.PathLike[str]) -> bool:
+    """Whether ``marker`` says the run's row is already in ``output_path`` (and that file still exists)."""
+    try:
+        named = Path(json.loads(marker.read_text(encoding="utf-8"))["csv"])
+        out = Path(output_path)
+        return out.exists() and os.path.samefile(named, out)
+    except (OSError, ValueError, KeyError, TypeError):
+        return False
