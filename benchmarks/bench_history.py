@@ -7,10 +7,13 @@ time series on, no background flush during the timing) in that folder and measur
 
 - ``flush_cpu_ms``: CPU time of the calling thread per explicit ``Tracker.flush()`` (median of ``--flushes``);
 - ``start_ms`` / ``stop_ms``: wall time of ``start()`` and ``stop()``;
-- ``peak_rss_mib``: the child's peak resident memory (``os.wait4``), the same process that imported wattwatch.
+- ``peak_rss_mib``: the child's peak resident memory (``ru_maxrss``), the same process that imported wattwatch.
+
+The history file is ``fsync``ed before the measuring process starts, as a long-lived folder's would be.
 
 Usage: ``python benchmarks/bench_history.py [--sizes 10 20000 200000] [--flushes 30]`` prints one JSON line per
-size; ``run_all.py`` turns them into figures H1-H3. Goal at 200,000 rows: a flush <= 5 ms CPU, ``stop()`` <= 100
+size; ``--write`` measures figures H1-H3 and puts them into ``benchmarks/RESULTS.md`` (the rest of the file is
+kept); ``run_all.py`` measures them with every other figure. Goal at 200,000 rows: a flush <= 5 ms CPU, ``stop()`` <= 100
 ms more than with 10 rows, peak memory flat.
 """
 
@@ -30,9 +33,9 @@ from typing import Any
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks.common import ROOT, Figure
+from benchmarks.common import RESULTS, ROOT, Figure, render_table
 
-__all__ = ["SIZES", "history_row", "make_history", "measure", "run_size"]
+__all__ = ["SIZES", "history_row", "make_history", "measure", "record_results", "run_size"]
 
 SIZES = (10, 20_000, 200_000)
 
@@ -108,6 +111,10 @@ def make_history(path: Path, n: int) -> int:
         fh.write(buf.getvalue())
         for i in range(n):
             fh.write(line.replace(prefix, f"{i:08d}{prefix[8:]}", 1))
+        fh.flush()
+        # A project folder's history has long been on disk: without this, stop()'s fsync of the appended row
+        # would also write back the 200 MB the benchmark has just generated, and time that instead.
+        os.fsync(fh.fileno())
     return path.stat().st_size
 
 
@@ -205,10 +212,39 @@ def measure(sizes: tuple[int, ...] = SIZES, flushes: int = 30) -> list[Figure]:
     ]  # fmt: skip
 
 
+def record_results(figures: list[Figure], command: str, path: Path = RESULTS) -> str:
+    """Put figures H1-H3 into ``path`` (benchmarks/RESULTS.md) without rerunning the other benchmarks: their
+    table rows replace earlier H rows (or follow the table), their notes replace earlier H notes (or end the
+    notes), each note saying which command measured it and when. Returns the new text."""
+    from datetime import datetime, timezone
+
+    text = path.read_text() if path.exists() else "| # | figure |\n|---|---|\n\n## Notes\n\n"
+    lines = [ln for ln in text.splitlines() if not ln.startswith(("| H", "- **H"))]
+    stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    rows = render_table(figures).splitlines()[2:]
+    notes = [f"- **{f.key}. {f.name}**: {f.note} Measured by `{command}` on {stamp}." for f in figures if f.note]
+    notes += [
+        f"- **{f.key}. {f.name}**: see H1 (same run, `{command}`, {stamp})." for f in figures if not f.note
+    ]
+    table_end = max(i for i, ln in enumerate(lines) if ln.startswith("|")) + 1
+    lines[table_end:table_end] = rows
+    notes_at = lines.index("## Notes") if "## Notes" in lines else len(lines)
+    end = notes_at + 1
+    while end < len(lines) and not lines[end].startswith("## "):
+        end += 1
+    while end > notes_at + 1 and not lines[end - 1].strip():
+        end -= 1
+    lines[end:end] = notes
+    out = "\n".join(lines) + "\n"
+    path.write_text(out)
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--sizes", type=int, nargs="+", default=list(SIZES))
     parser.add_argument("--flushes", type=int, default=30)
+    parser.add_argument("--write", action="store_true", help="put figures H1-H3 into benchmarks/RESULTS.md")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
@@ -217,6 +253,12 @@ def main(argv: list[str] | None = None) -> int:
         result = _child(args.child, args.flushes)
         result["peak_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
         print(json.dumps(result))
+        return 0
+    if args.write:
+        figures = measure(tuple(args.sizes), args.flushes)
+        command = f"python benchmarks/bench_history.py --sizes {' '.join(map(str, args.sizes))} --write"
+        record_results(figures, command)
+        print(render_table(figures))
         return 0
     for n in args.sizes:
         print(json.dumps(run_size(n, args.flushes)), flush=True)

@@ -110,3 +110,21 @@ def test_history_benchmark_runs(tmp_path: Path) -> None:
     figs = bench_history.measure((10, 30), flushes=2)
     assert [f.key for f in figs] == ["H1", "H2", "H3"]
     assert all(f.ww is not None and math.isfinite(f.ww) for f in figs)
+
+
+def test_history_figures_go_into_results_without_touching_the_rest(tmp_path: Path) -> None:
+    from benchmarks import bench_history
+
+    path = tmp_path / "RESULTS.md"
+    figs = [Figure("1", "latency", 0.01, 1.0, "s", "ratio < 0.1", True, note="first note")]
+    write_results(figs, command="test", elapsed_s=1.0, path=path)
+    h = [
+        Figure("H1", "flush", 0.5, None, "ms", "<= 5 ms", True, note="how H was measured"),
+        Figure("H2", "stop", 1.0, None, "ms", "<= 100 ms", True),
+    ]
+    text = bench_history.record_results(h, "cmd", path=path)
+    again = bench_history.record_results(h, "cmd", path=path)
+    assert text.count("| H1 |") == 1 and again.count("| H1 |") == 1 and again.count("- **H1.") == 1
+    assert "| 1 | latency |" in again and "first note" in again and again.endswith("not yet run (needs a machine with an NVIDIA GPU: `python benchmarks/gpu_validate.py`).\n")
+    table = [ln for ln in again.splitlines() if ln.startswith("|")]
+    assert table[-1].startswith("| H2 |")  # in the table, after the other figures
