@@ -9,7 +9,7 @@ import pytest
 
 from wattwatch.cli.main import main
 from wattwatch.result import COLUMNS, EmissionsData
-from wattwatch.sinks.csv import upsert_row
+from wattwatch.sinks.emissions_file import append_row
 
 
 def _row(
@@ -43,10 +43,10 @@ def _row(
 def folder(tmp_path: Path) -> Path:
     runs = tmp_path / "runs"
     (runs / "sub").mkdir(parents=True)
-    upsert_row(runs / "emissions.csv", _row("aaaaaaaa-1", "completed", 2.0, 0.5, 0.1, 0.13).to_row(), COLUMNS)
-    upsert_row(runs / "emissions.csv", _row("bbbbbbbb-2", "failed", 1.0, 0.25, 0.05, 0.065).to_row(), COLUMNS)
+    append_row(runs / "emissions.csv", _row("aaaaaaaa-1", "completed", 2.0, 0.5, 0.1, 0.13).to_row(), COLUMNS)
+    append_row(runs / "emissions.csv", _row("bbbbbbbb-2", "failed", 1.0, 0.25, 0.05, 0.065).to_row(), COLUMNS)
     killed = _row("cccccccc-3", "running", 4.0, 1.0, 0.2, 0.26, timestamp="2026-01-01T11:30:00+00:00")
-    upsert_row(runs / "sub" / "emissions.csv", killed.to_row(), COLUMNS)
+    append_row(runs / "sub" / "emissions.csv", killed.to_row(), COLUMNS)
     (runs / "sub" / "cccccccc-3.timeseries.csv").write_text(
         "timestamp,elapsed_s,phase,energy_kwh,emissions_kg\n"
     )
@@ -82,7 +82,7 @@ def test_a_run_in_two_files_counts_once(
     folder: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     later = _row("cccccccc-3", "interrupted", 4.0, 1.0, 0.3, 0.27, timestamp="2026-01-01T12:00:00+00:00")
-    upsert_row(tmp_path / "copy.csv", later.to_row(), COLUMNS)
+    append_row(tmp_path / "copy.csv", later.to_row(), COLUMNS)
     assert main(["report", str(folder), str(tmp_path / "copy.csv"), "--json"]) == 0
     doc = json.loads(capsys.readouterr().out)
     assert doc["totals"]["runs"] == 3
@@ -125,7 +125,7 @@ def test_parts_of_a_distributed_run_without_a_row(tmp_path: Path, capsys: pytest
             },
         )
         dist.write_part(dist.parts_dir(folder, "dist-run"), part)
-    upsert_row(folder / "emissions.csv", _row("solo", "completed", 2.0, 0.5, 0.1, 0.13).to_row(), COLUMNS)
+    append_row(folder / "emissions.csv", _row("solo", "completed", 2.0, 0.5, 0.1, 0.13).to_row(), COLUMNS)
     assert main(["report", str(folder), "--json"]) == 0
     doc = json.loads(capsys.readouterr().out)
     runs = {r["run_id"]: r for r in doc["runs"]}

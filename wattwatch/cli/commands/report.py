@@ -4,12 +4,14 @@ One line per run -- status, duration, kWh by component (GPU, CPU, RAM, total wit
 intensity's source and the measurement method -- then the totals across runs: a project's cumulative footprint
 (every rerun and abandoned run counts; the total is what the planet sees). ``--json`` prints the same as JSON.
 
-A run whose row still says ``running`` was either still going or killed without a chance to write its end
-(``kill -9``, out of memory, lost node); it is shown as such, with the time of its last flush (the row's
-``timestamp``) and the totals up to then, which the totals include.
+A run still going is read from its journal (``.wattwatch/runs/``); a run whose process died without writing its
+end (``kill -9``, out of memory, lost node) has its journal turned into its row when report opens the folder
+(as a tracker's ``start()`` would). Both show as ``running``, with the time of the last flush (``timestamp``)
+and the totals up to then, which the totals include.
 
 Folders are searched recursively for ``*.csv`` files with wattwatch/CodeCarbon columns (time series files are
-skipped). A run found in several files is counted once (the row with the latest ``timestamp`` wins).
+skipped) and streamed. A resumed run has one row per process segment, each with its own energy, and they add
+up. A segment found in several files is counted once (the fuller row, then the latest ``timestamp``, wins).
 """
 
 from __future__ import annotations
