@@ -22,8 +22,10 @@ What one callback does
     the checkpoint included -- so ``wattwatch report`` adds them up to everything spent. The logs and the model
     card count the checkpointed work that produced the model: the earlier segments' totals as saved in the
     checkpoint, plus this segment's.
+  - **Quality**: the metrics of the last evaluation (``eval_loss``, ``eval_accuracy``...; timings dropped) go in
+    the row's ``eval_metrics`` column, for the HTML report's quality-against-carbon chart.
   - **Outputs**: ``emissions.csv`` in ``args.output_dir`` (unless ``output_dir=`` is given), and the model card
-    ``README.md`` there gets ``co2_eq_emissions`` (grams). ``trainer.create_model_card()`` / ``push_to_hub()``
+    ``README.md`` there gets ``co2_eq_emissions`` (grams; operational, with embodied beside it). ``trainer.create_model_card()`` / ``push_to_hub()``
     rewrite the card; the callback wraps ``create_model_card`` to re-apply the block. After writing a card by other
     means call :meth:`WattwatchCallback.update_model_card`.
 
@@ -274,7 +276,13 @@ class WattwatchCallback(TrainerCallback):
     ) -> None:
         self._phase("eval")
 
-    def on_evaluate(self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs: Any) -> None:
+    def on_evaluate(
+        self, args: TrainingArguments, state: TrainerState, control: TrainerControl, metrics: Any = None, **kwargs: Any
+    ) -> None:
+        tracker = self.tracker
+        if tracker is not None and isinstance(metrics, dict):
+            # the last evaluation's metrics go in the row's eval_metrics column (quality against carbon)
+            tracker.set_eval_metrics(metrics)
         self._phase("checkpoint" if control.should_save else "train")
 
     def on_predict(

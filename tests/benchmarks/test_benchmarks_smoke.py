@@ -32,6 +32,7 @@ MODULES = [
     "benchmarks.bench_multirank",
     "benchmarks.run_all",
     "benchmarks.gpu_validate",
+    "benchmarks.bench_report",
 ]
 
 
@@ -125,6 +126,21 @@ def test_history_figures_go_into_results_without_touching_the_rest(tmp_path: Pat
     text = bench_history.record_results(h, "cmd", path=path)
     again = bench_history.record_results(h, "cmd", path=path)
     assert text.count("| H1 |") == 1 and again.count("| H1 |") == 1 and again.count("- **H1.") == 1
-    assert "| 1 | latency |" in again and "first note" in again and again.endswith("not yet run (needs a machine with an NVIDIA GPU: `python benchmarks/gpu_validate.py`).\n")
+    assert "| 1 | latency |" in again and "first note" in again
+    assert again.index("- **H1.") < again.index("## GPU") and "not yet run" in again.split("## GPU")[1]
     table = [ln for ln in again.splitlines() if ln.startswith("|")]
     assert table[-1].startswith("| H2 |")  # in the table, after the other figures
+
+
+def test_html_report_section_survives_the_other_writers(tmp_path: Path) -> None:
+    from benchmarks.bench_report import HEADING, _section
+
+    path = tmp_path / "RESULTS.md"
+    figs = [Figure("1", "latency", 0.01, 1.0, "s", "ratio < 0.1", True)]
+    write_results(figs, command="test", elapsed_s=1.0, path=path)
+    path.write_text(_section(path.read_text(), "10,000 runs: 0.7 s"))
+    gpu_validate.write_gpu_section("GPU numbers here", path=path)
+    text = write_results(figs, command="test", elapsed_s=1.0, path=path)
+    assert text.count(HEADING) == 1 and "10,000 runs: 0.7 s" in text and "GPU numbers here" in text
+    path.write_text(_section(text, "10,000 runs: 0.8 s"))
+    assert path.read_text().count(HEADING) == 1 and "0.8 s" in path.read_text() and "0.7 s" not in path.read_text()

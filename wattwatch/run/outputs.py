@@ -13,6 +13,7 @@ a warning too. Units: W in the time series, kWh and kg CO2eq for totals.
 from __future__ import annotations
 
 import logging
+import math
 import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -27,9 +28,33 @@ if TYPE_CHECKING:
     from wattwatch.sinks.prometheus import Exporter, MetricsSource
     from wattwatch.sinks.timeseries import TimeseriesWriter
 
-__all__ = ["Outputs"]
+__all__ = ["FlushGrid", "Outputs"]
 
 log = logging.getLogger("wattwatch")
+
+
+class FlushGrid:
+    """When the periodic flushes happen: at the first tick at or after each point of the grid ``origin + k *
+    period_s`` (monotonic seconds). A tick that lands late does not move the grid, so flushes keep their period
+    instead of drifting by the tick's lateness at every flush (10 s flushes on 1.1 s ticks stay 10 s on
+    average, never 11 s); a ``kill -9`` loses at most one period plus one tick."""
+
+    def __init__(self, period_s: float) -> None:
+        self.period_s = period_s
+        self.origin = 0.0
+        self.next_t = period_s
+
+    def start(self, origin: float) -> None:
+        self.origin = origin
+        self.next_t = origin + self.period_s
+
+    def due(self, t: float) -> bool:
+        """Whether the tick at ``t`` flushes; when it does, the next grid point after ``t`` becomes due."""
+        if t < self.next_t:
+            return False
+        k = math.floor((t - self.origin) / self.period_s) + 1
+        self.next_t = self.origin + k * self.period_s
+        return True
 
 
 class Outputs:
@@ -141,6 +166,15 @@ class Outputs:
             f"wattwatch: cannot write the run's journal {journal.path} ({journal.last_error}); totals are kept in "
             f"memory and written at the next flush that succeeds (the row goes to {self.output_path} at the end)",
         )
+
+    def append_combined(self, data: EmissionsData) -> SaveOutcome:
+        """Append a distributed run's one combined row (its aggregator calls this once, when every rank has
+        ended; the ranks' parts are its journal). Never raises."""
+        from wattwatch.sinks.emissions_file import append_row
+        from wattwatch.sinks.journal import SaveOutcome
+
+        outcome = append_row(self.output_path, data.to_row(), COLUMNS)
+        return SaveOutcome(data.run_id, self.output_path, outcome.saved_in, error=outcome.error)
 
     def write_final(self, data: EmissionsData) -> SaveOutcome | None:
         """Append the run's final row to ``emissions.csv`` and remove its journal. Returns where the numbers

@@ -40,7 +40,6 @@ from __future__ import annotations
 
 import functools
 import logging
-import math
 import os
 import threading
 import time
@@ -52,13 +51,11 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from wattwatch.measure.ledger import Ledger, LedgerSnapshot
-from wattwatch.result import COLUMNS, EmissionsData
+from wattwatch.result import EmissionsData
 from wattwatch.run.config import DEFAULT_FLUSH_EVERY_S, TrackerConfig
 from wattwatch.run.counters import Counters
+from wattwatch.run.outputs import FlushGrid
 from wattwatch.run.process import ProcessGuard, status_for_exception, watch_forks
-from wattwatch.run.row import RunFacts, build_emissions_data
-from wattwatch.run.session import RunSession
-from wattwatch.run.state import read_state, save_state
 from wattwatch.sensors.base import ChannelInfo, Sensor
 from wattwatch.util.once import WarnOnce
 from wattwatch.util.times import utc_iso
@@ -67,6 +64,8 @@ if TYPE_CHECKING:
     from wattwatch.distributed.aggregator import Aggregator
     from wattwatch.distributed.topology import Ownership, Topology
     from wattwatch.measure.sampler import Sampler
+    from wattwatch.run.row import RunFacts
+    from wattwatch.run.session import RunSession
     from wattwatch.sinks.journal import SaveOutcome
     from wattwatch.sinks.prometheus import Exporter
 
@@ -90,8 +89,9 @@ class Tracker:
     CO2eq (``carbon_intensity_g_per_kwh`` in grams per kWh). Every keyword is documented, validated and given
     its default in :class:`~wattwatch.run.config.TrackerConfig` (kept as :attr:`config`).
 
-    Hardware roots are parameters (``nvml_library``, ``powercap_root``, ``proc_root``, ``clock``) and so are the
-    sensors themselves (``sensors=``), so tests and unusual hosts can pass their own.
+    Hardware roots are parameters (``nvml_library``, ``amd_library``, ``powercap_root``, ``hwmon_root``,
+    ``proc_root``, ``clock``) and so are the sensors themselves (``sensors=``), so tests and unusual hosts can pass
+    their own.
     """
 
     def __init__(
@@ -128,7 +128,11 @@ class Tracker:
         nvml_library: str | os.PathLike[str] | None = None,
         powercap_root: str | os.PathLike[str] = "/sys/class/powercap",
         proc_root: str | os.PathLike[str] = "/proc",
+        amd_library: str | os.PathLike[str] | None = None,
+        hwmon_root: str | os.PathLike[str] = "/sys/class/hwmon",
         environ: dict[str, str] | None = None,
+        embodied_lifetime_years: float = 4.0,
+        embodied_use_ratio: float = 1.0,
         clock: Callable[[], float] = time.monotonic,
         wall_clock: Callable[[], float] = time.time,
     ) -> None:
@@ -176,10 +180,9 @@ class Tracker:
         """The current (or last) run's hardware, ledger, sampler and outputs."""
         self._resume_state: dict[str, Any] | None = None
         self._start_time_iso = ""
-        self._flush_origin = 0.0
-        self._next_flush = 0.0
-        """Monotonic time of the next periodic flush: on the grid start + k * ``flush_every_s``."""
+        self._flushes = FlushGrid(self.flush_every_s)
         self._listeners: list[Callable[[Tracker, float], None]] = []
+        self._eval_metrics: dict[str, float] = {}
 
     # -- public API ------------------------------------------------------------------------------------------
     @property
@@ -207,6 +210,8 @@ class Tracker:
                 self._new_run()
             if self.save_to_file:
                 self._check_output_dir()
+            from wattwatch.run.session import RunSession  # sensors, sampler, outputs: loaded by start()
+
             session = RunSession.open(
                 self,
                 fixed_run_id=self._run_id_fixed,
@@ -220,8 +225,7 @@ class Tracker:
             self._pid = os.getpid()
             self._start_time_iso = session.start_time
             self._counters.start_projection(self.total_steps)
-            self._flush_origin = self._clock()  # before the thread starts: its first tick is not a flush
-            self._next_flush = self._flush_origin + self.flush_every_s
+            self._flushes.start(self._clock())  # before the thread starts: its first tick is not a flush
             session.sampler.start()
             self._state = "running"
             watch_forks(self)
@@ -356,6 +360,15 @@ class Tracker:
             self._counters.assign(steps=steps, samples=samples, tokens=tokens)
             self._counters.feed_first_step(self._ledger)
 
+    def set_eval_metrics(self, metrics: dict[str, Any]) -> None:
+        """Record the run's latest evaluation metrics (``{"eval_loss": 1.2, ...}``) for its row's ``eval_metrics``
+        column (the last call wins: the final evaluation). Non-numbers, timings and throughputs are dropped and
+        at most 16 are kept (:func:`wattwatch.result.clean_eval_metrics`)."""
+        from wattwatch.result import clean_eval_metrics
+
+        with self._lock:
+            self._eval_metrics = clean_eval_metrics(metrics)
+
     def add_listener(self, listener: Callable[[Tracker, float], None]) -> None:
         """Call ``listener(tracker, t)`` on the sampler thread after every reading (errors are logged once)."""
         self._listeners.append(listener)
@@ -363,6 +376,8 @@ class Tracker:
     def state_dict(self) -> dict[str, Any]:
         """Everything needed to continue this run in another process (JSON-serialisable, see
         :mod:`wattwatch.run.state`)."""
+        from wattwatch.run.state import save_state  # loaded when used (import time is a benchmark figure)
+
         with self._lock:
             ledger = self._ledger.to_dict() if self._ledger is not None else (self._resume_state or {}).get("ledger")
             return save_state(
@@ -377,6 +392,8 @@ class Tracker:
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Continue the run saved by :meth:`state_dict`: same ``run_id``, totals carried over. Call before
         ``start()``. Raises ``ValueError`` for a state that is not a wattwatch tracker state."""
+        from wattwatch.run.state import read_state
+
         saved = read_state(state)
         with self._lock:
             if self._state == "stopped":  # continuing a saved run after an earlier one: start from scratch
@@ -444,6 +461,7 @@ class Tracker:
         self._run_id_fixed = False
         self._resume_state = None
         self.final_emissions_data = None
+        self._eval_metrics = {}
         self._counters.reset()
         self._warn_once.reset()
 
@@ -469,19 +487,11 @@ class Tracker:
                 listener(self, t)
             except Exception as exc:
                 self._warn_once(f"listener:{id(listener)}", f"wattwatch: listener failed: {exc!r}")
-        if t >= self._next_flush:
-            self._next_flush = self._next_flush_after(t)
+        if self._flushes.due(t):
             session.outputs.flush_timeseries()
             with self._lock:
                 if self._state == "running":
                     self._write_row("running")
-
-    def _next_flush_after(self, t: float) -> float:
-        """The first point of the flush grid (start + k * ``flush_every_s``) after ``t``: flushes keep their
-        period however late a tick lands, instead of drifting by the tick's lateness at every flush."""
-        period = self.flush_every_s
-        k = math.floor((t - self._flush_origin) / period) + 1
-        return self._flush_origin + k * period
 
     def _aggregate(self, data: EmissionsData, *, final: bool, collective: bool = False) -> EmissionsData:
         """Combine this process's totals with the other ranks' (distributed runs); identity otherwise.
@@ -493,12 +503,28 @@ class Tracker:
         if dist is None:
             return data
         try:
-            return dist.aggregate(self, data, final=final, collective=collective)
+            return self._with_embodied(dist.aggregate(self, data, final=final, collective=collective))
         except Exception as exc:  # noqa: BLE001 - never into user code
             self._warn_once("aggregate", f"wattwatch: cannot combine the ranks' totals ({exc!r}); this rank's only")
             return data
 
+    def _with_embodied(self, data: EmissionsData) -> EmissionsData:
+        """``data`` with its embodied CO2 (the run's share of its hardware's manufacturing footprint, from the
+        row's own hardware and duration: a combined row of several ranks gets its whole hardware). Cheap: the
+        footprint is computed once per hardware. A failure leaves the columns empty, with one warning."""
+        from wattwatch.carbon.embodied import with_embodied
+
+        try:
+            return with_embodied(
+                data, lifetime_years=self.config.embodied_lifetime_years, use_ratio=self.config.embodied_use_ratio
+            )
+        except Exception as exc:  # noqa: BLE001 - never into user code
+            self._warn_once("embodied", f"wattwatch: cannot compute the embodied CO2 ({exc!r}); column left empty")
+            return data
+
     def _facts(self) -> RunFacts:
+        from wattwatch.run.row import RunFacts  # the row's code: loaded by the first row, at start()
+
         topology, ownership = self.topology, self.ownership
         return RunFacts(
             project_name=self.project_name,
@@ -517,9 +543,14 @@ class Tracker:
     def _emissions_data(self, status: str, *, carried: bool = False) -> EmissionsData:
         """The run's figures: this segment's own (its row), or with a resumed run's earlier segments
         (``carried``, for :meth:`current`)."""
+        from wattwatch.run.row import build_emissions_data
+
         assert self._ledger is not None
         snap = self._ledger.snapshot(carried=carried)
-        return build_emissions_data(snap, self._facts(), status, counters=self._counters)
+        data = build_emissions_data(snap, self._facts(), status, counters=self._counters)
+        if self._eval_metrics:
+            data.eval_metrics = dict(self._eval_metrics)
+        return self._with_embodied(data)
 
     def _write_row(self, status: str) -> None:
         self._write_data(self._aggregate(self._emissions_data(status), final=False))
@@ -546,12 +577,9 @@ class Tracker:
         # the final row first; the journal then refuses the interrupted "running" write (RunJournal.update).
 
     def _append_row(self, data: EmissionsData) -> SaveOutcome:
-        """Append a distributed run's one combined row (the aggregator calls it once, when every rank ended)."""
-        from wattwatch.sinks.emissions_file import append_row
-        from wattwatch.sinks.journal import SaveOutcome
-
-        outcome = append_row(self.output_path, data.to_row(), COLUMNS)
-        return SaveOutcome(data.run_id, self.output_path, outcome.saved_in, error=outcome.error)
+        """A distributed run's one combined row, with the embodied CO2 of the whole run's hardware."""
+        assert self._session is not None
+        return self._session.outputs.append_combined(self._with_embodied(data))
 
     def _after_fork_in_child(self) -> None:
         # The sampler thread does not exist in the child; make sure the child never writes the parent's row.
