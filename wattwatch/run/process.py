@@ -11,8 +11,9 @@ non-zero exit code -> ``failed``; SIGINT, SIGTERM or ``KeyboardInterrupt`` -> ``
 the last write stands. At exit, Python tells an ``atexit`` function about an uncaught exception
 (``sys.last_value``) but not about the code given to ``sys.exit(n)``, so while a run is going ``sys.exit`` is
 wrapped (:func:`watch_exit_code`; main-thread calls only) to remember it. A bare ``raise SystemExit(3)`` at
-module level outside any ``with`` is invisible to Python's hooks and counts as ``completed``; inside ``with
-Tracker():`` it is seen like any other exception.
+module level outside any ``with`` (or an ``exit`` bound with ``from sys import exit`` before ``start()``) is
+invisible to Python's hooks and counts as ``completed``; inside ``with Tracker():`` it is seen like any other
+exception.
 - Fork: a child process inherits the parent's trackers but not their sampler threads; every live tracker is
   told (``after_fork_in_child``) so the child never writes the parent's row and never waits on a lock the
   parent's sampler held at the fork.

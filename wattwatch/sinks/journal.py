@@ -377,7 +377,8 @@ class RunJournal:
             return self._finished
         outcome = self._finish(row, columns, durable=durable)
         self._finished = outcome
-        _ENDED.add(self.path)  # whatever the journal holds now, no process will update it again
+        if not outcome.saved:
+            _ENDED.add(self.path)  # whatever the journal still holds, no process will update it again
         return outcome
 
     def _finish(self, row: Mapping[str, str], columns: Sequence[str], *, durable: bool) -> SaveOutcome:
@@ -450,6 +451,8 @@ def finalize_stale(
             outcomes.append(SaveOutcome(entry.run_id, csv_path, None, journal=entry.path, error=str(exc)))
             continue
         saved_in = csv_path if outcome is None else outcome.saved_in
+        if saved_in is not None:
+            _ENDED.discard(entry.path)
         error = "" if outcome is None else outcome.error
         outcomes.append(SaveOutcome(entry.run_id, csv_path, saved_in, None if saved_in else entry.path, error))
         if saved_in is not None:
