@@ -167,9 +167,11 @@ class Outputs:
             f"memory and written at the next flush that succeeds (the row goes to {self.output_path} at the end)",
         )
 
-    def append_combined(self, data: EmissionsData) -> SaveOutcome:
-        """Append a distributed run's one combined row (its aggregator calls this once, when every rank has
-        ended; the ranks' parts are its journal). Never raises."""
+    def append_row(self, data: EmissionsData) -> SaveOutcome:
+        """Append ``data`` as a row of ``emissions.csv`` now, O(1), beside the journal: a distributed run's one
+        combined row (its aggregator calls this once, when every rank has ended; the ranks' parts are its
+        journal), or a row to leave behind at an explicit flush (CodeCarbon's ``on_csv_write="append"``).
+        Never raises."""
         from wattwatch.sinks.emissions_file import append_row
         from wattwatch.sinks.journal import SaveOutcome
 

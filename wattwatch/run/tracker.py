@@ -579,7 +579,7 @@ class Tracker:
     def _append_row(self, data: EmissionsData) -> SaveOutcome:
         """A distributed run's one combined row, with the embodied CO2 of the whole run's hardware."""
         assert self._session is not None
-        return self._session.outputs.append_combined(self._with_embodied(data))
+        return self._session.outputs.append_row(self._with_embodied(data))
 
     def _after_fork_in_child(self) -> None:
         # The sampler thread does not exist in the child; make sure the child never writes the parent's row.
