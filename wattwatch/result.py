@@ -104,6 +104,18 @@ class EmissionsData:
     """How ``embodied_emissions`` was obtained: method, data version, lifetime and use ratio assumed."""
     eval_metrics: dict[str, float] = field(default_factory=dict)
     """The run's final evaluation metrics (``eval_loss``, ``eval_accuracy``, ...), for quality-versus-carbon."""
+    gpu_slice: str = ""
+    """Whose share of the hardware is charged: ``whole-gpu``, ``gpu-process-share``, ``mig-slice-share``."""
+    cpu_slice: str = ""
+    """``machine``, ``<rule>/machine``, ``<rule>/cgroup``, ``<rule>/process`` (rule: ``tdp``, ``vm-vcpu``...)."""
+    ram_slice: str = ""
+    """``machine``, ``cgroup`` or ``process``."""
+    energy_low_kwh: float | None = None
+    """Low end of ``energy_consumed``'s error band (kWh, PUE applied); see docs/accuracy.md."""
+    energy_high_kwh: float | None = None
+    """High end of ``energy_consumed``'s error band (kWh, PUE applied)."""
+    energy_band: str = ""
+    """The bands used, per component: ``gpu=nvml-counter cpu=vm-vcpu ram=tdp-model``."""
 
     @property
     def values(self) -> dict[str, Any]:

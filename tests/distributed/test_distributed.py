@@ -274,3 +274,28 @@ def test_missing_ranks_are_written_as_ranges() -> None:
     assert format_ranks([1, 2]) == "1,2"
     assert format_ranks([7, 1, 2, 3, 5]) == "1-3,5,7"
     assert format_ranks(range(1, 1 << 20)) == f"1-{(1 << 20) - 1}"
+
+
+def test_combine_adds_the_ranks_error_bands_and_slices() -> None:
+    import dataclasses
+
+    a = _part(0, "n1", {"gpu:0": ChannelPart("gpu", 1.0, uuid="GPU-a")})
+    b = _part(1, "n2", {"gpu:0": ChannelPart("gpu", 2.0, uuid="GPU-b")})
+    a.data = dataclasses.replace(
+        a.data, energy_low_kwh=0.95, energy_high_kwh=1.05, energy_band="gpu=nvml-counter", gpu_slice="whole-gpu"
+    )
+    b.data = dataclasses.replace(
+        b.data,
+        energy_low_kwh=1.0,
+        energy_high_kwh=3.15,
+        energy_band="gpu=share-estimate*nvml-counter",
+        gpu_slice="gpu-process-share",
+    )
+    data, _ = combine([a, b])
+    assert data.energy_low_kwh == pytest.approx(1.95) and data.energy_high_kwh == pytest.approx(4.2)
+    assert data.gpu_slice == "gpu-process-share+whole-gpu"
+    assert data.energy_band == "gpu=nvml-counter gpu=share-estimate*nvml-counter"
+    # a rank without a band (an older wattwatch) leaves the run without one rather than a wrong one
+    b.data = dataclasses.replace(b.data, energy_low_kwh=None, energy_high_kwh=None)
+    data, _ = combine([a, b])
+    assert data.energy_low_kwh is None and data.energy_high_kwh is None

@@ -261,6 +261,25 @@ class TrackerConfig:
     run_id: str | None = option(None, help="use this run id instead of a fresh UUID")
     handle_signals: bool = option(True)
     include_dram: bool = option(False, help="measure RAM with RAPL dram zones when present")
+    tdp_w: float | None = option(
+        None,
+        check=_positive_or_none,
+        help="watts of the CPUs this machine or VM shows, at full load (overrides the TDP table and VM rules)",
+        cli_type=float,
+    )
+    vcpu_w: float | None = option(
+        None,
+        check=_positive_or_none,
+        help="on a VM: watts per vCPU at full load (default: Cloud Carbon Footprint's 3.5 W when the host CPU "
+        "is hidden)",
+        cli_type=float,
+    )
+    gpu_share: bool = option(
+        False,
+        check=_flag,
+        help="charge a shared GPU's share, not the board: the process tree's share of its SM time, a MIG "
+        "instance's share of its slices (estimates)",
+    )
     prometheus_port: int | None = option(
         None, check=_port, help="serve Prometheus /metrics on this port (0: any free port)", cli_type=int
     )
@@ -289,6 +308,14 @@ class TrackerConfig:
         "/sys/class/hwmon",
         check=_path,
         help="hwmon sysfs root, for Intel and amdgpu GPUs without a vendor library",
+        cli_type=str,
+    )
+    dmi_root: Path = option(
+        "/sys/class/dmi/id", check=_path, help="DMI sysfs root, read to detect a VM (default /sys/class/dmi/id)",
+        cli_type=str,
+    )
+    cgroup_root: Path = option(
+        "/sys/fs/cgroup", check=_path, help="cgroup filesystem root, read to find a container's limits",
         cli_type=str,
     )
     environ: Mapping[str, str] | None = option(None)

@@ -66,6 +66,21 @@ class ReportRun:
         ]
         return " ".join(parts)
 
+    @property
+    def band(self) -> str:
+        """``"energy 0.0123 kWh (0.0098-0.0152 by nvml-counter, tdp-model); cpu slice vm-vcpu/machine"`` or ``""``
+        for a row without a band (CodeCarbon's, an older wattwatch's)."""
+        d = self.data
+        slices = " ".join(
+            f"{c}={s}" for c, s in (("gpu", d.gpu_slice), ("cpu", d.cpu_slice), ("ram", d.ram_slice)) if s
+        )
+        text = ""
+        if d.energy_low_kwh is not None and d.energy_high_kwh is not None:
+            text = f"band {_kwh(d.energy_low_kwh)}-{_kwh(d.energy_high_kwh)} kWh ({d.energy_band or 'no rule'})"
+        if slices:
+            text = f"{text}; slices {slices}" if text else f"slices {slices}"
+        return text
+
 
 def per_unit_energy_kwh(data: EmissionsData) -> float:
     """The energy per-step/sample/token figures divide: the ``train`` phase's when the run has one (evaluation
@@ -236,8 +251,16 @@ def totals(runs: list[ReportRun]) -> dict[str, Any]:
         "emissions_kg": kg,
         "embodied_emissions_kg": sum(embodied_kg(r.data)[0] for r in runs),
         "water_l": sum(r.data.water_consumed for r in runs),
+        "energy_low_kwh": _band_total(runs, "energy_low_kwh"),
+        "energy_high_kwh": _band_total(runs, "energy_high_kwh"),
         "intensity_g_per_kwh": kg * 1000.0 / energy if energy > 0 else None,
     }
+
+
+def _band_total(runs: list[ReportRun], name: str) -> float | None:
+    """The runs' band ends summed; ``None`` when a run has no band (its error is unknown, so is the total's)."""
+    values = [getattr(r.data, name) for r in runs]
+    return None if any(v is None for v in values) else sum(values)
 
 
 def _age(stamp: str, now: datetime) -> str:
@@ -284,6 +307,12 @@ def _run_json(r: ReportRun) -> dict[str, Any]:
         "gpu_method": d.gpu_method,
         "cpu_method": d.cpu_method,
         "ram_method": d.ram_method,
+        "gpu_slice": d.gpu_slice,
+        "cpu_slice": d.cpu_slice,
+        "ram_slice": d.ram_slice,
+        "energy_low_kwh": d.energy_low_kwh,
+        "energy_high_kwh": d.energy_high_kwh,
+        "energy_band": d.energy_band,
         "steps": d.steps,
         "samples": d.samples,
         "tokens": d.tokens,
@@ -401,7 +430,7 @@ def run(args: argparse.Namespace) -> int:
             extra = f"; still running or killed: last flush {d.timestamp} ({_age(d.timestamp, now)}), totals up to then"
         print(
             f"{d.run_id[:8]}: {d.intensity_g_per_kwh:.0f} g/kWh from {d.intensity_source or 'unknown source'}; "
-            f"{r.method or 'no method recorded'}{extra}"
+            f"{r.method or 'no method recorded'}{'; ' + r.band if r.band else ''}{extra}"
         )
     if tot["intensity_g_per_kwh"] is not None:
         print(
@@ -409,6 +438,8 @@ def run(args: argparse.Namespace) -> int:
             f"+ {tot['embodied_emissions_kg']:.6g} embodied over {tot['runs']} run(s) "
             "-- every run counts, finished or not: the total is what the atmosphere sees"
         )
+    if tot["energy_low_kwh"] is not None and tot["energy_high_kwh"] is not None and runs:
+        print(f"total energy band: {tot['energy_low_kwh']:.6g}-{tot['energy_high_kwh']:.6g} kWh (docs/accuracy.md)")
     if computed_here:
         print(
             "* embodied CO2 computed here from the run's hardware (its row predates the column): Boavizta data, "
