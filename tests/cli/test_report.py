@@ -154,8 +154,8 @@ def test_report_shows_each_runs_band_and_slices_and_the_totals_band(
         energy_band="cpu=vm-vcpu ram=tdp-model",
     )
     b = _row("eeeeeeee-5", "completed", 1.0, 0.0, 0.0, 0.05, energy_low_kwh=0.95, energy_high_kwh=1.05)
-    upsert_row(path, a.to_row(), COLUMNS)
-    upsert_row(path, b.to_row(), COLUMNS)
+    append_row(path, a.to_row(), COLUMNS)
+    append_row(path, b.to_row(), COLUMNS)
     assert main(["report", str(path)]) == 0
     out = capsys.readouterr().out
     assert "band 0.3-0.9 kWh (cpu=vm-vcpu ram=tdp-model); slices cpu=vm-vcpu/machine ram=machine" in out
@@ -165,6 +165,6 @@ def test_report_shows_each_runs_band_and_slices_and_the_totals_band(
     assert doc["totals"]["energy_low_kwh"] == pytest.approx(1.25)
     assert doc["runs"][0]["cpu_slice"] == "vm-vcpu/machine"
     # a row without a band (CodeCarbon's) makes the total's band unknown, not narrower
-    upsert_row(path, _row("ffffffff-6", "completed", 1.0, 0.0, 0.0, 0.05).to_row(), COLUMNS)
+    append_row(path, _row("ffffffff-6", "completed", 1.0, 0.0, 0.0, 0.05).to_row(), COLUMNS)
     assert main(["report", str(path), "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["totals"]["energy_low_kwh"] is None
