@@ -14,8 +14,7 @@ from __future__ import annotations
 import csv
 import dataclasses
 import io
-import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -72,7 +71,7 @@ class Task:
 
     task_name: str
     start: EmissionsData
-    start_clock: float = field(default_factory=time.perf_counter)
+    """The run's totals at the task's start (its reading)."""
     is_active: bool = True
     emissions_data: EmissionsData | None = None
 

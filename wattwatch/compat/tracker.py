@@ -12,7 +12,6 @@ from __future__ import annotations
 import functools
 import logging
 import tempfile
-import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -96,6 +95,7 @@ class EmissionsTracker(Tracker):
     # -- construction ----------------------------------------------------------------------------------------
     def _compat_setup(self, given: dict[str, Any], extra: dict[str, Any]) -> None:
         settings: CompatPlan = plan(given)
+        lock_path = Path(extra.pop("run_lock_path", _LOCK_PATH))
         bridge = install_bridge(settings.logger_preamble)
         del bridge
         try:
@@ -127,7 +127,7 @@ class EmissionsTracker(Tracker):
         self._run_lock: Any = None
         self._blocked = False
         if not settings.allow_multiple_runs:
-            self._take_run_lock()
+            self._take_run_lock(lock_path)
         for note in settings.notes:
             log.warning(note)
         if settings.online_ignored:
@@ -138,11 +138,12 @@ class EmissionsTracker(Tracker):
             )
         self.add_listener(_on_tick)
 
-    def _take_run_lock(self) -> None:
-        """``allow_multiple_runs=False``: like CodeCarbon, a second tracker on the machine does nothing."""
+    def _take_run_lock(self, path: Path) -> None:
+        """``allow_multiple_runs=False``: like CodeCarbon, a second tracker on the machine does nothing
+        (``run_lock_path=`` chooses the lock file; default in the temporary folder)."""
         from filelock import FileLock, Timeout
 
-        lock = FileLock(str(_LOCK_PATH), timeout=0)
+        lock = FileLock(str(path), timeout=0)
         try:
             lock.acquire()
         except Timeout:
@@ -150,7 +151,7 @@ class EmissionsTracker(Tracker):
             log.error(
                 "wattwatch: another tracker with allow_multiple_runs=False is running (lock %s); this one will not "
                 "track. Stop the other one, or use allow_multiple_runs=True",
-                _LOCK_PATH,
+                path,
             )
             return
         self._run_lock = lock
@@ -248,7 +249,7 @@ class EmissionsTracker(Tracker):
             log.warning("wattwatch: stop_task: no active task to stop")
             return None
         end = self._reading_now()
-        data = task_delta(task.start, end, time.perf_counter() - task.start_clock)
+        data = task_delta(task.start, end, max(0.0, end.duration - task.start.duration))
         task.emissions_data = data
         task.is_active = False
         if self._active_task == name:
