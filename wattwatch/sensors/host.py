@@ -10,7 +10,7 @@ from typing import Literal
 from wattwatch.sensors.base import Sensor
 from wattwatch.sensors.cpu import CpuModelSensor
 from wattwatch.sensors.cpuinfo import read_cpuinfo
-from wattwatch.sensors.ram import WATTS_PER_GIB, RamModelSensor
+from wattwatch.sensors.ram import WATTS_PER_GIB, FixedRamSensor, RamModelSensor
 from wattwatch.sensors.rapl import DEFAULT_POWERCAP_ROOT, RaplSensor
 
 __all__ = ["host_sensors"]
@@ -32,6 +32,8 @@ def host_sensors(
     data_dir: Path | None = None,
     watts_per_gb: float = WATTS_PER_GIB,
     rapl_reader: Callable[[Path], str] = _read_text,
+    cpu_model_only: bool = False,
+    ram_power_w: float | None = None,
 ) -> list[Sensor]:
     """The CPU and RAM sensors for one host (one process per node calls this).
 
@@ -42,13 +44,19 @@ def host_sensors(
     - RAM: RAPL's ``dram`` zones when ``include_dram`` and present (machine mode), else :class:`RamModelSensor`.
 
     ``rapl_reader`` reads one sysfs file (tests pass a reader that raises ``PermissionError``).
+    ``cpu_model_only`` skips RAPL and models the CPU (CodeCarbon's ``force_cpu_power`` / ``force_mode_cpu_load``;
+    ``tdp_w`` is then the full-load power). ``ram_power_w`` replaces the RAM model by a constant power in watts
+    (CodeCarbon's ``force_ram_power``; RAPL dram zones are not used then).
     """
     if mode not in ("machine", "process"):
         raise ValueError(f"host_sensors mode must be 'machine' or 'process', not {mode!r}")
     log = logger or logging.getLogger(__name__)
+    include_dram = include_dram and ram_power_w is None  # a forced RAM power replaces RAPL's dram zones
     sensors: list[Sensor] = []
     ram_from_rapl = False
-    if mode == "machine":
+    if mode == "machine" and cpu_model_only:
+        log.info("CPU energy is modelled from utilisation (%s)", f"full load {tdp_w:g} W" if tdp_w else "as asked")
+    elif mode == "machine":
         cpu_model = read_cpuinfo(Path(proc_root)).model_name
         rapl = RaplSensor(powercap_root, include_dram, log, reader=rapl_reader, cpu_model=cpu_model)
         channels = rapl.channels()
@@ -64,6 +72,8 @@ def host_sensors(
         log.info("CPU energy is modelled from the process tree's utilisation (process mode)")
     if not sensors:
         sensors.append(CpuModelSensor(mode, pid, proc_root, tdp_w, data_dir, logger=log))
-    if not ram_from_rapl:
+    if ram_power_w is not None:
+        sensors.append(FixedRamSensor(ram_power_w))
+    elif not ram_from_rapl:
         sensors.append(RamModelSensor(mode, pid, watts_per_gb, log, proc_root=Path(proc_root)))
     return sensors

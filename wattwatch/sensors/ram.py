@@ -31,6 +31,7 @@ __all__ = [
     "RamModelSensor",
     "machine_used_bytes",
     "parse_meminfo_used",
+    "FixedRamSensor",
     "process_tree_rss_bytes",
 ]
 
@@ -152,3 +153,28 @@ class RamModelSensor:
         """Close the kept-open ``/proc/meminfo``."""
         if self._meminfo is not None:
             self._meminfo.close()
+
+
+class FixedRamSensor:
+    """RAM at a constant power the user gives (CodeCarbon's ``force_ram_power``); one channel, ``ram``."""
+
+    def __init__(self, watts: float) -> None:
+        if isinstance(watts, bool) or not 0 <= float(watts) < float("inf"):
+            raise ValueError(f"RAM power must be a number of watts >= 0, not {watts!r}")
+        self.watts = float(watts)
+
+    @property
+    def method(self) -> str:
+        return f"user:ram-{self.watts:g}w"
+
+    def channels(self) -> list[str]:
+        return ["ram"]
+
+    def describe(self) -> list[ChannelInfo]:
+        return [ChannelInfo("ram", "ram", self.method, "", {"watts": self.watts, "source": "force_ram_power"})]
+
+    def read(self, t: float) -> dict[str, Reading]:
+        return {"ram": Reading(self.watts, POWER)}
+
+    def close(self) -> None:
+        pass
