@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from compathelp import Recorder, make, rows
 
-from wattwatch import EmissionsTracker, OutputMethod, track_emissions
+from wattwatch import EmissionsTracker, OfflineEmissionsTracker, OutputMethod, track_emissions
 from wattwatch.compat import LoggerOutput
 from wattwatch.errors import ConfigurationError
 from wattwatch.measure.ledger import J_PER_KWH
@@ -216,3 +216,23 @@ def test_allow_multiple_runs_false_makes_a_second_tracker_do_nothing(tmp_path: P
     assert third.running
     third.stop()
     assert not (tmp_path / "b.csv").exists()
+
+
+# -- configuration files and variables ----------------------------------------------------------------------
+def test_codecarbon_config_files_and_variables_are_read(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    home, work = tmp_path / "home", tmp_path / "work"
+    home.mkdir()
+    work.mkdir()
+    (home / ".codecarbon.config").write_text("[codecarbon]\nproject_name=from-home\npue=1.5\nexperiment_id=h\n")
+    (work / ".codecarbon.config").write_text("[codecarbon]\nproject_name=from-cwd\ncountry_iso_code=DEU\n")
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.chdir(work)
+    env = {"CODECARBON_EXPERIMENT_ID": "from-env", "codecarbon_measure_power_secs": "7"}
+    t = make(tmp_path, environ=env)  # make() passes country_iso_code="FRA": an argument wins over the file
+    assert (t.project_name, t.pue, t.experiment_id) == ("from-cwd", 1.5, "from-env")
+    assert t._plan.measure_power_secs == 7.0
+    assert t.intensity.source.country_iso_code == "FRA"
+    t2 = make(tmp_path, cls=OfflineEmissionsTracker, environ={}, country_iso_code=None)
+    assert t2.intensity.source.country_iso_code == "DEU"

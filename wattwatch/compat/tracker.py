@@ -38,6 +38,8 @@ __all__ = [
 log = logging.getLogger("wattwatch.compat")
 _F = TypeVar("_F", bound=Callable[..., Any])
 _LOCK_PATH = Path(tempfile.gettempdir()) / ".wattwatch-codecarbon.lock"
+OFFLINE_PLACE = ("country_iso_code", "region", "cloud_provider", "cloud_region", "country_2letter_iso_code")
+"""OfflineEmissionsTracker's own options (the first four are the place; the last is online-only)."""
 
 
 class EmissionsTracker(Tracker):
@@ -94,6 +96,17 @@ class EmissionsTracker(Tracker):
 
     # -- construction ----------------------------------------------------------------------------------------
     def _compat_setup(self, given: dict[str, Any], extra: dict[str, Any]) -> None:
+        from wattwatch.compat.config import external_options
+
+        external = external_options(environ=extra.get("environ"))
+        for name, (value, source) in external.items():
+            if name in OFFLINE_PLACE and not isinstance(self, OfflineEmissionsTracker):
+                continue  # CodeCarbon's online tracker has no place options
+            if name in OFFLINE_PLACE[:4]:
+                extra.setdefault(name, value.lower() if name == "region" else value)
+            elif name not in given:
+                given[name] = value
+            log.debug("wattwatch: CodeCarbon option %s=%r from %s", name, value, source)
         settings: CompatPlan = plan(given)
         lock_path = Path(extra.pop("run_lock_path", _LOCK_PATH))
         bridge = install_bridge(settings.logger_preamble)
