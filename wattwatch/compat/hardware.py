@@ -22,14 +22,12 @@ def gpu_model_summary(infos: list[ChannelInfo]) -> str:
 def _probe(tracker: Any) -> list[ChannelInfo]:
     """Channels of the sensors the tracker would open: its given sensors, else the GPUs NVML shows (opened
     and closed again); CPU and RAM are always there."""
-    given = getattr(tracker, "_given_sensors", None)
-    if given is not None:
-        return [info for sensor in given for info in sensor.describe()]
+    config = tracker.config
+    if config.sensors is not None:
+        return [info for sensor in config.sensors for info in sensor.describe()]
     from wattwatch.sensors.nvml import NvmlSensor
 
-    probe = NvmlSensor(
-        tracker.gpu_ids, library_path=getattr(tracker, "_nvml_library", None), environ=getattr(tracker, "_environ", None)
-    )
+    probe = NvmlSensor(tracker.gpu_ids, library_path=config.nvml_library, environ=config.environ)
     try:
         return list(probe.describe())
     finally:
@@ -46,13 +44,13 @@ def detected_hardware(tracker: Any) -> dict[str, Any]:
     from wattwatch.sensors.cpuinfo import read_cpuinfo
 
     try:
-        infos = list(tracker._infos) if tracker.running else _probe(tracker)
+        infos = list(tracker.channel_infos) if tracker.running else _probe(tracker)
     except Exception:  # noqa: BLE001 - a summary never raises: NVML absent or broken means no GPU listed
         infos = []
     gpus = [i for i in infos if i.component == "gpu"]
     cpu_model = next((i.model for i in infos if i.component == "cpu" and i.model), "")
     if not cpu_model:
-        cpu_model = read_cpuinfo(Path(getattr(tracker, "_proc_root", "/proc"))).model_name
+        cpu_model = read_cpuinfo(Path(tracker.config.proc_root)).model_name
     return {
         "ram_total_size": psutil.virtual_memory().total / 1024**3,
         "cpu_count": psutil.cpu_count() or 0,

@@ -78,7 +78,7 @@ def resolve_output_methods(output_methods: Any, flags: dict[str, Any]) -> list[O
             "The save_to_* parameters are deprecated and will be removed in a future version. "
             "Use output_methods=[OutputMethod.CSV, ...] instead.",
             DeprecationWarning,
-            stacklevel=4,
+            stacklevel=5,
         )
     if output_methods is not None:
         items: Iterable[Any]
