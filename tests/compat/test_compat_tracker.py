@@ -236,3 +236,21 @@ def test_codecarbon_config_files_and_variables_are_read(
     assert t.intensity.source.country_iso_code == "FRA"
     t2 = make(tmp_path, cls=OfflineEmissionsTracker, environ={}, country_iso_code=None)
     assert t2.intensity.source.country_iso_code == "DEU"
+
+
+def test_a_handler_on_both_loggers_sees_each_message_once(tmp_path: Path) -> None:
+    seen: list[str] = []
+
+    class Collect(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            seen.append(record.getMessage())
+
+    handler = Collect(logging.WARNING)
+    for name in ("codecarbon", "wattwatch"):
+        logging.getLogger(name).addHandler(handler)
+    try:
+        make(tmp_path, api_key="secret")
+    finally:
+        for name in ("codecarbon", "wattwatch"):
+            logging.getLogger(name).removeHandler(handler)
+    assert len([m for m in seen if "api_key" in m]) == 1

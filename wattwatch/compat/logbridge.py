@@ -4,8 +4,8 @@ wattwatch logs to the ``wattwatch`` logger tree. CodeCarbon users attach handler
 ``logging.getLogger("codecarbon")`` (CodeCarbon's own examples do). :class:`CodecarbonBridge`, installed on the
 ``wattwatch`` logger while a compatibility tracker exists, hands each record to the ``codecarbon`` logger's own
 handlers, with the ``logger_preamble`` in front, when the ``codecarbon`` logger's level lets it through. It calls
-those handlers directly instead of ``codecarbon_logger.handle()``, so a record that also propagates to the root
-logger is not printed twice.
+those handlers directly instead of ``codecarbon_logger.handle()`` and skips any handler the record already reaches
+through the ``wattwatch`` logger (the root's, say), so no handler sees a message twice.
 """
 
 from __future__ import annotations
@@ -35,14 +35,23 @@ class CodecarbonBridge(logging.Handler):
         if self.preamble:
             forwarded.msg = f"{self.preamble}{record.getMessage()}"
             forwarded.args = None
+        reached = _handlers_reached(logging.getLogger(record.name))  # they get the record anyway: never twice
         logger: logging.Logger | None = target
-        while logger is not None:  # the codecarbon logger's handlers and its parents' below the root
-            if logger is logging.root:
-                break
+        while logger is not None and logger is not logging.root:  # codecarbon's handlers and its parents'
             for handler in logger.handlers:
-                if forwarded.levelno >= handler.level:
+                if handler not in reached and forwarded.levelno >= handler.level:
                     handler.handle(forwarded)
             logger = logger.parent if logger.propagate else None
+
+
+def _handlers_reached(logger: logging.Logger) -> set[logging.Handler]:
+    """The handlers a record logged on ``logger`` reaches by propagation (the root's included)."""
+    reached: set[logging.Handler] = set()
+    current: logging.Logger | None = logger
+    while current is not None:
+        reached.update(current.handlers)
+        current = current.parent if current.propagate else None
+    return reached
 
 
 _LOCK = threading.Lock()

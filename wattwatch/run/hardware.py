@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from wattwatch.distributed.aggregator import Aggregator
     from wattwatch.distributed.topology import Ownership, Topology
 
-__all__ = ["Hardware", "HardwareRoots"]
+__all__ = ["ForcedPower", "Hardware", "HardwareRoots"]
 
 
 @dataclass(frozen=True)
@@ -33,6 +33,18 @@ class HardwareRoots:
     powercap_root: Path = Path("/sys/class/powercap")
     proc_root: Path = Path("/proc")
     environ: Mapping[str, str] | None = None
+
+
+@dataclass(frozen=True)
+class ForcedPower:
+    """Powers the user imposes (CodeCarbon's ``force_cpu_power``, ``force_ram_power``, ``force_mode_cpu_load``)."""
+
+    cpu_w: float | None = None
+    """The CPU's full-load power (W): the CPU is modelled from its load at this power, RAPL is not read."""
+    ram_w: float | None = None
+    """A constant RAM power (W) instead of the RAM model."""
+    cpu_load_mode: bool = False
+    """Model the CPU from its load even where RAPL is readable."""
 
 
 @dataclass
@@ -62,6 +74,7 @@ class Hardware:
         pid: int | None,
         include_dram: bool,
         warn: WarnOnce | None = None,
+        forced: ForcedPower | None = None,
     ) -> Hardware:
         """Detect, resolve and open. ``fixed_run_id``: the user chose ``run_id`` (never replaced); ``warn``
         reports a distributed run's file faults once."""
@@ -96,7 +109,14 @@ class Hardware:
         if sensors is not None:
             opened = list(sensors)
         else:
-            opened = _discover(ownership, roots, tracking_mode=tracking_mode, pid=pid, include_dram=include_dram)
+            opened = _discover(
+                ownership,
+                roots,
+                tracking_mode=tracking_mode,
+                pid=pid,
+                include_dram=include_dram,
+                forced=forced or ForcedPower(),
+            )
         infos = [info for s in opened for info in s.describe()]
         return cls(topology, ownership, run_id, opened, infos, aggregator)
 
@@ -114,7 +134,9 @@ def _discover(
     roots: HardwareRoots,
     *,
     tracking_mode: Literal["machine", "process"],
-    pid: int | None, include_dram: bool
+    pid: int | None,
+    include_dram: bool,
+    forced: ForcedPower,
 ) -> list[Sensor]:
     from wattwatch.sensors.host import host_sensors
     from wattwatch.sensors.nvml import NvmlSensor
@@ -130,6 +152,9 @@ def _discover(
                 powercap_root=roots.powercap_root,
                 proc_root=roots.proc_root,
                 include_dram=include_dram,
+                tdp_w=forced.cpu_w,
+                cpu_model_only=forced.cpu_w is not None or forced.cpu_load_mode,
+                ram_power_w=forced.ram_w,
             )
         )
     return sensors

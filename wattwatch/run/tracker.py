@@ -46,8 +46,9 @@ from wattwatch.run.row import RunFacts, build_emissions_data
 from wattwatch.run.session import RunSession
 from wattwatch.run.state import read_state, save_state
 from wattwatch.sensors.base import ChannelInfo, Sensor
+from wattwatch.sensors.usage import UsageTotals
 from wattwatch.util.once import WarnOnce
-from wattwatch.util.times import utc_iso
+from wattwatch.util.times import utc_codecarbon
 
 if TYPE_CHECKING:
     from wattwatch.distributed.aggregator import Aggregator
@@ -106,6 +107,9 @@ class Tracker:
         run_id: str | None = None,
         handle_signals: bool = True,
         include_dram: bool = False,
+        force_cpu_power: float | None = None,
+        force_ram_power: float | None = None,
+        force_mode_cpu_load: bool = False,
         prometheus_port: int | None = None,
         prometheus_host: str = "127.0.0.1",
         pid: int | None = None,
@@ -210,6 +214,13 @@ class Tracker:
             self._write_row("running")
             self._last_flush = self._clock()
             self._guard.install(handle_signals=bool(self.handle_signals))
+            if self.intensity.source.kind == "default":
+                logging.getLogger("wattwatch.location").warning(
+                    "wattwatch: no location given, so emissions use the world-average grid "
+                    f"({self.intensity.mean_g_per_kwh():.0f} gCO2eq/kWh); set one with country_iso_code= "
+                    '(e.g. "FRA"), cloud_provider= and cloud_region=, or carbon_intensity_g_per_kwh= '
+                    "(command line: --country-iso-code ...)"
+                )
             log.info(
                 "wattwatch: run %s started: %d channel(s) (%s), sampling every %.3g s, intensity %s",
                 self.run_id,
@@ -278,6 +289,11 @@ class Tracker:
         if refresh and self._state == "running" and self._sampler is not None and os.getpid() == self._pid:
             self._sampler.sample_now(lock_timeout_s=0.5)
         return self._emissions_data("running")
+
+    def usage_totals(self) -> UsageTotals:
+        """Running sums of the CPU, RAM and GPU utilisation sampled so far (empty before ``start()``); the means
+        over a window are ``later.means_since(earlier)`` (see :mod:`wattwatch.sensors.usage`)."""
+        return self._session.usage.totals() if self._session is not None else UsageTotals()
 
     def snapshot(self) -> LedgerSnapshot | None:
         """The raw ledger snapshot (joules per channel and phase), or ``None`` before ``start()``."""
@@ -426,6 +442,7 @@ class Tracker:
         if os.getpid() != self._pid or session is None:
             return
         session.outputs.timeseries_tick(session.ledger)
+        session.usage.sample(t)
         for listener in list(self._listeners):
             try:
                 listener(self, t)
@@ -463,7 +480,7 @@ class Tracker:
             wue=self.wue,
             intensity=self.intensity,
             start_time=self._start_time_iso,
-            timestamp=utc_iso(self._wall()),
+            timestamp=utc_codecarbon(self._wall()),
             infos=self.channel_infos,
             rank_count=topology.world_size if topology is not None else 1,
             ownership=ownership.rule if ownership is not None else "",
@@ -472,7 +489,9 @@ class Tracker:
     def _emissions_data(self, status: str) -> EmissionsData:
         assert self._ledger is not None
         snap = self._ledger.snapshot()
-        return build_emissions_data(snap, self._facts(), status, counters=self._counters)
+        return build_emissions_data(
+            snap, self._facts(), status, counters=self._counters, usage=self.usage_totals().means_since()
+        )
 
     def _write_row(self, status: str) -> None:
         self._write_data(self._aggregate(self._emissions_data(status), final=False))

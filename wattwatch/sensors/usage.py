@@ -18,8 +18,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from wattwatch.sensors.base import ProcFile
-from wattwatch.sensors.cpu import parse_proc_stat
-from wattwatch.sensors.ram import parse_meminfo_used
 
 __all__ = ["MIN_INTERVAL_S", "UsageMeans", "UsageMeter", "UsageTotals", "parse_meminfo_total"]
 
@@ -92,6 +90,11 @@ class UsageMeter:
         self._failed: set[str] = set()
         self._stat: ProcFile | None = None
         self._meminfo: ProcFile | None = None
+        # Imported here, not with the module: the row builder imports the result types at `import wattwatch`.
+        from wattwatch.sensors.cpu import parse_proc_stat
+        from wattwatch.sensors.ram import parse_meminfo_used
+
+        self._parse_stat, self._parse_used = parse_proc_stat, parse_meminfo_used
         if proc_root is not None:
             try:
                 self._stat = ProcFile(Path(proc_root) / "stat")
@@ -107,7 +110,7 @@ class UsageMeter:
     def _cpu_seconds(self) -> tuple[float, float] | None:
         try:
             if self._stat is not None:
-                return parse_proc_stat(self._stat.read())
+                return self._parse_stat(self._stat.read())
             from wattwatch.sensors.cpu import machine_cpu_seconds
 
             return machine_cpu_seconds()
@@ -120,7 +123,7 @@ class UsageMeter:
         try:
             if self._meminfo is not None:
                 text = self._meminfo.read()
-                total, used = parse_meminfo_total(text), parse_meminfo_used(text)
+                total, used = parse_meminfo_total(text), self._parse_used(text)
             else:
                 import psutil
 
