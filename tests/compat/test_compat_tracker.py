@@ -254,3 +254,18 @@ def test_a_handler_on_both_loggers_sees_each_message_once(tmp_path: Path) -> Non
         for name in ("codecarbon", "wattwatch"):
             logging.getLogger(name).removeHandler(handler)
     assert len([m for m in seen if "api_key" in m]) == 1
+
+
+@pytest.mark.parametrize(("mode", "rows_after"), [("append", 2), ("update", 1)])
+def test_on_csv_write(tmp_path: Path, mode: str, rows_after: int) -> None:
+    t = make(tmp_path, on_csv_write=mode)
+    t.start()
+    t.test_clock.advance(2.0)
+    flushed = t.flush()
+    t.test_clock.advance(3.0)
+    final = t.stop()
+    written = rows(tmp_path / "emissions.csv")
+    assert len(written) == rows_after and len({r["run_id"] for r in written}) == 1
+    assert float(written[-1]["emissions"]) == pytest.approx(final) and written[-1]["status"] == "completed"
+    if mode == "append":  # the flush's row stays, with the totals at the flush
+        assert float(written[0]["emissions"]) == pytest.approx(flushed) and written[0]["status"] == "running"

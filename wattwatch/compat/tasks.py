@@ -14,11 +14,12 @@ from __future__ import annotations
 import csv
 import dataclasses
 import io
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from wattwatch.result import EmissionsData
+from wattwatch.sensors.usage import UsageTotals
 
 __all__ = ["TASK_COLUMNS", "Task", "task_csv_path", "task_delta", "write_task_csv"]
 
@@ -72,6 +73,8 @@ class Task:
     task_name: str
     start: EmissionsData
     """The run's totals at the task's start (its reading)."""
+    start_usage: UsageTotals = field(default_factory=UsageTotals)
+    """The usage sums at the task's start (the task's usage columns are the means after it)."""
     is_active: bool = True
     emissions_data: EmissionsData | None = None
 

@@ -211,6 +211,8 @@ class EmissionsTracker(Tracker):
         data = Tracker.flush(self)
         if data is None:
             return None
+        if self._plan.on_csv_write == "append" and self._session is not None:
+            self._session.outputs.next_row()  # CodeCarbon's default: each flush leaves a row, the run goes on
         self._measured(self._clock(), data)
         self._hand_out(data)
         return data.emissions
@@ -250,7 +252,7 @@ class EmissionsTracker(Tracker):
         name = str(task_name) if task_name else str(uuid.uuid4())
         if name in self._tasks:
             name += "_" + str(uuid.uuid4())
-        self._tasks[name] = Task(name, self._reading_now())
+        self._tasks[name] = Task(name, self._reading_now(), self.usage_totals())
         self._active_task = name
 
     def stop_task(self, task_name: str | None = None) -> EmissionsData | None:
@@ -263,6 +265,11 @@ class EmissionsTracker(Tracker):
             return None
         end = self._reading_now()
         data = task_delta(task.start, end, max(0.0, end.duration - task.start.duration))
+        usage = self.usage_totals().means_since(task.start_usage)  # the task's own window, as CodeCarbon's
+        data.cpu_utilization_percent = usage.cpu_utilization_percent
+        data.gpu_utilization_percent = usage.gpu_utilization_percent
+        data.ram_utilization_percent = usage.ram_utilization_percent
+        data.ram_used_gb = usage.ram_used_gb
         task.emissions_data = data
         task.is_active = False
         if self._active_task == name:

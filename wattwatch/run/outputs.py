@@ -52,6 +52,8 @@ class Outputs:
         self._t0 = 0.0
         self._ts_last: tuple[float, dict[str, float]] = (0.0, {})
         self._write_failed = False
+        self.row_occurrence = 0
+        """Which of this run's rows the next write replaces (see :meth:`next_row`)."""
 
     # -- life cycle ----------------------------------------------------------------------------------------
     def open(
@@ -101,13 +103,18 @@ class Outputs:
         self.exporter = None
 
     # -- the row -------------------------------------------------------------------------------------------
+    def next_row(self) -> None:
+        """Leave the row written so far as it is: later writes go to a new row of the same run (CodeCarbon's
+        ``on_csv_write="append"``, one row per explicit flush)."""
+        self.row_occurrence += 1
+
     def write_row(self, data: EmissionsData, *, durable: bool) -> None:
         """Upsert the run's row; ``durable``: ``fsync`` it (final rows and explicit flushes, see ``upsert_row``)."""
         from wattwatch.sinks.csv import upsert_row
 
         try:
             self.output_path.parent.mkdir(parents=True, exist_ok=True)
-            upsert_row(self.output_path, data.to_row(), COLUMNS, durable=durable)
+            upsert_row(self.output_path, data.to_row(), COLUMNS, durable=durable, occurrence=self.row_occurrence)
         except Exception as exc:  # disk full, folder deleted, read-only file, lock timeout...
             self._write_failed = True
             self._warn(

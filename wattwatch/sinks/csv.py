@@ -123,8 +123,13 @@ def upsert_row(
     key: str = "run_id",
     *,
     durable: bool = True,
+    occurrence: int = 0,
 ) -> None:
     """Write ``row`` into the CSV at ``path``, replacing the row with the same ``key`` value, atomically.
+
+    ``occurrence`` picks which of several rows with that key is replaced (0: the first); when there are fewer,
+    the row is appended. CodeCarbon's ``on_csv_write="append"`` gives a run one row per explicit flush: the
+    tracker then writes occurrence 0, 1, 2... in turn.
 
     ``columns`` is our preferred header; an existing file's header is kept and extended with what is missing.
     ``durable`` also ``fsync``s the new file before the rename, so the row survives a power loss, not only a
@@ -140,10 +145,13 @@ def upsert_row(
         else:
             header = list(columns)
         header += [c for c in clean if c not in header]
+        seen = 0
         for i, existing in enumerate(rows):
             if existing.get(key) == clean.get(key):
-                rows[i] = dict(clean)
-                break
+                if seen == occurrence:
+                    rows[i] = dict(clean)
+                    break
+                seen += 1
         else:
             rows.append(dict(clean))
         buf = io.StringIO()
