@@ -269,3 +269,36 @@ def test_on_csv_write(tmp_path: Path, mode: str, rows_after: int) -> None:
     assert float(written[-1]["emissions"]) == pytest.approx(final) and written[-1]["status"] == "completed"
     if mode == "append":  # the flush's row stays, with the totals at the flush
         assert float(written[0]["emissions"]) == pytest.approx(flushed) and written[0]["status"] == "running"
+
+
+def test_prometheus_output_serves_metrics_where_prometheus_url_points(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    import urllib.request
+
+    pytest.importorskip("prometheus_client")
+    with caplog.at_level(logging.WARNING, logger="wattwatch"):
+        t = make(tmp_path, output_methods=["csv", "prometheus"], prometheus_url="localhost:0")  # 0: a free port
+    assert "scrape" in caplog.text and "Pushgateway" in caplog.text  # says what happens instead of a push
+    t.start()
+    try:
+        assert t._exporter is not None and t._exporter.url.startswith("http://127.0.0.1:")
+        with urllib.request.urlopen(t._exporter.url, timeout=10) as resp:
+            assert b"wattwatch" in resp.read()
+    finally:
+        t.stop()
+
+
+def test_boamps_uses_codecarbons_class_and_is_rejected_without_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import sys
+
+    output = pytest.importorskip("codecarbon.output")
+    t = make(tmp_path, output_methods=["csv", "boamps"])
+    assert any(isinstance(h, output.BoAmpsOutput) for h in t._output_handlers)
+    monkeypatch.setitem(sys.modules, "codecarbon.output", None)  # as if CodeCarbon were not installed
+    with pytest.raises(ConfigurationError, match=r"wattwatch\[codecarbon\]"):
+        make(tmp_path, output_methods=["boamps"])
+    with pytest.warns(DeprecationWarning), pytest.raises(ConfigurationError, match="LogfireOutput"):
+        make(tmp_path, save_to_logfire=True)
