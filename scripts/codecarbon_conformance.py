@@ -118,7 +118,7 @@ def rewrite_imports(source: str) -> str:
     for name in ("EmissionsTracker", "OfflineEmissionsTracker"):
         source = re.sub(
             rf"([\"'])codecarbon\.emissions_tracker\.{name}\1",
-            rf"\1wattwatch.compat.tracker.{name}\1",
+            rf"\1wattwatch.compat.decorators.{name}\1",
             source,
         )
     return source

@@ -9,14 +9,9 @@ at construction. The table is :data:`wattwatch.compat.options.OPTIONS` and ``doc
 
 from __future__ import annotations
 
+from wattwatch.compat.decorators import TaskEmissionsTracker, track_emissions, track_task_emissions
 from wattwatch.compat.outputs import LoggerOutput, OutputMethod
-from wattwatch.compat.tracker import (
-    EmissionsTracker,
-    OfflineEmissionsTracker,
-    TaskEmissionsTracker,
-    track_emissions,
-    track_task_emissions,
-)
+from wattwatch.compat.tracker import EmissionsTracker, OfflineEmissionsTracker
 
 __all__ = [
     "EmissionsTracker",
