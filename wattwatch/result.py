@@ -15,8 +15,10 @@ __all__ = [
     "CODECARBON_COLUMNS",
     "WATTWATCH_COLUMNS",
     "COLUMNS",
+    "EVAL_METRICS_MAX",
     "EmissionsData",
     "STATUSES",
+    "clean_eval_metrics",
 ]
 
 STATUSES = ("running", "completed", "failed", "interrupted")
@@ -93,6 +95,15 @@ class EmissionsData:
     resumed_segments: int = 0
     projected_energy_kwh: float | None = None
     projected_emissions_kg: float | None = None
+    gpu_method_by_device: dict[str, str] = field(default_factory=dict)
+    """How each GPU channel's energy was obtained (``counter``, ``power-integral``, ``counter+power-integral``
+    when a counter stopped mid-run), keyed like ``gpu_energy_by_device_kwh``."""
+    embodied_emissions: float | None = None
+    """The run's share of its hardware's manufacturing footprint, kg CO2eq (Boavizta; see carbon/embodied.py)."""
+    embodied_source: str = ""
+    """How ``embodied_emissions`` was obtained: method, data version, lifetime and use ratio assumed."""
+    eval_metrics: dict[str, float] = field(default_factory=dict)
+    """The run's final evaluation metrics (``eval_loss``, ``eval_accuracy``, ...), for quality-versus-carbon."""
 
     @property
     def values(self) -> dict[str, Any]:
@@ -135,7 +146,10 @@ class EmissionsData:
                     value: Any = json.loads(raw)
                     if not isinstance(value, dict):
                         raise ValueError("not a JSON object")
-                    if not all(_finite(v) for v in value.values()):
+                    if kind == "dict[str, str]":
+                        if not all(isinstance(v, str) for v in value.values()):
+                            raise ValueError("values must be strings")
+                    elif not all(_finite(v) for v in value.values()):
                         raise ValueError("values must be finite numbers")
                 elif kind.startswith("float"):
                     value = float(raw)
@@ -149,6 +163,28 @@ class EmissionsData:
                 raise ValueError(f"column {f.name!r}: cannot read {raw[:40]!r} ({exc})") from None
             kwargs[f.name] = value
         return cls(**kwargs)
+
+
+EVAL_METRICS_MAX = 16
+"""At most this many metrics are kept in ``eval_metrics`` (the row stays small)."""
+_NOT_QUALITY = ("runtime", "per_second", "epoch", "flos", "tokens_seen", "wattwatch", "memory", "mem_")
+
+
+def clean_eval_metrics(metrics: object) -> dict[str, float]:
+    """Evaluation metrics as the ``eval_metrics`` column keeps them: finite numbers only, names up to 64
+    characters, timing/throughput/memory figures (``eval_runtime``, ``*_per_second``, ``epoch``, wattwatch's own
+    logs) dropped, at most :data:`EVAL_METRICS_MAX` (alphabetical), values to 6 significant digits."""
+    if not isinstance(metrics, dict):
+        return {}
+    out: dict[str, float] = {}
+    for name in sorted(k for k in metrics if isinstance(k, str)):
+        value = metrics[name]
+        if len(name) > 64 or any(word in name.lower() for word in _NOT_QUALITY) or not _finite(value):
+            continue
+        out[name] = float(f"{float(value):.6g}")
+        if len(out) >= EVAL_METRICS_MAX:
+            break
+    return out
 
 
 def _finite(value: object) -> bool:

@@ -31,6 +31,7 @@ MODULES = [
     "benchmarks.bench_multirank",
     "benchmarks.run_all",
     "benchmarks.gpu_validate",
+    "benchmarks.bench_report",
 ]
 
 
@@ -89,3 +90,17 @@ def test_sampler_cost_and_flatness_tiny() -> None:
         assert math.isfinite(cost[path]["cpu_s_per_hour"]) and cost[path]["cpu_s_per_sample"] >= 0
     r = simulate(0.01)
     assert r["samples"] == 360 and abs(r["energy_error"]) < 1e-9 and r["timeseries_bytes"] > 0
+
+
+def test_html_report_section_survives_the_other_writers(tmp_path: Path) -> None:
+    from benchmarks.bench_report import HEADING, _section
+
+    path = tmp_path / "RESULTS.md"
+    figs = [Figure("1", "latency", 0.01, 1.0, "s", "ratio < 0.1", True)]
+    write_results(figs, command="test", elapsed_s=1.0, path=path)
+    path.write_text(_section(path.read_text(), "10,000 runs: 0.7 s"))
+    gpu_validate.write_gpu_section("GPU numbers here", path=path)
+    text = write_results(figs, command="test", elapsed_s=1.0, path=path)
+    assert text.count(HEADING) == 1 and "10,000 runs: 0.7 s" in text and "GPU numbers here" in text
+    path.write_text(_section(text, "10,000 runs: 0.8 s"))
+    assert path.read_text().count(HEADING) == 1 and "0.8 s" in path.read_text() and "0.7 s" not in path.read_text()

@@ -59,7 +59,9 @@ def test_table_and_totals(folder: Path, capsys: pytest.CaptureFixture[str]) -> N
     out = capsys.readouterr().out
     total = next(line for line in out.splitlines() if line.startswith("TOTAL"))
     assert "3 run(s)" in total and "1 completed, 1 failed, 1 running" in total
-    assert total.split()[-5:] == ["7", "1.75", "0.35", "9.1", "0.455"]  # GPU, CPU, RAM, kWh, kg
+    assert total.split()[-6:-1] == ["7", "1.75", "0.35", "9.1", "0.455"]  # GPU, CPU, RAM, kWh, operational kg
+    assert float(total.split()[-1]) > 0  # embodied kg: computed here (these rows predate the column), and said so
+    assert "* embodied CO2 computed here" in out
     assert "3:00:00" in total
     assert "cccccccc: " in out and "still running or killed: last flush 2026-01-01T11:30:00+00:00" in out
     assert "country: France" in out and "gpu=counter cpu=counter ram=model:ram" in out

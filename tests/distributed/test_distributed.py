@@ -156,6 +156,17 @@ def test_two_nodes_one_total(fake_nvml_library: Path, tmp_path: Path) -> None:
     assert row["run_id"] == "twonodes"
     assert float(row["gpu_energy"]) == pytest.approx(truth, rel=0.01)
     assert (row["gpu_count"], row["node_count"], row["rank_count"]) == ("4", "2", "4")
+    # embodied CO2 of the whole run's hardware (4 GPUs, 2 servers), not of rank 0's share of it
+    from wattwatch.carbon.embodied import Hardware, amortise, embodied_for_run, manufacture_footprint
+    from wattwatch.result import EmissionsData
+
+    combined = EmissionsData.from_row(row)
+    assert float(row["embodied_emissions"]) == pytest.approx(embodied_for_run(combined).kg, rel=1e-9)
+    one_node = Hardware.from_emissions(combined)
+    one_node = Hardware(one_node.gpu_models[:2], one_node.cpu_model, one_node.cpu_threads, one_node.ram_gb, 1)
+    assert float(row["embodied_emissions"]) == pytest.approx(
+        2 * amortise(manufacture_footprint(one_node), combined.duration).kg, rel=1e-9
+    )
     assert sorted(json.loads(row["gpu_energy_by_device_kwh"])) == [
         f"node{n}/gpu:{g}" for n in range(2) for g in range(2)
     ]

@@ -38,7 +38,7 @@ Check = Callable[[str, Any], Any]
 
 
 def option(
-    default: Any,
+    default: object,
     *,
     check: Check | None = None,
     help: str | None = None,  # noqa: A002 - argparse's word
@@ -140,6 +140,15 @@ def _path(name: str, value: object) -> Path:
     return Path(value)  # type: ignore[arg-type]
 
 
+def _use_ratio(name: str, value: object) -> float:
+    number = as_float(value)
+    if number is None or not 0 < number <= 1:
+        raise ConfigurationError(
+            f"{name} must be in (0, 1]: the share of its life the hardware is busy (1 = always); got {value!r}"
+        )
+    return number
+
+
 def _flag(name: str, value: object) -> bool:
     return bool(value)
 
@@ -185,7 +194,7 @@ def _gpu_ids(name: str, value: object) -> tuple[int | str, ...] | None:
 # -- the config ---------------------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # no generated __eq__/__hash__: import time is a benchmark figure
 class TrackerConfig:
     """A tracker's options, validated and normalised (``pue`` a float, ``gpu_ids`` a tuple, paths as ``Path``).
 
@@ -287,7 +296,28 @@ class TrackerConfig:
         cli_type=str,
     )
     proc_root: Path = option("/proc", check=_path, help="proc filesystem root (default /proc)", cli_type=str)
+    amd_library: str | os.PathLike[str] | None = option(
+        None,
+        help="path to ROCm's libamd_smi.so for AMD GPUs (default: amdsmi's search: $ROCM_HOME/lib, "
+        "$ROCM_PATH/lib, the linker path, /opt/rocm/lib)",
+    )
+    hwmon_root: Path = option(
+        "/sys/class/hwmon",
+        check=_path,
+        help="hwmon sysfs root, for Intel and amdgpu GPUs without a vendor library",
+        cli_type=str,
+    )
     environ: Mapping[str, str] | None = option(None)
+    embodied_lifetime_years: float = option(
+        4.0,
+        check=_positive,
+        help="service life of the hardware, years, for the run's share of its manufacturing CO2 (Boavizta: 4)",
+    )
+    embodied_use_ratio: float = option(
+        1.0,
+        check=_use_ratio,
+        help="share of its life the hardware is busy, in (0, 1]: embodied CO2 is spread over the busy hours",
+    )
     clock: Callable[[], float] = option(time.monotonic)
     wall_clock: Callable[[], float] = option(time.time)
 
@@ -390,5 +420,7 @@ _CLI_ORDER: Sequence[str] = (
     "nvml_library",
     "powercap_root",
     "proc_root",
+    "amd_library",
+    "hwmon_root",
 )
 """The help screen's order (the order of the options before the config existed); new options go at the end."""

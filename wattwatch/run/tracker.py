@@ -42,9 +42,6 @@ from wattwatch.result import EmissionsData
 from wattwatch.run.config import DEFAULT_FLUSH_EVERY_S, TrackerConfig
 from wattwatch.run.counters import Counters
 from wattwatch.run.process import ProcessGuard, watch_forks
-from wattwatch.run.row import RunFacts, build_emissions_data
-from wattwatch.run.session import RunSession
-from wattwatch.run.state import read_state, save_state
 from wattwatch.sensors.base import ChannelInfo, Sensor
 from wattwatch.sensors.usage import UsageTotals
 from wattwatch.util.once import WarnOnce
@@ -54,6 +51,8 @@ if TYPE_CHECKING:
     from wattwatch.distributed.aggregator import Aggregator
     from wattwatch.distributed.topology import Ownership, Topology
     from wattwatch.measure.sampler import Sampler
+    from wattwatch.run.row import RunFacts
+    from wattwatch.run.session import RunSession
     from wattwatch.sinks.prometheus import Exporter
 
 __all__ = ["DEFAULT_FLUSH_EVERY_S", "Tracker", "track"]
@@ -76,8 +75,9 @@ class Tracker:
     CO2eq (``carbon_intensity_g_per_kwh`` in grams per kWh). Every keyword is documented, validated and given
     its default in :class:`~wattwatch.run.config.TrackerConfig` (kept as :attr:`config`).
 
-    Hardware roots are parameters (``nvml_library``, ``powercap_root``, ``proc_root``, ``clock``) and so are the
-    sensors themselves (``sensors=``), so tests and unusual hosts can pass their own.
+    Hardware roots are parameters (``nvml_library``, ``amd_library``, ``powercap_root``, ``hwmon_root``,
+    ``proc_root``, ``clock``) and so are the sensors themselves (``sensors=``), so tests and unusual hosts can pass
+    their own.
     """
 
     def __init__(
@@ -117,7 +117,11 @@ class Tracker:
         nvml_library: str | os.PathLike[str] | None = None,
         powercap_root: str | os.PathLike[str] = "/sys/class/powercap",
         proc_root: str | os.PathLike[str] = "/proc",
+        amd_library: str | os.PathLike[str] | None = None,
+        hwmon_root: str | os.PathLike[str] = "/sys/class/hwmon",
         environ: dict[str, str] | None = None,
+        embodied_lifetime_years: float = 4.0,
+        embodied_use_ratio: float = 1.0,
         clock: Callable[[], float] = time.monotonic,
         wall_clock: Callable[[], float] = time.time,
     ) -> None:
@@ -167,6 +171,7 @@ class Tracker:
         self._start_time_iso = ""
         self._last_flush = 0.0
         self._listeners: list[Callable[[Tracker, float], None]] = []
+        self._eval_metrics: dict[str, float] = {}
 
     # -- public API ------------------------------------------------------------------------------------------
     @property
@@ -194,6 +199,8 @@ class Tracker:
                 self._new_run()
             if self.save_to_file:
                 self._check_output_dir()
+            from wattwatch.run.session import RunSession  # sensors, sampler, outputs: loaded by start()
+
             session = RunSession.open(
                 self,
                 fixed_run_id=self._run_id_fixed,
@@ -336,6 +343,15 @@ class Tracker:
             self._counters.assign(steps=steps, samples=samples, tokens=tokens)
             self._counters.feed_first_step(self._ledger)
 
+    def set_eval_metrics(self, metrics: dict[str, Any]) -> None:
+        """Record the run's latest evaluation metrics (``{"eval_loss": 1.2, ...}``) for its row's ``eval_metrics``
+        column (the last call wins: the final evaluation). Non-numbers, timings and throughputs are dropped and
+        at most 16 are kept (:func:`wattwatch.result.clean_eval_metrics`)."""
+        from wattwatch.result import clean_eval_metrics
+
+        with self._lock:
+            self._eval_metrics = clean_eval_metrics(metrics)
+
     def add_listener(self, listener: Callable[[Tracker, float], None]) -> None:
         """Call ``listener(tracker, t)`` on the sampler thread after every reading (errors are logged once)."""
         self._listeners.append(listener)
@@ -343,6 +359,8 @@ class Tracker:
     def state_dict(self) -> dict[str, Any]:
         """Everything needed to continue this run in another process (JSON-serialisable, see
         :mod:`wattwatch.run.state`)."""
+        from wattwatch.run.state import save_state  # loaded when used (import time is a benchmark figure)
+
         with self._lock:
             ledger = self._ledger.to_dict() if self._ledger is not None else (self._resume_state or {}).get("ledger")
             return save_state(
@@ -357,6 +375,8 @@ class Tracker:
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Continue the run saved by :meth:`state_dict`: same ``run_id``, totals carried over. Call before
         ``start()``. Raises ``ValueError`` for a state that is not a wattwatch tracker state."""
+        from wattwatch.run.state import read_state
+
         saved = read_state(state)
         with self._lock:
             if self._state == "stopped":  # continuing a saved run after an earlier one: start from scratch
@@ -424,6 +444,7 @@ class Tracker:
         self._run_id_fixed = False
         self._resume_state = None
         self.final_emissions_data = None
+        self._eval_metrics = {}
         self._counters.reset()
         self._warn_once.reset()
 
@@ -465,12 +486,28 @@ class Tracker:
         if dist is None:
             return data
         try:
-            return dist.aggregate(self, data, final=final, collective=collective)
+            return self._with_embodied(dist.aggregate(self, data, final=final, collective=collective))
         except Exception as exc:  # noqa: BLE001 - never into user code
             self._warn_once("aggregate", f"wattwatch: cannot combine the ranks' totals ({exc!r}); this rank's only")
             return data
 
+    def _with_embodied(self, data: EmissionsData) -> EmissionsData:
+        """``data`` with its embodied CO2 (the run's share of its hardware's manufacturing footprint, from the
+        row's own hardware and duration: a combined row of several ranks gets its whole hardware). Cheap: the
+        footprint is computed once per hardware. A failure leaves the columns empty, with one warning."""
+        from wattwatch.carbon.embodied import with_embodied
+
+        try:
+            return with_embodied(
+                data, lifetime_years=self.config.embodied_lifetime_years, use_ratio=self.config.embodied_use_ratio
+            )
+        except Exception as exc:  # noqa: BLE001 - never into user code
+            self._warn_once("embodied", f"wattwatch: cannot compute the embodied CO2 ({exc!r}); column left empty")
+            return data
+
     def _facts(self) -> RunFacts:
+        from wattwatch.run.row import RunFacts  # the row's code: loaded by the first row, at start()
+
         topology, ownership = self.topology, self.ownership
         return RunFacts(
             project_name=self.project_name,
@@ -487,11 +524,16 @@ class Tracker:
         )
 
     def _emissions_data(self, status: str) -> EmissionsData:
+        from wattwatch.run.row import build_emissions_data
+
         assert self._ledger is not None
         snap = self._ledger.snapshot()
-        return build_emissions_data(
+        data = build_emissions_data(
             snap, self._facts(), status, counters=self._counters, usage=self.usage_totals().means_since()
         )
+        if self._eval_metrics:
+            data.eval_metrics = dict(self._eval_metrics)
+        return self._with_embodied(data)
 
     def _write_row(self, status: str) -> None:
         self._write_data(self._aggregate(self._emissions_data(status), final=False))
@@ -519,7 +561,7 @@ class Tracker:
         """Upsert the row; ``fsync`` only for final rows and explicit flushes (see ``upsert_row``)."""
         if self._session is not None:
             durable = data.status != "running" or threading.current_thread() is not self._session.sampler.thread
-            self._session.outputs.write_row(data, durable=durable)
+            self._session.outputs.write_row(self._with_embodied(data), durable=durable)  # combined rows too
 
     def _after_fork_in_child(self) -> None:
         # The sampler thread does not exist in the child; make sure the child never writes the parent's row.
