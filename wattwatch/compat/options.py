@@ -193,7 +193,7 @@ OPTIONS: dict[str, CodeCarbonOption] = dict(
             "save_to_logger",
             "honoured",
             "deprecated flag: send each result to `logging_logger`",
-            "same, DeprecationWarning too; rejected without a `logging_logger`",
+            "same, DeprecationWarning too; without a `logging_logger`, the `codecarbon` logger",
         ),
         _o(
             "logging_logger",
