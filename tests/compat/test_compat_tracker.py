@@ -302,3 +302,14 @@ def test_boamps_uses_codecarbons_class_and_is_rejected_without_it(
         make(tmp_path, output_methods=["boamps"])
     with pytest.warns(DeprecationWarning), pytest.raises(ConfigurationError, match="LogfireOutput"):
         make(tmp_path, save_to_logfire=True)
+
+
+def test_decorator_without_offline_uses_the_place_given(tmp_path: Path) -> None:
+    """CodeCarbon's online decorator would locate the machine by IP; wattwatch uses the country given instead."""
+
+    @track_emissions(output_dir=str(tmp_path), country_iso_code="FRA")
+    def train() -> None:
+        pass
+
+    train()
+    assert rows(tmp_path / "emissions.csv")[0]["country_iso_code"] == "FRA"

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import functools
+import logging
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -98,9 +99,15 @@ def track_emissions(
     del options["fn"]
     options = given_options(options)
     is_offline = bool(options.pop("offline", False))
-    if not is_offline:  # CodeCarbon's online tracker takes no place; ours would, but keep the same surface
-        for key in ("country_iso_code", "region", "cloud_provider", "cloud_region", "country_2letter_iso_code"):
-            options.pop(key, None)
+    if not is_offline and options.get("country_2letter_iso_code") not in (None, ""):
+        # CodeCarbon's online tracker locates the machine by IP and ignores the place given; wattwatch never calls
+        # the network, so it uses the place given (country_iso_code, cloud_...). The Electricity Maps zone is online.
+        logging.getLogger("wattwatch.compat").warning(
+            "wattwatch: ignoring CodeCarbon's online-only option country_2letter_iso_code (an Electricity Maps "
+            "zone): wattwatch never calls the network"
+        )
+    if not is_offline:
+        options.pop("country_2letter_iso_code", None)
 
     def make() -> Any:
         cls = OfflineEmissionsTracker if is_offline else EmissionsTracker
