@@ -93,7 +93,8 @@ def track_emissions(
 ) -> Any:
     """CodeCarbon's decorator: each call of the function is one run of an :class:`EmissionsTracker` (an
     :class:`OfflineEmissionsTracker` with ``offline=True``, which needs ``country_iso_code`` or
-    ``cloud_provider``: calling without either raises, as CodeCarbon does). Use as ``@track_emissions`` or
+    ``cloud_provider``: calling without either raises, as CodeCarbon does). Without ``offline``, a place given is
+    used too (CodeCarbon would locate the machine by IP instead). Use as ``@track_emissions`` or
     ``@track_emissions(...)``."""
     options = dict(locals())
     del options["fn"]
