@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import tempfile
+import threading
 import uuid
 from pathlib import Path
 from types import TracebackType
@@ -101,8 +102,7 @@ class EmissionsTracker(Tracker):
             log.debug("wattwatch: CodeCarbon option %s=%r from %s", name, value, source)
         settings: CompatPlan = plan(given)
         lock_path = Path(extra.pop("run_lock_path", _LOCK_PATH))
-        bridge = install_bridge(settings.logger_preamble)
-        del bridge
+        install_bridge(settings.logger_preamble)
         try:
             set_codecarbon_level(settings.log_level)
         except (ValueError, TypeError):
@@ -128,6 +128,8 @@ class EmissionsTracker(Tracker):
         self._previous_emissions: EmissionsData | None = None
         self._measure_occurrence = 0
         self._last_measure_t = 0.0
+        self._out_lock = threading.Lock()
+        """Serialises the handlers' calls and the delta state (the sampler thread calls ``live_out`` too)."""
         self.final_emissions: float | None = None
         self._run_lock: Any = None
         self._blocked = False
@@ -301,6 +303,10 @@ class EmissionsTracker(Tracker):
     def _measured(self, t: float, data: EmissionsData | None) -> None:
         """Count one of CodeCarbon's measurements; every ``api_call_interval`` of them the handlers'
         ``live_out(total, delta)`` is called."""
+        with self._out_lock:
+            self._measured_locked(t, data)
+
+    def _measured_locked(self, t: float, data: EmissionsData | None) -> None:
         self._last_measure_t = t
         self._measure_occurrence += 1
         interval = self._plan.api_call_interval
@@ -315,7 +321,8 @@ class EmissionsTracker(Tracker):
     def _hand_out(self, total: EmissionsData) -> None:
         """What CodeCarbon's ``_persist_data`` does: ``out`` and ``task_out`` on every handler, and the task CSV
         when the CSV output is on."""
-        self._handlers.out(total, self._delta(total))
+        with self._out_lock:
+            self._handlers.out(total, self._delta(total))
         tasks = [t.out() for t in self._tasks.values() if t.emissions_data is not None]
         if not tasks:
             return
