@@ -57,8 +57,9 @@ from wattwatch.run.counters import Counters
 from wattwatch.run.outputs import FlushGrid
 from wattwatch.run.process import ProcessGuard, status_for_exception, watch_forks
 from wattwatch.sensors.base import ChannelInfo, Sensor
+from wattwatch.sensors.usage import UsageTotals
 from wattwatch.util.once import WarnOnce
-from wattwatch.util.times import utc_iso
+from wattwatch.util.times import utc_codecarbon
 
 if TYPE_CHECKING:
     from wattwatch.distributed.aggregator import Aggregator
@@ -124,6 +125,9 @@ class Tracker:
         tdp_w: float | None = None,
         vcpu_w: float | None = None,
         gpu_share: bool = False,
+        force_cpu_power: float | None = None,
+        force_ram_power: float | None = None,
+        force_mode_cpu_load: bool = False,
         prometheus_port: int | None = None,
         prometheus_host: str = "127.0.0.1",
         pid: int | None = None,
@@ -241,6 +245,13 @@ class Tracker:
             uncovered = coverage_warning(self.intensity, self._wall())
             if uncovered:
                 self._warn_once("intensity-coverage", uncovered)
+            if self.intensity.source.kind == "default":
+                logging.getLogger("wattwatch.location").warning(
+                    "wattwatch: no location given, so emissions use the world-average grid "
+                    f"({self.intensity.mean_g_per_kwh():.0f} gCO2eq/kWh); set one with country_iso_code= "
+                    '(e.g. "FRA"), cloud_provider= and cloud_region=, or carbon_intensity_g_per_kwh= '
+                    "(command line: --country-iso-code ...)"
+                )
             log.info(
                 "wattwatch: run %s started: %d channel(s) (%s), sampling every %.3g s, intensity %s",
                 self.run_id,
@@ -318,6 +329,11 @@ class Tracker:
         if refresh and self._state == "running" and self._sampler is not None and os.getpid() == self._pid:
             self._sampler.sample_now(lock_timeout_s=0.5)
         return self._emissions_data("running", carried=True)
+
+    def usage_totals(self) -> UsageTotals:
+        """Running sums of the CPU, RAM and GPU utilisation sampled so far (empty before ``start()``); the means
+        over a window are ``later.means_since(earlier)`` (see :mod:`wattwatch.sensors.usage`)."""
+        return self._session.usage.totals() if self._session is not None else UsageTotals()
 
     def snapshot(self) -> LedgerSnapshot | None:
         """The raw ledger snapshot (joules per channel and phase; a resumed run's earlier segments included), or
@@ -487,6 +503,7 @@ class Tracker:
         if os.getpid() != self._pid or session is None:
             return
         session.outputs.timeseries_tick(session.ledger)
+        session.usage.sample(t)
         for listener in list(self._listeners):
             try:
                 listener(self, t)
@@ -539,7 +556,7 @@ class Tracker:
             wue=self.wue,
             intensity=self.intensity,
             start_time=self._start_time_iso,
-            timestamp=utc_iso(self._wall()),
+            timestamp=utc_codecarbon(self._wall()),
             infos=self.channel_infos,
             rank_count=topology.world_size if topology is not None else 1,
             ownership=ownership.rule if ownership is not None else "",
@@ -553,6 +570,10 @@ class Tracker:
         assert self._ledger is not None
         snap = self._ledger.snapshot(carried=carried)
         data = build_emissions_data(snap, self._facts(), status, counters=self._counters)
+        snap = self._ledger.snapshot()
+        data = build_emissions_data(
+            snap, self._facts(), status, counters=self._counters, usage=self.usage_totals().means_since()
+        )
         if self._eval_metrics:
             data.eval_metrics = dict(self._eval_metrics)
         return self._with_embodied(data)
