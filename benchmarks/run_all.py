@@ -21,6 +21,7 @@ from benchmarks import (
     bench_accuracy,
     bench_cpu,
     bench_flatness,
+    bench_history,
     bench_import,
     bench_multirank,
     bench_startup,
@@ -107,6 +108,11 @@ def main(argv: list[str] | None = None) -> int:
     figs += _safe("7", "memory flatness", lambda: bench_flatness.measure(0.5 if q else 24.0))
     figs += _safe(
         "8", "multi-rank", lambda: bench_multirank.measure((2,) if q else (2, 4), 4.0 if q else 10.0)
+    )
+    figs += _safe(
+        "H",
+        "cost against emissions.csv history",
+        lambda: bench_history.measure((10, 2000) if q else bench_history.SIZES, 5 if q else 30),
     )
     agg = ROOT / "benchmarks" / "bench_aggregation.py"
     if agg.exists():

@@ -27,11 +27,12 @@ if TYPE_CHECKING:
     from wattwatch.carbon.intensity import CarbonIntensity
     from wattwatch.sensors.base import Sensor
 
-__all__ = ["DEFAULT_FLUSH_EVERY_S", "CliSpec", "TrackerConfig", "cli_specs", "option"]
+__all__ = ["DEFAULT_FLUSH_EVERY_S", "MAX_PUE", "CliSpec", "TrackerConfig", "cli_specs", "option"]
 
 DEFAULT_FLUSH_EVERY_S = 10.0
-"""Seconds between atomic rewrites of the run's row (and of the time series' buffer): a ``kill -9`` loses at
-most this much. Each rewrite costs about a millisecond of CPU; see benchmarks/RESULTS.md, figure 4."""
+"""Seconds between atomic rewrites of the run's journal (and of the time series' buffer), on a fixed grid from
+the start: a ``kill -9`` loses at most this much plus one sampling interval. Each rewrite costs a fraction of a
+millisecond of CPU, whatever the history of emissions.csv; see benchmarks/RESULTS.md, figure H1."""
 
 Check = Callable[[str, Any], Any]
 """A validator: ``check(name, value)`` returns the normalised value or raises ``ConfigurationError``."""
@@ -87,10 +88,20 @@ def _positive_or_none(name: str, value: object) -> float | None:
     return None if value is None else _positive(name, value)
 
 
+MAX_PUE = 5.0
+"""Largest power usage effectiveness accepted. Surveyed data centres average about 1.5 and the worst report
+around 2.5-3 (Uptime Institute Global Data Center Survey 2023: average 1.58); 5 leaves room for a server
+closet while catching a typo or a value such as ``1e300`` that would overflow every total."""
+
+
 def _pue(name: str, value: object) -> float:
     number = _positive(name, value)
     if number < 1.0:
         raise ConfigurationError(f"pue must be >= 1.0 (1.0 means no overhead); got {value}")
+    if number > MAX_PUE:
+        raise ConfigurationError(
+            f"pue must be at most {MAX_PUE:g} (data centres report 1.1-3); got {value!r}"
+        )
     return number
 
 
@@ -123,6 +134,17 @@ def _port(name: str, value: object) -> int | None:
     if port is None or not 0 <= port <= 65535:
         raise ConfigurationError(f"prometheus_port must be between 0 and 65535; got {value!r}")
     return port
+
+
+def _watts_or_none(name: str, value: object) -> float | None:
+    if value is None:
+        return None
+    number = as_float(value)
+    if number is None or not (0 <= number < float("inf")):
+        raise ConfigurationError(f"{name} must be a number of watts >= 0; got {value!r}")
+    if name == "force_cpu_power" and number == 0:
+        raise ConfigurationError("force_cpu_power must be the CPU's full-load power in watts (> 0); got 0")
+    return number
 
 
 def _path(name: str, value: object) -> Path:
@@ -208,7 +230,7 @@ class TrackerConfig:
         None, help="a fixed carbon intensity (g CO2eq per kWh)", cli_type=float
     )
     intensity_csv: str | os.PathLike[str] | None = option(None, help="hourly carbon intensity CSV")
-    pue: float = option(1.0, check=_pue, help="data-centre power usage effectiveness (>= 1)")
+    pue: float = option(1.0, check=_pue, help="data-centre power usage effectiveness (1 to 5)")
     wue: float = option(0.0, check=_wue, help="water usage effectiveness (litres per kWh)")
     gpu_ids: tuple[int | str, ...] | None = option(
         None,
@@ -268,6 +290,22 @@ class TrackerConfig:
         check=_flag,
         help="charge a shared GPU's share, not the board: the process tree's share of its SM time, a MIG "
         "instance's share of its slices (estimates)",
+    )
+    force_cpu_power: float | None = option(
+        None,
+        check=_watts_or_none,
+        help="the CPU's full-load power in watts: model the CPU from its load at this power, RAPL skipped "
+        "(CodeCarbon's force_cpu_power)",
+        cli_type=float,
+    )
+    force_ram_power: float | None = option(
+        None,
+        check=_watts_or_none,
+        help="a constant RAM power in watts instead of the RAM model (CodeCarbon's force_ram_power)",
+        cli_type=float,
+    )
+    force_mode_cpu_load: bool = option(
+        False, check=_flag, help="model the CPU from its load even where RAPL is readable"
     )
     prometheus_port: int | None = option(
         None, check=_port, help="serve Prometheus /metrics on this port (0: any free port)", cli_type=int
@@ -333,8 +371,8 @@ class TrackerConfig:
         return cls(**values)
 
     def resolve_intensity(self) -> CarbonIntensity:
-        """The grid's carbon intensity for these options (see :mod:`wattwatch.carbon.intensity`); a missing
-        intensity file is a ``ConfigurationError``."""
+        """The grid's carbon intensity for these options (see :mod:`wattwatch.carbon.intensity`); a missing or
+        unreadable intensity file, or a figure out of bounds, is a ``ConfigurationError``."""
         from wattwatch.carbon.intensity import resolve_intensity
 
         try:
@@ -346,7 +384,9 @@ class TrackerConfig:
                 carbon_intensity_g_per_kwh=self.carbon_intensity_g_per_kwh,
                 intensity_csv=self.intensity_csv,
             )
-        except FileNotFoundError as exc:
+        except (FileNotFoundError, ValueError) as exc:
+            if isinstance(exc, ConfigurationError):
+                raise
             raise ConfigurationError(str(exc)) from None
 
 

@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     from wattwatch.distributed.topology import Ownership, Topology
     from wattwatch.sensors.amd import AmdSmiSensor
 
-__all__ = ["Hardware", "HardwareRoots", "SliceOptions", "amd_possible"]
+__all__ = ["ForcedPower", "Hardware", "HardwareRoots", "SliceOptions", "amd_possible"]
 
 
 @dataclass(frozen=True)
@@ -61,6 +61,18 @@ class SliceOptions:
     gpu_share: bool = False
 
 
+@dataclass(frozen=True)
+class ForcedPower:
+    """Powers the user imposes (CodeCarbon's ``force_cpu_power``, ``force_ram_power``, ``force_mode_cpu_load``)."""
+
+    cpu_w: float | None = None
+    """The CPU's full-load power (W): the CPU is modelled from its load at this power, RAPL is not read."""
+    ram_w: float | None = None
+    """A constant RAM power (W) instead of the RAM model."""
+    cpu_load_mode: bool = False
+    """Model the CPU from its load even where RAPL is readable."""
+
+
 @dataclass
 class Hardware:
     """The open sensors of one run, with the rank facts that chose them."""
@@ -89,6 +101,7 @@ class Hardware:
         include_dram: bool,
         slices: SliceOptions | None = None,
         warn: WarnOnce | None = None,
+        forced: ForcedPower | None = None,
     ) -> Hardware:
         """Detect, resolve and open. ``fixed_run_id``: the user chose ``run_id`` (never replaced); ``warn``
         reports a distributed run's file faults once."""
@@ -129,6 +142,7 @@ class Hardware:
                 tracking_mode=tracking_mode,
                 pid=pid,
                 include_dram=include_dram,
+                forced=forced or ForcedPower(),
                 explicit_gpus=gpu_ids is not None,
                 distributed=topology.is_distributed,
                 slices=slices or SliceOptions(),
@@ -155,6 +169,7 @@ def _discover(
     explicit_gpus: bool = False,
     distributed: bool = False,
     slices: SliceOptions | None = None,
+    forced: ForcedPower = ForcedPower(),
 ) -> list[Sensor]:
     """NVML for the GPUs this rank owns (their share when ``slices.gpu_share``) and the host's CPU/RAM sensors:
     RAPL or the model on bare metal, the VM's or the container's slice where there is one, the process tree in
@@ -180,10 +195,12 @@ def _discover(
                 powercap_root=roots.powercap_root,
                 proc_root=roots.proc_root,
                 include_dram=include_dram,
-                tdp_w=slices.tdp_w,
+                tdp_w=forced.cpu_w if forced.cpu_w is not None else slices.tdp_w,
                 vcpu_w=slices.vcpu_w,
                 dmi_root=roots.dmi_root,
                 cgroup_root=roots.cgroup_root,
+                cpu_model_only=forced.cpu_w is not None or forced.cpu_load_mode,
+                ram_power_w=forced.ram_w,
             )
         )
     return sensors
