@@ -5,16 +5,20 @@ from __future__ import annotations
 
 import functools
 import logging
-from collections.abc import Callable
+import os
+from collections.abc import Callable, Mapping, Sequence
+from types import TracebackType
 from typing import Any, TypeVar
 
 from wattwatch.compat.options import UNSET, given_options
+from wattwatch.compat.outputs import OutputHandler, OutputMethod
 from wattwatch.compat.tracker import EmissionsTracker, OfflineEmissionsTracker
 from wattwatch.errors import ConfigurationError
 
 __all__ = ["TaskEmissionsTracker", "track_emissions", "track_task_emissions"]
 
 _F = TypeVar("_F", bound=Callable[..., Any])
+_R = TypeVar("_R")
 
 
 class TaskEmissionsTracker:
@@ -30,13 +34,17 @@ class TaskEmissionsTracker:
         self.tracker.start_task(self.task_name)
         return self
 
-    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         self.tracker.stop_task()
         if self.is_default_tracker:
             self.tracker.stop()
 
 
-def _run_tracked(tracker: Any, fn: Callable[..., Any], args: Any, kwargs: Any) -> Any:
+def _run_tracked(
+    tracker: EmissionsTracker, fn: Callable[..., _R], args: Sequence[object], kwargs: Mapping[str, object]
+) -> _R:
     tracker.start()
     try:
         result = fn(*args, **kwargs)
@@ -50,46 +58,46 @@ def _run_tracked(tracker: Any, fn: Callable[..., Any], args: Any, kwargs: Any) -
 
 def track_emissions(
     fn: Callable[..., Any] | None = None,
-    project_name: Any = UNSET,
-    measure_power_secs: Any = UNSET,
-    api_call_interval: Any = UNSET,
-    api_endpoint: Any = UNSET,
-    api_key: Any = UNSET,
-    output_dir: Any = UNSET,
-    output_file: Any = UNSET,
-    output_methods: Any = UNSET,
-    save_to_file: Any = UNSET,
-    save_to_api: Any = UNSET,
-    save_to_logger: Any = UNSET,
-    logging_logger: Any = UNSET,
-    save_to_prometheus: Any = UNSET,
-    save_to_logfire: Any = UNSET,
-    prometheus_url: Any = UNSET,
-    output_handlers: Any = UNSET,
-    gpu_ids: Any = UNSET,
-    emissions_endpoint: Any = UNSET,
-    experiment_id: Any = UNSET,
-    experiment_name: Any = UNSET,
-    electricitymaps_api_token: Any = UNSET,
-    co2_signal_api_token: Any = UNSET,
-    tracking_mode: Any = UNSET,
-    log_level: Any = UNSET,
-    on_csv_write: Any = UNSET,
-    logger_preamble: Any = UNSET,
-    offline: Any = UNSET,
-    country_iso_code: Any = UNSET,
-    region: Any = UNSET,
-    cloud_provider: Any = UNSET,
-    cloud_region: Any = UNSET,
-    country_2letter_iso_code: Any = UNSET,
-    force_cpu_power: Any = UNSET,
-    force_ram_power: Any = UNSET,
-    pue: Any = UNSET,
-    wue: Any = UNSET,
-    force_carbon_intensity_g_co2e_kwh: Any = UNSET,
-    allow_multiple_runs: Any = UNSET,
-    rapl_include_dram: Any = UNSET,
-    rapl_prefer_psys: Any = UNSET,
+    project_name: str | None = UNSET,
+    measure_power_secs: float | None = UNSET,
+    api_call_interval: int | None = UNSET,
+    api_endpoint: str | None = UNSET,
+    api_key: str | None = UNSET,
+    output_dir: str | os.PathLike[str] | None = UNSET,
+    output_file: str | None = UNSET,
+    output_methods: Sequence[OutputMethod | str] | str | None = UNSET,
+    save_to_file: bool | None = UNSET,
+    save_to_api: bool | None = UNSET,
+    save_to_logger: bool | None = UNSET,
+    logging_logger: OutputHandler | None = UNSET,
+    save_to_prometheus: bool | None = UNSET,
+    save_to_logfire: bool | None = UNSET,
+    prometheus_url: str | None = UNSET,
+    output_handlers: Sequence[OutputHandler] | None = UNSET,
+    gpu_ids: Sequence[int | str] | str | None = UNSET,
+    emissions_endpoint: str | None = UNSET,
+    experiment_id: str | None = UNSET,
+    experiment_name: str | None = UNSET,
+    electricitymaps_api_token: str | None = UNSET,
+    co2_signal_api_token: str | None = UNSET,
+    tracking_mode: str | None = UNSET,
+    log_level: int | str | None = UNSET,
+    on_csv_write: str | None = UNSET,
+    logger_preamble: str | None = UNSET,
+    offline: bool | None = UNSET,
+    country_iso_code: str | None = UNSET,
+    region: str | None = UNSET,
+    cloud_provider: str | None = UNSET,
+    cloud_region: str | None = UNSET,
+    country_2letter_iso_code: str | None = UNSET,
+    force_cpu_power: float | None = UNSET,
+    force_ram_power: float | None = UNSET,
+    pue: float | None = UNSET,
+    wue: float | None = UNSET,
+    force_carbon_intensity_g_co2e_kwh: float | None = UNSET,
+    allow_multiple_runs: bool | None = UNSET,
+    rapl_include_dram: bool | None = UNSET,
+    rapl_prefer_psys: bool | None = UNSET,
 ) -> Any:
     """CodeCarbon's decorator: each call of the function is one run of an :class:`EmissionsTracker` (an
     :class:`OfflineEmissionsTracker` with ``offline=True``, which needs ``country_iso_code`` or

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from wattwatch.sensors.base import ChannelInfo
+
+if TYPE_CHECKING:
+    from wattwatch.run.tracker import Tracker
 
 __all__ = ["detected_hardware", "gpu_model_summary"]
 
@@ -19,7 +22,7 @@ def gpu_model_summary(infos: list[ChannelInfo]) -> str:
     return ", ".join(f"{n} x {m}" for m, n in counts.items())
 
 
-def _probe(tracker: Any) -> list[ChannelInfo]:
+def _probe(tracker: Tracker) -> list[ChannelInfo]:
     """Channels of the sensors the tracker would open: its given sensors, else the GPUs NVML shows (opened
     and closed again); CPU and RAM are always there."""
     config = tracker.config
@@ -34,7 +37,7 @@ def _probe(tracker: Any) -> list[ChannelInfo]:
         probe.close()
 
 
-def detected_hardware(tracker: Any) -> dict[str, Any]:
+def detected_hardware(tracker: Tracker) -> dict[str, Any]:
     """``ram_total_size`` (GB), ``cpu_count`` (logical), ``cpu_physical_count``, ``cpu_model``, ``gpu_count``,
     ``gpu_model``, ``gpu_ids``, as CodeCarbon's ``get_detected_hardware()`` returns them."""
     from pathlib import Path

@@ -20,6 +20,7 @@ from enum import Enum
 from typing import Any, Protocol
 
 from wattwatch.errors import ConfigurationError
+from wattwatch.result import EmissionsData
 
 __all__ = [
     "SAVE_TO_FLAGS",
@@ -57,10 +58,10 @@ SAVE_TO_FLAGS = {
 class OutputHandler(Protocol):
     """What CodeCarbon calls on a handler (``codecarbon.output.BaseOutput``); missing methods are skipped."""
 
-    def out(self, total: Any, delta: Any) -> None: ...
+    def out(self, total: EmissionsData, delta: EmissionsData | None) -> None: ...
 
 
-def _as_bool(name: str, value: Any) -> bool:
+def _as_bool(name: str, value: object) -> bool:
     if isinstance(value, bool):
         return value
     if isinstance(value, str) and value.strip().lower() in ("true", "false"):
@@ -68,7 +69,7 @@ def _as_bool(name: str, value: Any) -> bool:
     raise ConfigurationError(f"{name} must be True or False; got {value!r}")
 
 
-def resolve_output_methods(output_methods: Any, flags: dict[str, Any]) -> list[OutputMethod]:
+def resolve_output_methods(output_methods: object, flags: dict[str, Any]) -> list[OutputMethod]:
     """CodeCarbon 3.3.2's rule: ``output_methods`` (a list, or ``"csv,logger"``) wins over the deprecated
     ``save_to_*`` flags; setting any flag also warns (``DeprecationWarning``); default ``[CSV]``.
 
@@ -107,16 +108,16 @@ class LoggerOutput:
         self.logger = logger
         self.logging_severity = severity
 
-    def out(self, total: Any, delta: Any) -> None:
+    def out(self, total: EmissionsData, delta: EmissionsData | None) -> None:
         try:
             self.logger.log(self.logging_severity, json.dumps(dataclasses.asdict(total)))
         except Exception as exc:  # noqa: BLE001 - as CodeCarbon: a logging failure is logged, not raised
             log.error("wattwatch: LoggerOutput could not log the result: %r", exc)
 
-    def live_out(self, total: Any, delta: Any) -> None:
+    def live_out(self, total: EmissionsData, delta: EmissionsData | None) -> None:
         self.out(total, None)
 
-    def task_out(self, data: Any, experiment_name: str) -> None:
+    def task_out(self, data: Sequence[object], experiment_name: str) -> None:
         pass
 
     def exit(self) -> None:
@@ -156,10 +157,10 @@ class HandlerSet:
                     self._failed.add(key)
                     log.warning("wattwatch: output handler %r failed in %s(): %r", handler, method, exc)
 
-    def out(self, total: Any, delta: Any) -> None:
+    def out(self, total: EmissionsData, delta: EmissionsData | None) -> None:
         self._call("out", total, delta)
 
-    def live_out(self, total: Any, delta: Any) -> None:
+    def live_out(self, total: EmissionsData, delta: EmissionsData | None) -> None:
         self._call("live_out", total, delta)
 
     def task_out(self, tasks: list[Any], experiment_name: str) -> None:

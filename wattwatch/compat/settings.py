@@ -44,16 +44,16 @@ class CompatPlan:
     """WARNING lines to log at construction (besides the online one)."""
 
 
-def _number(name: str, value: Any) -> float:
+def _number(name: str, value: object) -> float:
     if isinstance(value, bool):
         raise ConfigurationError(f"{name} must be a number; got {value!r}")
     try:
-        return float(value)
+        return float(value)  # type: ignore[arg-type]  # any value the user gave: float() is the check
     except (TypeError, ValueError):
         raise ConfigurationError(f"{name} must be a number; got {value!r}") from None
 
 
-def _flag(name: str, value: Any) -> bool:
+def _flag(name: str, value: object) -> bool:
     if isinstance(value, bool):
         return value
     if isinstance(value, str) and value.strip().lower() in ("true", "false"):
@@ -61,7 +61,7 @@ def _flag(name: str, value: Any) -> bool:
     raise ConfigurationError(f"{name} must be True or False; got {value!r}")
 
 
-def _split_output_file(output_dir: Any, output_file: Any) -> tuple[str, str]:
+def _split_output_file(output_dir: str | os.PathLike[str], output_file: str | os.PathLike[str]) -> tuple[str, str]:
     """CodeCarbon joins ``output_dir`` and ``output_file`` (so ``output_file`` may be a path); wattwatch keeps
     folders in ``output_dir``."""
     joined = os.path.join(os.fspath(output_dir), os.fspath(output_file))
@@ -71,7 +71,7 @@ def _split_output_file(output_dir: Any, output_file: Any) -> tuple[str, str]:
     return folder or ".", name
 
 
-def _prometheus_address(url: Any) -> tuple[str, int]:
+def _prometheus_address(url: object) -> tuple[str, int]:
     text = str(url).strip()
     for prefix in ("http://", "https://"):
         if text.startswith(prefix):

@@ -112,7 +112,7 @@ def task_csv_path(output_dir: Path, experiment_name: str, run_id: str) -> Path:
     return Path(output_dir) / f"emissions_{experiment_name}_{run_id}.csv"
 
 
-def _cell(value: Any) -> str:
+def _cell(value: object) -> str:
     if value is None:
         return ""
     if isinstance(value, float):

@@ -11,16 +11,18 @@ so everything else (phases, ``step()``, callbacks, durable rows) works on them t
 from __future__ import annotations
 
 import logging
+import os
 import tempfile
 import threading
 import uuid
+from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
 from wattwatch.compat.logbridge import install_bridge, set_codecarbon_level
 from wattwatch.compat.options import UNSET, given_options
-from wattwatch.compat.outputs import HandlerSet, OutputMethod
+from wattwatch.compat.outputs import HandlerSet, OutputHandler, OutputMethod
 from wattwatch.compat.settings import CompatPlan, plan
 from wattwatch.compat.tasks import Task, task_csv_path, task_delta, write_task_csv
 from wattwatch.errors import ConfigurationError
@@ -45,42 +47,42 @@ class EmissionsTracker(Tracker):
 
     def __init__(
         self,
-        project_name: Any = UNSET,
-        measure_power_secs: Any = UNSET,
-        api_call_interval: Any = UNSET,
-        api_endpoint: Any = UNSET,
-        api_key: Any = UNSET,
-        output_dir: Any = UNSET,
-        output_file: Any = UNSET,
-        output_methods: Any = UNSET,
-        save_to_file: Any = UNSET,
-        save_to_api: Any = UNSET,
-        save_to_logger: Any = UNSET,
-        logging_logger: Any = UNSET,
-        save_to_prometheus: Any = UNSET,
-        save_to_logfire: Any = UNSET,
-        prometheus_url: Any = UNSET,
-        output_handlers: Any = UNSET,
-        gpu_ids: Any = UNSET,
-        emissions_endpoint: Any = UNSET,
-        experiment_id: Any = UNSET,
-        experiment_name: Any = UNSET,
-        electricitymaps_api_token: Any = UNSET,
-        co2_signal_api_token: Any = UNSET,
-        tracking_mode: Any = UNSET,
-        log_level: Any = UNSET,
-        on_csv_write: Any = UNSET,
-        logger_preamble: Any = UNSET,
-        force_cpu_power: Any = UNSET,
-        force_ram_power: Any = UNSET,
-        pue: Any = UNSET,
-        wue: Any = UNSET,
-        force_carbon_intensity_g_co2e_kwh: Any = UNSET,
-        force_mode_cpu_load: Any = UNSET,
-        allow_multiple_runs: Any = UNSET,
-        rapl_include_dram: Any = UNSET,
-        rapl_prefer_psys: Any = UNSET,
-        metadata: Any = UNSET,
+        project_name: str | None = UNSET,
+        measure_power_secs: float | None = UNSET,
+        api_call_interval: int | None = UNSET,
+        api_endpoint: str | None = UNSET,
+        api_key: str | None = UNSET,
+        output_dir: str | os.PathLike[str] | None = UNSET,
+        output_file: str | None = UNSET,
+        output_methods: Sequence[OutputMethod | str] | str | None = UNSET,
+        save_to_file: bool | None = UNSET,
+        save_to_api: bool | None = UNSET,
+        save_to_logger: bool | None = UNSET,
+        logging_logger: OutputHandler | None = UNSET,
+        save_to_prometheus: bool | None = UNSET,
+        save_to_logfire: bool | None = UNSET,
+        prometheus_url: str | None = UNSET,
+        output_handlers: Sequence[OutputHandler] | None = UNSET,
+        gpu_ids: Sequence[int | str] | str | None = UNSET,
+        emissions_endpoint: str | None = UNSET,
+        experiment_id: str | None = UNSET,
+        experiment_name: str | None = UNSET,
+        electricitymaps_api_token: str | None = UNSET,
+        co2_signal_api_token: str | None = UNSET,
+        tracking_mode: str | None = UNSET,
+        log_level: int | str | None = UNSET,
+        on_csv_write: str | None = UNSET,
+        logger_preamble: str | None = UNSET,
+        force_cpu_power: float | None = UNSET,
+        force_ram_power: float | None = UNSET,
+        pue: float | None = UNSET,
+        wue: float | None = UNSET,
+        force_carbon_intensity_g_co2e_kwh: float | None = UNSET,
+        force_mode_cpu_load: bool | None = UNSET,
+        allow_multiple_runs: bool | None = UNSET,
+        rapl_include_dram: bool | None = UNSET,
+        rapl_prefer_psys: bool | None = UNSET,
+        metadata: dict[str, object] | str | None = UNSET,
         **wattwatch_options: Any,
     ) -> None:
         options = dict(locals())
@@ -351,11 +353,11 @@ class OfflineEmissionsTracker(EmissionsTracker):
     def __init__(
         self,
         *args: Any,
-        country_iso_code: Any = UNSET,
-        region: Any = UNSET,
-        cloud_provider: Any = UNSET,
-        cloud_region: Any = UNSET,
-        country_2letter_iso_code: Any = UNSET,
+        country_iso_code: str | None = UNSET,
+        region: str | None = UNSET,
+        cloud_provider: str | None = UNSET,
+        cloud_region: str | None = UNSET,
+        country_2letter_iso_code: str | None = UNSET,
         **kwargs: Any,
     ) -> None:
         place = given_options(

@@ -353,7 +353,7 @@ class Ledger:
             resumed_segments=int(carried.get("segments", 0)),
         )
 
-    def _open_gap_s(self, ch: Any) -> float:
+    def _open_gap_s(self, ch: _Channel) -> float:
         """Seconds a channel still in a gap has been missing, up to the latest reading of any channel."""
         if ch.gap_start is None or self._last_t is None:
             return 0.0

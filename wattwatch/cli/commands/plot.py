@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from wattwatch.errors import UsageError
 from wattwatch.sinks.timeseries import TIMESERIES_SUFFIX as _SUFFIX
 from wattwatch.sinks.timeseries import read_timeseries
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
 
 __all__ = ["HELP", "add_arguments", "find_timeseries", "run"]
 
@@ -121,7 +124,7 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _mark_resumes(starts: list[float], scale: float, ax_p: Any, ax_c: Any) -> None:
+def _mark_resumes(starts: list[float], scale: float, ax_p: Axes, ax_c: Axes) -> None:
     """A dashed line where each resumed segment of the run begins (``starts`` in seconds, axes in ``scale``)."""
     for start in starts:
         for ax in (ax_p, ax_c):

@@ -367,11 +367,23 @@ def run(args: argparse.Namespace) -> int:
         }
         print(json.dumps(doc, indent=2))
         return 0
-    now = datetime.now(timezone.utc)
-    header = (
-        "run", "project", "status", "duration", "GPU kWh", "CPU kWh", "RAM kWh", "kWh",
-        "operational kg CO2eq", "embodied kg CO2eq", "J/token",
-    )  # fmt: skip
+    computed_here = _print_table(runs, tot)
+    _print_details(runs, tot, computed_here)
+    _print_ranking(ranking)
+    for note in notes:
+        print(f"note: {note}", file=sys.stderr)
+    return 0
+
+
+_HEADER = (
+    "run", "project", "status", "duration", "GPU kWh", "CPU kWh", "RAM kWh", "kWh",
+    "operational kg CO2eq", "embodied kg CO2eq", "J/token",
+)  # fmt: skip
+
+
+def _print_table(runs: list[ReportRun], tot: dict[str, Any]) -> bool:
+    """One line per run and a TOTAL line (energies kWh, masses kg CO2eq). True when an embodied figure was
+    computed here (marked ``*``) because the run's row predates the column."""
     rows: list[tuple[str, ...]] = []
     for r in runs:
         d = r.data
@@ -405,10 +417,10 @@ def run(args: argparse.Namespace) -> int:
             "",
         )
     )
-    emb_col = header.index("embodied kg CO2eq")
+    emb_col = _HEADER.index("embodied kg CO2eq")
     computed_here = any(r[emb_col].endswith("*") for r in rows)
-    widths = [max(len(h), *(len(row[i]) for row in rows)) for i, h in enumerate(header)]
-    numeric = set(range(3, len(header)))
+    widths = [max(len(h), *(len(row[i]) for row in rows)) for i, h in enumerate(_HEADER)]
+    numeric = set(range(3, len(_HEADER)))
 
     def fmt(cells: tuple[str, ...]) -> str:
         return "  ".join(
@@ -416,13 +428,19 @@ def run(args: argparse.Namespace) -> int:
             for i, (c, w) in enumerate(zip(cells, widths, strict=True))
         )
 
-    print(fmt(header))
+    print(fmt(_HEADER))
     print("  ".join("-" * w for w in widths))
     for row in rows[:-1]:
         print(fmt(row))
     print("  ".join("-" * w for w in widths))
     print(fmt(rows[-1]))
     print()
+    return computed_here
+
+
+def _print_details(runs: list[ReportRun], tot: dict[str, Any], computed_here: bool) -> None:
+    """Each run's intensity, method and band, then the totals' sentence, band and footnote."""
+    now = datetime.now(timezone.utc)
     for r in runs:
         d = r.data
         extra = ""
@@ -445,15 +463,16 @@ def run(args: argparse.Namespace) -> int:
             "* embodied CO2 computed here from the run's hardware (its row predates the column): Boavizta data, "
             "4-year life, use ratio 1"
         )
+
+
+def _print_ranking(ranking: list[tuple[ReportRun, float]]) -> None:
+    """Runs that counted tokens, by J/token (lowest first)."""
     if ranking:
         print()
         print("ranked by energy per token (J/token: training energy, PUE applied, per token; lowest first):")
         for place, (r, j) in enumerate(ranking, start=1):
             d = r.data
             print(f"{place:>4}. {d.run_id[:8]}  {j:.4g} J/token  ({d.tokens} tokens, {d.energy_consumed:.4g} kWh)")
-    for note in notes:
-        print(f"note: {note}", file=sys.stderr)
-    return 0
 
 
 def _write_html(args: argparse.Namespace, runs: list[ReportRun], notes: list[str]) -> None:

@@ -41,6 +41,7 @@ from wattwatch.cli.options import add_tracker_options, tracker_kwargs
 from wattwatch.errors import UsageError
 
 if TYPE_CHECKING:
+    from wattwatch.result import EmissionsData
     from wattwatch.run.tracker import Tracker
 
 __all__ = ["HELP", "STEPS_FILE_ENV", "add_arguments", "exit_code", "run", "status_for"]
@@ -135,10 +136,8 @@ def _terminal_delivers_sigint() -> bool:
         return False
 
 
-def run(args: argparse.Namespace) -> int:
-    """Run the command, track it, write its row; return its exit code."""
-    from wattwatch.run.tracker import Tracker
-
+def _command(args: argparse.Namespace) -> list[str]:
+    """The command to run (after ``--``), checked before anything starts: ``UsageError`` saying what to fix."""
     cmd = list(args.cmd)
     if cmd and cmd[0] == "--":
         cmd = cmd[1:]
@@ -148,6 +147,55 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError("--log-every-s and --refresh-s must be positive numbers of seconds")
     if shutil.which(cmd[0]) is None:
         raise UsageError(f"cannot run {cmd[0]!r}: no such program (not on PATH, or not executable)")
+    return cmd
+
+
+class _Forwarder:
+    """SIGINT/SIGTERM handler that passes signals on to the command (held until it exists) and remembers them
+    (the first one decides the run's status)."""
+
+    def __init__(self) -> None:
+        self.forwarded: list[int] = []
+        self._child: subprocess.Popen[bytes] | None = None
+        self._pending: list[int] = []
+
+    def on_signal(self, signum: int, frame: FrameType | None) -> None:
+        if signum == signal.SIGINT and _terminal_delivers_sigint():
+            self.forwarded.append(signum)  # the terminal sent it to the command too
+            return
+        self.forwarded.append(signum)
+        child = self._child
+        if child is None:
+            self._pending.append(signum)
+            return
+        try:
+            child.send_signal(signum)
+        except (ProcessLookupError, OSError):
+            pass
+
+    def attach(self, child: subprocess.Popen[bytes]) -> None:
+        """Forward to ``child`` from now on, starting with the signals that came before it existed."""
+        self._child = child
+        for signum in self._pending:
+            child.send_signal(signum)
+
+
+def _summary(tracker: Tracker, data: EmissionsData | None, status: str, returncode: int) -> str | None:
+    """The live view's last line: status, exit code, kWh, kg CO2eq, seconds, run id and the CSV written."""
+    if data is None:
+        return None
+    return (
+        f"{status} (exit {exit_code(returncode)}): {data.energy_consumed:.6g} kWh, "
+        f"{data.emissions:.6g} kg CO2eq in {data.duration:.1f} s; run {data.run_id}"
+        + (f" -> {tracker.output_path}" if tracker.save_to_file else "")
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the command, track it, write its row; return its exit code."""
+    from wattwatch.run.tracker import Tracker
+
+    cmd = _command(args)
     kwargs = tracker_kwargs(args)
     process_mode = kwargs.get("tracking_mode") == "process"
     if args.quiet:  # --quiet: not even the advice to set a location (real faults still print)
@@ -161,24 +209,8 @@ def run(args: argparse.Namespace) -> int:
     env[STEPS_FILE_ENV] = steps_name
     env["WATTWATCH_RUN_ID"] = tracker.run_id
 
-    forwarded: list[int] = []
-    child: subprocess.Popen[bytes] | None = None
-    pending: list[int] = []
-
-    def on_signal(signum: int, frame: FrameType | None) -> None:
-        if signum == signal.SIGINT and _terminal_delivers_sigint():
-            forwarded.append(signum)  # the terminal sent it to the command too
-            return
-        forwarded.append(signum)
-        if child is None:
-            pending.append(signum)
-            return
-        try:
-            child.send_signal(signum)
-        except (ProcessLookupError, OSError):
-            pass
-
-    previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+    signals = _Forwarder()
+    previous = {s: signal.signal(s, signals.on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
     view = None
     try:
         if not process_mode:
@@ -189,8 +221,7 @@ def run(args: argparse.Namespace) -> int:
             if tracker.running:
                 tracker.stop("failed")
             raise UsageError(f"cannot run {cmd[0]!r}: {exc.strerror or exc}") from None
-        for signum in pending:
-            child.send_signal(signum)
+        signals.attach(child)
         if process_mode:
             tracker.pid = child.pid
             try:
@@ -208,17 +239,10 @@ def run(args: argparse.Namespace) -> int:
             ).start()
         returncode = child.wait()
         steps.poll(tracker)
-        status = status_for(returncode, forwarded[0] if forwarded else None)
+        status = status_for(returncode, signals.forwarded[0] if signals.forwarded else None)
         data = tracker.stop(status)
         if view is not None:
-            summary = None
-            if data is not None:
-                summary = (
-                    f"{status} (exit {exit_code(returncode)}): {data.energy_consumed:.6g} kWh, "
-                    f"{data.emissions:.6g} kg CO2eq in {data.duration:.1f} s; run {data.run_id}"
-                    + (f" -> {tracker.output_path}" if tracker.save_to_file else "")
-                )
-            view.stop(summary)
+            view.stop(_summary(tracker, data, status, returncode))
         return exit_code(returncode)
     finally:
         if view is not None:
