@@ -1,0 +1,222 @@
+"""NVIDIA GPUs as NVML lists them, and which of them a process measures, for
+:class:`~wattwatch.sensors.nvml.NvmlSensor`.
+
+:func:`load_nvml` imports ``pynvml`` (optionally re-pointed at one ``libnvidia-ml`` file) and runs ``nvmlInit``;
+when that is impossible it raises :class:`NvmlUnavailable` with the reason the sensor logs.
+:func:`enumerate_devices` learns each GPU's identity and its MIG instances; :func:`select_devices` applies
+``gpu_ids`` (NVML indices, ``GPU-...`` UUIDs or unique prefixes, ``MIG-...`` ids meaning their parent GPU) or else
+``CUDA_VISIBLE_DEVICES`` with CUDA's rules (an entry that matches nothing ends the list).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import logging
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import ModuleType
+
+from wattwatch.sensors.gpu_share import NvmlHandle
+
+__all__ = [
+    "NvmlDevice",
+    "NvmlSelection",
+    "NvmlUnavailable",
+    "enumerate_devices",
+    "load_nvml",
+    "parse_visible_devices",
+    "select_devices",
+    "text",
+]
+
+
+class NvmlUnavailable(Exception):
+    """pynvml, the library or ``nvmlInit`` is missing; ``str()`` is the reason, for one INFO line."""
+
+
+@dataclass
+class NvmlDevice:
+    """What enumeration learns about one physical GPU."""
+
+    index: int
+    handle: NvmlHandle
+    uuid: str
+    name: str
+    pci_bus_id: str
+    mig_uuids: list[str] = field(default_factory=list)
+    mig_handles: dict[str, NvmlHandle] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class NvmlSelection:
+    """The GPUs to measure, each with the MIG ids that selected it, and why there are none when empty."""
+
+    chosen: list[tuple[NvmlDevice, list[str]]]
+    empty_reason: str | None = None
+
+
+def text(value: object) -> str:
+    """NVML's bytes or str as str."""
+    return value.decode(errors="replace") if isinstance(value, bytes) else str(value)
+
+
+def parse_visible_devices(value: str) -> list[str]:
+    """Split a ``CUDA_VISIBLE_DEVICES`` value into stripped entries (``""`` -> ``[]``)."""
+    return [part.strip() for part in value.split(",")] if value.strip() else []
+
+
+def load_nvml(library_path: str | os.PathLike[str] | None) -> ModuleType:
+    """Import pynvml, load the library (exactly ``library_path`` when given) and ``nvmlInit``.
+
+    Raises:
+        NvmlUnavailable: pynvml is not installed, the file cannot be loaded, or ``nvmlInit`` failed.
+    """
+    try:
+        import pynvml
+    except ImportError:
+        raise NvmlUnavailable("pynvml is not installed (pip install nvidia-ml-py)") from None
+    if library_path is not None:
+        path = os.fspath(Path(library_path))
+        current = pynvml.nvmlLib
+        if current is None or getattr(current, "_name", None) != path:
+            try:
+                lib = ctypes.CDLL(path)
+            except OSError as exc:
+                raise NvmlUnavailable(f"cannot load NVML library {path!r} ({exc})") from None
+            # pynvml keeps one module-level library and caches function pointers looked up in it.
+            with pynvml.libLoadLock:
+                pynvml.nvmlLib = lib
+                pynvml._nvmlGetFunctionPointer_cache.clear()
+    try:
+        pynvml.nvmlInit()
+    except pynvml.NVMLError as exc:
+        raise NvmlUnavailable(f"nvmlInit failed ({exc})") from None
+    except Exception as exc:  # noqa: BLE001 - e.g. a library without the expected symbols
+        raise NvmlUnavailable(f"nvmlInit failed ({exc!r})") from None
+    return pynvml
+
+
+def enumerate_devices(nvml: ModuleType, log: logging.Logger) -> list[NvmlDevice]:
+    """Every GPU NVML lists, in NVML order; one it cannot name is skipped with a warning on ``log``. A failure
+    to count them raises ``nvml.NVMLError``."""
+    devices: list[NvmlDevice] = []
+    for index in range(nvml.nvmlDeviceGetCount()):
+        try:
+            handle = nvml.nvmlDeviceGetHandleByIndex(index)
+            uuid = text(nvml.nvmlDeviceGetUUID(handle))
+            name = text(nvml.nvmlDeviceGetName(handle))
+        except nvml.NVMLError as exc:
+            log.warning("wattwatch: skipping GPU %d: %s", index, exc)
+            continue
+        pci = ""
+        try:
+            pci = text(nvml.nvmlDeviceGetPciInfo(handle).busId)
+        except nvml.NVMLError:
+            pass
+        mig = _mig_devices(nvml, handle)
+        devices.append(NvmlDevice(index, handle, uuid, name, pci, list(mig), mig))
+    return devices
+
+
+def _mig_devices(nvml: ModuleType, handle: NvmlHandle) -> dict[str, NvmlHandle]:
+    """``MIG uuid -> MIG handle`` of a GPU in MIG mode (``{}`` otherwise)."""
+    try:
+        if nvml.nvmlDeviceGetMigMode(handle)[0] != nvml.NVML_DEVICE_MIG_ENABLE:
+            return {}
+        count = nvml.nvmlDeviceGetMaxMigDeviceCount(handle)
+    except nvml.NVMLError:
+        return {}
+    found: dict[str, NvmlHandle] = {}
+    for i in range(count):
+        try:
+            mig = nvml.nvmlDeviceGetMigDeviceHandleByIndex(handle, i)
+            found[text(nvml.nvmlDeviceGetUUID(mig))] = mig
+        except nvml.NVMLError:
+            continue
+    return found
+
+
+def select_devices(
+    devices: list[NvmlDevice],
+    gpu_ids: Sequence[int | str] | str | int | None,
+    environ: Mapping[str, str],
+    log: logging.Logger,
+) -> NvmlSelection:
+    """The devices to measure, each with the MIG ids that selected it: ``gpu_ids``, else
+    ``CUDA_VISIBLE_DEVICES`` in ``environ`` (an unmatched entry ends the list, logged on ``log``), else all.
+
+    Raises:
+        ValueError: a ``gpu_ids`` entry matches no GPU (the message lists the GPUs there are).
+    """
+    if gpu_ids is not None:
+        if isinstance(gpu_ids, int):
+            tokens = [str(gpu_ids)]
+        elif isinstance(gpu_ids, str):
+            tokens = parse_visible_devices(gpu_ids)
+        else:
+            tokens = [str(t).strip() for t in gpu_ids]
+        strict = True
+    elif "CUDA_VISIBLE_DEVICES" in environ:
+        tokens = parse_visible_devices(environ["CUDA_VISIBLE_DEVICES"])
+        strict = False
+    else:
+        return NvmlSelection([(d, []) for d in devices])
+
+    empty_reason: str | None = None
+    chosen: dict[int, tuple[NvmlDevice, list[str]]] = {}
+    for token in tokens:
+        device = _resolve(token, devices)
+        if device is None:
+            if strict:
+                raise ValueError(
+                    f"gpu_ids entry {token!r} matches no GPU. GPUs here: {_listing(devices)}. "
+                    "Pass NVML indices, GPU-... UUIDs (or unique prefixes) or MIG-... ids."
+                )
+            # CUDA stops at the first entry it cannot match and ignores the rest.
+            if token != "-1":
+                log.info(
+                    "wattwatch: CUDA_VISIBLE_DEVICES entry %r matches no GPU; like CUDA, ignoring it "
+                    "and the entries after it (GPUs here: %s)",
+                    token,
+                    _listing(devices),
+                )
+            if not chosen:
+                empty_reason = "CUDA_VISIBLE_DEVICES selects no GPU"
+            break
+        entry = chosen.setdefault(device.index, (device, []))
+        if token.upper().startswith("MIG-"):
+            entry[1].append(token)
+    if not tokens:
+        empty_reason = "gpu_ids is empty" if strict else "CUDA_VISIBLE_DEVICES is empty"
+    return NvmlSelection(list(chosen.values()), empty_reason)
+
+
+def _unique(matches: list[NvmlDevice]) -> NvmlDevice | None:
+    distinct = {d.index: d for d in matches}
+    return next(iter(distinct.values())) if len(distinct) == 1 else None
+
+
+def _resolve(token: str, devices: list[NvmlDevice]) -> NvmlDevice | None:
+    """The device an index / UUID (prefix) / MIG id names, or None (no match or ambiguous)."""
+    if token.lstrip("+").isdigit():
+        index = int(token)
+        return next((d for d in devices if d.index == index), None)
+    low = token.lower()
+    if low.startswith("mig-gpu-"):  # legacy MIG-GPU-<uuid>/<gi>/<ci>
+        parent = low[4:].split("/")[0]
+        return _unique([d for d in devices if d.uuid.lower() == parent])
+    if low.startswith("mig-"):
+        exact = [d for d in devices if any(m.lower() == low for m in d.mig_uuids)]
+        return _unique(exact or [d for d in devices if any(m.lower().startswith(low) for m in d.mig_uuids)])
+    if low.startswith("gpu-"):
+        exact = [d for d in devices if d.uuid.lower() == low]
+        return _unique(exact or [d for d in devices if d.uuid.lower().startswith(low)])
+    return None
+
+
+def _listing(devices: list[NvmlDevice]) -> str:
+    if not devices:
+        return "none"
+    return ", ".join(f"{d.index} ({d.uuid}, {d.name})" for d in devices)
