@@ -569,8 +569,6 @@ class Tracker:
 
         assert self._ledger is not None
         snap = self._ledger.snapshot(carried=carried)
-        data = build_emissions_data(snap, self._facts(), status, counters=self._counters)
-        snap = self._ledger.snapshot()
         data = build_emissions_data(
             snap, self._facts(), status, counters=self._counters, usage=self.usage_totals().means_since()
         )
