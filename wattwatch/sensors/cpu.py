@@ -40,7 +40,8 @@ from typing import Literal
 import psutil
 
 from wattwatch.sensors.base import POWER, ChannelInfo, ProcFile, Reading
-from wattwatch.sensors.cpuinfo import load_tdp_table, lookup_tdp, read_cpuinfo
+from wattwatch.sensors.cpuinfo import read_cpuinfo
+from wattwatch.sensors.tdp_index import find_tdp
 
 __all__ = [
     "CCF_MAX_W_PER_VCPU",
@@ -199,7 +200,7 @@ class CpuModelSensor:
         self.model_name = info.model_name
         self.sockets = info.sockets or 1
         self.n_cpus = cpu_count or info.logical_cpus
-        match = lookup_tdp(info.model_name, load_tdp_table(data_dir))
+        match = find_tdp(info.model_name, data_dir)
         self.tdp_per_socket_w = match.tdp_w
         if tdp_w is not None:
             self.tdp_w, self.tdp_source = float(tdp_w), "user"
