@@ -19,11 +19,14 @@ if __package__ in (None, ""):
 
 from benchmarks import (
     bench_accuracy,
+    bench_callback,
     bench_cpu,
     bench_flatness,
     bench_import,
     bench_multirank,
+    bench_report,
     bench_startup,
+    bench_stop,
     bench_throughput,
 )
 from benchmarks.common import ROOT, Figure, render_table, write_results
@@ -62,8 +65,12 @@ def main(argv: list[str] | None = None) -> int:
     q = args.quick
     t0 = time.perf_counter()
     figs: list[Figure] = []
-    figs += _safe("1/3", "startup latency and peak RSS", lambda: bench_startup.measure(2 if q else 5))
-    figs += _safe("2", "import time and memory", lambda: bench_import.measure(2 if q else 7))
+    figs += _safe(
+        "1/3",
+        "startup latency (1, 4, 8 GPUs) and peak RSS",
+        lambda: bench_startup.measure(2 if q else 5, (4,) if q else (1, 4, 8)),
+    )
+    figs += _safe("2", "import time and memory", lambda: bench_import.measure(3 if q else 15, 1 if q else 5))
     figs += _safe("4", "tracker CPU per hour", lambda: bench_cpu.measure(5 if q else 30, 1 if q else 4))
     figs += _safe("5", "GPU energy error", lambda: bench_accuracy.measure(10 if q else 60))
     sweep: list[dict[str, float]] = []
@@ -98,6 +105,13 @@ def main(argv: list[str] | None = None) -> int:
     figs += _safe("7", "memory flatness", lambda: bench_flatness.measure(0.5 if q else 24.0))
     figs += _safe(
         "8", "multi-rank", lambda: bench_multirank.measure((2,) if q else (2, 4), 4.0 if q else 10.0)
+    )
+    figs += _safe("9", "stop() p99 with every core busy", lambda: bench_stop.measure(5 if q else 50))
+    figs += _safe("10", "HF Trainer callback", lambda: bench_callback.measure(1 if q else 3, 20))
+    figs += _safe(
+        "11",
+        "report and merge at 200,000 rows",
+        lambda: bench_report.measure(2000 if q else 200_000, 1 if q else 3),
     )
     agg = ROOT / "benchmarks" / "bench_aggregation.py"
     if agg.exists():
