@@ -40,43 +40,47 @@ def simulate(hours: float, hz: float = 10.0, out_dir: str | None = None) -> dict
 
     from wattwatch import Tracker
 
-    logging.disable(logging.CRITICAL)
-    mono, wall = _Clock(1000.0), _Clock(1.7e9)
-    sensor = ConstantPowerSensor(300.0, n=8, clock=mono)
-    with tempfile.TemporaryDirectory() as tmp:
-        out = out_dir or tmp
-        tracker = Tracker(
-            output_dir=out, country_iso_code="FRA", sensors=[sensor], clock=mono, wall_clock=wall,
-            measure_power_secs=1e6, handle_signals=False,
-        )  # fmt: skip
-        tracker.start()
-        sampler, tick = tracker._sampler, tracker._on_tick
-        proc = psutil.Process()
-        dt, n = 1.0 / hz, int(hours * 3600 * hz)
-        per_hour = int(3600 * hz)
-        rss_first_hour = proc.memory_info().rss
-        for i in range(1, n + 1):
-            mono.t += dt
-            wall.t += dt
-            sampler.sample_now()
-            tick(mono.t)
-            if i == min(per_hour, n):
-                rss_first_hour = proc.memory_info().rss
-        rss_end = proc.memory_info().rss
-        data = tracker.stop()
-        ts = [p for p in Path(out).iterdir() if p.name.endswith("timeseries.csv")]
-        ts_bytes = sum(p.stat().st_size for p in ts)
-        truth_j = 300.0 * 8 * n * dt
-    assert data is not None
-    return {
-        "hours": hours,
-        "samples": n,
-        "rss_first_hour_mib": rss_first_hour / 2**20,
-        "rss_end_mib": rss_end / 2**20,
-        "timeseries_bytes": ts_bytes,
-        "timeseries_files": [p.name for p in ts],
-        "energy_error": data.gpu_energy * 3.6e6 / truth_j - 1.0,
-    }
+    previous = logging.root.manager.disable
+    logging.disable(logging.CRITICAL)  # millions of ticks: no log formatting inside the measurement
+    try:
+        mono, wall = _Clock(1000.0), _Clock(1.7e9)
+        sensor = ConstantPowerSensor(300.0, n=8, clock=mono)
+        with tempfile.TemporaryDirectory() as tmp:
+            out = out_dir or tmp
+            tracker = Tracker(
+                output_dir=out, country_iso_code="FRA", sensors=[sensor], clock=mono, wall_clock=wall,
+                measure_power_secs=1e6, handle_signals=False,
+            )  # fmt: skip
+            tracker.start()
+            sampler, tick = tracker._sampler, tracker._on_tick
+            proc = psutil.Process()
+            dt, n = 1.0 / hz, int(hours * 3600 * hz)
+            per_hour = int(3600 * hz)
+            rss_first_hour = proc.memory_info().rss
+            for i in range(1, n + 1):
+                mono.t += dt
+                wall.t += dt
+                sampler.sample_now()
+                tick(mono.t)
+                if i == min(per_hour, n):
+                    rss_first_hour = proc.memory_info().rss
+            rss_end = proc.memory_info().rss
+            data = tracker.stop()
+            ts = [p for p in Path(out).iterdir() if p.name.endswith("timeseries.csv")]
+            ts_bytes = sum(p.stat().st_size for p in ts)
+            truth_j = 300.0 * 8 * n * dt
+        assert data is not None
+        return {
+            "hours": hours,
+            "samples": n,
+            "rss_first_hour_mib": rss_first_hour / 2**20,
+            "rss_end_mib": rss_end / 2**20,
+            "timeseries_bytes": ts_bytes,
+            "timeseries_files": [p.name for p in ts],
+            "energy_error": data.gpu_energy * 3.6e6 / truth_j - 1.0,
+        }
+    finally:
+        logging.disable(previous)  # process-wide: whoever imported this (the test suite) gets its logs back
 
 
 def measure(hours: float = 24.0) -> list[Figure]:

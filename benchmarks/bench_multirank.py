@@ -73,7 +73,7 @@ def measure(ranks: Sequence[int] = (2, 4), seconds: float = 10.0) -> list[Figure
                 abs(r["ww"] - 1.0) <= 0.001,
                 ww_text=f"{r['ww']:.5f} x truth",
                 cc_text=f"{r['cc']:.5f} x truth",
-                note=f"truth {r['truth_j']:.0f} J over a {seconds:.0f} s burst; wattwatch via wattwatch.distributed.aggregate "
+                note=f"truth {r['truth_j']:.0f} J over a {seconds:.0f} s burst; wattwatch via wattwatch.distributed "
                 "(torchrun, gloo), rank 0's total; CodeCarbon: the sum of its per-rank trackers (each sees every "
                 "GPU of the node).",
             )

@@ -7,10 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from wattwatch.cli.commands.plot import find_timeseries, read_timeseries
+from wattwatch.cli.commands.plot import find_timeseries
 from wattwatch.cli.main import main
 from wattwatch.run.tracker import Tracker
 from wattwatch.sensors.base import POWER, ChannelInfo, Reading
+from wattwatch.sinks.timeseries import read_timeseries
 
 
 class Rig:

@@ -107,7 +107,7 @@ def test_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def test_parts_of_a_distributed_run_without_a_row(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    dist = pytest.importorskip("wattwatch.distributed.aggregate")
+    dist = pytest.importorskip("wattwatch.distributed.parts")
     folder = tmp_path / "node-copies"
     for rank in (0, 1):
         data = _row("dist-run", "completed", 1.0, 0.2, 0.1, 0.05)

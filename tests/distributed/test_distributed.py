@@ -16,7 +16,8 @@ import fakenvml
 import pytest
 from fakenvml import FakeGpu, FakeNvml
 
-from wattwatch.distributed.aggregate import ChannelPart, Part, combine
+from wattwatch.distributed.combine import combine
+from wattwatch.distributed.parts import ChannelPart, Part
 from wattwatch.measure.ledger import J_PER_KWH
 from wattwatch.result import EmissionsData
 from wattwatch.sinks.csv import read_rows
@@ -255,7 +256,7 @@ def test_combine_reports_missing_and_running() -> None:
 
 
 def test_missing_ranks_are_written_as_ranges() -> None:
-    from wattwatch.distributed.aggregate import format_ranks
+    from wattwatch.distributed.combine import format_ranks
 
     assert format_ranks([]) == ""
     assert format_ranks([2]) == "2"

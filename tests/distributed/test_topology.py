@@ -7,13 +7,13 @@ from collections.abc import Callable
 import pytest
 from fakenvml import FakeNvml, make_gpus
 
-from wattwatch.distributed.aggregate import launcher_run_id
 from wattwatch.distributed.topology import (
     RULE_LEAD,
     RULE_LOCAL_RANK,
     Topology,
     cuda_visible_tokens,
     detect_topology,
+    launcher_run_id,
     resolve_ownership,
 )
 from wattwatch.sensors.nvml import NvmlSensor

@@ -13,7 +13,7 @@ from hardhelp import csv_rows
 
 from wattwatch import Tracker
 from wattwatch.cli.main import main
-from wattwatch.distributed.aggregate import Part, write_part
+from wattwatch.distributed.parts import Part, write_part
 from wattwatch.result import EmissionsData
 
 PAYLOADS = [

@@ -163,7 +163,7 @@ def test_environment_variables(tmp_path_factory: pytest.TempPathFactory, env: di
         assert not (out / "emissions.csv").exists()
         return
     data = t.stop()
-    # a distributed run whose other ranks never report is combined as such (see wattwatch.distributed.aggregate)
+    # a distributed run whose other ranks never report is combined as such (see wattwatch.distributed.combine)
     assert data is not None and data.status in {"completed", "running", "interrupted", "failed"}
 
 

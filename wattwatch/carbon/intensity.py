@@ -23,7 +23,6 @@ import math
 import os
 import threading
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timezone
 from itertools import pairwise
 from pathlib import Path
 from statistics import median
@@ -31,6 +30,7 @@ from typing import Protocol
 
 from wattwatch.carbon import intensity_data as _data
 from wattwatch.carbon.intensity_data import CloudRegion
+from wattwatch.util.times import parse_utc, utc_iso_minutes
 
 __all__ = [
     "WORLD_AVERAGE_G_PER_KWH",
@@ -268,32 +268,10 @@ def _layout(header: list[str], where: str) -> _Layout:
 
 def _parse_time(text: str, where: str) -> tuple[float, bool]:
     """Unix seconds and whether the text had no zone (then read as UTC)."""
-    s = text.strip()
-    if not s:
-        raise ValueError(f"{where}: empty timestamp; give ISO-8601 (2024-05-01T13:00:00Z) or unix seconds")
     try:
-        x = float(s)
-    except ValueError:
-        pass
-    else:
-        if not math.isfinite(x):
-            raise ValueError(f"{where}: timestamp {s!r} is not a finite number of unix seconds")
-        if abs(x) > 1e11:
-            raise ValueError(
-                f"{where}: timestamp {s!r} looks like milliseconds; write unix seconds (divide by 1000)"
-            )
-        return x, False
-    iso = s[:-1] + "+00:00" if s[-1:] in ("Z", "z") else s
-    try:
-        when = datetime.fromisoformat(iso)
-    except ValueError:
-        raise ValueError(
-            f"{where}: timestamp {s!r} is neither ISO-8601 nor unix seconds; write e.g. "
-            "2024-05-01T13:00:00Z or 1714568400"
-        ) from None
-    if when.tzinfo is None:
-        return when.replace(tzinfo=timezone.utc).timestamp(), True
-    return when.timestamp(), False
+        return parse_utc(text)
+    except ValueError as exc:
+        raise ValueError(f"{where}: {exc}") from None
 
 
 def _parse_value(text: str, scale: float, where: str) -> float:
@@ -309,10 +287,6 @@ def _parse_value(text: str, scale: float, where: str) -> float:
     if g < 0:
         raise ValueError(f"{where}: intensity {s} is negative; carbon intensity must be >= 0")
     return g * scale
-
-
-def _iso(t: float) -> str:
-    return datetime.fromtimestamp(t, tz=timezone.utc).strftime("%Y-%m-%dT%H:%MZ")
 
 
 def read_hourly_csv(path: str | os.PathLike[str]) -> HourlyIntensity:
@@ -359,15 +333,15 @@ def read_hourly_csv(path: str | os.PathLike[str]) -> HourlyIntensity:
     for (t0, _, l0), (t1, _, l1) in pairwise(rows):
         if t1 == t0:
             raise ValueError(
-                f"{name}:{l1}: duplicate time {_iso(t1)} (also on line {l0}); keep one row per hour"
+                f"{name}:{l1}: duplicate time {utc_iso_minutes(t1)} (also on line {l0}); keep one row per hour"
             )
         if t1 < t0:
             raise ValueError(
-                f"{name}:{l1}: time {_iso(t1)} comes before line {l0} ({_iso(t0)}); sort the rows by time"
+                f"{name}:{l1}: time {utc_iso_minutes(t1)} comes before line {l0} ({utc_iso_minutes(t0)}); sort the rows by time"
             )
     steps = [b[0] - a[0] for a, b in pairwise(rows)]
     step = float(median(steps)) if steps else 3600.0
-    desc = f"hourly CSV {p.name} ({layout.label}; {len(rows)} rows, {_iso(rows[0][0])} to {_iso(rows[-1][0] + step)}"
+    desc = f"hourly CSV {p.name} ({layout.label}; {len(rows)} rows, {utc_iso_minutes(rows[0][0])} to {utc_iso_minutes(rows[-1][0] + step)}"
     desc += ", timestamps without a zone read as UTC)" if naive else ")"
     return HourlyIntensity(
         hours=tuple((t, g) for t, g, _ in rows),

@@ -32,6 +32,7 @@ __all__ = [
     "cuda_visible_tokens",
     "current_cuda_device",
     "detect_topology",
+    "launcher_run_id",
     "resolve_ownership",
 ]
 
@@ -280,3 +281,18 @@ def resolve_ownership(
         token = visible[topology.local_rank]
         return Ownership([int(token) if token.isdigit() else token], lead, RULE_LOCAL_RANK)
     return Ownership(None if lead else [], lead, RULE_LEAD)
+
+
+_RUN_SEQ: dict[str, int] = {}
+"""Trackers started so far in this process, per launcher run id."""
+
+
+def launcher_run_id(topology: Topology) -> str | None:
+    """The launcher's run id for this tracker: the first tracker of a process gets it as is, later ones get
+    ``<id>.2``, ``<id>.3``... (the same on every rank when every rank starts its trackers in the same order)."""
+    base = topology.run_id
+    if not base:
+        return None
+    n = _RUN_SEQ.get(base, 0) + 1
+    _RUN_SEQ[base] = n
+    return base if n == 1 else f"{base}.{n}"

@@ -190,6 +190,15 @@ class Ledger:
     def phase(self) -> str:
         return self._phase
 
+    @property
+    def pue(self) -> float:
+        """The power usage effectiveness applied to every total (>= 1)."""
+        return self._pue
+
+    def after_fork_in_child(self) -> None:
+        """A lock another thread held at ``fork()`` stays locked forever in the child: take a fresh one."""
+        self._lock = threading.Lock()
+
     def add(self, t: float, wall: float, readings: Mapping[str, Reading], expected: Sequence[str] = ()) -> None:
         """Fold one read into the totals.
 

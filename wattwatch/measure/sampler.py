@@ -20,6 +20,7 @@ from collections.abc import Callable, Sequence
 
 from wattwatch.measure.ledger import Ledger
 from wattwatch.sensors.base import ChannelInfo, Sensor
+from wattwatch.util.once import WarnOnce
 
 __all__ = [
     "COUNTER_INTERVAL_S",
@@ -122,11 +123,16 @@ class Sampler:
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self._warned: set[str] = set()
+        self._warn_once = WarnOnce(log)
         self.ticks = 0
         """Reads done by the thread (not counting the synchronous ones)."""
         self.skipped_ticks = 0
         """Ticks skipped because a read overran its slot."""
+
+    def after_fork_in_child(self) -> None:
+        """The sampling thread does not exist in a forked child, and a lock it held at the fork stays locked
+        forever there: take a fresh one, so the child's ``sample_now()`` never hangs."""
+        self._lock = threading.Lock()
 
     @property
     def thread(self) -> threading.Thread | None:
@@ -211,8 +217,3 @@ class Sampler:
             t = (before + after) / 2.0
             wall = self._wall() - (after - t)
             self._ledger.add(t, wall, readings, expected)
-
-    def _warn_once(self, key: str, message: str) -> None:
-        if key not in self._warned:
-            self._warned.add(key)
-            log.warning(message)

@@ -12,14 +12,17 @@ BF16), MFU 0.40, 700 W per GPU, PUE 1.1, 400 gCO2eq/kWh.
 from __future__ import annotations
 
 import bisect
-import csv
+import errno
 import math
+import os
 import statistics
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from wattwatch.carbon.regions import Region, default_catalog
+from wattwatch.util.numbers import as_float, finite_float
+from wattwatch.util.times import utc_iso_minutes
 
 __all__ = [
     "DEFAULT_FLOPS_PER_PARAM_TOKEN",
@@ -387,27 +390,27 @@ class Projection:
 
 
 def _optional_int(text: str | None) -> int | None:
-    if text is None or not text.strip():
-        return None
-    try:
-        return int(float(text))
-    except ValueError:
-        return None
+    number = finite_float(text)
+    return None if number is None else int(number)
 
 
 def _float(row: dict[str, str], column: str, path: Path) -> float:
-    try:
-        return float(row.get(column) or "")
-    except ValueError:
-        raise ValueError(f"{path}: column {column!r} of the chosen run is missing or not a number") from None
+    number = as_float(row.get(column) or "")
+    if number is None:
+        raise ValueError(f"{path}: column {column!r} of the chosen run is missing or not a number")
+    return number
 
 
 def read_measured_run(path: str | Path, run_id: str | None = None) -> MeasuredRun:
     """The run ``run_id`` from an ``emissions.csv`` (CodeCarbon's columns plus wattwatch's), or, without
-    ``run_id``, its last row with ``status`` completed (rows without a status column count as completed)."""
+    ``run_id``, its last row with ``status`` completed (rows without a status column count as completed).
+    The file is read by :func:`wattwatch.sinks.csv.read_rows`, the reader every command uses."""
+    from wattwatch.sinks.csv import read_rows
+
     p = Path(path)
-    with p.open(newline="", encoding="utf-8-sig") as fh:
-        rows = list(csv.DictReader(fh))
+    if not p.exists():
+        raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), str(p))
+    rows = [{k.lstrip("\ufeff"): v for k, v in r.items()} for r in read_rows(p)[1]]  # a spreadsheet's BOM
     if run_id is not None:
         chosen = [r for r in rows if (r.get("run_id") or "") == run_id]
         if not chosen:
@@ -566,12 +569,6 @@ def window_emissions(
     return _StepForecast(hours, step_s).mean(start_s, start_s + d)
 
 
-def _iso(t: float) -> str:
-    from datetime import datetime, timezone
-
-    return datetime.fromtimestamp(t, tz=timezone.utc).isoformat().replace("+00:00", "Z")
-
-
 def best_start(
     hours: Sequence[tuple[float, float]],
     duration_s: float,
@@ -594,14 +591,14 @@ def best_start(
     watts = _positive("power (W)", power_w)
     if now_s + d > deadline_s:
         raise ValueError(
-            f"a {d / 3600:g} h job started now ({_iso(now_s)}) ends after the deadline ({_iso(deadline_s)}); "
+            f"a {d / 3600:g} h job started now ({utc_iso_minutes(now_s)}) ends after the deadline ({utc_iso_minutes(deadline_s)}); "
             "move the deadline later or shorten the job"
         )
     now_mean = forecast.mean(now_s, now_s + d)
     if now_mean is None:
         raise ValueError(
-            f"the forecast ({_iso(forecast.starts[0])} to {_iso(forecast.ends[-1])}) does not cover a job started "
-            f"now ({_iso(now_s)}) for {d / 3600:g} h; give a forecast that does, or set --now inside it"
+            f"the forecast ({utc_iso_minutes(forecast.starts[0])} to {utc_iso_minutes(forecast.ends[-1])}) does not cover a job started "
+            f"now ({utc_iso_minutes(now_s)}) for {d / 3600:g} h; give a forecast that does, or set --now inside it"
         )
     best_t, best_mean, count = now_s, now_mean, 1
     latest = deadline_s - d

@@ -19,18 +19,34 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from wattwatch.errors import ConfigurationError
 
-__all__ = ["Exporter", "TrackerCollector", "start_exporter"]
+if TYPE_CHECKING:
+    from wattwatch.distributed.topology import Topology
+    from wattwatch.measure.ledger import LedgerSnapshot
+    from wattwatch.result import EmissionsData
+
+__all__ = ["Exporter", "MetricsSource", "TrackerCollector", "start_exporter"]
 
 _LABELS = ["run", "project", "node", "device"]
 
 
-def _node(tracker: Any) -> str:
-    topology = getattr(tracker, "topology", None)
-    node = getattr(topology, "node_id", "") if topology is not None else ""
+class MetricsSource(Protocol):
+    """What a scrape reads (a :class:`~wattwatch.run.tracker.Tracker` is one)."""
+
+    @property
+    def topology(self) -> Topology | None: ...
+
+    def current(self) -> EmissionsData: ...
+
+    def snapshot(self) -> LedgerSnapshot | None: ...
+
+
+def _node(tracker: MetricsSource) -> str:
+    topology = tracker.topology
+    node = topology.node_id if topology is not None else ""
     if node:
         return str(node)
     import socket
@@ -42,7 +58,7 @@ class TrackerCollector:
     """A ``prometheus_client`` collector that reads ``tracker.current()`` and ``tracker.snapshot()`` when
     scraped. Errors while reading give an empty scrape, never an exception in the server thread."""
 
-    def __init__(self, tracker: Any) -> None:
+    def __init__(self, tracker: MetricsSource) -> None:
         self.tracker = tracker
 
     def describe(self) -> list[Any]:
@@ -125,7 +141,7 @@ class Exporter:
         self._thread.join(5.0)
 
 
-def start_exporter(tracker: Any, port: int, host: str = "127.0.0.1") -> Exporter:
+def start_exporter(tracker: MetricsSource, port: int, host: str = "127.0.0.1") -> Exporter:
     """Serve ``tracker``'s metrics on ``http://host:port/metrics`` (``port=0``: any free port, see
     :attr:`Exporter.port`). Raises :class:`~wattwatch.errors.ConfigurationError` when the address cannot be
     bound (port in use, unknown host) and ``ImportError`` when prometheus_client is missing."""

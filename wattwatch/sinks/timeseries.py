@@ -7,6 +7,8 @@ The file is appended to through a buffer that :meth:`TimeseriesWriter.flush` pus
 does it with every rewrite of the run's row, so a ``kill -9`` loses no more of the series than of the row, and
 a 1 Hz series costs no system call per row); the header is written once. A file deleted under the
 writer (its folder removed mid-run) is recreated at the next write instead of feeding an unlinked inode.
+
+:func:`read_timeseries` is the one reader of the format (``wattwatch plot`` uses it).
 """
 
 from __future__ import annotations
@@ -14,18 +16,21 @@ from __future__ import annotations
 import csv
 import os
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import IO
 
 from wattwatch.sinks.csv import sanitize_cell
 
-__all__ = ["TimeseriesWriter", "timeseries_path"]
+__all__ = ["TIMESERIES_SUFFIX", "Series", "TimeseriesWriter", "read_timeseries", "timeseries_path"]
+
+TIMESERIES_SUFFIX = ".timeseries.csv"
 
 
 def timeseries_path(output_dir: str | os.PathLike[str], run_id: str) -> Path:
     """Where the time series of run ``run_id`` lives."""
-    return Path(output_dir) / f"{run_id}.timeseries.csv"
+    return Path(output_dir) / f"{run_id}{TIMESERIES_SUFFIX}"
 
 
 class TimeseriesWriter:
@@ -86,3 +91,57 @@ class TimeseriesWriter:
             finally:
                 self._fh = None
                 self._writer = None
+
+
+@dataclass
+class Series:
+    """A run's time series: seconds since start, phase, watts per channel (``None`` in a gap), kWh and kg CO2eq
+    so far."""
+
+    elapsed_s: list[float] = field(default_factory=list)
+    phase: list[str] = field(default_factory=list)
+    power_w: dict[str, list[float | None]] = field(default_factory=dict)
+    energy_kwh: list[float] = field(default_factory=list)
+    emissions_kg: list[float] = field(default_factory=list)
+
+    def phase_spans(self) -> list[tuple[str, float, float]]:
+        """Contiguous ``(phase, start_s, end_s)`` stretches."""
+        spans: list[tuple[str, float, float]] = []
+        for i, (t, p) in enumerate(zip(self.elapsed_s, self.phase, strict=True)):
+            start = self.elapsed_s[i - 1] if i else t
+            if spans and spans[-1][0] == p:
+                spans[-1] = (p, spans[-1][1], t)
+            else:
+                spans.append((p, start, t))
+        return spans
+
+
+def read_timeseries(path: str | os.PathLike[str]) -> Series:
+    """Parse a file written by :class:`TimeseriesWriter` (rows cut short by a crash are skipped). Raises
+    ``ValueError`` for a file that is not a wattwatch time series or has no samples yet."""
+    s = Series()
+    with open(path, newline="", encoding="utf-8") as fh:
+        reader = csv.DictReader(fh)
+        channels = [c[:-2] for c in (reader.fieldnames or []) if c.endswith("_w")]
+        if "elapsed_s" not in (reader.fieldnames or []):
+            raise ValueError(f"{path} is not a wattwatch time series (no elapsed_s column)")
+        s.power_w = {c: [] for c in channels}
+        for row in reader:
+            if None in row.values():
+                continue  # cut short (the writer was killed mid-row)
+            try:
+                elapsed = float(row["elapsed_s"])
+                energy = float(row.get("energy_kwh") or 0.0)
+                grams = float(row.get("emissions_kg") or 0.0)
+                powers = {c: float(row[f"{c}_w"]) if row.get(f"{c}_w") else None for c in channels}
+            except (KeyError, ValueError):
+                continue  # a damaged row: skipped whole, so every list stays aligned
+            s.elapsed_s.append(elapsed)
+            s.energy_kwh.append(energy)
+            s.emissions_kg.append(grams)
+            s.phase.append(row.get("phase") or "")
+            for c, w in powers.items():
+                s.power_w[c].append(w)
+    if not s.elapsed_s:
+        raise ValueError(f"{path} has no samples yet")
+    return s

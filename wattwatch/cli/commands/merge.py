@@ -26,7 +26,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Print one line per run; write its row (and per-node rows in <stem>.nodes.csv)."""
-    from wattwatch.distributed.aggregate import merge_directories
+    from wattwatch.distributed.merge import merge_directories
 
     output = Path(args.output) if args.output else Path(args.directories[0]) / "emissions.csv"
     runs = merge_directories(args.directories, output, write=not args.dry_run)

@@ -8,39 +8,15 @@ draws off-screen (Agg), so no display is needed.
 from __future__ import annotations
 
 import argparse
-import csv
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from wattwatch.errors import UsageError
+from wattwatch.sinks.timeseries import TIMESERIES_SUFFIX as _SUFFIX
+from wattwatch.sinks.timeseries import read_timeseries
 
-__all__ = ["HELP", "Series", "add_arguments", "find_timeseries", "read_timeseries", "run"]
+__all__ = ["HELP", "add_arguments", "find_timeseries", "run"]
 
 HELP = "Plot a run's power per GPU/CPU/RAM over time (phase bands) and its cumulative CO2 to a PNG."
-
-_SUFFIX = ".timeseries.csv"
-
-
-@dataclass
-class Series:
-    """A run's time series: seconds since start, phase, watts per channel (``None`` in a gap), kg CO2eq."""
-
-    elapsed_s: list[float] = field(default_factory=list)
-    phase: list[str] = field(default_factory=list)
-    power_w: dict[str, list[float | None]] = field(default_factory=dict)
-    energy_kwh: list[float] = field(default_factory=list)
-    emissions_kg: list[float] = field(default_factory=list)
-
-    def phase_spans(self) -> list[tuple[str, float, float]]:
-        """Contiguous ``(phase, start_s, end_s)`` stretches."""
-        spans: list[tuple[str, float, float]] = []
-        for i, (t, p) in enumerate(zip(self.elapsed_s, self.phase, strict=True)):
-            start = self.elapsed_s[i - 1] if i else t
-            if spans and spans[-1][0] == p:
-                spans[-1] = (p, spans[-1][1], t)
-            else:
-                spans.append((p, start, t))
-        return spans
 
 
 def find_timeseries(run: str, folder: Path) -> Path:
@@ -59,31 +35,6 @@ def find_timeseries(run: str, folder: Path) -> Path:
     return matches[0]
 
 
-def read_timeseries(path: Path) -> Series:
-    """Parse a ``<run_id>.timeseries.csv`` (see :mod:`wattwatch.sinks.timeseries`)."""
-    s = Series()
-    with open(path, newline="", encoding="utf-8") as fh:
-        reader = csv.DictReader(fh)
-        channels = [c[:-2] for c in (reader.fieldnames or []) if c.endswith("_w")]
-        if "elapsed_s" not in (reader.fieldnames or []):
-            raise UsageError(f"{path} is not a wattwatch time series (no elapsed_s column)")
-        s.power_w = {c: [] for c in channels}
-        for row in reader:
-            try:
-                s.elapsed_s.append(float(row["elapsed_s"]))
-                s.energy_kwh.append(float(row.get("energy_kwh") or 0.0))
-                s.emissions_kg.append(float(row.get("emissions_kg") or 0.0))
-            except ValueError:
-                continue
-            s.phase.append(row.get("phase") or "")
-            for c in channels:
-                v = row.get(f"{c}_w") or ""
-                s.power_w[c].append(float(v) if v else None)
-    if not s.elapsed_s:
-        raise UsageError(f"{path} has no samples yet")
-    return s
-
-
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("run", metavar="RUN", help="run id (or prefix) or a .timeseries.csv file")
     parser.add_argument("--out", "-o", help="PNG to write (default <run_id>.png)")
@@ -94,7 +45,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     """Draw and save the figure."""
     path = find_timeseries(args.run, Path(args.dir))
-    series = read_timeseries(path)
+    try:
+        series = read_timeseries(path)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
     run_id = path.name[: -len(_SUFFIX)] if path.name.endswith(_SUFFIX) else path.stem
     out = Path(args.out) if args.out else Path(f"{run_id}.png")
     try:

@@ -110,7 +110,7 @@ def _runs_from_parts(folder: Path) -> list[tuple[EmissionsData, Path]]:
     if not folder.is_dir():
         return []
     try:
-        from wattwatch.distributed.aggregate import merge_directories
+        from wattwatch.distributed.merge import merge_directories
     except ImportError:  # pragma: no cover - a build without distributed support
         return []
     out: list[tuple[EmissionsData, Path]] = []

@@ -5,10 +5,10 @@ from __future__ import annotations
 import argparse
 import time
 from collections.abc import Callable
-from datetime import datetime, timezone
 
 from wattwatch.errors import UsageError
 from wattwatch.planning import calculators as planning
+from wattwatch.util.times import parse_utc, utc_display
 
 __all__ = ["HELP", "add_arguments", "run", "parse_time"]
 
@@ -17,24 +17,12 @@ HELP = "Find the greenest start time for a job before a deadline, from an hourly
 
 def parse_time(text: str, option: str) -> float:
     """Unix seconds from ISO-8601 (``Z`` or an offset; without a zone, UTC) or from unix seconds."""
-    s = text.strip()
     try:
-        return float(s)
-    except ValueError:
-        pass
-    try:
-        dt = datetime.fromisoformat(s[:-1] + "+00:00" if s.endswith(("Z", "z")) else s)
+        return parse_utc(text)[0]
     except ValueError:
         raise UsageError(
             f"{option} {text!r} is not a time; write ISO-8601 such as 2025-03-01T18:00Z"
         ) from None
-    if dt.tzinfo is None:
-        dt = dt.replace(tzinfo=timezone.utc)
-    return dt.timestamp()
-
-
-def _iso(t: float) -> str:
-    return datetime.fromtimestamp(t, tz=timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -80,14 +68,14 @@ def run(args: argparse.Namespace, clock: Callable[[], float] = time.time) -> int
     print(f"forecast: {forecast.source.description}")
     print(
         f"job: {r.duration_s / 3600:g} h x {r.power_w:g} W = {r.energy_kwh:,.3f} kWh, "
-        f"finish by {_iso(r.deadline_s)}; {r.candidates} start time(s) compared"
+        f"finish by {utc_display(r.deadline_s)}; {r.candidates} start time(s) compared"
     )
     print(
-        f"start now    {_iso(r.now_s)}: {r.now_mean_g_per_kwh:7.1f} gCO2eq/kWh  {r.now_emissions_kg:,.3f} kg"
+        f"start now    {utc_display(r.now_s)}: {r.now_mean_g_per_kwh:7.1f} gCO2eq/kWh  {r.now_emissions_kg:,.3f} kg"
     )
     print(
-        f"best start   {_iso(r.start_s)}: {r.mean_g_per_kwh:7.1f} gCO2eq/kWh  {r.emissions_kg:,.3f} kg  "
-        f"(ends {_iso(r.end_s)})"
+        f"best start   {utc_display(r.start_s)}: {r.mean_g_per_kwh:7.1f} gCO2eq/kWh  {r.emissions_kg:,.3f} kg  "
+        f"(ends {utc_display(r.end_s)})"
     )
     if r.start_s == r.now_s:
         print("starting now is already the greenest choice")

@@ -1,0 +1,59 @@
+"""The time series format: written by TimeseriesWriter and read back by read_timeseries, the one reader."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from wattwatch.sinks.timeseries import TimeseriesWriter, read_timeseries, timeseries_path
+
+
+def test_written_rows_read_back(tmp_path: Path) -> None:
+    path = timeseries_path(tmp_path, "run-1")
+    w = TimeseriesWriter(path, ["gpu:0", "cpu"])
+    w.write(1_740_787_200.0, 1.0, "train", {"gpu:0": 300.0, "cpu": None}, 0.001, 0.0004)
+    w.write(1_740_787_201.0, 2.0, "eval", {"gpu:0": 150.5, "cpu": 20.0}, 0.002, 0.0008)
+    w.close()
+    s = read_timeseries(path)
+    assert s.elapsed_s == [1.0, 2.0]
+    assert s.phase == ["train", "eval"]
+    assert s.power_w == {"gpu:0": [300.0, 150.5], "cpu": [None, 20.0]}
+    assert s.energy_kwh == [0.001, 0.002] and s.emissions_kg == [0.0004, 0.0008]
+    assert s.phase_spans() == [("train", 1.0, 1.0), ("eval", 1.0, 2.0)]
+
+
+def test_a_torn_last_row_is_skipped(tmp_path: Path) -> None:
+    path = tmp_path / "x.timeseries.csv"
+    w = TimeseriesWriter(path, ["gpu:0"])
+    w.write(0.0, 1.0, "train", {"gpu:0": 1.0}, 0.0, 0.0)
+    w.close()
+    with open(path, "a", encoding="utf-8") as fh:
+        fh.write("2025-03-01T00:00:01.000+00:00,2.")  # a crash mid-row
+    assert read_timeseries(path).elapsed_s == [1.0]
+
+
+def test_not_a_time_series(tmp_path: Path) -> None:
+    other = tmp_path / "emissions.csv"
+    other.write_text("timestamp,energy_consumed\n", encoding="utf-8")
+    with pytest.raises(ValueError, match="not a wattwatch time series"):
+        read_timeseries(other)
+    empty = tmp_path / "e.timeseries.csv"
+    TimeseriesWriter(empty, ["gpu:0"]).close()
+    empty.write_text("timestamp,elapsed_s,phase,gpu:0_w,energy_kwh,emissions_kg\n", encoding="utf-8")
+    with pytest.raises(ValueError, match="no samples yet"):
+        read_timeseries(empty)
+
+
+def test_a_damaged_power_cell_skips_the_whole_row(tmp_path: Path) -> None:
+    path = tmp_path / "d.timeseries.csv"
+    path.write_text(
+        "timestamp,elapsed_s,phase,gpu:0_w,energy_kwh,emissions_kg\n"
+        "t,1.0,train,10.0,0.1,0.01\n"
+        "t,2.0,train,garbage,0.2,0.02\n"
+        "t,3.0,eval,,0.3,0.03\n",
+        encoding="utf-8",
+    )
+    s = read_timeseries(path)
+    assert s.elapsed_s == [1.0, 3.0] and s.phase == ["train", "eval"]
+    assert s.power_w == {"gpu:0": [10.0, None]} and s.energy_kwh == [0.1, 0.3]

@@ -1,0 +1,53 @@
+"""The shared helpers: warn-once, number parsing, UTC time text."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+
+from wattwatch.util.numbers import as_float, as_int, finite_float
+from wattwatch.util.once import WarnOnce
+from wattwatch.util.times import parse_utc, utc_display, utc_iso, utc_iso_minutes
+
+
+def test_warn_once_logs_each_key_once_until_reset(caplog: pytest.LogCaptureFixture) -> None:
+    warn = WarnOnce(logging.getLogger("wattwatch.test"))
+    with caplog.at_level(logging.WARNING, logger="wattwatch.test"):
+        warn("a", "first")
+        warn("a", "again")
+        warn("b", "other")
+        warn.reset()
+        warn("a", "after reset")
+    assert [r.getMessage() for r in caplog.records] == ["first", "other", "after reset"]
+
+
+@pytest.mark.parametrize(
+    ("value", "f", "i"),
+    [(3, 3.0, 3), ("2.0", 2.0, 2), ("2.5", 2.5, None), (True, None, None), ("x", None, None), (None, None, None)],
+)
+def test_number_parsers(value: object, f: float | None, i: int | None) -> None:
+    assert as_float(value) == f
+    assert as_int(value) == i
+
+
+def test_finite_float_rejects_nan_and_infinity() -> None:
+    assert finite_float("nan") is None and finite_float("inf") is None and finite_float("1e3") == 1000.0
+
+
+def test_time_formats() -> None:
+    t = 1_740_787_200.0  # 2025-03-01T00:00Z
+    assert utc_iso(t) == "2025-03-01T00:00:00+00:00"
+    assert utc_iso_minutes(t) == "2025-03-01T00:00Z"
+    assert utc_display(t) == "2025-03-01 00:00 UTC"
+
+
+def test_parse_utc() -> None:
+    t = 1_740_787_200.0
+    assert parse_utc("2025-03-01T00:00Z") == (t, False)
+    assert parse_utc("2025-03-01T01:00+01:00") == (t, False)
+    assert parse_utc("2025-03-01T00:00") == (t, True)
+    assert parse_utc(" 1740787200 ") == (t, False)
+    for bad, message in (("", "empty"), ("nan", "finite"), ("1740787200000", "milliseconds"), ("soon", "ISO")):
+        with pytest.raises(ValueError, match=message):
+            parse_utc(bad)

@@ -1,0 +1,211 @@
+"""The run's row: :class:`~wattwatch.result.EmissionsData` built from a ledger snapshot and the run's facts.
+
+:func:`build_emissions_data` is the one place a row's figures are computed from measured joules;
+:func:`energy_fields` (powers, rate, water, intensity from component energies) and :func:`gpu_model_label`
+(``"2 x NVIDIA H100"``) are shared with :func:`wattwatch.distributed.combine.combine`, which recomputes them for
+the combined totals of several ranks rather than re-deriving them its own way.
+
+Units: CodeCarbon's -- kWh (PUE applied), kg CO2eq, W, seconds, litres.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, TypedDict
+
+from wattwatch import __version__
+from wattwatch.measure.ledger import J_PER_KWH, LedgerSnapshot
+from wattwatch.result import EmissionsData
+from wattwatch.sensors.base import ChannelInfo
+
+if TYPE_CHECKING:
+    from wattwatch.carbon.intensity import CarbonIntensity
+    from wattwatch.run.counters import Counters
+
+__all__ = ["EnergyFields", "RunFacts", "build_emissions_data", "energy_fields", "gpu_model_label", "host_facts"]
+
+
+@dataclass(frozen=True)
+class RunFacts:
+    """What the row says about the run besides its measured energy."""
+
+    project_name: str
+    experiment_id: str
+    run_id: str
+    tracking_mode: str
+    wue: float
+    """Litres of water per kWh."""
+    intensity: CarbonIntensity
+    start_time: str
+    """ISO-8601 UTC start of the run (of its first segment when resumed)."""
+    timestamp: str
+    """ISO-8601 UTC time of this row."""
+    infos: Sequence[ChannelInfo]
+    rank_count: int = 1
+    ownership: str = ""
+    """The rule that chose what this rank measures (``""`` outside distributed runs)."""
+
+
+def gpu_model_label(models: Iterable[str]) -> str:
+    """``["H100", "H100", "A100"]`` -> ``"2 x H100, 1 x A100"`` (first-seen order; an empty model is
+    ``unknown GPU``)."""
+    counts: dict[str, int] = {}
+    for model in models:
+        label = model or "unknown GPU"
+        counts[label] = counts.get(label, 0) + 1
+    return ", ".join(f"{n} x {m}" for m, n in counts.items())
+
+
+class EnergyFields(TypedDict):
+    """The row's figures derived from component energies (names are :class:`EmissionsData` fields)."""
+
+    duration: float
+    emissions: float
+    emissions_rate: float
+    cpu_power: float
+    gpu_power: float
+    ram_power: float
+    cpu_energy: float
+    gpu_energy: float
+    ram_energy: float
+    energy_consumed: float
+    water_consumed: float
+
+
+def energy_fields(
+    *,
+    cpu_kwh: float,
+    gpu_kwh: float,
+    ram_kwh: float,
+    emissions_kg: float,
+    duration_s: float,
+    wue: float,
+) -> EnergyFields:
+    """The row's energy figures from component energies: energies (kWh), mean powers (W), emission rate
+    (kg/s) and water (litres)."""
+    energy = cpu_kwh + gpu_kwh + ram_kwh
+    per_w = (J_PER_KWH / duration_s) if duration_s > 0 else 0.0
+    return EnergyFields(
+        duration=duration_s,
+        emissions=emissions_kg,
+        emissions_rate=emissions_kg / duration_s if duration_s > 0 else 0.0,
+        cpu_power=cpu_kwh * per_w,
+        gpu_power=gpu_kwh * per_w,
+        ram_power=ram_kwh * per_w,
+        cpu_energy=cpu_kwh,
+        gpu_energy=gpu_kwh,
+        ram_energy=ram_kwh,
+        energy_consumed=energy,
+        water_consumed=energy * wue,
+    )
+
+
+_HOST_FACTS: dict[str, Any] = {}
+
+
+def host_facts() -> dict[str, Any]:
+    """This host's OS, Python, CPU count, RAM (GiB) and name; read once per process."""
+    if not _HOST_FACTS:
+        import platform
+        import socket
+
+        import psutil
+
+        _HOST_FACTS.update(
+            os=platform.platform(),
+            python_version=platform.python_version(),
+            cpu_count=float(psutil.cpu_count() or 0),
+            ram_total_size=psutil.virtual_memory().total / 1024**3,
+            hostname=socket.gethostname(),
+        )
+    return _HOST_FACTS
+
+
+def _component_method(infos: Sequence[ChannelInfo], snap: LedgerSnapshot, component: str) -> str:
+    methods = sorted(
+        {snap.channels[i.channel].method for i in infos if i.component == component and i.channel in snap.channels}
+    )
+    return "+".join(methods)
+
+
+def _intensity_source(run: RunFacts) -> str:
+    src = run.intensity.source
+    return src.description if src.description.startswith(f"{src.kind}:") else f"{src.kind}: {src.description}"
+
+
+def build_emissions_data(
+    snap: LedgerSnapshot,
+    run: RunFacts,
+    status: str,
+    *,
+    counters: Counters,
+) -> EmissionsData:
+    """Turn a ledger snapshot into the run's :class:`EmissionsData` (CodeCarbon's units). ``counters`` gives the
+    steps, samples and tokens, and is fed these totals for its projection."""
+    infos = run.infos
+    facts = host_facts()
+    src = run.intensity.source
+    pue = snap.pue
+    emissions_kg = snap.emissions_g / 1000.0
+    energy = energy_fields(
+        cpu_kwh=snap.component_kwh("cpu"),
+        gpu_kwh=snap.component_kwh("gpu"),
+        ram_kwh=snap.component_kwh("ram"),
+        emissions_kg=emissions_kg,
+        duration_s=snap.duration_s,
+        wue=run.wue,
+    )
+    energy_kwh = energy["energy_consumed"]
+    projection = counters.project(snap.duration_s, energy_kwh, emissions_kg)
+    work = counters.done()
+    return EmissionsData(
+        timestamp=run.timestamp,
+        project_name=run.project_name,
+        run_id=run.run_id,
+        experiment_id=run.experiment_id,
+        country_name=src.country_name,
+        country_iso_code=src.country_iso_code,
+        region=src.region,
+        cloud_provider=src.cloud_provider,
+        cloud_region=src.cloud_region,
+        os=facts["os"],
+        python_version=facts["python_version"],
+        codecarbon_version="",
+        cpu_count=facts["cpu_count"],
+        cpu_model=next((i.model for i in infos if i.component == "cpu" and i.model), ""),
+        gpu_count=float(sum(1 for i in infos if i.component == "gpu")),
+        gpu_model=gpu_model_label(i.model for i in infos if i.component == "gpu"),
+        ram_total_size=facts["ram_total_size"],
+        tracking_mode=run.tracking_mode,
+        on_cloud="Y" if src.cloud_provider else "N",
+        pue=pue,
+        wue=run.wue,
+        status=status,
+        wattwatch_version=__version__,
+        start_time=run.start_time,
+        gpu_method=_component_method(infos, snap, "gpu"),
+        cpu_method=_component_method(infos, snap, "cpu"),
+        ram_method=_component_method(infos, snap, "ram"),
+        intensity_source=_intensity_source(run),
+        intensity_g_per_kwh=(snap.emissions_g / energy_kwh) if energy_kwh > 0 else run.intensity.mean_g_per_kwh(),
+        phase_energy_kwh={p: e * pue / J_PER_KWH for p, e in snap.phase_energy_j.items()},
+        phase_emissions_kg={p: g / 1000.0 for p, g in snap.phase_emissions_g.items()},
+        gpu_energy_by_device_kwh={
+            n: c.energy_j * pue / J_PER_KWH for n, c in snap.channels.items() if c.component == "gpu"
+        },
+        readings=snap.samples,
+        gaps=snap.gap_count,
+        gap_seconds=sum(c.gap_s for c in snap.channels.values()),
+        steps=work.steps,
+        samples=work.samples,
+        tokens=work.tokens,
+        hostname=facts["hostname"],
+        node_count=1,
+        rank_count=run.rank_count,
+        ownership=run.ownership,
+        resumed_segments=snap.resumed_segments,
+        projected_energy_kwh=projection.energy_kwh if projection is not None else None,
+        projected_emissions_kg=projection.emissions_kg if projection is not None else None,
+        **energy,
+    )

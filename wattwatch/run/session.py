@@ -1,0 +1,109 @@
+"""One started run's resources: its hardware, ledger, sampler and outputs, opened together by
+``Tracker.start()`` and closed together by ``Tracker.stop()``.
+
+:meth:`RunSession.open` is the order of start-up: hardware (topology, ownership, run id, sensors), the ledger
+(with the totals of a resumed run), the sampler (not yet started), then the outputs -- a busy Prometheus port
+fails there, before any thread is started, and everything opened so far is closed again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from wattwatch.measure.ledger import Ledger
+from wattwatch.measure.sampler import Sampler
+from wattwatch.run.hardware import Hardware, HardwareRoots
+from wattwatch.run.outputs import Outputs
+from wattwatch.util.once import WarnOnce
+from wattwatch.util.times import utc_iso
+
+if TYPE_CHECKING:
+    from wattwatch.run.tracker import Tracker
+
+__all__ = ["RunSession"]
+
+
+@dataclass
+class RunSession:
+    """The hardware, ledger, sampler and outputs of one run (units: see their modules)."""
+
+    hardware: Hardware
+    ledger: Ledger
+    sampler: Sampler
+    outputs: Outputs
+    start_time: str
+    """ISO-8601 UTC start of the run (of its first segment when resumed)."""
+
+    @classmethod
+    def open(
+        cls,
+        tracker: Tracker,
+        *,
+        fixed_run_id: bool,
+        resume: Mapping[str, Any] | None,
+        warn: WarnOnce,
+        on_tick: Callable[[float], None],
+    ) -> RunSession:
+        """Open everything ``tracker``'s options ask for. ``resume``: the saved ``ledger`` and ``start_time`` of a
+        run continued with ``load_state_dict``. Raises ``ConfigurationError`` when the Prometheus port is taken."""
+        config = tracker.config
+        hardware = Hardware.open(
+            roots=HardwareRoots(config.nvml_library, config.powercap_root, config.proc_root, config.environ),
+            run_id=tracker.run_id,
+            fixed_run_id=fixed_run_id,
+            gpu_ids=tracker.gpu_ids,
+            sensors=config.sensors,
+            tracking_mode=tracker.tracking_mode,
+            pid=tracker.pid,
+            include_dram=tracker.include_dram,
+            warn=warn,
+        )
+        ledger = Ledger(hardware.infos, intensity=tracker.intensity.at, pue=tracker.pue)
+        if resume is not None:
+            ledger.load_dict(resume["ledger"])
+        sampler = Sampler(
+            hardware.sensors,
+            ledger,
+            config.measure_power_secs,
+            clock=config.clock,
+            wall_clock=config.wall_clock,
+            on_tick=on_tick,
+        )
+        t0 = config.clock()
+        resumed_start = resume.get("start_time") if resume is not None else None
+        start_time = str(resumed_start) if resumed_start else utc_iso(config.wall_clock())
+        outputs = Outputs(
+            tracker.output_path,
+            warn=warn,
+            clock=config.clock,
+            wall_clock=config.wall_clock,
+            timeseries_every_s=tracker.timeseries_every_s,
+        )
+        try:
+            outputs.open(
+                run_id=hardware.run_id,
+                channels=[i.channel for i in hardware.infos],
+                t0=t0,
+                timeseries=tracker.save_to_file and tracker.save_timeseries,
+                prometheus_port=tracker.prometheus_port,
+                prometheus_host=tracker.prometheus_host,
+                metrics=tracker,
+            )
+        except BaseException:
+            outputs.close()
+            hardware.close()
+            raise
+        return cls(hardware, ledger, sampler, outputs, start_time)
+
+    def close(self) -> None:
+        """Close the outputs and the sensors (the ledger's totals stay readable)."""
+        self.outputs.close()
+        self.hardware.close()
+
+    def after_fork_in_child(self) -> None:
+        """In a forked child: fresh locks (the parent's sampler may have held them) and no outputs to touch."""
+        self.ledger.after_fork_in_child()
+        self.sampler.after_fork_in_child()
+        self.outputs.detach()

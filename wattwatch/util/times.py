@@ -1,0 +1,61 @@
+"""UTC time as text, and text as unix seconds. Every time wattwatch writes is UTC; there are three ways to
+show one, each for one audience:
+
+- :func:`utc_iso` -- ``2026-11-29T12:00:00+00:00``: every timestamp in ``emissions.csv``;
+- :func:`utc_iso_minutes` -- ``2026-11-29T12:00Z``: times in messages and provenance text;
+- :func:`utc_display` -- ``2026-11-29 12:00 UTC``: times in a command's report to a person.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from datetime import datetime, timezone
+
+__all__ = ["parse_utc", "utc_display", "utc_iso", "utc_iso_minutes"]
+
+
+def utc_iso(wall: float) -> str:
+    """Unix seconds as ISO-8601 UTC at one-second resolution (``2026-11-29T12:00:00+00:00``)."""
+    return time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime(wall))
+
+
+def utc_iso_minutes(wall: float) -> str:
+    """Unix seconds as short ISO-8601 UTC (``2026-11-29T12:00Z``)."""
+    return datetime.fromtimestamp(wall, tz=timezone.utc).strftime("%Y-%m-%dT%H:%MZ")
+
+
+def utc_display(wall: float) -> str:
+    """Unix seconds for a person to read (``2026-11-29 12:00 UTC``)."""
+    return datetime.fromtimestamp(wall, tz=timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def parse_utc(text: str) -> tuple[float, bool]:
+    """Unix seconds from ISO-8601 (``Z`` or an offset; without a zone it is read as UTC) or from a plain number
+    of unix seconds, and whether the text carried no zone.
+
+    Raises ``ValueError`` (saying what to write instead) for an empty text, a number that is not finite or
+    looks like milliseconds, and anything that is neither ISO-8601 nor a number.
+    """
+    s = text.strip()
+    if not s:
+        raise ValueError("empty timestamp; give ISO-8601 (2024-05-01T13:00:00Z) or unix seconds")
+    try:
+        x = float(s)
+    except ValueError:
+        pass
+    else:
+        if not math.isfinite(x):
+            raise ValueError(f"timestamp {s!r} is not a finite number of unix seconds")
+        if abs(x) > 1e11:
+            raise ValueError(f"timestamp {s!r} looks like milliseconds; write unix seconds (divide by 1000)")
+        return x, False
+    try:
+        when = datetime.fromisoformat(s[:-1] + "+00:00" if s[-1:] in ("Z", "z") else s)
+    except ValueError:
+        raise ValueError(
+            f"timestamp {s!r} is neither ISO-8601 nor unix seconds; write e.g. 2024-05-01T13:00:00Z or 1714568400"
+        ) from None
+    if when.tzinfo is None:
+        return when.replace(tzinfo=timezone.utc).timestamp(), True
+    return when.timestamp(), False
