@@ -10,19 +10,20 @@ parameters; nothing here raises for a missing device (a host without NVML simply
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 from wattwatch.sensors.base import ChannelInfo, Sensor
+from wattwatch.util.background import Background
 from wattwatch.util.once import WarnOnce
 
 if TYPE_CHECKING:
     from wattwatch.distributed.aggregator import Aggregator
     from wattwatch.distributed.topology import Ownership, Topology
 
-__all__ = ["Hardware", "HardwareRoots"]
+__all__ = ["Hardware", "HardwareRoots", "open_together"]
 
 
 @dataclass(frozen=True)
@@ -65,7 +66,6 @@ class Hardware:
     ) -> Hardware:
         """Detect, resolve and open. ``fixed_run_id``: the user chose ``run_id`` (never replaced); ``warn``
         reports a distributed run's file faults once."""
-        from wattwatch.distributed.aggregator import Aggregator
         from wattwatch.distributed.topology import (
             current_cuda_device,
             detect_topology,
@@ -88,6 +88,8 @@ class Hardware:
         aggregator = None
         if topology.is_distributed:
             # One row per run: parts and the run's row go through the aggregator (see wattwatch.distributed).
+            from wattwatch.distributed.aggregator import Aggregator  # not imported by a single-process run
+
             aggregator = Aggregator(topology, environ=roots.environ, warn=warn)
             if not fixed_run_id:
                 run_id = aggregator.shared_run_id(run_id)
@@ -96,7 +98,9 @@ class Hardware:
         if sensors is not None:
             opened = list(sensors)
         else:
-            opened = _discover(ownership, roots, tracking_mode=tracking_mode, pid=pid, include_dram=include_dram)
+            opened = _discover(
+                ownership, roots, tracking_mode=tracking_mode, pid=pid, include_dram=include_dram
+            )
         infos = [info for s in opened for info in s.describe()]
         return cls(topology, ownership, run_id, opened, infos, aggregator)
 
@@ -114,25 +118,72 @@ def _discover(
     roots: HardwareRoots,
     *,
     tracking_mode: Literal["machine", "process"],
-    pid: int | None, include_dram: bool
+    pid: int | None,
+    include_dram: bool,
 ) -> list[Sensor]:
     from wattwatch.sensors.host import host_sensors
     from wattwatch.sensors.nvml import NvmlSensor
 
-    sensors: list[Sensor] = []
+    open_gpus: Callable[[], Sensor] | None = None
     if ownership.gpu_ids is None or ownership.gpu_ids:
-        sensors.append(NvmlSensor(ownership.gpu_ids, library_path=roots.nvml_library, environ=roots.environ))
+        gpu_ids = ownership.gpu_ids
+
+        def open_gpus() -> Sensor:
+            return NvmlSensor(gpu_ids, library_path=roots.nvml_library, environ=roots.environ)
+
+    open_host: Callable[[], list[Sensor]] | None = None
     if ownership.measure_host or tracking_mode == "process":  # process mode: each rank its own tree
-        sensors.extend(
-            host_sensors(
-                mode=tracking_mode,
-                pid=pid if pid is not None else os.getpid(),
-                powercap_root=roots.powercap_root,
-                proc_root=roots.proc_root,
-                include_dram=include_dram,
+
+        def open_host() -> list[Sensor]:
+            return list(
+                host_sensors(
+                    mode=tracking_mode,
+                    pid=pid if pid is not None else os.getpid(),
+                    powercap_root=roots.powercap_root,
+                    proc_root=roots.proc_root,
+                    include_dram=include_dram,
+                )
             )
-        )
-    return sensors
+
+    return open_together(open_gpus, open_host)
+
+
+def open_together(
+    open_gpus: Callable[[], Sensor] | None, open_host: Callable[[], list[Sensor]] | None
+) -> list[Sensor]:
+    """The GPU sensor (first) and the host's sensors, opened at the same time: ``open_gpus`` in a thread of its
+    own (NVML's init can take seconds on a real node, with the GIL released) while ``open_host`` runs here. An
+    exception from either is raised once both are done, after closing what the other one opened."""
+    gpus = Background(open_gpus, name="wattwatch-open-gpus") if open_gpus is not None else None
+    try:
+        host = open_host() if open_host is not None else []
+    except BaseException:
+        if gpus is not None:
+            _close_quietly(_result_or_none(gpus))
+        raise
+    try:
+        gpu = gpus.result() if gpus is not None else None
+    except BaseException:
+        for sensor in host:
+            _close_quietly(sensor)
+        raise
+    return ([gpu] if gpu is not None else []) + host
+
+
+def _result_or_none(pending: Background[Sensor]) -> Sensor | None:
+    try:
+        return pending.result()
+    except Exception:  # noqa: BLE001 - the other opener's error is the one raised
+        return None
+
+
+def _close_quietly(sensor: Sensor | None) -> None:
+    if sensor is None:
+        return
+    try:
+        sensor.close()
+    except Exception:  # noqa: BLE001 - never into user code
+        pass
 
 
 def _visible_gpu_uuids(roots: HardwareRoots) -> list[str]:
