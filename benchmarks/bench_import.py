@@ -36,21 +36,31 @@ _PEAK = "\nimport sys\nfor line in open('/proc/self/status'):\n    if line.start
 harness's pages the child was forked from, before ``exec``). Costs the same in every variant."""
 
 
-def _run(python: str, env: dict[str, str], statement: str) -> tuple[float, float]:
-    """Wall seconds and peak RSS (MiB) of ``python -c statement``."""
+def _run(python: str, env: dict[str, str], statement: str) -> tuple[float, float, float]:
+    """Wall seconds, CPU seconds (user + system, from ``wait4``) and peak RSS (MiB) of ``python -c statement``."""
     t = time.perf_counter()
-    proc = subprocess.run(
-        [python, "-c", statement + _PEAK], env=env, cwd=tempfile.gettempdir(), capture_output=True, text=True
+    proc = subprocess.Popen(
+        [python, "-c", statement + _PEAK],
+        env=env,
+        cwd=tempfile.gettempdir(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
+    assert proc.stdout is not None and proc.stderr is not None
+    out, err = proc.stdout.read(), proc.stderr.read()  # (tiny outputs) then reap it with wait4 for its rusage
+    _, status, usage = os.wait4(proc.pid, 0)
     wall = time.perf_counter() - t
+    proc.returncode = os.waitstatus_to_exitcode(status)
     if proc.returncode != 0:
-        raise RuntimeError(f"`python -c {statement!r}` failed: {proc.stderr[-500:]}")
-    return wall, int(proc.stdout.split()[-2]) / 1024.0
+        raise RuntimeError(f"`python -c {statement!r}` failed: {err[-500:]}")
+    return wall, usage.ru_utime + usage.ru_stime, int(out.split()[-2]) / 1024.0
 
 
 def measure(rounds: int = 15, after_rounds: int = 5) -> list[Figure]:
     compile_bytecode()
     wall: dict[str, list[float]] = {k: [] for k in STATEMENTS}
+    cpu: dict[str, list[float]] = {k: [] for k in STATEMENTS}
     rss: dict[str, list[float]] = {k: [] for k in STATEMENTS}
     with tempfile.TemporaryDirectory() as tmp:
         python, extra = user_python(Path(tmp))
@@ -64,8 +74,9 @@ def measure(rounds: int = 15, after_rounds: int = 5) -> list[Figure]:
         for i in range(rounds):
             order = ("none", "ww", "cc") if i % 2 == 0 else ("cc", "ww", "none")
             for tool in order:
-                w, m = _run(python, env, STATEMENTS[tool])
+                w, c, m = _run(python, env, STATEMENTS[tool])
                 wall[tool].append(w)
+                cpu[tool].append(c)
                 rss[tool].append(m)
     after: dict[str, list[float]] = {"ww": [], "cc": []}
     for i in range(after_rounds):
@@ -90,8 +101,10 @@ def measure(rounds: int = 15, after_rounds: int = 5) -> list[Figure]:
             f" `python -c pass` (median of "
             f"{rounds}, alternated; bare = {bare_ms:.1f} ms) on a fresh venv that runs no .pth file at start-up "
             "(as a user's install), wattwatch's bytecode compiled. Runs (ms, minus bare): wattwatch "
-            f"{', '.join(f'{w * 1e3 - bare_ms:.0f}' for w in wall['ww'])}.",
-            extra={k: v for k, v in wall.items()},
+            f"{', '.join(f'{w * 1e3 - bare_ms:.0f}' for w in wall['ww'])}. CPU time over bare (user + system, "
+            f"less sensitive to other load): wattwatch {(median(cpu['ww']) - median(cpu['none'])) * 1e3:.0f} ms, "
+            f"CodeCarbon {(median(cpu['cc']) - median(cpu['none'])) * 1e3:.0f} ms.",
+            extra={"wall": wall, "cpu": cpu},
         ),
         Figure("2b", "import memory over bare Python", ww_mem, cc_mem, "MiB", "—", None),
         Figure(

@@ -33,6 +33,7 @@ def measure(rounds: int = 5, gpus: Sequence[int] = (1, 4, 8), rss_gpus: int = 4)
         for n in gpus:
             rig = fake_rig(Path(tmp) / f"rig{n}", fakenvml.square_wave_gpus(n))
             cycle: dict[str, list[float]] = {"ww": [], "cc": []}
+            cpu: dict[str, list[float]] = {"ww": [], "cc": []}
             for i in range(rounds):
                 order = ("ww", "cc") if i % 2 == 0 else ("cc", "ww")
                 for tool in order:
@@ -40,6 +41,7 @@ def measure(rounds: int = 5, gpus: Sequence[int] = (1, 4, 8), rss_gpus: int = 4)
                     out.mkdir()
                     r = run_child("cycle", tool, rig.env, "--out", str(out))
                     cycle[tool].append(r.result["cycle_s"])
+                    cpu[tool].append(r.result["cycle_cpu_s"])
                     if n == rss_gpus:
                         rss[tool].append(r.result["vmhwm_mib"])
                 if n == rss_gpus:
@@ -58,8 +60,11 @@ def measure(rounds: int = 5, gpus: Sequence[int] = (1, 4, 8), rss_gpus: int = 4)
                     note=f"median of {rounds} fresh processes per tool, alternated; timed inside the child after "
                     "import (`child.py cycle`). Runs (ms): wattwatch "
                     f"{', '.join(f'{v * 1e3:.0f}' for v in cycle['ww'])}; CodeCarbon "
-                    f"{', '.join(f'{v * 1e3:.0f}' for v in cycle['cc'])}.",
-                    extra={"ww": cycle["ww"], "cc": cycle["cc"]},
+                    f"{', '.join(f'{v * 1e3:.0f}' for v in cycle['cc'])}. CPU time of the same calls (process "
+                    f"CPU, all threads; less sensitive to other load on the machine): wattwatch "
+                    f"{median(cpu['ww']) * 1e3:.0f} ms, CodeCarbon {median(cpu['cc']) * 1e3:.0f} ms, ratio "
+                    f"{median(cpu['ww']) / median(cpu['cc']):.3f}.",
+                    extra={"ww": cycle["ww"], "cc": cycle["cc"], "cpu": cpu},
                 )
             )
     ww_m, cc_m, bare = median(rss["ww"]), median(rss["cc"]), median(rss["none"])

@@ -77,12 +77,12 @@ def _gpu_j(tool: str, tracker: Any) -> float:
 def _cycle(args: argparse.Namespace) -> dict[str, Any]:
     t0 = time.perf_counter()
     _import(args.tool)
-    t1 = time.perf_counter()
+    t1, c1 = time.perf_counter(), time.process_time()
     tracker = _make(args.tool, args.out, args.interval)
     tracker.start()
     tracker.stop()
-    t2 = time.perf_counter()
-    return {"import_s": t1 - t0, "cycle_s": t2 - t1}
+    t2, c2 = time.perf_counter(), time.process_time()
+    return {"import_s": t1 - t0, "cycle_s": t2 - t1, "cycle_cpu_s": c2 - c1}
 
 
 def _import_after(args: argparse.Namespace) -> dict[str, Any]:

@@ -41,12 +41,15 @@ __all__ = [
     "spread",
     "track_together",
     "wait_child",
+    "write_readme_table",
     "write_results",
 ]
 
 ROOT = Path(__file__).resolve().parent.parent
 CHILD = ROOT / "benchmarks" / "child.py"
 RESULTS = ROOT / "benchmarks" / "RESULTS.md"
+README = ROOT / "README.md"
+TABLE_START, TABLE_END = "<!-- bench-table -->", "<!-- /bench-table -->"
 GPU_HEADING = "## GPU"
 
 
@@ -362,6 +365,26 @@ def write_results(
     text = "\n".join(lines) + "\n" + gpu_section
     path.write_text(text)
     return text
+
+
+def write_readme_table(figures: Sequence[Figure], *, command: str, path: Path = README) -> bool:
+    """Replace the README's table between ``<!-- bench-table -->`` and ``<!-- /bench-table -->`` with these
+    figures and a line naming the machine; ``False`` (nothing written) when the markers are missing."""
+    if not path.exists():
+        return False
+    text = path.read_text()
+    start, end = text.find(TABLE_START), text.find(TABLE_END)
+    if start < 0 or end < start:
+        return False
+    info = machine_info()
+    head = (
+        f"`{command}` on {info['cpu']}, {info['cores']} cores, Python {info['python']}, CodeCarbon "
+        f"{info['codecarbon']}, {datetime.now(timezone.utc).strftime('%Y-%m-%d')}; GPUs are the fake NVML board "
+        "(exact truth), read by both tools:"
+    )
+    block = f"{TABLE_START}\n{head}\n\n{render_table(figures)}\n"
+    path.write_text(text[:start] + block + text[end:])
+    return True
 
 
 def track_together(

@@ -29,7 +29,7 @@ from benchmarks import (
     bench_stop,
     bench_throughput,
 )
-from benchmarks.common import ROOT, Figure, render_table, write_results
+from benchmarks.common import ROOT, Figure, render_table, write_readme_table, write_results
 
 __all__ = ["main"]
 
@@ -133,6 +133,8 @@ def main(argv: list[str] | None = None) -> int:
             ],
         )
         print(f"\nwrote {ROOT / 'benchmarks' / 'RESULTS.md'} ({elapsed:.0f} s)")
+        if write_readme_table(figs, command="scripts/bench" + (" --quick" if q else "")):
+            print(f"wrote the table in {ROOT / 'README.md'}")
     return 0
 
 

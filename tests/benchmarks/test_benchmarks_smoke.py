@@ -24,6 +24,7 @@ from benchmarks.common import (  # noqa: E402
     run_child,
     spread,
     user_python,
+    write_readme_table,
     write_results,
 )
 
@@ -162,3 +163,19 @@ def test_child_hf_mode(tmp_path: Path) -> None:
     r = run_child("hf", "ww", None, "--out", str(tmp_path), "--steps", "1")
     assert r.result["hooks_s"] > 0 and r.result["setup_s"] > 0 and r.result["train_s"] > 0
     assert (tmp_path / "emissions.csv").exists()
+
+
+def test_readme_table_is_replaced_between_its_markers(tmp_path: Path) -> None:
+    readme = tmp_path / "README.md"
+    readme.write_text("intro\n<!-- bench-table -->\nold table\n<!-- /bench-table -->\noutro\n")
+    figs = [Figure("1.4", "start", 0.05, 2.0, "s", "ratio <= 1/20", True)]
+    assert write_readme_table(figs, command="scripts/bench", path=readme)
+    text = readme.read_text()
+    assert "old table" not in text and text.startswith("intro\n<!-- bench-table -->\n`scripts/bench` on ")
+    assert (
+        "| 1.4 | start | 0.05 s | 2 s | 0.025 | ratio <= 1/20 | met |\n<!-- /bench-table -->\noutro\n" in text
+    )
+    nomarkers = tmp_path / "other.md"
+    nomarkers.write_text("no table here\n")
+    assert not write_readme_table(figs, command="x", path=nomarkers)
+    assert nomarkers.read_text() == "no table here\n"

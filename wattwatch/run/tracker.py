@@ -44,7 +44,6 @@ from wattwatch.run.counters import Counters
 from wattwatch.run.process import ProcessGuard, watch_forks
 from wattwatch.run.row import RunFacts, build_emissions_data
 from wattwatch.run.session import RunSession
-from wattwatch.run.state import read_state, save_state
 from wattwatch.sensors.base import ChannelInfo, Sensor
 from wattwatch.util.once import WarnOnce
 from wattwatch.util.times import utc_iso
@@ -327,6 +326,8 @@ class Tracker:
     def state_dict(self) -> dict[str, Any]:
         """Everything needed to continue this run in another process (JSON-serialisable, see
         :mod:`wattwatch.run.state`)."""
+        from wattwatch.run.state import save_state  # only runs that checkpoint load it
+
         with self._lock:
             ledger = self._ledger.to_dict() if self._ledger is not None else (self._resume_state or {}).get("ledger")
             return save_state(
@@ -341,6 +342,8 @@ class Tracker:
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Continue the run saved by :meth:`state_dict`: same ``run_id``, totals carried over. Call before
         ``start()``. Raises ``ValueError`` for a state that is not a wattwatch tracker state."""
+        from wattwatch.run.state import read_state
+
         saved = read_state(state)
         with self._lock:
             if self._state == "stopped":  # continuing a saved run after an earlier one: start from scratch
