@@ -111,7 +111,7 @@ def main(argv: list[str] | None = None) -> int:
     figs += _safe(
         "11",
         "report and merge at 200,000 rows",
-        lambda: bench_report.measure(2000 if q else 200_000, 1 if q else 3),
+        lambda: bench_report.measure(2000 if q else 200_000, 1),
     )
     agg = ROOT / "benchmarks" / "bench_aggregation.py"
     if agg.exists():
