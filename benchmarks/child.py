@@ -49,6 +49,8 @@ def _make(tool: str, out_dir: str, interval: float | None) -> Any:
             measure_power_secs=interval,
             handle_signals=False,
             log_level="error",
+            # The fake AMD GPUs have no /dev/kfd to be found by: name their library (see common.fake_amd_rig).
+            amd_library=os.environ.get("BENCH_AMD_LIBRARY") or None,
         )
     if tool == "cc":
         from codecarbon import OfflineEmissionsTracker

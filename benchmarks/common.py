@@ -26,8 +26,10 @@ __all__ = [
     "ROOT",
     "RunResult",
     "BusyCores",
+    "burst_amd_gpus",
     "burst_gpus",
     "compile_bytecode",
+    "fake_amd_rig",
     "fake_rig",
     "gpu_error",
     "fmt",
@@ -40,6 +42,7 @@ __all__ = [
     "user_python",
     "spread",
     "track_together",
+    "update_results",
     "wait_child",
     "write_readme_table",
     "write_results",
@@ -273,6 +276,30 @@ def fake_rig(directory: Path, gpus: Sequence[Any], t0: float | None = None) -> A
     return rig
 
 
+def fake_amd_rig(directory: Path, gpus: Sequence[Any], t0: float | None = None) -> Any:
+    """Build the fake libamd_smi.so (cached) and write a config for ``gpus``; returns the ``FakeAmdSmi`` whose
+    ``env`` makes a subprocess's amdsmi binding load it (``ROCM_HOME``) -- the binding of wattwatch and of
+    CodeCarbon alike."""
+    tests = str(ROOT / "tests" / "support")
+    if tests not in sys.path:
+        sys.path.insert(0, tests)
+    import fakeamdsmi
+
+    library = fakeamdsmi.build_library(fakeamdsmi.default_build_dir())
+    rig = fakeamdsmi.install(directory, list(gpus), library, environ={}, t0=t0)
+    # CodeCarbon only looks for AMD GPUs when `rocm-smi --help` runs: give it one that does.
+    bin_dir = Path(directory) / "bin"
+    bin_dir.mkdir(exist_ok=True)
+    smi = bin_dir / "rocm-smi"
+    smi.write_text("#!/bin/sh\nexit 0\n")
+    smi.chmod(0o755)
+    rig.env["PATH"] = f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}"
+    rig.env["BENCH_AMD_LIBRARY"] = str(
+        library
+    )  # wattwatch asks amdsmi when a host shows an AMD GPU (child.py)
+    return rig
+
+
 def machine_info() -> dict[str, str]:
     """CPU model, cores, RAM, Python and the versions of the tools compared."""
     cpu = platform.processor() or "unknown"
@@ -334,7 +361,7 @@ def write_results(
     """Rewrite ``path`` with the table, the machine and the notes; keeps an existing "## GPU" section (written
     by ``benchmarks/gpu_validate.py``). Returns the text written."""
     info = machine_info()
-    gpu_section = f"{GPU_HEADING}\n\nnot yet run (needs a machine with an NVIDIA GPU: `python benchmarks/gpu_validate.py`).\n"
+    gpu_section = f"{GPU_HEADING}\n\nnot yet run (needs a machine with an NVIDIA or AMD GPU: `python benchmarks/gpu_validate.py`).\n"
     if path.exists():
         old = path.read_text()
         if GPU_HEADING + "\n" in old:
@@ -387,6 +414,41 @@ def write_readme_table(figures: Sequence[Figure], *, command: str, path: Path = 
     return True
 
 
+def update_results(figures: Sequence[Figure], *, command: str, elapsed_s: float, path: Path = RESULTS) -> str:
+    """Replace (or insert, after the last row whose key sorts before theirs) these figures' table rows and notes in
+    an existing ``path``, leaving every other figure as its own run wrote it, and say under the header which
+    command measured them and when. Returns the text written (``path`` must exist: run the full set first)."""
+    text = path.read_text()
+    lines = text.split("\n")
+    keys = {f.key for f in figures}
+    stamp = (
+        f"Figures {', '.join(f.key for f in figures)}: written by `{command}` on "
+        f"{datetime.now(timezone.utc).strftime('%Y-%m-%d %H:%M UTC')} in {elapsed_s:.0f} s, on the machine below."
+    )
+    lines = [ln for ln in lines if not (ln.startswith("Figures ") and ln.endswith("on the machine below.")
+                                        and set(ln[8:].split(":")[0].split(", ")) == keys)]  # fmt: skip
+    header_end = next(i for i, ln in enumerate(lines) if ln.startswith("Written by"))
+    lines[header_end + 1 : header_end + 1] = ["", stamp]
+    for rendered, prefix in (
+        ([ln for ln in render_table(figures).split("\n")[2:]], "| "),
+        ([f"- **{f.key}. {f.name}**: {f.note}" for f in figures if f.note], "- **"),
+    ):
+        for new in rendered:
+            key = new[len(prefix) :].split(" |" if prefix == "| " else ". ")[0]
+            rows = [i for i, ln in enumerate(lines) if ln.startswith(prefix) and not ln.startswith("|---")]
+            row_keys = {i: lines[i][len(prefix) :].split(" |" if prefix == "| " else ". ")[0] for i in rows}
+            same = [i for i in rows if row_keys[i] == key]
+            if same:
+                lines[same[0]] = new
+                continue
+            before = [i for i in rows if row_keys[i] < key and row_keys[i] != "#"]
+            at = (before[-1] + 1) if before else (rows[-1] + 1 if rows else len(lines))
+            lines.insert(at, new)
+    out = "\n".join(lines)
+    path.write_text(out)
+    return out
+
+
 def track_together(
     specs: Sequence[tuple[str, Sequence[str], dict[str, str]]],
     out_dir: Path,
@@ -437,6 +499,24 @@ def gpu_error(
     outer = sum(rig.energy_j(i, a0, b1) for i in range(n))
     inner = sum(rig.energy_j(i, a1, b0) for i in range(n))
     return result["gpu_j"] / mid - 1.0, (outer - inner) / 2.0 / mid
+
+
+def burst_amd_gpus(n: int, start_s: float, end_s: float, *, counter: bool = True) -> list[Any]:
+    """:func:`burst_gpus` for the fake amdsmi: the same square waves on AMD Instinct MI300X boards (power path:
+    the energy counter answers NOT_SUPPORTED and ``current_socket_power`` is read)."""
+    tests = str(ROOT / "tests" / "support")
+    if tests not in sys.path:
+        sys.path.insert(0, tests)
+    import fakeamdsmi
+
+    return [
+        fakeamdsmi.FakeAmdGpu(
+            trace=(fakeamdsmi.Square(80.0, 350.0, 2.3, 0.35, phase_s=0.53 * i, start=start_s, end=end_s),),
+            counter=counter,
+            energy_offset_uj=3.6e12 * (i + 1),  # a real accumulator counts from boot: 1 kWh per GPU index
+        )
+        for i in range(n)
+    ]
 
 
 def burst_gpus(n: int, start_s: float, end_s: float, *, counter: bool = True) -> list[Any]:

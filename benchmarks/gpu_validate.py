@@ -1,16 +1,19 @@
-"""Validation on a real NVIDIA GPU (torch CUDA), under 5 minutes: ``python benchmarks/gpu_validate.py``.
+"""Validation on a real GPU, NVIDIA or AMD (torch CUDA, or torch's ROCm build, which exposes HIP as
+``torch.cuda``), under 5 minutes: ``python benchmarks/gpu_validate.py``.
 
-1. A matmul load with idle gaps (~40 s) while a thread polls NVML every 10 ms: the energy counter
-   (``nvmlDeviceGetTotalEnergyConsumption``), the instantaneous power field (``NVML_FI_DEV_POWER_INSTANT``) and
-   the averaged power (``nvmlDeviceGetPowerUsage``, a 1 s average on Ampere and newer). The counter's delta is
-   compared with the trapezoid integral of each power kind, subsampled at 10 ms, 100 ms and 1 s.
+1. A matmul load with idle gaps (~40 s) while a thread polls the vendor library every 10 ms: the energy counter,
+   the instantaneous power and the averaged power -- NVML: ``nvmlDeviceGetTotalEnergyConsumption``,
+   ``NVML_FI_DEV_POWER_INSTANT``, ``nvmlDeviceGetPowerUsage`` (a 1 s average on Ampere and newer); amdsmi:
+   ``amdsmi_get_energy_count`` x its resolution, ``current_socket_power``, ``average_socket_power``. The
+   counter's delta is compared with the trapezoid integral of each power kind, subsampled at 10 ms, 100 ms, 1 s.
 2. wattwatch and CodeCarbon tracking the same ~30 s window of that load (two subprocesses started together),
    each against the counter's delta over its own window.
 3. Tracker overhead on a real training loop on the GPU (none / wattwatch / CodeCarbon windows, rotated).
 
-Writes the figures to ``benchmarks/RESULTS.md`` under "## GPU" (replacing that section only). The analysis
+Writes the figures to ``benchmarks/RESULTS.md`` under "## GPU", in the vendor's own "### NVIDIA" / "### AMD"
+subsection (replacing that subsection only). The vendor is AMD when ``torch.version.hip`` is set. The analysis
 functions (:func:`integrate`, :func:`subsample`, :func:`compare_power_to_counter`) take plain samples and are
-unit-tested without a GPU.
+unit-tested without a GPU; :func:`amd_reader` is tested against the fake libamd_smi.so.
 
 Units: seconds, watts, joules.
 """
@@ -26,7 +29,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -36,11 +39,14 @@ if __package__ in (None, ""):
 from benchmarks.common import GPU_HEADING, RESULTS, ROOT, machine_info, median
 
 __all__ = [
+    "Reader",
     "Sample",
+    "amd_reader",
     "compare_power_to_counter",
     "counter_between",
     "integrate",
     "main",
+    "nvidia_reader",
     "subsample",
     "write_gpu_section",
 ]
@@ -111,14 +117,24 @@ def compare_power_to_counter(
 # ------------------------------------------------------------------------------------------------ GPU side
 
 
-def _poll(index: int, stop: threading.Event, out: list[Sample], period_s: float = 0.01) -> None:
+Reader = Callable[[], tuple[float, float, float]]
+"""One poll of a GPU: (counter J cumulative, instantaneous W, averaged W); NaN for what the board lacks."""
+
+VENDORS = {"nvidia": "NVIDIA", "amd": "AMD"}
+LIBRARY = {"nvidia": "NVML", "amd": "amdsmi"}
+
+
+def nvidia_reader(index: int) -> tuple[str, Reader]:
+    """The name of NVML GPU ``index`` and a reader of its counter, instantaneous and averaged power."""
     import pynvml
 
+    pynvml.nvmlInit()
     h = pynvml.nvmlDeviceGetHandleByIndex(index)
+    name = pynvml.nvmlDeviceGetName(h)
+    name = name.decode() if isinstance(name, bytes) else str(name)
     fid = getattr(pynvml, "NVML_FI_DEV_POWER_INSTANT", None)
-    next_t = time.monotonic()
-    while not stop.is_set():
-        t = time.monotonic()
+
+    def read() -> tuple[float, float, float]:
         e = pynvml.nvmlDeviceGetTotalEnergyConsumption(h) / 1000.0
         inst = math.nan
         if fid is not None:
@@ -128,7 +144,46 @@ def _poll(index: int, stop: threading.Event, out: list[Sample], period_s: float 
                     inst = v.value.uiVal / 1000.0
             except pynvml.NVMLError:
                 pass
-        avg = pynvml.nvmlDeviceGetPowerUsage(h) / 1000.0
+        return e, inst, pynvml.nvmlDeviceGetPowerUsage(h) / 1000.0
+
+    return name, read
+
+
+def amd_reader(hip_index: int) -> tuple[str, Reader]:
+    """The name of the AMD GPU that HIP numbers ``hip_index`` (amdsmi's ``hip_id``; amdsmi's own order on
+    libraries without it) and a reader of its energy counter (joules), current and average socket power (W)."""
+    import amdsmi
+
+    amdsmi.amdsmi_init(amdsmi.AmdSmiInitFlags.INIT_AMD_GPUS)
+    handles = amdsmi.amdsmi_get_processor_handles()
+    handle = handles[hip_index]
+    for h in handles:
+        try:
+            if amdsmi.amdsmi_get_gpu_enumeration_info(h).get("hip_id") == hip_index:
+                handle = h
+                break
+        except Exception:  # noqa: BLE001 - libraries before ROCm 7 have no enumeration info
+            break
+    name = str(amdsmi.amdsmi_get_gpu_asic_info(handle).get("market_name") or "AMD GPU")
+
+    def watts(value: object) -> float:
+        return float(value) if isinstance(value, int | float) and value not in (0xFFFF, 0xFFFFFFFF) else math.nan
+
+    def read() -> tuple[float, float, float]:
+        count = amdsmi.amdsmi_get_energy_count(handle)
+        raw = count.get("energy_accumulator", count.get("power", 0))
+        e = float(raw) * float(count["counter_resolution"]) / 1e6
+        power = amdsmi.amdsmi_get_power_info(handle)
+        return e, watts(power.get("current_socket_power")), watts(power.get("average_socket_power"))
+
+    return name, read
+
+
+def _poll(read: Reader, stop: threading.Event, out: list[Sample], period_s: float = 0.01) -> None:
+    next_t = time.monotonic()
+    while not stop.is_set():
+        t = time.monotonic()
+        e, inst, avg = read()
         out.append(Sample((t + time.monotonic()) / 2, e, inst, avg))
         next_t += period_s
         time.sleep(max(0.0, next_t - time.monotonic()))
@@ -151,10 +206,10 @@ def _load(seconds: float, stop: threading.Event | None = None) -> None:
         time.sleep(rng.uniform(0.2, 1.5))
 
 
-def _section_counter(seconds: float) -> tuple[dict[str, dict[str, float]], list[Sample]]:
+def _section_counter(read: Reader, seconds: float) -> tuple[dict[str, dict[str, float]], list[Sample]]:
     samples: list[Sample] = []
     stop = threading.Event()
-    th = threading.Thread(target=_poll, args=(0, stop, samples), daemon=True)
+    th = threading.Thread(target=_poll, args=(read, stop, samples), daemon=True)
     th.start()
     _load(seconds)
     stop.set()
@@ -162,14 +217,15 @@ def _section_counter(seconds: float) -> tuple[dict[str, dict[str, float]], list[
     return compare_power_to_counter(samples), samples
 
 
-def _section_tools(seconds: float) -> dict[str, dict[str, float]]:
+def _section_tools(read: Reader, seconds: float) -> dict[str, dict[str, float]]:
     """Both tools track the same window of the load; each against the counter over its own window."""
     samples: list[Sample] = []
     stop = threading.Event()
-    th = threading.Thread(target=_poll, args=(0, stop, samples, 0.05), daemon=True)
+    th = threading.Thread(target=_poll, args=(read, stop, samples, 0.05), daemon=True)
     th.start()
     start_at = time.monotonic() + 8.0
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "CUDA_VISIBLE_DEVICES": "0"}
+    # Device 0 for CUDA and for HIP alike (on ROCm, HIP_VISIBLE_DEVICES wins over CUDA_VISIBLE_DEVICES).
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "CUDA_VISIBLE_DEVICES": "0", "HIP_VISIBLE_DEVICES": "0"}
     with tempfile.TemporaryDirectory() as tmp:
         procs = {}
         for tool in ("ww", "cc"):
@@ -216,11 +272,39 @@ def _section_overhead(rounds: int, window_s: float) -> dict[str, float]:
     return {t: median([r / n for r, n in zip(rates[t], rates["none"], strict=True)]) for t in ("ww", "cc")}
 
 
-def write_gpu_section(text: str, path: Path = RESULTS) -> None:
-    """Replace the "## GPU" section of ``path`` (everything from its heading to the end) with ``text``."""
+def write_gpu_section(text: str, path: Path = RESULTS, vendor: str | None = None) -> None:
+    """Replace the "## GPU" section of ``path`` (everything from its heading to the end) with ``text``; with a
+    ``vendor`` ("nvidia", "amd"), replace only that vendor's "### NVIDIA" / "### AMD" subsection of it, keeping
+    the other vendor's."""
     old = path.read_text() if path.exists() else ""
     head = old[: old.index(GPU_HEADING + "\n")] if GPU_HEADING + "\n" in old else old + "\n"
-    path.write_text(head + GPU_HEADING + "\n\n" + text.strip() + "\n")
+    if vendor is None:
+        path.write_text(head + GPU_HEADING + "\n\n" + text.strip() + "\n")
+        return
+    section = old[len(head) + len(GPU_HEADING) + 1 :] if GPU_HEADING + "\n" in old else ""
+    parts = _subsections(section)
+    parts[VENDORS[vendor]] = text.strip()
+    body = "\n\n".join(f"### {name}\n\n{parts[name]}" for name in VENDORS.values() if name in parts)
+    path.write_text(head + GPU_HEADING + "\n\n" + body + "\n")
+
+
+def _subsections(section: str) -> dict[str, str]:
+    """``{"NVIDIA": text, "AMD": text}`` from a "## GPU" section body; text before any "### " heading (an older,
+    NVIDIA-only section) counts as NVIDIA's unless it says the section was never run."""
+    out: dict[str, str] = {}
+    name, lines = "NVIDIA", []
+    for line in section.splitlines():
+        if line.startswith("### "):
+            if "\n".join(lines).strip():
+                out[name] = "\n".join(lines).strip()
+            name, lines = line[4:].strip(), []
+        else:
+            lines.append(line)
+    if "\n".join(lines).strip():
+        out[name] = "\n".join(lines).strip()
+    if out.get("NVIDIA", "").startswith("not yet run"):
+        del out["NVIDIA"]
+    return out
 
 
 def render(
@@ -228,15 +312,21 @@ def render(
     power: dict[str, dict[str, float]],
     tools: dict[str, dict[str, float]],
     overhead: dict[str, float],
+    vendor: str = "nvidia",
 ) -> str:
     info = machine_info()
+    columns = (
+        "| sampling | instantaneous power (current_socket_power) | averaged power (average_socket_power) |"
+        if vendor == "amd"
+        else "| sampling | instantaneous power (field) | averaged power (GetPowerUsage) |"
+    )
     lines = [
         f"Written by `python benchmarks/gpu_validate.py` on {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; "
         f"GPU: {gpu_name}; host: {info['cpu']}, {info['cores']} cores.",
         "",
-        "Power integrals against the NVML energy counter (matmul bursts with idle gaps):",
+        f"Power integrals against the {LIBRARY[vendor]} energy counter (matmul bursts with idle gaps):",
         "",
-        "| sampling | instantaneous power (field) | averaged power (GetPowerUsage) |",
+        columns,
         "|---|---|---|",
     ]
     for p, row in power.items():
@@ -256,27 +346,32 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--no-write", action="store_true")
     args = parser.parse_args(argv)
-    import pynvml
     import torch
 
     if not torch.cuda.is_available():
-        print("gpu_validate: no CUDA GPU here; nothing measured", file=sys.stderr)
+        print("gpu_validate: no CUDA or ROCm GPU here; nothing measured", file=sys.stderr)
         return 2
-    pynvml.nvmlInit()
-    name = pynvml.nvmlDeviceGetName(pynvml.nvmlDeviceGetHandleByIndex(0))
-    name = name.decode() if isinstance(name, bytes) else str(name)
+    vendor = detect_vendor(torch)
+    name, read = amd_reader(0) if vendor == "amd" else nvidia_reader(0)
+    print(f"gpu_validate: {VENDORS[vendor]} GPU 0: {name}", flush=True)
     t = time.monotonic()
-    power, _ = _section_counter(40.0)
+    power, _ = _section_counter(read, 40.0)
     print("power vs counter:", json.dumps(power), f"({time.monotonic() - t:.0f} s)", flush=True)
-    tools = _section_tools(30.0)
+    tools = _section_tools(read, 30.0)
     print("tools:", json.dumps(tools), f"({time.monotonic() - t:.0f} s)", flush=True)
     overhead = _section_overhead(4, 5.0)
     print("overhead:", json.dumps(overhead), f"({time.monotonic() - t:.0f} s)", flush=True)
-    text = render(name, power, tools, overhead)
+    text = render(name, power, tools, overhead, vendor)
     print(text)
     if not args.no_write:
-        write_gpu_section(text)
+        write_gpu_section(text, vendor=vendor)
     return 0
+
+
+def detect_vendor(torch: object) -> str:
+    """``"amd"`` when ``torch`` is a ROCm build (``torch.version.hip`` set), else ``"nvidia"``."""
+    version = getattr(torch, "version", None)
+    return "amd" if getattr(version, "hip", None) else "nvidia"
 
 
 if __name__ == "__main__":

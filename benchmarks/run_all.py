@@ -29,7 +29,7 @@ from benchmarks import (
     bench_stop,
     bench_throughput,
 )
-from benchmarks.common import ROOT, Figure, render_table, write_readme_table, write_results
+from benchmarks.common import ROOT, Figure, render_table, update_results, write_readme_table, write_results
 
 __all__ = ["main"]
 
@@ -61,9 +61,17 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="tiny sizes; numbers not for publishing")
     parser.add_argument("--no-write", action="store_true", help="print the table, leave RESULTS.md alone")
+    parser.add_argument(
+        "--only",
+        metavar="KEYS",
+        help=f"run only these figure groups ({', '.join(ONLY)}, comma-separated) and update just their rows of "
+        "RESULTS.md",
+    )
     args = parser.parse_args(argv)
     q = args.quick
     t0 = time.perf_counter()
+    if args.only:
+        return _only(args.only.split(","), q, args.no_write, t0)
     figs: list[Figure] = []
     figs += _safe(
         "1/3",
@@ -99,6 +107,7 @@ def main(argv: list[str] | None = None) -> int:
         ]
 
     figs += _safe("5c", "power-path interval sweep", _sweep)
+    figs += _safe("5d/5e", "AMD GPU energy error", lambda: bench_accuracy.measure_amd(10 if q else 60))
     figs += _safe(
         "6", "training throughput", lambda: bench_throughput.measure(2 if q else 6, 1.0 if q else 3.0)
     )
@@ -135,6 +144,42 @@ def main(argv: list[str] | None = None) -> int:
         print(f"\nwrote {ROOT / 'benchmarks' / 'RESULTS.md'} ({elapsed:.0f} s)")
         if write_readme_table(figs, command="scripts/bench" + (" --quick" if q else "")):
             print(f"wrote the table in {ROOT / 'README.md'}")
+    return 0
+
+
+ONLY: dict[str, tuple[str, Callable[[bool], list[Figure]]]] = {
+    "5": ("GPU energy error", lambda q: bench_accuracy.measure(10 if q else 60)),
+    "5amd": ("AMD GPU energy error", lambda q: bench_accuracy.measure_amd(10 if q else 60)),
+    "1": (
+        "startup latency and peak RSS",
+        lambda q: bench_startup.measure(2 if q else 5, (4,) if q else (1, 4, 8)),
+    ),
+    "2": ("import time and memory", lambda q: bench_import.measure(3 if q else 15, 1 if q else 5)),
+    "9": ("stop() p99 with every core busy", lambda q: bench_stop.measure(5 if q else 50)),
+    "10": ("HF Trainer callback", lambda q: bench_callback.measure(1 if q else 3, 20)),
+    "11": ("report and merge at 200,000 rows", lambda q: bench_report.measure(2000 if q else 200_000, 1)),
+}
+"""Figure groups ``--only`` can run alone: key -> (name, measure(quick))."""
+
+
+def _only(keys: list[str], quick: bool, no_write: bool, t0: float) -> int:
+    unknown = [k for k in keys if k not in ONLY]
+    if unknown:
+        print(f"run_all: unknown figure group(s) {unknown}; choose from {list(ONLY)}", file=sys.stderr)
+        return 2
+    figs: list[Figure] = []
+    for key in keys:
+        name, fn = ONLY[key]
+        figs += _safe(key, name, lambda fn=fn: fn(quick))  # type: ignore[misc]
+    elapsed = time.perf_counter() - t0
+    print()
+    print(render_table(figs))
+    if not no_write:
+        command = "python benchmarks/run_all.py --only " + ",".join(keys) + (" --quick" if quick else "")
+        update_results(figs, command=command, elapsed_s=elapsed)
+        print(
+            f"\nupdated {', '.join(f.key for f in figs)} in {ROOT / 'benchmarks' / 'RESULTS.md'} ({elapsed:.0f} s)"
+        )
     return 0
 
 

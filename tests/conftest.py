@@ -1,4 +1,5 @@
-"""Shared fixtures: the fake NVML library (see tests/support/fakenvml.py)."""
+"""Shared fixtures: the fake NVML library (tests/support/fakenvml.py) and the fake amdsmi library
+(tests/support/fakeamdsmi.py)."""
 
 from __future__ import annotations
 
@@ -6,8 +7,10 @@ import logging
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
+import fakeamdsmi
 import fakenvml
 import pytest
+from fakeamdsmi import FakeAmdGpu, FakeAmdSmi
 from fakenvml import FakeGpu, FakeNvml
 
 
@@ -71,3 +74,39 @@ def _wattwatch_loggers() -> Iterator[None]:
     for logger, level, disabled in saved:
         logger.setLevel(level)
         logger.disabled = disabled
+
+
+# ---------------------------------------------------------------------------------------------- fake amdsmi
+
+
+@pytest.fixture(scope="session")
+def fake_amdsmi_library() -> Path:
+    """Path to the compiled fake ``libamd_smi.so`` for the installed amdsmi binding (built once, cached)."""
+    try:
+        return fakeamdsmi.build_library(fakeamdsmi.default_build_dir())
+    except RuntimeError as exc:
+        pytest.skip(f"fake amdsmi unavailable: {exc}")
+
+
+@pytest.fixture
+def fake_amdsmi(
+    fake_amdsmi_library: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Callable[..., FakeAmdSmi]:
+    """Factory: ``fake_amdsmi(gpus, *, t0=None, init_error=None) -> FakeAmdSmi``.
+
+    Sets ``$FAKE_AMDSMI_CONFIG`` and ``$ROCM_HOME`` (where the real amdsmi binding looks for ``libamd_smi.so``
+    when first imported) for this test; construct sensors after calling it.
+    """
+
+    def install(
+        gpus: Sequence[FakeAmdGpu], *, t0: float | None = None, init_error: int | None = None
+    ) -> FakeAmdSmi:
+        env: dict[str, str] = {}
+        rig = fakeamdsmi.install(tmp_path, gpus, fake_amdsmi_library, environ=env, t0=t0, init_error=init_error)
+        for key, value in env.items():
+            monkeypatch.setenv(key, value)
+        for key in ("ROCR_VISIBLE_DEVICES", "HIP_VISIBLE_DEVICES", "CUDA_VISIBLE_DEVICES", "ROCM_PATH"):
+            monkeypatch.delenv(key, raising=False)
+        return rig
+
+    return install

@@ -94,6 +94,9 @@ class EmissionsData:
     resumed_segments: int = 0
     projected_energy_kwh: float | None = None
     projected_emissions_kg: float | None = None
+    gpu_method_by_device: dict[str, str] = field(default_factory=dict)
+    """How each GPU channel's energy was obtained (``counter``, ``power-integral``, ``counter+power-integral``
+    when a counter stopped mid-run), keyed like ``gpu_energy_by_device_kwh``."""
 
     @property
     def values(self) -> dict[str, Any]:
@@ -158,6 +161,17 @@ def _parse_dict(raw: str) -> dict[str, Any]:
     return value
 
 
+def _parse_text_dict(raw: str) -> dict[str, str]:
+    import json
+
+    value = json.loads(raw)
+    if not isinstance(value, dict):
+        raise ValueError("not a JSON object")
+    if not all(isinstance(v, str) for v in value.values()):
+        raise ValueError("values must be strings")
+    return value
+
+
 def _parse_text(raw: str) -> str:
     return raw
 
@@ -173,7 +187,9 @@ def _row_parsers(cls: type) -> tuple[tuple[str, Callable[[str], Any]], ...]:
         out: list[tuple[str, Callable[[str], Any]]] = []
         for f in dataclasses.fields(cls):
             kind = str(f.type)
-            if kind.startswith("dict"):
+            if kind == "dict[str, str]":
+                out.append((f.name, _parse_text_dict))
+            elif kind.startswith("dict"):
                 out.append((f.name, _parse_dict))
             elif kind.startswith("float"):
                 out.append((f.name, _parse_float))

@@ -29,11 +29,11 @@ def test_gpus_open_while_the_host_opens() -> None:
     host_started = threading.Event()
     seen: dict[str, object] = {}
 
-    def open_gpus() -> Sensor:
+    def open_gpus() -> list[Sensor]:
         seen["gpu_thread"] = threading.current_thread().name
         # Returns only once the host side has begun: opened one after the other, this would never be true.
         seen["overlap"] = host_started.wait(timeout=60)
-        return Closing(component="gpu")
+        return [Closing(component="gpu")]
 
     def open_host() -> list[Sensor]:
         host_started.set()
@@ -55,7 +55,7 @@ def test_gpus_open_while_the_host_opens() -> None:
 def test_a_gpu_error_closes_the_host_sensors_and_reaches_the_caller() -> None:
     host = [Closing(component="cpu")]
 
-    def bad_gpus() -> Sensor:
+    def bad_gpus() -> list[Sensor]:
         raise ValueError("gpu_ids 7 matches no GPU")
 
     with pytest.raises(ValueError, match="matches no GPU"):
@@ -70,14 +70,14 @@ def test_a_host_error_closes_the_gpu_sensor_and_reaches_the_caller() -> None:
         raise ValueError("bad powercap root")
 
     with pytest.raises(ValueError, match="powercap"):
-        open_together(lambda: gpu, bad_host)
+        open_together(lambda: [gpu], bad_host)
     assert gpu.closed
 
 
 def test_nothing_to_open() -> None:
     assert open_together(None, None) == []
     only = Closing(component="gpu")
-    assert open_together(lambda: only, None) == [only]
+    assert open_together(lambda: [only], None) == [only]
 
 
 def test_background_returns_or_raises_in_the_caller() -> None:

@@ -110,6 +110,7 @@ class _Sums:
     phase_e: dict[str, float] = field(default_factory=dict)
     phase_g: dict[str, float] = field(default_factory=dict)
     by_device: dict[str, float] = field(default_factory=dict)
+    method_by_device: dict[str, str] = field(default_factory=dict)
     gpu_models: list[str] = field(default_factory=list)
     methods: dict[str, set[str]] = field(default_factory=lambda: {c: set() for c in _COMPONENTS})
     readings: int = 0
@@ -132,7 +133,10 @@ class _Sums:
                 node.gpu_energy += c.kwh
                 node.gpu_count += 1
                 node.gpu_energy_by_device_kwh[name] = c.kwh
-                self.by_device[f"{p.node_id}/{name}" if multi_node else name] = c.kwh
+                device = f"{p.node_id}/{name}" if multi_node else name
+                self.by_device[device] = c.kwh
+                if c.method:
+                    self.method_by_device[device] = c.method
                 self.gpu_models.append(c.model)
             elif c.component == "cpu":
                 node.cpu_energy += c.kwh
@@ -231,6 +235,7 @@ def _combined_row(
         phase_energy_kwh=sums.phase_e,
         phase_emissions_kg=sums.phase_g,
         gpu_energy_by_device_kwh=sums.by_device,
+        gpu_method_by_device=sums.method_by_device,
         readings=sums.readings,
         gaps=sums.gaps,
         gap_seconds=sums.gap_s,

@@ -36,12 +36,14 @@ _PART_FORMAT = "wattwatch.part"
 
 @dataclass(frozen=True)
 class ChannelPart:
-    """One channel's energy in a part: kWh with PUE applied; ``uuid`` for GPUs (dedupe key)."""
+    """One channel's energy in a part: kWh with PUE applied; ``uuid`` for GPUs (dedupe key); ``method`` how it
+    was obtained (``counter``, ``power-integral``...)."""
 
     component: str
     kwh: float
     model: str = ""
     uuid: str = ""
+    method: str = ""
 
 
 @dataclass
@@ -119,6 +121,7 @@ def make_part(
                 kwh=c.energy_j * snap.pue / J_PER_KWH,
                 model=info.model if info is not None else "",
                 uuid=str(details.get("uuid") or "") if c.component == "gpu" else "",
+                method=c.method,
             )
     return Part(
         run_id=data.run_id,

@@ -260,6 +260,17 @@ class TrackerConfig:
         cli_type=str,
     )
     proc_root: Path = option("/proc", check=_path, help="proc filesystem root (default /proc)", cli_type=str)
+    amd_library: str | os.PathLike[str] | None = option(
+        None,
+        help="path to ROCm's libamd_smi.so for AMD GPUs (default: amdsmi's search: $ROCM_HOME/lib, "
+        "$ROCM_PATH/lib, the linker path, /opt/rocm/lib)",
+    )
+    hwmon_root: Path = option(
+        "/sys/class/hwmon",
+        check=_path,
+        help="hwmon sysfs root, for Intel and amdgpu GPUs without a vendor library",
+        cli_type=str,
+    )
     environ: Mapping[str, str] | None = option(None)
     clock: Callable[[], float] = option(time.monotonic)
     wall_clock: Callable[[], float] = option(time.time)
@@ -363,5 +374,7 @@ _CLI_ORDER: Sequence[str] = (
     "nvml_library",
     "powercap_root",
     "proc_root",
+    "amd_library",
+    "hwmon_root",
 )
 """The help screen's order (the order of the options before the config existed); new options go at the end."""

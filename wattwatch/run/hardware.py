@@ -3,8 +3,14 @@ and the sensors that read them -- opened together at ``start()``, closed togethe
 
 :meth:`Hardware.open` detects the topology (:mod:`wattwatch.distributed.topology`), resolves ownership, joins the
 run id every rank agrees on (a distributed run gets an :class:`~wattwatch.distributed.aggregator.Aggregator`)
-and opens the sensors (NVML and the host's CPU/RAM models, or the ``sensors`` given). Hardware roots are
-parameters; nothing here raises for a missing device (a host without NVML simply has no GPU channel).
+and opens the sensors (or takes the ``sensors`` given). Hardware roots are parameters; nothing here raises for a
+missing device (a host without NVML simply has no GPU channel).
+
+GPUs, one vendor library per host: NVML when it lists a GPU; else, on a host that shows an AMD GPU (ROCm's
+``/dev/kfd``, an amdgpu hwmon device, or an ``amd_library`` given), amdsmi -- so hosts without AMD GPUs never
+import it. Then the kernel's hwmon for GPUs no library measures (Intel i915/xe; amdgpu when amdsmi is not used),
+read by the process that measures the host and only when ``gpu_ids`` was not given: hwmon has no per-process
+selection. A GPU amdsmi lists is never read through hwmon (see :mod:`wattwatch.sensors.hwmon`).
 """
 
 from __future__ import annotations
@@ -22,8 +28,9 @@ from wattwatch.util.once import WarnOnce
 if TYPE_CHECKING:
     from wattwatch.distributed.aggregator import Aggregator
     from wattwatch.distributed.topology import Ownership, Topology
+    from wattwatch.sensors.amd import AmdSmiSensor
 
-__all__ = ["Hardware", "HardwareRoots", "open_together"]
+__all__ = ["Hardware", "HardwareRoots", "amd_possible", "open_together"]
 
 
 @dataclass(frozen=True)
@@ -34,6 +41,11 @@ class HardwareRoots:
     powercap_root: Path = Path("/sys/class/powercap")
     proc_root: Path = Path("/proc")
     environ: Mapping[str, str] | None = None
+    amd_library: str | os.PathLike[str] | None = None
+    """ROCm's ``libamd_smi.so``; ``None``: amdsmi's own search."""
+    hwmon_root: Path = Path("/sys/class/hwmon")
+    kfd_path: Path = Path("/dev/kfd")
+    """ROCm's compute device node: one of the signs that the host has an AMD GPU worth asking amdsmi about."""
 
 
 @dataclass
@@ -77,7 +89,7 @@ class Hardware:
         cuda_device = current_cuda_device() if topology.is_distributed else None
         visible = None
         if topology.is_distributed and gpu_ids is None and cuda_device is None and sensors is None:
-            visible = _visible_gpu_uuids(roots)
+            visible = _visible_gpu_uuids(roots) or _visible_amd_ids(roots)
         ownership = resolve_ownership(
             topology,
             None if gpu_ids is None else list(gpu_ids),
@@ -99,7 +111,13 @@ class Hardware:
             opened = list(sensors)
         else:
             opened = _discover(
-                ownership, roots, tracking_mode=tracking_mode, pid=pid, include_dram=include_dram
+                ownership,
+                roots,
+                tracking_mode=tracking_mode,
+                pid=pid,
+                include_dram=include_dram,
+                explicit_gpus=gpu_ids is not None,
+                distributed=topology.is_distributed,
             )
         infos = [info for s in opened for info in s.describe()]
         return cls(topology, ownership, run_id, opened, infos, aggregator)
@@ -120,16 +138,15 @@ def _discover(
     tracking_mode: Literal["machine", "process"],
     pid: int | None,
     include_dram: bool,
+    explicit_gpus: bool = False,
+    distributed: bool = False,
 ) -> list[Sensor]:
+    import wattwatch.sensors.hwmon  # noqa: F401 - imported here, not in the GPU thread: no import-lock interplay
+    import wattwatch.sensors.nvml  # noqa: F401
     from wattwatch.sensors.host import host_sensors
-    from wattwatch.sensors.nvml import NvmlSensor
 
-    open_gpus: Callable[[], Sensor] | None = None
-    if ownership.gpu_ids is None or ownership.gpu_ids:
-        gpu_ids = ownership.gpu_ids
-
-        def open_gpus() -> Sensor:
-            return NvmlSensor(gpu_ids, library_path=roots.nvml_library, environ=roots.environ)
+    def open_gpus() -> list[Sensor]:
+        return _gpu_sensors(ownership, roots, explicit_gpus=explicit_gpus, distributed=distributed)
 
     open_host: Callable[[], list[Sensor]] | None = None
     if ownership.measure_host or tracking_mode == "process":  # process mode: each rank its own tree
@@ -149,41 +166,137 @@ def _discover(
 
 
 def open_together(
-    open_gpus: Callable[[], Sensor] | None, open_host: Callable[[], list[Sensor]] | None
+    open_gpus: Callable[[], list[Sensor]] | None, open_host: Callable[[], list[Sensor]] | None
 ) -> list[Sensor]:
-    """The GPU sensor (first) and the host's sensors, opened at the same time: ``open_gpus`` in a thread of its
-    own (NVML's init can take seconds on a real node, with the GIL released) while ``open_host`` runs here. An
-    exception from either is raised once both are done, after closing what the other one opened."""
+    """The GPU sensors (first) and the host's sensors, opened at the same time: ``open_gpus`` in a thread of its
+    own (NVML's init can take seconds on a real node, inside the driver with the GIL released) while
+    ``open_host`` runs here. An exception from either is raised once both are done, after closing what the
+    other one opened."""
     gpus = Background(open_gpus, name="wattwatch-open-gpus") if open_gpus is not None else None
     try:
         host = open_host() if open_host is not None else []
     except BaseException:
         if gpus is not None:
-            _close_quietly(_result_or_none(gpus))
+            for sensor in _result_or_empty(gpus):
+                _close_quietly(sensor)
         raise
     try:
-        gpu = gpus.result() if gpus is not None else None
+        gpu = gpus.result() if gpus is not None else []
     except BaseException:
         for sensor in host:
             _close_quietly(sensor)
         raise
-    return ([gpu] if gpu is not None else []) + host
+    return list(gpu) + host
 
 
-def _result_or_none(pending: Background[Sensor]) -> Sensor | None:
+def _result_or_empty(pending: Background[list[Sensor]]) -> list[Sensor]:
     try:
         return pending.result()
     except Exception:  # noqa: BLE001 - the other opener's error is the one raised
-        return None
+        return []
 
 
-def _close_quietly(sensor: Sensor | None) -> None:
-    if sensor is None:
-        return
+def _close_quietly(sensor: Sensor) -> None:
     try:
         sensor.close()
     except Exception:  # noqa: BLE001 - never into user code
         pass
+
+
+def _gpu_sensors(
+    ownership: Ownership, roots: HardwareRoots, *, explicit_gpus: bool, distributed: bool
+) -> list[Sensor]:
+    """NVML, else amdsmi, for the GPUs this process owns; then hwmon for the GPUs neither library measures."""
+    from wattwatch.sensors.hwmon import HwmonGpuSensor
+    from wattwatch.sensors.nvml import NvmlSensor
+
+    sensors: list[Sensor] = []
+    measured_by_amdsmi: list[str] | None = None
+    nvidia = False
+    if ownership.gpu_ids is None or ownership.gpu_ids:
+        nvml = NvmlSensor(ownership.gpu_ids, library_path=roots.nvml_library, environ=roots.environ)
+        sensors.append(nvml)
+        nvidia = bool(nvml.channels())
+        if not nvidia and amd_possible(roots):
+            amd = _amd_sensor(ownership, roots, explicit_gpus=explicit_gpus, distributed=distributed)
+            measured_by_amdsmi = [d.bdf for d in amd.devices] if amd is not None else []
+            if amd is not None:
+                sensors.append(amd)
+    if ownership.measure_host and not explicit_gpus:
+        if measured_by_amdsmi is None:  # this process did not ask amdsmi: does it list GPUs hwmon also sees?
+            measured_by_amdsmi = _amd_bus_ids(roots) if not nvidia and amd_possible(roots) else []
+        hwmon = HwmonGpuSensor(roots.hwmon_root, exclude_pci_bus_ids=measured_by_amdsmi)
+        if hwmon.channels():
+            sensors.append(hwmon)
+    return sensors
+
+
+def amd_possible(roots: HardwareRoots) -> bool:
+    """Whether to ask amdsmi at all: a library was named, ROCm's ``/dev/kfd`` exists, or hwmon shows an amdgpu
+    device. Keeps hosts without AMD GPUs from importing the binding (tens of milliseconds)."""
+    if roots.amd_library is not None or roots.kfd_path.exists():
+        return True
+    try:
+        return any((p / "name").read_text().strip() == "amdgpu" for p in Path(roots.hwmon_root).iterdir())
+    except OSError:
+        return False
+
+
+def _amd_sensor(
+    ownership: Ownership, roots: HardwareRoots, *, explicit_gpus: bool, distributed: bool
+) -> AmdSmiSensor | None:
+    """amdsmi for the owned GPUs. In a distributed run an MI250 package is left to the rank owning its reporting
+    die. Ids the ownership rules derived (not the user's) that amdsmi cannot resolve fall back to the lead rule:
+    local rank 0 measures every visible AMD GPU."""
+    from wattwatch.sensors.amd import AmdSmiSensor
+
+    def make(gpu_ids: Sequence[int | str] | None) -> AmdSmiSensor:
+        return AmdSmiSensor(
+            gpu_ids,
+            library_path=roots.amd_library,
+            environ=roots.environ,
+            measure_shared_packages=not distributed,
+        )
+
+    sensor: AmdSmiSensor | None
+    try:
+        sensor = make(ownership.gpu_ids)
+    except ValueError:
+        if explicit_gpus:
+            raise
+        sensor = make(None) if ownership.measure_host else None
+    if sensor is not None and not sensor.channels() and not sensor.devices:
+        sensor.close()
+        return None
+    return sensor
+
+
+def _amd_bus_ids(roots: HardwareRoots) -> list[str]:
+    """PCI bus ids of every GPU amdsmi lists (for hwmon to leave alone), or none."""
+    from wattwatch.sensors.amd import AmdSmiSensor
+
+    probe = AmdSmiSensor([], library_path=roots.amd_library, environ=roots.environ)
+    try:
+        return [d.bdf for d in probe.devices]
+    finally:
+        probe.close()
+
+
+def _visible_amd_ids(roots: HardwareRoots) -> list[str]:
+    """HIP UUIDs of the AMD GPUs this process sees, in HIP order (the ROCm variables applied), when the host
+    may have any; every die of a multi-die package counts (GPU[local rank] is about dies)."""
+    if not amd_possible(roots):
+        return []
+    from wattwatch.sensors.amd import AmdSmiSensor
+
+    try:
+        probe = AmdSmiSensor(None, library_path=roots.amd_library, environ=roots.environ)
+    except Exception:  # noqa: BLE001 - no GPU facts: local rank 0 measures whatever amdsmi shows
+        return []
+    try:
+        return [d.hip_uuid or d.uuid or str(d.index) for d in probe.selected]
+    finally:
+        probe.close()
 
 
 def _visible_gpu_uuids(roots: HardwareRoots) -> list[str]:

@@ -193,6 +193,7 @@ def build_emissions_data(
         gpu_energy_by_device_kwh={
             n: c.energy_j * pue / J_PER_KWH for n, c in snap.channels.items() if c.component == "gpu"
         },
+        gpu_method_by_device={n: c.method for n, c in snap.channels.items() if c.component == "gpu"},
         readings=snap.samples,
         gaps=snap.gap_count,
         gap_seconds=sum(c.gap_s for c in snap.channels.values()),

@@ -50,7 +50,14 @@ class RunSession:
         run continued with ``load_state_dict``. Raises ``ConfigurationError`` when the Prometheus port is taken."""
         config = tracker.config
         hardware = Hardware.open(
-            roots=HardwareRoots(config.nvml_library, config.powercap_root, config.proc_root, config.environ),
+            roots=HardwareRoots(
+                nvml_library=config.nvml_library,
+                powercap_root=config.powercap_root,
+                proc_root=config.proc_root,
+                environ=config.environ,
+                amd_library=config.amd_library,
+                hwmon_root=config.hwmon_root,
+            ),
             run_id=tracker.run_id,
             fixed_run_id=fixed_run_id,
             gpu_ids=tracker.gpu_ids,

@@ -74,8 +74,9 @@ class Tracker:
     CO2eq (``carbon_intensity_g_per_kwh`` in grams per kWh). Every keyword is documented, validated and given
     its default in :class:`~wattwatch.run.config.TrackerConfig` (kept as :attr:`config`).
 
-    Hardware roots are parameters (``nvml_library``, ``powercap_root``, ``proc_root``, ``clock``) and so are the
-    sensors themselves (``sensors=``), so tests and unusual hosts can pass their own.
+    Hardware roots are parameters (``nvml_library``, ``amd_library``, ``powercap_root``, ``hwmon_root``,
+    ``proc_root``, ``clock``) and so are the sensors themselves (``sensors=``), so tests and unusual hosts can pass
+    their own.
     """
 
     def __init__(
@@ -112,6 +113,8 @@ class Tracker:
         nvml_library: str | os.PathLike[str] | None = None,
         powercap_root: str | os.PathLike[str] = "/sys/class/powercap",
         proc_root: str | os.PathLike[str] = "/proc",
+        amd_library: str | os.PathLike[str] | None = None,
+        hwmon_root: str | os.PathLike[str] = "/sys/class/hwmon",
         environ: dict[str, str] | None = None,
         clock: Callable[[], float] = time.monotonic,
         wall_clock: Callable[[], float] = time.time,
