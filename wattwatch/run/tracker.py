@@ -26,39 +26,40 @@ time series, Prometheus) and :mod:`.process` (signals, exit, fork).
 
 from __future__ import annotations
 
-import functools
-import logging
 import os
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from pathlib import Path
-from types import TracebackType
-from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
-from wattwatch.measure.ledger import Ledger, LedgerSnapshot
-from wattwatch.result import EmissionsData
-from wattwatch.run.config import DEFAULT_FLUSH_EVERY_S, TrackerConfig
-from wattwatch.run.counters import Counters
-from wattwatch.run.process import ProcessGuard, watch_forks
-from wattwatch.run.row import RunFacts, build_emissions_data
-from wattwatch.run.session import RunSession
-from wattwatch.sensors.base import ChannelInfo, Sensor
-from wattwatch.util.once import WarnOnce
-from wattwatch.util.times import utc_iso
+from wattwatch.run.defaults import DEFAULT_FLUSH_EVERY_S
 
+TYPE_CHECKING = False  # typing is not imported with the Tracker: see _lazy below
 if TYPE_CHECKING:
+    import logging
+    from collections.abc import Callable, Iterator, Sequence
+    from pathlib import Path
+    from types import TracebackType
+    from typing import Any, Literal, TypeVar
+
     from wattwatch.distributed.aggregator import Aggregator
     from wattwatch.distributed.topology import Ownership, Topology
+    from wattwatch.measure.ledger import Ledger, LedgerSnapshot
     from wattwatch.measure.sampler import Sampler
+    from wattwatch.result import EmissionsData
+    from wattwatch.run.row import RunFacts
+    from wattwatch.run.session import RunSession
+    from wattwatch.sensors.base import ChannelInfo, Sensor
     from wattwatch.sinks.prometheus import Exporter
+
+    _F = TypeVar("_F", bound=Callable[..., Any])
 
 __all__ = ["DEFAULT_FLUSH_EVERY_S", "Tracker", "track"]
 
-log = logging.getLogger("wattwatch")
 
-_F = TypeVar("_F", bound=Callable[..., Any])
+def _log() -> logging.Logger:
+    import logging
+
+    return logging.getLogger("wattwatch")
 
 
 def _new_run_id() -> str:
@@ -119,7 +120,14 @@ class Tracker:
         clock: Callable[[], float] = time.monotonic,
         wall_clock: Callable[[], float] = time.time,
     ) -> None:
-        self.config = config = TrackerConfig.from_kwargs(**{k: v for k, v in locals().items() if k != "self"})
+        options = {k: v for k, v in locals().items() if k != "self"}  # first: before any local name exists
+        from wattwatch.run.config import TrackerConfig
+        from wattwatch.run.counters import Counters
+        from wattwatch.run.process import ProcessGuard
+        from wattwatch.util.once import WarnOnce
+
+        log = _log()
+        self.config = config = TrackerConfig.from_kwargs(**options)
         """The validated options (frozen); the attributes below start as copies of them."""
         if config.log_level is not None:
             log.setLevel(config.log_level)
@@ -192,6 +200,9 @@ class Tracker:
                 self._new_run()
             if self.save_to_file:
                 self._check_output_dir()
+            from wattwatch.run.process import watch_forks
+            from wattwatch.run.session import RunSession
+
             session = RunSession.open(
                 self,
                 fixed_run_id=self._run_id_fixed,
@@ -201,7 +212,11 @@ class Tracker:
             )
             self._session = session
             hardware = session.hardware
-            self.topology, self.ownership, self.run_id = hardware.topology, hardware.ownership, hardware.run_id
+            self.topology, self.ownership, self.run_id = (
+                hardware.topology,
+                hardware.ownership,
+                hardware.run_id,
+            )
             self._pid = os.getpid()
             self._start_time_iso = session.start_time
             self._counters.start_projection(self.total_steps)
@@ -212,7 +227,7 @@ class Tracker:
             self._write_row("running")
             self._last_flush = self._clock()
             self._guard.install(handle_signals=bool(self.handle_signals))
-            log.info(
+            _log().info(
                 "wattwatch: run %s started: %d channel(s) (%s), sampling every %.3g s, intensity %s",
                 self.run_id,
                 len(hardware.infos),
@@ -242,7 +257,7 @@ class Tracker:
             self._write_data(data)
             self._guard.remove()
             session.close()
-            log.info(
+            _log().info(
                 "wattwatch: run %s %s: %.6f kWh, %.6f kg CO2eq in %.1f s",
                 self.run_id,
                 status,
@@ -276,6 +291,8 @@ class Tracker:
         if self._state == "stopped" and self.final_emissions_data is not None:
             return self.final_emissions_data
         if self._ledger is None:
+            from wattwatch.result import EmissionsData
+
             return EmissionsData(project_name=self.project_name, run_id=self.run_id, status="new")
         if refresh and self._state == "running" and self._sampler is not None and os.getpid() == self._pid:
             self._sampler.sample_now(lock_timeout_s=0.5)
@@ -316,7 +333,9 @@ class Tracker:
             self._counters.count(n, samples=samples, tokens=tokens)
             self._counters.feed_first_step(self._ledger)
 
-    def set_counts(self, *, steps: int | None = None, samples: int | None = None, tokens: int | None = None) -> None:
+    def set_counts(
+        self, *, steps: int | None = None, samples: int | None = None, tokens: int | None = None
+    ) -> None:
         """Set the step / sample / token counters to absolute values (e.g. from a trainer's own state)."""
         with self._lock:
             self._counters.assign(steps=steps, samples=samples, tokens=tokens)
@@ -332,7 +351,11 @@ class Tracker:
         from wattwatch.run.state import save_state  # only runs that checkpoint load it
 
         with self._lock:
-            ledger = self._ledger.to_dict() if self._ledger is not None else (self._resume_state or {}).get("ledger")
+            ledger = (
+                self._ledger.to_dict()
+                if self._ledger is not None
+                else (self._resume_state or {}).get("ledger")
+            )
             return save_state(
                 run_id=self.run_id,
                 project_name=self.project_name,
@@ -379,6 +402,8 @@ class Tracker:
 
     def __call__(self, func: _F) -> _F:
         """Use a tracker instance as a decorator: each call of ``func`` is one run."""
+
+        import functools
 
         @functools.wraps(func)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -456,10 +481,15 @@ class Tracker:
         try:
             return dist.aggregate(self, data, final=final, collective=collective)
         except Exception as exc:  # noqa: BLE001 - never into user code
-            self._warn_once("aggregate", f"wattwatch: cannot combine the ranks' totals ({exc!r}); this rank's only")
+            self._warn_once(
+                "aggregate", f"wattwatch: cannot combine the ranks' totals ({exc!r}); this rank's only"
+            )
             return data
 
     def _facts(self) -> RunFacts:
+        from wattwatch.run.row import RunFacts
+        from wattwatch.util.times import utc_iso
+
         topology, ownership = self.topology, self.ownership
         return RunFacts(
             project_name=self.project_name,
@@ -478,6 +508,8 @@ class Tracker:
     def _emissions_data(self, status: str) -> EmissionsData:
         assert self._ledger is not None
         snap = self._ledger.snapshot()
+        from wattwatch.run.row import build_emissions_data
+
         return build_emissions_data(snap, self._facts(), status, counters=self._counters)
 
     def _write_row(self, status: str) -> None:
@@ -505,7 +537,9 @@ class Tracker:
     def _write_csv_row(self, data: EmissionsData) -> None:
         """Upsert the row; ``fsync`` only for final rows and explicit flushes (see ``upsert_row``)."""
         if self._session is not None:
-            durable = data.status != "running" or threading.current_thread() is not self._session.sampler.thread
+            durable = (
+                data.status != "running" or threading.current_thread() is not self._session.sampler.thread
+            )
             self._session.outputs.write_row(data, durable=durable)
 
     def _after_fork_in_child(self) -> None:
@@ -520,9 +554,7 @@ class Tracker:
         self._guard.forget()
 
 
-def track(
-    func: _F | None = None, /, **tracker_kwargs: Any
-) -> Any:
+def track(func: _F | None = None, /, **tracker_kwargs: Any) -> Any:
     """Decorator: each call of the function is one tracked run.
 
     ``@track`` or ``@track(project_name="x", country_iso_code="FRA")``; the tracker's keyword arguments are
@@ -531,6 +563,8 @@ def track(
 
     def decorate(f: _F) -> _F:
         Tracker(**tracker_kwargs)  # validate now
+
+        import functools
 
         @functools.wraps(f)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
