@@ -39,3 +39,15 @@ def test_importing_the_tracker_loads_none_of_the_machinery() -> None:
 def test_making_a_tracker_loads_it() -> None:
     loaded = _loaded_by("from wattwatch import Tracker\nTracker(carbon_intensity_g_per_kwh=100.0)")
     assert {"wattwatch.run.config", "dataclasses", "logging"} <= set(loaded)
+
+
+def test_run_ids_are_version_4_uuids() -> None:
+    import uuid
+
+    from wattwatch.run.tracker import _new_run_id
+
+    ids = {_new_run_id() for _ in range(200)}
+    assert len(ids) == 200
+    for text in ids:
+        u = uuid.UUID(text)
+        assert str(u) == text and u.version == 4 and u.variant == uuid.RFC_4122

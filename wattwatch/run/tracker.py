@@ -63,9 +63,13 @@ def _log() -> logging.Logger:
 
 
 def _new_run_id() -> str:
-    import uuid  # imported when a run id is made, not with the package (import time is a benchmark figure)
-
-    return str(uuid.uuid4())
+    """A random (version 4) UUID's text, as ``str(uuid.uuid4())``, without importing :mod:`uuid` (which
+    imports :mod:`platform`: ~4 ms of every start)."""
+    b = bytearray(os.urandom(16))
+    b[6] = (b[6] & 0x0F) | 0x40  # version 4
+    b[8] = (b[8] & 0x3F) | 0x80  # RFC 4122 variant
+    h = b.hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 class Tracker:
