@@ -1,182 +1,109 @@
-"""Figure 11: ``wattwatch report`` and ``wattwatch merge`` over an emissions.csv of 200,000 rows (time, peak RSS).
+"""HTML report of a folder with 10,000 runs: time to generate it, and time for a browser to open it (goal < 3 s).
 
-The file: 200,000 rows as a tracker writes them (every column of :data:`wattwatch.result.COLUMNS`, the values of
-a real 4-GPU row, each row its own run), about 1 kB each. ``report``: ``wattwatch report FILE`` in a fresh
-process (``child.py cli``: wall time of the whole process, interpreter start included; peak RSS read by the
-process itself). CodeCarbon has no report command: its column is what its users do, ``pandas.read_csv`` of the
-same file and the totals. ``merge``: a distributed run's 4 part files (ranks run one after another in this
-process, no torch.distributed) beside the 200,000-row file, then ``wattwatch merge DIR`` writes the run's row
-into it; CodeCarbon has no merge (one file per rank).
+A synthetic project (``tests/support/reportruns.py``: rows as wattwatch writes them, 20 runs with a 150-row time
+series) is reported with ``wattwatch report DIR --html FILE`` in a fresh process (generation: wall time of the
+whole command, import included), then the page is opened in headless Chromium over the DevTools pipe
+(``tests/support/headless.py``), fresh profile each time. Load time: ``performance.now()`` when the page's script
+has built every chart and the table (ms since navigation start: HTML parse, Chart.js, JSON, charts), and the
+wall time from the navigate command to the page saying it is ready. Medians of ``--repeat``.
+
+    python benchmarks/bench_report.py                # 10,000 runs, prints the figures
+    python benchmarks/bench_report.py --write        # and writes the "## HTML report" section of RESULTS.md
 """
 
 from __future__ import annotations
 
-import csv
-import shutil
+import argparse
+import statistics
+import subprocess
+import sys
 import tempfile
-import uuid
+import time
 from pathlib import Path
-from typing import Any
 
-from benchmarks.common import Figure, compile_bytecode, median, run_child
+__all__ = ["HEADING", "main"]
 
-__all__ = ["GOAL_MIB", "GOAL_S", "measure", "write_history"]
-
-GOAL_S = 2.0
-"""``report`` over 200,000 rows: at most this many seconds (issue 18)."""
-GOAL_MIB = 100.0 * 1e6 / 2**20
-"""... with a peak RSS under 100 MB."""
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "benchmarks" / "RESULTS.md"
+HEADING = "## HTML report"
 
 
-def _template_row(directory: Path) -> dict[str, str]:
-    """The row a real (short) run writes: 4 constant-power fake GPUs, country code."""
-    import sys
+def _section(old: str, text: str) -> str:
+    """``old`` with its "## HTML report" section (up to the next "## " heading) replaced by ``text``, or added."""
+    block = f"{HEADING}\n\n{text.strip()}\n"
+    if HEADING + "\n" not in old:
+        return old.rstrip("\n") + "\n\n" + block
+    start = old.index(HEADING + "\n")
+    nxt = old.find("\n## ", start + len(HEADING))
+    tail = old[nxt + 1 :] if nxt >= 0 else ""
+    return old[:start] + block + ("\n" + tail if tail else "")
 
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests" / "support"))
-    from fakesensors import ConstantPowerSensor
 
-    from wattwatch import Tracker
-    from wattwatch.sinks.csv import read_rows
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=10_000)
+    parser.add_argument("--series-runs", type=int, default=20)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--write", action="store_true", help="write the figures into benchmarks/RESULTS.md")
+    args = parser.parse_args(argv)
+    sys.path.insert(0, str(ROOT / "tests" / "support"))
+    from headless import find_chromium, visit
+    from reportruns import make_project
 
-    t = Tracker(
-        project_name="bench-history",
-        sensors=[ConstantPowerSensor(300.0, n=4)],
-        output_dir=directory,
-        country_iso_code="FRA",
-        handle_signals=False,
-        save_timeseries=False,
-        log_level="error",
+    chromium = find_chromium()
+    if chromium is None:
+        print("chromium not installed (apt-get install chromium): cannot measure the load time", file=sys.stderr)
+        return 2
+    with tempfile.TemporaryDirectory(prefix="wattwatch-bench-report-") as tmp:
+        folder = Path(tmp) / "runs"
+        make_project(folder, args.runs, series_runs=args.series_runs, seed=1)
+        page = Path(tmp) / "report.html"
+        gen: list[float] = []
+        for _ in range(args.repeat):
+            t0 = time.perf_counter()
+            subprocess.run(
+                [sys.executable, "-m", "wattwatch", "report", str(folder), "--html", str(page)],
+                check=True,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+            gen.append(time.perf_counter() - t0)
+        size_mb = page.stat().st_size / 1e6
+        ready_ms: list[float] = []
+        wall_s: list[float] = []
+        for _ in range(args.repeat):
+            v = visit(page.as_uri(), chromium=chromium, probe="document.querySelectorAll('#runs tbody tr').length")
+            if v.errors or v.requests != [page.as_uri()]:
+                print(f"page misbehaved: errors {v.errors[:3]}, requests {v.requests[:3]}", file=sys.stderr)
+                return 1
+            ready_ms.append(float(v.ready_ms or 0.0))
+            wall_s.append(v.wall_s)
+    figures = {
+        "generate_s": statistics.median(gen),
+        "ready_ms": statistics.median(ready_ms),
+        "wall_s": statistics.median(wall_s),
+        "size_mb": size_mb,
+    }
+    met = "met" if figures["wall_s"] < 3.0 else "NOT met"
+    version = subprocess.run([chromium, "--version"], capture_output=True, text=True).stdout.strip()
+    text = "\n".join(
+        [
+            f"Written by `python benchmarks/bench_report.py --write` on {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; "
+            f"{args.runs:,} runs ({args.series_runs} with a 150-row time series), medians of {args.repeat}; {version}.",
+            "",
+            "| figure | value | goal | met |",
+            "|---|---|---|---|",
+            f"| `wattwatch report DIR --html FILE`, whole command (fresh process) | {figures['generate_s']:.2f} s | — | — |",
+            f"| page size | {figures['size_mb']:.2f} MB | — | — |",
+            f"| browser: script done (performance.now(), from navigation start) | {figures['ready_ms']:.0f} ms | — | — |",
+            f"| browser: navigate command to page ready (wall) | {figures['wall_s']:.2f} s | < 3 s | {met} |",
+        ]
     )
-    t.start()
-    t.stop()
-    _, rows = read_rows(directory / "emissions.csv")
-    return rows[-1]
+    print(text)
+    if args.write:
+        RESULTS.write_text(_section(RESULTS.read_text() if RESULTS.exists() else "", text))
+    return 0
 
 
-def write_history(path: Path, rows: int, template: dict[str, str]) -> int:
-    """Write ``rows`` rows shaped like ``template`` (each its own run_id and timestamp); returns the file's
-    size in bytes."""
-    from wattwatch.result import COLUMNS
-
-    header = list(COLUMNS) + [k for k in template if k not in COLUMNS]
-    with open(path, "w", newline="", encoding="utf-8") as fh:
-        writer = csv.writer(fh, lineterminator="\n")
-        writer.writerow(header)
-        base = [template.get(k, "") for k in header]
-        i_run, i_ts = header.index("run_id"), header.index("timestamp")
-        i_e, i_kg = header.index("energy_consumed"), header.index("emissions")
-        for i in range(rows):
-            row = list(base)
-            row[i_run] = str(uuid.UUID(int=i + 1))
-            row[i_ts] = f"2026-{1 + i % 12:02d}-{1 + i % 28:02d}T{i % 24:02d}:{i % 60:02d}:00+00:00"
-            row[i_e] = repr(0.001 * (1 + i % 97))
-            row[i_kg] = repr(0.0001 * (1 + i % 89))
-            writer.writerow(row)
-    return path.stat().st_size
-
-
-def _parts(directory: Path, ranks: int) -> None:
-    """A distributed run's part files in ``directory``: ``ranks`` trackers with a torchrun-like environment,
-    one after another, each with constant-power fake sensors."""
-    import sys
-
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests" / "support"))
-    from fakesensors import ConstantPowerSensor
-
-    from wattwatch import Tracker
-
-    rid = f"bench-merge-{uuid.uuid4().hex[:8]}"
-    for rank in range(ranks):
-        environ = {
-            "RANK": str(rank),
-            "LOCAL_RANK": str(rank),
-            "WORLD_SIZE": str(ranks),
-            "LOCAL_WORLD_SIZE": str(ranks),
-            "TORCHELASTIC_RUN_ID": rid,
-        }
-        t = Tracker(
-            output_dir=directory,
-            sensors=[ConstantPowerSensor()],
-            environ=environ,
-            handle_signals=False,
-            save_timeseries=False,
-            log_level="error",
-        )
-        t.start()
-        t.stop()
-
-
-def measure(rows: int = 200_000, rounds: int = 3) -> list[Figure]:
-    compile_bytecode()
-    times: dict[str, list[float]] = {"report": [], "pandas": [], "merge": []}
-    peaks: dict[str, list[float]] = {"report": [], "pandas": [], "merge": []}
-    extra: dict[str, Any] = {}
-    with tempfile.TemporaryDirectory() as tmp:
-        base = Path(tmp)
-        (base / "template").mkdir()
-        template = _template_row(base / "template")
-        history = base / "history" / "emissions.csv"
-        history.parent.mkdir()
-        size = write_history(history, rows, template)
-        extra["bytes"] = size
-        for i in range(rounds):
-            for tool, key in (
-                (("ww", "report"), ("cc", "pandas")) if i % 2 == 0 else (("cc", "pandas"), ("ww", "report"))
-            ):
-                r = run_child("cli", tool, None, "--cli", "report", str(history))
-                if r.result.get("code") != 0:
-                    raise RuntimeError(f"{key} failed: {r.stderr[-500:]}")
-                times[key].append(r.wall_s)
-                peaks[key].append(r.result["vmhwm_mib"])
-        for i in range(rounds):
-            run_dir = base / f"merge{i}"
-            run_dir.mkdir()
-            _parts(run_dir, 4)
-            shutil.copyfile(history, run_dir / "emissions.csv")  # parts merged already: give it the history
-            r = run_child("cli", "ww", None, "--cli", "merge", str(run_dir))
-            if r.result.get("code") != 0:
-                raise RuntimeError(f"merge failed: {r.stderr[-500:]}")
-            times["merge"].append(r.wall_s)
-            peaks["merge"].append(r.result["vmhwm_mib"])
-    rep, pan, mer = median(times["report"]), median(times["pandas"]), median(times["merge"])
-    rep_m, pan_m, mer_m = median(peaks["report"]), median(peaks["pandas"]), median(peaks["merge"])
-    mb = extra["bytes"] / 1e6
-    return [
-        Figure(
-            "11a",
-            f"`wattwatch report` over {rows:,} rows ({mb:.0f} MB): time",
-            rep,
-            pan,
-            "s",
-            "<= 2 s",
-            rep <= GOAL_S,
-            cc_text=f"{pan:.2f} s (pandas.read_csv; no report command)",
-            note=f"median of {rounds} fresh processes, whole-process wall time (interpreter start included). "
-            f"Runs (s): report {', '.join(f'{v:.2f}' for v in times['report'])}; pandas "
-            f"{', '.join(f'{v:.2f}' for v in times['pandas'])}.",
-            extra={"times": times, "peaks": peaks, **extra},
-        ),
-        Figure(
-            "11b",
-            f"`wattwatch report` over {rows:,} rows: peak RSS",
-            rep_m,
-            pan_m,
-            "MiB",
-            "< 100 MB",
-            rep_m < GOAL_MIB,
-            cc_text=f"{pan_m:.1f} MiB (pandas.read_csv)",
-            note="VmHWM read by the process itself at its end.",
-        ),
-        Figure(
-            "11c",
-            f"`wattwatch merge` of a 4-rank run into an emissions.csv of {rows:,} rows",
-            mer,
-            None,
-            "s",
-            "—",
-            None,
-            ww_text=f"{mer:.2f} s, peak RSS {mer_m:.1f} MiB",
-            cc_text="— (no merge: one file per rank)",
-            note=f"median of {rounds} fresh processes; runs (s): {', '.join(f'{v:.2f}' for v in times['merge'])}.",
-        ),
-    ]
+if __name__ == "__main__":
+    sys.exit(main())

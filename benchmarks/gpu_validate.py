@@ -273,19 +273,22 @@ def _section_overhead(rounds: int, window_s: float) -> dict[str, float]:
 
 
 def write_gpu_section(text: str, path: Path = RESULTS, vendor: str | None = None) -> None:
-    """Replace the "## GPU" section of ``path`` (everything from its heading to the end) with ``text``; with a
-    ``vendor`` ("nvidia", "amd"), replace only that vendor's "### NVIDIA" / "### AMD" subsection of it, keeping
-    the other vendor's."""
+    """Replace the "## GPU" section of ``path`` (from its heading to the next "## " heading; later sections stay)
+    with ``text``; with a ``vendor`` ("nvidia", "amd"), replace only that vendor's "### NVIDIA" / "### AMD"
+    subsection of it, keeping the other vendor's."""
     old = path.read_text() if path.exists() else ""
     head = old[: old.index(GPU_HEADING + "\n")] if GPU_HEADING + "\n" in old else old + "\n"
+    rest = old[len(head) :] if GPU_HEADING + "\n" in old else ""
+    nxt = rest.find("\n## ", len(GPU_HEADING))
+    section = rest[len(GPU_HEADING) + 1 : nxt + 1] if nxt >= 0 else rest[len(GPU_HEADING) + 1 :]
+    tail = rest[nxt + 1 :] if nxt >= 0 else ""
     if vendor is None:
-        path.write_text(head + GPU_HEADING + "\n\n" + text.strip() + "\n")
-        return
-    section = old[len(head) + len(GPU_HEADING) + 1 :] if GPU_HEADING + "\n" in old else ""
-    parts = _subsections(section)
-    parts[VENDORS[vendor]] = text.strip()
-    body = "\n\n".join(f"### {name}\n\n{parts[name]}" for name in VENDORS.values() if name in parts)
-    path.write_text(head + GPU_HEADING + "\n\n" + body + "\n")
+        body = text.strip()
+    else:
+        parts = _subsections(section)
+        parts[VENDORS[vendor]] = text.strip()
+        body = "\n\n".join(f"### {name}\n\n{parts[name]}" for name in VENDORS.values() if name in parts)
+    path.write_text(head + GPU_HEADING + "\n\n" + body + "\n" + ("\n" + tail if tail else ""))
 
 
 def _subsections(section: str) -> dict[str, str]:

@@ -24,7 +24,7 @@ from benchmarks import (
     bench_flatness,
     bench_import,
     bench_multirank,
-    bench_report,
+    bench_report_rows,
     bench_startup,
     bench_stop,
     bench_throughput,
@@ -120,7 +120,7 @@ def main(argv: list[str] | None = None) -> int:
     figs += _safe(
         "11",
         "report and merge at 200,000 rows",
-        lambda: bench_report.measure(2000 if q else 200_000, 1),
+        lambda: bench_report_rows.measure(2000 if q else 200_000, 1),
     )
     agg = ROOT / "benchmarks" / "bench_aggregation.py"
     if agg.exists():
@@ -157,7 +157,10 @@ ONLY: dict[str, tuple[str, Callable[[bool], list[Figure]]]] = {
     "2": ("import time and memory", lambda q: bench_import.measure(3 if q else 15, 1 if q else 5)),
     "9": ("stop() p99 with every core busy", lambda q: bench_stop.measure(5 if q else 50)),
     "10": ("HF Trainer callback", lambda q: bench_callback.measure(1 if q else 3, 20)),
-    "11": ("report and merge at 200,000 rows", lambda q: bench_report.measure(2000 if q else 200_000, 1)),
+    "11": (
+        "report and merge at 200,000 rows",
+        lambda q: bench_report_rows.measure(2000 if q else 200_000, 1),
+    ),
 }
 """Figure groups ``--only`` can run alone: key -> (name, measure(quick))."""
 

@@ -19,8 +19,10 @@ What one callback does
     :meth:`~wattwatch.Tracker.state_dict`); ``train(resume_from_checkpoint=...)`` loads it so the run keeps one
     ``run_id`` and one total across preemptions. Energy spent after the last checkpoint of a killed process is
     not in the resumed total (the killed process's own row in ``emissions.csv`` still has it).
+  - **Quality**: the metrics of the last evaluation (``eval_loss``, ``eval_accuracy``...; timings dropped) go in
+    the row's ``eval_metrics`` column, for the HTML report's quality-against-carbon chart.
   - **Outputs**: ``emissions.csv`` in ``args.output_dir`` (unless ``output_dir=`` is given), and the model card
-    ``README.md`` there gets ``co2_eq_emissions`` (grams). ``trainer.create_model_card()`` / ``push_to_hub()``
+    ``README.md`` there gets ``co2_eq_emissions`` (grams; operational, with embodied beside it). ``trainer.create_model_card()`` / ``push_to_hub()``
     rewrite the card; the callback wraps ``create_model_card`` to re-apply the block. After writing a card by other
     means call :meth:`WattwatchCallback.update_model_card`.
 
@@ -261,7 +263,13 @@ class WattwatchCallback(TrainerCallback):
     ) -> None:
         self._phase("eval")
 
-    def on_evaluate(self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs: Any) -> None:
+    def on_evaluate(
+        self, args: TrainingArguments, state: TrainerState, control: TrainerControl, metrics: Any = None, **kwargs: Any
+    ) -> None:
+        tracker = self.tracker
+        if tracker is not None and isinstance(metrics, dict):
+            # the last evaluation's metrics go in the row's eval_metrics column (quality against carbon)
+            tracker.set_eval_metrics(metrics)
         self._phase("checkpoint" if control.should_save else "train")
 
     def on_predict(

@@ -16,8 +16,10 @@ __all__ = [
     "CODECARBON_COLUMNS",
     "WATTWATCH_COLUMNS",
     "COLUMNS",
+    "EVAL_METRICS_MAX",
     "EmissionsData",
     "STATUSES",
+    "clean_eval_metrics",
 ]
 
 STATUSES = ("running", "completed", "failed", "interrupted")
@@ -97,6 +99,24 @@ class EmissionsData:
     gpu_method_by_device: dict[str, str] = field(default_factory=dict)
     """How each GPU channel's energy was obtained (``counter``, ``power-integral``, ``counter+power-integral``
     when a counter stopped mid-run), keyed like ``gpu_energy_by_device_kwh``."""
+    embodied_emissions: float | None = None
+    """The run's share of its hardware's manufacturing footprint, kg CO2eq (Boavizta; see carbon/embodied.py)."""
+    embodied_source: str = ""
+    """How ``embodied_emissions`` was obtained: method, data version, lifetime and use ratio assumed."""
+    eval_metrics: dict[str, float] = field(default_factory=dict)
+    """The run's final evaluation metrics (``eval_loss``, ``eval_accuracy``, ...), for quality-versus-carbon."""
+    gpu_slice: str = ""
+    """Whose share of the hardware is charged: ``whole-gpu``, ``gpu-process-share``, ``mig-slice-share``."""
+    cpu_slice: str = ""
+    """``machine``, ``<rule>/machine``, ``<rule>/cgroup``, ``<rule>/process`` (rule: ``tdp``, ``vm-vcpu``...)."""
+    ram_slice: str = ""
+    """``machine``, ``cgroup`` or ``process``."""
+    energy_low_kwh: float | None = None
+    """Low end of ``energy_consumed``'s error band (kWh, PUE applied); see docs/accuracy.md."""
+    energy_high_kwh: float | None = None
+    """High end of ``energy_consumed``'s error band (kWh, PUE applied)."""
+    energy_band: str = ""
+    """The bands used, per component: ``gpu=nvml-counter cpu=vm-vcpu ram=tdp-model``."""
 
     @property
     def values(self) -> dict[str, Any]:
@@ -199,6 +219,28 @@ def _row_parsers(cls: type) -> tuple[tuple[str, Callable[[str], Any]], ...]:
                 out.append((f.name, _parse_text))
         plan = _PARSERS[cls] = tuple(out)
     return plan
+
+
+EVAL_METRICS_MAX = 16
+"""At most this many metrics are kept in ``eval_metrics`` (the row stays small)."""
+_NOT_QUALITY = ("runtime", "per_second", "epoch", "flos", "tokens_seen", "wattwatch", "memory", "mem_")
+
+
+def clean_eval_metrics(metrics: object) -> dict[str, float]:
+    """Evaluation metrics as the ``eval_metrics`` column keeps them: finite numbers only, names up to 64
+    characters, timing/throughput/memory figures (``eval_runtime``, ``*_per_second``, ``epoch``, wattwatch's own
+    logs) dropped, at most :data:`EVAL_METRICS_MAX` (alphabetical), values to 6 significant digits."""
+    if not isinstance(metrics, dict):
+        return {}
+    out: dict[str, float] = {}
+    for name in sorted(k for k in metrics if isinstance(k, str)):
+        value = metrics[name]
+        if len(name) > 64 or any(word in name.lower() for word in _NOT_QUALITY) or not _finite(value):
+            continue
+        out[name] = float(f"{float(value):.6g}")
+        if len(out) >= EVAL_METRICS_MAX:
+            break
+    return out
 
 
 def _finite(value: object) -> bool:

@@ -41,9 +41,10 @@ MODULES = [
     "benchmarks.bench_multirank",
     "benchmarks.bench_stop",
     "benchmarks.bench_callback",
-    "benchmarks.bench_report",
+    "benchmarks.bench_report_rows",
     "benchmarks.run_all",
     "benchmarks.gpu_validate",
+    "benchmarks.bench_report",
 ]
 
 
@@ -141,7 +142,7 @@ def test_user_python_starts_without_pth_imports(tmp_path: Path) -> None:
 
 
 def test_child_stop_latency_and_cli_modes(tmp_path: Path) -> None:
-    from benchmarks.bench_report import write_history
+    from benchmarks.bench_report_rows import write_history
 
     r = run_child("stop-latency", "ww", None, "--out", str(tmp_path), "--runs", "2", "--seconds", "0")
     assert len(r.result["stop_s"]) == 2 and all(s >= 0 for s in r.result["stop_s"])
@@ -179,3 +180,21 @@ def test_readme_table_is_replaced_between_its_markers(tmp_path: Path) -> None:
     nomarkers.write_text("no table here\n")
     assert not write_readme_table(figs, command="x", path=nomarkers)
     assert nomarkers.read_text() == "no table here\n"
+
+
+def test_html_report_section_survives_the_other_writers(tmp_path: Path) -> None:
+    from benchmarks.bench_report import HEADING, _section
+
+    path = tmp_path / "RESULTS.md"
+    figs = [Figure("1", "latency", 0.01, 1.0, "s", "ratio < 0.1", True)]
+    write_results(figs, command="test", elapsed_s=1.0, path=path)
+    path.write_text(_section(path.read_text(), "10,000 runs: 0.7 s"))
+    gpu_validate.write_gpu_section("GPU numbers here", path=path)
+    text = write_results(figs, command="test", elapsed_s=1.0, path=path)
+    assert text.count(HEADING) == 1 and "10,000 runs: 0.7 s" in text and "GPU numbers here" in text
+    path.write_text(_section(text, "10,000 runs: 0.8 s"))
+    assert (
+        path.read_text().count(HEADING) == 1
+        and "0.8 s" in path.read_text()
+        and "0.7 s" not in path.read_text()
+    )

@@ -114,12 +114,23 @@ def test_tensorboard_log_history_csv_and_model_card(tmp_path: Path) -> None:
     data = cb.final_emissions_data
     assert data is not None and data.phase_energy_kwh["eval"] > 0
 
+    # the last evaluation's metrics are in the row (quality against carbon), timings left out
+    evals = [h for h in trainer.state.log_history if "eval_loss" in h]
+    assert len(evals) == 2  # steps 4 and 8
+    metrics = json.loads(row["eval_metrics"])
+    assert metrics == {"eval_loss": pytest.approx(evals[-1]["eval_loss"], rel=1e-5)}
+    assert metrics["eval_loss"] != pytest.approx(evals[0]["eval_loss"], rel=1e-5)  # the final one, not the first
+    # and the run's share of its hardware's manufacturing CO2, beside the operational figure
+    assert float(row["embodied_emissions"]) > 0 and "method=boavizta-manufacture" in row["embodied_source"]
+    assert "gpu=NVIDIA H100 SXM 80GB" in row["embodied_source"]
+
     # model card, read back by huggingface_hub's own parser
     block = read_co2_eq_emissions(tmp_path / "README.md")
     assert block is not None
     assert block["emissions"] == pytest.approx(data.emissions * 1000, rel=1e-3) and block["emissions"] > 0
     assert block["source"] == "wattwatch" and block["training_type"] == "pre-training"
     assert block["hardware_used"] == f"1 x {GPU_NAME}" and block["geographical_location"] == "France"
+    assert block["embodied_emissions"] == pytest.approx(float(row["embodied_emissions"]) * 1000, rel=1e-5)
 
     # create_model_card() rewrites README.md; the block survives, and the Trainer's content is there too
     trainer.create_model_card(model_name="tiny")

@@ -59,7 +59,9 @@ def test_table_and_totals(folder: Path, capsys: pytest.CaptureFixture[str]) -> N
     out = capsys.readouterr().out
     total = next(line for line in out.splitlines() if line.startswith("TOTAL"))
     assert "3 run(s)" in total and "1 completed, 1 failed, 1 running" in total
-    assert total.split()[-5:] == ["7", "1.75", "0.35", "9.1", "0.455"]  # GPU, CPU, RAM, kWh, kg
+    assert total.split()[-6:-1] == ["7", "1.75", "0.35", "9.1", "0.455"]  # GPU, CPU, RAM, kWh, operational kg
+    assert float(total.split()[-1]) > 0  # embodied kg: computed here (these rows predate the column), and said so
+    assert "* embodied CO2 computed here" in out
     assert "3:00:00" in total
     assert "cccccccc: " in out and "still running or killed: last flush 2026-01-01T11:30:00+00:00" in out
     assert "country: France" in out and "gpu=counter cpu=counter ram=model:ram" in out
@@ -132,3 +134,37 @@ def test_parts_of_a_distributed_run_without_a_row(tmp_path: Path, capsys: pytest
     assert set(runs) == {"solo", "dist-run"}
     assert runs["dist-run"]["energy_kwh"] == pytest.approx(2.6)  # two nodes, each 1.3 kWh
     assert doc["totals"]["energy_kwh"] == pytest.approx(2.6 + 2.6)
+
+
+def test_report_shows_each_runs_band_and_slices_and_the_totals_band(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "emissions.csv"
+    a = _row(
+        "dddddddd-4",
+        "completed",
+        0.0,
+        0.5,
+        0.1,
+        0.03,
+        cpu_slice="vm-vcpu/machine",
+        ram_slice="machine",
+        energy_low_kwh=0.3,
+        energy_high_kwh=0.9,
+        energy_band="cpu=vm-vcpu ram=tdp-model",
+    )
+    b = _row("eeeeeeee-5", "completed", 1.0, 0.0, 0.0, 0.05, energy_low_kwh=0.95, energy_high_kwh=1.05)
+    upsert_row(path, a.to_row(), COLUMNS)
+    upsert_row(path, b.to_row(), COLUMNS)
+    assert main(["report", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "band 0.3-0.9 kWh (cpu=vm-vcpu ram=tdp-model); slices cpu=vm-vcpu/machine ram=machine" in out
+    assert "total energy band: 1.25-1.95 kWh" in out
+    assert main(["report", str(path), "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["totals"]["energy_low_kwh"] == pytest.approx(1.25)
+    assert doc["runs"][0]["cpu_slice"] == "vm-vcpu/machine"
+    # a row without a band (CodeCarbon's) makes the total's band unknown, not narrower
+    upsert_row(path, _row("ffffffff-6", "completed", 1.0, 0.0, 0.0, 0.05).to_row(), COLUMNS)
+    assert main(["report", str(path), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["totals"]["energy_low_kwh"] is None

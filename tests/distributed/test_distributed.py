@@ -156,6 +156,17 @@ def test_two_nodes_one_total(fake_nvml_library: Path, tmp_path: Path) -> None:
     assert row["run_id"] == "twonodes"
     assert float(row["gpu_energy"]) == pytest.approx(truth, rel=0.01)
     assert (row["gpu_count"], row["node_count"], row["rank_count"]) == ("4.0", "2", "4")
+    # embodied CO2 of the whole run's hardware (4 GPUs, 2 servers), not of rank 0's share of it
+    from wattwatch.carbon.embodied import Hardware, amortise, embodied_for_run, manufacture_footprint
+    from wattwatch.result import EmissionsData
+
+    combined = EmissionsData.from_row(row)
+    assert float(row["embodied_emissions"]) == pytest.approx(embodied_for_run(combined).kg, rel=1e-9)
+    one_node = Hardware.from_emissions(combined)
+    one_node = Hardware(one_node.gpu_models[:2], one_node.cpu_model, one_node.cpu_threads, one_node.ram_gb, 1)
+    assert float(row["embodied_emissions"]) == pytest.approx(
+        2 * amortise(manufacture_footprint(one_node), combined.duration).kg, rel=1e-9
+    )
     assert sorted(json.loads(row["gpu_energy_by_device_kwh"])) == [
         f"node{n}/gpu:{g}" for n in range(2) for g in range(2)
     ]
@@ -263,3 +274,28 @@ def test_missing_ranks_are_written_as_ranges() -> None:
     assert format_ranks([1, 2]) == "1,2"
     assert format_ranks([7, 1, 2, 3, 5]) == "1-3,5,7"
     assert format_ranks(range(1, 1 << 20)) == f"1-{(1 << 20) - 1}"
+
+
+def test_combine_adds_the_ranks_error_bands_and_slices() -> None:
+    import dataclasses
+
+    a = _part(0, "n1", {"gpu:0": ChannelPart("gpu", 1.0, uuid="GPU-a")})
+    b = _part(1, "n2", {"gpu:0": ChannelPart("gpu", 2.0, uuid="GPU-b")})
+    a.data = dataclasses.replace(
+        a.data, energy_low_kwh=0.95, energy_high_kwh=1.05, energy_band="gpu=nvml-counter", gpu_slice="whole-gpu"
+    )
+    b.data = dataclasses.replace(
+        b.data,
+        energy_low_kwh=1.0,
+        energy_high_kwh=3.15,
+        energy_band="gpu=share-estimate*nvml-counter",
+        gpu_slice="gpu-process-share",
+    )
+    data, _ = combine([a, b])
+    assert data.energy_low_kwh == pytest.approx(1.95) and data.energy_high_kwh == pytest.approx(4.2)
+    assert data.gpu_slice == "gpu-process-share+whole-gpu"
+    assert data.energy_band == "gpu=nvml-counter gpu=share-estimate*nvml-counter"
+    # a rank without a band (an older wattwatch) leaves the run without one rather than a wrong one
+    b.data = dataclasses.replace(b.data, energy_low_kwh=None, energy_high_kwh=None)
+    data, _ = combine([a, b])
+    assert data.energy_low_kwh is None and data.energy_high_kwh is None

@@ -186,3 +186,10 @@ def test_start_twice_is_refused() -> None:
             s.start()
     finally:
         s.stop()
+
+
+def test_default_interval_reads_a_share_estimate_by_the_method_under_it() -> None:
+    on_counter = ChannelInfo("gpu:0", "gpu", "estimate:gpu-process-share", details={"share_of": "counter"})
+    on_power = ChannelInfo("gpu:0", "gpu", "estimate:gpu-process-share", details={"share_of": "power-integral"})
+    assert default_interval([on_counter]) == COUNTER_INTERVAL_S
+    assert default_interval([on_power]) == POWER_INTERVAL_S

@@ -1,4 +1,4 @@
-"""Library tests for wattwatch.planning.calculators, wattwatch.carbon.regions and wattwatch.planning.gpu_specs."""
+"""Library tests for wattwatch.planning, wattwatch.carbon.regions and wattwatch.planning.gpu_specs."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
+from wattwatch import planning
 from wattwatch.carbon.regions import BOOK_REGIONS, Region, default_catalog, merge_catalogs, read_catalog_csv
-from wattwatch.planning import calculators as planning
 from wattwatch.planning.gpu_specs import GPU_SPECS, gpu_spec
 
 DATA = Path(__file__).resolve().parents[1] / "data"

@@ -159,7 +159,7 @@ def test_machine_mode_two_sockets(tmp_path: Path) -> None:
     assert sensor.channels() == ["cpu"]
     (info,) = sensor.describe()
     assert info.model == "Intel(R) Xeon(R) Platinum 8375C CPU @ 2.90GHz"
-    assert info.method == "model:cpu-linear-ccf"
+    assert info.method == "model:tdp/machine"
     assert info.details["tdp_w"] == 600.0 and info.details["sockets"] == 2
     assert info.details["tdp_source"] == "codecarbon-csv" and info.details["n_cpus"] == 8
     machine.run(10.0, 8, 0.25)

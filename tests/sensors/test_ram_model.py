@@ -50,12 +50,12 @@ def test_linear_in_use_and_custom_figure() -> None:
     used["b"] = 3 * GIB
     assert sensor.read(1.0)["ram"].value == pytest.approx(3.0)
     (info,) = sensor.describe()
-    assert info.component == "ram" and info.method == "model:ram-1w-per-gib"
+    assert info.component == "ram" and info.method == "model:ram-1w-per-gib/machine"
     assert info.details["watts_per_gb"] == 1.0 and info.details["mode"] == "machine"
 
 
 def test_default_method_name() -> None:
-    assert RamModelSensor(used_bytes=lambda: 0).method == "model:ram-0.375w-per-gib"
+    assert RamModelSensor(used_bytes=lambda: 0).method == "model:ram-0.375w-per-gib/machine"
 
 
 def test_process_mode_reads_this_process_rss() -> None:

@@ -139,3 +139,42 @@ def test_permission_denied_real_chmod(tmp_path: Path) -> None:
     FakePowercap.server(tmp_path, psys=False, mmio=False)
     (tmp_path / "intel-rapl:0" / "energy_uj").chmod(0)
     assert RaplSensor(tmp_path).channels() == []
+
+
+# --- multi-die packages -------------------------------------------------------------------------------------
+
+
+def _die_tree(tmp_path: Path, die0_uj: int, die1_uj: int) -> FakePowercap:
+    fake = FakePowercap(tmp_path)
+    fake.zone("intel-rapl:0", "package-0-die-0", energy_uj=die0_uj)
+    fake.zone("intel-rapl:1", "package-0-die-1", energy_uj=die1_uj)
+    fake.zone("intel-rapl:2", "package-1-die-0", energy_uj=die0_uj)
+    fake.zone("intel-rapl:3", "package-1-die-1", energy_uj=die1_uj)
+    return fake
+
+
+def test_amd_die_zones_mirror_one_package_counter(tmp_path: Path) -> None:
+    """On AMD every die zone reads the package MSR: counted once per package, even when reads differ."""
+    fake = _die_tree(tmp_path, 5_000_000, 5_000_123)  # read a moment apart: not equal, still one counter
+    sensor = RaplSensor(tmp_path, cpu_model="AMD EPYC 9654 96-Core Processor")
+    assert sensor.channels() == ["cpu:package-0", "cpu:package-1"]
+    fake.add("intel-rapl:0", 2_000_000)
+    fake.add("intel-rapl:1", 2_000_000)  # the mirror moves too; it must not be added
+    assert sensor.read(0.0)["cpu:package-0"].value == pytest.approx(7.0)
+
+
+def test_equal_die_counters_are_one_counter(tmp_path: Path) -> None:
+    _die_tree(tmp_path, 9_000_000, 9_000_000)
+    assert RaplSensor(tmp_path).channels() == ["cpu:package-0", "cpu:package-1"]
+
+
+def test_intel_dies_with_their_own_counters_are_each_counted(tmp_path: Path) -> None:
+    _die_tree(tmp_path, 1_000_000, 3_000_000)
+    sensor = RaplSensor(tmp_path, cpu_model="Intel(R) Xeon(R) Platinum 9282 CPU @ 2.60GHz")
+    assert sensor.channels() == [
+        "cpu:package-0-die-0",
+        "cpu:package-0-die-1",
+        "cpu:package-1-die-0",
+        "cpu:package-1-die-1",
+    ]
+    assert sum(r.value for r in sensor.read(0.0).values()) == pytest.approx(8.0)

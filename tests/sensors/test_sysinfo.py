@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from wattwatch.sensors.sysinfo import host_facts, platform_string
+from wattwatch.sensors.sysinfo import host_facts, platform_string, ram_total_bytes
 
 linux_glibc = pytest.mark.skipif(
     not sys.platform.startswith("linux") or not platform.libc_ver()[0] == "glibc", reason="glibc Linux only"
@@ -26,6 +26,7 @@ def test_same_facts_as_platform_socket_and_psutil() -> None:
     assert facts.hostname == socket.gethostname()
     assert facts.cpu_count == psutil.cpu_count()
     assert facts.ram_total_gib == psutil.virtual_memory().total / 1024**3
+    assert ram_total_bytes() == psutil.virtual_memory().total
 
 
 def test_platform_string_cleans_fields_like_platform() -> None:

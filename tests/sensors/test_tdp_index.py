@@ -175,9 +175,9 @@ def test_cpu_sensor_takes_its_tdp_from_the_scan(tmp_path: Path) -> None:
         for i in range(4)
     ]
     (proc / "cpuinfo").write_text("\n\n".join(blocks) + "\n")
-    sensor = CpuModelSensor(proc_root=proc, data_dir=data_dir, machine_seconds=lambda: (0.0, 1.0))
-    assert (sensor.tdp_per_socket_w, sensor.tdp_w, sensor.tdp_source) == (
-        120.0,
-        240.0,
-        "codecarbon-csv-partial",
+    dmi = tmp_path / "dmi"  # empty: bare metal, the table's TDP per socket applies
+    dmi.mkdir()
+    sensor = CpuModelSensor(
+        proc_root=proc, dmi_root=dmi, data_dir=data_dir, machine_seconds=lambda: (0.0, 1.0)
     )
+    assert (sensor.tdp_w, sensor.tdp_source) == (240.0, "codecarbon-csv-partial")  # 2 sockets x 120 W

@@ -90,3 +90,36 @@ def test_new_card_and_missing_card(tmp_path: Path) -> None:
     block = read_co2_eq_emissions(path)
     assert block is not None and block["emissions"] > 0 and block["training_type"] == "pre-training"
     assert not list((tmp_path / "out").glob(".*tmp"))
+
+
+def test_operational_and_embodied_side_by_side(tmp_path: Path) -> None:
+    data = run(
+        emissions=0.5, energy_consumed=10.0, intensity_g_per_kwh=50.0, intensity_source="country: France",
+        embodied_emissions=0.25, embodied_source="method=boavizta-manufacture; lifetime_y=4",
+    )  # fmt: skip
+    block = co2_eq_emissions(data)
+    assert block["emissions"] == pytest.approx(500.0)  # the Hub's figure stays the operational one
+    assert block["embodied_emissions"] == pytest.approx(250.0)
+    assert block["embodied_source"].startswith("method=boavizta")
+    card = tmp_path / "README.md"
+    card.write_text(EXISTING)
+    update_model_card(card, data)
+    update_model_card(card, data)  # the section is replaced, not repeated
+    text = card.read_text()
+    assert text.count("## Carbon footprint") == 1
+    section = text.split("## Carbon footprint", 1)[1]
+    op = next(line for line in section.splitlines() if line.startswith("| operational"))
+    emb = next(line for line in section.splitlines() if line.startswith("| embodied"))
+    total = next(line for line in section.splitlines() if line.startswith("| total"))
+    assert "| 500 |" in op and "10 kWh x 50 g/kWh (country: France)" in op
+    assert "| 250 |" in emb and "boavizta" in emb
+    assert "| 750 |" in total
+    assert EXISTING.split("---\n", 2)[2].strip() in text
+    assert read_co2_eq_emissions(card)["embodied_emissions"] == pytest.approx(250.0)  # type: ignore[index]
+
+
+def test_no_embodied_figure_is_said_not_invented(tmp_path: Path) -> None:
+    assert "embodied_emissions" not in co2_eq_emissions(run())
+    path = update_model_card(tmp_path, run())
+    line = next(x for x in path.read_text().splitlines() if x.startswith("| embodied"))
+    assert "not computed" in line

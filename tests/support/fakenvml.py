@@ -36,6 +36,7 @@ __all__ = [
     "Constant",
     "FakeGpu",
     "FakeNvml",
+    "FakeProcess",
     "Ramp",
     "Square",
     "Term",
@@ -172,6 +173,22 @@ def _f(x: float) -> str:
 
 
 @dataclass(frozen=True)
+class FakeProcess:
+    """A compute process on a fake GPU during ``[start, end)`` (seconds after t0): listed by
+    ``nvmlDeviceGetComputeRunningProcesses``; while ``sm_util`` (percent) is above 0 it has one sample per
+    ``nvmlDeviceGetProcessUtilization`` call."""
+
+    pid: int
+    sm_util: int
+    mem_mib: int = 1024
+    start: float = -INF
+    end: float = INF
+
+    def line(self) -> str:
+        return f"proc {self.pid} {self.sm_util} {self.mem_mib} {_f(self.start)} {_f(self.end)}"
+
+
+@dataclass(frozen=True)
 class FakeGpu:
     """One scripted GPU. Fault times are seconds after t0; ``None`` means never."""
 
@@ -191,6 +208,14 @@ class FakeGpu:
     latency_ms: float = 0.0
     mig_mode: bool = False
     mig_uuids: tuple[str, ...] = ()
+    mig_slices: tuple[int, ...] = ()
+    """GPU-instance slices of each MIG device, in ``mig_uuids`` order (missing entries: 1)."""
+    gpu_slices: int = 7
+    """Slices of the whole GPU (7 on A100/H100, 4 on A30)."""
+    procs: tuple[FakeProcess, ...] = ()
+    util_period_s: float = 0.0
+    """The driver's per-process utilisation sampling period: within one period of the last query there is no
+    new sample (NOT_FOUND), as on real boards; 0 gives a fresh sample at every call."""
 
     def lines(self, index: int) -> list[str]:
         uuid = self.uuid or default_uuid(index)
@@ -206,6 +231,8 @@ class FakeGpu:
             f"instant {int(self.instant)}",
             f"latency_ms {_f(self.latency_ms)}",
             f"mig_mode {int(self.mig_mode)}",
+            f"gpu_slices {self.gpu_slices}",
+            f"util_period {_f(self.util_period_s)}",
         ]
         if self.lost_after_s is not None:
             out.append(f"lost_after {_f(self.lost_after_s)}")
@@ -213,7 +240,11 @@ class FakeGpu:
             out.append(f"counter_reset_at {_f(self.counter_reset_at_s)}")
         if self.counter_unsupported_after_s is not None:
             out.append(f"counter_unsupported_after {_f(self.counter_unsupported_after_s)}")
-        out.extend(f"mig_uuid {m}" for m in self.mig_uuids)
+        for i, m in enumerate(self.mig_uuids):
+            out.append(f"mig_uuid {m}")
+            if i < len(self.mig_slices):
+                out.append(f"mig_slices {self.mig_slices[i]}")
+        out.extend(p.line() for p in self.procs)
         out.extend(term.line() for term in self.trace)
         return out
 

@@ -15,12 +15,15 @@ import sys
 import threading
 import time
 from collections.abc import Callable
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any, Protocol
 
 from wattwatch.measure.projection import Projection, Projector
 from wattwatch.result import EmissionsData
 
-__all__ = ["LiveView", "format_line", "format_power", "rate_g_per_h"]
+if TYPE_CHECKING:
+    from wattwatch.measure.ledger import LedgerSnapshot
+
+__all__ = ["LiveSource", "LiveView", "format_line", "format_power", "rate_g_per_h"]
 
 
 def format_power(powers: dict[str, float | None]) -> str:
@@ -60,7 +63,17 @@ def format_line(
     return text
 
 
-def _powers(tracker: Any) -> dict[str, float | None]:
+class LiveSource(Protocol):
+    """What the live view reads (a :class:`~wattwatch.run.tracker.Tracker` is one)."""
+
+    total_steps: int | None
+
+    def current(self) -> EmissionsData: ...
+
+    def snapshot(self) -> LedgerSnapshot | None: ...
+
+
+def _powers(tracker: LiveSource) -> dict[str, float | None]:
     snap = tracker.snapshot()
     if snap is None:
         return {}
@@ -76,7 +89,7 @@ class LiveView:
 
     def __init__(
         self,
-        tracker: Any,
+        tracker: LiveSource,
         stream: IO[str] | None = None,
         *,
         tty: bool | None = None,

@@ -116,6 +116,10 @@ class _Sums:
     readings: int = 0
     gaps: int = 0
     gap_s: float = 0.0
+    slices: dict[str, set[str]] = field(default_factory=lambda: {c: set() for c in _COMPONENTS})
+    band_low: float | None = 0.0
+    band_high: float | None = 0.0
+    bands: set[str] = field(default_factory=set)
 
     def add(self, p: Part, mine: dict[str, ChannelPart], node: NodeTotals, multi_node: bool) -> None:
         """Add part ``p``, of which only the channels ``mine`` count (its other figures in proportion)."""
@@ -147,6 +151,18 @@ class _Sums:
         for comp, value in (("gpu", p.data.gpu_method), ("cpu", p.data.cpu_method), ("ram", p.data.ram_method)):
             if value and any(c.component == comp for c in mine.values()):
                 self.methods[comp].update(value.split("+"))
+        for comp, value in (("gpu", p.data.gpu_slice), ("cpu", p.data.cpu_slice), ("ram", p.data.ram_slice)):
+            if value and any(c.component == comp for c in mine.values()):
+                self.slices[comp].update(value.split("+"))
+        # The error band of the channels kept: the part's band in proportion (None once a part has none).
+        low, high = p.data.energy_low_kwh, p.data.energy_high_kwh
+        if self.band_low is None or self.band_high is None or low is None or high is None:
+            self.band_low = self.band_high = None if own > 0 else self.band_low
+        else:
+            self.band_low += low * share
+            self.band_high += high * share
+        if p.data.energy_band:
+            self.bands.update(p.data.energy_band.split())
         self.readings += p.data.readings
         self.gaps += p.data.gaps
         self.gap_s += p.data.gap_seconds
@@ -231,6 +247,12 @@ def _combined_row(
         gpu_method="+".join(sorted(sums.methods["gpu"])),
         cpu_method="+".join(sorted(sums.methods["cpu"])),
         ram_method="+".join(sorted(sums.methods["ram"])),
+        gpu_slice="+".join(sorted(sums.slices["gpu"])),
+        cpu_slice="+".join(sorted(sums.slices["cpu"])),
+        ram_slice="+".join(sorted(sums.slices["ram"])),
+        energy_low_kwh=sums.band_low,
+        energy_high_kwh=sums.band_high,
+        energy_band=" ".join(sorted(sums.bands)),
         intensity_g_per_kwh=(emissions * 1000.0 / energy) if energy > 0 else ld.intensity_g_per_kwh,
         phase_energy_kwh=sums.phase_e,
         phase_emissions_kg=sums.phase_g,

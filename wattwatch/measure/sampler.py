@@ -47,9 +47,14 @@ log = logging.getLogger("wattwatch")
 TickHook = Callable[[float], None]
 
 
+def _reading_method(info: ChannelInfo) -> str:
+    """How the channel is read: its method, or for a share estimate the method under it (``share_of``)."""
+    return str(info.details.get("share_of", info.method))
+
+
 def default_interval(infos: Sequence[ChannelInfo]) -> float:
     """The default sampling interval (s) for these channels."""
-    if any(i.component == "gpu" and i.method != "counter" for i in infos):
+    if any(i.component == "gpu" and _reading_method(i) != "counter" for i in infos):
         return POWER_INTERVAL_S
     return COUNTER_INTERVAL_S
 
@@ -107,7 +112,7 @@ class Sampler:
             interval_s = bound
         self.interval_s = float(interval_s)
         if jitter is None:
-            jitter = POWER_JITTER if any(i.method == "power-integral" for i in infos) else 0.0
+            jitter = POWER_JITTER if any(_reading_method(i) == "power-integral" for i in infos) else 0.0
         if not 0.0 <= jitter < 1.0:
             raise ValueError(f"jitter is a fraction of the interval in [0, 1); got {jitter!r}")
         self.jitter = float(jitter)

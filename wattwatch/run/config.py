@@ -36,7 +36,7 @@ Check = Callable[[str, Any], Any]
 
 
 def option(
-    default: Any,
+    default: object,
     *,
     check: Check | None = None,
     help: str | None = None,  # noqa: A002 - argparse's word
@@ -127,6 +127,15 @@ def _path(name: str, value: object) -> Path:
     return Path(value)  # type: ignore[arg-type]
 
 
+def _use_ratio(name: str, value: object) -> float:
+    number = as_float(value)
+    if number is None or not 0 < number <= 1:
+        raise ConfigurationError(
+            f"{name} must be in (0, 1]: the share of its life the hardware is busy (1 = always); got {value!r}"
+        )
+    return number
+
+
 def _flag(name: str, value: object) -> bool:
     return bool(value)
 
@@ -172,7 +181,7 @@ def _gpu_ids(name: str, value: object) -> tuple[int | str, ...] | None:
 # -- the config ---------------------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # no generated __eq__/__hash__: import time is a benchmark figure
 class TrackerConfig:
     """A tracker's options, validated and normalised (``pue`` a float, ``gpu_ids`` a tuple, paths as ``Path``).
 
@@ -244,6 +253,25 @@ class TrackerConfig:
     run_id: str | None = option(None, help="use this run id instead of a fresh UUID")
     handle_signals: bool = option(True)
     include_dram: bool = option(False, help="measure RAM with RAPL dram zones when present")
+    tdp_w: float | None = option(
+        None,
+        check=_positive_or_none,
+        help="watts of the CPUs this machine or VM shows, at full load (overrides the TDP table and VM rules)",
+        cli_type=float,
+    )
+    vcpu_w: float | None = option(
+        None,
+        check=_positive_or_none,
+        help="on a VM: watts per vCPU at full load (default: Cloud Carbon Footprint's 3.5 W when the host CPU "
+        "is hidden)",
+        cli_type=float,
+    )
+    gpu_share: bool = option(
+        False,
+        check=_flag,
+        help="charge a shared GPU's share, not the board: the process tree's share of its SM time, a MIG "
+        "instance's share of its slices (estimates)",
+    )
     prometheus_port: int | None = option(
         None, check=_port, help="serve Prometheus /metrics on this port (0: any free port)", cli_type=int
     )
@@ -274,7 +302,25 @@ class TrackerConfig:
         help="hwmon sysfs root, for Intel and amdgpu GPUs without a vendor library",
         cli_type=str,
     )
+    dmi_root: Path = option(
+        "/sys/class/dmi/id", check=_path, help="DMI sysfs root, read to detect a VM (default /sys/class/dmi/id)",
+        cli_type=str,
+    )
+    cgroup_root: Path = option(
+        "/sys/fs/cgroup", check=_path, help="cgroup filesystem root, read to find a container's limits",
+        cli_type=str,
+    )
     environ: Mapping[str, str] | None = option(None)
+    embodied_lifetime_years: float = option(
+        4.0,
+        check=_positive,
+        help="service life of the hardware, years, for the run's share of its manufacturing CO2 (Boavizta: 4)",
+    )
+    embodied_use_ratio: float = option(
+        1.0,
+        check=_use_ratio,
+        help="share of its life the hardware is busy, in (0, 1]: embodied CO2 is spread over the busy hours",
+    )
     clock: Callable[[], float] = option(time.monotonic)
     wall_clock: Callable[[], float] = option(time.time)
 

@@ -16,7 +16,7 @@ selection. A GPU amdsmi lists is never read through hwmon (see :mod:`wattwatch.s
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     from wattwatch.distributed.topology import Ownership, Topology
     from wattwatch.sensors.amd import AmdSmiSensor
 
-__all__ = ["Hardware", "HardwareRoots", "amd_possible", "open_together"]
+__all__ = ["Hardware", "HardwareRoots", "SliceOptions", "amd_possible", "open_together"]
 
 
 @dataclass(frozen=True)
@@ -46,6 +46,20 @@ class HardwareRoots:
     hwmon_root: Path = Path("/sys/class/hwmon")
     kfd_path: Path = Path("/dev/kfd")
     """ROCm's compute device node: one of the signs that the host has an AMD GPU worth asking amdsmi about."""
+    dmi_root: Path = Path("/sys/class/dmi/id")
+    """Read to detect a VM (with ``/proc/cpuinfo``'s hypervisor flag)."""
+    cgroup_root: Path = Path("/sys/fs/cgroup")
+    """Read (with ``<proc_root>/self/cgroup``) to find a container's CPU and memory limits."""
+
+
+@dataclass(frozen=True)
+class SliceOptions:
+    """How the run's slice of shared hardware is charged (see docs/accuracy.md): ``tdp_w`` (watts of the
+    visible CPUs at full load), ``vcpu_w`` (watts per vCPU on a VM), ``gpu_share`` (a shared GPU's share)."""
+
+    tdp_w: float | None = None
+    vcpu_w: float | None = None
+    gpu_share: bool = False
 
 
 @dataclass
@@ -74,6 +88,7 @@ class Hardware:
         tracking_mode: Literal["machine", "process"],
         pid: int | None,
         include_dram: bool,
+        slices: SliceOptions | None = None,
         warn: WarnOnce | None = None,
     ) -> Hardware:
         """Detect, resolve and open. ``fixed_run_id``: the user chose ``run_id`` (never replaced); ``warn``
@@ -118,6 +133,7 @@ class Hardware:
                 include_dram=include_dram,
                 explicit_gpus=gpu_ids is not None,
                 distributed=topology.is_distributed,
+                slices=slices or SliceOptions(),
             )
         infos = [info for s in opened for info in s.describe()]
         return cls(topology, ownership, run_id, opened, infos, aggregator)
@@ -140,25 +156,47 @@ def _discover(
     include_dram: bool,
     explicit_gpus: bool = False,
     distributed: bool = False,
+    slices: SliceOptions | None = None,
 ) -> list[Sensor]:
+    """NVML for the GPUs this rank owns (their share when ``slices.gpu_share``) and the host's CPU/RAM sensors:
+    RAPL or the model on bare metal, the VM's or the container's slice where there is one, the process tree in
+    process mode (see :func:`wattwatch.sensors.host.host_sensors`). The GPUs open in a thread of their own while
+    the host's sensors open here (:func:`open_together`)."""
     import wattwatch.sensors.hwmon  # noqa: F401 - imported here, not in the GPU thread: no import-lock interplay
     import wattwatch.sensors.nvml  # noqa: F401
+    from wattwatch.sensors.gpu_share import process_tree_pids
     from wattwatch.sensors.host import host_sensors
 
+    slices = slices or SliceOptions()
+    tree_pid = pid if pid is not None else os.getpid()
+    gpu_share = slices.gpu_share
+
     def open_gpus() -> list[Sensor]:
-        return _gpu_sensors(ownership, roots, explicit_gpus=explicit_gpus, distributed=distributed)
+        return _gpu_sensors(
+            ownership,
+            roots,
+            explicit_gpus=explicit_gpus,
+            distributed=distributed,
+            share=gpu_share,
+            pids=process_tree_pids(tree_pid) if gpu_share else None,
+        )
 
     open_host: Callable[[], list[Sensor]] | None = None
     if ownership.measure_host or tracking_mode == "process":  # process mode: each rank its own tree
+        tdp_w, vcpu_w = slices.tdp_w, slices.vcpu_w
 
         def open_host() -> list[Sensor]:
             return list(
                 host_sensors(
                     mode=tracking_mode,
-                    pid=pid if pid is not None else os.getpid(),
+                    pid=tree_pid,
                     powercap_root=roots.powercap_root,
                     proc_root=roots.proc_root,
                     include_dram=include_dram,
+                    tdp_w=tdp_w,
+                    vcpu_w=vcpu_w,
+                    dmi_root=roots.dmi_root,
+                    cgroup_root=roots.cgroup_root,
                 )
             )
 
@@ -204,9 +242,16 @@ def _close_quietly(sensor: Sensor) -> None:
 
 
 def _gpu_sensors(
-    ownership: Ownership, roots: HardwareRoots, *, explicit_gpus: bool, distributed: bool
+    ownership: Ownership,
+    roots: HardwareRoots,
+    *,
+    explicit_gpus: bool,
+    distributed: bool,
+    share: bool = False,
+    pids: Callable[[], Collection[int]] | None = None,
 ) -> list[Sensor]:
-    """NVML, else amdsmi, for the GPUs this process owns; then hwmon for the GPUs neither library measures."""
+    """NVML, else amdsmi, for the GPUs this process owns; then hwmon for the GPUs neither library measures.
+    ``share``: NVIDIA GPUs are charged by the share of ``pids`` (the process tree) in their utilisation."""
     from wattwatch.sensors.hwmon import HwmonGpuSensor
     from wattwatch.sensors.nvml import NvmlSensor
 
@@ -214,7 +259,13 @@ def _gpu_sensors(
     measured_by_amdsmi: list[str] | None = None
     nvidia = False
     if ownership.gpu_ids is None or ownership.gpu_ids:
-        nvml = NvmlSensor(ownership.gpu_ids, library_path=roots.nvml_library, environ=roots.environ)
+        nvml = NvmlSensor(
+            ownership.gpu_ids,
+            library_path=roots.nvml_library,
+            environ=roots.environ,
+            share=share,
+            pids=pids,
+        )
         sensors.append(nvml)
         nvidia = bool(nvml.channels())
         if not nvidia and amd_possible(roots):

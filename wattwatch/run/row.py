@@ -128,6 +128,29 @@ def _component_method(infos: Sequence[ChannelInfo], snap: LedgerSnapshot, compon
     return "+".join(methods)
 
 
+def _component_slice(infos: Sequence[ChannelInfo], component: str) -> str:
+    """The distinct ``slice`` rules of ``component``'s channels, ``+``-joined (``""`` when none says)."""
+    rules = sorted(
+        {str(i.details["slice"]) for i in infos if i.component == component and i.details.get("slice")}
+    )
+    return "+".join(rules)
+
+
+def _band_fields(snap: LedgerSnapshot, infos: Sequence[ChannelInfo]) -> dict[str, Any]:
+    """``energy_low_kwh``, ``energy_high_kwh`` and ``energy_band`` from the channels' methods and intervals."""
+    from wattwatch.measure.uncertainty import channel_bands
+
+    share_of = {i.channel: str(i.details["share_of"]) for i in infos if "share_of" in i.details}
+    parts = channel_bands(snap.channels.values(), pue=snap.pue, share_of=share_of)
+    if not parts:
+        return {}
+    return {
+        "energy_low_kwh": sum(b.low_kwh for b in parts.values()),
+        "energy_high_kwh": sum(b.high_kwh for b in parts.values()),
+        "energy_band": " ".join(f"{c}={'+'.join(b.rules)}" for c, b in sorted(parts.items())),
+    }
+
+
 def _intensity_source(run: RunFacts) -> str:
     src = run.intensity.source
     return src.description if src.description.startswith(f"{src.kind}:") else f"{src.kind}: {src.description}"
@@ -207,5 +230,9 @@ def build_emissions_data(
         resumed_segments=snap.resumed_segments,
         projected_energy_kwh=projection.energy_kwh if projection is not None else None,
         projected_emissions_kg=projection.emissions_kg if projection is not None else None,
+        gpu_slice=_component_slice(infos, "gpu"),
+        cpu_slice=_component_slice(infos, "cpu"),
+        ram_slice=_component_slice(infos, "ram"),
+        **_band_fields(snap, infos),
         **energy,
     )

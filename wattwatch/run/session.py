@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from wattwatch.measure.ledger import Ledger
 from wattwatch.measure.sampler import Sampler
-from wattwatch.run.hardware import Hardware, HardwareRoots
+from wattwatch.run.hardware import Hardware, HardwareRoots, SliceOptions
 from wattwatch.run.outputs import Outputs
 from wattwatch.util.once import WarnOnce
 from wattwatch.util.times import utc_iso
@@ -57,6 +57,8 @@ class RunSession:
                 environ=config.environ,
                 amd_library=config.amd_library,
                 hwmon_root=config.hwmon_root,
+                dmi_root=config.dmi_root,
+                cgroup_root=config.cgroup_root,
             ),
             run_id=tracker.run_id,
             fixed_run_id=fixed_run_id,
@@ -65,6 +67,7 @@ class RunSession:
             tracking_mode=tracker.tracking_mode,
             pid=tracker.pid,
             include_dram=tracker.include_dram,
+            slices=SliceOptions(config.tdp_w, config.vcpu_w, config.gpu_share),
             warn=warn,
         )
         ledger = Ledger(hardware.infos, intensity=tracker.intensity.at, pue=tracker.pue)

@@ -33,7 +33,9 @@ from contextlib import contextmanager
 
 from wattwatch.run.defaults import DEFAULT_FLUSH_EVERY_S
 
-TYPE_CHECKING = False  # typing is not imported with the Tracker: see _lazy below
+TYPE_CHECKING = (
+    False  # `from wattwatch import Tracker` loads only this facade: see _log and the local imports
+)
 if TYPE_CHECKING:
     import logging
     from collections.abc import Callable, Iterator, Sequence
@@ -111,6 +113,9 @@ class Tracker:
         run_id: str | None = None,
         handle_signals: bool = True,
         include_dram: bool = False,
+        tdp_w: float | None = None,
+        vcpu_w: float | None = None,
+        gpu_share: bool = False,
         prometheus_port: int | None = None,
         prometheus_host: str = "127.0.0.1",
         pid: int | None = None,
@@ -120,12 +125,16 @@ class Tracker:
         proc_root: str | os.PathLike[str] = "/proc",
         amd_library: str | os.PathLike[str] | None = None,
         hwmon_root: str | os.PathLike[str] = "/sys/class/hwmon",
+        dmi_root: str | os.PathLike[str] = "/sys/class/dmi/id",
+        cgroup_root: str | os.PathLike[str] = "/sys/fs/cgroup",
         environ: dict[str, str] | None = None,
+        embodied_lifetime_years: float = 4.0,
+        embodied_use_ratio: float = 1.0,
         clock: Callable[[], float] = time.monotonic,
         wall_clock: Callable[[], float] = time.time,
     ) -> None:
         options = {k: v for k, v in locals().items() if k != "self"}  # first: before any local name exists
-        from wattwatch.run.config import TrackerConfig
+        from wattwatch.run.config import TrackerConfig  # the machinery loads when a tracker is made
         from wattwatch.run.counters import Counters
         from wattwatch.run.process import ProcessGuard
         from wattwatch.util.once import WarnOnce
@@ -177,6 +186,7 @@ class Tracker:
         self._start_time_iso = ""
         self._last_flush = 0.0
         self._listeners: list[Callable[[Tracker, float], None]] = []
+        self._eval_metrics: dict[str, float] = {}
 
     # -- public API ------------------------------------------------------------------------------------------
     @property
@@ -205,7 +215,7 @@ class Tracker:
             if self.save_to_file:
                 self._check_output_dir()
             from wattwatch.run.process import watch_forks
-            from wattwatch.run.session import RunSession
+            from wattwatch.run.session import RunSession  # sensors, sampler, outputs: loaded by start()
 
             session = RunSession.open(
                 self,
@@ -345,6 +355,15 @@ class Tracker:
             self._counters.assign(steps=steps, samples=samples, tokens=tokens)
             self._counters.feed_first_step(self._ledger)
 
+    def set_eval_metrics(self, metrics: dict[str, Any]) -> None:
+        """Record the run's latest evaluation metrics (``{"eval_loss": 1.2, ...}``) for its row's ``eval_metrics``
+        column (the last call wins: the final evaluation). Non-numbers, timings and throughputs are dropped and
+        at most 16 are kept (:func:`wattwatch.result.clean_eval_metrics`)."""
+        from wattwatch.result import clean_eval_metrics
+
+        with self._lock:
+            self._eval_metrics = clean_eval_metrics(metrics)
+
     def add_listener(self, listener: Callable[[Tracker, float], None]) -> None:
         """Call ``listener(tracker, t)`` on the sampler thread after every reading (errors are logged once)."""
         self._listeners.append(listener)
@@ -352,7 +371,7 @@ class Tracker:
     def state_dict(self) -> dict[str, Any]:
         """Everything needed to continue this run in another process (JSON-serialisable, see
         :mod:`wattwatch.run.state`)."""
-        from wattwatch.run.state import save_state  # only runs that checkpoint load it
+        from wattwatch.run.state import save_state  # loaded when used (import time is a benchmark figure)
 
         with self._lock:
             ledger = (
@@ -443,6 +462,7 @@ class Tracker:
         self._run_id_fixed = False
         self._resume_state = None
         self.final_emissions_data = None
+        self._eval_metrics = {}
         self._counters.reset()
         self._warn_once.reset()
 
@@ -483,15 +503,33 @@ class Tracker:
         if dist is None:
             return data
         try:
-            return dist.aggregate(self, data, final=final, collective=collective)
+            return self._with_embodied(dist.aggregate(self, data, final=final, collective=collective))
         except Exception as exc:  # noqa: BLE001 - never into user code
             self._warn_once(
                 "aggregate", f"wattwatch: cannot combine the ranks' totals ({exc!r}); this rank's only"
             )
             return data
 
+    def _with_embodied(self, data: EmissionsData) -> EmissionsData:
+        """``data`` with its embodied CO2 (the run's share of its hardware's manufacturing footprint, from the
+        row's own hardware and duration: a combined row of several ranks gets its whole hardware). Cheap: the
+        footprint is computed once per hardware. A failure leaves the columns empty, with one warning."""
+        from wattwatch.carbon.embodied import with_embodied
+
+        try:
+            return with_embodied(
+                data,
+                lifetime_years=self.config.embodied_lifetime_years,
+                use_ratio=self.config.embodied_use_ratio,
+            )
+        except Exception as exc:  # noqa: BLE001 - never into user code
+            self._warn_once(
+                "embodied", f"wattwatch: cannot compute the embodied CO2 ({exc!r}); column left empty"
+            )
+            return data
+
     def _facts(self) -> RunFacts:
-        from wattwatch.run.row import RunFacts
+        from wattwatch.run.row import RunFacts  # the row's code: loaded by the first row, at start()
         from wattwatch.util.times import utc_iso
 
         topology, ownership = self.topology, self.ownership
@@ -510,11 +548,14 @@ class Tracker:
         )
 
     def _emissions_data(self, status: str) -> EmissionsData:
-        assert self._ledger is not None
-        snap = self._ledger.snapshot()
         from wattwatch.run.row import build_emissions_data
 
-        return build_emissions_data(snap, self._facts(), status, counters=self._counters)
+        assert self._ledger is not None
+        snap = self._ledger.snapshot()
+        data = build_emissions_data(snap, self._facts(), status, counters=self._counters)
+        if self._eval_metrics:
+            data.eval_metrics = dict(self._eval_metrics)
+        return self._with_embodied(data)
 
     def _write_row(self, status: str) -> None:
         self._write_data(self._aggregate(self._emissions_data(status), final=False))
@@ -544,7 +585,7 @@ class Tracker:
             durable = (
                 data.status != "running" or threading.current_thread() is not self._session.sampler.thread
             )
-            self._session.outputs.write_row(data, durable=durable)
+            self._session.outputs.write_row(self._with_embodied(data), durable=durable)  # combined rows too
 
     def _after_fork_in_child(self) -> None:
         # The sampler thread does not exist in the child; make sure the child never writes the parent's row.

@@ -58,9 +58,12 @@ class ChannelInfo:
     """Static description of one channel.
 
     ``method`` is the provenance of the channel's energy: ``counter`` (hardware energy counter),
-    ``power-integral`` (trapezoid over sampled power) or ``model:<name>`` (a power model, e.g.
-    ``model:cpu-utilisation-tdp``). ``details`` holds free-form static facts (``name``, ``uuid``,
-    ``index``, ``power_limit_w``, ``tdp_w``, ``mig_parent``...), JSON-serialisable.
+    ``power-integral`` (trapezoid over sampled power), ``model:<rule>/<attribution>`` (a power model, e.g.
+    ``model:vm-vcpu/machine``) or ``estimate:<rule>`` (a share of a measured board, e.g.
+    ``estimate:gpu-process-share``); :mod:`wattwatch.measure.uncertainty` gives each its error band.
+    ``details`` holds free-form static facts (``name``, ``uuid``, ``index``, ``power_limit_w``, ``tdp_w``,
+    ``mig_parent``, ``slice`` -- whose share is charged -- ``share_of`` -- the method under an estimate...),
+    JSON-serialisable.
     """
 
     channel: str

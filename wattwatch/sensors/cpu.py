@@ -12,20 +12,23 @@ and anchor full load at the CPU's TDP from CodeCarbon's table, so a known model 
 CodeCarbon 3's own machine curve (``0.1 + 0.9 u**3``) was not chosen: cubic growth puts 50 % load at 21 % of
 TDP, well under SPECpower measurements (typically 55-65 % of full-load power at 50 % load).
 
-Modes:
+Attribution (the part of the method after ``/``):
 
-- ``machine``: u is whole-machine utilisation from ``psutil.cpu_times()`` deltas between reads
-  (busy = total - idle - iowait); the idle share is charged.
+- ``machine``: u is whole-machine (or whole-VM) utilisation from ``/proc/stat`` deltas between reads
+  (busy = total - idle - iowait); the idle share is charged. Everything that runs there is charged to the run,
+  other users' work included: the method ``model:<rule>/machine`` says so in the row.
+- ``cgroup``: the container's CPU seconds over its CPU limit; the container is charged as a machine of its
+  limit's size (see :class:`CpuModelSensor`).
 - ``process``: u is the process tree's share of the machine, tree CPU seconds / (dt * logical CPUs), and only
   the dynamic part is charged: ``P = TDP_total * (1 - IDLE_FRACTION) * u``. The idle floor belongs to the
   machine, not to one process (summing process-mode readings over all processes gives machine power minus idle).
 
-``TDP_total`` is the per-socket TDP times the sockets in ``/proc/cpuinfo`` (distinct ``physical id``), or the
-``tdp_w`` given. On a VM, cpuinfo shows the host's model but only the VM's vCPUs: the whole socket's TDP is then
-an upper bound for the VM; pass ``tdp_w`` (e.g. 3.5 W x vCPUs) to model a slice.
+``TDP_total`` (the scale) is chosen by :func:`wattwatch.sensors.vm.cpu_scale`: ``tdp_w`` when given; on bare
+metal the per-socket TDP times the sockets in ``/proc/cpuinfo`` (rule ``tdp``); on a VM its slice of the host
+socket (``vm-slice-tdp``) or watts per vCPU (``vm-vcpu``) when the host model is hidden.
 
 Readings are kind ``power_w`` (the mean over the interval since the previous read) with method
-``model:cpu-linear-ccf``.
+``model:<rule>/<attribution>``, e.g. ``model:tdp/machine``, ``model:vm-vcpu/machine``, ``model:tdp/cgroup``.
 """
 
 from __future__ import annotations
@@ -38,13 +41,20 @@ from pathlib import Path
 from typing import Literal
 
 from wattwatch.sensors.base import POWER, ChannelInfo, ProcFile, Reading
-from wattwatch.sensors.cpuinfo import read_cpuinfo
-from wattwatch.sensors.tdp_index import find_tdp
+from wattwatch.sensors.cgroup import CgroupSlice
+from wattwatch.sensors.cpuinfo import CpuInfo, read_cpuinfo
+from wattwatch.sensors.vm import (
+    CCF_MAX_W_PER_VCPU,
+    CCF_MIN_W_PER_VCPU,
+    DEFAULT_DMI_ROOT,
+    CpuScale,
+    cpu_scale,
+    detect_vm,
+)
 
 __all__ = [
     "CCF_MAX_W_PER_VCPU",
     "CCF_MIN_W_PER_VCPU",
-    "CURVE_NAME",
     "IDLE_FRACTION",
     "CpuModelSensor",
     "ProcessTreeCpu",
@@ -54,13 +64,8 @@ __all__ = [
     "machine_power_w",
 ]
 
-CCF_MIN_W_PER_VCPU = 0.74
-"""Cloud Carbon Footprint's AWS average idle watts per vCPU (SPECpower-derived)."""
-CCF_MAX_W_PER_VCPU = 3.5
-"""Cloud Carbon Footprint's AWS average full-load watts per vCPU (SPECpower-derived)."""
 IDLE_FRACTION = CCF_MIN_W_PER_VCPU / CCF_MAX_W_PER_VCPU
 """Idle power as a fraction of full-load power (0.2114)."""
-CURVE_NAME = "cpu-linear-ccf"
 
 Mode = Literal["machine", "process"]
 
@@ -169,11 +174,26 @@ class ProcessTreeCpu:
 
 
 class CpuModelSensor:
-    """Modelled CPU power (watts) from utilisation and TDP; one channel, ``cpu``.
+    """Modelled CPU power (watts) from utilisation and the full-load watts of the visible CPUs; one channel,
+    ``cpu``.
 
-    ``machine_seconds`` returns cumulative ``(busy, total)`` CPU seconds of the machine (default: psutil);
+    The full-load watts (the *scale*) come from :func:`wattwatch.sensors.vm.cpu_scale`: ``tdp_w`` if given, the
+    TDP table on bare metal, a VM's slice of its host socket, or watts per vCPU (``vcpu_w``) on a VM hiding its
+    host model. ``scale`` passes a ready one (tests, or a caller that already chose).
+
+    Attribution (the part after ``/`` in the method):
+
+    - ``machine``: utilisation of the whole machine (or VM) from ``/proc/stat``; idle power is charged. The run
+      is charged for everything running there, other users' work included, and the method says so.
+    - ``cgroup`` (``cgroup`` given, machine mode): the container's CPU time over its CPU limit; the container is
+      charged as a machine of its limit's size: ``P = scale * (limit / n_cpus) * (idle + (1 - idle) * u)`` with
+      ``u = container CPU seconds / (dt * limit)``.
+    - ``process``: the process tree's CPU seconds over ``dt * n_cpus``, dynamic part only (see the module doc).
+
+    ``machine_seconds`` returns cumulative ``(busy, total)`` CPU seconds of the machine (default: ``/proc/stat``);
     ``tree_seconds`` cumulative CPU seconds of the tracked process tree (default: :class:`ProcessTreeCpu`);
-    ``clock`` the monotonic clock the sampler's ``t`` comes from. Tests fake all three.
+    ``cgroup_seconds`` cumulative CPU seconds of the cgroup (default: its ``cpu.stat``/``cpuacct.usage``);
+    ``clock`` the monotonic clock the sampler's ``t`` comes from. Tests fake them.
     """
 
     def __init__(
@@ -186,38 +206,70 @@ class CpuModelSensor:
         cpu_count: int | None = None,
         logger: logging.Logger | None = None,
         *,
+        vcpu_w: float | None = None,
+        dmi_root: Path = DEFAULT_DMI_ROOT,
+        scale: CpuScale | None = None,
+        cpuinfo: CpuInfo | None = None,
+        cgroup: CgroupSlice | None = None,
         machine_seconds: Callable[[], tuple[float, float]] | None = None,
         tree_seconds: Callable[[], float] | None = None,
+        cgroup_seconds: Callable[[], float] | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         if mode not in ("machine", "process"):
             raise ValueError(f"CpuModelSensor mode must be 'machine' or 'process', not {mode!r}")
-        if tdp_w is not None and not tdp_w > 0:
-            raise ValueError(f"tdp_w must be a positive number of watts, not {tdp_w!r}")
         if cpu_count is not None and cpu_count < 1:
             raise ValueError(f"cpu_count must be >= 1, not {cpu_count!r}")
         self._log = logger or logging.getLogger(__name__)
         self._mode: Mode = mode
-        info = read_cpuinfo(Path(proc_root))
+        info = cpuinfo if cpuinfo is not None else read_cpuinfo(Path(proc_root))
         self.model_name = info.model_name
-        self.sockets = info.sockets or 1
         self.n_cpus = cpu_count or info.logical_cpus
-        match = find_tdp(info.model_name, data_dir)
-        self.tdp_per_socket_w = match.tdp_w
-        if tdp_w is not None:
-            self.tdp_w, self.tdp_source = float(tdp_w), "user"
-        else:
-            self.tdp_w, self.tdp_source = match.tdp_w * self.sockets, match.source
-        self._tdp_table_name = match.name
-        if self.tdp_source == "default":
+        if scale is None:
+            scale = cpu_scale(
+                info.model_name,
+                self.n_cpus,
+                info.sockets,
+                vm=detect_vm(Path(proc_root), Path(dmi_root), cpuinfo=info),
+                tdp_w=tdp_w,
+                vcpu_w=vcpu_w,
+                data_dir=data_dir,
+            )
+        elif tdp_w is not None and not tdp_w > 0:
+            raise ValueError(f"tdp_w must be a positive number of watts, not {tdp_w!r}")
+        self.scale = scale
+        self.tdp_w = scale.full_w
+        """Watts of the visible CPUs at full load (the scale of the curve)."""
+        self.tdp_source = str(scale.details.get("tdp_source", scale.details.get("source", scale.rule)))
+        if scale.rule == "tdp-default":
             self._log.info(
                 "CPU model %r not in CodeCarbon's TDP table; modelling with a default %.0f W per socket",
                 info.model_name,
-                match.tdp_w,
+                scale.details.get("tdp_w_per_socket", 0.0),
+            )
+        elif scale.rule.startswith("vm-"):
+            self._log.info(
+                "CPU runs in a VM (%s): charging its slice, %.1f W at full load (rule %s)",
+                scale.details.get("hypervisor", "unknown"),
+                scale.full_w,
+                scale.rule,
             )
         self._pid = pid if pid is not None else os.getpid()
+        self._cgroup = cgroup if mode == "machine" else None
+        self._closers: list[Callable[[], None]] = []
         self._stat: ProcFile | None = None
-        if machine_seconds is None and mode == "machine":
+        self._cgroup_seconds: Callable[[], float] | None = None
+        self._limit = float(self.n_cpus)
+        if self._cgroup is not None:
+            if self._cgroup.cpu_limit is None:
+                raise ValueError("cgroup given to CpuModelSensor does not limit CPU")
+            self._limit = min(float(self.n_cpus), self._cgroup.cpu_limit)
+            if cgroup_seconds is None:
+                reader = self._cgroup.cpu_usage_reader()
+                self._closers.append(reader.close)
+                cgroup_seconds = reader
+            self._cgroup_seconds = cgroup_seconds
+        if machine_seconds is None and mode == "machine" and self._cgroup is None:
             try:
                 stat = ProcFile(Path(proc_root) / "stat")
                 parse_proc_stat(stat.read())
@@ -232,36 +284,61 @@ class CpuModelSensor:
         if mode == "process" and tree_seconds is None:
             self._tree_seconds = ProcessTreeCpu(self._pid)
         self._last_t = clock()
-        self._last_busy, self._last_total = self._machine_seconds() if mode == "machine" else (0.0, 0.0)
+        self._last_busy, self._last_total = (
+            self._machine_seconds() if mode == "machine" and self._cgroup is None else (0.0, 0.0)
+        )
+        self._last_cg = self._cgroup_seconds() if self._cgroup_seconds is not None else 0.0
         self._last_tree = self._tree_seconds() if self._tree_seconds is not None else 0.0
-        self._last_power = machine_power_w(0.0, self.tdp_w) if mode == "machine" else 0.0
+        if mode == "process":
+            self._last_power = 0.0
+        else:
+            self._last_power = machine_power_w(0.0, self.tdp_w) * self._limit / self.n_cpus
+
+    @property
+    def attribution(self) -> str:
+        """``machine``, ``cgroup`` or ``process``: whose CPU time is charged."""
+        if self._mode == "process":
+            return "process"
+        return "cgroup" if self._cgroup is not None else "machine"
 
     @property
     def method(self) -> str:
-        return f"model:{CURVE_NAME}"
+        """``model:<scale rule>/<attribution>``, e.g. ``model:vm-vcpu/machine``, ``model:tdp/cgroup``."""
+        return f"model:{self.scale.rule}/{self.attribution}"
 
     def channels(self) -> list[str]:
         return ["cpu"]
 
     def describe(self) -> list[ChannelInfo]:
         details: dict[str, object] = {
+            **self.scale.details,
             "tdp_w": self.tdp_w,
-            "tdp_w_per_socket": self.tdp_per_socket_w,
             "tdp_source": self.tdp_source,
-            "tdp_table_name": self._tdp_table_name,
-            "sockets": self.sockets,
+            "scale_rule": self.scale.rule,
             "n_cpus": self.n_cpus,
             "mode": self._mode,
+            "attribution": self.attribution,
+            "slice": self.scale.rule + "/" + self.attribution,
             "idle_fraction": round(IDLE_FRACTION, 4),
             "curve": "P = TDP * (idle + (1 - idle) * u); process mode charges only (1 - idle) * TDP * share",
         }
         if self._mode == "process":
             details["pid"] = self._pid
+        if self._cgroup is not None:
+            details.update(self._cgroup.describe())
+            details["cpu_limit_used"] = self._limit
         return [ChannelInfo("cpu", "cpu", self.method, self.model_name, details)]
 
     def read(self, t: float) -> dict[str, Reading]:
         """Mean modelled watts since the previous read (the previous value when no time has passed)."""
-        if self._mode == "machine":
+        if self._mode == "machine" and self._cgroup_seconds is not None:
+            used = self._cgroup_seconds()
+            dt = t - self._last_t
+            if dt > 0:
+                u = max(0.0, used - self._last_cg) / (dt * self._limit)
+                self._last_power = machine_power_w(u, self.tdp_w) * self._limit / self.n_cpus
+                self._last_cg = used
+        elif self._mode == "machine":
             busy, total = self._machine_seconds()
             d_total = total - self._last_total
             if d_total > 0:
@@ -280,6 +357,9 @@ class CpuModelSensor:
         return {"cpu": Reading(self._last_power, POWER)}
 
     def close(self) -> None:
-        """Close the kept-open ``/proc/stat``."""
+        """Close the kept-open ``/proc/stat`` and cgroup files."""
         if self._stat is not None:
             self._stat.close()
+        for close in self._closers:
+            close()
+        self._closers = []

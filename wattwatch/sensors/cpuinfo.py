@@ -59,11 +59,13 @@ def normalize_cpu_name(name: str) -> str:
 @dataclass(frozen=True)
 class CpuInfo:
     """What ``/proc/cpuinfo`` says: raw ``model_name`` (``""`` if absent), ``sockets`` (distinct physical ids,
-    ``None`` when not listed) and ``logical_cpus`` (``processor`` entries)."""
+    ``None`` when not listed), ``logical_cpus`` (``processor`` entries) and whether the CPU flags include
+    ``hypervisor`` (set by every hypervisor for its guests)."""
 
     model_name: str
     sockets: int | None
     logical_cpus: int
+    hypervisor: bool = False
 
 
 def read_cpuinfo(proc_root: Path = Path("/proc")) -> CpuInfo:
@@ -75,6 +77,8 @@ def read_cpuinfo(proc_root: Path = Path("/proc")) -> CpuInfo:
     model = ""
     physical_ids: set[str] = set()
     processors = 0
+    hypervisor = False
+    flags_seen = False
     for line in text.splitlines():
         key, sep, value = line.partition(":")
         if not sep:
@@ -86,7 +90,10 @@ def read_cpuinfo(proc_root: Path = Path("/proc")) -> CpuInfo:
             model = value
         elif key == "physical id":
             physical_ids.add(value)
-    return CpuInfo(model, len(physical_ids) or None, processors or os.cpu_count() or 1)
+        elif key == "flags" and not flags_seen:
+            flags_seen = True
+            hypervisor = "hypervisor" in value.split()
+    return CpuInfo(model, len(physical_ids) or None, processors or os.cpu_count() or 1, hypervisor)
 
 
 @dataclass(frozen=True)

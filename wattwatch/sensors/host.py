@@ -1,4 +1,17 @@
-"""Choose the CPU and RAM sensors for this host: measured (RAPL) when possible, modelled otherwise."""
+"""Choose the CPU and RAM sensors for this host: measured (RAPL) when possible and meaningful, modelled otherwise.
+
+What is charged, and the rule the channel's method names:
+
+- bare metal, machine mode: RAPL package counters (``counter``) when readable, else the utilisation model over
+  the TDP table (``model:tdp/machine``);
+- a VM (``hypervisor`` CPU flag or a hypervisor's DMI vendor): the model over the VM's slice of its host
+  (``model:vm-slice-tdp/...`` or ``model:vm-vcpu/...``, see :mod:`wattwatch.sensors.vm`); RAPL is not used,
+  since where a hypervisor exposes it the counters are the host package's, other tenants included;
+- a container whose cgroup limits CPU: the model over the container's CPU time and limit (``.../cgroup``);
+  RAPL is not used, for the same reason. A cgroup that limits memory: RAM is the cgroup's memory in use
+  (``model:ram-.../cgroup``);
+- process mode: the process tree's CPU share (dynamic power only) and RSS (``.../process``), whatever the host.
+"""
 
 from __future__ import annotations
 
@@ -8,16 +21,24 @@ from pathlib import Path
 from typing import Literal
 
 from wattwatch.sensors.base import Sensor
+from wattwatch.sensors.cgroup import DEFAULT_CGROUP_ROOT, CgroupSlice, find_cgroup
 from wattwatch.sensors.cpu import CpuModelSensor
 from wattwatch.sensors.cpuinfo import read_cpuinfo
 from wattwatch.sensors.ram import WATTS_PER_GIB, RamModelSensor
 from wattwatch.sensors.rapl import DEFAULT_POWERCAP_ROOT, RaplSensor
+from wattwatch.sensors.vm import DEFAULT_DMI_ROOT, cpu_scale, detect_vm
 
 __all__ = ["host_sensors"]
 
 
 def _read_text(path: Path) -> str:
     return path.read_text()
+
+
+def _machine_memory_bytes() -> int:
+    from wattwatch.sensors.sysinfo import ram_total_bytes  # sysconf on Linux: a start does not import psutil
+
+    return ram_total_bytes()
 
 
 def host_sensors(
@@ -29,41 +50,86 @@ def host_sensors(
     tdp_w: float | None = None,
     logger: logging.Logger | None = None,
     *,
+    vcpu_w: float | None = None,
     data_dir: Path | None = None,
     watts_per_gb: float = WATTS_PER_GIB,
     rapl_reader: Callable[[Path], str] = _read_text,
+    dmi_root: Path = DEFAULT_DMI_ROOT,
+    cgroup_root: Path | None = DEFAULT_CGROUP_ROOT,
+    machine_memory_bytes: Callable[[], int] = _machine_memory_bytes,
 ) -> list[Sensor]:
-    """The CPU and RAM sensors for one host (one process per node calls this).
+    """The CPU and RAM sensors for one host (one process per node calls this); see the module docstring.
 
-    - ``mode="machine"``: RAPL package counters when readable; otherwise :class:`CpuModelSensor`, with the reason
-      in an INFO log line (RaplSensor itself warns once, with the fix, when permission is denied).
-    - ``mode="process"``: always the model, attributing the tree of ``pid``; RAPL counts the whole package and
-      cannot attribute it to one process.
-    - RAM: RAPL's ``dram`` zones when ``include_dram`` and present (machine mode), else :class:`RamModelSensor`.
-
-    ``rapl_reader`` reads one sysfs file (tests pass a reader that raises ``PermissionError``).
+    ``tdp_w``: watts of the visible CPUs at full load (overrides every rule); ``vcpu_w``: watts per vCPU at full
+    load on a VM (forces the ``vm-vcpu`` rule). ``cgroup_root=None`` ignores containers. ``/proc/self/cgroup``
+    is read under ``proc_root``. ``rapl_reader`` reads one sysfs file (tests pass a reader that raises
+    ``PermissionError``). ``ValueError`` for a bad ``mode``, ``tdp_w`` or ``vcpu_w``.
     """
     if mode not in ("machine", "process"):
         raise ValueError(f"host_sensors mode must be 'machine' or 'process', not {mode!r}")
     log = logger or logging.getLogger(__name__)
+    proc_root = Path(proc_root)
+    info = read_cpuinfo(proc_root)
+    vm = detect_vm(proc_root, Path(dmi_root), cpuinfo=info)
+    scale = cpu_scale(
+        info.model_name, info.logical_cpus, info.sockets, vm=vm, tdp_w=tdp_w, vcpu_w=vcpu_w, data_dir=data_dir
+    )
+    slice_: CgroupSlice | None = None
+    if mode == "machine" and cgroup_root is not None:
+        slice_ = find_cgroup(
+            Path(cgroup_root),
+            proc_root / "self" / "cgroup",
+            machine_cpus=info.logical_cpus,
+            machine_memory_bytes=machine_memory_bytes(),
+        )
+        if slice_ is not None:
+            log.info(
+                "running in a cgroup slice (%s): CPU limit %s, memory limit %s bytes",
+                slice_.path,
+                slice_.cpu_limit,
+                slice_.memory_limit_bytes,
+            )
+    cpu_sliced = slice_ is not None and slice_.cpu_dir is not None
+    ram_sliced = slice_ is not None and slice_.memory_dir is not None
     sensors: list[Sensor] = []
     ram_from_rapl = False
-    if mode == "machine":
-        cpu_model = read_cpuinfo(Path(proc_root)).model_name
-        rapl = RaplSensor(powercap_root, include_dram, log, reader=rapl_reader, cpu_model=cpu_model)
+    if mode == "machine" and vm is None and not cpu_sliced:
+        dram = include_dram and not ram_sliced  # a container's memory is its cgroup's, not the host's DIMMs
+        rapl = RaplSensor(powercap_root, dram, log, reader=rapl_reader, cpu_model=info.model_name)
         channels = rapl.channels()
         if any(ch.startswith("cpu:") for ch in channels):
             sensors.append(rapl)
             ram_from_rapl = any(ch.startswith("ram:") for ch in channels)
             if include_dram and not ram_from_rapl:
-                log.info("no RAPL dram zone under %s; modelling RAM", powercap_root)
+                log.info("no RAPL dram zone under %s (or memory is a cgroup's); modelling RAM", powercap_root)
         else:
             rapl.close()
             log.info("CPU energy is modelled from utilisation: %s", rapl.unavailable_reason)
+    elif mode == "machine":
+        log.info(
+            "CPU energy is modelled for the %s slice (RAPL would count the whole host package)",
+            "container" if cpu_sliced else "VM",
+        )
     else:
         log.info("CPU energy is modelled from the process tree's utilisation (process mode)")
     if not sensors:
-        sensors.append(CpuModelSensor(mode, pid, proc_root, tdp_w, data_dir, logger=log))
+        sensors.append(
+            CpuModelSensor(
+                mode,
+                pid,
+                proc_root,
+                tdp_w,
+                data_dir,
+                logger=log,
+                scale=scale,
+                cpuinfo=info,
+                cgroup=slice_ if cpu_sliced else None,
+            )
+        )
     if not ram_from_rapl:
-        sensors.append(RamModelSensor(mode, pid, watts_per_gb, log, proc_root=Path(proc_root)))
+        sensors.append(
+            RamModelSensor(
+                mode, pid, watts_per_gb, log, proc_root=proc_root, cgroup=slice_ if ram_sliced else None
+            )
+        )
     return sensors

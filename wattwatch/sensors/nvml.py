@@ -15,6 +15,11 @@ Which GPUs: explicit ``gpu_ids`` (NVML indices, ``GPU-...`` UUIDs or unique pref
 ``CUDA_VISIBLE_DEVICES`` with CUDA's rules (an entry that matches nothing ends the list), else all. Integer
 entries are NVML indices, i.e. PCI bus order -- the same as CUDA's when ``CUDA_DEVICE_ORDER=PCI_BUS_ID``. A MIG
 id selects its parent GPU: NVML meters whole boards, not slices; ``describe()`` says so (``mig_parent``).
+
+Shared GPUs (opt-in, ``share=True``): a GPU selected by MIG ids is charged its parent's energy times the
+instances' share of the parent's slices (method ``estimate:mig-slice-share``); a whole GPU is charged its
+energy times this process tree's share of the SM utilisation samples (``estimate:gpu-process-share``). See
+:mod:`wattwatch.sensors.gpu_share` for the rules; both are estimates and their methods say so.
 """
 
 from __future__ import annotations
@@ -22,13 +27,15 @@ from __future__ import annotations
 import ctypes
 import logging
 import os
-from collections.abc import Mapping, Sequence
+import time
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 from wattwatch.sensors.base import ENERGY, POWER, ChannelInfo, Reading
+from wattwatch.sensors.gpu_share import ProcessSplitter, mig_slice_fraction, process_tree_pids
 
 __all__ = ["NvmlSensor", "parse_visible_devices"]
 
@@ -37,6 +44,15 @@ _LOG = logging.getLogger(__name__)
 COUNTER = "counter"
 INSTANT = "instant"
 AVERAGE = "average"
+PROCESS_SHARE = "estimate:gpu-process-share"
+MIG_SHARE = "estimate:mig-slice-share"
+_PID_REFRESH_S = 1.0
+_SAMPLES_REFRESH_S = 0.5
+"""Per-process samples are queried at most this often: the driver samples utilisation every 1/6 to 1 s, so a
+faster query finds no new sample, which must not read as "nothing ran" (the power path reads every 20 ms)."""
+_SAMPLES_CARRY_S = 2.0
+"""A query that finds no new sample reuses the last non-empty weights this long (the driver's period may be a
+second or more); past it, no sample means nothing ran and the compute processes share evenly."""
 
 _AVERAGE_NOTE = (
     "nvmlDeviceGetPowerUsage is a 1 s trailing average on Ampere and newer boards: integrating it "
@@ -54,6 +70,7 @@ class _Device:
     name: str
     pci_bus_id: str
     mig_uuids: list[str] = field(default_factory=list)
+    mig_handles: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -71,6 +88,18 @@ class _Gpu:
     lost: bool = False
     method_changed_from: str | None = None
     logged: set[str] = field(default_factory=set)
+    share: str | None = None
+    """``PROCESS_SHARE``, ``MIG_SHARE`` or ``None`` (the whole board)."""
+    share_details: dict[str, object] = field(default_factory=dict)
+    fraction: float = 1.0
+    splitter: ProcessSplitter | None = None
+    last_device_j: float | None = None
+    share_j: float = 0.0
+    saw_our_pid: bool = False
+    samples_at: float = -float("inf")
+    weights: dict[int, float] = field(default_factory=dict)
+    running: set[int] = field(default_factory=set)
+    weights_seen_at: float = -float("inf")
 
 
 def parse_visible_devices(value: str) -> list[str]:
@@ -89,6 +118,10 @@ class NvmlSensor:
         environ: where ``CUDA_VISIBLE_DEVICES`` is read from (default ``os.environ``).
         prefer_instant: for boards without an energy counter, use the instantaneous power field when the
             driver supports it (else the 1 s averaged ``nvmlDeviceGetPowerUsage``).
+        share: charge a shared GPU's share instead of the whole board: MIG instances by slices, whole GPUs by
+            this process tree's share of the SM utilisation samples (estimates; see the module docstring).
+        pids: with ``share``, returns the PIDs whose share is charged (default: this process and its
+            descendants, refreshed at most once a second).
         logger: where the sensor logs (default ``wattwatch.sensors.nvml``).
 
     Raises:
@@ -102,9 +135,15 @@ class NvmlSensor:
         library_path: str | os.PathLike[str] | None = None,
         environ: Mapping[str, str] | None = None,
         prefer_instant: bool = True,
+        share: bool = False,
+        pids: Callable[[], Collection[int]] | None = None,
         logger: logging.Logger | None = None,
     ) -> None:
         self._log = logger or _LOG
+        self._share = share
+        self._pids_fn = pids or process_tree_pids()
+        self._pids: frozenset[int] = frozenset()
+        self._pids_at = -float("inf")
         self._environ = os.environ if environ is None else environ
         self._prefer_instant = prefer_instant
         self._nvml: ModuleType | None = None
@@ -189,7 +228,8 @@ class NvmlSensor:
                 pci = _text(nvml.nvmlDeviceGetPciInfo(handle).busId)
             except nvml.NVMLError:
                 pass
-            devices.append(_Device(index, handle, uuid, name, pci, _mig_uuids(nvml, handle)))
+            mig = _mig_devices(nvml, handle)
+            devices.append(_Device(index, handle, uuid, name, pci, list(mig), mig))
         return devices
 
     def _select(
@@ -259,7 +299,55 @@ class NvmlSensor:
                 device.name,
             )
             return None
-        return _Gpu(device, f"gpu:{device.index}", source, limit, mig_ids)
+        gpu = _Gpu(device, f"gpu:{device.index}", source, limit, mig_ids)
+        if self._share:
+            self._prepare_share(nvml, gpu)
+        return gpu
+
+    def _prepare_share(self, nvml: ModuleType, g: _Gpu) -> None:
+        """Pick the share rule for ``g`` (MIG slices or process samples), or leave the whole board, logged."""
+        d = g.device
+        if g.mig_requested:
+            wanted = [r.lower() for r in g.mig_requested]
+            handles = [h for m, h in d.mig_handles.items() if any(m.lower().startswith(w) for w in wanted)]
+            found = mig_slice_fraction(nvml, d.handle, handles) if handles else None
+            if found is None:
+                g.share_details = {
+                    "share_unavailable": "NVML gave no MIG slice counts; the parent's whole energy"
+                }
+                self._log.warning(
+                    "wattwatch: GPU %d: MIG slice counts unavailable; charging the whole GPU", d.index
+                )
+                return
+            g.share, g.fraction = MIG_SHARE, found[0]
+            g.share_details = {
+                "mig_slices": found[1],
+                "parent_slices": found[2],
+                "fraction": round(found[0], 6),
+            }
+            return
+        problems = []
+        for query in (
+            lambda: nvml.nvmlDeviceGetProcessUtilization(d.handle, 0),
+            lambda: nvml.nvmlDeviceGetComputeRunningProcesses(d.handle),
+        ):
+            try:
+                query()
+            except nvml.NVMLError as exc:
+                if _code(exc) != nvml.NVML_ERROR_NOT_FOUND:
+                    problems.append(str(exc))
+        if len(problems) == 2:
+            g.share_details = {"share_unavailable": "; ".join(problems)}
+            self._log.warning(
+                "wattwatch: GPU %d answers no per-process query (%s); charging the whole GPU",
+                d.index,
+                "; ".join(problems),
+            )
+            return
+        g.share, g.splitter = PROCESS_SHARE, ProcessSplitter()
+        g.share_details = {
+            "share_rule": "SM utilisation samples; even split among compute processes when none"
+        }
 
     def _power_source(self, nvml: ModuleType, handle: Any) -> str | None:
         if self._prefer_instant:
@@ -299,6 +387,8 @@ class NvmlSensor:
             if g.mig_requested:
                 details["mig_note"] = (
                     "NVML meters the whole GPU, not a MIG slice: this is the parent's energy"
+                    if g.share != MIG_SHARE
+                    else "the parent's energy x the instances' share of its slices (an estimate)"
                 )
             if g.source == AVERAGE:
                 details["power_note"] = _AVERAGE_NOTE
@@ -307,6 +397,13 @@ class NvmlSensor:
             if g.resets:
                 details["counter_resets"] = g.resets
             method = "counter" if g.source == COUNTER else "power-integral"
+            details.update(g.share_details)
+            details["slice"] = {PROCESS_SHARE: "gpu-process-share", MIG_SHARE: "mig-slice-share"}.get(
+                g.share or "", "whole-gpu"
+            )
+            if g.share is not None:
+                details["share_of"] = method
+                method = g.share
             infos.append(ChannelInfo(g.channel, "gpu", method, model=d.name, details=details))
         return infos
 
@@ -320,10 +417,86 @@ class NvmlSensor:
             if g.lost:
                 continue
             try:
-                out[g.channel] = self._read_one(nvml, g)
+                reading = self._read_one(nvml, g)
+                out[g.channel] = reading if g.share is None else self._share_reading(nvml, g, reading)
             except Exception as exc:  # noqa: BLE001 - a sensor fault must never reach user code
                 self._on_error(nvml, g, exc)
         return out
+
+    def process_energy_j(self, channel: str) -> dict[int, float]:
+        """Joules of ``channel``'s board attributed to each PID so far (process share only; else ``{}``)."""
+        for g in self._gpus:
+            if g.channel == channel and g.splitter is not None:
+                return dict(g.splitter.attributed_j)
+        return {}
+
+    def _our_pids(self) -> frozenset[int]:
+        now = time.monotonic()
+        if now - self._pids_at >= _PID_REFRESH_S:
+            self._pids, self._pids_at = frozenset(self._pids_fn()), now
+        return self._pids
+
+    def _share_reading(self, nvml: ModuleType, g: _Gpu, reading: Reading) -> Reading:
+        if g.share == MIG_SHARE:
+            return Reading(reading.value * g.fraction, reading.kind)
+        assert g.splitter is not None
+        now = time.monotonic()
+        if now - g.samples_at >= _SAMPLES_REFRESH_S:
+            weights, g.running = self._process_samples(nvml, g)
+            if weights:
+                g.weights, g.weights_seen_at = weights, now
+            elif now - g.weights_seen_at > _SAMPLES_CARRY_S:
+                g.weights = {}
+            g.samples_at = now
+        weights, running = g.weights, g.running
+        ours = self._our_pids()
+        if ours & (set(weights) | set(running)):
+            g.saw_our_pid = True
+        elif weights and not g.saw_our_pid:
+            self._once(
+                g,
+                "no-own-pid",
+                "wattwatch: GPU %d is busy but none of this run's processes is on it (pids %s; in a container "
+                "without the host PID namespace NVML's pids differ); its share reads 0",
+                g.device.index,
+                sorted(ours)[:8],
+            )
+        if reading.kind == ENERGY:
+            if g.last_device_j is None:
+                g.last_device_j = reading.value
+                return Reading(g.share_j, ENERGY)
+            delta = max(0.0, reading.value - g.last_device_j)
+            g.last_device_j = reading.value
+            split = g.splitter.add(delta, weights, running)
+            g.share_j += sum(split.get(pid, 0.0) for pid in ours)
+            return Reading(g.share_j, ENERGY)
+        return Reading(reading.value * g.splitter.share_of(ours, weights, running), POWER)
+
+    def _process_samples(self, nvml: ModuleType, g: _Gpu) -> tuple[dict[int, float], set[int]]:
+        """SM utilisation summed per PID over the samples since the last read, and the compute PIDs now."""
+        assert g.splitter is not None
+        weights: dict[int, float] = {}
+        try:
+            samples = nvml.nvmlDeviceGetProcessUtilization(g.device.handle, g.splitter.last_seen_us)
+        except nvml.NVMLError as exc:
+            if _code(exc) != nvml.NVML_ERROR_NOT_FOUND:  # NOT_FOUND: no sample since the last read
+                self._once(
+                    g,
+                    "util:" + str(exc),
+                    "wattwatch: GPU %d per-process utilisation: %s",
+                    g.device.index,
+                    exc,
+                )
+            samples = []
+        for sample in samples:
+            weights[int(sample.pid)] = weights.get(int(sample.pid), 0.0) + float(sample.smUtil)
+            g.splitter.last_seen_us = max(g.splitter.last_seen_us, int(sample.timeStamp))
+        try:
+            running = {int(p.pid) for p in nvml.nvmlDeviceGetComputeRunningProcesses(g.device.handle)}
+        except nvml.NVMLError as exc:
+            self._once(g, "procs:" + str(exc), "wattwatch: GPU %d compute processes: %s", g.device.index, exc)
+            running = set()
+        return weights, running
 
     def close(self) -> None:
         """``nvmlShutdown`` (idempotent); afterwards ``read`` returns nothing."""
@@ -430,20 +603,22 @@ def _instant_w(nvml: ModuleType, handle: Any) -> float:
 _VALUE_ATTR = {0: "dVal", 1: "uiVal", 2: "ulVal", 3: "ullVal", 4: "sllVal", 5: "siVal", 6: "usVal"}
 
 
-def _mig_uuids(nvml: ModuleType, handle: Any) -> list[str]:
+def _mig_devices(nvml: ModuleType, handle: Any) -> dict[str, Any]:
+    """``MIG uuid -> MIG handle`` of a GPU in MIG mode (``{}`` otherwise)."""
     try:
         if nvml.nvmlDeviceGetMigMode(handle)[0] != nvml.NVML_DEVICE_MIG_ENABLE:
-            return []
+            return {}
         count = nvml.nvmlDeviceGetMaxMigDeviceCount(handle)
     except nvml.NVMLError:
-        return []
-    uuids = []
+        return {}
+    found: dict[str, Any] = {}
     for i in range(count):
         try:
-            uuids.append(_text(nvml.nvmlDeviceGetUUID(nvml.nvmlDeviceGetMigDeviceHandleByIndex(handle, i))))
+            mig = nvml.nvmlDeviceGetMigDeviceHandleByIndex(handle, i)
+            found[_text(nvml.nvmlDeviceGetUUID(mig))] = mig
         except nvml.NVMLError:
             continue
-    return uuids
+    return found
 
 
 def _unique(matches: list[_Device]) -> _Device | None:

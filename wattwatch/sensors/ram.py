@@ -10,7 +10,12 @@ touches 16 GiB; charging what is in use bills 6 W. Machine mode uses ``total - a
 ``psutil.virtual_memory()`` (page cache that can be reclaimed is not "in use"); process mode the summed RSS of
 the process tree (shared pages are counted once per process, an upper bound).
 
-Readings are kind ``power_w`` with method ``model:ram-0.375w-per-gib`` (the figure follows ``watts_per_gb``).
+In a container that limits memory (``cgroup`` given, machine mode) memory in use is the cgroup's:
+``memory.current`` (v1 ``memory.usage_in_bytes``) less its inactive page cache, see
+:mod:`wattwatch.sensors.cgroup`.
+
+Readings are kind ``power_w`` with method ``model:ram-0.375w-per-gib/<attribution>`` (the figure follows
+``watts_per_gb``; the attribution is ``machine``, ``cgroup`` or ``process``).
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from wattwatch.sensors.base import POWER, ChannelInfo, ProcFile, Reading
+from wattwatch.sensors.cgroup import CgroupSlice
 
 __all__ = [
     "GIB",
@@ -104,6 +110,7 @@ class RamModelSensor:
         *,
         used_bytes: Callable[[], int] | None = None,
         proc_root: Path = Path("/proc"),
+        cgroup: CgroupSlice | None = None,
     ) -> None:
         if mode not in ("machine", "process"):
             raise ValueError(f"RamModelSensor mode must be 'machine' or 'process', not {mode!r}")
@@ -116,8 +123,16 @@ class RamModelSensor:
         self._meminfo: ProcFile | None = None
         self._pid = pid if pid is not None else os.getpid()
         self.watts_per_gb = float(watts_per_gb)
+        self._cgroup = cgroup if mode == "machine" else None
+        self._close_cgroup: Callable[[], None] | None = None
+        if self._cgroup is not None and self._cgroup.memory_dir is None:
+            raise ValueError("cgroup given to RamModelSensor does not limit memory")
         if used_bytes is not None:
             self._used = used_bytes
+        elif self._cgroup is not None:
+            reader = self._cgroup.memory_reader()
+            self._close_cgroup = reader.close
+            self._used = reader
         elif mode == "machine":
             try:
                 meminfo = ProcFile(Path(proc_root) / "meminfo")
@@ -132,8 +147,16 @@ class RamModelSensor:
         self._warned = False
 
     @property
+    def attribution(self) -> str:
+        """``machine``, ``cgroup`` or ``process``: whose memory is charged."""
+        if self._mode == "process":
+            return "process"
+        return "cgroup" if self._cgroup is not None else "machine"
+
+    @property
     def method(self) -> str:
-        return f"model:ram-{self.watts_per_gb:g}w-per-gib"
+        """``model:ram-<W>w-per-gib/<attribution>``."""
+        return f"model:ram-{self.watts_per_gb:g}w-per-gib/{self.attribution}"
 
     def channels(self) -> list[str]:
         return ["ram"]
@@ -143,10 +166,14 @@ class RamModelSensor:
             "watts_per_gb": self.watts_per_gb,
             "unit": "W per GiB in use",
             "mode": self._mode,
+            "attribution": self.attribution,
+            "slice": self.attribution,
             "source": "CodeCarbon: 3 W per 8 GB of DDR3/DDR4",
         }
         if self._mode == "process":
             details["pid"] = self._pid
+        if self._cgroup is not None:
+            details.update(self._cgroup.describe())
         return [ChannelInfo("ram", "ram", self.method, "", details)]
 
     def read(self, t: float) -> dict[str, Reading]:
@@ -162,6 +189,9 @@ class RamModelSensor:
         return {"ram": Reading(used / GIB * self.watts_per_gb, POWER)}
 
     def close(self) -> None:
-        """Close the kept-open ``/proc/meminfo``."""
+        """Close the kept-open ``/proc/meminfo`` (or cgroup files)."""
         if self._meminfo is not None:
             self._meminfo.close()
+        if self._close_cgroup is not None:
+            self._close_cgroup()
+            self._close_cgroup = None

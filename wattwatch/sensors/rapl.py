@@ -8,6 +8,11 @@ What is counted, and why:
 
 - every distinct ``package-N`` once (channel ``cpu:package-N``): the ``intel-rapl`` zone is preferred over the
   ``intel-rapl-mmio`` one, which measures the same package;
+- die zones (``package-N-die-M``, which the kernel creates when a package has several dies): on AMD the
+  package energy MSR is per socket, so every die zone of a package reads the *same* counter and is counted once
+  (channel ``cpu:package-N``); the same when all die counters of a package read the same value at discovery.
+  Otherwise (Intel multi-die parts, with a counter per die) each die is its own channel
+  ``cpu:package-N-die-M``;
 - never ``psys`` nor anything below it: psys covers the packages (and more), so adding it would double count;
 - ``dram`` subzones only when ``include_dram`` (channel ``ram:dram-N``, component ``ram``);
 - ``core`` / ``uncore`` never: they are inside the package.
@@ -55,6 +60,7 @@ PERMISSION_HINT = (
 )
 
 _ZONE_RE = re.compile(r"^(intel-rapl|intel-rapl-mmio|amd-rapl):(\d+)(?::(\d+))?$")
+_DIE_RE = re.compile(r"^package-(\d+)-die-(\d+)$")
 # Preference when the same package appears under several control types: MSR-backed intel-rapl first.
 _PREFERENCE = {"intel-rapl": 0, "amd-rapl": 1, "intel-rapl-mmio": 2}
 
@@ -91,10 +97,14 @@ def discover_zones(
     root: Path = DEFAULT_POWERCAP_ROOT,
     include_dram: bool = False,
     reader: Callable[[Path], str] = _read_text,
+    *,
+    dies_mirror: bool | None = None,
 ) -> list[RaplZone]:
     """The zones to read under ``root``: distinct packages (and their dram subzones when ``include_dram``).
 
     Unreadable ``name`` / ``max_energy_range_uj`` files (a zone the kernel half-exposes) drop that zone.
+    ``dies_mirror``: ``True`` (AMD) counts the die zones of a package once, ``False`` each on its own, ``None``
+    decides per package: once when all its die counters read the same value now.
     """
     if not root.is_dir():
         return []
@@ -140,7 +150,45 @@ def discover_zones(
                 channel, component, zone_dir, name, root / zone_dir, max_uj, _peak_w(root / zone_dir, reader)
             )
         )
-    return zones
+    return _merge_mirrored_dies(zones, reader, dies_mirror)
+
+
+def _merge_mirrored_dies(
+    zones: list[RaplZone], reader: Callable[[Path], str], dies_mirror: bool | None
+) -> list[RaplZone]:
+    """Keep one zone (the lowest die, as channel ``cpu:package-N``) per package whose die zones mirror one
+    counter; see :func:`discover_zones`."""
+    dies: dict[str, list[RaplZone]] = {}
+    for z in zones:
+        m = _DIE_RE.match(z.name)
+        if z.component == "cpu" and m:
+            dies.setdefault(m.group(1), []).append(z)
+    drop: set[str] = set()
+    rename: dict[str, str] = {}
+    for package, group in dies.items():
+        mirror = dies_mirror
+        if mirror is None:
+            values = set()
+            for z in group:
+                try:
+                    values.add(reader(z.path / "energy_uj").strip())
+                except OSError:
+                    values.add(f"unreadable:{z.zone}")
+            mirror = len(group) > 1 and len(values) == 1
+        if mirror or len(group) == 1:
+            group.sort(key=lambda z: int(_DIE_RE.match(z.name).group(2)))  # type: ignore[union-attr]
+            rename[group[0].channel] = f"cpu:package-{package}"
+            drop.update(z.channel for z in group[1:])
+    out = []
+    for z in zones:
+        if z.channel in drop:
+            continue
+        if z.channel in rename:
+            z = RaplZone(
+                rename[z.channel], z.component, z.zone, z.name, z.path, z.max_energy_range_uj, z.peak_w
+            )
+        out.append(z)
+    return out
 
 
 def _peak_w(zone_dir: Path, reader: Callable[[Path], str]) -> float:
@@ -165,6 +213,10 @@ def _peak_w(zone_dir: Path, reader: Callable[[Path], str]) -> float:
     if limits:
         return 1.5 * max(limits)
     return ASSUMED_PEAK_W
+
+
+def _is_amd(cpu_model: str) -> bool:
+    return cpu_model.strip().lower().startswith("amd")
 
 
 class RaplSensor:
@@ -196,7 +248,9 @@ class RaplSensor:
         self._warned: set[str] = set()
         self.unavailable_reason: str | None = None
 
-        zones = discover_zones(self._root, include_dram, reader)
+        zones = discover_zones(
+            self._root, include_dram, reader, dies_mirror=True if _is_amd(cpu_model) else None
+        )
         if not zones:
             self.unavailable_reason = f"no RAPL package zone under {self._root}"
             return
@@ -252,6 +306,7 @@ class RaplSensor:
                     "max_energy_range_uj": z.max_energy_range_uj,
                     "peak_w": z.peak_w,
                     "max_read_interval_s": z.max_read_interval_s,
+                    "slice": "machine",  # a package counter counts every process on the package
                 },
             )
             for z in self._zones

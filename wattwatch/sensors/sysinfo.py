@@ -17,7 +17,7 @@ import sys
 from dataclasses import dataclass
 from functools import lru_cache
 
-__all__ = ["HostFacts", "host_facts", "platform_string"]
+__all__ = ["HostFacts", "host_facts", "platform_string", "ram_total_bytes"]
 
 
 @dataclass(frozen=True)
@@ -73,15 +73,21 @@ def _ram_total_bytes() -> int | None:
     return pages * size if pages > 0 and size > 0 else None
 
 
-@lru_cache(maxsize=1)
-def host_facts() -> HostFacts:
-    """This host's facts, read once per process (psutil, ``platform`` and ``socket`` only where the ``os``
-    module cannot say)."""
+def ram_total_bytes() -> int:
+    """Physical memory in bytes: ``os.sysconf`` pages x page size (``MemTotal``), psutil where that is missing."""
     ram = _ram_total_bytes()
     if ram is None:
         import psutil
 
         ram = int(psutil.virtual_memory().total)
+    return ram
+
+
+@lru_cache(maxsize=1)
+def host_facts() -> HostFacts:
+    """This host's facts, read once per process (psutil, ``platform`` and ``socket`` only where the ``os``
+    module cannot say)."""
+    ram = ram_total_bytes()
     try:
         hostname = os.uname().nodename  # what gethostname() returns on POSIX
     except AttributeError:  # pragma: no cover - not POSIX

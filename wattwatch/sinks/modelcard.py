@@ -12,6 +12,12 @@ The Hub reads (https://huggingface.co/docs/hub/model-cards-co2)::
 :func:`update_model_card` merges that block into an existing ``README.md`` (every other metadata key and the
 card's body are kept) or creates a minimal card. It uses huggingface_hub's own ``ModelCard`` API, so what it
 writes is what the Hub parses.
+
+``emissions`` is the operational figure (electricity used x grid intensity x PUE), as the Hub means it. When the
+run knows its embodied carbon (its share of the hardware's manufacturing footprint, see
+:mod:`wattwatch.carbon.embodied`), the block also carries ``embodied_emissions`` (grams) and
+``embodied_source``, and the card's body gets a short "Carbon footprint" section -- operational and embodied
+side by side, each named, with the total -- kept between two HTML comments and replaced at each update.
 """
 
 from __future__ import annotations
@@ -22,7 +28,13 @@ from typing import Any
 
 from wattwatch.result import EmissionsData
 
-__all__ = ["TRAINING_TYPES", "co2_eq_emissions", "read_co2_eq_emissions", "update_model_card"]
+__all__ = [
+    "TRAINING_TYPES",
+    "carbon_section",
+    "co2_eq_emissions",
+    "read_co2_eq_emissions",
+    "update_model_card",
+]
 
 TRAINING_TYPES = ("pre-training", "fine-tuning")
 """Values the Hub documents for ``training_type``."""
@@ -56,7 +68,49 @@ def co2_eq_emissions(
         "geographical_location": _location(data),
         "hardware_used": _hardware(data),
     }
+    if data.embodied_emissions is not None:
+        out["embodied_emissions"] = float(f"{float(data.embodied_emissions) * 1000.0:.6g}")
+        out["embodied_source"] = data.embodied_source
     return {k: v for k, v in out.items() if v != ""}
+
+
+_START = "<!-- wattwatch:carbon:start -->"
+_END = "<!-- wattwatch:carbon:end -->"
+
+
+def _g(kg: float) -> str:
+    return f"{kg * 1000.0:,.4g}"
+
+
+def carbon_section(data: EmissionsData) -> str:
+    """The card's "Carbon footprint" section: operational and embodied g CO2eq side by side, and their total."""
+    op = float(data.emissions)
+    lines = [
+        _START,
+        "## Carbon footprint",
+        "",
+        "| | g CO2eq | how |",
+        "|---|---|---|",
+        f"| operational: the electricity the training used | {_g(op)} | {data.energy_consumed:.4g} kWh x "
+        f"{data.intensity_g_per_kwh:.4g} g/kWh ({data.intensity_source or 'source not recorded'}), PUE {data.pue:g} |",
+    ]
+    if data.embodied_emissions is not None:
+        emb = float(data.embodied_emissions)
+        lines += [
+            f"| embodied: its share of the hardware's manufacturing | {_g(emb)} | {data.embodied_source} |",
+            f"| total | {_g(op + emb)} | |",
+        ]
+    else:
+        lines.append("| embodied: its share of the hardware's manufacturing | not computed | |")
+    lines += ["", f"Measured by wattwatch on {_hardware(data)}.", _END]
+    return "\n".join(lines)
+
+
+def _with_section(body: str, section: str) -> str:
+    if _START in body and _END in body:
+        head, rest = body.split(_START, 1)
+        return head + section + rest.split(_END, 1)[1]
+    return body.rstrip("\n") + "\n\n" + section + "\n"
 
 
 def update_model_card(
@@ -82,6 +136,8 @@ def update_model_card(
     else:
         meta = ModelCardData(co2_eq_emissions=block)
         card = ModelCard(f"---\n{meta.to_yaml()}\n---\n")
+    if isinstance(data, EmissionsData):
+        card.text = _with_section(card.text, carbon_section(data))
     card_path.parent.mkdir(parents=True, exist_ok=True)
     tmp = card_path.with_name(f".{card_path.name}.wattwatch-tmp")
     card.save(tmp)

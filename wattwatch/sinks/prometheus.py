@@ -24,6 +24,10 @@ from typing import TYPE_CHECKING, Any, Protocol
 from wattwatch.errors import ConfigurationError
 
 if TYPE_CHECKING:
+    from wsgiref.simple_server import WSGIServer
+
+    from prometheus_client import CollectorRegistry
+
     from wattwatch.distributed.topology import Topology
     from wattwatch.measure.ledger import LedgerSnapshot
     from wattwatch.result import EmissionsData
@@ -119,8 +123,8 @@ class TrackerCollector:
 class Exporter:
     """A running ``/metrics`` server; :meth:`close` shuts it down (idempotent)."""
 
-    def __init__(self, server: Any, thread: threading.Thread, registry: Any) -> None:
-        self._server = server
+    def __init__(self, server: WSGIServer, thread: threading.Thread, registry: CollectorRegistry) -> None:
+        self._server: WSGIServer | None = server
         self._thread = thread
         self.registry = registry
         self.host: str = str(server.server_address[0])

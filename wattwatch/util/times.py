@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import math
 import time
-from datetime import datetime, timezone
 
 __all__ = ["parse_utc", "utc_display", "utc_iso", "utc_iso_minutes"]
 
@@ -22,12 +21,12 @@ def utc_iso(wall: float) -> str:
 
 def utc_iso_minutes(wall: float) -> str:
     """Unix seconds as short ISO-8601 UTC (``2026-11-29T12:00Z``)."""
-    return datetime.fromtimestamp(wall, tz=timezone.utc).strftime("%Y-%m-%dT%H:%MZ")
+    return time.strftime("%Y-%m-%dT%H:%MZ", time.gmtime(wall))
 
 
 def utc_display(wall: float) -> str:
     """Unix seconds for a person to read (``2026-11-29 12:00 UTC``)."""
-    return datetime.fromtimestamp(wall, tz=timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    return time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(wall))
 
 
 def parse_utc(text: str) -> tuple[float, bool]:
@@ -50,6 +49,8 @@ def parse_utc(text: str) -> tuple[float, bool]:
         if abs(x) > 1e11:
             raise ValueError(f"timestamp {s!r} looks like milliseconds; write unix seconds (divide by 1000)")
         return x, False
+    from datetime import datetime, timezone  # only parsers need it (import time is a benchmark figure)
+
     try:
         when = datetime.fromisoformat(s[:-1] + "+00:00" if s[-1:] in ("Z", "z") else s)
     except ValueError:

@@ -27,6 +27,15 @@
  *   latency_ms <ms>                    each power/energy read sleeps this long
  *   mig_mode <0|1>
  *   mig_uuid <MIG-...>                 one per MIG device (repeatable)
+ *   mig_slices <n>                     GPU-instance slices of the MIG device named last (default 1)
+ *   gpu_slices <n>                     slices of the whole GPU (the full GPU-instance profile; default 7)
+ *   proc <pid> <sm %> <MiB> <start> <end>
+ *                                      a compute process on this GPU during [start, end): listed by
+ *                                      nvmlDeviceGetComputeRunningProcesses; while sm % > 0 it has one sample
+ *                                      (timeStamp = now, smUtil = sm %) in nvmlDeviceGetProcessUtilization
+ *   util_period <s>                    the driver's utilisation sampling period: samples are stamped at multiples
+ *                                      of it, so a query within one period of the last gets NOT_FOUND (0: a
+ *                                      fresh sample at every call)
  *   term const  <start> <end> <W>
  *   term ramp   <start> <end> <W at anchor> <slope W/s>      anchor = start, or 0 if start is -inf
  *   term square <start> <end> <low W> <high W> <period s> <duty 0..1> <phase s>
@@ -51,6 +60,7 @@
 #define MAX_GPUS 64
 #define MAX_MIGS 8
 #define MAX_TERMS 32
+#define MAX_PROCS 16
 
 enum term_kind { TERM_CONST, TERM_RAMP, TERM_SQUARE };
 
@@ -59,6 +69,12 @@ typedef struct {
     double start, end;
     double a, b, period, duty, phase; /* const: a=W; ramp: a=W at anchor, b=slope; square: a=low, b=high */
 } term_t;
+
+typedef struct {
+    unsigned int pid, sm_util;
+    unsigned long long mem_mib;
+    double start, end;
+} fake_proc_t;
 
 typedef struct {
     char name[NVML_DEVICE_NAME_V2_BUFFER_SIZE];
@@ -72,6 +88,11 @@ typedef struct {
     term_t terms[MAX_TERMS];
     int n_migs;
     char mig_uuids[MAX_MIGS][NVML_DEVICE_UUID_V2_BUFFER_SIZE];
+    unsigned int mig_slices[MAX_MIGS];
+    unsigned int gpu_slices;
+    double util_period;
+    int n_procs;
+    fake_proc_t procs[MAX_PROCS];
 } fake_gpu_t;
 
 /* Handles are pointers into static arrays, so a handle taken before a re-init stays valid memory. */
@@ -182,6 +203,7 @@ static void gpu_defaults(fake_gpu_t *g, int index)
     g->lost_after = INFINITY;
     g->counter_reset_at = INFINITY;
     g->counter_unsupported_after = INFINITY;
+    g->gpu_slices = 7;
 }
 
 static void copy_rest(char *dst, size_t n, const char *src)
@@ -244,7 +266,26 @@ static nvmlReturn_t load_config(void)
         else if (strcmp(key, "mig_uuid") == 0) {
             if (g->n_migs >= MAX_MIGS) { rc = config_error(path, lineno, "too many mig devices"); break; }
             copy_rest(g->mig_uuids[g->n_migs], sizeof(g->mig_uuids[0]), rest);
+            g->mig_slices[g->n_migs] = 1;
             g->n_migs++;
+        } else if (strcmp(key, "mig_slices") == 0) {
+            if (g->n_migs == 0) { rc = config_error(path, lineno, "mig_slices before mig_uuid"); break; }
+            g->mig_slices[g->n_migs - 1] = (unsigned int)strtoul(rest, NULL, 10);
+        } else if (strcmp(key, "util_period") == 0) {
+            g->util_period = strtod(rest, NULL);
+        } else if (strcmp(key, "gpu_slices") == 0) {
+            g->gpu_slices = (unsigned int)strtoul(rest, NULL, 10);
+        } else if (strcmp(key, "proc") == 0) {
+            if (g->n_procs >= MAX_PROCS) { rc = config_error(path, lineno, "too many procs"); break; }
+            fake_proc_t *pr = &g->procs[g->n_procs];
+            char s_start[32] = "", s_end[32] = "";
+            if (sscanf(rest, " %u %u %llu %31s %31s", &pr->pid, &pr->sm_util, &pr->mem_mib, s_start, s_end) != 5) {
+                rc = config_error(path, lineno, "bad proc");
+                break;
+            }
+            pr->start = strtod(s_start, NULL);
+            pr->end = strtod(s_end, NULL);
+            g->n_procs++;
         } else if (strcmp(key, "term") == 0) {
             if (g->n_terms >= MAX_TERMS) { rc = config_error(path, lineno, "too many terms"); break; }
             term_t *t = &g->terms[g->n_terms];
@@ -630,5 +671,117 @@ nvmlReturn_t DECLDIR nvmlDeviceGetDeviceHandleFromMigDeviceHandle(nvmlDevice_t m
     if (rc != NVML_SUCCESS) return rc;
     if (device == NULL || !migDevice->is_mig) return NVML_ERROR_INVALID_ARGUMENT;
     *device = &g_handles[migDevice->gpu];
+    return NVML_SUCCESS;
+}
+
+/* ------------------------------------------------------------------------------------------------ processes */
+
+static int proc_running(const fake_proc_t *pr, double tau) { return tau >= pr->start && tau < pr->end; }
+
+nvmlReturn_t DECLDIR nvmlDeviceGetComputeRunningProcesses_v3(nvmlDevice_t device, unsigned int *infoCount,
+                                                            nvmlProcessInfo_t *infos)
+{
+    fake_gpu_t *g;
+    nvmlReturn_t rc = check(device, &g);
+    if (rc != NVML_SUCCESS) return rc;
+    if (infoCount == NULL) return NVML_ERROR_INVALID_ARGUMENT;
+    double tau = now_tau();
+    unsigned int n = 0;
+    for (int i = 0; i < g->n_procs; i++) n += (unsigned int)proc_running(&g->procs[i], tau);
+    if (*infoCount < n) {
+        *infoCount = n;
+        return n == 0 ? NVML_SUCCESS : NVML_ERROR_INSUFFICIENT_SIZE;
+    }
+    if (n > 0 && infos == NULL) return NVML_ERROR_INVALID_ARGUMENT;
+    unsigned int k = 0;
+    for (int i = 0; i < g->n_procs; i++) {
+        const fake_proc_t *pr = &g->procs[i];
+        if (!proc_running(pr, tau)) continue;
+        infos[k].pid = pr->pid;
+        infos[k].usedGpuMemory = pr->mem_mib * 1048576ULL;
+        infos[k].gpuInstanceId = 0xFFFFFFFFu;
+        infos[k].computeInstanceId = 0xFFFFFFFFu;
+        k++;
+    }
+    *infoCount = n;
+    return NVML_SUCCESS;
+}
+
+nvmlReturn_t DECLDIR nvmlDeviceGetProcessUtilization(nvmlDevice_t device, nvmlProcessUtilizationSample_t *utilization,
+                                                     unsigned int *processSamplesCount,
+                                                     unsigned long long lastSeenTimeStamp)
+{
+    fake_gpu_t *g;
+    nvmlReturn_t rc = check(device, &g);
+    if (rc != NVML_SUCCESS) return rc;
+    if (processSamplesCount == NULL) return NVML_ERROR_INVALID_ARGUMENT;
+    if (device->is_mig) return NVML_ERROR_NOT_SUPPORTED;
+    double tau = now_tau();
+    struct timeval tv;
+    gettimeofday(&tv, NULL);
+    unsigned long long stamp_us = (unsigned long long)tv.tv_sec * 1000000ULL + (unsigned long long)tv.tv_usec;
+    if (g->util_period > 0.0) {
+        unsigned long long period_us = (unsigned long long)(g->util_period * 1e6);
+        if (period_us > 0) stamp_us = (stamp_us / period_us) * period_us;
+    }
+    unsigned int n = 0;
+    for (int i = 0; i < g->n_procs; i++)
+        n += (unsigned int)(proc_running(&g->procs[i], tau) && g->procs[i].sm_util > 0);
+    if (n == 0 || stamp_us <= lastSeenTimeStamp) return NVML_ERROR_NOT_FOUND;
+    if (utilization == NULL || *processSamplesCount < n) {
+        *processSamplesCount = n;
+        return NVML_ERROR_INSUFFICIENT_SIZE;
+    }
+    unsigned int k = 0;
+    for (int i = 0; i < g->n_procs; i++) {
+        const fake_proc_t *pr = &g->procs[i];
+        if (!proc_running(pr, tau) || pr->sm_util == 0) continue;
+        utilization[k].pid = pr->pid;
+        utilization[k].timeStamp = stamp_us;
+        utilization[k].smUtil = pr->sm_util;
+        utilization[k].memUtil = pr->sm_util / 2;
+        utilization[k].encUtil = 0;
+        utilization[k].decUtil = 0;
+        k++;
+    }
+    *processSamplesCount = n;
+    return NVML_SUCCESS;
+}
+
+/* ------------------------------------------------------------------------------------------------ MIG slices */
+
+nvmlReturn_t DECLDIR nvmlDeviceGetAttributes_v2(nvmlDevice_t device, nvmlDeviceAttributes_t *attributes)
+{
+    fake_gpu_t *g;
+    nvmlReturn_t rc = check(device, &g);
+    if (rc != NVML_SUCCESS) return rc;
+    if (attributes == NULL) return NVML_ERROR_INVALID_ARGUMENT;
+    memset(attributes, 0, sizeof(*attributes));
+    unsigned int slices = device->is_mig ? g->mig_slices[device->mig] : g->gpu_slices;
+    attributes->multiprocessorCount = 16 * slices;
+    attributes->gpuInstanceSliceCount = slices;
+    attributes->computeInstanceSliceCount = slices;
+    attributes->memorySizeMB = 10240ULL * slices;
+    return NVML_SUCCESS;
+}
+
+nvmlReturn_t DECLDIR nvmlDeviceGetGpuInstanceProfileInfo(nvmlDevice_t device, unsigned int profile,
+                                                         nvmlGpuInstanceProfileInfo_t *info)
+{
+    fake_gpu_t *g;
+    nvmlReturn_t rc = check(device, &g);
+    if (rc != NVML_SUCCESS) return rc;
+    if (device->is_mig || !g->mig_mode) return NVML_ERROR_NOT_SUPPORTED;
+    if (info == NULL) return NVML_ERROR_INVALID_ARGUMENT;
+    static const unsigned int slices_of_profile[] = {1, 2, 3, 4, 7, 8, 6};
+    if (profile >= sizeof(slices_of_profile) / sizeof(slices_of_profile[0])) return NVML_ERROR_NOT_SUPPORTED;
+    unsigned int slices = slices_of_profile[profile];
+    if (slices > g->gpu_slices) return NVML_ERROR_NOT_SUPPORTED;
+    memset(info, 0, sizeof(*info));
+    info->id = profile;
+    info->sliceCount = slices;
+    info->instanceCount = g->gpu_slices / slices;
+    info->multiprocessorCount = 16 * slices;
+    info->memorySizeMB = 10240ULL * slices;
     return NVML_SUCCESS;
 }

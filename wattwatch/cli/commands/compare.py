@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from wattwatch.planning import calculators as planning
+from wattwatch import planning
 
 __all__ = ["HELP", "add_arguments", "run"]
 

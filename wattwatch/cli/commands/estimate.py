@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import argparse
 
+from wattwatch import planning
 from wattwatch.errors import UsageError
-from wattwatch.planning import calculators as planning
 
 __all__ = ["HELP", "add_arguments", "run"]
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from wattwatch import planning
 from wattwatch.carbon.regions import default_catalog, merge_catalogs, read_catalog_csv
-from wattwatch.planning import calculators as planning
 
 __all__ = ["HELP", "add_arguments", "run"]
 

@@ -10,6 +10,11 @@ A run whose row still says ``running`` was either still going or killed without 
 
 Folders are searched recursively for ``*.csv`` files with wattwatch/CodeCarbon columns (time series files are
 skipped). A run found in several files is counted once (the row with the latest ``timestamp`` wins).
+
+Runs that recorded a token count are ranked by energy per token (J/token: the training phase's energy, PUE
+applied, over the tokens; lowest first): the figure to pick a model by. ``--html FILE`` writes the same runs as one self-contained page with charts (power
+over time with phases, operational and embodied CO2, the cumulative footprint, quality against carbon); see
+``docs/report.md``.
 """
 
 from __future__ import annotations
@@ -25,7 +30,19 @@ from typing import Any
 from wattwatch.errors import UsageError
 from wattwatch.result import EmissionsData
 
-__all__ = ["HELP", "ReportRun", "add_arguments", "collect_runs", "find_files", "run", "totals"]
+__all__ = [
+    "HELP",
+    "ReportRun",
+    "add_arguments",
+    "collect_runs",
+    "embodied_kg",
+    "find_files",
+    "joules_per_token",
+    "per_unit_energy_kwh",
+    "rank_by_joules_per_token",
+    "run",
+    "totals",
+]
 
 HELP = "Table of tracked runs (status, duration, kWh by component, kg CO2) and their totals."
 
@@ -46,6 +63,52 @@ class ReportRun:
             f"{c}={m}" for c, m in (("gpu", d.gpu_method), ("cpu", d.cpu_method), ("ram", d.ram_method)) if m
         ]
         return " ".join(parts)
+
+    @property
+    def band(self) -> str:
+        """``"energy 0.0123 kWh (0.0098-0.0152 by nvml-counter, tdp-model); cpu slice vm-vcpu/machine"`` or ``""``
+        for a row without a band (CodeCarbon's, an older wattwatch's)."""
+        d = self.data
+        slices = " ".join(
+            f"{c}={s}" for c, s in (("gpu", d.gpu_slice), ("cpu", d.cpu_slice), ("ram", d.ram_slice)) if s
+        )
+        text = ""
+        if d.energy_low_kwh is not None and d.energy_high_kwh is not None:
+            text = f"band {_kwh(d.energy_low_kwh)}-{_kwh(d.energy_high_kwh)} kWh ({d.energy_band or 'no rule'})"
+        if slices:
+            text = f"{text}; slices {slices}" if text else f"slices {slices}"
+        return text
+
+
+def per_unit_energy_kwh(data: EmissionsData) -> float:
+    """The energy per-step/sample/token figures divide: the ``train`` phase's when the run has one (evaluation
+    and checkpoints excluded, as the callbacks' ``wattwatch/*_energy_j`` logs), else the run's; kWh, PUE applied."""
+    train = data.phase_energy_kwh.get("train")
+    return float(train) if train is not None and train > 0 else float(data.energy_consumed)
+
+
+def embodied_kg(data: EmissionsData) -> tuple[float, bool]:
+    """The run's embodied kg CO2eq and whether it was computed here: the row's ``embodied_emissions``, or -- for a
+    row written before wattwatch recorded it -- its share computed from the row's hardware (Boavizta data, 4-year
+    life, use ratio 1; see :mod:`wattwatch.carbon.embodied`)."""
+    if data.embodied_emissions is not None:
+        return float(data.embodied_emissions), False
+    from wattwatch.carbon.embodied import embodied_for_run
+
+    return embodied_for_run(data).kg, True
+
+
+def joules_per_token(data: EmissionsData) -> float | None:
+    """Energy per token, J (see :func:`per_unit_energy_kwh`); ``None`` when the run recorded no tokens."""
+    if not data.tokens or data.tokens <= 0:
+        return None
+    return per_unit_energy_kwh(data) * 3.6e6 / data.tokens
+
+
+def rank_by_joules_per_token(runs: list[ReportRun]) -> list[tuple[ReportRun, float]]:
+    """Runs that recorded tokens, lowest J/token first (ties keep the runs' order)."""
+    scored = [(r, j) for r in runs if (j := joules_per_token(r.data)) is not None]
+    return sorted(scored, key=lambda rj: rj[1])
 
 
 def find_files(paths: list[str]) -> list[Path]:
@@ -124,7 +187,8 @@ def _runs_from_parts(folder: Path) -> list[tuple[EmissionsData, Path]]:
 
 
 def totals(runs: list[ReportRun]) -> dict[str, Any]:
-    """Sums across runs: seconds, kWh by component and in total, kg CO2eq, water (L), runs per status."""
+    """Sums across runs: seconds, kWh by component and in total, kg CO2eq operational (``emissions_kg``) and
+    embodied (``embodied_emissions_kg``, see :func:`embodied_kg`), water (L), runs per status."""
     status: dict[str, int] = {}
     for r in runs:
         status[r.data.status] = status.get(r.data.status, 0) + 1
@@ -139,9 +203,18 @@ def totals(runs: list[ReportRun]) -> dict[str, Any]:
         "ram_energy_kwh": sum(r.data.ram_energy for r in runs),
         "energy_kwh": energy,
         "emissions_kg": kg,
+        "embodied_emissions_kg": sum(embodied_kg(r.data)[0] for r in runs),
         "water_l": sum(r.data.water_consumed for r in runs),
+        "energy_low_kwh": _band_total(runs, "energy_low_kwh"),
+        "energy_high_kwh": _band_total(runs, "energy_high_kwh"),
         "intensity_g_per_kwh": kg * 1000.0 / energy if energy > 0 else None,
     }
+
+
+def _band_total(runs: list[ReportRun], name: str) -> float | None:
+    """The runs' band ends summed; ``None`` when a run has no band (its error is unknown, so is the total's)."""
+    values = [getattr(r.data, name) for r in runs]
+    return None if any(v is None for v in values) else sum(values)
 
 
 def _age(stamp: str, now: datetime) -> str:
@@ -188,7 +261,19 @@ def _run_json(r: ReportRun) -> dict[str, Any]:
         "gpu_method": d.gpu_method,
         "cpu_method": d.cpu_method,
         "ram_method": d.ram_method,
+        "gpu_slice": d.gpu_slice,
+        "cpu_slice": d.cpu_slice,
+        "ram_slice": d.ram_slice,
+        "energy_low_kwh": d.energy_low_kwh,
+        "energy_high_kwh": d.energy_high_kwh,
+        "energy_band": d.energy_band,
         "steps": d.steps,
+        "samples": d.samples,
+        "tokens": d.tokens,
+        "joules_per_token": joules_per_token(d),
+        "embodied_emissions_kg": embodied_kg(d)[0],
+        "embodied_source": d.embodied_source if d.embodied_emissions is not None else "computed at report time",
+        "eval_metrics": d.eval_metrics,
         "hostname": d.hostname,
         "file": str(r.path),
     }
@@ -200,21 +285,47 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--json", action="store_true", help="print runs and totals as JSON")
     parser.add_argument("--project", help="only runs of this project")
+    parser.add_argument(
+        "--html",
+        metavar="FILE",
+        help="also write a self-contained HTML report (charts, no network needed to view it) to FILE",
+    )
+    parser.add_argument(
+        "--series-runs",
+        type=int,
+        default=20,
+        metavar="N",
+        help="HTML: draw the power time series of the N most recent runs (default 20)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
-    """Print the table and the totals (or JSON)."""
+    """Print the table and the totals (or JSON); with ``--html``, also write the page."""
+    if getattr(args, "html", None) and args.series_runs < 0:
+        raise UsageError("--series-runs must be 0 or more")
     runs, notes = collect_runs(list(args.paths))
     if args.project:
         runs = [r for r in runs if r.data.project_name == args.project]
     if not runs and not args.json:
         raise UsageError(f"no wattwatch runs found in {', '.join(args.paths)}")
     tot = totals(runs)
+    ranking = rank_by_joules_per_token(runs)
+    if getattr(args, "html", None):
+        _write_html(args, runs, notes)
     if args.json:
-        print(json.dumps({"runs": [_run_json(r) for r in runs], "totals": tot, "notes": notes}, indent=2))
+        doc = {
+            "runs": [_run_json(r) for r in runs],
+            "totals": tot,
+            "ranking_by_joules_per_token": [r.data.run_id for r, _ in ranking],
+            "notes": notes,
+        }
+        print(json.dumps(doc, indent=2))
         return 0
     now = datetime.now(timezone.utc)
-    header = ("run", "project", "status", "duration", "GPU kWh", "CPU kWh", "RAM kWh", "kWh", "kg CO2eq")
+    header = (
+        "run", "project", "status", "duration", "GPU kWh", "CPU kWh", "RAM kWh", "kWh",
+        "operational kg CO2eq", "embodied kg CO2eq", "J/token",
+    )  # fmt: skip
     rows: list[tuple[str, ...]] = []
     for r in runs:
         d = r.data
@@ -229,6 +340,8 @@ def run(args: argparse.Namespace) -> int:
                 _kwh(d.ram_energy),
                 _kwh(d.energy_consumed),
                 f"{d.emissions:.4g}",
+                f"{(emb := embodied_kg(d))[0]:.4g}{'*' if emb[1] else ''}",
+                "" if (jt := joules_per_token(d)) is None else f"{jt:.4g}",
             )
         )
     rows.append(
@@ -242,8 +355,12 @@ def run(args: argparse.Namespace) -> int:
             _kwh(tot["ram_energy_kwh"]),
             _kwh(tot["energy_kwh"]),
             f"{tot['emissions_kg']:.4g}",
+            f"{tot['embodied_emissions_kg']:.4g}",
+            "",
         )
     )
+    emb_col = header.index("embodied kg CO2eq")
+    computed_here = any(r[emb_col].endswith("*") for r in rows)
     widths = [max(len(h), *(len(row[i]) for row in rows)) for i, h in enumerate(header)]
     numeric = set(range(3, len(header)))
 
@@ -267,13 +384,39 @@ def run(args: argparse.Namespace) -> int:
             extra = f"; still running or killed: last flush {d.timestamp} ({_age(d.timestamp, now)}), totals up to then"
         print(
             f"{d.run_id[:8]}: {d.intensity_g_per_kwh:.0f} g/kWh from {d.intensity_source or 'unknown source'}; "
-            f"{r.method or 'no method recorded'}{extra}"
+            f"{r.method or 'no method recorded'}{'; ' + r.band if r.band else ''}{extra}"
         )
     if tot["intensity_g_per_kwh"] is not None:
         print(
-            f"total: {tot['energy_kwh']:.6g} kWh, {tot['emissions_kg']:.6g} kg CO2eq over {tot['runs']} run(s) "
+            f"total: {tot['energy_kwh']:.6g} kWh, {tot['emissions_kg']:.6g} kg CO2eq operational "
+            f"+ {tot['embodied_emissions_kg']:.6g} embodied over {tot['runs']} run(s) "
             "-- every run counts, finished or not: the total is what the atmosphere sees"
         )
+    if tot["energy_low_kwh"] is not None and tot["energy_high_kwh"] is not None and runs:
+        print(f"total energy band: {tot['energy_low_kwh']:.6g}-{tot['energy_high_kwh']:.6g} kWh (docs/accuracy.md)")
+    if computed_here:
+        print(
+            "* embodied CO2 computed here from the run's hardware (its row predates the column): Boavizta data, "
+            "4-year life, use ratio 1"
+        )
+    if ranking:
+        print()
+        print("ranked by energy per token (J/token: training energy, PUE applied, per token; lowest first):")
+        for place, (r, j) in enumerate(ranking, start=1):
+            d = r.data
+            print(f"{place:>4}. {d.run_id[:8]}  {j:.4g} J/token  ({d.tokens} tokens, {d.energy_consumed:.4g} kWh)")
     for note in notes:
         print(f"note: {note}", file=sys.stderr)
     return 0
+
+
+def _write_html(args: argparse.Namespace, runs: list[ReportRun], notes: list[str]) -> None:
+    """The HTML report of the same runs (``--html FILE``)."""
+    from wattwatch.report import load_report, write_html
+
+    report = load_report(
+        list(args.paths), series_runs=args.series_runs, rows=[r.data for r in runs], notes=notes
+    )
+    title = f"wattwatch report: {args.project}" if args.project else "wattwatch report"
+    out = write_html(report, args.html, title=title)
+    print(f"wrote {out} ({out.stat().st_size / 1e6:.2f} MB, {len(report.runs)} runs)", file=sys.stderr)

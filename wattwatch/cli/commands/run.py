@@ -31,10 +31,13 @@ import tempfile
 import time
 from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING
 
 from wattwatch.cli.options import add_tracker_options, tracker_kwargs
 from wattwatch.errors import UsageError
+
+if TYPE_CHECKING:
+    from wattwatch.run.tracker import Tracker
 
 __all__ = ["HELP", "STEPS_FILE_ENV", "add_arguments", "exit_code", "run", "status_for"]
 
@@ -84,14 +87,14 @@ class _StepsFile:
         self._next = 0.0
         self._mtime = 0.0
 
-    def __call__(self, tracker: Any, t: float) -> None:
+    def __call__(self, tracker: Tracker, t: float) -> None:
         now = time.monotonic()
         if now < self._next:
             return
         self._next = now + self.every_s
         self.poll(tracker)
 
-    def poll(self, tracker: Any) -> None:
+    def poll(self, tracker: Tracker) -> None:
         try:
             st = self.path.stat()
             if st.st_mtime == self._mtime or st.st_size == 0:

@@ -6,8 +6,8 @@ import argparse
 import time
 from collections.abc import Callable
 
+from wattwatch import planning
 from wattwatch.errors import UsageError
-from wattwatch.planning import calculators as planning
 from wattwatch.util.times import parse_utc, utc_display
 
 __all__ = ["HELP", "add_arguments", "run", "parse_time"]

@@ -1,0 +1,501 @@
+"""Embodied carbon: the manufacturing footprint of the hardware a run used, and the run's share of it.
+
+Boavizta's open methodology (https://doc.api.boavizta.org), re-implemented on the reference data of one
+boaviztapi release copied into ``data/embodied/boavizta.json`` (``scripts/embodied_data.py`` regenerates it),
+so that a run never imports boaviztapi (pandas and scipy: seconds of import). ``tests/carbon/test_embodied.py``
+checks every figure against boaviztapi's own result for the same hardware. All masses of CO2 are kg CO2eq
+(Boavizta's ``gwp`` criterion: climate change).
+
+What is counted, per part (Boavizta's "embedded" phase: manufacture; for GPUs also transport and end of life):
+
+- each **GPU** the run measured: casing, heatsink, board, GPU die and VRAM dies (by wafer area, with yield
+  losses), upstream transport, shipping by boat/truck/plane and end of life -- the spec found by its name in
+  Boavizta's GPU table, or Boavizta's "Large GPU" archetype when the name is unknown;
+- the **CPU** sockets: die area x factor + package; die area from Boavizta's CPU table, or its all-CPU average;
+- the **RAM** the run saw: per module of 32 GB (Boavizta's server archetype), die area from capacity and the
+  mean DRAM density, plus the module;
+- the **server around them** (Boavizta's ``platform_compute_medium`` archetype): one 1 TB SSD, motherboard,
+  two power supplies, a rack case, assembly.
+
+The run's share is ``duration / (lifetime x use ratio)`` (at most 1): hardware that is busy only part of its
+life carries its footprint on fewer hours. With ``use_ratio=1`` that is Boavizta's own allocation
+(``duration / hours_life_time``). Default lifetime: 4 years (Boavizta's server archetype, 35,040 h).
+
+On a VM or a container that sees part of a host, the CPU and the server around it are charged by the share of
+the CPU's threads the run saw (Boavizta's cloud-instance rule: vCPUs / platform vCPUs); the RAM and the GPUs
+the run saw are charged whole.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import json
+import math
+import re
+from dataclasses import dataclass, field
+from importlib import resources
+from typing import Any
+
+from wattwatch.errors import ConfigurationError
+from wattwatch.result import EmissionsData
+
+__all__ = [
+    "DEFAULT_LIFETIME_YEARS",
+    "DEFAULT_USE_RATIO",
+    "EmbodiedData",
+    "EmbodiedShare",
+    "Hardware",
+    "HardwareFootprint",
+    "Part",
+    "amortise",
+    "check_lifetime",
+    "cpu_key",
+    "embodied_for_run",
+    "load_data",
+    "manufacture_footprint",
+    "match_cpu",
+    "match_gpu",
+    "with_embodied",
+]
+
+DEFAULT_LIFETIME_YEARS = 4.0
+"""Service life assumed for the hardware: Boavizta's server archetype (35,040 h)."""
+DEFAULT_USE_RATIO = 1.0
+"""Share of its life the hardware is busy (Boavizta's default ``use_time_ratio``)."""
+HOURS_PER_YEAR = 8760.0
+
+# Boavizta's GPU model: wafer geometry and VRAM die area per GB (boaviztapi models/component/gpu.py).
+_KERF_MM = 0.2
+_WAFER_DIAMETER_MM = 300.0
+_WAFER_SURFACE_MM2 = math.pi * (_WAFER_DIAMETER_MM / 2) ** 2
+_VRAM_DIE_MM2_PER_GB = 15.5
+
+
+@dataclass(frozen=True, eq=False)  # hashed by identity: results are cached per (hardware, data)
+class EmbodiedData:
+    """Boavizta's reference data as shipped (see ``scripts/embodied_data.py``)."""
+
+    version: str
+    factors: dict[str, Any]
+    gpu_default: dict[str, Any]
+    gpus: tuple[dict[str, Any], ...]
+    cpu_default_die_mm2: tuple[float, float, float]
+    cpu_index: dict[str, tuple[str, int, int | None]]
+    """:func:`cpu_key` -> (Boavizta's CPU name, total die area mm2, threads or ``None``)."""
+    ram_density: tuple[float, float, float]
+    ssd_density: tuple[float, float, float]
+    server: dict[str, Any]
+
+    @functools.cached_property
+    def cpu_by_number(self) -> dict[str, list[str]]:
+        """Model-number word (one with a digit) -> the CPU keys containing it."""
+        out: dict[str, list[str]] = {}
+        for key in self.cpu_index:
+            for word in key.split():
+                if any(ch.isdigit() for ch in word):
+                    out.setdefault(word, []).append(key)
+        return out
+
+    @functools.cached_property
+    def gpu_index(self) -> dict[str, dict[str, Any]]:
+        return {g["name"]: g for g in self.gpus}
+
+
+@functools.lru_cache(maxsize=4)
+def load_data(path: str | None = None) -> EmbodiedData:
+    """The shipped Boavizta data (or the JSON file at ``path``, in the same format)."""
+    if path is None:
+        text = resources.files("wattwatch.carbon").joinpath("data/embodied/boavizta.json").read_text("utf-8")
+    else:
+        with open(path, encoding="utf-8") as fh:
+            text = fh.read()
+    raw = json.loads(text)
+    return EmbodiedData(
+        version=str(raw["boaviztapi_version"]),
+        factors=raw["factors"],
+        gpu_default=raw["gpu_default"],
+        gpus=tuple(raw["gpus"]),
+        cpu_default_die_mm2=tuple(raw["cpu_default_die_mm2"]),  # type: ignore[arg-type]
+        cpu_index={str(k): (str(n), int(d), None if t is None else int(t)) for k, (n, d, t) in raw["cpus"].items()},
+        ram_density=tuple(raw["ram_density_gb_per_cm2"]),  # type: ignore[arg-type]
+        ssd_density=tuple(raw["ssd_density_gb_per_cm2"]),  # type: ignore[arg-type]
+        server=raw["server"],
+    )
+
+
+@dataclass(frozen=True)
+class Hardware:
+    """The machines a run used. ``cpu_threads`` and ``ram_gb`` are per node; 0 means unknown."""
+
+    gpu_models: tuple[str, ...] = ()
+    """One entry per GPU (all nodes), as NVML names them."""
+    cpu_model: str = ""
+    cpu_threads: int = 0
+    """Logical CPUs the run saw on one node."""
+    ram_gb: float = 0.0
+    """RAM the run saw on one node, GB."""
+    nodes: int = 1
+
+    @classmethod
+    def from_emissions(cls, data: EmissionsData) -> Hardware:
+        """The hardware a row describes (``gpu_model`` is ``"4 x NVIDIA H100 80GB HBM3, 1 x ..."``)."""
+        nodes = max(1, int(data.node_count or 1))
+        gpus: list[str] = []
+        for chunk in (data.gpu_model or "").split(", "):
+            m = re.fullmatch(r"\s*(\d+) x (.+?)\s*", chunk)
+            if m:
+                gpus += [m.group(2)] * int(m.group(1))
+            elif chunk.strip():
+                gpus.append(chunk.strip())
+        if not gpus and data.gpu_count:
+            gpus = ["unknown GPU"] * int(data.gpu_count)
+        return cls(
+            gpu_models=tuple(gpus),
+            cpu_model=data.cpu_model or "",
+            cpu_threads=int(round((data.cpu_count or 0) / nodes)),
+            ram_gb=float(data.ram_total_size or 0.0) / nodes,
+            nodes=nodes,
+        )
+
+
+@dataclass(frozen=True)
+class Part:
+    """The manufacturing footprint of all units of one part (kg CO2eq over the hardware's whole life)."""
+
+    name: str
+    """``gpu``, ``cpu``, ``ram``, ``ssd``, ``motherboard``, ``power_supply``, ``case`` or ``assembly``."""
+    spec: str
+    """What Boavizta's data matched (a GPU or CPU name, or the archetype used)."""
+    units: float
+    kg: float
+    low_kg: float
+    high_kg: float
+
+
+@dataclass(frozen=True)
+class HardwareFootprint:
+    """Manufacturing footprint of a run's hardware, before any share of its life is taken."""
+
+    parts: tuple[Part, ...]
+    host_share: float
+    """Share of the CPU and the server around it charged to the run (1 unless it saw part of the host)."""
+    data_version: str
+
+    @property
+    def kg(self) -> float:
+        return sum(p.kg for p in self.parts)
+
+    @property
+    def low_kg(self) -> float:
+        return sum(p.low_kg for p in self.parts)
+
+    @property
+    def high_kg(self) -> float:
+        return sum(p.high_kg for p in self.parts)
+
+    def by_part(self) -> dict[str, float]:
+        """kg CO2eq per part name."""
+        out: dict[str, float] = {}
+        for p in self.parts:
+            out[p.name] = out.get(p.name, 0.0) + p.kg
+        return out
+
+
+@dataclass(frozen=True)
+class EmbodiedShare:
+    """A run's share of its hardware's manufacturing footprint (kg CO2eq)."""
+
+    kg: float
+    low_kg: float
+    high_kg: float
+    share: float
+    """Fraction of the hardware's useful life the run took: duration / (lifetime x use ratio), at most 1."""
+    lifetime_years: float
+    use_ratio: float
+    footprint: HardwareFootprint
+    by_part: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def source(self) -> str:
+        """The ``embodied_source`` column: method, data version, lifetime and use ratio assumed."""
+        f = self.footprint
+        gpus = sorted({p.spec for p in f.parts if p.name == "gpu"})
+        cpus = sorted({p.spec for p in f.parts if p.name == "cpu"})
+        bits = [
+            "method=boavizta-manufacture",
+            f"data=boaviztapi-{f.data_version}",
+            f"lifetime_y={self.lifetime_years:g}",
+            f"use_ratio={self.use_ratio:g}",
+            f"host_share={f.host_share:.3g}",
+        ]
+        if gpus:
+            bits.append("gpu=" + "+".join(gpus))
+        if cpus:
+            bits.append("cpu=" + "+".join(cpus))
+        return "; ".join(bits)
+
+
+# -- name matching -----------------------------------------------------------------------------------------
+
+_GPU_RULES: tuple[tuple[str, str], ...] = (
+    # (regular expression on the lower-cased NVML/ROCm name, Boavizta GPU spec); first match wins.
+    (r"h100.*nvl", "NVIDIA H100 NVL 94GB"),
+    (r"h100.*pcie", "NVIDIA H100 PCIe 80GB"),
+    (r"h100", "NVIDIA H100 SXM 80GB"),  # "NVIDIA H100 80GB HBM3" is the SXM board
+    (r"h200", "NVIDIA H200 SXM 141GB"),
+    (r"b200", "NVIDIA B200 180GB"),
+    (r"b300", "NVIDIA B300 288GB"),
+    (r"a100.*80.*pcie|a100.*pcie.*80", "NVIDIA A100 PCIe 80GB"),
+    (r"a100.*80", "NVIDIA A100 SXM4 80GB"),
+    (r"a100.*pcie", "NVIDIA A100 PCIe 40GB"),
+    (r"a100", "NVIDIA A100 SXM4 40GB"),
+    (r"v100s", "NVIDIA Tesla V100S PCIe 32GB"),
+    (r"v100.*pcie.*32", "NVIDIA Tesla V100 PCIe 32GB"),
+    (r"v100.*pcie", "NVIDIA Tesla V100 PCIe 16GB"),
+    (r"v100.*32", "NVIDIA Tesla V100 SXM2 32GB"),
+    (r"v100", "NVIDIA Tesla V100 SXM2 16GB"),
+    (r"l40s", "NVIDIA L40S 48GB"),
+    (r"\bl4\b", "NVIDIA L4"),
+    (r"\bt4\b", "NVIDIA T4"),
+    (r"\ba10g?\b", "NVIDIA A10"),
+    (r"p100", "NVIDIA P100"),
+    (r"\bp4\b", "NVIDIA Tesla P4"),
+    (r"\bm60\b", "NVIDIA Tesla M60"),
+    (r"mi300x", "AMD Instinct MI300X 192GB"),
+    (r"rtx a4500", "NVIDIA RTX A4500"),
+    (r"titan rtx", "NVIDIA Titan RTX"),
+    (r"1080 ti", "NVIDIA GTX 1080 Ti"),
+    (r"quadro rtx 5000", "NVIDIA Quadro RTX 5000"),
+)
+
+
+def match_gpu(name: str, data: EmbodiedData | None = None) -> dict[str, Any] | None:
+    """Boavizta's spec for a GPU name (``None``: unknown, the archetype applies)."""
+    data = data or load_data()
+    low = name.lower()
+    for pattern, spec in _GPU_RULES:
+        if re.search(pattern, low):
+            return data.gpu_index.get(spec)
+    for spec_name, found in data.gpu_index.items():
+        if spec_name.lower() == low:
+            return found
+    return None
+
+
+def cpu_key(name: str) -> str:
+    """A CPU name as looked up: lower case, without ``(R)``, ``(TM)``, ``CPU``, ``Processor``, ``NN-Core`` and
+    ``@ frequency``."""
+    s = name.lower()
+    s = re.sub(r"\((r|tm)\)", " ", s)
+    s = re.sub(r"@.*$", " ", s)
+    s = re.sub(r"\b\d+-core\b|\bprocessor\b|\bcpu\b", " ", s)
+    return " ".join(s.split())
+
+
+def match_cpu(name: str, data: EmbodiedData | None = None) -> tuple[str, int, int | None] | None:
+    """``(Boavizta name, total die area mm2, threads or None)`` for a CPU model string, or ``None``.
+
+    The name is normalised (``(R)``, ``(TM)``, ``CPU``, ``Processor``, ``NN-Core`` and ``@ frequency`` dropped)
+    and looked up exactly; failing that, the longest Boavizta name whose words all occur in it, provided it
+    has a model number (a word with a digit).
+    """
+    if not name.strip():
+        return None
+    data = data or load_data()
+    key = cpu_key(name)
+    hit = data.cpu_index.get(key)
+    if hit is not None:
+        return hit
+    words = set(key.split())
+    candidates = {k for w in words if any(ch.isdigit() for ch in w) for k in data.cpu_by_number.get(w, ())}
+    best: tuple[str, int, int | None] | None = None
+    best_len = 0
+    for spec_key in sorted(candidates):
+        spec_words = spec_key.split()
+        if set(spec_words) <= words and len(spec_words) > best_len:
+            best, best_len = data.cpu_index[spec_key], len(spec_words)
+    return best
+
+
+# -- Boavizta's per-part arithmetic ------------------------------------------------------------------------
+
+
+def _effective_die_area(die_mm2: float) -> float:
+    """Wafer area one die costs, yield losses included (Boavizta's ``_calculate_effective_area_on_circular_wafer``)."""
+    width = math.sqrt(die_mm2) + _KERF_MM
+    actual = width**2
+    per_wafer = _WAFER_SURFACE_MM2 / actual - (math.pi * _WAFER_DIAMETER_MM) / math.sqrt(2 * actual)
+    effective = actual * (_WAFER_SURFACE_MM2 / (per_wafer * actual))
+    usable = math.exp(-math.sqrt((actual / 100) * 0.1))
+    return effective / usable
+
+
+def gpu_kg(spec: dict[str, Any] | None, data: EmbodiedData) -> float:
+    """One GPU's manufacture + transport + end-of-life footprint, kg CO2eq (Boavizta's ``gpu_impact_embedded``)."""
+    f = data.factors["gpu"]
+    d = data.gpu_default
+    if spec is None:
+        s = dict(d)
+        s["die_surface_mm2"] = _effective_die_area(d["die_area_mm2"])
+    else:
+        s = {k: (d.get(k) if v is None else v) for k, v in spec.items()}
+        if spec.get("die_surface_mm2") is None:
+            s["die_surface_mm2"] = _effective_die_area(d["die_area_mm2"])
+    vram, dies = s["vram_gb"], s["vram_dies"]
+    vram_surface = dies * _effective_die_area(vram * _VRAM_DIE_MM2_PER_GB / dies) if vram and dies else 0.0
+    mass = s["mass_kg"]
+    return (
+        f["casing"]["manufacture"] * s["casing_kg"]
+        + f["heatsink"]["manufacture"] * s["heatsink_kg"]
+        + f["pwb"]["manufacture"] * s["pwb_surface_cm2"]
+        + f["gpu"]["manufacture"] * s["die_surface_mm2"]
+        + f["vram"]["manufacture"] * vram_surface
+        + f["upstream_transport"]["manufacture"] * mass
+        + f["transport_boat"]["distribution"] * s["boat_km"] * mass
+        + f["transport_truck"]["distribution"] * s["truck_km"] * mass
+        + f["transport_plane"]["distribution"] * s["plane_km"] * mass
+        + f["end_of_life"]["eol"] * mass
+    )
+
+
+def _die_and_package(die: float, factor: dict[str, float]) -> float:
+    return die * factor["die_impact"] + factor["impact"]
+
+
+def manufacture_footprint(hw: Hardware, data: EmbodiedData | None = None) -> HardwareFootprint:
+    """The manufacturing footprint of ``hw`` (whole life, no share taken). Cached per hardware."""
+    return _footprint(hw, data or load_data())
+
+
+@functools.lru_cache(maxsize=64)
+def _footprint(hw: Hardware, data: EmbodiedData) -> HardwareFootprint:
+    f = data.factors
+    srv = data.server
+    nodes = max(1, hw.nodes)
+    parts: list[Part] = []
+
+    by_spec: dict[str, tuple[dict[str, Any] | None, int]] = {}
+    for name in hw.gpu_models:
+        spec = match_gpu(name, data)
+        label = spec["name"] if spec else f"{data.gpu_default['name']} (Boavizta archetype; {name} unknown)"
+        old = by_spec.get(label)
+        by_spec[label] = (spec, (old[1] if old else 0) + 1)
+    for label, (spec, n) in by_spec.items():
+        one = gpu_kg(spec, data)
+        parts.append(Part("gpu", label, n, one * n, one * n, one * n))
+
+    cpu = match_cpu(hw.cpu_model, data)
+    share = 1.0
+    sockets = 1
+    if cpu is not None:
+        cpu_label, die, threads = cpu
+        die_lo = die_hi = float(die)
+        if threads and hw.cpu_threads:
+            sockets = max(1, math.ceil(hw.cpu_threads / threads))
+            share = min(1.0, hw.cpu_threads / (sockets * threads))
+        dies = (float(die), die_lo, die_hi)
+    else:
+        cpu_label = "CPU average (Boavizta archetype" + (f"; {hw.cpu_model} unknown)" if hw.cpu_model else ")")
+        dies = data.cpu_default_die_mm2
+    units = sockets * nodes * share
+    cpu_kgs = [_die_and_package(d, f["cpu"]) * units for d in dies]
+    parts.append(Part("cpu", cpu_label, sockets * nodes, cpu_kgs[0], min(cpu_kgs), max(cpu_kgs)))
+
+    ram_gb = hw.ram_gb if hw.ram_gb > 0 else float(srv["ram_module_gb"])
+    modules = max(1, math.ceil(ram_gb / srv["ram_module_gb"] - 1e-9))
+    dens, dens_lo, dens_hi = data.ram_density
+    ram = f["ram"]
+    ram_vals = [(ram_gb / d) * ram["die_impact"] + modules * ram["impact"] for d in (dens, dens_hi, dens_lo)]
+    parts.append(
+        Part(
+            "ram",
+            f"{modules} x {ram_gb / modules:.4g} GB" + ("" if hw.ram_gb > 0 else " (size unknown: one module)"),
+            modules * nodes,
+            ram_vals[0] * nodes,
+            ram_vals[1] * nodes,
+            ram_vals[2] * nodes,
+        )
+    )
+
+    base = share * nodes
+    ssd = f["ssd"]
+    cap, ssd_units = srv["ssd_capacity_gb"], srv["ssd_units"]
+    s_val, s_lo_d, s_hi_d = data.ssd_density
+    ssd_vals = [((cap / d) * ssd["die_impact"] + ssd["impact"]) * ssd_units * base for d in (s_val, s_hi_d, s_lo_d)]
+    parts.append(Part("ssd", f"{ssd_units:g} x {cap:g} GB (server archetype)", ssd_units * nodes, *ssd_vals))
+    mb = f["motherboard"]["impact"] * base
+    parts.append(Part("motherboard", "server archetype", nodes, mb, mb, mb))
+    psu_n = srv["power_supply_units"]
+    psu_w, psu_lo, psu_hi = srv["power_supply_kg"]
+    psu = [w * f["power_supply"]["impact"] * psu_n * base for w in (psu_w, psu_lo, psu_hi)]
+    parts.append(Part("power_supply", f"{psu_n:g} x {psu_w:g} kg (server archetype)", psu_n * nodes, *psu))
+    rack = f["case"]["rack"]["impact"]
+    blade = f["case"]["blade"]["impact_blade_server"] + f["case"]["blade"]["impact_blade_16_slots"] / 16
+    parts.append(
+        Part("case", "rack (server archetype)", nodes, rack * base, min(rack, blade) * base, max(rack, blade) * base)
+    )
+    asm = f["assembly"]["impact"] * base
+    parts.append(Part("assembly", "server archetype", nodes, asm, asm, asm))
+    return HardwareFootprint(parts=tuple(parts), host_share=share, data_version=data.version)
+
+
+def check_lifetime(lifetime_years: float, use_ratio: float) -> None:
+    """Raise :class:`~wattwatch.errors.ConfigurationError` unless both are usable."""
+    if not (isinstance(lifetime_years, int | float) and math.isfinite(lifetime_years) and lifetime_years > 0):
+        raise ConfigurationError(
+            f"embodied lifetime must be a positive number of years (Boavizta assumes 4); got {lifetime_years!r}"
+        )
+    if not (isinstance(use_ratio, int | float) and math.isfinite(use_ratio) and 0 < use_ratio <= 1):
+        raise ConfigurationError(
+            f"embodied use ratio must be in (0, 1] (the share of its life the hardware is busy); got {use_ratio!r}"
+        )
+
+
+def amortise(
+    footprint: HardwareFootprint,
+    duration_s: float,
+    *,
+    lifetime_years: float = DEFAULT_LIFETIME_YEARS,
+    use_ratio: float = DEFAULT_USE_RATIO,
+) -> EmbodiedShare:
+    """The run's share of ``footprint``: ``duration / (lifetime x use ratio)``, at most the whole footprint."""
+    check_lifetime(lifetime_years, use_ratio)
+    useful_s = lifetime_years * HOURS_PER_YEAR * 3600.0 * use_ratio
+    share = min(1.0, max(0.0, float(duration_s)) / useful_s)
+    return EmbodiedShare(
+        kg=footprint.kg * share,
+        low_kg=footprint.low_kg * share,
+        high_kg=footprint.high_kg * share,
+        share=share,
+        lifetime_years=float(lifetime_years),
+        use_ratio=float(use_ratio),
+        footprint=footprint,
+        by_part={k: v * share for k, v in footprint.by_part().items()},
+    )
+
+
+def with_embodied(
+    data: EmissionsData,
+    *,
+    lifetime_years: float = DEFAULT_LIFETIME_YEARS,
+    use_ratio: float = DEFAULT_USE_RATIO,
+) -> EmissionsData:
+    """A copy of the row with ``embodied_emissions`` and ``embodied_source`` computed from its hardware and
+    duration (the tracker calls this for every row it writes: one footprint per hardware, then arithmetic)."""
+    share = embodied_for_run(data, lifetime_years=lifetime_years, use_ratio=use_ratio)
+    return dataclasses.replace(data, embodied_emissions=share.kg, embodied_source=share.source)
+
+
+def embodied_for_run(
+    data: EmissionsData,
+    *,
+    lifetime_years: float = DEFAULT_LIFETIME_YEARS,
+    use_ratio: float = DEFAULT_USE_RATIO,
+    embodied: EmbodiedData | None = None,
+) -> EmbodiedShare:
+    """The embodied share of the run a row describes (its hardware, its duration)."""
+    hw = Hardware.from_emissions(data)
+    return amortise(
+        manufacture_footprint(hw, embodied), data.duration, lifetime_years=lifetime_years, use_ratio=use_ratio
+    )

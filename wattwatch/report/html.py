@@ -1,0 +1,199 @@
+"""One self-contained HTML file from a :class:`~wattwatch.report.runs.Report`.
+
+Everything is inline -- Chart.js (vendored in ``assets/``, MIT, its licence alongside), the page's own script
+and style, and the data as a JSON block -- and a Content-Security-Policy ``default-src 'none'`` forbids the page
+any request: the two scripts are allowed by their SHA-256 hashes, styles inline, images only as ``data:``.
+User text (run ids, project names, phases) is escaped in the JSON block and set with ``textContent``.
+
+The data is kept small whatever the number of runs: one array per run with numbers rounded to 5 significant
+digits, repeated strings (project, status, hardware, sources) stored once, time series only for the runs
+:func:`~wattwatch.report.runs.load_report` kept, downsampled.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import html
+import json
+import math
+import os
+import re
+from datetime import datetime, timezone
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from wattwatch.report.runs import Report, lower_is_better, pareto_front
+
+__all__ = ["COLUMNS", "CSP", "payload", "render", "write_html"]
+
+COLUMNS: tuple[str, ...] = (
+    "id", "project", "status", "start", "dur", "gpu", "cpu", "ram", "kwh", "op", "emb", "op_lo", "op_hi",
+    "j_step", "j_sample", "j_token", "intensity", "isource", "hardware", "esource",
+)  # fmt: skip
+"""Fields of each run's array in the page's data (strings are indexes into ``strings``)."""
+
+CSP = (
+    "default-src 'none'; script-src {scripts}; style-src 'unsafe-inline'; img-src data:; "
+    "connect-src 'none'; base-uri 'none'; form-action 'none'"
+)
+"""The page's Content-Security-Policy (``{scripts}``: the hashes of its two inline scripts)."""
+
+_STRING_FIELDS = {"id", "project", "status", "isource", "hardware", "esource"}
+_STACK_RUNS = 60
+
+
+def _asset(name: str) -> str:
+    return resources.files("wattwatch.report").joinpath(f"assets/{name}").read_text("utf-8")
+
+
+def _num(x: float | None, digits: int = 5) -> float | None:
+    if x is None or not math.isfinite(x):
+        return None
+    return float(f"{x:.{digits}g}")
+
+
+def payload(report: Report) -> dict[str, Any]:
+    """The JSON the page draws from (see :data:`COLUMNS`)."""
+    strings: list[str] = []
+    index: dict[str, int] = {}
+
+    def s(text: str) -> int:
+        i = index.get(text)
+        if i is None:
+            i = index[text] = len(strings)
+            strings.append(text)
+        return i
+
+    rows: list[list[Any]] = []
+    row_of: dict[str, int] = {}
+    for r in report.runs:
+        scale = r.operational_kg / r.energy_kwh if r.energy_kwh > 0 else None
+        op_lo = r.energy_low_kwh * scale if scale is not None and r.energy_low_kwh is not None else None
+        op_hi = r.energy_high_kwh * scale if scale is not None and r.energy_high_kwh is not None else None
+        values: dict[str, Any] = {
+            "id": r.run_id,
+            "project": r.project,
+            "status": r.status,
+            "start": None if r.start_unix_s is None else round(r.start_unix_s, 1),
+            "dur": _num(r.duration_s, 6),
+            "gpu": _num(r.gpu_kwh),
+            "cpu": _num(r.cpu_kwh),
+            "ram": _num(r.ram_kwh),
+            "kwh": _num(r.energy_kwh),
+            "op": _num(r.operational_kg),
+            "emb": _num(r.embodied_kg),
+            "op_lo": _num(op_lo),
+            "op_hi": _num(op_hi),
+            "j_step": _num(r.j_per_step),
+            "j_sample": _num(r.j_per_sample),
+            "j_token": _num(r.j_per_token),
+            "intensity": _num(r.intensity_g_per_kwh, 4),
+            "isource": r.intensity_source,
+            "hardware": r.hardware,
+            "esource": r.embodied_source,
+        }
+        row_of.setdefault(r.run_id, len(rows))
+        rows.append([s(values[c]) if c in _STRING_FIELDS else values[c] for c in COLUMNS])
+
+    metrics: dict[str, Any] = {}
+    for name in report.metrics():
+        lower = lower_is_better(name)
+        pts = [(r.total_kg, r.eval_metrics[name], i) for i, r in enumerate(report.runs) if name in r.eval_metrics]
+        front = pareto_front([(x, y) for x, y, _ in pts], minimize_y=lower)
+        metrics[name] = {
+            "lower": lower,
+            "points": [[_num(x), _num(y), i] for x, y, i in pts],
+            "front": [[_num(x), _num(y)] for x, y in front],
+        }
+
+    by_id = {r.run_id: r for r in report.runs}
+    series = []
+    for ser in report.series:
+        run = by_id.get(ser.run_id)
+        if run is None:
+            continue
+        series.append(
+            {
+                "id": ser.run_id,
+                "row": row_of[ser.run_id],
+                "rows": ser.rows,
+                "t": [_num(t, 6) for t in ser.elapsed_s],
+                "ch": {c: [_num(w, 4) for w in ws] for c, ws in ser.power_w.items()},
+                "phases": [[p, _num(a, 6), _num(b, 6)] for p, a, b in ser.phases],
+                "intensity": [_num(g, 4) for g in ser.intensity_g_per_kwh],
+                "phase_kwh": {k: _num(v) for k, v in run.phase_energy_kwh.items()},
+                "phase_kg": {k: _num(v) for k, v in run.phase_emissions_kg.items()},
+                "dev_kwh": {k: _num(v) for k, v in run.gpu_energy_by_device_kwh.items()},
+            }
+        )
+    totals = {k: _num(v, 6) for k, v in report.totals().items()}
+    return {
+        "cols": list(COLUMNS),
+        "strings": strings,
+        "runs": rows,
+        "totals": totals,
+        "phases": {k: [_num(e), _num(c)] for k, (e, c) in report.by_phase().items()},
+        "components": {k: [_num(o), _num(e)] for k, (o, e) in report.by_component().items()},
+        "metrics": metrics,
+        "series": series,
+        "notes": list(report.notes),
+        "stack_runs": _STACK_RUNS,
+    }
+
+
+def _json_for_script(data: Any) -> str:
+    """JSON that cannot end its ``<script>`` element or open a comment (``<``, ``>``, ``&`` escaped)."""
+    text = json.dumps(data, separators=(",", ":"), allow_nan=False, ensure_ascii=False)
+    return (
+        text.replace("<", "\\u003c")
+        .replace(">", "\\u003e")
+        .replace("&", "\\u0026")
+        .replace("\u2028", "\\u2028")
+        .replace("\u2029", "\\u2029")
+    )
+
+
+def _sha256(script: str) -> str:
+    return "'sha256-" + base64.b64encode(hashlib.sha256(script.encode("utf-8")).digest()).decode() + "'"
+
+
+def render(report: Report, *, title: str = "wattwatch report") -> str:
+    """The page as a string."""
+    chartjs = _asset("chart.umd.min.js")
+    app = _asset("report.js")
+    when = datetime.fromtimestamp(report.generated_unix_s, tz=timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    projects = sorted({r.project for r in report.runs if r.project})
+    subtitle = (
+        f"{len(report.runs)} run(s)"
+        + (f" of {', '.join(projects[:5])}{' ...' if len(projects) > 5 else ''}" if projects else "")
+        + f"; generated {when} by wattwatch; charts by Chart.js (MIT), embodied carbon from Boavizta's data"
+    )
+    rule = (
+        f"amortised over a {report.lifetime_years:g}-year life at a use ratio of {report.use_ratio:g} "
+        "(run share = duration / (lifetime x use ratio)) unless the run's row says otherwise"
+    )
+    values = {
+        "CSP": html.escape(CSP.format(scripts=f"{_sha256(chartjs)} {_sha256(app)}"), quote=False),  # no " in it
+        "TITLE": html.escape(title),
+        "SUBTITLE": html.escape(subtitle),
+        "CSS": _asset("report.css"),
+        "STACK_RUNS": str(_STACK_RUNS),
+        "EMBODIED_RULE": html.escape(rule),
+        "DATA": _json_for_script(payload(report)),
+        "CHARTJS": chartjs,
+        "APP": app,
+    }
+    # One pass over the template's own placeholders: inserted text is never scanned again.
+    return re.sub(r"__([A-Z_]+)__", lambda m: values[m.group(1)], _asset("report.html"))
+
+
+def write_html(report: Report, path: str | os.PathLike[str], *, title: str = "wattwatch report") -> Path:
+    """Write the page to ``path`` atomically (a temporary file renamed over it). Returns the path."""
+    out = Path(path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f".{out.name}.wattwatch-tmp")
+    tmp.write_text(render(report, title=title), encoding="utf-8")
+    os.replace(tmp, out)
+    return out
