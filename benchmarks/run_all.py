@@ -22,6 +22,7 @@ from benchmarks import (
     bench_callback,
     bench_cpu,
     bench_flatness,
+    bench_history,
     bench_import,
     bench_multirank,
     bench_report_rows,
@@ -121,6 +122,11 @@ def main(argv: list[str] | None = None) -> int:
         "11",
         "report and merge at 200,000 rows",
         lambda: bench_report_rows.measure(2000 if q else 200_000, 1),
+    )
+    figs += _safe(
+        "H",
+        "cost against emissions.csv history",
+        lambda: bench_history.measure((10, 2000) if q else bench_history.SIZES, 5 if q else 30),
     )
     agg = ROOT / "benchmarks" / "bench_aggregation.py"
     if agg.exists():

@@ -16,9 +16,12 @@ What one callback does
     the keys are in ``state.log_history`` and reach every ``report_to`` integration (TensorBoard, W&B, MLflow...),
     which otherwise run before user callbacks.
   - **Checkpoints**: each checkpoint folder gets ``wattwatch_state.json`` (the tracker's
-    :meth:`~wattwatch.Tracker.state_dict`); ``train(resume_from_checkpoint=...)`` loads it so the run keeps one
-    ``run_id`` and one total across preemptions. Energy spent after the last checkpoint of a killed process is
-    not in the resumed total (the killed process's own row in ``emissions.csv`` still has it).
+    :meth:`~wattwatch.Tracker.state_dict`); ``train(resume_from_checkpoint=...)`` loads it so the run keeps its
+    ``run_id`` across preemptions. Each process is a *segment* with its own row in ``emissions.csv``
+    (``resumed_segments`` numbers it) holding its own energy -- the crashed one's up to its crash, steps after
+    the checkpoint included -- so ``wattwatch report`` adds them up to everything spent. The logs and the model
+    card count the checkpointed work that produced the model: the earlier segments' totals as saved in the
+    checkpoint, plus this segment's.
   - **Quality**: the metrics of the last evaluation (``eval_loss``, ``eval_accuracy``...; timings dropped) go in
     the row's ``eval_metrics`` column, for the HTML report's quality-against-carbon chart.
   - **Outputs**: ``emissions.csv`` in ``args.output_dir`` (unless ``output_dir=`` is given), and the model card
@@ -33,6 +36,7 @@ saves its own ``wattwatch_state*.json`` in checkpoints.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import inspect
 import json
@@ -106,6 +110,8 @@ class WattwatchCallback(TrainerCallback):
         self.model_card = model_card
         self.tracker: Tracker | None = None
         self.final_emissions_data: EmissionsData | None = None
+        """What ``Tracker.stop()`` returned: this process segment's totals (its row in ``emissions.csv``)."""
+        self._card_data: EmissionsData | None = None
         self._trainer: Trainer | None = None
         self._injector = _LogInjector(self)
         self._resume_from: str | None = None
@@ -194,6 +200,7 @@ class WattwatchCallback(TrainerCallback):
             self._resolved_training_type = "fine-tuning" if name else "pre-training"
         self.tracker = tracker
         self.final_emissions_data = None
+        self._card_data = None
         tracker.start()
         tracker.set_phase("train")
         self._count(args, state)
@@ -207,11 +214,16 @@ class WattwatchCallback(TrainerCallback):
         if tracker is None or not tracker.running:
             return
         try:
+            # a resumed run's row holds this segment's energy; the card, the model's: with the earlier segments
+            lineage = tracker.current(refresh=True)
             data = tracker.stop(status)  # every process: a collective in distributed runs
         except Exception as exc:  # never into the user's training
             log.warning("wattwatch: could not stop the tracker: %r", exc)
             return
         self.final_emissions_data = data
+        self._card_data = data
+        if data is not None and data.resumed_segments > 0 and lineage.emissions > data.emissions:
+            self._card_data = dataclasses.replace(lineage, status=data.status)
         if data is not None and write_card and state.is_world_process_zero:
             try:
                 self.update_model_card(args.output_dir or ".")
@@ -221,11 +233,12 @@ class WattwatchCallback(TrainerCallback):
     def update_model_card(self, path: str | os.PathLike[str]) -> Path | None:
         """Write this run's ``co2_eq_emissions`` into the card at ``path`` (``README.md`` or its folder). Call it
         after regenerating a card yourself; ``Trainer.create_model_card`` is handled already."""
-        if self.final_emissions_data is None:
+        data = self._card_data or self.final_emissions_data
+        if data is None:
             return None
         from wattwatch.sinks.modelcard import update_model_card
 
-        return update_model_card(path, self.final_emissions_data, training_type=self._resolved_training_type)
+        return update_model_card(path, data, training_type=self._resolved_training_type)
 
     # -- counts and phases -----------------------------------------------------------------------------------
     def _count(self, args: TrainingArguments, state: TrainerState) -> None:

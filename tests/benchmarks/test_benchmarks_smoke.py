@@ -38,6 +38,7 @@ MODULES = [
     "benchmarks.bench_accuracy",
     "benchmarks.bench_throughput",
     "benchmarks.bench_flatness",
+    "benchmarks.bench_history",
     "benchmarks.bench_multirank",
     "benchmarks.bench_stop",
     "benchmarks.bench_callback",
@@ -180,6 +181,45 @@ def test_readme_table_is_replaced_between_its_markers(tmp_path: Path) -> None:
     nomarkers.write_text("no table here\n")
     assert not write_readme_table(figs, command="x", path=nomarkers)
     assert nomarkers.read_text() == "no table here\n"
+
+
+def test_history_rows_are_realistic(tmp_path: Path) -> None:
+    from benchmarks import bench_history
+
+    size = bench_history.make_history(tmp_path / "emissions.csv", 50)
+    from wattwatch.sinks.emissions_file import read_table
+
+    table = read_table(tmp_path / "emissions.csv")
+    assert len(table.rows) == 50 and len({r["run_id"] for r in table.rows}) == 50
+    assert 900 <= size / 50 <= 1200  # ~1 KB a row, as the history
+    assert all(table.rows[0][c] for c in ("cpu_model", "gpu_model", "phase_energy_kwh", "status"))
+
+
+def test_history_benchmark_runs(tmp_path: Path) -> None:
+    from benchmarks import bench_history
+
+    figs = bench_history.measure((10, 30), flushes=2)
+    assert [f.key for f in figs] == ["H1", "H2", "H3"]
+    assert all(f.ww is not None and math.isfinite(f.ww) for f in figs)
+
+
+def test_history_figures_go_into_results_without_touching_the_rest(tmp_path: Path) -> None:
+    from benchmarks import bench_history
+
+    path = tmp_path / "RESULTS.md"
+    figs = [Figure("1", "latency", 0.01, 1.0, "s", "ratio < 0.1", True, note="first note")]
+    write_results(figs, command="test", elapsed_s=1.0, path=path)
+    h = [
+        Figure("H1", "flush", 0.5, None, "ms", "<= 5 ms", True, note="how H was measured"),
+        Figure("H2", "stop", 1.0, None, "ms", "<= 100 ms", True),
+    ]
+    text = bench_history.record_results(h, "cmd", path=path)
+    again = bench_history.record_results(h, "cmd", path=path)
+    assert text.count("| H1 |") == 1 and again.count("| H1 |") == 1 and again.count("- **H1.") == 1
+    assert "| 1 | latency |" in again and "first note" in again
+    assert again.index("- **H1.") < again.index("## GPU") and "not yet run" in again.split("## GPU")[1]
+    table = [ln for ln in again.splitlines() if ln.startswith("|")]
+    assert table[-1].startswith("| H2 |")  # in the table, after the other figures
 
 
 def test_html_report_section_survives_the_other_writers(tmp_path: Path) -> None:

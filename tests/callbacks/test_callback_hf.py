@@ -73,9 +73,8 @@ def rows(path: Path) -> list[dict[str, str]]:
 
 
 def callback(sensor: ConstantPowerSensor, **kw: Any) -> WattwatchCallback:
-    return WattwatchCallback(
-        sensors=[sensor], country_iso_code="FRA", measure_power_secs=0.05, save_timeseries=False, **kw
-    )
+    options: dict[str, Any] = {"save_timeseries": False, **kw}
+    return WattwatchCallback(sensors=[sensor], country_iso_code="FRA", measure_power_secs=0.05, **options)
 
 
 def test_tensorboard_log_history_csv_and_model_card(tmp_path: Path) -> None:
@@ -160,41 +159,67 @@ def test_raise_inside_train_leaves_failed_row(tmp_path: Path, error: type[BaseEx
     assert not (tmp_path / "README.md").exists()
 
 
-def test_checkpoint_and_resume_sum_both_segments(tmp_path: Path) -> None:
-    # segment 1: 20 planned steps, checkpoint at 10, dies at step 13
+def test_crash_at_25_resume_from_20_counts_both_segments(tmp_path: Path) -> None:
+    """A Trainer run crashes at step 25 and is resumed from checkpoint 20 in the same folder (issue 13): the
+    crashed segment keeps its row (steps 21-25 included), the resumed one appends its own, report's total is
+    the energy of both segments, and the plot joins them without going backwards."""
+    # segment 1: 30 planned steps, checkpoint at 20, dies at step 25
     model = tiny_model()
     calls = {"n": 0}
 
     def die(module: Any, inputs: Any) -> None:
         calls["n"] += 1
-        if calls["n"] == 13:
+        if calls["n"] == 25:
             raise RuntimeError("preempted")
 
     model.register_forward_pre_hook(die)
     gpu1 = ConstantPowerSensor(100.0, model=GPU_NAME)
-    cb1 = callback(gpu1)
-    t1 = make_trainer(tmp_path, cb1, model=model, max_steps=20, save_strategy="steps", save_steps=10)
+    cb1 = callback(gpu1, save_timeseries=True, timeseries_every_s=0.05)
+    t1 = make_trainer(tmp_path, cb1, model=model, max_steps=30, save_strategy="steps", save_steps=20)
     with pytest.raises(RuntimeError, match="preempted"):
         t1.train()
-    ckpt = tmp_path / "checkpoint-10"
+    ckpt = tmp_path / "checkpoint-20"
     state = json.loads((ckpt / "wattwatch_state.json").read_text())
-    ckpt_j = sum(c["energy_j"] for c in state["ledger"]["channels"].values())
-    assert 0 < ckpt_j <= gpu1.exact_read_window_j()
     run_id = cb1.tracker.run_id if cb1.tracker else ""
-    assert state["run_id"] == run_id and state["counts"]["steps"] == 10
+    assert state["run_id"] == run_id and state["counts"]["steps"] == 20
+    crashed = cb1.final_emissions_data
+    assert crashed is not None and crashed.status == "failed" and crashed.steps == 24
 
     # segment 2: a new process would build everything again; resume from the checkpoint
     gpu2 = ConstantPowerSensor(300.0, model=GPU_NAME)
-    cb2 = callback(gpu2)
-    t2 = make_trainer(tmp_path, cb2, max_steps=20, save_strategy="steps", save_steps=10)
+    cb2 = callback(gpu2, save_timeseries=True, timeseries_every_s=0.05)
+    t2 = make_trainer(tmp_path, cb2, max_steps=30, save_strategy="steps", save_steps=20)
     t2.train(resume_from_checkpoint=str(ckpt))
     data = cb2.final_emissions_data
     assert data is not None and data.status == "completed"
-    assert data.run_id == run_id and data.resumed_segments == 1 and data.steps == 20
-    total_j = data.energy_consumed * 3.6e6
-    assert total_j == pytest.approx(ckpt_j + gpu2.exact_read_window_j(), rel=1e-6)  # the sum: not seg 2 alone, not double
-    (row,) = rows(tmp_path / "emissions.csv")  # one run, one row
-    assert row["status"] == "completed" and float(row["energy_consumed"]) == pytest.approx(data.energy_consumed)
+    assert data.run_id == run_id and data.resumed_segments == 1 and data.steps == 30
+    assert data.gpu_energy * 3.6e6 == pytest.approx(gpu2.exact_read_window_j(), rel=1e-6)  # its own energy
+
+    segments = {r["resumed_segments"]: r for r in rows(tmp_path / "emissions.csv")}
+    assert {k: v["status"] for k, v in segments.items()} == {"0": "failed", "1": "completed"}
+    assert {v["run_id"] for v in segments.values()} == {run_id}
+    truth_kwh = (gpu1.exact_read_window_j() + gpu2.exact_read_window_j()) / 3.6e6
+    from wattwatch.cli.commands.report import collect_runs, totals
+
+    runs, _ = collect_runs([str(tmp_path)])
+    assert len(runs) == 2
+    assert totals(runs)["gpu_energy_kwh"] == pytest.approx(truth_kwh, rel=1e-6)  # steps 21-25 not lost
+
+    from wattwatch.sinks.timeseries import read_timeseries, timeseries_path
+
+    series = read_timeseries(timeseries_path(tmp_path, run_id))
+    assert len(series.segment_starts) == 1
+    assert all(b >= a for a, b in zip(series.elapsed_s, series.elapsed_s[1:], strict=False))
+    assert all(b >= a for a, b in zip(series.emissions_kg, series.emissions_kg[1:], strict=False))
+    duration = sum(float(r["duration"]) for r in segments.values())
+    assert series.elapsed_s[-1] == pytest.approx(duration, abs=0.2)  # the title's duration: both segments
+    assert series.energy_kwh[-1] == pytest.approx(truth_kwh, rel=0.05)  # rows every 0.05 s: the last is close
+    pytest.importorskip("matplotlib")
+    from wattwatch.cli.main import main
+
+    png = tmp_path / "plot.png"
+    assert main(["plot", run_id, "--dir", str(tmp_path), "--out", str(png)]) == 0
+    assert png.stat().st_size > 10_000
 
 
 def test_callback_added_after_init_still_logs_and_closes_a_failed_run(tmp_path: Path) -> None:

@@ -9,7 +9,7 @@ import pytest
 
 from wattwatch.cli.main import main
 from wattwatch.result import COLUMNS, EmissionsData
-from wattwatch.sinks.csv import upsert_row
+from wattwatch.sinks.emissions_file import append_row
 
 
 def _row(
@@ -43,10 +43,10 @@ def _row(
 def folder(tmp_path: Path) -> Path:
     runs = tmp_path / "runs"
     (runs / "sub").mkdir(parents=True)
-    upsert_row(runs / "emissions.csv", _row("aaaaaaaa-1", "completed", 2.0, 0.5, 0.1, 0.13).to_row(), COLUMNS)
-    upsert_row(runs / "emissions.csv", _row("bbbbbbbb-2", "failed", 1.0, 0.25, 0.05, 0.065).to_row(), COLUMNS)
+    append_row(runs / "emissions.csv", _row("aaaaaaaa-1", "completed", 2.0, 0.5, 0.1, 0.13).to_row(), COLUMNS)
+    append_row(runs / "emissions.csv", _row("bbbbbbbb-2", "failed", 1.0, 0.25, 0.05, 0.065).to_row(), COLUMNS)
     killed = _row("cccccccc-3", "running", 4.0, 1.0, 0.2, 0.26, timestamp="2026-01-01T11:30:00+00:00")
-    upsert_row(runs / "sub" / "emissions.csv", killed.to_row(), COLUMNS)
+    append_row(runs / "sub" / "emissions.csv", killed.to_row(), COLUMNS)
     (runs / "sub" / "cccccccc-3.timeseries.csv").write_text(
         "timestamp,elapsed_s,phase,energy_kwh,emissions_kg\n"
     )
@@ -84,7 +84,7 @@ def test_a_run_in_two_files_counts_once(
     folder: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     later = _row("cccccccc-3", "interrupted", 4.0, 1.0, 0.3, 0.27, timestamp="2026-01-01T12:00:00+00:00")
-    upsert_row(tmp_path / "copy.csv", later.to_row(), COLUMNS)
+    append_row(tmp_path / "copy.csv", later.to_row(), COLUMNS)
     assert main(["report", str(folder), str(tmp_path / "copy.csv"), "--json"]) == 0
     doc = json.loads(capsys.readouterr().out)
     assert doc["totals"]["runs"] == 3
@@ -127,7 +127,7 @@ def test_parts_of_a_distributed_run_without_a_row(tmp_path: Path, capsys: pytest
             },
         )
         dist.write_part(dist.parts_dir(folder, "dist-run"), part)
-    upsert_row(folder / "emissions.csv", _row("solo", "completed", 2.0, 0.5, 0.1, 0.13).to_row(), COLUMNS)
+    append_row(folder / "emissions.csv", _row("solo", "completed", 2.0, 0.5, 0.1, 0.13).to_row(), COLUMNS)
     assert main(["report", str(folder), "--json"]) == 0
     doc = json.loads(capsys.readouterr().out)
     runs = {r["run_id"]: r for r in doc["runs"]}
@@ -154,8 +154,8 @@ def test_report_shows_each_runs_band_and_slices_and_the_totals_band(
         energy_band="cpu=vm-vcpu ram=tdp-model",
     )
     b = _row("eeeeeeee-5", "completed", 1.0, 0.0, 0.0, 0.05, energy_low_kwh=0.95, energy_high_kwh=1.05)
-    upsert_row(path, a.to_row(), COLUMNS)
-    upsert_row(path, b.to_row(), COLUMNS)
+    append_row(path, a.to_row(), COLUMNS)
+    append_row(path, b.to_row(), COLUMNS)
     assert main(["report", str(path)]) == 0
     out = capsys.readouterr().out
     assert "band 0.3-0.9 kWh (cpu=vm-vcpu ram=tdp-model); slices cpu=vm-vcpu/machine ram=machine" in out
@@ -165,6 +165,6 @@ def test_report_shows_each_runs_band_and_slices_and_the_totals_band(
     assert doc["totals"]["energy_low_kwh"] == pytest.approx(1.25)
     assert doc["runs"][0]["cpu_slice"] == "vm-vcpu/machine"
     # a row without a band (CodeCarbon's) makes the total's band unknown, not narrower
-    upsert_row(path, _row("ffffffff-6", "completed", 1.0, 0.0, 0.0, 0.05).to_row(), COLUMNS)
+    append_row(path, _row("ffffffff-6", "completed", 1.0, 0.0, 0.0, 0.05).to_row(), COLUMNS)
     assert main(["report", str(path), "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["totals"]["energy_low_kwh"] is None

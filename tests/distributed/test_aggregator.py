@@ -13,6 +13,7 @@ from wattwatch.distributed.topology import Topology
 from wattwatch.measure.ledger import J_PER_KWH, Ledger, LedgerSnapshot
 from wattwatch.result import EmissionsData
 from wattwatch.sensors.base import ENERGY, ChannelInfo, Reading
+from wattwatch.sinks.journal import SaveOutcome
 
 
 class View:
@@ -31,8 +32,11 @@ class View:
     def snapshot(self) -> LedgerSnapshot | None:
         return self.ledger.snapshot()
 
+    def segment_snapshot(self) -> LedgerSnapshot | None:
+        return self.ledger.snapshot(carried=False)
 
-def test_a_rank_alone_writes_its_part_and_a_running_row_naming_the_missing_rank(tmp_path: Path) -> None:
+
+def test_a_rank_alone_writes_its_part_and_the_last_rank_appends_the_row_once(tmp_path: Path) -> None:
     view = View(tmp_path)
     agg = Aggregator(Topology(rank=0, world_size=2, node_id="n0"), environ={})
     data = EmissionsData(run_id="r1", status="completed", duration=10.0, gpu_energy=1.0, energy_consumed=1.0)
@@ -41,9 +45,22 @@ def test_a_rank_alone_writes_its_part_and_a_running_row_naming_the_missing_rank(
     assert combined.gpu_model == "1 x H100" and combined.rank_count == 2
     assert combined.status == "running" and combined.missing_ranks == "1"
     written: list[EmissionsData] = []
-    agg.write(view, data, written.append)
+
+    def append(d: EmissionsData) -> SaveOutcome:
+        written.append(d)
+        return SaveOutcome(d.run_id, view.output_path, view.output_path)
+
+    assert agg.write(view, combined, append) is None  # rank 1 still runs: the parts are the live state
     (part,) = read_parts(parts_dir(tmp_path, "r1"))
-    assert part.rank == 0 and part.channels["gpu:0"].uuid == "GPU-a"
+    assert part.rank == 0 and part.final and part.channels["gpu:0"].uuid == "GPU-a"
     assert part.channels["gpu:0"].kwh == pytest.approx(1.0)
-    assert [w.status for w in written] == ["running"]
+    assert written == [] and not (tmp_path / "emissions.nodes.csv").exists()
+    # rank 1 ends: its stop makes the run final and appends the one row, with the node rows
+    other = Aggregator(Topology(rank=1, world_size=2, node_id="n1"), environ={})
+    last = other.aggregate(view, data, final=True, collective=False)
+    assert last.status == "completed" and last.rank_count == 2 and last.missing_ranks == ""
+    outcome = other.write(view, last, append)
+    assert outcome is not None and outcome.saved and [w.status for w in written] == ["completed"]
     assert (tmp_path / "emissions.nodes.csv").exists()
+    assert other.write(view, last, append) is None and agg.write(view, combined, append) is None  # once
+    assert len(written) == 1

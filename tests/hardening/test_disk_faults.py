@@ -1,5 +1,9 @@
-"""Disk faults during a run: output folder deleted, disk full, CSV made read-only. In every case the run goes
-on, the user sees ONE warning, the totals stay in memory and are written at the first flush that succeeds."""
+"""Disk faults during a run: output folder deleted, disk full (mid-run and at stop), files and folders made
+immutable, the CSV path taken by a folder. In every case the run goes on and ``stop()`` never raises; the user
+sees ONE warning per fault; mid-run, totals stay in memory and go into the journal at the first flush that
+succeeds; at the end, a final row that cannot be written stays in the run's journal (the warning names both
+files) and the next opener of the folder adds it, or -- when not even the journal can be written -- the warning
+says so and ``stop()``'s status ends in ``-unsaved``."""
 
 from __future__ import annotations
 
@@ -7,6 +11,7 @@ import json
 import logging
 import os
 import shutil
+import signal
 import subprocess
 import time
 from collections.abc import Iterator
@@ -17,6 +22,7 @@ from fakesensors import ConstantPowerSensor
 from hardhelp import csv_rows, run_python
 
 from wattwatch import Tracker
+from wattwatch.sinks.journal import finalize_stale, journal_dir
 
 
 def _tracker(out: Path, **kw: object) -> Tracker:
@@ -30,8 +36,26 @@ def _tracker(out: Path, **kw: object) -> Tracker:
     )
 
 
-def _write_warnings(caplog: pytest.LogCaptureFixture) -> int:
-    return sum("cannot write" in r.getMessage() and "emissions.csv" in r.getMessage() for r in caplog.records)
+def _journal_warnings(caplog: pytest.LogCaptureFixture) -> int:
+    return sum("cannot write the run's journal" in r.getMessage() for r in caplog.records)
+
+
+def _final_warnings(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [r.getMessage() for r in caplog.records if "could not write the final row" in r.getMessage()]
+
+
+def _fill(folder: Path) -> Path:
+    """Fill the file system holding ``folder``; returns the filler file (unlink it to free the space)."""
+    filler = folder / "filler"
+    fd = os.open(filler, os.O_WRONLY | os.O_CREAT)
+    try:
+        while os.write(fd, b"x" * 4096):
+            pass
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+    return filler
 
 
 def test_output_dir_deleted_mid_run(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
@@ -41,7 +65,12 @@ def test_output_dir_deleted_mid_run(tmp_path: Path, caplog: pytest.LogCaptureFix
     out = tmp_path / "out"
     t = _tracker(out, timeseries_every_s=0.02).start()
     time.sleep(0.1)
-    shutil.rmtree(out)
+    for _ in range(100):  # the sampler thread may recreate the time series while rmtree walks the folder
+        try:
+            shutil.rmtree(out)
+            break
+        except OSError:
+            continue
     t.flush()
     time.sleep(0.1)
     data = t.stop()
@@ -66,42 +95,81 @@ def tiny_tmpfs(tmp_path: Path) -> Iterator[Path]:
         subprocess.run(["umount", "-l", str(mnt)], capture_output=True)
 
 
-def test_disk_full_tmpfs(tiny_tmpfs: Path, caplog: pytest.LogCaptureFixture) -> None:
+def test_disk_full_mid_run(tiny_tmpfs: Path, caplog: pytest.LogCaptureFixture) -> None:
     """Fault: the disk fills up mid-run (ENOSPC on a 64 KiB tmpfs). User sees: one warning, however many flushes
-    fail, then one line when writing works again. Not lost: the totals (kept in memory, written once space is
-    back); the previous contents of emissions.csv."""
+    fail, then one line when writing works again. Not lost: the totals (in memory, then in the journal once
+    space is back, then in the row); the earlier rows of emissions.csv."""
     caplog.set_level(logging.WARNING)
+    with _tracker(tiny_tmpfs, save_timeseries=False):
+        pass
+    before = (tiny_tmpfs / "emissions.csv").read_bytes()
     t = _tracker(tiny_tmpfs, save_timeseries=False).start()
     t.flush()
-    before = (tiny_tmpfs / "emissions.csv").read_text()
-    filler = tiny_tmpfs / "filler"
-    fd = os.open(filler, os.O_WRONLY | os.O_CREAT)
-    try:
-        while os.write(fd, b"x" * 4096):
-            pass
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
+    filler = _fill(tiny_tmpfs)
     for _ in range(3):
         time.sleep(0.02)
         assert t.flush() is not None
-    assert _write_warnings(caplog) == 1
-    assert (tiny_tmpfs / "emissions.csv").read_text() == before  # the old row, intact
-    assert not [p for p in tiny_tmpfs.iterdir() if p.name.endswith(".tmp")]
+    assert _journal_warnings(caplog) == 1
+    assert (tiny_tmpfs / "emissions.csv").read_bytes() == before  # the old row, intact
     filler.unlink()
-    data = t.stop()
-    assert data is not None
-    (row,) = csv_rows(tiny_tmpfs / "emissions.csv")
-    assert row["status"] == "completed" and float(row["energy_consumed"]) == data.energy_consumed
+    t.flush()
     assert any("writable again" in r.getMessage() for r in caplog.records)
+    data = t.stop()
+    assert data is not None and data.status == "completed"
+    rows = csv_rows(tiny_tmpfs / "emissions.csv")
+    assert len(rows) == 2 and rows[1]["status"] == "completed"
+    assert float(rows[1]["energy_consumed"]) == data.energy_consumed
+    assert not [p for p in tiny_tmpfs.rglob("*.tmp")]
+
+
+@pytest.mark.parametrize("inside_with", [False, True], ids=["stop", "with-and-an-exception"])
+def test_disk_full_at_stop(tiny_tmpfs: Path, caplog: pytest.LogCaptureFixture, inside_with: bool) -> None:
+    """Fault: the disk is full when the run ends, with time-series rows still buffered. User sees: stop()
+    return (no OSError: neither from the time series nor from the row), one warning naming emissions.csv and
+    where the numbers are, the status ``completed-unsaved``; inside ``with``, the user's own exception, unchanged;
+    the SIGTERM handler given back. Not lost: what the journal held at the last flush (added by the next
+    opener)."""
+    caplog.set_level(logging.WARNING)
+    previous = signal.getsignal(signal.SIGTERM)
+    t = Tracker(
+        output_dir=tiny_tmpfs, sensors=[ConstantPowerSensor(100.0)], measure_power_secs=0.01,
+        flush_every_s=1000.0, timeseries_every_s=0.01,
+    )  # fmt: skip
+    if inside_with:
+        with pytest.raises(ValueError, match="the user's own"), t:
+            time.sleep(0.05)
+            t.flush()
+            filler = _fill(tiny_tmpfs)
+            time.sleep(0.3)  # time-series rows pile up in the buffer
+            raise ValueError("the user's own")
+        data = t.final_emissions_data
+        expected = "failed-unsaved"
+    else:
+        t.start()
+        time.sleep(0.05)
+        t.flush()
+        filler = _fill(tiny_tmpfs)
+        time.sleep(0.3)
+        data = t.stop()
+        expected = "completed-unsaved"
+    assert data is not None and data.status == expected and data.energy_consumed > 0
+    assert signal.getsignal(signal.SIGTERM) is previous
+    (message,) = _final_warnings(caplog)
+    assert str(tiny_tmpfs / "emissions.csv") in message and "stop() returned" in message
+    assert str(journal_dir(tiny_tmpfs)) in message  # the last flush's numbers are there
+    filler.unlink()
+    finalize_stale(tiny_tmpfs)  # the next opener
+    (row,) = csv_rows(tiny_tmpfs / "emissions.csv")
+    assert row["run_id"] == data.run_id and row["status"] == "running"  # the last write stands
+    assert 0 < float(row["energy_consumed"]) < data.energy_consumed
 
 
 def test_disk_full_file_size_limit(tmp_path: Path) -> None:
     """Fault: every write beyond 4 KiB fails with EFBIG (RLIMIT_FSIZE, SIGXFSZ ignored: the same errno path as
-    a full disk) in a process whose emissions.csv already holds other runs. User sees: the program finish normally
-    with one warning on stderr. Not lost: the other runs' rows (the file is never truncated); the run's totals
-    (returned by stop())."""
+    a full disk) in a process whose emissions.csv already holds other runs: the small journal can be written,
+    the big CSV cannot take the final row. User sees: the program finish normally, one warning naming both
+    files, status ``completed-unsaved``. Not lost: the other runs' rows (never truncated); the final row, which
+    the next opener adds, status ``completed``, with the energy stop() returned."""
     seed = _tracker(tmp_path, save_timeseries=False)
     for _ in range(12):
         seed.start()
@@ -115,67 +183,93 @@ from wattwatch import Tracker
 signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
 resource.setrlimit(resource.RLIMIT_FSIZE, (4096, 4096))
 t = Tracker(output_dir={str(tmp_path)!r}, sensors=[ConstantPowerSensor(100.0)], measure_power_secs=0.02,
-            flush_every_s=0.05, timeseries_every_s=0.02)
+            flush_every_s=0.05, save_timeseries=False)
 t.start()
 time.sleep(0.3)
 data = t.stop()
-print(json.dumps({{"status": data.status, "kwh": data.energy_consumed}}))
+print(json.dumps({{"status": data.status, "kwh": data.energy_consumed, "run_id": data.run_id}}))
 """
     done = run_python(code)
     assert done.returncode == 0, done.stderr
     result = json.loads(done.stdout)
-    assert result["status"] == "completed" and result["kwh"] > 0
-    assert done.stderr.count("cannot write") == 1, done.stderr
+    assert result["status"] == "completed-unsaved" and result["kwh"] > 0
+    assert done.stderr.count("could not write the final row") == 1, done.stderr
+    assert str(tmp_path / "emissions.csv") in done.stderr and str(journal_dir(tmp_path)) in done.stderr
     assert (tmp_path / "emissions.csv").read_text() == before
-    assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
+    finalize_stale(tmp_path)
+    row = csv_rows(tmp_path / "emissions.csv")[-1]
+    assert (row["run_id"], row["status"]) == (result["run_id"], "completed")
+    assert float(row["energy_consumed"]) == result["kwh"]
 
 
 def _chattr(flag: str, path: Path) -> bool:
     return subprocess.run(["chattr", flag, str(path)], capture_output=True).returncode == 0
 
 
-def test_csv_made_read_only(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
-    """Fault: emissions.csv made read-only mid-run. As root chmod does not stop writes, so the file is made
-    immutable with ``chattr +i`` (ext4) -- rename onto it fails with EPERM like for a user on a read-only file.
-    User sees: one warning for all failed flushes, one line when it is writable again. Not lost: the totals,
-    written at the first flush that succeeds."""
+def test_immutable_csv_at_stop(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """Fault: emissions.csv is immutable (``chattr +i``: even root cannot write it) when the run ends. User
+    sees: one warning naming the file and the journal holding the numbers; status ``completed-unsaved``. Not
+    lost: the final row, added by the next opener once the file is writable."""
     caplog.set_level(logging.WARNING)
-    t = _tracker(tmp_path, save_timeseries=False).start()
+    with _tracker(tmp_path, save_timeseries=False):
+        pass
     path = tmp_path / "emissions.csv"
+    t = _tracker(tmp_path, save_timeseries=False).start()
     if shutil.which("chattr") is None or not _chattr("+i", path):
         t.stop()
         pytest.skip("chattr +i not available on this filesystem")
     try:
-        for _ in range(3):
-            t.flush()
-        (row,) = csv_rows(path)
-        assert row["status"] == "running"
-        assert _write_warnings(caplog) == 1
+        data = t.stop()
+        assert data is not None and data.status == "completed-unsaved"
+        (message,) = _final_warnings(caplog)
+        assert str(path) in message and str(journal_dir(tmp_path)) in message
+        assert finalize_stale(tmp_path)[0].saved is False  # still immutable: kept, not lost, no exception
     finally:
         _chattr("-i", path)
-    time.sleep(0.05)
-    t.flush()
-    assert any("writable again" in r.getMessage() for r in caplog.records)
-    data = t.stop()
-    assert data is not None
-    (row,) = csv_rows(path)
-    assert row["status"] == "completed" and float(row["energy_consumed"]) == data.energy_consumed
-    assert _write_warnings(caplog) == 1
+    finalize_stale(tmp_path)
+    rows = csv_rows(path)
+    assert len(rows) == 2 and rows[1]["status"] == "completed"
+    assert float(rows[1]["energy_consumed"]) == data.energy_consumed
+
+
+def test_immutable_folder_mid_run_and_at_stop(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """Fault: the output folder is made immutable (``chattr +i``) mid-run: no file can be created in it, not even
+    a journal. User sees: one warning for the failing flushes, one at stop() saying the numbers exist only in
+    what it returned; status ``completed-unsaved``. Not lost: nothing silently -- the returned totals."""
+    caplog.set_level(logging.WARNING)
+    out = tmp_path / "out"
+    t = _tracker(out, save_timeseries=False).start()
+    folders = [out, journal_dir(out)]  # the journals' folder too: nothing new can be created anywhere
+    if shutil.which("chattr") is None or not all(_chattr("+i", f) for f in folders):
+        for f in folders:
+            _chattr("-i", f)
+        t.stop()
+        pytest.skip("chattr +i not available on this filesystem")
+    try:
+        t.flush()
+        t.flush()
+        data = t.stop()
+    finally:
+        for f in folders:
+            _chattr("-i", f)
+    assert data is not None and data.status == "completed-unsaved" and data.energy_consumed > 0
+    assert _journal_warnings(caplog) == 1
+    (message,) = _final_warnings(caplog)
+    assert "exist only in what stop() returned" in message
 
 
 def test_csv_path_is_a_directory(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
-    """Fault: the CSV path turns into a directory mid-run (an unwritable path that works as root on any
-    filesystem). User sees: one warning. Not lost: the totals, written once the path is free again."""
+    """Fault: the CSV path is taken by a directory when the run ends (an unwritable path that works as root on
+    any filesystem). User sees: one warning. Not lost: the final row, added once the path is free again."""
     caplog.set_level(logging.WARNING)
     t = _tracker(tmp_path, save_timeseries=False).start()
     path = tmp_path / "emissions.csv"
-    os.unlink(path)
     path.mkdir()
     t.flush()
-    t.flush()
-    path.rmdir()
     data = t.stop()
-    assert data is not None
+    assert data is not None and data.status == "completed-unsaved"
+    assert len(_final_warnings(caplog)) == 1
+    path.rmdir()
+    finalize_stale(tmp_path)
     (row,) = csv_rows(path)
     assert row["status"] == "completed" and float(row["energy_consumed"]) == data.energy_consumed
-    assert _write_warnings(caplog) == 1

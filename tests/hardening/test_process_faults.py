@@ -18,6 +18,7 @@ from fakesensors import ConstantPowerSensor
 from hardhelp import child_env, csv_rows, run_python
 
 from wattwatch import Tracker
+from wattwatch.sinks.journal import finalize_stale, journal_dir
 
 _FLUSHING_CHILD = """
 import sys, time
@@ -68,12 +69,14 @@ def test_sigkill_at_20_random_moments(tmp_path: Path) -> None:
             proc.kill()
             proc.wait(10)
             kills += 1
+            finalize_stale(tmp_path)  # what the next tracker, report or merge in the folder does
             rows = csv_rows(tmp_path / "emissions.csv")
             ids = [r["run_id"] for r in rows]
             assert set(seeded) <= set(ids) and len(ids) == len(set(ids))
     rows = csv_rows(tmp_path / "emissions.csv")
     assert len(rows) == 5 + 20
     assert sorted(r["status"] for r in rows) == ["completed"] * 5 + ["running"] * 20
+    assert not list(journal_dir(tmp_path).iterdir())  # every journal became its row; no temporary file left
 
 
 def test_sigterm_during_a_flush(tmp_path: Path) -> None:
@@ -98,13 +101,13 @@ def test_sigterm_during_a_flush(tmp_path: Path) -> None:
 def test_fork_after_start(tmp_path: Path) -> None:
     """Fault: the program forks (a DataLoader worker) after start(), 5 times, while the sampler thread flushes
     every few ms (so a fork often lands while it holds the tracker's locks). User sees: the child neither hangs
-    nor writes. Not lost: the parent's row; the child runs no sampler, never writes any row (upsert_row is
-    never called in it), and its flush()/stop()/current()/exit are no-ops."""
+    nor writes. Not lost: the parent's row; the child runs no sampler, never writes its parent's journal or row
+    (neither is written through in it), and its flush()/stop()/current()/exit are no-ops."""
     code = textwrap.dedent(
         f"""
         import faulthandler, os, sys, threading, time
         from fakesensors import ConstantPowerSensor
-        import wattwatch.sinks.csv as sink
+        import wattwatch.sinks.journal as sink
         from wattwatch import Tracker
         t = Tracker(output_dir={str(tmp_path)!r}, sensors=[ConstantPowerSensor()], measure_power_secs=0.002,
                     flush_every_s=0.002, timeseries_every_s=0.002)
@@ -115,7 +118,8 @@ def test_fork_after_start(tmp_path: Path) -> None:
             if pid == 0:
                 faulthandler.dump_traceback_later(10, exit=True)  # a deadlocked child fails fast
                 calls = []
-                sink.upsert_row = lambda *a, **k: calls.append(a)
+                sink.atomic_write_text = lambda *a, **k: calls.append(a)  # journal updates
+                sink.append_row = lambda *a, **k: calls.append(a)  # final rows
                 time.sleep(0.1)
                 names = [th.name for th in threading.enumerate()]
                 ok = "wattwatch-sampler" not in names and not t.running
@@ -227,7 +231,7 @@ def test_interpreter_exit_without_stop(tmp_path: Path, ending: str) -> None:
     done = run_python(code)
     assert done.returncode == {"return": 0, "exception": 1, "sys.exit(3)": 3}[ending]
     (row,) = csv_rows(tmp_path / "emissions.csv")
-    assert row["status"] == ("failed" if ending == "exception" else "completed")
+    assert row["status"] == ("completed" if ending == "return" else "failed")  # a non-zero exit code fails
     assert float(row["duration"]) >= 0.3
 
 
@@ -236,10 +240,11 @@ def test_signal_handler_interrupting_this_threads_own_lock_wait(tmp_path: Path) 
     holds it); the handler's final write cannot reuse the lock the thread is mid-way acquiring (filelock raises
     "Deadlock"). User sees: nothing special. Not lost: the handler still writes its row, through a fresh lock
     that waits for the other thread like another process would."""
-    import wattwatch.sinks.csv as sink
+    import wattwatch.sinks.emissions_file as sink
+    from wattwatch.sinks.files import _lock_for
 
     target = tmp_path / "emissions.csv"
-    holder = sink._lock_for(target)
+    holder = _lock_for(target)
     held = threading.Event()
 
     def hold() -> None:
@@ -250,7 +255,7 @@ def test_signal_handler_interrupting_this_threads_own_lock_wait(tmp_path: Path) 
     written: list[str] = []
 
     def on_signal(signum: int, frame: object) -> None:
-        sink.upsert_row(target, {"run_id": "r", "status": "interrupted"}, ["run_id", "status"])
+        assert sink.append_row(target, {"run_id": "r", "status": "interrupted"}, ["run_id", "status"]).ok
         written.append("handler")
 
     previous = signal.signal(signal.SIGUSR1, on_signal)
@@ -258,9 +263,9 @@ def test_signal_handler_interrupting_this_threads_own_lock_wait(tmp_path: Path) 
         threading.Thread(target=hold).start()
         held.wait(5)
         threading.Timer(0.2, lambda: os.kill(os.getpid(), signal.SIGUSR1)).start()
-        sink.upsert_row(target, {"run_id": "r", "status": "running"}, ["run_id", "status"])  # waits, interrupted
+        outcome = sink.append_row(target, {"run_id": "r", "status": "running"}, ["run_id", "status"])  # waits
     finally:
         signal.signal(signal.SIGUSR1, previous)
-    assert written == ["handler"]
-    _, (row,) = sink.read_rows(target)
-    assert row["status"] == "running"  # the interrupted write resumed afterwards (the tracker then rewrites its final row)
+    assert written == ["handler"] and outcome.ok
+    _, rows = sink.read_rows(target)
+    assert [r["status"] for r in rows] == ["interrupted", "running"]  # the interrupted write resumed afterwards

@@ -8,11 +8,11 @@ import pytest
 
 from wattwatch import planning
 from wattwatch.result import COLUMNS, EmissionsData
-from wattwatch.sinks.csv import upsert_row
+from wattwatch.sinks.emissions_file import append_row
 
 
 def _write(path: Path, **fields: object) -> None:
-    upsert_row(path, EmissionsData(**fields).to_row(), COLUMNS)  # type: ignore[arg-type]
+    append_row(path, EmissionsData(**fields).to_row(), COLUMNS)  # type: ignore[arg-type]
 
 
 def test_a_row_written_by_the_tracker_is_read_back(tmp_path: Path) -> None:

@@ -20,6 +20,8 @@ from wattwatch.carbon.codecarbon_data import codecarbon_data_dir
 from wattwatch.errors import ConfigurationError
 from wattwatch.measure.ledger import J_PER_KWH
 from wattwatch.result import CODECARBON_COLUMNS, COLUMNS
+from wattwatch.sinks.files import OsFileOps
+from wattwatch.sinks.journal import finalize_stale
 
 TESTS = Path(__file__).resolve().parents[1] / "support"
 REPO = TESTS.parents[1]
@@ -117,7 +119,7 @@ def test_start_after_stop_is_a_new_run(tmp_path: Path) -> None:
     assert t.stop() is second  # idempotent
 
 
-def test_resume_continues_the_same_run(tmp_path: Path) -> None:
+def test_resume_is_a_new_segment_of_the_same_run(tmp_path: Path) -> None:
     s1 = ConstantPowerSensor(100.0)
     a = Tracker(output_dir=tmp_path, sensors=[s1])
     a.start()
@@ -129,14 +131,18 @@ def test_resume_continues_the_same_run(tmp_path: Path) -> None:
     b.load_state_dict(state)
     b.start()
     time.sleep(0.2)
+    live = b.current(refresh=True)  # live figures go on from the saved totals
     second = b.stop()
     assert first is not None and second is not None
-    assert second.run_id == first.run_id
-    assert second.gpu_energy == pytest.approx(
-        first.gpu_energy + s2.exact_read_window_j() / J_PER_KWH, rel=1e-9
-    )
-    assert second.resumed_segments == 1
-    assert len(rows(tmp_path / "emissions.csv")) == 1  # one run, one row
+    assert second.run_id == first.run_id and second.resumed_segments == 1
+    assert live.gpu_energy > first.gpu_energy
+    # the segment's row (and stop()) hold its own energy, so the two rows add up to the run's
+    assert second.gpu_energy == pytest.approx(s2.exact_read_window_j() / J_PER_KWH, rel=1e-9)
+    by_segment = {r["resumed_segments"]: r for r in rows(tmp_path / "emissions.csv")}
+    assert set(by_segment) == {"0", "1"} and {r["run_id"] for r in by_segment.values()} == {first.run_id}
+    total = sum(float(r["gpu_energy"]) for r in by_segment.values())
+    truth = (s1.exact_read_window_j() + s2.exact_read_window_j()) / J_PER_KWH
+    assert total == pytest.approx(truth, rel=1e-9)
 
 
 def test_codecarbon_names_stop_returns_kg(tmp_path: Path) -> None:
@@ -270,22 +276,23 @@ def test_hourly_csv_changes_the_result_as_the_arithmetic_says(tmp_path: Path) ->
 
 
 # -- emissions.csv durability -------------------------------------------------------------------------------------
-def test_foreign_header_is_extended_without_losing_rows(tmp_path: Path) -> None:
+def test_foreign_header_keeps_its_columns_and_the_full_row_goes_beside_it(tmp_path: Path) -> None:
     old = tmp_path / "emissions.csv"
-    old.write_text(
+    before = (
         "timestamp,project_name,run_id,duration,emissions,energy_consumed\n"
         "2024-01-01T00:00:00,old,r1,10,0.5,1.0\n"
         "2024-01-02T00:00:00,old,r2,20,0.7,2.0\n"
     )
-    with Tracker(output_dir=tmp_path, sensors=[ConstantPowerSensor()]):
+    old.write_text(before)
+    with Tracker(output_dir=tmp_path, sensors=[ConstantPowerSensor()]) as t:
         pass
+    assert old.read_text().startswith(before)  # appended in place, nothing rewritten
     written = rows(old)
-    assert [r["run_id"] for r in written[:2]] == ["r1", "r2"]
-    assert written[0]["emissions"] == "0.5" and written[1]["energy_consumed"] == "2.0"
-    header = list(written[0].keys())
-    assert header[:6] == ["timestamp", "project_name", "run_id", "duration", "emissions", "energy_consumed"]
-    assert set(COLUMNS) <= set(header)
-    assert written[2]["status"] == "completed"
+    assert [r["run_id"] for r in written] == ["r1", "r2", t.run_id]
+    assert list(written[2]) == ["timestamp", "project_name", "run_id", "duration", "emissions", "energy_consumed"]
+    (full,) = rows(tmp_path / "emissions.wattwatch.csv")  # every column, for report and for the user
+    assert list(full) == list(COLUMNS) and full["status"] == "completed" and full["run_id"] == t.run_id
+    assert full["energy_consumed"] == written[2]["energy_consumed"]
 
 
 def test_project_name_cannot_inject_a_formula(tmp_path: Path) -> None:
@@ -337,6 +344,8 @@ def test_sigkill_after_25_s_leaves_a_parseable_row_covering_15_s(tmp_path: Path)
     time.sleep(25.0)
     proc.send_signal(signal.SIGKILL)
     proc.wait(10)
+    assert not (tmp_path / "emissions.csv").exists()  # the live state was in the journal
+    finalize_stale(tmp_path)  # what the next tracker, report or merge in this folder does
     (row,) = rows(tmp_path / "emissions.csv")
     assert row["status"] == "running"
     assert float(row["duration"]) >= 15.0
@@ -451,7 +460,8 @@ def test_load_state_after_a_stop_continues_the_loaded_run(tmp_path: Path) -> Non
     resumed = b.stop()
     assert saved is not None and resumed is not None
     assert resumed.run_id == saved.run_id and resumed.resumed_segments == 1
-    assert resumed.gpu_energy >= saved.gpu_energy
+    segments = [r["resumed_segments"] for r in rows(tmp_path / "emissions.csv") if r["run_id"] == saved.run_id]
+    assert segments == ["0", "1"]  # the loaded run's second segment, in its own row
 
 
 def test_start_removes_temp_files_left_by_a_killed_writer(tmp_path: Path) -> None:
@@ -470,25 +480,32 @@ def test_start_removes_temp_files_left_by_a_killed_writer(tmp_path: Path) -> Non
 
 
 def test_sigterm_inside_a_flush_leaves_the_interrupted_row_last(tmp_path: Path) -> None:
-    """The program's own SIGTERM handler returns normally; the signal lands while flush() is writing a
-    ``running`` row. The handler's ``interrupted`` row must not be overwritten by the flush it interrupted."""
+    """The program's own SIGTERM handler returns normally; the signal lands while flush() is replacing the
+    run's journal (its temporary file written, not yet renamed). The handler appends the ``interrupted`` row;
+    the interrupted journal write must not survive to become a second, ``running`` row."""
     seen: list[int] = []
     previous = signal.signal(signal.SIGTERM, lambda signum, frame: seen.append(signum))
+
+    class SignalOnRename(OsFileOps):
+        fired = False
+
+        def replace(self, src: str | os.PathLike[str], dst: str | os.PathLike[str]) -> None:
+            if not self.fired:
+                self.fired = True
+                os.kill(os.getpid(), signal.SIGTERM)  # handled here, between two bytecodes of this frame
+                time.sleep(0.01)
+            super().replace(src, dst)
+
     try:
         t = Tracker(output_dir=tmp_path, sensors=[ConstantPowerSensor()])
         t.start()
-        original = t._write_csv_row
-
-        def write_then_signal(data):  # type: ignore[no-untyped-def]
-            if data.status == "running" and not seen:
-                os.kill(os.getpid(), signal.SIGTERM)  # handled here, between two bytecodes of this frame
-                time.sleep(0.01)
-            original(data)
-
-        t._write_csv_row = write_then_signal  # type: ignore[method-assign]
+        assert t._session is not None and t._session.outputs.journal is not None
+        t._session.outputs.journal._ops = SignalOnRename()
         t.flush()
     finally:
         signal.signal(signal.SIGTERM, previous)
     assert seen == [signal.SIGTERM]  # the program's handler ran after ours
+    assert not list((tmp_path / ".wattwatch" / "runs").glob("*.json"))  # no stale journal left behind
+    finalize_stale(tmp_path)
     (row,) = rows(tmp_path / "emissions.csv")
     assert row["status"] == "interrupted"

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import bisect
 import csv
+import io
 import math
 import os
 import threading
@@ -32,6 +33,7 @@ from wattwatch.carbon.intensity_data import CloudRegion
 from wattwatch.util.times import parse_utc, utc_iso_minutes
 
 __all__ = [
+    "MAX_INTENSITY_G_PER_KWH",
     "WORLD_AVERAGE_G_PER_KWH",
     "CarbonIntensity",
     "CloudRegion",
@@ -40,6 +42,7 @@ __all__ = [
     "StaticIntensity",
     "cloud_intensity",
     "country_intensity",
+    "coverage_warning",
     "list_cloud_regions",
     "list_regions",
     "mean_over_interval",
@@ -52,6 +55,12 @@ WORLD_AVERAGE_G_PER_KWH: float = 475.0
 """World-average grid intensity, gCO2eq/kWh: CodeCarbon's default when it knows no location -- ``world_average``
 in CodeCarbon's ``data/private_infra/carbon_intensity_per_source.json``, citing the IEA Global Energy & CO2 Status
 Report 2019 (https://www.iea.org/reports/global-energy-co2-status-report-2019/emissions)."""
+
+MAX_INTENSITY_G_PER_KWH: float = 5000.0
+"""Largest carbon intensity accepted, gCO2eq/kWh. The dirtiest electricity there is -- lignite or oil-shale plants,
+life-cycle -- stays under about 1,500 g/kWh (IPCC AR5 WG3 Annex III, Table A.III.2: coal, max 1,000; the highest
+national grid averages are around 1,000); 5,000 leaves room for unusual cases while catching a unit mistake
+(g/MWh given as g/kWh) or a value such as ``1e308`` that would overflow every total."""
 
 _WORLD_AVERAGE_CITATION = (
     "CodeCarbon carbon_intensity_per_source.json world_average, IEA Global Energy & CO2 Status Report 2019"
@@ -213,6 +222,20 @@ class HourlyIntensity:
         return total / (self.end_s - self.start_s)
 
 
+def coverage_warning(intensity: CarbonIntensity, wall_time_s: float) -> str | None:
+    """One line when ``intensity`` is an hourly series that does not cover ``wall_time_s`` (unix s; the run's
+    start): the values used are then the series' first or last, and the user should know. ``None`` otherwise."""
+    if not isinstance(intensity, HourlyIntensity):
+        return None
+    if intensity.start_s <= wall_time_s < intensity.end_s:
+        return None
+    return (
+        f"wattwatch: the hourly intensity file ({intensity.source.description}) covers {utc_iso_minutes(intensity.start_s)} "
+        f"to {utc_iso_minutes(intensity.end_s)}, not this run's start ({utc_iso_minutes(wall_time_s)}); the nearest hour's value is "
+        "used -- give a file that covers the run's dates"
+    )
+
+
 def mean_over_interval(intensity: CarbonIntensity, start_s: float, end_s: float) -> float:
     """Time-weighted mean gCO2eq/kWh of any :class:`CarbonIntensity` over ``[start_s, end_s]`` (unix s):
     exact for :class:`HourlyIntensity` and :class:`StaticIntensity`, ``at(midpoint)`` for other implementations."""
@@ -285,6 +308,11 @@ def _parse_value(text: str, scale: float, where: str) -> float:
         raise ValueError(f"{where}: intensity {s!r} is not a finite number; fill in or drop that row")
     if g < 0:
         raise ValueError(f"{where}: intensity {s} is negative; carbon intensity must be >= 0")
+    if g * scale > MAX_INTENSITY_G_PER_KWH:
+        raise ValueError(
+            f"{where}: intensity {s} is above {MAX_INTENSITY_G_PER_KWH:g} gCO2eq/kWh, more than any grid emits; "
+            "check the unit (g/kWh expected)"
+        )
     return g * scale
 
 
@@ -302,13 +330,17 @@ def read_hourly_csv(path: str | os.PathLike[str]) -> HourlyIntensity:
     p = Path(path)
     name = str(path)
     try:
-        f = open(p, encoding="utf-8-sig", newline="")
+        raw = p.read_bytes()
     except OSError as e:
         raise ValueError(f"{name}: cannot read intensity CSV ({e.strerror}); check the path") from None
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        text = raw.decode("cp1252", "replace")  # a spreadsheet's Latin-1 / Windows-1252 export: read it as such
     rows: list[tuple[float, float, int]] = []
     naive = False
     country = ""
-    with f:
+    with io.StringIO(text, newline="") as f:
         reader = csv.reader(f)
         layout: _Layout | None = None
         for row in reader:
@@ -494,6 +526,11 @@ def resolve_intensity(
             if isinstance(g, bool) or not isinstance(g, (int, float)) or not math.isfinite(g) or g < 0:
                 raise ValueError(
                     f"carbon_intensity_g_per_kwh must be a finite number >= 0 (gCO2eq/kWh), got {g!r}"
+                )
+            if g > MAX_INTENSITY_G_PER_KWH:
+                raise ValueError(
+                    f"carbon_intensity_g_per_kwh must be at most {MAX_INTENSITY_G_PER_KWH:g} gCO2eq/kWh (no grid "
+                    f"emits more); got {g!r} -- check the unit (g/kWh, not g/MWh)"
                 )
             return StaticIntensity(
                 g_per_kwh=float(g),

@@ -11,34 +11,49 @@ How parts meet
     (exception, signal) never waits on peers.
   - **always**, and in particular without torch.distributed: each rank writes its part atomically to
     ``<output_dir>/.wattwatch/parts/<run_id>/rank-<rank>.json`` at every flush (the periodic background flush
-    never calls collectives) and re-merges the parts present on disk into the run's row under a file lock, so
-    on a shared file system the row is complete once every rank has stopped. ``wattwatch merge DIR...``
-    recombines parts copied from several machines.
+    never calls collectives). The parts are the run's live state (``wattwatch report`` combines them): the
+    run's one row is appended to ``emissions.csv`` once, under the run's lock, by the rank whose stop makes the
+    combined run final (every rank's part final), with the per-node rows; a marker in the parts folder
+    (:data:`~wattwatch.distributed.parts.ROW_MARKER`) makes it exactly once. ``wattwatch merge DIR...``
+    recombines parts copied from several machines (or of a run some rank never finished).
 
 The aggregator sees the run only through :class:`RunView` (paths, a ledger snapshot, the channels).
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import time
 from collections.abc import Callable, Mapping, Sequence
 from datetime import timedelta
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from filelock import FileLock
 
 from wattwatch.distributed.combine import NodeTotals, combine
 from wattwatch.distributed.exchange import Store, default_store, exchange_parts
 from wattwatch.distributed.merge import write_node_breakdown
-from wattwatch.distributed.parts import Part, make_part, parts_dir, read_parts, write_part
+from wattwatch.distributed.parts import (
+    FINAL_STATUSES,
+    ROW_MARKER,
+    Part,
+    make_part,
+    parts_dir,
+    read_parts,
+    write_part,
+)
 from wattwatch.distributed.topology import Topology, launcher_run_id
 from wattwatch.measure.ledger import LedgerSnapshot
 from wattwatch.result import EmissionsData
 from wattwatch.sensors.base import ChannelInfo
+from wattwatch.sinks.files import atomic_write_text
 from wattwatch.util.once import WarnOnce
+
+if TYPE_CHECKING:
+    from wattwatch.sinks.journal import SaveOutcome
 
 __all__ = ["DEFAULT_TIMEOUT_S", "Aggregator", "RunView"]
 
@@ -62,7 +77,9 @@ class RunView(Protocol):
     @property
     def channel_infos(self) -> Sequence[ChannelInfo]: ...
 
-    def snapshot(self) -> LedgerSnapshot | None: ...
+    def segment_snapshot(self) -> LedgerSnapshot | None:
+        """This process segment's own totals (a resumed run's earlier segments have their own rows)."""
+        ...
 
 
 def _timeout_from(environ: Mapping[str, str]) -> float:
@@ -137,7 +154,7 @@ class Aggregator:
         """The run's totals as this rank can know them now. Collective (when torch.distributed is initialised)
         only when ``collective`` (flush() and stop(), which every rank calls) and the status is ``running`` (a
         flush) or ``completed`` (a normal stop)."""
-        part = make_part(run.snapshot(), run.channel_infos, data, self.topology)
+        part = make_part(run.segment_snapshot(), run.channel_infos, data, self.topology)
         self._local = part
         self._gathered = None
         if collective and data.status in ("running", "completed"):
@@ -150,32 +167,53 @@ class Aggregator:
                     return gathered[0]
         return self._merge_disk(run.output_dir, part)[0]
 
-    def write(self, run: RunView, data: EmissionsData, write_row: Callable[[EmissionsData], None]) -> None:
-        """Write this rank's part and, under the run's lock, the run's row (``write_row``) and node side file."""
+    def write(
+        self, run: RunView, data: EmissionsData, append_row: Callable[[EmissionsData], SaveOutcome]
+    ) -> SaveOutcome | None:
+        """Write this rank's part; when ``data`` is final and the combined run has ended, append the run's one
+        row (``append_row``) and its per-node rows, exactly once. Returns the append's outcome (``None`` when
+        this call appended nothing: the run goes on, or another rank appends or appended it); an outcome
+        that is not saved when this rank's part could not be written either. Never raises."""
         part = self._local
         if part is None or part.run_id != data.run_id:
-            part = make_part(run.snapshot(), run.channel_infos, data, self.topology)
-        directory = parts_dir(run.output_dir, part.run_id)
+            part = make_part(run.segment_snapshot(), run.channel_infos, data, self.topology)
+        directory = parts_dir(run.output_dir, part.run_id, data.resumed_segments)
+        part_error = ""
         try:
             write_part(directory, part)
         except OSError as exc:
+            part_error = str(exc)
             self._warn("part", f"wattwatch: cannot write this rank's part file in {directory} ({exc})")
+        if not part.final:
+            return None  # the parts are the live state
         try:
             with FileLock(str(directory) + ".lock", timeout=30.0):
                 if self._gathered is not None:
                     if self.topology.rank != 0:
-                        return
+                        return None
                     combined, nodes = self._gathered
                 else:
                     combined, nodes = self._merge_disk(run.output_dir, part)
-                write_row(combined)
-                write_node_breakdown(run.output_path, combined, nodes)
+                marker = directory / ROW_MARKER
+                if combined.status not in FINAL_STATUSES or marker.exists():
+                    return None  # another rank is still running (it appends), or appended already
+                outcome = append_row(combined)
+                if outcome.saved:
+                    write_node_breakdown(run.output_path, combined, nodes)
+                    atomic_write_text(marker, json.dumps({"csv": str(outcome.saved_in), "status": combined.status}))
+                return outcome
         except Exception as exc:  # noqa: BLE001 - never into user code
             self._warn("dist-row", f"wattwatch: cannot merge the ranks' parts into the run's row ({exc})")
+            if part_error:
+                from wattwatch.sinks.journal import SaveOutcome
+
+                return SaveOutcome(data.run_id, run.output_path, None, error=f"{exc}; {part_error}")
+            return None
 
     # -- internals ------------------------------------------------------------------------------------------
     def _merge_disk(self, output_dir: Path, part: Part) -> tuple[EmissionsData, list[NodeTotals]]:
-        others = [p for p in read_parts(parts_dir(output_dir, part.run_id)) if p.rank != part.rank]
+        folder = parts_dir(output_dir, part.run_id, part.data.resumed_segments)
+        others = [p for p in read_parts(folder) if p.rank != part.rank]
         return combine([part, *others], world_size=self.topology.world_size)
 
     def _gather(self, store: Store, output_dir: Path, part: Part) -> tuple[EmissionsData, list[NodeTotals]] | None:
@@ -192,7 +230,7 @@ class Aggregator:
         parts = [Part.from_dict(v) for v in payloads.values()]
         if missing:
             # What the silent ranks left on disk (their last background flush), if this file system has it.
-            stale = read_parts(parts_dir(output_dir, part.run_id))
+            stale = read_parts(parts_dir(output_dir, part.run_id, part.data.resumed_segments))
             parts.extend(p for p in stale if p.rank in missing)
             log.warning(
                 "wattwatch: rank(s) %s did not answer within %.0f s; writing what is known",

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from wattwatch.distributed.combine import NodeTotals, combine
-from wattwatch.distributed.parts import PARTS_DIR, Part, read_parts
+from wattwatch.distributed.parts import FINAL_STATUSES, PARTS_DIR, ROW_MARKER, Part, read_parts
 from wattwatch.result import EmissionsData
 
 __all__ = ["merge_directories", "node_breakdown_path", "write_node_breakdown"]
@@ -44,8 +44,9 @@ def node_breakdown_path(output_path: str | os.PathLike[str]) -> Path:
 def write_node_breakdown(
     output_path: str | os.PathLike[str], data: EmissionsData, nodes: Sequence[NodeTotals]
 ) -> Path:
-    """Upsert one row per node of ``data``'s run into the side file next to ``output_path``."""
-    from wattwatch.sinks.csv import upsert_row
+    """Append one row per node of ``data``'s (ended) run to the side file next to ``output_path`` (O(1) in the
+    file's history; called once per run). ``OSError`` when a row cannot be written."""
+    from wattwatch.sinks.emissions_file import append_row
 
     target = node_breakdown_path(output_path)
     for n in nodes:
@@ -68,7 +69,9 @@ def write_node_breakdown(
             "status": data.status,
             "timestamp": data.timestamp,
         }
-        upsert_row(target, row, _NODE_COLUMNS, key="run_node")
+        outcome = append_row(target, row, _NODE_COLUMNS)
+        if not outcome.ok:
+            raise OSError(f"cannot write {target}: {outcome.error}")
     return target
 
 
@@ -79,15 +82,24 @@ def merge_directories(
     write: bool = True,
 ) -> list[EmissionsData]:
     """Combine the part files found under each directory's ``.wattwatch/parts`` (or in the directory itself)
-    into one row per run id in ``output_path`` (plus the per-node side file). Returns the runs' totals.
+    into one row per run (and segment) appended to ``output_path`` (plus the per-node side file). Returns the
+    runs' totals.
 
-    Raises ``FileNotFoundError`` when no part file is found.
+    A run whose parts folder holds the marker of a row already written (:data:`ROW_MARKER`: its ranks finished
+    and appended it, or an earlier merge did) is not appended again. Each directory is first opened as a
+    tracker's ``start()`` would (journals of gone processes become rows). Raises ``FileNotFoundError`` when no
+    part file is found.
     """
     from wattwatch.result import COLUMNS
-    from wattwatch.sinks.csv import upsert_row
+    from wattwatch.sinks.emissions_file import append_row
+    from wattwatch.sinks.files import atomic_write_text
+    from wattwatch.sinks.journal import finalize_stale
 
-    runs: dict[str, list[Part]] = {}
+    runs: dict[tuple[str, int], list[Part]] = {}
+    folders_of: dict[tuple[str, int], set[Path]] = {}
     for directory in directories:
+        if write and Path(directory).is_dir():
+            finalize_stale(directory)
         base = Path(directory)
         folders = (
             [base]
@@ -96,17 +108,37 @@ def merge_directories(
         )
         for folder in folders:
             for part in read_parts(folder):
-                runs.setdefault(part.run_id, []).append(part)
+                key = (part.run_id, part.data.resumed_segments)
+                runs.setdefault(key, []).append(part)
+                folders_of.setdefault(key, set()).add(folder)
     if not runs:
         raise FileNotFoundError(
             f"no wattwatch part files under {', '.join(map(str, directories))} (looked in .wattwatch/parts/*/)"
         )
     out: list[EmissionsData] = []
-    for run_id in sorted(runs):
-        data, nodes = combine(runs[run_id])
-        if write:
-            upsert_row(output_path, data.to_row(), COLUMNS)
+    for key in sorted(runs):
+        data, nodes = combine(runs[key])
+        markers = [folder / ROW_MARKER for folder in sorted(folders_of[key])]
+        if write and not any(_written_to(m, output_path) for m in markers):
+            outcome = append_row(output_path, data.to_row(), COLUMNS)
+            if not outcome.ok:
+                raise OSError(f"cannot write {output_path}: {outcome.error}")
             write_node_breakdown(output_path, data, nodes)
+            if data.status in FINAL_STATUSES:  # a run still going gets its final row later
+                for marker in markers:
+                    try:
+                        atomic_write_text(marker, json.dumps({"csv": str(outcome.saved_in), "status": data.status}))
+                    except OSError:
+                        pass  # parts copied read-only: the row is written; a later merge would repeat it
         out.append(data)
     return out
 
+
+def _written_to(marker: Path, output_path: str | os.PathLike[str]) -> bool:
+    """Whether ``marker`` says the run's row is already in ``output_path`` (and that file still exists)."""
+    try:
+        named = Path(json.loads(marker.read_text(encoding="utf-8"))["csv"])
+        out = Path(output_path)
+        return out.exists() and os.path.samefile(named, out)
+    except (OSError, ValueError, KeyError, TypeError):
+        return False

@@ -23,7 +23,17 @@ from wattwatch.result import EmissionsData
 from wattwatch.sensors.base import ChannelInfo
 from wattwatch.sinks.csv import atomic_write_text
 
-__all__ = ["FINAL_STATUSES", "PARTS_DIR", "ChannelPart", "Part", "make_part", "parts_dir", "read_parts", "write_part"]
+__all__ = [
+    "FINAL_STATUSES",
+    "PARTS_DIR",
+    "ROW_MARKER",
+    "ChannelPart",
+    "Part",
+    "make_part",
+    "parts_dir",
+    "read_parts",
+    "write_part",
+]
 
 log = logging.getLogger("wattwatch")
 
@@ -137,10 +147,18 @@ def make_part(
     )
 
 
-def parts_dir(output_dir: str | os.PathLike[str], run_id: str) -> Path:
-    """The folder holding ``run_id``'s part files under ``output_dir``."""
+def parts_dir(output_dir: str | os.PathLike[str], run_id: str, segment: int = 0) -> Path:
+    """The folder holding ``run_id``'s part files under ``output_dir``; a resumed run's later process segments
+    (``segment`` = how many came before, ``resumed_segments``) have their own (``<run_id>.seg2``...), so a
+    resumed segment never overwrites the parts of the one that crashed."""
     safe = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in run_id) or "_"
+    if segment > 0:
+        safe += f".seg{segment + 1}"
     return Path(output_dir) / PARTS_DIR / safe
+
+
+ROW_MARKER = "row-written.json"
+"""File in a run's parts folder saying its combined row is in a CSV (so it is appended exactly once)."""
 
 
 def write_part(directory: str | os.PathLike[str], part: Part) -> Path:

@@ -273,14 +273,15 @@ class Ledger:
             ch.last_kind = reading.kind
 
     # -- reading -------------------------------------------------------------------------------------------
-    def live(self) -> tuple[str, dict[str, float], set[str], float, float | None]:
+    def live(self, *, carried: bool = True) -> tuple[str, dict[str, float], set[str], float, float | None]:
         """Cheap view for per-tick sinks: ``(phase, energy J per channel in this segment, channels now in a gap,
         grams CO2eq so far, monotonic time of the latest reading)``. Energies are before PUE; differences of two
-        calls divided by the difference of their reading times give mean power."""
+        calls divided by the difference of their reading times give mean power. ``carried=False``: the grams of
+        this segment only (a resumed run's earlier segments left out)."""
         with self._lock:
             energies = {n: c.energy_j for n, c in self._channels.items()}
             in_gap = {n for n, c in self._channels.items() if c.gap_start is not None}
-            grams = self._emissions_g + float(self._carried.get("emissions_g", 0.0))
+            grams = self._emissions_g + (float(self._carried.get("emissions_g", 0.0)) if carried else 0.0)
             return self._phase, energies, in_gap, grams, self._last_t
 
     def carried_energy_j(self) -> float:
@@ -288,59 +289,75 @@ class Ledger:
         with self._lock:
             return sum(float(c.get("energy_j", 0.0)) for c in self._carried.get("channels", {}).values())
 
-    def snapshot(self) -> LedgerSnapshot:
-        """A consistent copy of the totals, including those carried over from earlier segments."""
+    def snapshot(self, *, carried: bool = True) -> LedgerSnapshot:
+        """A consistent copy of the totals, including those carried over from earlier segments (``carried=False``:
+        this process segment's own, as its row in ``emissions.csv`` holds them; ``resumed_segments`` still says
+        how many came before).
+
+        A channel still in a gap counts the time since its last reading in ``gap_s`` (a GPU lost until the end
+        of the run is a gap, not a zero)."""
         with self._lock:
-            carried = self._carried
-            carried_ch: dict[str, dict[str, Any]] = carried.get("channels", {})
-            channels: dict[str, ChannelTotals] = {}
-            names = list(self._channels) + [n for n in carried_ch if n not in self._channels]
-            for name in names:
-                ch = self._channels.get(name)
-                old = carried_ch.get(name, {})
-                phase_e = dict(old.get("phase_energy_j", {}))
-                if ch is not None:
-                    for p, e in ch.phase_energy_j.items():
-                        phase_e[p] = phase_e.get(p, 0.0) + e
-                channels[name] = ChannelTotals(
-                    channel=name,
-                    component=ch.info.component if ch else str(old.get("component", "")),
-                    method=ch.method if ch else str(old.get("method", "")),
-                    energy_j=(ch.energy_j if ch else 0.0) + float(old.get("energy_j", 0.0)),
-                    phase_energy_j=phase_e,
-                    samples=(ch.samples if ch else 0) + int(old.get("samples", 0)),
-                    first_t=ch.first_t if ch else None,
-                    last_t=ch.last_t if ch else None,
-                    power_w=ch.power_w if ch else None,
-                    gap_count=(ch.gap_count if ch else 0) + int(old.get("gap_count", 0)),
-                    gap_s=(ch.gap_s if ch else 0.0) + float(old.get("gap_s", 0.0)),
-                    resets=(ch.resets if ch else 0) + int(old.get("resets", 0)),
-                    in_gap=bool(ch and ch.gap_start is not None),
-                )
-            component: dict[str, float] = {}
-            phase_total: dict[str, float] = {}
-            for tot in channels.values():
-                component[tot.component] = component.get(tot.component, 0.0) + tot.energy_j
-                for p, e in tot.phase_energy_j.items():
-                    phase_total[p] = phase_total.get(p, 0.0) + e
-            phase_em = dict(carried.get("phase_emissions_g", {}))
-            for p, g in self._phase_emissions_g.items():
-                phase_em[p] = phase_em.get(p, 0.0) + g
-            measured = 0.0 if self._first_t is None or self._last_t is None else self._last_t - self._first_t
-            return LedgerSnapshot(
-                phase=self._phase,
-                duration_s=measured + float(carried.get("duration_s", 0.0)),
-                channels=channels,
-                component_energy_j=component,
-                phase_energy_j=phase_total,
-                emissions_g=self._emissions_g + float(carried.get("emissions_g", 0.0)),
-                phase_emissions_g=phase_em,
-                pue=self._pue,
-                samples=self._samples + int(carried.get("samples", 0)),
-                gaps=tuple(self._gaps),
-                gap_count=self._gap_count + int(carried.get("gap_count", 0)),
-                resumed_segments=int(carried.get("segments", 0)),
+            carried_state: dict[str, Any] = (
+                self._carried if carried else {"segments": self._carried.get("segments", 0)}
             )
+            return self._snapshot_locked(carried_state)
+
+    def _snapshot_locked(self, carried: dict[str, Any]) -> LedgerSnapshot:
+        carried_ch: dict[str, dict[str, Any]] = carried.get("channels", {})
+        channels: dict[str, ChannelTotals] = {}
+        names = list(self._channels) + [n for n in carried_ch if n not in self._channels]
+        for name in names:
+            ch = self._channels.get(name)
+            old = carried_ch.get(name, {})
+            phase_e = dict(old.get("phase_energy_j", {}))
+            if ch is not None:
+                for p, e in ch.phase_energy_j.items():
+                    phase_e[p] = phase_e.get(p, 0.0) + e
+            channels[name] = ChannelTotals(
+                channel=name,
+                component=ch.info.component if ch else str(old.get("component", "")),
+                method=ch.method if ch else str(old.get("method", "")),
+                energy_j=(ch.energy_j if ch else 0.0) + float(old.get("energy_j", 0.0)),
+                phase_energy_j=phase_e,
+                samples=(ch.samples if ch else 0) + int(old.get("samples", 0)),
+                first_t=ch.first_t if ch else None,
+                last_t=ch.last_t if ch else None,
+                power_w=ch.power_w if ch else None,
+                gap_count=(ch.gap_count if ch else 0) + int(old.get("gap_count", 0)),
+                gap_s=(ch.gap_s + self._open_gap_s(ch) if ch else 0.0) + float(old.get("gap_s", 0.0)),
+                resets=(ch.resets if ch else 0) + int(old.get("resets", 0)),
+                in_gap=bool(ch and ch.gap_start is not None),
+            )
+        component: dict[str, float] = {}
+        phase_total: dict[str, float] = {}
+        for tot in channels.values():
+            component[tot.component] = component.get(tot.component, 0.0) + tot.energy_j
+            for p, e in tot.phase_energy_j.items():
+                phase_total[p] = phase_total.get(p, 0.0) + e
+        phase_em = dict(carried.get("phase_emissions_g", {}))
+        for p, g in self._phase_emissions_g.items():
+            phase_em[p] = phase_em.get(p, 0.0) + g
+        measured = 0.0 if self._first_t is None or self._last_t is None else self._last_t - self._first_t
+        return LedgerSnapshot(
+            phase=self._phase,
+            duration_s=measured + float(carried.get("duration_s", 0.0)),
+            channels=channels,
+            component_energy_j=component,
+            phase_energy_j=phase_total,
+            emissions_g=self._emissions_g + float(carried.get("emissions_g", 0.0)),
+            phase_emissions_g=phase_em,
+            pue=self._pue,
+            samples=self._samples + int(carried.get("samples", 0)),
+            gaps=tuple(self._gaps),
+            gap_count=self._gap_count + int(carried.get("gap_count", 0)),
+            resumed_segments=int(carried.get("segments", 0)),
+        )
+
+    def _open_gap_s(self, ch: Any) -> float:
+        """Seconds a channel still in a gap has been missing, up to the latest reading of any channel."""
+        if ch.gap_start is None or self._last_t is None:
+            return 0.0
+        return max(0.0, self._last_t - ch.gap_start)
 
     # -- persistence ---------------------------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:

@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from wattwatch.carbon.intensity import CarbonIntensity
     from wattwatch.sensors.base import Sensor
 
-__all__ = ["DEFAULT_FLUSH_EVERY_S", "CliSpec", "TrackerConfig", "cli_specs", "option"]
+__all__ = ["DEFAULT_FLUSH_EVERY_S", "MAX_PUE", "CliSpec", "TrackerConfig", "cli_specs", "option"]
 
 
 Check = Callable[[str, Any], Any]
@@ -85,10 +85,20 @@ def _positive_or_none(name: str, value: object) -> float | None:
     return None if value is None else _positive(name, value)
 
 
+MAX_PUE = 5.0
+"""Largest power usage effectiveness accepted. Surveyed data centres average about 1.5 and the worst report
+around 2.5-3 (Uptime Institute Global Data Center Survey 2023: average 1.58); 5 leaves room for a server
+closet while catching a typo or a value such as ``1e300`` that would overflow every total."""
+
+
 def _pue(name: str, value: object) -> float:
     number = _positive(name, value)
     if number < 1.0:
         raise ConfigurationError(f"pue must be >= 1.0 (1.0 means no overhead); got {value}")
+    if number > MAX_PUE:
+        raise ConfigurationError(
+            f"pue must be at most {MAX_PUE:g} (data centres report 1.1-3); got {value!r}"
+        )
     return number
 
 
@@ -211,7 +221,7 @@ class TrackerConfig:
         None, help="a fixed carbon intensity (g CO2eq per kWh)", cli_type=float
     )
     intensity_csv: str | os.PathLike[str] | None = option(None, help="hourly carbon intensity CSV")
-    pue: float = option(1.0, check=_pue, help="data-centre power usage effectiveness (>= 1)")
+    pue: float = option(1.0, check=_pue, help="data-centre power usage effectiveness (1 to 5)")
     wue: float = option(0.0, check=_wue, help="water usage effectiveness (litres per kWh)")
     gpu_ids: tuple[int | str, ...] | None = option(
         None,
@@ -336,8 +346,8 @@ class TrackerConfig:
         return cls(**values)
 
     def resolve_intensity(self) -> CarbonIntensity:
-        """The grid's carbon intensity for these options (see :mod:`wattwatch.carbon.intensity`); a missing
-        intensity file is a ``ConfigurationError``."""
+        """The grid's carbon intensity for these options (see :mod:`wattwatch.carbon.intensity`); a missing or
+        unreadable intensity file, or a figure out of bounds, is a ``ConfigurationError``."""
         from wattwatch.carbon.intensity import resolve_intensity
 
         try:
@@ -349,7 +359,9 @@ class TrackerConfig:
                 carbon_intensity_g_per_kwh=self.carbon_intensity_g_per_kwh,
                 intensity_csv=self.intensity_csv,
             )
-        except FileNotFoundError as exc:
+        except (FileNotFoundError, ValueError) as exc:
+            if isinstance(exc, ConfigurationError):
+                raise
             raise ConfigurationError(str(exc)) from None
 
 

@@ -3,6 +3,7 @@
 __all__ = ["DEFAULT_FLUSH_EVERY_S"]
 
 DEFAULT_FLUSH_EVERY_S = 10.0
-"""Seconds between atomic rewrites of the run's row (and of the time series' buffer): a ``kill -9`` loses at
-most this much. Each rewrite costs about a millisecond of CPU; see benchmarks/RESULTS.md, figure 4. Here (not in
+"""Seconds between atomic rewrites of the run's journal (and of the time series' buffer), on a fixed grid from
+the start: a ``kill -9`` loses at most this much plus one sampling interval. Each rewrite costs a fraction of a
+millisecond of CPU, whatever the history of emissions.csv; see benchmarks/RESULTS.md, figure H1. Here (not in
 :mod:`.config`) so that ``from wattwatch import Tracker`` does not import the config's dataclasses."""

@@ -1,14 +1,20 @@
-"""Where a run's figures go while it runs: its row in ``emissions.csv``, its time series and its ``/metrics``
-endpoint, behind one object opened at ``start()`` and closed at ``stop()``.
+"""Where a run's figures go while it runs: its journal and final row (``emissions.csv``), its time series and its
+``/metrics`` endpoint, behind one object opened at ``start()`` and closed at ``stop()``.
 
-Disk faults never reach user code: a row that cannot be written is logged once and written at the next
-flush that succeeds (totals stay in memory); a time-series row that cannot be written is skipped with one
-warning. Units: W in the time series, kWh and kg CO2eq for totals.
+The row (see :mod:`wattwatch.sinks.journal`): while the run goes, each flush replaces the run's small journal
+(``.wattwatch/runs/<run_id>.<token>.json``); ``emissions.csv`` gets the run's row once, appended at the end
+(O(1) in the file's history). Disk faults never reach user code: a journal that cannot be written is logged
+once and rewritten at the next flush that succeeds (totals stay in memory); a final row that cannot be appended
+stays in the journal, and :meth:`Outputs.write_final` says where (a :class:`~wattwatch.sinks.journal.SaveOutcome`);
+a time-series row that cannot be written is skipped with one warning, and closing the series on a full disk is
+a warning too. Units: W in the time series, kWh and kg CO2eq for totals.
 """
 
 from __future__ import annotations
 
 import logging
+import math
+import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -18,12 +24,37 @@ from wattwatch.result import COLUMNS, EmissionsData
 from wattwatch.util.once import WarnOnce
 
 if TYPE_CHECKING:
+    from wattwatch.sinks.journal import RunJournal, SaveOutcome
     from wattwatch.sinks.prometheus import Exporter, MetricsSource
     from wattwatch.sinks.timeseries import TimeseriesWriter
 
-__all__ = ["Outputs"]
+__all__ = ["FlushGrid", "Outputs"]
 
 log = logging.getLogger("wattwatch")
+
+
+class FlushGrid:
+    """When the periodic flushes happen: at the first tick at or after each point of the grid ``origin + k *
+    period_s`` (monotonic seconds). A tick that lands late does not move the grid, so flushes keep their period
+    instead of drifting by the tick's lateness at every flush (10 s flushes on 1.1 s ticks stay 10 s on
+    average, never 11 s); a ``kill -9`` loses at most one period plus one tick."""
+
+    def __init__(self, period_s: float) -> None:
+        self.period_s = period_s
+        self.origin = 0.0
+        self.next_t = period_s
+
+    def start(self, origin: float) -> None:
+        self.origin = origin
+        self.next_t = origin + self.period_s
+
+    def due(self, t: float) -> bool:
+        """Whether the tick at ``t`` flushes; when it does, the next grid point after ``t`` becomes due."""
+        if t < self.next_t:
+            return False
+        k = math.floor((t - self.origin) / self.period_s) + 1
+        self.next_t = self.origin + k * self.period_s
+        return True
 
 
 class Outputs:
@@ -41,8 +72,12 @@ class Outputs:
         clock: Callable[[], float],
         wall_clock: Callable[[], float],
         timeseries_every_s: float,
+        proc_root: str | os.PathLike[str] = "/proc",
     ) -> None:
         self.output_path = output_path
+        self._proc_root = proc_root
+        self.journal: RunJournal | None = None
+        """The run's journal (``None`` when rows are not saved, or for a distributed run: its parts are)."""
         self._warn = warn
         self._clock = clock
         self._wall = wall_clock
@@ -64,13 +99,20 @@ class Outputs:
         prometheus_port: int | None,
         prometheus_host: str,
         metrics: MetricsSource,
+        journal: bool = False,
     ) -> None:
-        """Open the time series (``timeseries``) and the ``/metrics`` endpoint (``prometheus_port`` not None).
-        Raises :class:`~wattwatch.errors.ConfigurationError` for a port that cannot be bound; the caller closes
-        what was opened."""
+        """Open the journal (``journal``), the time series (``timeseries``) and the ``/metrics`` endpoint
+        (``prometheus_port`` not None). Raises :class:`~wattwatch.errors.ConfigurationError` for a port that
+        cannot be bound; the caller closes what was opened."""
         self._t0 = t0
         self._ts_last = (t0, {})
         self._write_failed = False
+        if journal:
+            from wattwatch.sinks.journal import RunJournal
+
+            self.journal = RunJournal(
+                self.output_path.parent, self.output_path.name, run_id, proc_root=self._proc_root
+            )
         if timeseries:
             from wattwatch.sinks.timeseries import TimeseriesWriter, timeseries_path
 
@@ -84,9 +126,13 @@ class Outputs:
                 self.exporter = start_exporter(metrics, port=prometheus_port, host=prometheus_host)
 
     def close(self) -> None:
-        """Close the time series and stop the endpoint (idempotent)."""
+        """Close the time series and stop the endpoint (idempotent; never raises: a full disk when the last
+        buffered rows are written is one warning)."""
         if self.timeseries is not None:
-            self.timeseries.close()
+            try:
+                self.timeseries.close()
+            except OSError as exc:
+                self._warn("timeseries", f"wattwatch: cannot write the time series ({exc}); its last rows are lost")
             self.timeseries = None
         if self.exporter is not None:
             try:
@@ -96,29 +142,49 @@ class Outputs:
             self.exporter = None
 
     def detach(self) -> None:
-        """Forget the time series and endpoint without touching them (a forked child: they are the parent's)."""
+        """Forget the journal, time series and endpoint without touching them (a forked child: they are the
+        parent's)."""
+        self.journal = None
         self.timeseries = None
         self.exporter = None
 
     # -- the row -------------------------------------------------------------------------------------------
     def write_row(self, data: EmissionsData, *, durable: bool) -> None:
-        """Upsert the run's row; ``durable``: ``fsync`` it (final rows and explicit flushes, see ``upsert_row``)."""
-        from wattwatch.sinks.csv import upsert_row
-
-        try:
-            self.output_path.parent.mkdir(parents=True, exist_ok=True)
-            upsert_row(self.output_path, data.to_row(), COLUMNS, durable=durable)
-        except Exception as exc:  # disk full, folder deleted, read-only file, lock timeout...
-            self._write_failed = True
-            self._warn(
-                "write",
-                f"wattwatch: cannot write {self.output_path} ({exc}); totals are kept in memory and written "
-                "at the next flush that succeeds",
-            )
-        else:
+        """Replace the run's journal with its current totals (status ``running``); ``durable``: ``fsync`` it
+        (explicit flushes; the periodic ones skip it, which is most of their cost)."""
+        journal = self.journal
+        if journal is None:
+            return
+        if journal.update(data.to_row(), COLUMNS, durable=durable):
             if self._write_failed:
-                log.warning("wattwatch: %s is writable again; the run's row is up to date", self.output_path)
+                log.warning("wattwatch: %s is writable again; the run's journal is up to date", journal.path)
             self._write_failed = False
+            return
+        self._write_failed = True
+        self._warn(
+            "write",
+            f"wattwatch: cannot write the run's journal {journal.path} ({journal.last_error}); totals are kept in "
+            f"memory and written at the next flush that succeeds (the row goes to {self.output_path} at the end)",
+        )
+
+    def append_row(self, data: EmissionsData) -> SaveOutcome:
+        """Append ``data`` as a row of ``emissions.csv`` now, O(1), beside the journal: a distributed run's one
+        combined row (its aggregator calls this once, when every rank has ended; the ranks' parts are its
+        journal), or a row to leave behind at an explicit flush (CodeCarbon's ``on_csv_write="append"``).
+        Never raises."""
+        from wattwatch.sinks.emissions_file import append_row
+        from wattwatch.sinks.journal import SaveOutcome
+
+        outcome = append_row(self.output_path, data.to_row(), COLUMNS)
+        return SaveOutcome(data.run_id, self.output_path, outcome.saved_in, error=outcome.error)
+
+    def write_final(self, data: EmissionsData) -> SaveOutcome | None:
+        """Append the run's final row to ``emissions.csv`` and remove its journal. Returns where the numbers
+        are (``None`` when rows are not saved); never raises."""
+        journal = self.journal
+        if journal is None:
+            return None
+        return journal.finish(data.to_row(), COLUMNS)
 
     # -- the time series -----------------------------------------------------------------------------------
     def flush_timeseries(self) -> None:
@@ -137,14 +203,14 @@ class Outputs:
         last_t, last_e = self._ts_last
         if not final and self._clock() - last_t < self.timeseries_every_s:
             return
-        phase, energies, in_gap, grams, read_t = ledger.live()
+        phase, energies, in_gap, grams, read_t = ledger.live(carried=False)  # this segment's own (see plot)
         now = read_t if read_t is not None else self._clock()
         dt = now - last_t
         powers: dict[str, float | None] = {
             n: (None if n in in_gap or dt <= 0 else (e - last_e.get(n, 0.0)) / dt) for n, e in energies.items()
         }
         self._ts_last = (now, energies)
-        total_j = sum(energies.values()) + ledger.carried_energy_j()
+        total_j = sum(energies.values())
         try:
             self.timeseries.write(
                 self._wall(), now - self._t0, phase, powers, total_j * ledger.pue / J_PER_KWH, grams / 1000.0

@@ -34,7 +34,7 @@ class RunSession:
     sampler: Sampler
     outputs: Outputs
     start_time: str
-    """ISO-8601 UTC start of the run (of its first segment when resumed)."""
+    """ISO-8601 UTC start of this process segment of the run (its row's ``start_time``)."""
 
     @classmethod
     def open(
@@ -82,14 +82,14 @@ class RunSession:
             on_tick=on_tick,
         )
         t0 = config.clock()
-        resumed_start = resume.get("start_time") if resume is not None else None
-        start_time = str(resumed_start) if resumed_start else utc_iso(config.wall_clock())
+        start_time = utc_iso(config.wall_clock())  # this process segment's (a resumed run's rows are per segment)
         outputs = Outputs(
             tracker.output_path,
             warn=warn,
             clock=config.clock,
             wall_clock=config.wall_clock,
             timeseries_every_s=tracker.timeseries_every_s,
+            proc_root=config.proc_root,
         )
         try:
             outputs.open(
@@ -100,6 +100,7 @@ class RunSession:
                 prometheus_port=tracker.prometheus_port,
                 prometheus_host=tracker.prometheus_host,
                 metrics=tracker,
+                journal=tracker.save_to_file and hardware.aggregator is None,
             )
         except BaseException:
             outputs.close()

@@ -6,14 +6,26 @@
 
 Life cycle
   ``Tracker(...)`` validates every option (bad input raises :class:`~wattwatch.errors.ConfigurationError`, a
-  ``ValueError``, before any work). ``start()`` checks that the output folder is writable, opens the sensors,
-  takes the first reading, writes the run's row with status ``running`` and starts the sampler thread. The row is
-  rewritten atomically every ``flush_every_s`` seconds. ``stop()`` takes the last reading and writes
-  ``completed``; an exception inside ``with``/``@track`` writes ``failed`` and re-raises; SIGTERM/SIGINT write
-  ``interrupted`` and then hand the signal to the program's previous handler.
+  ``ValueError``, before any work). ``start()`` checks that the output folder is writable, adds to
+  ``emissions.csv`` the rows of runs whose processes died there (their journals), opens the sensors, takes the
+  first reading, writes the run's journal (status ``running``) and starts the sampler thread. The journal is
+  replaced atomically on a fixed grid, every ``flush_every_s`` seconds from the start (a ``kill -9`` loses at
+  most that much; the next opener of the folder adds the row the journal held). ``stop()`` takes the last
+  reading and appends the run's one row to ``emissions.csv`` -- O(1) whatever the file's history, see
+  :mod:`wattwatch.sinks.journal`.
+
+  Status: normal end or exit code 0 -> ``completed`` (``sys.exit(0)`` inside ``with`` too); an exception or a
+  non-zero exit code -> ``failed``; SIGINT, SIGTERM or ``KeyboardInterrupt`` -> ``interrupted`` (the signal is
+  then handed to the program's previous handler); ``kill -9`` -> the last write stands. When the final row
+  cannot be written, ``stop()`` warns once, naming the file and where the numbers still are, and the returned
+  status ends in ``-unsaved`` (``completed-unsaved``...); files only ever hold the four statuses.
 
   ``start()`` after ``stop()`` begins a *new* run with a new ``run_id`` (fresh totals). To continue a run across
-  processes, save :meth:`state_dict` and pass it to :meth:`load_state_dict` before ``start()``.
+  processes, save :meth:`state_dict` and pass it to :meth:`load_state_dict` before ``start()``: the new
+  process is a new *segment* of the same ``run_id`` (``resumed_segments`` counts the earlier ones) and appends
+  its own row holding its own energy, so the segments of a run add up (energy spent after the last checkpoint
+  of a crashed segment included). :meth:`current` (live logs) adds the earlier segments' totals as saved in the
+  state; rows, :meth:`flush` and :meth:`stop` hold this segment's own.
 
 Never into user code: a sensor fault, a failing disk or a full disk during the run is logged once and recorded;
 the run keeps its totals in memory and writes them when it can.
@@ -51,6 +63,7 @@ if TYPE_CHECKING:
     from wattwatch.run.row import RunFacts
     from wattwatch.run.session import RunSession
     from wattwatch.sensors.base import ChannelInfo, Sensor
+    from wattwatch.sinks.journal import SaveOutcome
     from wattwatch.sinks.prometheus import Exporter
 
     _F = TypeVar("_F", bound=Callable[..., Any])
@@ -136,6 +149,7 @@ class Tracker:
         options = {k: v for k, v in locals().items() if k != "self"}  # first: before any local name exists
         from wattwatch.run.config import TrackerConfig  # the machinery loads when a tracker is made
         from wattwatch.run.counters import Counters
+        from wattwatch.run.outputs import FlushGrid
         from wattwatch.run.process import ProcessGuard
         from wattwatch.util.once import WarnOnce
 
@@ -184,7 +198,7 @@ class Tracker:
         """The current (or last) run's hardware, ledger, sampler and outputs."""
         self._resume_state: dict[str, Any] | None = None
         self._start_time_iso = ""
-        self._last_flush = 0.0
+        self._flushes = FlushGrid(self.flush_every_s)
         self._listeners: list[Callable[[Tracker, float], None]] = []
         self._eval_metrics: dict[str, float] = {}
 
@@ -214,7 +228,6 @@ class Tracker:
                 self._new_run()
             if self.save_to_file:
                 self._check_output_dir()
-            from wattwatch.run.process import watch_forks
             from wattwatch.run.session import RunSession  # sensors, sampler, outputs: loaded by start()
 
             session = RunSession.open(
@@ -234,13 +247,19 @@ class Tracker:
             self._pid = os.getpid()
             self._start_time_iso = session.start_time
             self._counters.start_projection(self.total_steps)
-            self._last_flush = self._clock()  # before the thread starts: its first tick is not a flush
+            self._flushes.start(self._clock())  # before the thread starts: its first tick is not a flush
             session.sampler.start()
             self._state = "running"
+            from wattwatch.run.process import watch_forks
+
             watch_forks(self)
             self._write_row("running")
-            self._last_flush = self._clock()
             self._guard.install(handle_signals=bool(self.handle_signals))
+            from wattwatch.carbon.intensity import coverage_warning
+
+            uncovered = coverage_warning(self.intensity, self._wall())
+            if uncovered:
+                self._warn_once("intensity-coverage", uncovered)
             _log().info(
                 "wattwatch: run %s started: %d channel(s) (%s), sampling every %.3g s, intensity %s",
                 self.run_id,
@@ -268,13 +287,25 @@ class Tracker:
             data = self._emissions_data(status)
             data = self._aggregate(data, final=True, collective=True)
             self.final_emissions_data = data
-            self._write_data(data)
+            try:
+                outcome = self._write_data(data)
+            except Exception as exc:  # noqa: BLE001 - stop() never raises because of I/O
+                outcome = None
+                self._warn_once(
+                    "final-row", f"wattwatch: cannot write the final row of run {self.run_id} ({exc!r})"
+                )
+            if outcome is not None and not outcome.saved:
+                self._warn_once("final-row", outcome.warning())
+                from dataclasses import replace
+
+                data = replace(data, status=f"{data.status}-unsaved")
+                self.final_emissions_data = data
             self._guard.remove()
             session.close()
             _log().info(
                 "wattwatch: run %s %s: %.6f kWh, %.6f kg CO2eq in %.1f s",
                 self.run_id,
-                status,
+                data.status,
                 data.energy_consumed,
                 data.emissions,
                 data.duration,
@@ -282,7 +313,8 @@ class Tracker:
             return data
 
     def flush(self) -> EmissionsData | None:
-        """Rewrite the run's row now (status ``running``) and return the totals so far."""
+        """Rewrite the run's journal now (status ``running``, ``fsync``ed) and return this segment's totals so
+        far. The periodic flushes keep their grid (an explicit flush does not move it)."""
         with self._lock:
             if self._state != "running":
                 return self.final_emissions_data
@@ -292,11 +324,11 @@ class Tracker:
             data = self._aggregate(self._emissions_data("running"), final=False, collective=True)
             self._write_data(data)
             session.outputs.flush_timeseries()
-            self._last_flush = self._clock()
             return data
 
     def current(self, *, refresh: bool = False) -> EmissionsData:
-        """A live snapshot of the totals so far (no file I/O, safe from any thread).
+        """A live snapshot of the totals so far (no file I/O, safe from any thread); for a resumed run, with the
+        earlier segments' totals saved in its state (so logged figures keep growing across preemptions).
 
         ``refresh=True`` first takes a reading now (a few hundred microseconds; waits at most 0.5 s for a read in
         progress), so figures logged at a training step include the energy up to that step rather than up to the
@@ -310,11 +342,16 @@ class Tracker:
             return EmissionsData(project_name=self.project_name, run_id=self.run_id, status="new")
         if refresh and self._state == "running" and self._sampler is not None and os.getpid() == self._pid:
             self._sampler.sample_now(lock_timeout_s=0.5)
-        return self._emissions_data("running")
+        return self._emissions_data("running", carried=True)
 
     def snapshot(self) -> LedgerSnapshot | None:
-        """The raw ledger snapshot (joules per channel and phase), or ``None`` before ``start()``."""
+        """The raw ledger snapshot (joules per channel and phase; a resumed run's earlier segments included), or
+        ``None`` before ``start()``."""
         return None if self._ledger is None else self._ledger.snapshot()
+
+    def segment_snapshot(self) -> LedgerSnapshot | None:
+        """This process segment's own ledger snapshot (what its row holds), or ``None`` before ``start()``."""
+        return None if self._ledger is None else self._ledger.snapshot(carried=False)
 
     @contextmanager
     def phase(self, name: str) -> Iterator[Tracker]:
@@ -416,12 +453,14 @@ class Tracker:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        if exc_type is None:
-            self.stop("completed")
-        elif issubclass(exc_type, KeyboardInterrupt | SystemExit):
-            self.stop("interrupted")
-        else:
-            self.stop("failed")
+        try:
+            from wattwatch.run.process import status_for_exception
+
+            self.stop(status_for_exception(exc_type, exc))
+        except Exception as error:  # noqa: BLE001 - the user's own exception, if any, must come out unchanged
+            _log().warning("wattwatch: could not stop the run: %r", error)
+            if exc_type is None:
+                raise
 
     def __call__(self, func: _F) -> _F:
         """Use a tracker instance as a decorator: each call of ``func`` is one run."""
@@ -469,12 +508,16 @@ class Tracker:
     def _check_output_dir(self) -> None:
         from wattwatch.errors import ConfigurationError
         from wattwatch.sinks.csv import check_writable, remove_stale_temp_files
+        from wattwatch.sinks.journal import finalize_stale
 
         try:
             check_writable(self.output_dir)
         except PermissionError as exc:
             raise ConfigurationError(str(exc)) from None
         remove_stale_temp_files(self.output_path)
+        finalize_stale(
+            self.output_dir, proc_root=self.config.proc_root
+        )  # rows of runs whose process died here
 
     def _on_tick(self, t: float) -> None:
         session = self._session
@@ -486,8 +529,7 @@ class Tracker:
                 listener(self, t)
             except Exception as exc:
                 self._warn_once(f"listener:{id(listener)}", f"wattwatch: listener failed: {exc!r}")
-        if t - self._last_flush >= self.flush_every_s:
-            self._last_flush = t
+        if self._flushes.due(t):
             session.outputs.flush_timeseries()
             with self._lock:
                 if self._state == "running":
@@ -547,11 +589,13 @@ class Tracker:
             ownership=ownership.rule if ownership is not None else "",
         )
 
-    def _emissions_data(self, status: str) -> EmissionsData:
+    def _emissions_data(self, status: str, *, carried: bool = False) -> EmissionsData:
+        """The run's figures: this segment's own (its row), or with a resumed run's earlier segments
+        (``carried``, for :meth:`current`)."""
         from wattwatch.run.row import build_emissions_data
 
         assert self._ledger is not None
-        snap = self._ledger.snapshot()
+        snap = self._ledger.snapshot(carried=carried)
         data = build_emissions_data(snap, self._facts(), status, counters=self._counters)
         if self._eval_metrics:
             data.eval_metrics = dict(self._eval_metrics)
@@ -563,29 +607,28 @@ class Tracker:
     def _should_write(self) -> bool:
         return self.save_to_file and os.getpid() == self._pid
 
-    def _write_data(self, data: EmissionsData) -> None:
-        """Write the run's row: directly, or (distributed runs) through this rank's part file and the merge of
-        every rank's parts (see :mod:`wattwatch.distributed`)."""
-        if not self._should_write():
-            return
+    def _write_data(self, data: EmissionsData) -> SaveOutcome | None:
+        """Write the run's figures: its journal while it runs, its row at the end (the returned outcome says
+        where it went) -- directly, or (distributed runs) through this rank's part file and, once every rank
+        has ended, the one row of the combined run (see :mod:`wattwatch.distributed`)."""
+        if not self._should_write() or self._session is None:
+            return None
         dist = self._dist
         if dist is not None:
-            dist.write(self, data, self._write_csv_row)
-        else:
-            self._write_csv_row(data)
-        final = self.final_emissions_data
-        if data.status == "running" and self._state == "stopped" and final is not None and final is not data:
-            # A signal stopped the run while this flush was writing (its handler ran inside us and wrote the
-            # final row first): the final row must be the last word, not this "running" one.
-            self._write_data(final)
+            return dist.write(self, data, self._append_row)
+        outputs = self._session.outputs
+        if data.status == "running":
+            # fsync only explicit flushes: the periodic ones (sampler thread) skip it, most of their cost
+            outputs.write_row(data, durable=threading.current_thread() is not self._session.sampler.thread)
+            return None
+        return outputs.write_final(data)
+        # A signal that stops the run while a periodic write is under way (its handler runs inside it) appends
+        # the final row first; the journal then refuses the interrupted "running" write (RunJournal.update).
 
-    def _write_csv_row(self, data: EmissionsData) -> None:
-        """Upsert the row; ``fsync`` only for final rows and explicit flushes (see ``upsert_row``)."""
-        if self._session is not None:
-            durable = (
-                data.status != "running" or threading.current_thread() is not self._session.sampler.thread
-            )
-            self._session.outputs.write_row(self._with_embodied(data), durable=durable)  # combined rows too
+    def _append_row(self, data: EmissionsData) -> SaveOutcome:
+        """A distributed run's one combined row, with the embodied CO2 of the whole run's hardware."""
+        assert self._session is not None
+        return self._session.outputs.append_row(self._with_embodied(data))
 
     def _after_fork_in_child(self) -> None:
         # The sampler thread does not exist in the child; make sure the child never writes the parent's row.

@@ -103,6 +103,8 @@ class Series:
     power_w: dict[str, list[float | None]] = field(default_factory=dict)
     energy_kwh: list[float] = field(default_factory=list)
     emissions_kg: list[float] = field(default_factory=list)
+    segment_starts: list[float] = field(default_factory=list)
+    """Seconds (on the joined time axis) at which a resumed process segment begins; empty for one segment."""
 
     def phase_spans(self) -> list[tuple[str, float, float]]:
         """Contiguous ``(phase, start_s, end_s)`` stretches."""
@@ -118,8 +120,16 @@ class Series:
 
 def read_timeseries(path: str | os.PathLike[str]) -> Series:
     """Parse a file written by :class:`TimeseriesWriter` (rows cut short by a crash are skipped). Raises
-    ``ValueError`` for a file that is not a wattwatch time series or has no samples yet."""
+    ``ValueError`` for a file that is not a wattwatch time series or has no samples yet.
+
+    A run resumed from a checkpoint in another process appends its own segment to the same file: its
+    ``elapsed_s`` starts again near 0 and its energy and CO2 count from 0 (each segment counts only its own
+    energy). Segments are joined end to end: a later segment's seconds, kWh and kg are offset by where the
+    previous one ended, so time and the cumulative figures never go backwards, the last elapsed time is the
+    tracked time of every segment together, and :attr:`Series.segment_starts` says where each resume is."""
     s = Series()
+    t_off = e_off = g_off = 0.0
+    last_t = 0.0
     with open(path, newline="", encoding="utf-8") as fh:
         reader = csv.DictReader(fh)
         channels = [c[:-2] for c in (reader.fieldnames or []) if c.endswith("_w")]
@@ -136,9 +146,13 @@ def read_timeseries(path: str | os.PathLike[str]) -> Series:
                 powers = {c: float(row[f"{c}_w"]) if row.get(f"{c}_w") else None for c in channels}
             except (KeyError, ValueError):
                 continue  # a damaged row: skipped whole, so every list stays aligned
-            s.elapsed_s.append(elapsed)
-            s.energy_kwh.append(energy)
-            s.emissions_kg.append(grams)
+            if s.elapsed_s and elapsed < last_t:  # a new process segment of a resumed run
+                t_off, e_off, g_off = s.elapsed_s[-1], s.energy_kwh[-1], s.emissions_kg[-1]
+                s.segment_starts.append(t_off)
+            last_t = elapsed
+            s.elapsed_s.append(elapsed + t_off)
+            s.energy_kwh.append(energy + e_off)
+            s.emissions_kg.append(grams + g_off)
             s.phase.append(row.get("phase") or "")
             for c, w in powers.items():
                 s.power_w[c].append(w)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import Any
 
 from wattwatch.errors import UsageError
 from wattwatch.sinks.timeseries import TIMESERIES_SUFFIX as _SUFFIX
@@ -102,16 +103,28 @@ def run(args: argparse.Namespace) -> int:
         x_c, g_c = x, grams
     ax_c.plot(x_c, g_c, color="#444444", linewidth=1.5)
     ax_c.fill_between(x_c, g_c, color="#999999", alpha=0.3)
+    _mark_resumes(series.segment_starts, scale, ax_p, ax_c)
     ax_c.set_ylabel("CO2eq (g), cumulative")
     ax_c.set_xlabel(f"time since start ({unit})")
     ax_c.set_ylim(bottom=0)
     ax_c.grid(alpha=0.3)
     total_kwh = series.energy_kwh[-1]
+    segments = f" ({len(series.segment_starts) + 1} segments)" if series.segment_starts else ""
     fig.suptitle(
-        args.title or f"run {run_id[:8]}: {total_kwh:.4g} kWh, {grams[-1]:.4g} g CO2eq in {t[-1]:.3g} s"
+        args.title
+        or f"run {run_id[:8]}: {total_kwh:.4g} kWh, {grams[-1]:.4g} g CO2eq in {t[-1]:.3g} s{segments}"
     )
     out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out, dpi=110)
     plt.close(fig)
     print(f"wrote {out}")
     return 0
+
+
+def _mark_resumes(starts: list[float], scale: float, ax_p: Any, ax_c: Any) -> None:
+    """A dashed line where each resumed segment of the run begins (``starts`` in seconds, axes in ``scale``)."""
+    for start in starts:
+        for ax in (ax_p, ax_c):
+            ax.axvline(start / scale, color="#555555", linestyle="--", linewidth=1.0)
+    if starts:
+        ax_c.text(starts[-1] / scale, 0, " resumed", va="bottom", ha="left", fontsize="small", color="#555555")

@@ -4,12 +4,14 @@ One line per run -- status, duration, kWh by component (GPU, CPU, RAM, total wit
 intensity's source and the measurement method -- then the totals across runs: a project's cumulative footprint
 (every rerun and abandoned run counts; the total is what the planet sees). ``--json`` prints the same as JSON.
 
-A run whose row still says ``running`` was either still going or killed without a chance to write its end
-(``kill -9``, out of memory, lost node); it is shown as such, with the time of its last flush (the row's
-``timestamp``) and the totals up to then, which the totals include.
+A run still going is read from its journal (``.wattwatch/runs/``); a run whose process died without writing its
+end (``kill -9``, out of memory, lost node) has its journal turned into its row when report opens the folder
+(as a tracker's ``start()`` would). Both show as ``running``, with the time of the last flush (``timestamp``)
+and the totals up to then, which the totals include.
 
 Folders are searched recursively for ``*.csv`` files with wattwatch/CodeCarbon columns (time series files are
-skipped). A run found in several files is counted once (the row with the latest ``timestamp`` wins).
+skipped) and streamed. A resumed run has one row per process segment, each with its own energy, and they add
+up. A segment found in several files is counted once (the fuller row, then the latest ``timestamp``, wins).
 
 Runs that recorded a token count are ranked by energy per token (J/token: the training phase's energy, PUE
 applied, over the tokens; lowest first): the figure to pick a model by. ``--html FILE`` writes the same runs as one self-contained page with charts (power
@@ -130,42 +132,86 @@ def find_files(paths: list[str]) -> list[Path]:
 
 
 def collect_runs(paths: list[str]) -> tuple[list[ReportRun], list[str]]:
-    """Runs from every file (deduplicated by ``run_id``) and notes about files that were skipped."""
-    from wattwatch.sinks.csv import read_rows
+    """Runs from every file and from the journals of runs not yet in a file, and notes about what was skipped.
+
+    A run is one ``(run_id, resumed_segments)``: each process segment of a resumed run has its own row, holding
+    its own energy, so the segments add up. When the same segment appears more than once (a copy of the file,
+    CodeCarbon's columns in ``emissions.csv`` and the full row in ``emissions.wattwatch.csv``, a journal and
+    its row), the fuller row wins, then the latest ``timestamp``. Folders are opened as a tracker's ``start()``
+    opens them: the journals of processes that are gone are first turned into their rows
+    (:func:`wattwatch.sinks.journal.finalize_stale`; best effort, a read-only folder is only read). Files are
+    streamed: memory holds one row at a time plus the runs found."""
+    from wattwatch.sinks.emissions_file import TableReader
+    from wattwatch.sinks.journal import finalize_stale, read_journals
 
     notes: list[str] = []
-    by_id: dict[str, ReportRun] = {}
-    order: list[str] = []
+    by_id: dict[tuple[str, int], tuple[tuple[bool, str], ReportRun]] = {}
+    order: list[tuple[str, int]] = []
+
+    def add(data: EmissionsData, where: Path, full: bool, fallback: str) -> None:
+        key = (data.run_id or fallback, data.resumed_segments)
+        rank = (full, data.timestamp)
+        old = by_id.get(key)
+        if old is None:
+            order.append(key)
+            by_id[key] = (rank, ReportRun(data, where))
+        elif rank >= old[0]:
+            by_id[key] = (rank, ReportRun(data, where))
+
+    folders = _folders(paths)
+    for folder in folders:
+        finalize_stale(folder)
     for f in find_files(paths):
         try:
-            header, rows = read_rows(f)
-        except (OSError, UnicodeDecodeError) as exc:
+            with TableReader(f) as reader:
+                header = set(reader.header)
+                if not _REQUIRED <= header or "run_node" in header:
+                    continue  # not an emissions file (or a distributed run's per-node breakdown)
+                full = "status" in header
+                for i, row in enumerate(reader, start=2):
+                    try:
+                        data = EmissionsData.from_row(row)
+                    except ValueError as exc:
+                        notes.append(f"skipped {f} line {i}: {exc}")
+                        continue
+                    add(data, f, full, f"{f}:{i}")
+                notes.extend(reader.notes)
+        except OSError as exc:
             notes.append(f"skipped {f}: {exc}")
-            continue
-        if not _REQUIRED <= set(header) or "run_node" in header:
-            continue  # not an emissions file (or a distributed run's per-node breakdown)
-        for i, row in enumerate(rows, start=2):
+    for folder in folders:  # runs still going, or whose row could not be written yet
+        entries, skipped = read_journals(folder)
+        notes.extend(skipped)
+        for entry in entries:
             try:
-                data = EmissionsData.from_row(row)
+                add(EmissionsData.from_row(entry.row), entry.path, True, str(entry.path))
             except ValueError as exc:
-                notes.append(f"skipped {f} line {i}: {exc}")
-                continue
-            key = data.run_id or f"{f}:{i}"
-            old = by_id.get(key)
-            if old is None:
-                order.append(key)
-                by_id[key] = ReportRun(data, f)
-            elif data.timestamp >= old.data.timestamp:
-                by_id[key] = ReportRun(data, f)
+                notes.append(f"skipped journal {entry.path}: {exc}")
     for raw in paths:  # distributed runs whose parts never made it into a row (copied from nodes, say)
         for data, where in _runs_from_parts(Path(raw)):
-            if data.run_id and data.run_id not in by_id:
-                order.append(data.run_id)
-                by_id[data.run_id] = ReportRun(data, where)
+            if data.run_id and not any(k[0] == data.run_id for k in by_id):
+                add(data, where, True, str(where))
     runs = sorted(
-        (by_id[k] for k in order), key=lambda r: (r.data.start_time or r.data.timestamp, r.data.run_id)
+        (by_id[k][1] for k in order), key=lambda r: (r.data.start_time or r.data.timestamp, r.data.run_id)
     )
     return runs, notes
+
+
+def _folders(paths: list[str]) -> list[Path]:
+    """The folders to look for journals in: each folder given (and those below it holding a journal folder),
+    and the folder of each file given."""
+    from wattwatch.sinks.journal import JOURNAL_DIR
+
+    out: dict[Path, None] = {}
+    for raw in paths:
+        p = Path(raw)
+        if p.is_dir():
+            out[p] = None
+            for journals in p.rglob(JOURNAL_DIR.name):
+                if journals.is_dir() and journals.parent.name == JOURNAL_DIR.parent.name:
+                    out[journals.parent.parent] = None
+        elif p.is_file():
+            out[p.parent] = None
+    return list(out)
 
 
 def _runs_from_parts(folder: Path) -> list[tuple[EmissionsData, Path]]:

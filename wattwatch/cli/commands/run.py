@@ -5,8 +5,11 @@ forwarded to the command; a Ctrl-C typed at the terminal already reaches the com
 is not sent twice. wattwatch exits with the command's exit code (a command killed by signal N: 128 + N, as a
 shell does) and writes the run's row with the status the command's fate gives:
 
-- exit 0 -> ``completed``; non-zero exit or killed by a signal wattwatch did not forward -> ``failed``;
-- the command ended after wattwatch forwarded SIGTERM/SIGINT to it -> ``interrupted``.
+- exit 0 -> ``completed``; any other exit code, or killed by another signal (SIGKILL from the OOM killer,
+  SIGSEGV...) -> ``failed``;
+- the command ended after wattwatch forwarded SIGTERM/SIGINT to it, or was itself ended by SIGINT/SIGTERM (a
+  Python command's uncaught ``KeyboardInterrupt`` ends it by SIGINT) or exited 130/143 (a shell's code for
+  those) -> ``interrupted``. The same rule as the library's (see ``wattwatch.Tracker``).
 
 If wattwatch itself is killed with SIGKILL, the row stays ``running`` with the totals of its last flush
 (``--flush-every-s``), and the command goes on as an orphan, as under a shell.
@@ -70,7 +73,16 @@ def status_for(returncode: int, forwarded: int | None) -> str:
     and the signal wattwatch forwarded to it, if any."""
     if forwarded is not None:
         return "interrupted"
+    if returncode in _INTERRUPTED_CODES:
+        return "interrupted"
     return "completed" if returncode == 0 else "failed"
+
+
+_INTERRUPTED_CODES = frozenset(
+    {-signal.SIGINT, -signal.SIGTERM, 128 + signal.SIGINT, 128 + signal.SIGTERM}
+)
+"""Return codes of a command ended by SIGINT/SIGTERM: killed by it (negative, as Popen reports) or a shell's
+128 + N."""
 
 
 def exit_code(returncode: int) -> int:

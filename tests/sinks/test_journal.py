@@ -1,0 +1,239 @@
+"""A running run's journal: rewritten at each flush, turned into its row exactly once -- by its owner at stop(),
+or by whoever next opens the folder when the owner is gone or could not write."""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from wattwatch.result import COLUMNS, EmissionsData
+from wattwatch.sinks.emissions_file import PendingAppend, append_row, read_table
+from wattwatch.sinks.files import OsFileOps
+from wattwatch.sinks.journal import (
+    ProcessIdentity,
+    RunJournal,
+    finalize_stale,
+    journal_dir,
+    journal_path,
+    process_state,
+    read_journal,
+    read_journals,
+)
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _row(run_id: str, status: str = "running", kwh: float = 1.0) -> dict[str, str]:
+    return EmissionsData(run_id=run_id, status=status, energy_consumed=kwh, duration=kwh * 10).to_row()
+
+
+def _fake_proc(root: Path, boot_id: str = "boot-1", procs: dict[int, int] | None = None) -> Path:
+    """A /proc with a boot id and ``pid -> start ticks`` entries (``self`` included, so /proc is 'there')."""
+    (root / "sys" / "kernel" / "random").mkdir(parents=True, exist_ok=True)
+    (root / "sys" / "kernel" / "random" / "boot_id").write_text(boot_id + "\n")
+    (root / "self").mkdir(exist_ok=True)
+    for pid, ticks in (procs or {}).items():
+        (root / str(pid)).mkdir(exist_ok=True)
+        fields = ["S"] + ["0"] * 18 + [str(ticks)] + ["0"] * 10
+        (root / str(pid) / "stat").write_text(f"{pid} (py thon) {' '.join(fields)}\n")
+    return root
+
+
+def test_process_identity_tells_a_reused_pid_and_a_reboot_apart(tmp_path: Path) -> None:
+    proc = _fake_proc(tmp_path / "proc", procs={4242: 1000})
+    owner = ProcessIdentity.of(4242, proc_root=proc, host="h")
+    assert owner == ProcessIdentity(4242, "h", "boot-1", 1000)
+    assert process_state(owner, proc_root=proc, host="h") == "alive"
+    _fake_proc(proc, procs={4242: 2000})  # the pid now belongs to a later process
+    assert process_state(owner, proc_root=proc, host="h") == "gone"
+    _fake_proc(proc, procs={4242: 1000}, boot_id="boot-2")  # same ticks, but after a reboot
+    assert process_state(owner, proc_root=proc, host="h") == "gone"
+    (proc / "4242" / "stat").unlink()
+    _fake_proc(proc, boot_id="boot-1")
+    assert process_state(owner, proc_root=proc, host="h") == "gone"
+    assert process_state(owner, proc_root=proc, host="other") == "unknown"
+
+
+def test_update_then_finish_appends_one_row_and_removes_the_journal(tmp_path: Path) -> None:
+    j = RunJournal(tmp_path, "emissions.csv", "run-1")
+    assert j.update(_row("run-1", kwh=0.5), COLUMNS)
+    (entry,) = read_journals(tmp_path)[0]
+    assert entry.status == "running" and entry.row["energy_consumed"] == "0.5" and entry.owner.pid == os.getpid()
+    assert not (tmp_path / "emissions.csv").exists()  # the CSV only gets final rows
+    outcome = j.finish(_row("run-1", "completed", 2.0), COLUMNS)
+    assert outcome.saved and outcome.saved_in == tmp_path / "emissions.csv" and not outcome.warning()
+    assert not j.path.exists()
+    (row,) = read_table(tmp_path / "emissions.csv").rows
+    assert (row["status"], row["energy_consumed"]) == ("completed", "2.0")
+
+
+def test_a_journal_of_a_live_process_is_left_alone(tmp_path: Path) -> None:
+    RunJournal(tmp_path, "emissions.csv", "mine").update(_row("mine"), COLUMNS)
+    assert finalize_stale(tmp_path) == []  # our own
+    proc = _fake_proc(tmp_path / "proc", procs={777: 5})
+    other = ProcessIdentity(777, "h", "boot-1", 5)
+    RunJournal(tmp_path, "emissions.csv", "theirs", owner=other).update(_row("theirs"), COLUMNS)
+    assert finalize_stale(tmp_path, proc_root=proc, host="h") == []
+    assert not (tmp_path / "emissions.csv").exists()
+
+
+def test_another_hosts_journal_is_finalised_once_it_is_stale(tmp_path: Path) -> None:
+    far = ProcessIdentity(1, "node-7", "b", 1)
+    j = RunJournal(tmp_path, "emissions.csv", "far", owner=far)
+    j.update(_row("far"), COLUMNS)
+    written = read_journal(j.path).written_at
+    assert finalize_stale(tmp_path, now=written + 60, foreign_stale_s=3600) == []
+    (outcome,) = finalize_stale(tmp_path, now=written + 7200, foreign_stale_s=3600)
+    assert outcome.saved and not j.path.exists()
+
+
+_KILLED = """
+import os, signal, sys
+from wattwatch.result import COLUMNS, EmissionsData
+from wattwatch.sinks.journal import RunJournal
+j = RunJournal(sys.argv[1], "emissions.csv", "killed")
+for i in range(5):
+    j.update(EmissionsData(run_id="killed", status="running", energy_consumed=0.1 * (i + 1), duration=10.0 * (i + 1)).to_row(), COLUMNS)
+os.kill(os.getpid(), signal.SIGKILL)
+"""
+
+
+def test_kill_9_leaves_the_journal_and_the_next_opener_writes_its_row_once(tmp_path: Path) -> None:
+    done = subprocess.run([sys.executable, "-c", _KILLED, str(tmp_path)], env=_env(), timeout=60)
+    assert done.returncode == -signal.SIGKILL
+    (left,) = journal_dir(tmp_path).glob("killed.*.json")  # one journal, named by run id and writer
+    assert left.name.startswith("killed.")
+    (outcome,) = finalize_stale(tmp_path)
+    assert outcome.saved
+    assert finalize_stale(tmp_path) == []
+    (row,) = read_table(tmp_path / "emissions.csv").rows
+    # the last write stands: status as it was, the energy and duration it had reached
+    assert (row["run_id"], row["status"], row["energy_consumed"], row["duration"]) == ("killed", "running", "0.5", "50.0")
+
+
+def _env() -> dict[str, str]:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join([str(REPO), env.get("PYTHONPATH", "")])
+    return env
+
+
+_OPENER = """
+import sys
+from wattwatch.sinks.journal import finalize_stale
+finalize_stale(sys.argv[1])
+"""
+
+
+def test_concurrent_openers_finalise_each_dead_run_exactly_once(tmp_path: Path) -> None:
+    dead = ProcessIdentity(2**22 + 12345, ProcessIdentity.of().host, ProcessIdentity.of().boot_id, 1)
+    for i in range(20):
+        RunJournal(tmp_path, "emissions.csv", f"dead-{i}", owner=dead).update(_row(f"dead-{i}"), COLUMNS)
+    procs = [subprocess.Popen([sys.executable, "-c", _OPENER, str(tmp_path)], env=_env()) for _ in range(6)]
+    assert all(p.wait(timeout=120) == 0 for p in procs)
+    ids = sorted(r["run_id"] for r in read_table(tmp_path / "emissions.csv").rows)
+    assert ids == sorted(f"dead-{i}" for i in range(20))
+    assert read_journals(tmp_path) == ([], [])
+
+
+def test_a_crash_between_the_append_and_the_unlink_does_not_duplicate_the_row(tmp_path: Path) -> None:
+    csv_path = tmp_path / "emissions.csv"
+    j = RunJournal(tmp_path, "emissions.csv", "r")
+    j.update(_row("r"), COLUMNS)
+    entry = read_journal(j.path)
+    seen: list[PendingAppend] = []
+    append_row(csv_path, entry.row, entry.columns, on_prepared=seen.append)  # the row made it...
+    data = json.loads(j.path.read_text())
+    data["final"], data["pending"] = True, seen[0].to_dict()  # ...and the journal says it was about to
+    j.path.write_text(json.dumps(data))
+    (outcome,) = finalize_stale(tmp_path)
+    assert outcome.saved and not j.path.exists()
+    assert len(read_table(csv_path).rows) == 1
+
+
+class _CsvRefused(OsFileOps):
+    """Writes to ``emissions.csv`` fail with ``err``; the journal folder still works."""
+
+    def __init__(self, err: int = errno.ENOSPC) -> None:
+        self.err = err
+
+    def write(self, fd: int, data: bytes) -> int:
+        if os.readlink(f"/proc/self/fd/{fd}").endswith("emissions.csv"):
+            raise OSError(self.err, os.strerror(self.err))
+        return super().write(fd, data)
+
+
+def test_a_final_row_that_cannot_be_written_stays_in_the_journal_and_says_so(tmp_path: Path) -> None:
+    j = RunJournal(tmp_path, "emissions.csv", "r", ops=_CsvRefused())
+    j.update(_row("r", kwh=0.1), COLUMNS)
+    outcome = j.finish(_row("r", "completed", 3.0), COLUMNS)
+    assert not outcome.saved and outcome.journal == j.path and "No space" in outcome.error
+    message = outcome.warning()
+    assert str(tmp_path / "emissions.csv") in message and str(j.path) in message
+    entry = read_journal(j.path)
+    assert entry.final and entry.status == "completed" and entry.row["energy_consumed"] == "3.0"
+    # space is back: the next opener (any process, even the owner's) adds the final row
+    (later,) = finalize_stale(tmp_path)
+    assert later.saved
+    (row,) = read_table(tmp_path / "emissions.csv").rows
+    assert (row["status"], row["energy_consumed"]) == ("completed", "3.0")
+
+
+class _ReadOnlyFolder(OsFileOps):
+    """Nothing new can be created or written (an immutable folder, as ``chattr +i`` makes it even for root)."""
+
+    def open(self, path: str | os.PathLike[str], flags: int, mode: int = 0o666) -> int:
+        if flags & (os.O_WRONLY | os.O_RDWR | os.O_CREAT):
+            raise OSError(errno.EPERM, os.strerror(errno.EPERM), str(path))
+        return super().open(path, flags, mode)
+
+
+def test_an_immutable_folder_loses_nothing_silently(tmp_path: Path) -> None:
+    j = RunJournal(tmp_path, "emissions.csv", "r", ops=_ReadOnlyFolder())
+    assert not j.update(_row("r"), COLUMNS) and "not permitted" in j.last_error
+    outcome = j.finish(_row("r", "completed", 3.0), COLUMNS)
+    assert not outcome.saved and outcome.journal is None
+    assert "exist only in what stop() returned" in outcome.warning()
+
+
+@pytest.fixture
+def read_only_mount(tmp_path: Path) -> Iterator[Path]:
+    """``tmp_path/ro``: a read-only bind mount (needs root and mount rights; skipped elsewhere)."""
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    first = subprocess.run(["mount", "--bind", str(ro), str(ro)], capture_output=True)
+    if first.returncode != 0:
+        pytest.skip(f"cannot bind-mount here: {first.stderr.decode().strip()}")
+    second = subprocess.run(["mount", "-o", "remount,ro,bind", str(ro)], capture_output=True)
+    try:
+        if second.returncode != 0:
+            pytest.skip(f"cannot remount read-only here: {second.stderr.decode().strip()}")
+        yield ro
+    finally:
+        subprocess.run(["umount", "-l", str(ro)], capture_output=True)
+
+
+def test_a_read_only_folder_for_real(read_only_mount: Path) -> None:
+    j = RunJournal(read_only_mount, "emissions.csv", "r")
+    assert not j.update(_row("r"), COLUMNS) and "Read-only" in j.last_error
+    outcome = j.finish(_row("r", "completed"), COLUMNS)
+    assert not outcome.saved and outcome.journal is None and "Read-only" in outcome.error
+    assert finalize_stale(read_only_mount) == []  # nothing to do, nothing raised
+
+
+def test_journal_names_are_safe_and_distinct(tmp_path: Path) -> None:
+    a = RunJournal(tmp_path, "emissions.csv", "same-id")
+    b = RunJournal(tmp_path, "emissions.csv", "same-id")
+    assert a.path != b.path and a.path.parent == journal_dir(tmp_path)
+    odd = journal_path(tmp_path, "../../etc/passwd\x00", "t")
+    assert odd.parent == journal_dir(tmp_path) and "/" not in odd.name[:-5]
+    a.update(_row("same-id", kwh=1.0), COLUMNS)
+    b.update(_row("same-id", kwh=2.0), COLUMNS)
+    assert sorted(e.row["energy_consumed"] for e in read_journals(tmp_path)[0]) == ["1.0", "2.0"]

@@ -1,0 +1,469 @@
+"""The live state of a running run: a small journal, ``<output_dir>/.wattwatch/runs/<run_id>.<token>.json``.
+
+Why a journal
+  ``emissions.csv`` only ever gets rows appended (:mod:`wattwatch.sinks.emissions_file`), once per run, when
+  the run ends. Until then the run's numbers live here: the journal is written at ``start()`` and replaced
+  atomically at every flush (a few KB, whatever the CSV's history), so a ``kill -9`` loses at most one flush
+  period. It names its owner process (pid, host, boot id and the process's start time, so a pid reused after a
+  reboot or a wrap-around is not taken for the owner).
+
+Who turns it into a row
+  - the owner, at ``stop()`` (:meth:`RunJournal.finish`): under the CSV's lock it records in the journal where
+    the row is about to go (offset, length, digest), appends the row, then deletes the journal;
+  - when the owner is gone (``kill -9``, out of memory, a lost node) or its final append failed (disk full):
+    whoever next opens the folder -- a tracker's ``start()``, ``wattwatch report``, ``wattwatch merge`` --
+    calls :func:`finalize_stale`, which appends the journal's row *as it was* (status ``running`` for a killed
+    run: the last write stands; the duration it had reached) and deletes it. Under the lock, and with the
+    recorded offset checked, a journal becomes a row exactly once, however many openers race.
+
+A journal whose owner runs on another host cannot be checked; it is finalised once it has not been rewritten
+for ``foreign_stale_s`` (default :data:`DEFAULT_FOREIGN_STALE_S`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from wattwatch.sinks.cells import bound_row
+from wattwatch.sinks.emissions_file import PendingAppend, WriteOutcome, append_row, was_appended
+from wattwatch.sinks.files import OS_FILE_OPS, FileOps, atomic_write_text, locked, remove_dead_temp_files
+
+__all__ = [
+    "DEFAULT_FOREIGN_STALE_S",
+    "JOURNAL_DIR",
+    "JournalEntry",
+    "ProcessIdentity",
+    "RunJournal",
+    "SaveOutcome",
+    "finalize_stale",
+    "journal_dir",
+    "journal_path",
+    "process_state",
+    "read_journal",
+    "read_journals",
+]
+
+log = logging.getLogger("wattwatch")
+
+JOURNAL_DIR = Path(".wattwatch") / "runs"
+"""Where, under ``output_dir``, the journals live."""
+DEFAULT_FOREIGN_STALE_S = 6 * 3600.0
+"""Seconds without a rewrite after which another host's journal is taken for a dead run's (6 h)."""
+_ENDED: set[Path] = set()
+"""Journals of runs that ended in this process (their owner is alive, but will not write them again)."""
+_FORMAT = "wattwatch.journal"
+_VERSION = 1
+
+
+def _hostname() -> str:
+    """``socket.gethostname()``; on POSIX read from ``os.uname()`` (the same value) so a start does not import
+    ``socket``."""
+    if hasattr(os, "uname"):
+        return os.uname().nodename
+    import socket
+
+    return socket.gethostname()
+
+
+@dataclass(frozen=True)
+class ProcessIdentity:
+    """A process, told apart from a later one that reuses its pid: ``host``, ``boot_id`` (Linux's
+    ``/proc/sys/kernel/random/boot_id``) and ``start_ticks`` (field 22 of ``/proc/<pid>/stat``; ``None`` where
+    there is no ``/proc``)."""
+
+    pid: int
+    host: str
+    boot_id: str = ""
+    start_ticks: int | None = None
+
+    @classmethod
+    def of(
+        cls, pid: int | None = None, *, proc_root: str | os.PathLike[str] = "/proc", host: str | None = None
+    ) -> ProcessIdentity:
+        """The identity of ``pid`` (default: this process) as seen through ``proc_root``."""
+        pid = os.getpid() if pid is None else pid
+        return cls(pid, host or _hostname(), _boot_id(proc_root), _start_ticks(proc_root, pid))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"pid": self.pid, "host": self.host, "boot_id": self.boot_id, "start_ticks": self.start_ticks}
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> ProcessIdentity:
+        ticks = d.get("start_ticks")
+        return cls(int(d["pid"]), str(d["host"]), str(d.get("boot_id") or ""), None if ticks is None else int(ticks))
+
+
+def _boot_id(proc_root: str | os.PathLike[str]) -> str:
+    try:
+        return (Path(proc_root) / "sys" / "kernel" / "random" / "boot_id").read_text().strip()
+    except OSError:
+        return ""
+
+
+def _start_ticks(proc_root: str | os.PathLike[str], pid: int) -> int | None:
+    """Clock ticks after boot at which ``pid`` started, or ``None`` (no such process, or no ``/proc``)."""
+    try:
+        text = (Path(proc_root) / str(pid) / "stat").read_text()
+        return int(text[text.rindex(")") + 2 :].split()[19])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def process_state(
+    owner: ProcessIdentity, *, proc_root: str | os.PathLike[str] = "/proc", host: str | None = None
+) -> Literal["alive", "gone", "unknown"]:
+    """Whether ``owner`` still runs: ``unknown`` when it ran on another host (nothing to check here)."""
+    if owner.host != (host or _hostname()):
+        return "unknown"
+    here_boot = _boot_id(proc_root)
+    if owner.boot_id and here_boot and owner.boot_id != here_boot:
+        return "gone"  # the machine rebooted since
+    if Path(proc_root, "self").exists() or Path(proc_root, str(os.getpid())).exists():
+        ticks = _start_ticks(proc_root, owner.pid)
+        if ticks is None:
+            return "gone"
+        return "alive" if owner.start_ticks is None or ticks == owner.start_ticks else "gone"
+    try:  # no /proc: the pid alone
+        os.kill(owner.pid, 0)
+    except ProcessLookupError:
+        return "gone"
+    except OSError:
+        return "alive"
+    return "alive"
+
+
+def journal_dir(output_dir: str | os.PathLike[str]) -> Path:
+    """The folder of the journals under ``output_dir``."""
+    return Path(output_dir) / JOURNAL_DIR
+
+
+def journal_path(output_dir: str | os.PathLike[str], run_id: str, token: str = "") -> Path:
+    """The journal of ``run_id`` written by the tracker ``token`` names: ``<run_id>.<token>.json`` (a
+    file-name-safe form of the run id, with a hash when characters were replaced). The token keeps apart two
+    processes given the same run id (a resumed segment and the crashed one, a run id fixed by the user)."""
+    safe = "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in run_id)[:100] or "_"
+    if safe != run_id:
+        safe += "-" + hashlib.sha256(run_id.encode("utf-8", "surrogatepass")).hexdigest()[:12]
+    return journal_dir(output_dir) / (f"{safe}.{token}.json" if token else f"{safe}.json")
+
+
+@dataclass
+class JournalEntry:
+    """One journal: the run's current row (``row``, bounded cells) for the CSV ``output_file`` beside it."""
+
+    run_id: str
+    output_file: str
+    status: str
+    row: dict[str, str]
+    columns: list[str]
+    owner: ProcessIdentity
+    written_at: float
+    """Unix time (s) of the write."""
+    final: bool = False
+    """The run has ended: only its row is left to append."""
+    pending: PendingAppend | None = None
+    path: Path = field(default=Path(), compare=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "format": _FORMAT,
+            "version": _VERSION,
+            "run_id": self.run_id,
+            "output_file": self.output_file,
+            "status": self.status,
+            "final": self.final,
+            "written_at": self.written_at,
+            "owner": self.owner.to_dict(),
+            "pending": None if self.pending is None else self.pending.to_dict(),
+            "columns": list(self.columns),
+            "row": self.row,
+        }
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any], path: Path = Path()) -> JournalEntry:
+        """``ValueError`` for anything that is not a wattwatch journal."""
+        if not isinstance(d, Mapping) or d.get("format") != _FORMAT or d.get("version") != _VERSION:
+            raise ValueError("not a wattwatch journal")
+        try:
+            row = {str(k): str(v) for k, v in dict(d["row"]).items()}
+            output_file = str(d["output_file"])
+            if not output_file or os.sep in output_file or output_file in (".", ".."):
+                raise ValueError(f"bad output_file {output_file!r}")
+            pending = d.get("pending")
+            return cls(
+                run_id=str(d["run_id"]),
+                output_file=output_file,
+                status=str(d["status"]),
+                row=row,
+                columns=[str(c) for c in d["columns"]],
+                owner=ProcessIdentity.from_dict(d["owner"]),
+                written_at=float(d["written_at"]),
+                final=bool(d.get("final", False)),
+                pending=None if pending is None else PendingAppend.from_dict(pending),
+                path=path,
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ValueError(f"corrupt wattwatch journal ({exc!r})") from None
+
+
+def read_journal(path: str | os.PathLike[str]) -> JournalEntry:
+    """``OSError`` when it cannot be read, ``ValueError`` when it is not a journal."""
+    p = Path(path)
+    return JournalEntry.from_dict(json.loads(p.read_bytes().decode("utf-8", "replace")), p)
+
+
+def read_journals(output_dir: str | os.PathLike[str]) -> tuple[list[JournalEntry], list[str]]:
+    """Every readable journal under ``output_dir`` and a note per unreadable one. Costs one listing of the
+    journal folder, which holds only runs not yet in a CSV."""
+    d = journal_dir(output_dir)
+    entries: list[JournalEntry] = []
+    notes: list[str] = []
+    try:
+        paths = sorted(d.glob("*.json"))
+    except OSError:
+        return entries, notes
+    for path in paths:
+        try:
+            entries.append(read_journal(path))
+        except FileNotFoundError:
+            continue  # finalised meanwhile
+        except (OSError, ValueError) as exc:
+            notes.append(f"skipped journal {path}: {exc}")
+    return entries, notes
+
+
+def _write(entry: JournalEntry, *, durable: bool, ops: FileOps) -> None:
+    text = json.dumps(entry.to_dict(), separators=(",", ":"))
+    try:
+        atomic_write_text(entry.path, text, durable=durable, ops=ops)
+    except FileNotFoundError:  # the folder was removed (or never made): make it and try once more
+        entry.path.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(entry.path, text, durable=durable, ops=ops)
+
+
+@dataclass(frozen=True)
+class SaveOutcome:
+    """Where a run's final numbers ended up. ``saved_in``: the CSV file holding the final row (``None`` when
+    the append failed); ``journal``: the journal still holding them when they are in no CSV (``None`` when that
+    write failed too: then they exist only in memory)."""
+
+    run_id: str
+    csv_path: Path
+    saved_in: Path | None
+    journal: Path | None = None
+    error: str = ""
+    stale_journal: Path | None = None
+    """The journal as of the run's last flush, when the final one could not be written either (the next opener
+    adds that older state, status ``running``)."""
+
+    @property
+    def saved(self) -> bool:
+        return self.saved_in is not None
+
+    def warning(self) -> str:
+        """One line for the user when the row is in no CSV (``""`` when it is)."""
+        if self.saved:
+            return ""
+        if self.journal is not None:
+            return (
+                f"wattwatch: could not write the final row of run {self.run_id} to {self.csv_path} "
+                f"({self.error}); its numbers are kept in {self.journal} and will be added to "
+                f"{self.csv_path.name} by the next wattwatch start, report or merge in that folder"
+            )
+        older = (
+            f" ({self.stale_journal} holds them as of the last flush)" if self.stale_journal is not None else ""
+        )
+        return (
+            f"wattwatch: could not write the final row of run {self.run_id} to {self.csv_path} nor its journal "
+            f"({self.error}); its final numbers exist only in what stop() returned{older}"
+        )
+
+
+def _finalise_locked(
+    entry: JournalEntry, csv_path: Path, *, durable: bool, ops: FileOps
+) -> tuple[WriteOutcome | None, bool]:
+    """Append ``entry``'s row (we hold the CSV's lock) unless it already was, then delete the journal. Returns
+    the append's outcome (``None`` when it was already appended) and whether the journal records the pending
+    append."""
+    if entry.pending is not None and was_appended(csv_path, entry.pending, ops=ops):
+        _unlink(entry.path, ops)
+        return None, True
+    recorded = [False]
+
+    def record(pending: PendingAppend) -> None:
+        entry.pending = pending
+        entry.final = True
+        try:
+            _write(entry, durable=durable, ops=ops)
+            recorded[0] = True
+        except OSError:
+            pass
+
+    outcome = append_row(csv_path, entry.row, entry.columns, durable=durable, ops=ops, on_prepared=record)
+    if outcome.saved_in is not None:
+        _unlink(entry.path, ops)
+    return outcome, recorded[0]
+
+
+def _unlink(path: Path, ops: FileOps) -> None:
+    try:
+        ops.unlink(path)
+    except OSError:
+        pass
+
+
+class RunJournal:
+    """The journal of one run, written by the process that measures it (never raises for I/O).
+
+    ``ops`` replaces the system calls (tests inject a full disk); ``proc_root`` is where the owner's identity
+    is read."""
+
+    def __init__(
+        self,
+        output_dir: str | os.PathLike[str],
+        output_file: str,
+        run_id: str,
+        *,
+        owner: ProcessIdentity | None = None,
+        proc_root: str | os.PathLike[str] = "/proc",
+        ops: FileOps = OS_FILE_OPS,
+    ) -> None:
+        self.output_dir = Path(output_dir)
+        self.csv_path = self.output_dir / output_file
+        self.path = journal_path(output_dir, run_id, f"{os.getpid()}-{os.urandom(4).hex()}")
+        self.run_id = run_id
+        self._output_file = output_file
+        self._owner = owner or ProcessIdentity.of(proc_root=proc_root)
+        self._ops = ops
+        self._finished: SaveOutcome | None = None
+        self.last_error = ""
+        """Why the last :meth:`update` failed (``""`` after one that worked)."""
+
+    def _entry(self, row: Mapping[str, str], columns: Sequence[str], status: str, final: bool) -> JournalEntry:
+        return JournalEntry(
+            run_id=self.run_id,
+            output_file=self._output_file,
+            status=status,
+            row=bound_row(row),
+            columns=list(columns),
+            owner=self._owner,
+            written_at=time.time(),
+            final=final,
+            path=self.path,
+        )
+
+    def update(self, row: Mapping[str, str], columns: Sequence[str], *, durable: bool = False) -> bool:
+        """Replace the journal with the run's current ``row`` (status ``row["status"]``); ``durable`` also
+        ``fsync``s. Returns whether it worked (see :attr:`last_error`)."""
+        if self._finished is not None:
+            return True  # the run has ended: its final row is the last word
+        entry = self._entry(row, columns, row.get("status", "running"), final=False)
+        try:
+            _write(entry, durable=durable, ops=self._ops)
+        except OSError as exc:
+            self.last_error = exc.strerror or str(exc)
+            return False
+        if self._finished is not None and self._finished.journal is None:
+            # A signal handler ended the run (appending its row) while this write was under way: the journal
+            # just renamed into place is stale, and must not become a second row.
+            _unlink(self.path, self._ops)
+        self.last_error = ""
+        return True
+
+    def finish(self, row: Mapping[str, str], columns: Sequence[str], *, durable: bool = True) -> SaveOutcome:
+        """The run has ended: append its final ``row`` to the CSV and delete the journal. When the append fails,
+        the journal keeps the final row (for :func:`finalize_stale`) and the outcome says where. A second call
+        returns the first one's outcome (the row is appended once)."""
+        if self._finished is not None:
+            return self._finished
+        outcome = self._finish(row, columns, durable=durable)
+        self._finished = outcome
+        if not outcome.saved:
+            _ENDED.add(self.path)  # whatever the journal still holds, no process will update it again
+        return outcome
+
+    def _finish(self, row: Mapping[str, str], columns: Sequence[str], *, durable: bool) -> SaveOutcome:
+        entry = self._entry(row, columns, row.get("status", "completed"), final=True)
+        try:
+            with locked(self.csv_path):
+                outcome, recorded = _finalise_locked(entry, self.csv_path, durable=durable, ops=self._ops)
+        except Exception as exc:  # noqa: BLE001 - lock timeout or a lock file we cannot create
+            outcome, recorded = WriteOutcome(self.csv_path, None, error=str(exc) or type(exc).__name__), False
+        if outcome is None or outcome.saved_in is not None:
+            return SaveOutcome(self.run_id, self.csv_path, self.csv_path if outcome is None else outcome.saved_in)
+        if not recorded:  # the journal may still hold the last periodic flush: give it the final row
+            entry.pending = None
+            try:
+                _write(entry, durable=durable, ops=self._ops)
+                recorded = True
+            except OSError:
+                pass
+        stale = self.path if not recorded and self.path.exists() else None
+        return SaveOutcome(
+            self.run_id,
+            self.csv_path,
+            None,
+            journal=self.path if recorded else None,
+            error=outcome.error,
+            stale_journal=stale,
+        )
+
+    def discard(self) -> None:
+        """Delete the journal (a run that must leave no row, e.g. a forked child's copy)."""
+        _unlink(self.path, self._ops)
+
+
+def finalize_stale(
+    output_dir: str | os.PathLike[str],
+    *,
+    proc_root: str | os.PathLike[str] = "/proc",
+    host: str | None = None,
+    now: float | None = None,
+    foreign_stale_s: float = DEFAULT_FOREIGN_STALE_S,
+    ops: FileOps = OS_FILE_OPS,
+) -> list[SaveOutcome]:
+    """Turn every journal under ``output_dir`` whose run can no longer write it -- final ones, and those of a
+    process that is gone (another host's: not rewritten for ``foreign_stale_s``) -- into its row, exactly once.
+    Returns what happened to each; never raises."""
+    outcomes: list[SaveOutcome] = []
+    remove_dead_temp_files(journal_dir(output_dir))  # left by writers killed mid-write
+    me = ProcessIdentity.of(proc_root=proc_root, host=host)
+    wall = time.time() if now is None else now
+    entries, _ = read_journals(output_dir)
+    for entry in entries:
+        if not entry.final and entry.path not in _ENDED:
+            if entry.owner == me:
+                continue
+            state = process_state(entry.owner, proc_root=proc_root, host=host)
+            if state == "alive" or (state == "unknown" and wall - entry.written_at < foreign_stale_s):
+                continue
+        csv_path = Path(output_dir) / entry.output_file
+        try:
+            with locked(csv_path):
+                try:
+                    fresh = read_journal(entry.path)  # another opener may have finalised it meanwhile
+                except (OSError, ValueError):
+                    continue
+                if fresh.written_at != entry.written_at and not fresh.final and entry.path not in _ENDED:
+                    continue  # rewritten since we looked: its owner is alive after all
+                outcome, _ = _finalise_locked(fresh, csv_path, durable=True, ops=ops)
+        except Exception as exc:  # noqa: BLE001 - never raises: the journal stays for the next opener
+            log.debug("wattwatch: cannot finalise %s (%s)", entry.path, exc)
+            outcomes.append(SaveOutcome(entry.run_id, csv_path, None, journal=entry.path, error=str(exc)))
+            continue
+        saved_in = csv_path if outcome is None else outcome.saved_in
+        if saved_in is not None:
+            _ENDED.discard(entry.path)
+        error = "" if outcome is None else outcome.error
+        outcomes.append(SaveOutcome(entry.run_id, csv_path, saved_in, None if saved_in else entry.path, error))
+        if saved_in is not None:
+            log.info("wattwatch: run %s (%s, left by its process) added to %s", entry.run_id, entry.status, saved_in)
+    return outcomes
