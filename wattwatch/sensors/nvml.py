@@ -147,6 +147,8 @@ class NvmlSensor:
         self._environ = os.environ if environ is None else environ
         self._prefer_instant = prefer_instant
         self._nvml: ModuleType | None = None
+        self._lib: object = None
+        """The library this sensor's ``nvmlInit`` ran in (``pynvml.nvmlLib`` then)."""
         self._gpus: list[_Gpu] = []
         self.driver_version: str = ""
         self.unavailable_reason: str | None = None
@@ -208,6 +210,7 @@ class NvmlSensor:
             self._unavailable(f"nvmlInit failed ({exc!r})")
             return None
         self._nvml = pynvml
+        self._lib = pynvml.nvmlLib
         return pynvml
 
     def _enumerate(self, nvml: ModuleType) -> list[_Device]:
@@ -514,7 +517,10 @@ class NvmlSensor:
     def close(self) -> None:
         """``nvmlShutdown`` (idempotent); afterwards ``read`` returns nothing."""
         nvml, self._nvml = self._nvml, None
-        if nvml is not None:
+        # pynvml has one module-wide library: when another sensor has since switched it to another file, this
+        # sensor's nvmlShutdown would end *that* library's session under the other sensor (seen when a
+        # sensor left to the garbage collector is finalised after the switch). Its own library is unused then.
+        if nvml is not None and getattr(nvml, "nvmlLib", None) is self._lib:
             try:
                 nvml.nvmlShutdown()
             except Exception:  # noqa: BLE001
