@@ -50,7 +50,7 @@ def run_once(n: int, library: Path, work: Path) -> tuple[float, float]:
             WATTWATCH_RUN_ID=work.name,
             **{fakenvml.CONFIG_ENV: str(rig.config_path)},
         )
-        cmd = [sys.executable, str(ROOT / "tests" / "dist_worker.py"), str(out), str(library), "1.0"]
+        cmd = [sys.executable, str(ROOT / "tests" / "support" / "dist_worker.py"), str(out), str(library), "1.0"]
         procs.append(subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
     for p in procs:
         if p.wait(timeout=300) != 0:

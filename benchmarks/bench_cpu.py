@@ -87,8 +87,8 @@ def measure(seconds: float = 30.0, rounds: int = 2, env: dict[str, str] | None =
             ww,
             cc,
             "CPU s/h",
-            "ratio <= 1/3",
-            ww / cc <= 1 / 3 if cc > 0 else None,
+            "ratio <= 1/5",
+            ww / cc <= 1 / 5 if cc > 0 else None,
             note=f"{rounds} rounds of {seconds:.0f} s, both tools tracking at once, scaled to one hour; tracker CPU = "
             "process CPU - main thread CPU (CodeCarbon starts a new Timer thread per tick, so this counts all "
             "of them; its 1 s power-monitor timer is included). wattwatch includes its 10 s CSV flush and 1 s "

@@ -25,27 +25,34 @@ __all__ = [
     "Figure",
     "ROOT",
     "RunResult",
+    "BusyCores",
     "burst_amd_gpus",
     "burst_gpus",
+    "compile_bytecode",
     "fake_amd_rig",
     "fake_rig",
     "gpu_error",
     "fmt",
     "machine_info",
     "median",
+    "percentile",
     "render_table",
     "run_child",
     "spawn_child",
+    "user_python",
     "spread",
     "track_together",
     "update_results",
     "wait_child",
+    "write_readme_table",
     "write_results",
 ]
 
 ROOT = Path(__file__).resolve().parent.parent
 CHILD = ROOT / "benchmarks" / "child.py"
 RESULTS = ROOT / "benchmarks" / "RESULTS.md"
+README = ROOT / "README.md"
+TABLE_START, TABLE_END = "<!-- bench-table -->", "<!-- /bench-table -->"
 GPU_HEADING = "## GPU"
 
 
@@ -85,6 +92,98 @@ class Figure:
 
 def median(xs: Sequence[float]) -> float:
     return float(statistics.median(xs)) if xs else math.nan
+
+
+def percentile(xs: Sequence[float], q: float) -> float:
+    """The ``q``-th percentile (0..100) of ``xs``, nearest-rank (an observed value: with 50 runs, p99 is the
+    largest)."""
+    if not xs:
+        return math.nan
+    s = sorted(xs)
+    return float(s[max(0, math.ceil(q / 100.0 * len(s)) - 1)])
+
+
+def compile_bytecode() -> None:
+    """Write the ``.pyc`` files of wattwatch (and its callbacks) as ``pip install`` does, so no benchmark child
+    compiles wattwatch's sources while CodeCarbon's come compiled from site-packages. Needed because this
+    checkout is an editable install and ``PYTHONDONTWRITEBYTECODE`` may be set (the caches land in the
+    git-ignored ``__pycache__`` folders)."""
+    import compileall
+
+    for folder in ("wattwatch", "callbacks"):
+        compileall.compile_dir(str(ROOT / folder), quiet=1)
+
+
+def user_python(directory: Path) -> tuple[str, dict[str, str]]:
+    """An interpreter that starts like a user's: a fresh venv (no pip, nothing installed) in ``directory``, and
+    the environment that lets it import wattwatch (from this checkout, bytecode compiled) and this environment's
+    packages through ``PYTHONPATH``. Unlike this checkout's own venv, its start-up runs no ``.pth`` file (the
+    editable install's finder pre-imports ``pathlib``, ``re``, ``typing``-sized modules, which would hide their
+    cost from an import figure). Returns ``(python, extra environment)``."""
+    import sysconfig
+    import venv
+
+    target = Path(directory) / "user-venv"
+    python = target / "bin" / "python"
+    if not python.exists():
+        venv.EnvBuilder(with_pip=False, symlinks=True).create(target)
+    paths = sysconfig.get_paths()
+    entries = [str(ROOT), paths["purelib"]] + (
+        [paths["platlib"]] if paths["platlib"] != paths["purelib"] else []
+    )
+    return str(python), {"PYTHONPATH": os.pathsep.join(entries)}
+
+
+class BusyCores:
+    """``n`` busy-loop processes (default: one per core) that load the machine while a measurement runs.
+
+    They start paused (SIGSTOP) so setting up the measured process is not slowed; :meth:`resume` and
+    :meth:`pause` (SIGCONT/SIGSTOP) bracket the measured call, and a child can do it itself from :attr:`pids`.
+    Use as a context manager: the processes are killed (by their own pids) on exit."""
+
+    def __init__(self, n: int | None = None) -> None:
+        self.n = n if n is not None else (os.cpu_count() or 1)
+        self.procs: list[subprocess.Popen[bytes]] = []
+
+    def __enter__(self) -> BusyCores:
+        import signal
+
+        for _ in range(self.n):
+            p = subprocess.Popen([sys.executable, "-S", "-c", "while True: pass"])
+            self.procs.append(p)
+            os.kill(p.pid, signal.SIGSTOP)
+            os.waitpid(p.pid, os.WUNTRACED)  # returns once it is stopped
+        return self
+
+    @property
+    def pids(self) -> list[int]:
+        return [p.pid for p in self.procs]
+
+    def resume(self) -> None:
+        import signal
+
+        for p in self.procs:
+            os.kill(p.pid, signal.SIGCONT)
+            os.waitpid(p.pid, os.WCONTINUED)  # returns once it runs again
+
+    def pause(self) -> None:
+        import signal
+
+        for p in self.procs:
+            os.kill(p.pid, signal.SIGSTOP)
+            os.waitpid(p.pid, os.WUNTRACED)
+
+    def __exit__(self, *exc: object) -> None:
+        import signal
+
+        for p in self.procs:
+            try:
+                os.kill(p.pid, signal.SIGCONT)
+                p.kill()
+                p.wait(timeout=10)
+            except (OSError, subprocess.TimeoutExpired):
+                pass
+        self.procs.clear()
 
 
 def spread(xs: Sequence[float]) -> float:
@@ -165,6 +264,7 @@ def fake_rig(directory: Path, gpus: Sequence[Any], t0: float | None = None) -> A
     import fakenvml
 
     library = fakenvml.build_library(fakenvml.default_build_dir())
+    Path(directory).mkdir(parents=True, exist_ok=True)
     rig = fakenvml.install(directory, list(gpus), library, environ={}, t0=t0)
     # CodeCarbon only looks for NVIDIA GPUs when `nvidia-smi --help` runs: give it one that does.
     bin_dir = Path(directory) / "bin"
@@ -194,7 +294,9 @@ def fake_amd_rig(directory: Path, gpus: Sequence[Any], t0: float | None = None) 
     smi.write_text("#!/bin/sh\nexit 0\n")
     smi.chmod(0o755)
     rig.env["PATH"] = f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}"
-    rig.env["BENCH_AMD_LIBRARY"] = str(library)  # wattwatch asks amdsmi when a host shows an AMD GPU (child.py)
+    rig.env["BENCH_AMD_LIBRARY"] = str(
+        library
+    )  # wattwatch asks amdsmi when a host shows an AMD GPU (child.py)
     return rig
 
 
@@ -290,6 +392,26 @@ def write_results(
     text = "\n".join(lines) + "\n" + gpu_section
     path.write_text(text)
     return text
+
+
+def write_readme_table(figures: Sequence[Figure], *, command: str, path: Path = README) -> bool:
+    """Replace the README's table between ``<!-- bench-table -->`` and ``<!-- /bench-table -->`` with these
+    figures and a line naming the machine; ``False`` (nothing written) when the markers are missing."""
+    if not path.exists():
+        return False
+    text = path.read_text()
+    start, end = text.find(TABLE_START), text.find(TABLE_END)
+    if start < 0 or end < start:
+        return False
+    info = machine_info()
+    head = (
+        f"`{command}` on {info['cpu']}, {info['cores']} cores, Python {info['python']}, CodeCarbon "
+        f"{info['codecarbon']}, {datetime.now(timezone.utc).strftime('%Y-%m-%d')}; GPUs are the fake NVML board "
+        "(exact truth), read by both tools:"
+    )
+    block = f"{TABLE_START}\n{head}\n\n{render_table(figures)}\n"
+    path.write_text(text[:start] + block + text[end:])
+    return True
 
 
 def update_results(figures: Sequence[Figure], *, command: str, elapsed_s: float, path: Path = RESULTS) -> str:

@@ -19,15 +19,18 @@ if __package__ in (None, ""):
 
 from benchmarks import (
     bench_accuracy,
+    bench_callback,
     bench_cpu,
     bench_flatness,
     bench_history,
     bench_import,
     bench_multirank,
+    bench_report_rows,
     bench_startup,
+    bench_stop,
     bench_throughput,
 )
-from benchmarks.common import ROOT, Figure, render_table, update_results, write_results
+from benchmarks.common import ROOT, Figure, render_table, update_results, write_readme_table, write_results
 
 __all__ = ["main"]
 
@@ -71,8 +74,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.only:
         return _only(args.only.split(","), q, args.no_write, t0)
     figs: list[Figure] = []
-    figs += _safe("1/3", "startup latency and peak RSS", lambda: bench_startup.measure(2 if q else 5))
-    figs += _safe("2", "import time and memory", lambda: bench_import.measure(2 if q else 7))
+    figs += _safe(
+        "1/3",
+        "startup latency (1, 4, 8 GPUs) and peak RSS",
+        lambda: bench_startup.measure(2 if q else 5, (4,) if q else (1, 4, 8)),
+    )
+    figs += _safe("2", "import time and memory", lambda: bench_import.measure(3 if q else 15, 1 if q else 5))
     figs += _safe("4", "tracker CPU per hour", lambda: bench_cpu.measure(5 if q else 30, 1 if q else 4))
     figs += _safe("5", "GPU energy error", lambda: bench_accuracy.measure(10 if q else 60))
     sweep: list[dict[str, float]] = []
@@ -109,6 +116,13 @@ def main(argv: list[str] | None = None) -> int:
     figs += _safe(
         "8", "multi-rank", lambda: bench_multirank.measure((2,) if q else (2, 4), 4.0 if q else 10.0)
     )
+    figs += _safe("9", "stop() p99 with every core busy", lambda: bench_stop.measure(5 if q else 50))
+    figs += _safe("10", "HF Trainer callback", lambda: bench_callback.measure(1 if q else 3, 20))
+    figs += _safe(
+        "11",
+        "report and merge at 200,000 rows",
+        lambda: bench_report_rows.measure(2000 if q else 200_000, 1),
+    )
     figs += _safe(
         "H",
         "cost against emissions.csv history",
@@ -134,12 +148,25 @@ def main(argv: list[str] | None = None) -> int:
             ],
         )
         print(f"\nwrote {ROOT / 'benchmarks' / 'RESULTS.md'} ({elapsed:.0f} s)")
+        if write_readme_table(figs, command="scripts/bench" + (" --quick" if q else "")):
+            print(f"wrote the table in {ROOT / 'README.md'}")
     return 0
 
 
 ONLY: dict[str, tuple[str, Callable[[bool], list[Figure]]]] = {
     "5": ("GPU energy error", lambda q: bench_accuracy.measure(10 if q else 60)),
     "5amd": ("AMD GPU energy error", lambda q: bench_accuracy.measure_amd(10 if q else 60)),
+    "1": (
+        "startup latency and peak RSS",
+        lambda q: bench_startup.measure(2 if q else 5, (4,) if q else (1, 4, 8)),
+    ),
+    "2": ("import time and memory", lambda q: bench_import.measure(3 if q else 15, 1 if q else 5)),
+    "9": ("stop() p99 with every core busy", lambda q: bench_stop.measure(5 if q else 50)),
+    "10": ("HF Trainer callback", lambda q: bench_callback.measure(1 if q else 3, 20)),
+    "11": (
+        "report and merge at 200,000 rows",
+        lambda q: bench_report_rows.measure(2000 if q else 200_000, 1),
+    ),
 }
 """Figure groups ``--only`` can run alone: key -> (name, measure(quick))."""
 
@@ -159,7 +186,9 @@ def _only(keys: list[str], quick: bool, no_write: bool, t0: float) -> int:
     if not no_write:
         command = "python benchmarks/run_all.py --only " + ",".join(keys) + (" --quick" if quick else "")
         update_results(figs, command=command, elapsed_s=elapsed)
-        print(f"\nupdated {', '.join(f.key for f in figs)} in {ROOT / 'benchmarks' / 'RESULTS.md'} ({elapsed:.0f} s)")
+        print(
+            f"\nupdated {', '.join(f.key for f in figs)} in {ROOT / 'benchmarks' / 'RESULTS.md'} ({elapsed:.0f} s)"
+        )
     return 0
 
 

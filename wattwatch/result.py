@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -146,35 +147,78 @@ class EmissionsData:
         Raises ``ValueError`` naming the column when a value cannot be parsed.
         """
         kwargs: dict[str, Any] = {}
-        for f in dataclasses.fields(cls):
-            raw = row.get(f.name)
+        get = row.get
+        for name, parse in _row_parsers(cls):
+            raw = get(name)
             if raw is None or raw == "":
                 continue
-            kind = str(f.type)
             try:
-                if kind.startswith("dict"):
-                    import json
-
-                    value: Any = json.loads(raw)
-                    if not isinstance(value, dict):
-                        raise ValueError("not a JSON object")
-                    if kind == "dict[str, str]":
-                        if not all(isinstance(v, str) for v in value.values()):
-                            raise ValueError("values must be strings")
-                    elif not all(_finite(v) for v in value.values()):
-                        raise ValueError("values must be finite numbers")
-                elif kind.startswith("float"):
-                    value = float(raw)
-                    if not math.isfinite(value):
-                        raise ValueError("not a finite number")
-                elif kind.startswith("int"):
-                    value = int(float(raw))
-                else:
-                    value = raw
+                kwargs[name] = parse(raw)
             except (ValueError, OverflowError) as exc:
-                raise ValueError(f"column {f.name!r}: cannot read {raw[:40]!r} ({exc})") from None
-            kwargs[f.name] = value
+                raise ValueError(f"column {name!r}: cannot read {raw[:40]!r} ({exc})") from None
         return cls(**kwargs)
+
+
+def _parse_float(raw: str) -> float:
+    value = float(raw)
+    if not math.isfinite(value):
+        raise ValueError("not a finite number")
+    return value
+
+
+def _parse_int(raw: str) -> int:
+    return int(float(raw))
+
+
+def _parse_dict(raw: str) -> dict[str, Any]:
+    import json
+
+    value = json.loads(raw)
+    if not isinstance(value, dict):
+        raise ValueError("not a JSON object")
+    if not all(_finite(v) for v in value.values()):
+        raise ValueError("values must be finite numbers")
+    return value
+
+
+def _parse_text_dict(raw: str) -> dict[str, str]:
+    import json
+
+    value = json.loads(raw)
+    if not isinstance(value, dict):
+        raise ValueError("not a JSON object")
+    if not all(isinstance(v, str) for v in value.values()):
+        raise ValueError("values must be strings")
+    return value
+
+
+def _parse_text(raw: str) -> str:
+    return raw
+
+
+_PARSERS: dict[type, tuple[tuple[str, Callable[[str], Any]], ...]] = {}
+
+
+def _row_parsers(cls: type) -> tuple[tuple[str, Callable[[str], Any]], ...]:
+    """``(column, parser)`` for every field of ``cls``, chosen once per class from the field's annotation
+    (``from_row`` used to redo this for every field of every row: most of ``wattwatch report``'s time)."""
+    plan = _PARSERS.get(cls)
+    if plan is None:
+        out: list[tuple[str, Callable[[str], Any]]] = []
+        for f in dataclasses.fields(cls):
+            kind = str(f.type)
+            if kind == "dict[str, str]":
+                out.append((f.name, _parse_text_dict))
+            elif kind.startswith("dict"):
+                out.append((f.name, _parse_dict))
+            elif kind.startswith("float"):
+                out.append((f.name, _parse_float))
+            elif kind.startswith("int"):
+                out.append((f.name, _parse_int))
+            else:
+                out.append((f.name, _parse_text))
+        plan = _PARSERS[cls] = tuple(out)
+    return plan
 
 
 EVAL_METRICS_MAX = 16

@@ -16,7 +16,17 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 from benchmarks import gpu_validate  # noqa: E402
-from benchmarks.common import Figure, render_table, spread, write_results  # noqa: E402
+from benchmarks.common import (  # noqa: E402
+    BusyCores,
+    Figure,
+    percentile,
+    render_table,
+    run_child,
+    spread,
+    user_python,
+    write_readme_table,
+    write_results,
+)
 
 MODULES = [
     "benchmarks.common",
@@ -30,6 +40,9 @@ MODULES = [
     "benchmarks.bench_flatness",
     "benchmarks.bench_history",
     "benchmarks.bench_multirank",
+    "benchmarks.bench_stop",
+    "benchmarks.bench_callback",
+    "benchmarks.bench_report_rows",
     "benchmarks.run_all",
     "benchmarks.gpu_validate",
     "benchmarks.bench_report",
@@ -93,6 +106,83 @@ def test_sampler_cost_and_flatness_tiny() -> None:
     assert r["samples"] == 360 and abs(r["energy_error"]) < 1e-9 and r["timeseries_bytes"] > 0
 
 
+def test_percentile_is_an_observed_value() -> None:
+    xs = [float(i) for i in range(1, 51)]
+    assert percentile(xs, 99) == 50.0 and percentile(xs, 50) == 25.0 and percentile(xs, 0) == 1.0
+    assert math.isnan(percentile([], 99))
+
+
+def test_busy_cores_pause_resume_and_are_reaped() -> None:
+    import os
+
+    def state(pid: int) -> str:
+        return open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[0]
+
+    with BusyCores(1) as busy:
+        (pid,) = busy.pids
+        assert state(pid) == "T"  # starts paused
+        busy.resume()
+        assert state(pid) != "T"
+        busy.pause()
+        assert state(pid) == "T"
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)  # killed and reaped
+
+
+def test_user_python_starts_without_pth_imports(tmp_path: Path) -> None:
+    import os
+    import subprocess
+
+    python, extra = user_python(tmp_path)
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"} | extra
+    code = "import sys, wattwatch; print('pathlib' in sys.modules, wattwatch.__file__)"
+    out = subprocess.run(
+        [python, "-c", code], env=env, capture_output=True, text=True, check=True
+    ).stdout.split()
+    assert out[0] == "False" and out[1].startswith(str(ROOT))
+
+
+def test_child_stop_latency_and_cli_modes(tmp_path: Path) -> None:
+    from benchmarks.bench_report_rows import write_history
+
+    r = run_child("stop-latency", "ww", None, "--out", str(tmp_path), "--runs", "2", "--seconds", "0")
+    assert len(r.result["stop_s"]) == 2 and all(s >= 0 for s in r.result["stop_s"])
+    assert r.result["vmhwm_mib"] > 5
+    template = {
+        "run_id": "x",
+        "timestamp": "2026-01-01T00:00:00+00:00",
+        "energy_consumed": "1",
+        "emissions": "1",
+    }
+    history = tmp_path / "emissions.csv"
+    assert write_history(history, 5, template) > 0
+    r = run_child("cli", "ww", None, "--cli", "report", str(history), "--json")
+    assert r.result["code"] == 0 and r.result["cli_s"] > 0
+
+
+def test_child_hf_mode(tmp_path: Path) -> None:
+    pytest.importorskip("transformers")
+    r = run_child("hf", "ww", None, "--out", str(tmp_path), "--steps", "1")
+    assert r.result["hooks_s"] > 0 and r.result["setup_s"] > 0 and r.result["train_s"] > 0
+    assert (tmp_path / "emissions.csv").exists()
+
+
+def test_readme_table_is_replaced_between_its_markers(tmp_path: Path) -> None:
+    readme = tmp_path / "README.md"
+    readme.write_text("intro\n<!-- bench-table -->\nold table\n<!-- /bench-table -->\noutro\n")
+    figs = [Figure("1.4", "start", 0.05, 2.0, "s", "ratio <= 1/20", True)]
+    assert write_readme_table(figs, command="scripts/bench", path=readme)
+    text = readme.read_text()
+    assert "old table" not in text and text.startswith("intro\n<!-- bench-table -->\n`scripts/bench` on ")
+    assert (
+        "| 1.4 | start | 0.05 s | 2 s | 0.025 | ratio <= 1/20 | met |\n<!-- /bench-table -->\noutro\n" in text
+    )
+    nomarkers = tmp_path / "other.md"
+    nomarkers.write_text("no table here\n")
+    assert not write_readme_table(figs, command="x", path=nomarkers)
+    assert nomarkers.read_text() == "no table here\n"
+
+
 def test_history_rows_are_realistic(tmp_path: Path) -> None:
     from benchmarks import bench_history
 
@@ -143,4 +233,8 @@ def test_html_report_section_survives_the_other_writers(tmp_path: Path) -> None:
     text = write_results(figs, command="test", elapsed_s=1.0, path=path)
     assert text.count(HEADING) == 1 and "10,000 runs: 0.7 s" in text and "GPU numbers here" in text
     path.write_text(_section(text, "10,000 runs: 0.8 s"))
-    assert path.read_text().count(HEADING) == 1 and "0.8 s" in path.read_text() and "0.7 s" not in path.read_text()
+    assert (
+        path.read_text().count(HEADING) == 1
+        and "0.8 s" in path.read_text()
+        and "0.7 s" not in path.read_text()
+    )

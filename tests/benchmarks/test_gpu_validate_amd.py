@@ -22,7 +22,10 @@ from benchmarks import gpu_validate  # noqa: E402
 def test_amd_reader_reads_the_counter_and_both_powers(fake_amdsmi: Callable[..., FakeAmdSmi]) -> None:
     # HIP numbers the GPUs in reverse of amdsmi's order here: HIP device 0 is amdsmi's GPU 1.
     rig = fake_amdsmi(
-        [FakeAmdGpu(trace=(Constant(111.0),), hip_id=1), FakeAmdGpu(trace=(Constant(222.0),), hip_id=0, average=False)]
+        [
+            FakeAmdGpu(trace=(Constant(111.0),), hip_id=1),
+            FakeAmdGpu(trace=(Constant(222.0),), hip_id=0, average=False),
+        ]
     )
     name, read = gpu_validate.amd_reader(0)
     assert name == "AMD Instinct MI300X"
@@ -52,7 +55,9 @@ def test_each_vendor_keeps_its_own_gpu_section(tmp_path: Path) -> None:
     gpu_validate.write_gpu_section("nvidia numbers", path=path, vendor="nvidia")
     gpu_validate.write_gpu_section("amd numbers 2", path=path, vendor="amd")
     text = path.read_text()
-    assert text.startswith("# results\n\n## GPU\n\n### NVIDIA\n\nnvidia numbers\n\n### AMD\n\namd numbers 2\n")
+    assert text.startswith(
+        "# results\n\n## GPU\n\n### NVIDIA\n\nnvidia numbers\n\n### AMD\n\namd numbers 2\n"
+    )
     assert text.count("## GPU") == 1 and "not yet run" not in text
 
 

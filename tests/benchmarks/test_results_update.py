@@ -21,7 +21,9 @@ def test_only_figures_are_inserted_in_order_then_replaced(tmp_path: Path) -> Non
                   elapsed_s=1.0, path=path)  # fmt: skip
     update_results([_fig("5d", 7), _fig("5e", 8)], command="only 5amd", elapsed_s=2.0, path=path)
     text = path.read_text()
-    rows = [ln.split(" |")[0][2:] for ln in text.splitlines() if ln.startswith("| ") and not ln.startswith("| #")]
+    rows = [
+        ln.split(" |")[0][2:] for ln in text.splitlines() if ln.startswith("| ") and not ln.startswith("| #")
+    ]
     assert rows == ["4", "S", "5a", "5c", "5d", "5e", "6"]
     notes = [ln[4:].split(".")[0] for ln in text.splitlines() if ln.startswith("- **")]
     assert notes == ["4", "S", "5a", "5c", "5d", "5e", "6"]

@@ -59,7 +59,7 @@ def test_forced_ram_power_is_exact_and_forced_cpu_power_skips_rapl(tmp_path: Pat
     assert data is not None
     # constant power, PUE applied as CodeCarbon; the mean is energy over the run (readings cover all but its edges)
     assert data.ram_power == pytest.approx(7.0 * 1.5, rel=1e-3)
-    assert data.ram_method == "user:ram-7w" and data.cpu_method == "model:cpu-linear-ccf"
+    assert data.ram_method == "user:ram-7w" and data.cpu_method == "model:user-tdp/machine"
     # The load model at 1000 W full load: between its idle share and full load, whatever the machine did.
     assert 1000.0 * IDLE_FRACTION * 1.5 * 0.999 <= data.cpu_power <= 1000.0 * 1.5 * 1.001
 

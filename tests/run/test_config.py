@@ -51,7 +51,9 @@ def test_from_kwargs_normalises_values() -> None:
         ({"project_name": " "}, "project_name must be a non-empty string"),
     ],
 )
-def test_bad_options_are_configuration_errors_naming_the_option(kwargs: dict[str, object], message: str) -> None:
+def test_bad_options_are_configuration_errors_naming_the_option(
+    kwargs: dict[str, object], message: str
+) -> None:
     with pytest.raises(ConfigurationError, match=message):
         TrackerConfig.from_kwargs(**kwargs)
 

@@ -50,7 +50,9 @@ def _window(tracker: Tracker, channel: str) -> tuple[float, float]:
     return ch.first_t, ch.last_t
 
 
-def test_a_tracker_measures_amd_gpus_with_the_row_fields_nvidia_has(fake_amdsmi: AmdRig, tmp_path: Path) -> None:
+def test_a_tracker_measures_amd_gpus_with_the_row_fields_nvidia_has(
+    fake_amdsmi: AmdRig, tmp_path: Path
+) -> None:
     gpus = [FakeAmdGpu(trace=(Constant(300.0),)), FakeAmdGpu(trace=(Constant(150.0),), counter=False)]
     gpus += fakeamdsmi.mi250_package((Constant(400.0),), oam_id=7)
     rig = fake_amdsmi(gpus)
@@ -90,7 +92,9 @@ def test_nvidia_gpus_take_precedence_over_amd_ones(
 def test_hwmon_gpus_join_and_amdsmi_keeps_its_own(fake_amdsmi: AmdRig, tmp_path: Path) -> None:
     rig = fake_amdsmi([FakeAmdGpu(bdf="0000:05:00.0")])
     root = tmp_path / "sys"
-    add_gpu(root, "amdgpu", "0000:05:00.0", {"power1_input": 1}, device_files={"mem_info_vram_total": 64 * GIB})
+    add_gpu(
+        root, "amdgpu", "0000:05:00.0", {"power1_input": 1}, device_files={"mem_info_vram_total": 64 * GIB}
+    )
     add_gpu(root, "i915", "0000:03:00.0", {"energy1_input": 1_000_000})
     with Tracker(**_roots(tmp_path, rig, hwmon_root=hwmon_root(root))) as tracker:  # type: ignore[arg-type]
         time.sleep(0.05)
@@ -107,7 +111,13 @@ def test_hwmon_gpus_join_and_amdsmi_keeps_its_own(fake_amdsmi: AmdRig, tmp_path:
 
 def test_without_amdsmi_an_amdgpu_is_measured_through_hwmon(tmp_path: Path) -> None:
     root = tmp_path / "sys"
-    add_gpu(root, "amdgpu", "0000:05:00.0", {"power1_input": 123_000_000}, device_files={"mem_info_vram_total": 8 * GIB})
+    add_gpu(
+        root,
+        "amdgpu",
+        "0000:05:00.0",
+        {"power1_input": 123_000_000},
+        device_files={"mem_info_vram_total": 8 * GIB},
+    )
     kw = _roots(tmp_path, None, hwmon_root=hwmon_root(root))
     kw["amd_library"] = tmp_path / "no-libamd_smi.so"  # amdsmi is tried and fails: hwmon measures the board
     with Tracker(**kw) as tracker:  # type: ignore[arg-type]
@@ -115,7 +125,9 @@ def test_without_amdsmi_an_amdgpu_is_measured_through_hwmon(tmp_path: Path) -> N
     data = tracker.final_emissions_data
     assert data is not None and data.gpu_method_by_device == {"gpu:0000:05:00.0": "power-integral"}
     first, last = _window(tracker, "gpu:0000:05:00.0")
-    assert data.gpu_energy_by_device_kwh["gpu:0000:05:00.0"] * J_PER_KWH == pytest.approx(123.0 * (last - first))
+    assert data.gpu_energy_by_device_kwh["gpu:0000:05:00.0"] * J_PER_KWH == pytest.approx(
+        123.0 * (last - first)
+    )
 
 
 def test_amdsmi_is_asked_only_on_hosts_that_show_an_amd_gpu(tmp_path: Path) -> None:

@@ -54,7 +54,9 @@ def test_with_block_measures_and_writes_one_completed_row(tmp_path: Path) -> Non
     assert data.emissions == pytest.approx(exact_kwh * 100.0 / 1000.0, rel=1e-9)
     assert data.gpu_power == pytest.approx(500.0, rel=1e-3)
     assert data.gpu_count == 2 and data.gpu_model == "2 x Fake GPU 80GB"
-    assert data.gpu_energy_by_device_kwh == pytest.approx({"gpu:0": exact_kwh / 2, "gpu:1": exact_kwh / 2}, rel=1e-9)
+    assert data.gpu_energy_by_device_kwh == pytest.approx(
+        {"gpu:0": exact_kwh / 2, "gpu:1": exact_kwh / 2}, rel=1e-9
+    )
     written = rows(tmp_path / "emissions.csv")
     assert len(written) == 1
     assert written[0]["status"] == "completed"
@@ -145,8 +147,12 @@ def test_resume_is_a_new_segment_of_the_same_run(tmp_path: Path) -> None:
 
 def test_codecarbon_names_stop_returns_kg(tmp_path: Path) -> None:
     t = EmissionsTracker(
-        project_name="p", output_dir=str(tmp_path), measure_power_secs=0.05, sensors=[ConstantPowerSensor()],
-        save_to_api=False, carbon_intensity_g_per_kwh=300.0,
+        project_name="p",
+        output_dir=str(tmp_path),
+        measure_power_secs=0.05,
+        sensors=[ConstantPowerSensor()],
+        save_to_api=False,
+        carbon_intensity_g_per_kwh=300.0,
     )
     t.start()
     kg = t.stop()
@@ -203,16 +209,25 @@ def _cc_gcp(region: str) -> float:
 @pytest.mark.parametrize(
     "kwargs, expected_g_per_kwh",
     [
-        ({"country_iso_code": "FRA"}, lambda: _cc_json("private_infra/global_energy_mix.json")["FRA"]["carbon_intensity"]),
+        (
+            {"country_iso_code": "FRA"},
+            lambda: _cc_json("private_infra/global_energy_mix.json")["FRA"]["carbon_intensity"],
+        ),
         (
             {"country_iso_code": "USA", "region": "california"},
-            lambda: _cc_json("private_infra/2023/usa_emissions.json")["california"]["emissions"] * 453.59237 / 1000,
+            lambda: (
+                _cc_json("private_infra/2023/usa_emissions.json")["california"]["emissions"]
+                * 453.59237
+                / 1000
+            ),
         ),
         ({"cloud_provider": "gcp", "cloud_region": "europe-west1"}, lambda: _cc_gcp("europe-west1")),
     ],
     ids=["country", "us-state", "gcp-region"],
 )
-def test_emissions_are_energy_times_intensity_times_pue(tmp_path: Path, kwargs: dict, expected_g_per_kwh) -> None:
+def test_emissions_are_energy_times_intensity_times_pue(
+    tmp_path: Path, kwargs: dict, expected_g_per_kwh
+) -> None:
     sensor = ConstantPowerSensor(400.0)
     t = Tracker(output_dir=tmp_path, sensors=[sensor], pue=1.3, **kwargs)
     t.start()
@@ -235,9 +250,13 @@ def test_hourly_csv_changes_the_result_as_the_arithmetic_says(tmp_path: Path) ->
 
     hours = [100.0, 300.0, 50.0, 200.0]
     path = tmp_path / "hourly.csv"
-    path.write_text("timestamp,g_per_kwh\n" + "".join(f"{int(base_wall + 3600 * i)},{g}\n" for i, g in enumerate(hours)))
+    path.write_text(
+        "timestamp,g_per_kwh\n" + "".join(f"{int(base_wall + 3600 * i)},{g}\n" for i, g in enumerate(hours))
+    )
     sensor = ConstantPowerSensor(360.0)
-    t = Tracker(output_dir=tmp_path, sensors=[sensor], intensity_csv=path, measure_power_secs=0.01, wall_clock=wall)
+    t = Tracker(
+        output_dir=tmp_path, sensors=[sensor], intensity_csv=path, measure_power_secs=0.01, wall_clock=wall
+    )
     t.start()
     time.sleep(2.5)
     data = t.stop()
@@ -277,7 +296,7 @@ def test_foreign_header_keeps_its_columns_and_the_full_row_goes_beside_it(tmp_pa
 
 
 def test_project_name_cannot_inject_a_formula(tmp_path: Path) -> None:
-    with Tracker(output_dir=tmp_path, sensors=[ConstantPowerSensor()], project_name="=HYPERLINK(\"x\")"):
+    with Tracker(output_dir=tmp_path, sensors=[ConstantPowerSensor()], project_name='=HYPERLINK("x")'):
         pass
     (row,) = rows(tmp_path / "emissions.csv")
     assert row["project_name"].startswith("'=")
@@ -285,7 +304,10 @@ def test_project_name_cannot_inject_a_formula(tmp_path: Path) -> None:
 
 def test_timeseries_is_streamed(tmp_path: Path) -> None:
     t = Tracker(
-        output_dir=tmp_path, sensors=[ConstantPowerSensor(50.0)], measure_power_secs=0.02, timeseries_every_s=0.05
+        output_dir=tmp_path,
+        sensors=[ConstantPowerSensor(50.0)],
+        measure_power_secs=0.02,
+        timeseries_every_s=0.05,
     )
     t.start()
     time.sleep(0.3)
@@ -447,7 +469,9 @@ def test_start_removes_temp_files_left_by_a_killed_writer(tmp_path: Path) -> Non
     dead.wait()
     stale = tmp_path / f".emissions.csv.{dead.pid}.abc123.tmp"
     stale.write_text("half a row")
-    alive = tmp_path / f".emissions.csv.{os.getpid()}.def456.tmp"  # a live writer's file is not ours to remove
+    alive = (
+        tmp_path / f".emissions.csv.{os.getpid()}.def456.tmp"
+    )  # a live writer's file is not ours to remove
     alive.write_text("in progress")
     with Tracker(output_dir=tmp_path, sensors=[ConstantPowerSensor()]):
         pass

@@ -353,6 +353,22 @@ def test_switching_library_path_resets_pynvml(
     assert len(second.read(0.0)) == 4
 
 
+def test_closing_a_sensor_of_a_replaced_library_leaves_the_new_one_running(
+    fake_square_gpus: FakeNvml, make: Callable[..., NvmlSensor], tmp_path: Path
+) -> None:
+    """A sensor closed (or garbage-collected) after another one switched pynvml to another library file must
+    not shut that library down under the other sensor."""
+    copy = tmp_path / "other" / "libnvidia-ml.so.1"
+    copy.parent.mkdir()
+    copy.write_bytes(fake_square_gpus.library_path.read_bytes())
+    old = make()
+    new = make(library_path=copy)
+    old.close()
+    assert len(new.read(0.0)) == 4
+    new.close()
+    assert new.read(0.0) == {}
+
+
 def _measure_read_cpu(n_reads: int = 5000) -> None:
     """Print the CPU cost of one read() of 8 fake GPUs per reading path (run this file as a script)."""
     import tempfile

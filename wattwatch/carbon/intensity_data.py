@@ -9,7 +9,6 @@ are never imported. Where CodeCarbon derives a figure (US lbs/MWh, Canadian ener
 from __future__ import annotations
 
 import csv
-import difflib
 import json
 import re
 from collections.abc import Iterable
@@ -112,6 +111,8 @@ def nearest(query: str, candidates: Iterable[str], n: int = 3) -> list[str]:
     by_lower: dict[str, str] = {}
     for c in candidates:
         by_lower.setdefault(c.lower(), c)
+    import difflib  # only when a name is not found
+
     found = difflib.get_close_matches(query.lower(), list(by_lower), n=n, cutoff=0.0)
     return [by_lower[f] for f in found]
 

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import os
 import re
-import socket
 import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -128,13 +127,23 @@ def _torch_dist() -> tuple[int, int] | None:
     return None
 
 
+def _hostname() -> str:
+    """``socket.gethostname()``; on POSIX read from ``os.uname()`` (the same value) so a start does not import
+    ``socket``."""
+    if hasattr(os, "uname"):
+        return os.uname().nodename
+    import socket
+
+    return socket.gethostname()
+
+
 def detect_topology(environ: Mapping[str, str] | None = None, *, use_torch: bool = True) -> Topology:
     """This process's rank facts from the environment (single process when no launcher is found).
 
     ``use_torch``: let an initialised ``torch.distributed`` override rank and world size (never imports torch).
     """
     env = os.environ if environ is None else environ
-    node_id = env.get("WATTWATCH_NODE_ID") or socket.gethostname()
+    node_id = env.get("WATTWATCH_NODE_ID") or _hostname()
     rank = local_rank = 0
     world = local_world = 1
     node_rank: int | None = None

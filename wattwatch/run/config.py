@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from wattwatch.errors import ConfigurationError
+from wattwatch.run.defaults import DEFAULT_FLUSH_EVERY_S
 from wattwatch.util.numbers import as_float, as_int
 
 if TYPE_CHECKING:
@@ -29,10 +30,6 @@ if TYPE_CHECKING:
 
 __all__ = ["DEFAULT_FLUSH_EVERY_S", "MAX_PUE", "CliSpec", "TrackerConfig", "cli_specs", "option"]
 
-DEFAULT_FLUSH_EVERY_S = 10.0
-"""Seconds between atomic rewrites of the run's journal (and of the time series' buffer), on a fixed grid from
-the start: a ``kill -9`` loses at most this much plus one sampling interval. Each rewrite costs a fraction of a
-millisecond of CPU, whatever the history of emissions.csv; see benchmarks/RESULTS.md, figure H1."""
 
 Check = Callable[[str, Any], Any]
 """A validator: ``check(name, value)`` returns the normalised value or raises ``ConfigurationError``."""
@@ -215,7 +212,10 @@ class TrackerConfig:
     project_name: str = option("wattwatch", check=_non_empty, help="project name written in the run's row")
     experiment_id: str = option("", help="experiment id written in the run's row")
     output_dir: Path = option(
-        ".", check=_path, help="folder for emissions.csv and the time series (created if needed)", cli_type=str
+        ".",
+        check=_path,
+        help="folder for emissions.csv and the time series (created if needed)",
+        cli_type=str,
     )
     output_file: str = option(
         "emissions.csv", check=_file_name, help="name of the CSV file in --output-dir (default emissions.csv)"
@@ -224,7 +224,9 @@ class TrackerConfig:
         None, help="3-letter ISO country code for the grid's carbon intensity, e.g. FRA"
     )
     region: str | None = option(None, help="region within the country (CodeCarbon's names), e.g. california")
-    cloud_provider: str | None = option(None, help="cloud provider (aws, gcp, azure) for the region's intensity")
+    cloud_provider: str | None = option(
+        None, help="cloud provider (aws, gcp, azure) for the region's intensity"
+    )
     cloud_region: str | None = option(None, help="cloud region, e.g. us-east-1")
     carbon_intensity_g_per_kwh: float | None = option(
         None, help="a fixed carbon intensity (g CO2eq per kWh)", cli_type=float

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 from wattwatch.sensors.base import ChannelInfo, Sensor
+from wattwatch.util.background import Background
 from wattwatch.util.once import WarnOnce
 
 if TYPE_CHECKING:
@@ -29,7 +30,7 @@ if TYPE_CHECKING:
     from wattwatch.distributed.topology import Ownership, Topology
     from wattwatch.sensors.amd import AmdSmiSensor
 
-__all__ = ["ForcedPower", "Hardware", "HardwareRoots", "SliceOptions", "amd_possible"]
+__all__ = ["ForcedPower", "Hardware", "HardwareRoots", "SliceOptions", "amd_possible", "open_together"]
 
 
 @dataclass(frozen=True)
@@ -105,7 +106,6 @@ class Hardware:
     ) -> Hardware:
         """Detect, resolve and open. ``fixed_run_id``: the user chose ``run_id`` (never replaced); ``warn``
         reports a distributed run's file faults once."""
-        from wattwatch.distributed.aggregator import Aggregator
         from wattwatch.distributed.topology import (
             current_cuda_device,
             detect_topology,
@@ -128,6 +128,8 @@ class Hardware:
         aggregator = None
         if topology.is_distributed:
             # One row per run: parts and the run's row go through the aggregator (see wattwatch.distributed).
+            from wattwatch.distributed.aggregator import Aggregator  # not imported by a single-process run
+
             aggregator = Aggregator(topology, environ=roots.environ, warn=warn)
             if not fixed_run_id:
                 run_id = aggregator.shared_run_id(run_id)
@@ -173,37 +175,88 @@ def _discover(
 ) -> list[Sensor]:
     """NVML for the GPUs this rank owns (their share when ``slices.gpu_share``) and the host's CPU/RAM sensors:
     RAPL or the model on bare metal, the VM's or the container's slice where there is one, the process tree in
-    process mode (see :func:`wattwatch.sensors.host.host_sensors`)."""
+    process mode (see :func:`wattwatch.sensors.host.host_sensors`). The GPUs open in a thread of their own while
+    the host's sensors open here (:func:`open_together`)."""
+    import wattwatch.sensors.hwmon  # noqa: F401 - imported here, not in the GPU thread: no import-lock interplay
+    import wattwatch.sensors.nvml  # noqa: F401
     from wattwatch.sensors.gpu_share import process_tree_pids
     from wattwatch.sensors.host import host_sensors
 
     slices = slices or SliceOptions()
     tree_pid = pid if pid is not None else os.getpid()
-    sensors = _gpu_sensors(
-        ownership,
-        roots,
-        explicit_gpus=explicit_gpus,
-        distributed=distributed,
-        share=slices.gpu_share,
-        pids=process_tree_pids(tree_pid) if slices.gpu_share else None,
-    )
-    if ownership.measure_host or tracking_mode == "process":  # process mode: each rank its own tree
-        sensors.extend(
-            host_sensors(
-                mode=tracking_mode,
-                pid=tree_pid,
-                powercap_root=roots.powercap_root,
-                proc_root=roots.proc_root,
-                include_dram=include_dram,
-                tdp_w=forced.cpu_w if forced.cpu_w is not None else slices.tdp_w,
-                vcpu_w=slices.vcpu_w,
-                dmi_root=roots.dmi_root,
-                cgroup_root=roots.cgroup_root,
-                cpu_model_only=forced.cpu_w is not None or forced.cpu_load_mode,
-                ram_power_w=forced.ram_w,
-            )
+    gpu_share = slices.gpu_share
+
+    def open_gpus() -> list[Sensor]:
+        return _gpu_sensors(
+            ownership,
+            roots,
+            explicit_gpus=explicit_gpus,
+            distributed=distributed,
+            share=gpu_share,
+            pids=process_tree_pids(tree_pid) if gpu_share else None,
         )
-    return sensors
+
+    open_host: Callable[[], list[Sensor]] | None = None
+    if ownership.measure_host or tracking_mode == "process":  # process mode: each rank its own tree
+        tdp_w = forced.cpu_w if forced.cpu_w is not None else slices.tdp_w
+        vcpu_w = slices.vcpu_w
+
+        def open_host() -> list[Sensor]:
+            return list(
+                host_sensors(
+                    mode=tracking_mode,
+                    pid=tree_pid,
+                    powercap_root=roots.powercap_root,
+                    proc_root=roots.proc_root,
+                    include_dram=include_dram,
+                    tdp_w=tdp_w,
+                    vcpu_w=vcpu_w,
+                    dmi_root=roots.dmi_root,
+                    cgroup_root=roots.cgroup_root,
+                    cpu_model_only=forced.cpu_w is not None or forced.cpu_load_mode,
+                    ram_power_w=forced.ram_w,
+                )
+            )
+
+    return open_together(open_gpus, open_host)
+
+
+def open_together(
+    open_gpus: Callable[[], list[Sensor]] | None, open_host: Callable[[], list[Sensor]] | None
+) -> list[Sensor]:
+    """The GPU sensors (first) and the host's sensors, opened at the same time: ``open_gpus`` in a thread of its
+    own (NVML's init can take seconds on a real node, inside the driver with the GIL released) while
+    ``open_host`` runs here. An exception from either is raised once both are done, after closing what the
+    other one opened."""
+    gpus = Background(open_gpus, name="wattwatch-open-gpus") if open_gpus is not None else None
+    try:
+        host = open_host() if open_host is not None else []
+    except BaseException:
+        if gpus is not None:
+            for sensor in _result_or_empty(gpus):
+                _close_quietly(sensor)
+        raise
+    try:
+        gpu = gpus.result() if gpus is not None else []
+    except BaseException:
+        for sensor in host:
+            _close_quietly(sensor)
+        raise
+    return list(gpu) + host
+
+
+def _result_or_empty(pending: Background[list[Sensor]]) -> list[Sensor]:
+    try:
+        return pending.result()
+    except Exception:  # noqa: BLE001 - the other opener's error is the one raised
+        return []
+
+
+def _close_quietly(sensor: Sensor) -> None:
+    try:
+        sensor.close()
+    except Exception:  # noqa: BLE001 - never into user code
+        pass
 
 
 def _gpu_sensors(

@@ -107,19 +107,18 @@ _HOST_FACTS: dict[str, Any] = {}
 
 
 def host_facts() -> dict[str, Any]:
-    """This host's OS, Python, CPU count, RAM (GiB) and name; read once per process."""
+    """This host's OS, Python, CPU count, RAM (GiB) and name; read once per process (from the ``os`` module on
+    Linux: :mod:`wattwatch.sensors.sysinfo`)."""
     if not _HOST_FACTS:
-        import platform
-        import socket
+        from wattwatch.sensors.sysinfo import host_facts as read_host_facts
 
-        import psutil
-
+        facts = read_host_facts()
         _HOST_FACTS.update(
-            os=platform.platform(),
-            python_version=platform.python_version(),
-            cpu_count=int(psutil.cpu_count() or 0),
-            ram_total_size=psutil.virtual_memory().total / 1024**3,
-            hostname=socket.gethostname(),
+            os=facts.os,
+            python_version=facts.python_version,
+            cpu_count=int(facts.cpu_count),
+            ram_total_size=facts.ram_total_gib,
+            hostname=facts.hostname,
         )
     return _HOST_FACTS
 

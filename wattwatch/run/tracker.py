@@ -38,49 +38,54 @@ time series, Prometheus) and :mod:`.process` (signals, exit, fork).
 
 from __future__ import annotations
 
-import functools
-import logging
 import os
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import replace
-from pathlib import Path
-from types import TracebackType
-from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
-from wattwatch.measure.ledger import Ledger, LedgerSnapshot
-from wattwatch.result import EmissionsData
-from wattwatch.run.config import DEFAULT_FLUSH_EVERY_S, TrackerConfig
-from wattwatch.run.counters import Counters
-from wattwatch.run.outputs import FlushGrid
-from wattwatch.run.process import ProcessGuard, status_for_exception, watch_forks
-from wattwatch.sensors.base import ChannelInfo, Sensor
-from wattwatch.sensors.usage import UsageTotals
-from wattwatch.util.once import WarnOnce
-from wattwatch.util.times import utc_codecarbon
+from wattwatch.run.defaults import DEFAULT_FLUSH_EVERY_S
 
+TYPE_CHECKING = (
+    False  # `from wattwatch import Tracker` loads only this facade: see _log and the local imports
+)
 if TYPE_CHECKING:
+    import logging
+    from collections.abc import Callable, Iterator, Sequence
+    from pathlib import Path
+    from types import TracebackType
+    from typing import Any, Literal, TypeVar
+
     from wattwatch.distributed.aggregator import Aggregator
     from wattwatch.distributed.topology import Ownership, Topology
+    from wattwatch.measure.ledger import Ledger, LedgerSnapshot
     from wattwatch.measure.sampler import Sampler
+    from wattwatch.result import EmissionsData
     from wattwatch.run.row import RunFacts
     from wattwatch.run.session import RunSession
+    from wattwatch.sensors.base import ChannelInfo, Sensor
+    from wattwatch.sensors.usage import UsageTotals
     from wattwatch.sinks.journal import SaveOutcome
     from wattwatch.sinks.prometheus import Exporter
 
+    _F = TypeVar("_F", bound=Callable[..., Any])
+
 __all__ = ["DEFAULT_FLUSH_EVERY_S", "Tracker", "track"]
 
-log = logging.getLogger("wattwatch")
 
-_F = TypeVar("_F", bound=Callable[..., Any])
+def _log(name: str = "wattwatch") -> logging.Logger:
+    import logging
+
+    return logging.getLogger(name)
 
 
 def _new_run_id() -> str:
-    import uuid  # imported when a run id is made, not with the package (import time is a benchmark figure)
-
-    return str(uuid.uuid4())
+    """A random (version 4) UUID's text, as ``str(uuid.uuid4())``, without importing :mod:`uuid` (which
+    imports :mod:`platform`: ~4 ms of every start)."""
+    b = bytearray(os.urandom(16))
+    b[6] = (b[6] & 0x0F) | 0x40  # version 4
+    b[8] = (b[8] & 0x3F) | 0x80  # RFC 4122 variant
+    h = b.hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 class Tracker:
@@ -145,7 +150,15 @@ class Tracker:
         clock: Callable[[], float] = time.monotonic,
         wall_clock: Callable[[], float] = time.time,
     ) -> None:
-        self.config = config = TrackerConfig.from_kwargs(**{k: v for k, v in locals().items() if k != "self"})
+        options = {k: v for k, v in locals().items() if k != "self"}  # first: before any local name exists
+        from wattwatch.run.config import TrackerConfig  # the machinery loads when a tracker is made
+        from wattwatch.run.counters import Counters
+        from wattwatch.run.outputs import FlushGrid
+        from wattwatch.run.process import ProcessGuard
+        from wattwatch.util.once import WarnOnce
+
+        log = _log()
+        self.config = config = TrackerConfig.from_kwargs(**options)
         """The validated options (frozen); the attributes below start as copies of them."""
         if config.log_level is not None:
             log.setLevel(config.log_level)
@@ -230,13 +243,19 @@ class Tracker:
             )
             self._session = session
             hardware = session.hardware
-            self.topology, self.ownership, self.run_id = hardware.topology, hardware.ownership, hardware.run_id
+            self.topology, self.ownership, self.run_id = (
+                hardware.topology,
+                hardware.ownership,
+                hardware.run_id,
+            )
             self._pid = os.getpid()
             self._start_time_iso = session.start_time
             self._counters.start_projection(self.total_steps)
             self._flushes.start(self._clock())  # before the thread starts: its first tick is not a flush
             session.sampler.start()
             self._state = "running"
+            from wattwatch.run.process import watch_forks
+
             watch_forks(self)
             self._write_row("running")
             self._guard.install(handle_signals=bool(self.handle_signals))
@@ -246,13 +265,13 @@ class Tracker:
             if uncovered:
                 self._warn_once("intensity-coverage", uncovered)
             if self.intensity.source.kind == "default":
-                logging.getLogger("wattwatch.location").warning(
+                _log("wattwatch.location").warning(
                     "wattwatch: no location given, so emissions use the world-average grid "
                     f"({self.intensity.mean_g_per_kwh():.0f} gCO2eq/kWh); set one with country_iso_code= "
                     '(e.g. "FRA"), cloud_provider= and cloud_region=, or carbon_intensity_g_per_kwh= '
                     "(command line: --country-iso-code ...)"
                 )
-            log.info(
+            _log().info(
                 "wattwatch: run %s started: %d channel(s) (%s), sampling every %.3g s, intensity %s",
                 self.run_id,
                 len(hardware.infos),
@@ -283,14 +302,18 @@ class Tracker:
                 outcome = self._write_data(data)
             except Exception as exc:  # noqa: BLE001 - stop() never raises because of I/O
                 outcome = None
-                self._warn_once("final-row", f"wattwatch: cannot write the final row of run {self.run_id} ({exc!r})")
+                self._warn_once(
+                    "final-row", f"wattwatch: cannot write the final row of run {self.run_id} ({exc!r})"
+                )
             if outcome is not None and not outcome.saved:
                 self._warn_once("final-row", outcome.warning())
+                from dataclasses import replace
+
                 data = replace(data, status=f"{data.status}-unsaved")
                 self.final_emissions_data = data
             self._guard.remove()
             session.close()
-            log.info(
+            _log().info(
                 "wattwatch: run %s %s: %.6f kWh, %.6f kg CO2eq in %.1f s",
                 self.run_id,
                 data.status,
@@ -325,6 +348,8 @@ class Tracker:
         if self._state == "stopped" and self.final_emissions_data is not None:
             return self.final_emissions_data
         if self._ledger is None:
+            from wattwatch.result import EmissionsData
+
             return EmissionsData(project_name=self.project_name, run_id=self.run_id, status="new")
         if refresh and self._state == "running" and self._sampler is not None and os.getpid() == self._pid:
             self._sampler.sample_now(lock_timeout_s=0.5)
@@ -333,6 +358,8 @@ class Tracker:
     def usage_totals(self) -> UsageTotals:
         """Running sums of the CPU, RAM and GPU utilisation sampled so far (empty before ``start()``); the means
         over a window are ``later.means_since(earlier)`` (see :mod:`wattwatch.sensors.usage`)."""
+        from wattwatch.sensors.usage import UsageTotals
+
         return self._session.usage.totals() if self._session is not None else UsageTotals()
 
     def snapshot(self) -> LedgerSnapshot | None:
@@ -375,7 +402,9 @@ class Tracker:
             self._counters.count(n, samples=samples, tokens=tokens)
             self._counters.feed_first_step(self._ledger)
 
-    def set_counts(self, *, steps: int | None = None, samples: int | None = None, tokens: int | None = None) -> None:
+    def set_counts(
+        self, *, steps: int | None = None, samples: int | None = None, tokens: int | None = None
+    ) -> None:
         """Set the step / sample / token counters to absolute values (e.g. from a trainer's own state)."""
         with self._lock:
             self._counters.assign(steps=steps, samples=samples, tokens=tokens)
@@ -400,7 +429,11 @@ class Tracker:
         from wattwatch.run.state import save_state  # loaded when used (import time is a benchmark figure)
 
         with self._lock:
-            ledger = self._ledger.to_dict() if self._ledger is not None else (self._resume_state or {}).get("ledger")
+            ledger = (
+                self._ledger.to_dict()
+                if self._ledger is not None
+                else (self._resume_state or {}).get("ledger")
+            )
             return save_state(
                 run_id=self.run_id,
                 project_name=self.project_name,
@@ -439,14 +472,18 @@ class Tracker:
         tb: TracebackType | None,
     ) -> None:
         try:
+            from wattwatch.run.process import status_for_exception
+
             self.stop(status_for_exception(exc_type, exc))
         except Exception as error:  # noqa: BLE001 - the user's own exception, if any, must come out unchanged
-            log.warning("wattwatch: could not stop the run: %r", error)
+            _log().warning("wattwatch: could not stop the run: %r", error)
             if exc_type is None:
                 raise
 
     def __call__(self, func: _F) -> _F:
         """Use a tracker instance as a decorator: each call of ``func`` is one run."""
+
+        import functools
 
         @functools.wraps(func)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -496,7 +533,9 @@ class Tracker:
         except PermissionError as exc:
             raise ConfigurationError(str(exc)) from None
         remove_stale_temp_files(self.output_path)
-        finalize_stale(self.output_dir, proc_root=self.config.proc_root)  # rows of runs whose process died here
+        finalize_stale(
+            self.output_dir, proc_root=self.config.proc_root
+        )  # rows of runs whose process died here
 
     def _on_tick(self, t: float) -> None:
         session = self._session
@@ -527,7 +566,9 @@ class Tracker:
         try:
             return self._with_embodied(dist.aggregate(self, data, final=final, collective=collective))
         except Exception as exc:  # noqa: BLE001 - never into user code
-            self._warn_once("aggregate", f"wattwatch: cannot combine the ranks' totals ({exc!r}); this rank's only")
+            self._warn_once(
+                "aggregate", f"wattwatch: cannot combine the ranks' totals ({exc!r}); this rank's only"
+            )
             return data
 
     def _with_embodied(self, data: EmissionsData) -> EmissionsData:
@@ -538,14 +579,19 @@ class Tracker:
 
         try:
             return with_embodied(
-                data, lifetime_years=self.config.embodied_lifetime_years, use_ratio=self.config.embodied_use_ratio
+                data,
+                lifetime_years=self.config.embodied_lifetime_years,
+                use_ratio=self.config.embodied_use_ratio,
             )
         except Exception as exc:  # noqa: BLE001 - never into user code
-            self._warn_once("embodied", f"wattwatch: cannot compute the embodied CO2 ({exc!r}); column left empty")
+            self._warn_once(
+                "embodied", f"wattwatch: cannot compute the embodied CO2 ({exc!r}); column left empty"
+            )
             return data
 
     def _facts(self) -> RunFacts:
         from wattwatch.run.row import RunFacts  # the row's code: loaded by the first row, at start()
+        from wattwatch.util.times import utc_codecarbon
 
         topology, ownership = self.topology, self.ownership
         return RunFacts(
@@ -617,9 +663,7 @@ class Tracker:
         self._guard.forget()
 
 
-def track(
-    func: _F | None = None, /, **tracker_kwargs: Any
-) -> Any:
+def track(func: _F | None = None, /, **tracker_kwargs: Any) -> Any:
     """Decorator: each call of the function is one tracked run.
 
     ``@track`` or ``@track(project_name="x", country_iso_code="FRA")``; the tracker's keyword arguments are
@@ -628,6 +672,8 @@ def track(
 
     def decorate(f: _F) -> _F:
         Tracker(**tracker_kwargs)  # validate now
+
+        import functools
 
         @functools.wraps(f)
         def wrapper(*args: Any, **kwargs: Any) -> Any:

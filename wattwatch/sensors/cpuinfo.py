@@ -26,6 +26,7 @@ __all__ = [
     "lookup_tdp",
     "normalize_cpu_name",
     "read_cpuinfo",
+    "tdp_csv_path",
 ]
 
 DEFAULT_TDP_W = 85.0
@@ -106,16 +107,22 @@ class TdpMatch:
     source: str
 
 
+def tdp_csv_path(data_dir: Path | None = None) -> Path | None:
+    """CodeCarbon's ``cpu_power.csv`` in ``data_dir`` (default: the installed CodeCarbon's data folder), or
+    ``None`` when CodeCarbon's data is not installed."""
+    base = data_dir if data_dir is not None else codecarbon_data_dir()
+    return None if base is None else Path(base) / _CSV_RELATIVE
+
+
 @lru_cache(maxsize=4)
 def load_tdp_table(data_dir: Path | None = None) -> dict[str, tuple[str, float]]:
     """``normalized name -> (table name, TDP W per socket)`` from CodeCarbon's ``cpu_power.csv``.
 
     Empty when CodeCarbon's data is not installed (callers then use :data:`DEFAULT_TDP_W`).
     """
-    base = data_dir if data_dir is not None else codecarbon_data_dir()
-    if base is None:
+    path = tdp_csv_path(data_dir)
+    if path is None:
         return {}
-    path = Path(base) / _CSV_RELATIVE
     table: dict[str, tuple[str, float]] = {}
     try:
         with path.open(newline="", encoding="utf-8") as fh:

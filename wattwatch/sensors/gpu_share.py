@@ -33,8 +33,6 @@ import os
 from collections.abc import Callable, Collection, Mapping
 from typing import Protocol, TypeAlias
 
-import psutil
-
 __all__ = [
     "MIG_PROFILES",
     "MigNvml",
@@ -124,6 +122,8 @@ def process_tree_pids(pid: int | None = None) -> Callable[[], frozenset[int]]:
     root_pid = os.getpid() if pid is None else pid
 
     def pids() -> frozenset[int]:
+        import psutil  # only when GPU shares are on: NVML's import (every start) must not load psutil (~12 ms)
+
         try:
             root = psutil.Process(root_pid)
             return frozenset([root_pid, *(c.pid for c in root.children(recursive=True))])

@@ -20,8 +20,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Literal
 
-import psutil
-
 from wattwatch.sensors.base import Sensor
 from wattwatch.sensors.cgroup import DEFAULT_CGROUP_ROOT, CgroupSlice, find_cgroup
 from wattwatch.sensors.cpu import CpuModelSensor
@@ -38,7 +36,9 @@ def _read_text(path: Path) -> str:
 
 
 def _machine_memory_bytes() -> int:
-    return int(psutil.virtual_memory().total)
+    from wattwatch.sensors.sysinfo import ram_total_bytes  # sysconf on Linux: a start does not import psutil
+
+    return ram_total_bytes()
 
 
 def host_sensors(

@@ -121,6 +121,8 @@ class NvmlSensor:
         self._environ = os.environ if environ is None else environ
         self._prefer_instant = prefer_instant
         self._nvml: ModuleType | None = None
+        self._lib: object = None
+        """The library this sensor's ``nvmlInit`` ran in (``pynvml.nvmlLib`` then)."""
         self._gpus: list[_Gpu] = []
         self.driver_version: str = ""
         self.unavailable_reason: str | None = None
@@ -161,6 +163,7 @@ class NvmlSensor:
             self._unavailable(str(exc))
             return None
         self._nvml = nvml
+        self._lib = nvml.nvmlLib
         return nvml
 
     def _prepare(self, nvml: ModuleType, device: NvmlDevice, mig_ids: list[str]) -> _Gpu | None:
@@ -280,7 +283,10 @@ class NvmlSensor:
     def close(self) -> None:
         """``nvmlShutdown`` (idempotent); afterwards ``read`` returns nothing."""
         nvml, self._nvml = self._nvml, None
-        if nvml is not None:
+        # pynvml has one module-wide library: when another sensor has since switched it to another file, this
+        # sensor's nvmlShutdown would end *that* library's session under the other sensor (seen when a
+        # sensor left to the garbage collector is finalised after the switch). Its own library is unused then.
+        if nvml is not None and getattr(nvml, "nvmlLib", None) is self._lib:
             try:
                 nvml.nvmlShutdown()
             except Exception:  # noqa: BLE001

@@ -32,7 +32,8 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from wattwatch.sensors.cpuinfo import CpuInfo, load_tdp_table, lookup_tdp, normalize_cpu_name, read_cpuinfo
+from wattwatch.sensors.cpuinfo import CpuInfo, normalize_cpu_name, read_cpuinfo
+from wattwatch.sensors.tdp_index import find_tdp
 
 __all__ = [
     "CCF_MAX_W_PER_VCPU",
@@ -185,7 +186,7 @@ def cpu_scale(
     base: dict[str, object] = {"cpu_model": model_name, "logical_cpus": logical_cpus}
     if tdp_w is not None:
         return CpuScale(float(tdp_w), "user-tdp", {**base, "tdp_w": float(tdp_w), "source": "user"})
-    match = lookup_tdp(model_name, load_tdp_table(data_dir))
+    match = find_tdp(model_name, data_dir)  # the one model's rows, not the whole table (issue 18)
     if vm is None:
         n_sockets = sockets or 1
         rule = "tdp" if match.source != "default" else "tdp-default"

@@ -26,7 +26,6 @@ import hashlib
 import json
 import logging
 import os
-import socket
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -64,6 +63,16 @@ _FORMAT = "wattwatch.journal"
 _VERSION = 1
 
 
+def _hostname() -> str:
+    """``socket.gethostname()``; on POSIX read from ``os.uname()`` (the same value) so a start does not import
+    ``socket``."""
+    if hasattr(os, "uname"):
+        return os.uname().nodename
+    import socket
+
+    return socket.gethostname()
+
+
 @dataclass(frozen=True)
 class ProcessIdentity:
     """A process, told apart from a later one that reuses its pid: ``host``, ``boot_id`` (Linux's
@@ -81,7 +90,7 @@ class ProcessIdentity:
     ) -> ProcessIdentity:
         """The identity of ``pid`` (default: this process) as seen through ``proc_root``."""
         pid = os.getpid() if pid is None else pid
-        return cls(pid, host or socket.gethostname(), _boot_id(proc_root), _start_ticks(proc_root, pid))
+        return cls(pid, host or _hostname(), _boot_id(proc_root), _start_ticks(proc_root, pid))
 
     def to_dict(self) -> dict[str, Any]:
         return {"pid": self.pid, "host": self.host, "boot_id": self.boot_id, "start_ticks": self.start_ticks}
@@ -112,7 +121,7 @@ def process_state(
     owner: ProcessIdentity, *, proc_root: str | os.PathLike[str] = "/proc", host: str | None = None
 ) -> Literal["alive", "gone", "unknown"]:
     """Whether ``owner`` still runs: ``unknown`` when it ran on another host (nothing to check here)."""
-    if owner.host != (host or socket.gethostname()):
+    if owner.host != (host or _hostname()):
         return "unknown"
     here_boot = _boot_id(proc_root)
     if owner.boot_id and here_boot and owner.boot_id != here_boot:

@@ -1,0 +1,105 @@
+"""Hardware discovery: the GPU sensor opens in its own thread while the host's sensors open, errors from either
+side reach the caller with the other side closed, and a single-process run never loads the rank machinery."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+from fakesensors import ConstantPowerSensor
+
+from wattwatch.run.hardware import open_together
+from wattwatch.sensors.base import Sensor
+from wattwatch.util.background import Background
+
+
+class Closing(ConstantPowerSensor):
+    def __init__(self, **kw: object) -> None:
+        super().__init__(**kw)  # type: ignore[arg-type]
+        self.closed = False
+
+    def close(self) -> None:
+        self.closed = True
+
+
+def test_gpus_open_while_the_host_opens() -> None:
+    host_started = threading.Event()
+    seen: dict[str, object] = {}
+
+    def open_gpus() -> list[Sensor]:
+        seen["gpu_thread"] = threading.current_thread().name
+        # Returns only once the host side has begun: opened one after the other, this would never be true.
+        seen["overlap"] = host_started.wait(timeout=60)
+        return [Closing(component="gpu")]
+
+    def open_host() -> list[Sensor]:
+        host_started.set()
+        seen["host_thread"] = threading.current_thread().name
+        return [Closing(component="cpu"), Closing(component="ram")]
+
+    sensors = open_together(open_gpus, open_host)
+    assert seen["overlap"] is True
+    assert (
+        seen["gpu_thread"] == "wattwatch-open-gpus" and seen["host_thread"] == threading.current_thread().name
+    )
+    assert [s.describe()[0].component for s in sensors] == [
+        "gpu",
+        "cpu",
+        "ram",
+    ]  # GPU channels first, as before
+
+
+def test_a_gpu_error_closes_the_host_sensors_and_reaches_the_caller() -> None:
+    host = [Closing(component="cpu")]
+
+    def bad_gpus() -> list[Sensor]:
+        raise ValueError("gpu_ids 7 matches no GPU")
+
+    with pytest.raises(ValueError, match="matches no GPU"):
+        open_together(bad_gpus, lambda: list(host))
+    assert host[0].closed
+
+
+def test_a_host_error_closes_the_gpu_sensor_and_reaches_the_caller() -> None:
+    gpu = Closing(component="gpu")
+
+    def bad_host() -> list[Sensor]:
+        raise ValueError("bad powercap root")
+
+    with pytest.raises(ValueError, match="powercap"):
+        open_together(lambda: [gpu], bad_host)
+    assert gpu.closed
+
+
+def test_nothing_to_open() -> None:
+    assert open_together(None, None) == []
+    only = Closing(component="gpu")
+    assert open_together(lambda: [only], None) == [only]
+
+
+def test_background_returns_or_raises_in_the_caller() -> None:
+    assert Background(lambda: 42, name="t").result() == 42
+    with pytest.raises(KeyError):
+        Background(lambda: {}["x"], name="t").result()
+
+
+def test_single_process_start_loads_no_rank_machinery_nor_psutil(tmp_path: Path) -> None:
+    """A plain run's start/stop imports neither the distributed aggregator (and its file lock) nor psutil
+    (host facts come from the os module on Linux), nor what only errors, hourly files or uuid's platform
+    checks need."""
+    if not sys.platform.startswith("linux"):
+        pytest.skip("psutil is the host-facts source off Linux")
+    code = (
+        "import sys\n"
+        "from wattwatch import Tracker\n"
+        f"t = Tracker(output_dir={str(tmp_path)!r}, country_iso_code='FRA', handle_signals=False, environ={{}},\n"
+        "            nvml_library='/nonexistent/libnvidia-ml.so.1')\n"
+        "t.start(); t.stop()\n"
+        "slow = ('psutil', 'wattwatch.distributed.aggregator', 'socket', 'uuid', 'statistics', 'difflib')\n"
+        "print(sorted(m for m in slow if m in sys.modules))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip().splitlines()[-1] == "[]"

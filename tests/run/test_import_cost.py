@@ -1,0 +1,53 @@
+"""``from wattwatch import Tracker`` loads only the facade: the run's machinery (config dataclasses, ledger,
+sensors, typing, logging) loads when a tracker is made, so importing wattwatch costs a few milliseconds."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+HEAVY = ["typing", "dataclasses", "logging", "pathlib", "wattwatch.run.config", "wattwatch.measure.ledger",
+         "wattwatch.result", "wattwatch.sensors.base"]  # fmt: skip
+
+
+def _loaded_by(statement: str) -> list[str]:
+    code = (
+        "import sys, json\n"
+        "before = set(sys.modules)\n"
+        f"{statement}\n"
+        f"print(json.dumps(sorted(m for m in {HEAVY!r} if m in set(sys.modules) - before)))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-S", "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"},
+    ).stdout
+    return list(json.loads(out.strip().splitlines()[-1]))
+
+
+def test_importing_the_tracker_loads_none_of_the_machinery() -> None:
+    assert _loaded_by("from wattwatch import Tracker") == []
+    assert _loaded_by("import wattwatch") == []
+
+
+def test_making_a_tracker_loads_it() -> None:
+    loaded = _loaded_by("from wattwatch import Tracker\nTracker(carbon_intensity_g_per_kwh=100.0)")
+    assert {"wattwatch.run.config", "dataclasses", "logging"} <= set(loaded)
+
+
+def test_run_ids_are_version_4_uuids() -> None:
+    import uuid
+
+    from wattwatch.run.tracker import _new_run_id
+
+    ids = {_new_run_id() for _ in range(200)}
+    assert len(ids) == 200
+    for text in ids:
+        u = uuid.UUID(text)
+        assert str(u) == text and u.version == 4 and u.variant == uuid.RFC_4122
