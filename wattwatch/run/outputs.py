@@ -28,9 +28,25 @@ if TYPE_CHECKING:
     from wattwatch.sinks.prometheus import Exporter, MetricsSource
     from wattwatch.sinks.timeseries import TimeseriesWriter
 
-__all__ = ["FlushGrid", "Outputs"]
+__all__ = ["FlushGrid", "Outputs", "prepare_folder"]
 
 log = logging.getLogger("wattwatch")
+
+
+def prepare_folder(output_dir: Path, output_path: Path, proc_root: str | os.PathLike[str]) -> None:
+    """Before a run writes in ``output_dir``: check it is writable (``ConfigurationError`` saying so, before any
+    measuring), remove dead writers' temporary files beside ``output_path`` and add the rows of runs whose
+    process died there (their journals; ``proc_root`` tells which processes are alive)."""
+    from wattwatch.errors import ConfigurationError
+    from wattwatch.sinks.csv import check_writable, remove_stale_temp_files
+    from wattwatch.sinks.journal import finalize_stale
+
+    try:
+        check_writable(output_dir)
+    except PermissionError as exc:
+        raise ConfigurationError(str(exc)) from None
+    remove_stale_temp_files(output_path)
+    finalize_stale(output_dir, proc_root=proc_root)
 
 
 class FlushGrid:

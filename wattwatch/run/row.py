@@ -171,8 +171,6 @@ def build_emissions_data(
     (CodeCarbon's usage columns; zeros when nothing was sampled, as CodeCarbon writes)."""
     use = usage or UsageMeans()
     infos = run.infos
-    facts = host_facts()
-    src = run.intensity.source
     pue = snap.pue
     emissions_kg = snap.emissions_g / 1000.0
     energy = energy_fields(
@@ -191,25 +189,12 @@ def build_emissions_data(
         project_name=run.project_name,
         run_id=run.run_id,
         experiment_id=run.experiment_id,
-        country_name=src.country_name,
-        country_iso_code=src.country_iso_code,
-        region=src.region,
-        cloud_provider=src.cloud_provider,
-        cloud_region=src.cloud_region,
-        os=facts["os"],
-        python_version=facts["python_version"],
         codecarbon_version=DATA_VERSION,
-        cpu_count=facts["cpu_count"],
-        cpu_model=next((i.model for i in infos if i.component == "cpu" and i.model), ""),
-        gpu_count=sum(1 for i in infos if i.component == "gpu"),
-        gpu_model=gpu_model_label(i.model for i in infos if i.component == "gpu"),
-        ram_total_size=facts["ram_total_size"],
         tracking_mode=run.tracking_mode,
         cpu_utilization_percent=use.cpu_utilization_percent,
         gpu_utilization_percent=use.gpu_utilization_percent,
         ram_utilization_percent=use.ram_utilization_percent,
         ram_used_gb=use.ram_used_gb,
-        on_cloud="Y" if src.cloud_provider else "N",
         pue=pue,
         wue=run.wue,
         status=status,
@@ -232,7 +217,6 @@ def build_emissions_data(
         steps=work.steps,
         samples=work.samples,
         tokens=work.tokens,
-        hostname=facts["hostname"],
         node_count=1,
         rank_count=run.rank_count,
         ownership=run.ownership,
@@ -243,5 +227,28 @@ def build_emissions_data(
         cpu_slice=_component_slice(infos, "cpu"),
         ram_slice=_component_slice(infos, "ram"),
         **_band_fields(snap, infos),
+        **_place_and_host(run, infos),
         **energy,
     )
+
+
+def _place_and_host(run: RunFacts, infos: Sequence[ChannelInfo]) -> dict[str, Any]:
+    """The row's location (from the intensity's source) and host columns (OS, Python, CPUs, GPUs, RAM GB)."""
+    src = run.intensity.source
+    facts = host_facts()
+    return {
+        "country_name": src.country_name,
+        "country_iso_code": src.country_iso_code,
+        "region": src.region,
+        "cloud_provider": src.cloud_provider,
+        "cloud_region": src.cloud_region,
+        "on_cloud": "Y" if src.cloud_provider else "N",
+        "os": facts["os"],
+        "python_version": facts["python_version"],
+        "cpu_count": facts["cpu_count"],
+        "cpu_model": next((i.model for i in infos if i.component == "cpu" and i.model), ""),
+        "gpu_count": sum(1 for i in infos if i.component == "gpu"),
+        "gpu_model": gpu_model_label(i.model for i in infos if i.component == "gpu"),
+        "ram_total_size": facts["ram_total_size"],
+        "hostname": facts["hostname"],
+    }

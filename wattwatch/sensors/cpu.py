@@ -241,19 +241,7 @@ class CpuModelSensor:
         self.tdp_w = scale.full_w
         """Watts of the visible CPUs at full load (the scale of the curve)."""
         self.tdp_source = str(scale.details.get("tdp_source", scale.details.get("source", scale.rule)))
-        if scale.rule == "tdp-default":
-            self._log.info(
-                "CPU model %r not in CodeCarbon's TDP table; modelling with a default %.0f W per socket",
-                info.model_name,
-                scale.details.get("tdp_w_per_socket", 0.0),
-            )
-        elif scale.rule.startswith("vm-"):
-            self._log.info(
-                "CPU runs in a VM (%s): charging its slice, %.1f W at full load (rule %s)",
-                scale.details.get("hypervisor", "unknown"),
-                scale.full_w,
-                scale.rule,
-            )
+        self._note_scale(info.model_name, scale)
         self._pid = pid if pid is not None else os.getpid()
         self._cgroup = cgroup if mode == "machine" else None
         self._closers: list[Callable[[], None]] = []
@@ -270,14 +258,7 @@ class CpuModelSensor:
                 cgroup_seconds = reader
             self._cgroup_seconds = cgroup_seconds
         if machine_seconds is None and mode == "machine" and self._cgroup is None:
-            try:
-                stat = ProcFile(Path(proc_root) / "stat")
-                parse_proc_stat(stat.read())
-            except (OSError, ValueError):
-                machine_seconds = machine_cpu_seconds  # not Linux, or an unusual /proc: psutil knows more
-            else:
-                self._stat = stat
-                machine_seconds = lambda: parse_proc_stat(stat.read())  # noqa: E731
+            machine_seconds = self._open_proc_stat(Path(proc_root))
         machine_seconds = machine_seconds or machine_cpu_seconds
         self._machine_seconds = machine_seconds
         self._tree_seconds = tree_seconds
@@ -293,6 +274,33 @@ class CpuModelSensor:
             self._last_power = 0.0
         else:
             self._last_power = machine_power_w(0.0, self.tdp_w) * self._limit / self.n_cpus
+
+    def _note_scale(self, model_name: str, scale: CpuScale) -> None:
+        """One INFO line when the full-load watts are a default TDP or a VM's slice."""
+        if scale.rule == "tdp-default":
+            self._log.info(
+                "CPU model %r not in CodeCarbon's TDP table; modelling with a default %.0f W per socket",
+                model_name,
+                scale.details.get("tdp_w_per_socket", 0.0),
+            )
+        elif scale.rule.startswith("vm-"):
+            self._log.info(
+                "CPU runs in a VM (%s): charging its slice, %.1f W at full load (rule %s)",
+                scale.details.get("hypervisor", "unknown"),
+                scale.full_w,
+                scale.rule,
+            )
+
+    def _open_proc_stat(self, proc_root: Path) -> Callable[[], tuple[float, float]]:
+        """Cumulative ``(busy, total)`` machine CPU seconds from ``/proc/stat``, kept open and re-read; psutil's
+        when it cannot be read or parsed (not Linux, or an unusual ``/proc``)."""
+        try:
+            stat = ProcFile(proc_root / "stat")
+            parse_proc_stat(stat.read())
+        except (OSError, ValueError):
+            return machine_cpu_seconds  # not Linux, or an unusual /proc: psutil knows more
+        self._stat = stat
+        return lambda: parse_proc_stat(stat.read())
 
     @property
     def attribution(self) -> str:

@@ -81,19 +81,7 @@ def host_sensors(
     )
     slice_: CgroupSlice | None = None
     if mode == "machine" and cgroup_root is not None:
-        slice_ = find_cgroup(
-            Path(cgroup_root),
-            proc_root / "self" / "cgroup",
-            machine_cpus=info.logical_cpus,
-            machine_memory_bytes=machine_memory_bytes(),
-        )
-        if slice_ is not None:
-            log.info(
-                "running in a cgroup slice (%s): CPU limit %s, memory limit %s bytes",
-                slice_.path,
-                slice_.cpu_limit,
-                slice_.memory_limit_bytes,
-            )
+        slice_ = _container_slice(Path(cgroup_root), proc_root, info.logical_cpus, machine_memory_bytes(), log)
     cpu_sliced = slice_ is not None and slice_.cpu_dir is not None
     ram_sliced = slice_ is not None and slice_.memory_dir is not None
     include_dram = include_dram and ram_power_w is None  # a forced RAM power replaces RAPL's dram zones
@@ -103,16 +91,12 @@ def host_sensors(
         log.info("CPU energy is modelled from utilisation (%s)", f"full load {tdp_w:g} W" if tdp_w else "as asked")
     elif mode == "machine" and vm is None and not cpu_sliced:
         dram = include_dram and not ram_sliced  # a container's memory is its cgroup's, not the host's DIMMs
-        rapl = RaplSensor(powercap_root, dram, log, reader=rapl_reader, cpu_model=info.model_name)
-        channels = rapl.channels()
-        if any(ch.startswith("cpu:") for ch in channels):
+        rapl = _rapl_if_any(RaplSensor(powercap_root, dram, log, reader=rapl_reader, cpu_model=info.model_name), log)
+        if rapl is not None:
             sensors.append(rapl)
-            ram_from_rapl = any(ch.startswith("ram:") for ch in channels)
+            ram_from_rapl = any(ch.startswith("ram:") for ch in rapl.channels())
             if include_dram and not ram_from_rapl:
                 log.info("no RAPL dram zone under %s (or memory is a cgroup's); modelling RAM", powercap_root)
-        else:
-            rapl.close()
-            log.info("CPU energy is modelled from utilisation: %s", rapl.unavailable_reason)
     elif mode == "machine":
         log.info(
             "CPU energy is modelled for the %s slice (RAPL would count the whole host package)",
@@ -121,25 +105,41 @@ def host_sensors(
     else:
         log.info("CPU energy is modelled from the process tree's utilisation (process mode)")
     if not sensors:
-        sensors.append(
-            CpuModelSensor(
-                mode,
-                pid,
-                proc_root,
-                tdp_w,
-                data_dir,
-                logger=log,
-                scale=scale,
-                cpuinfo=info,
-                cgroup=slice_ if cpu_sliced else None,
-            )
-        )
+        cpu_slice = slice_ if cpu_sliced else None
+        model = CpuModelSensor(mode, pid, proc_root, tdp_w, data_dir, logger=log, scale=scale, cpuinfo=info, cgroup=cpu_slice)
+        sensors.append(model)
     if ram_power_w is not None:
         sensors.append(FixedRamSensor(ram_power_w))
     elif not ram_from_rapl:
-        sensors.append(
-            RamModelSensor(
-                mode, pid, watts_per_gb, log, proc_root=proc_root, cgroup=slice_ if ram_sliced else None
-            )
-        )
+        ram_slice = slice_ if ram_sliced else None
+        sensors.append(RamModelSensor(mode, pid, watts_per_gb, log, proc_root=proc_root, cgroup=ram_slice))
     return sensors
+
+
+def _container_slice(
+    cgroup_root: Path, proc_root: Path, machine_cpus: int, machine_memory_bytes: int, log: logging.Logger
+) -> CgroupSlice | None:
+    """The cgroup this process runs in, when it limits CPU or memory (one INFO line then), else ``None``."""
+    slice_ = find_cgroup(
+        cgroup_root,
+        proc_root / "self" / "cgroup",
+        machine_cpus=machine_cpus,
+        machine_memory_bytes=machine_memory_bytes,
+    )
+    if slice_ is not None:
+        log.info(
+            "running in a cgroup slice (%s): CPU limit %s, memory limit %s bytes",
+            slice_.path,
+            slice_.cpu_limit,
+            slice_.memory_limit_bytes,
+        )
+    return slice_
+
+
+def _rapl_if_any(rapl: RaplSensor, log: logging.Logger) -> RaplSensor | None:
+    """``rapl`` when it measures a CPU package; else it is closed, the reason logged (INFO) and ``None``."""
+    if any(ch.startswith("cpu:") for ch in rapl.channels()):
+        return rapl
+    rapl.close()
+    log.info("CPU energy is modelled from utilisation: %s", rapl.unavailable_reason)
+    return None
