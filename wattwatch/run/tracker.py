@@ -32,8 +32,10 @@ the run keeps its totals in memory and writes them when it can.
 
 The facade holds the state machine; the work is done by its collaborators: :mod:`.config` (options and their
 validation), :mod:`.hardware` (topology, ownership, sensors), :mod:`wattwatch.measure` (sampler and ledger),
-:mod:`.counters` (steps and projection), :mod:`.row` (the row from a ledger snapshot), :mod:`.outputs` (CSV row,
-time series, Prometheus) and :mod:`.process` (signals, exit, fork).
+:mod:`.counters` (steps and projection), :mod:`.recorder` (the run's figures and rows, built by :mod:`.row`),
+:mod:`.outputs` (journal and row, time series, Prometheus) and :mod:`.process` (signals, exit, fork). Its bases
+:mod:`.settings` and :mod:`.progress` hold the option attributes and the reporting API (steps, phases, live
+figures).
 """
 
 from __future__ import annotations
