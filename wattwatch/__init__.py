@@ -26,9 +26,13 @@ __all__ = [
     "EmissionsData",
     "EmissionsTracker",
     "OfflineEmissionsTracker",
+    "OutputMethod",
+    "TaskEmissionsTracker",
     "Tracker",
     "__version__",
     "track",
+    "track_emissions",
+    "track_task_emissions",
 ]
 
 _LAZY = {
@@ -36,6 +40,10 @@ _LAZY = {
     "track": "wattwatch.run.tracker",
     "EmissionsTracker": "wattwatch.compat",
     "OfflineEmissionsTracker": "wattwatch.compat",
+    "TaskEmissionsTracker": "wattwatch.compat",
+    "track_emissions": "wattwatch.compat",
+    "track_task_emissions": "wattwatch.compat",
+    "OutputMethod": "wattwatch.compat",
     "EmissionsData": "wattwatch.result",
 }
 

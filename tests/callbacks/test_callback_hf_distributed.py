@@ -40,4 +40,4 @@ def test_logged_energy_is_the_runs_total_on_every_rank(fake_nvml_library: Path, 
     final_logged = logs[0][-1]["wattwatch/energy_kwh"]
     assert final_logged > 1.5 * max(own) * 0.9  # both GPUs are in the logged figure, not one rank's share
     _, rows = read_rows(out / "emissions.csv")
-    assert len(rows) == 1 and rows[0]["gpu_count"] == "2.0" and rows[0]["rank_count"] == "2"
+    assert len(rows) == 1 and rows[0]["gpu_count"] == "2" and rows[0]["rank_count"] == "2"

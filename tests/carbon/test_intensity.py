@@ -18,7 +18,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from wattwatch.carbon.codecarbon_data import codecarbon_data_dir
+from wattwatch.carbon.codecarbon_data import installed_codecarbon_data_dir
 from wattwatch.carbon.intensity import (
     WORLD_AVERAGE_G_PER_KWH,
     HourlyIntensity,
@@ -35,8 +35,8 @@ from wattwatch.carbon.intensity import (
 )
 
 DATA = Path(__file__).resolve().parents[1] / "data"
-CC = codecarbon_data_dir()
-needs_cc = pytest.mark.skipif(CC is None, reason="CodeCarbon's data files are not installed")
+CC = installed_codecarbon_data_dir()  # the installed CodeCarbon: an independent truth for the bundled copy
+needs_cc = pytest.mark.skipif(CC is None, reason="CodeCarbon is not installed (the truth these tests compare with)")
 
 T0 = 1704067200.0  # 2024-01-01T00:00:00Z
 H = 3600.0
@@ -212,7 +212,7 @@ def test_precedence_number_csv_cloud_region_country() -> None:
 def test_number_needs_no_data_files(tmp_path: Path) -> None:
     got = resolve_intensity(carbon_intensity_g_per_kwh=0, data_dir=tmp_path)
     assert got.at(T0) == 0.0 and got.source.kind == "number"
-    with pytest.raises(FileNotFoundError, match="pip install"):
+    with pytest.raises(FileNotFoundError, match="WATTWATCH_CODECARBON_DATA"):
         country_intensity("FRA", data_dir=tmp_path)
 
 

@@ -108,7 +108,6 @@ def test_not_a_tty_logs_once_per_interval(tmp_path: Path) -> None:
     p = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
     assert p.returncode == 0
     lines = p.stderr.strip().splitlines()
-    assert (
-        len(lines) == 1 and "completed (exit 0)" in lines[0]
-    )  # default: a line a minute, so only the summary
+    assert len(lines) == 2 and "no location given" in lines[0]  # once at start: the world average is used
+    assert "completed (exit 0)" in lines[1]  # default: a line a minute, so only the summary
     assert "\r" not in p.stderr and "\x1b" not in p.stderr

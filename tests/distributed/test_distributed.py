@@ -116,7 +116,7 @@ def test_torchrun_one_node(fake_nvml_library: Path, tmp_path: Path, nproc: int) 
     row = _one_row(out)
     assert float(row["gpu_energy"]) == pytest.approx(truth, rel=0.01)
     assert (row["gpu_count"], row["node_count"], row["rank_count"], row["status"]) == (
-        "4.0",
+        "4",
         "1",
         str(nproc),
         "completed",
@@ -155,7 +155,7 @@ def test_two_nodes_one_total(fake_nvml_library: Path, tmp_path: Path) -> None:
     row = _one_row(out)
     assert row["run_id"] == "twonodes"
     assert float(row["gpu_energy"]) == pytest.approx(truth, rel=0.01)
-    assert (row["gpu_count"], row["node_count"], row["rank_count"]) == ("4.0", "2", "4")
+    assert (row["gpu_count"], row["node_count"], row["rank_count"]) == ("4", "2", "4")
     # embodied CO2 of the whole run's hardware (4 GPUs, 2 servers), not of rank 0's share of it
     from wattwatch.carbon.embodied import Hardware, amortise, embodied_for_run, manufacture_footprint
     from wattwatch.result import EmissionsData
@@ -219,7 +219,7 @@ def test_dead_rank_is_named_and_others_finish(fake_nvml_library: Path, tmp_path:
     assert (row["missing_ranks"], row["status"], row["gpu_count"]) == (
         "2",
         "completed",
-        "3.0",
+        "3",
     )  # rank 2's last part kept
 
 
@@ -232,7 +232,7 @@ def test_without_torch_distributed_parts_merge(fake_nvml_library: Path, tmp_path
     results = _results(out)
     truth = _truth_kwh(results, {"n0": rig})
     row = _one_row(out)
-    assert (row["run_id"], row["status"], row["gpu_count"]) == (rid, "completed", "4.0")
+    assert (row["run_id"], row["status"], row["gpu_count"]) == (rid, "completed", "4")
     assert float(row["gpu_energy"]) == pytest.approx(truth, rel=0.01)
     (out / "emissions.csv").unlink()
     from wattwatch.cli.main import main

@@ -16,7 +16,7 @@ import pytest
 from fakesensors import ConstantPowerSensor
 
 from wattwatch import EmissionsTracker, Tracker, track
-from wattwatch.carbon.codecarbon_data import codecarbon_data_dir
+from wattwatch.carbon.codecarbon_data import installed_codecarbon_data_dir
 from wattwatch.errors import ConfigurationError
 from wattwatch.measure.ledger import J_PER_KWH
 from wattwatch.result import CODECARBON_COLUMNS, COLUMNS
@@ -191,13 +191,13 @@ def test_unwritable_output_dir_fails_in_start(tmp_path: Path) -> None:
 
 # -- emissions = energy x intensity x PUE, against CodeCarbon's own data values -------------------------------
 def _cc_json(rel: str) -> dict:
-    base = codecarbon_data_dir()
+    base = installed_codecarbon_data_dir()
     assert base is not None, "CodeCarbon's data is a test dependency"
     return json.loads((base / rel).read_text())
 
 
 def _cc_gcp(region: str) -> float:
-    base = codecarbon_data_dir()
+    base = installed_codecarbon_data_dir()
     assert base is not None
     with open(base / "cloud" / "impact.csv", newline="", encoding="utf-8-sig") as fh:
         for row in csv.DictReader(fh):

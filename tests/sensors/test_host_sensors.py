@@ -11,7 +11,7 @@ from powercap import FakePowercap
 
 from wattwatch.sensors.cpu import CpuModelSensor
 from wattwatch.sensors.host import host_sensors
-from wattwatch.sensors.ram import RamModelSensor
+from wattwatch.sensors.ram import FixedRamSensor, RamModelSensor
 from wattwatch.sensors.rapl import RaplSensor
 
 
@@ -95,3 +95,27 @@ def test_process_mode_always_models(tmp_path: Path, proc_root: Path) -> None:
 def test_bad_mode_raises(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="mode"):
         host_sensors("cluster", powercap_root=tmp_path)  # type: ignore[arg-type]
+
+
+def test_forced_cpu_power_models_the_cpu_even_with_rapl(tmp_path: Path, proc_root: Path) -> None:
+    """CodeCarbon's force_cpu_power / force_mode_cpu_load: the CPU load model at the given full-load power."""
+    FakePowercap.server(tmp_path / "powercap")
+    sensors = host_sensors(
+        powercap_root=tmp_path / "powercap", proc_root=proc_root, tdp_w=1000.0, cpu_model_only=True
+    )
+    assert _kinds(sensors) == [CpuModelSensor, RamModelSensor]
+    cpu = sensors[0]
+    assert isinstance(cpu, CpuModelSensor) and cpu.tdp_w == 1000.0 and cpu.tdp_source == "user"
+
+
+def test_forced_ram_power_replaces_the_model_and_dram(tmp_path: Path, proc_root: Path) -> None:
+    FakePowercap.server(tmp_path / "powercap", dram=True)
+    sensors = host_sensors(
+        powercap_root=tmp_path / "powercap", proc_root=proc_root, include_dram=True, ram_power_w=12.5
+    )
+    assert _kinds(sensors) == [RaplSensor, FixedRamSensor]
+    assert not any(ch.startswith("ram:") for ch in sensors[0].channels())
+    assert sensors[1].read(0.0)["ram"].value == 12.5
+    assert sensors[1].describe()[0].method == "user:ram-12.5w"
+    with pytest.raises(ValueError, match="RAM power"):
+        FixedRamSensor(-1.0)

@@ -35,7 +35,7 @@ Trained on *synthetic* data.
 def run(**kw: object) -> EmissionsData:
     base: dict[str, object] = dict(
         emissions=0.0123,
-        gpu_count=8.0,
+        gpu_count=8,
         gpu_model="8 x NVIDIA H100 80GB HBM3",
         cpu_model="AMD EPYC 9654",
         country_name="France",
@@ -54,7 +54,7 @@ def test_block_in_hub_format() -> None:
         "geographical_location": "France",
         "hardware_used": "8 x NVIDIA H100 80GB HBM3",
     }
-    cpu = co2_eq_emissions(run(gpu_count=0.0, gpu_model=""))
+    cpu = co2_eq_emissions(run(gpu_count=0, gpu_model=""))
     assert cpu["hardware_used"] == "AMD EPYC 9654 (CPU only)"
     cloud = co2_eq_emissions(run(cloud_provider="gcp", cloud_region="europe-west1"))
     assert cloud["geographical_location"] == "gcp, europe-west1"

@@ -10,13 +10,14 @@ CO2eq, seconds.
 from __future__ import annotations
 
 import dataclasses
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 
 from wattwatch.distributed.parts import ChannelPart, Part
 from wattwatch.result import EmissionsData
 from wattwatch.run.row import energy_fields, gpu_model_label
+from wattwatch.util.times import utc_codecarbon
 
 __all__ = ["NodeTotals", "combine", "format_ranks"]
 
@@ -236,10 +237,10 @@ def _combined_row(
         first_of_node.setdefault(p.node_id, p)
     return dataclasses.replace(
         ld,
-        timestamp=timestamp or datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        timestamp=timestamp or utc_codecarbon(time.time()),
         cpu_count=sum(p.data.cpu_count for p in first_of_node.values()),
         cpu_model=ld.cpu_model or next((p.data.cpu_model for p in ordered if p.data.cpu_model), ""),
-        gpu_count=float(len(sums.gpu_models)),
+        gpu_count=len(sums.gpu_models),
         gpu_model=gpu_model_label(sums.gpu_models),
         ram_total_size=sum(p.data.ram_total_size for p in first_of_node.values()),
         status=status or _combined_status(ordered, world),

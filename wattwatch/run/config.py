@@ -133,6 +133,17 @@ def _port(name: str, value: object) -> int | None:
     return port
 
 
+def _watts_or_none(name: str, value: object) -> float | None:
+    if value is None:
+        return None
+    number = as_float(value)
+    if number is None or not (0 <= number < float("inf")):
+        raise ConfigurationError(f"{name} must be a number of watts >= 0; got {value!r}")
+    if name == "force_cpu_power" and number == 0:
+        raise ConfigurationError("force_cpu_power must be the CPU's full-load power in watts (> 0); got 0")
+    return number
+
+
 def _path(name: str, value: object) -> Path:
     return Path(value)  # type: ignore[arg-type]
 
@@ -281,6 +292,22 @@ class TrackerConfig:
         check=_flag,
         help="charge a shared GPU's share, not the board: the process tree's share of its SM time, a MIG "
         "instance's share of its slices (estimates)",
+    )
+    force_cpu_power: float | None = option(
+        None,
+        check=_watts_or_none,
+        help="the CPU's full-load power in watts: model the CPU from its load at this power, RAPL skipped "
+        "(CodeCarbon's force_cpu_power)",
+        cli_type=float,
+    )
+    force_ram_power: float | None = option(
+        None,
+        check=_watts_or_none,
+        help="a constant RAM power in watts instead of the RAM model (CodeCarbon's force_ram_power)",
+        cli_type=float,
+    )
+    force_mode_cpu_load: bool = option(
+        False, check=_flag, help="model the CPU from its load even where RAPL is readable"
     )
     prometheus_port: int | None = option(
         None, check=_port, help="serve Prometheus /metrics on this port (0: any free port)", cli_type=int

@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     from wattwatch.distributed.topology import Ownership, Topology
     from wattwatch.sensors.amd import AmdSmiSensor
 
-__all__ = ["Hardware", "HardwareRoots", "SliceOptions", "amd_possible", "open_together"]
+__all__ = ["ForcedPower", "Hardware", "HardwareRoots", "SliceOptions", "amd_possible", "open_together"]
 
 
 @dataclass(frozen=True)
@@ -62,6 +62,18 @@ class SliceOptions:
     gpu_share: bool = False
 
 
+@dataclass(frozen=True)
+class ForcedPower:
+    """Powers the user imposes (CodeCarbon's ``force_cpu_power``, ``force_ram_power``, ``force_mode_cpu_load``)."""
+
+    cpu_w: float | None = None
+    """The CPU's full-load power (W): the CPU is modelled from its load at this power, RAPL is not read."""
+    ram_w: float | None = None
+    """A constant RAM power (W) instead of the RAM model."""
+    cpu_load_mode: bool = False
+    """Model the CPU from its load even where RAPL is readable."""
+
+
 @dataclass
 class Hardware:
     """The open sensors of one run, with the rank facts that chose them."""
@@ -90,6 +102,7 @@ class Hardware:
         include_dram: bool,
         slices: SliceOptions | None = None,
         warn: WarnOnce | None = None,
+        forced: ForcedPower | None = None,
     ) -> Hardware:
         """Detect, resolve and open. ``fixed_run_id``: the user chose ``run_id`` (never replaced); ``warn``
         reports a distributed run's file faults once."""
@@ -131,6 +144,7 @@ class Hardware:
                 tracking_mode=tracking_mode,
                 pid=pid,
                 include_dram=include_dram,
+                forced=forced or ForcedPower(),
                 explicit_gpus=gpu_ids is not None,
                 distributed=topology.is_distributed,
                 slices=slices or SliceOptions(),
@@ -157,6 +171,7 @@ def _discover(
     explicit_gpus: bool = False,
     distributed: bool = False,
     slices: SliceOptions | None = None,
+    forced: ForcedPower = ForcedPower(),
 ) -> list[Sensor]:
     """NVML for the GPUs this rank owns (their share when ``slices.gpu_share``) and the host's CPU/RAM sensors:
     RAPL or the model on bare metal, the VM's or the container's slice where there is one, the process tree in
@@ -183,7 +198,8 @@ def _discover(
 
     open_host: Callable[[], list[Sensor]] | None = None
     if ownership.measure_host or tracking_mode == "process":  # process mode: each rank its own tree
-        tdp_w, vcpu_w = slices.tdp_w, slices.vcpu_w
+        tdp_w = forced.cpu_w if forced.cpu_w is not None else slices.tdp_w
+        vcpu_w = slices.vcpu_w
 
         def open_host() -> list[Sensor]:
             return list(
@@ -197,6 +213,8 @@ def _discover(
                     vcpu_w=vcpu_w,
                     dmi_root=roots.dmi_root,
                     cgroup_root=roots.cgroup_root,
+                    cpu_model_only=forced.cpu_w is not None or forced.cpu_load_mode,
+                    ram_power_w=forced.ram_w,
                 )
             )
 

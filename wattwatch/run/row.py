@@ -15,9 +15,11 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypedDict
 
 from wattwatch import __version__
+from wattwatch.carbon.codecarbon_data import DATA_VERSION
 from wattwatch.measure.ledger import J_PER_KWH, LedgerSnapshot
 from wattwatch.result import EmissionsData
 from wattwatch.sensors.base import ChannelInfo
+from wattwatch.sensors.usage import UsageMeans
 
 if TYPE_CHECKING:
     from wattwatch.carbon.intensity import CarbonIntensity
@@ -40,7 +42,7 @@ class RunFacts:
     start_time: str
     """ISO-8601 UTC start of the run (of its first segment when resumed)."""
     timestamp: str
-    """ISO-8601 UTC time of this row."""
+    """Time of this row, UTC, in CodeCarbon's format (``2026-11-29T12:00:00``)."""
     infos: Sequence[ChannelInfo]
     rank_count: int = 1
     ownership: str = ""
@@ -114,7 +116,7 @@ def host_facts() -> dict[str, Any]:
         _HOST_FACTS.update(
             os=facts.os,
             python_version=facts.python_version,
-            cpu_count=float(facts.cpu_count),
+            cpu_count=int(facts.cpu_count),
             ram_total_size=facts.ram_total_gib,
             hostname=facts.hostname,
         )
@@ -162,9 +164,12 @@ def build_emissions_data(
     status: str,
     *,
     counters: Counters,
+    usage: UsageMeans | None = None,
 ) -> EmissionsData:
     """Turn a ledger snapshot into the run's :class:`EmissionsData` (CodeCarbon's units). ``counters`` gives the
-    steps, samples and tokens, and is fed these totals for its projection."""
+    steps, samples and tokens, and is fed these totals for its projection; ``usage`` the mean utilisation
+    (CodeCarbon's usage columns; zeros when nothing was sampled, as CodeCarbon writes)."""
+    use = usage or UsageMeans()
     infos = run.infos
     facts = host_facts()
     src = run.intensity.source
@@ -193,13 +198,17 @@ def build_emissions_data(
         cloud_region=src.cloud_region,
         os=facts["os"],
         python_version=facts["python_version"],
-        codecarbon_version="",
+        codecarbon_version=DATA_VERSION,
         cpu_count=facts["cpu_count"],
         cpu_model=next((i.model for i in infos if i.component == "cpu" and i.model), ""),
-        gpu_count=float(sum(1 for i in infos if i.component == "gpu")),
+        gpu_count=sum(1 for i in infos if i.component == "gpu"),
         gpu_model=gpu_model_label(i.model for i in infos if i.component == "gpu"),
         ram_total_size=facts["ram_total_size"],
         tracking_mode=run.tracking_mode,
+        cpu_utilization_percent=use.cpu_utilization_percent,
+        gpu_utilization_percent=use.gpu_utilization_percent,
+        ram_utilization_percent=use.ram_utilization_percent,
+        ram_used_gb=use.ram_used_gb,
         on_cloud="Y" if src.cloud_provider else "N",
         pue=pue,
         wue=run.wue,

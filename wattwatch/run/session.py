@@ -8,14 +8,15 @@ fails there, before any thread is started, and everything opened so far is close
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from wattwatch.measure.ledger import Ledger
 from wattwatch.measure.sampler import Sampler
-from wattwatch.run.hardware import Hardware, HardwareRoots, SliceOptions
+from wattwatch.run.hardware import ForcedPower, Hardware, HardwareRoots, SliceOptions
 from wattwatch.run.outputs import Outputs
+from wattwatch.sensors.usage import UsageMeter
 from wattwatch.util.once import WarnOnce
 from wattwatch.util.times import utc_iso
 
@@ -33,6 +34,8 @@ class RunSession:
     ledger: Ledger
     sampler: Sampler
     outputs: Outputs
+    usage: UsageMeter
+    """CPU, RAM and GPU utilisation, sampled once a second on the sampler's ticks (CodeCarbon's usage columns)."""
     start_time: str
     """ISO-8601 UTC start of this process segment of the run (its row's ``start_time``)."""
 
@@ -69,6 +72,7 @@ class RunSession:
             include_dram=tracker.include_dram,
             slices=SliceOptions(config.tdp_w, config.vcpu_w, config.gpu_share),
             warn=warn,
+            forced=ForcedPower(config.force_cpu_power, config.force_ram_power, config.force_mode_cpu_load),
         )
         ledger = Ledger(hardware.infos, intensity=tracker.intensity.at, pue=tracker.pue)
         if resume is not None:
@@ -106,11 +110,13 @@ class RunSession:
             outputs.close()
             hardware.close()
             raise
-        return cls(hardware, ledger, sampler, outputs, start_time)
+        usage = UsageMeter(config.proc_root, gpu_utilization=_gpu_utilization(hardware.sensors))
+        return cls(hardware, ledger, sampler, outputs, usage, start_time)
 
     def close(self) -> None:
-        """Close the outputs and the sensors (the ledger's totals stay readable)."""
+        """Close the outputs and the sensors (the ledger's totals and the usage means stay readable)."""
         self.outputs.close()
+        self.usage.close()
         self.hardware.close()
 
     def after_fork_in_child(self) -> None:
@@ -118,3 +124,11 @@ class RunSession:
         self.ledger.after_fork_in_child()
         self.sampler.after_fork_in_child()
         self.outputs.detach()
+
+
+def _gpu_utilization(sensors: Sequence[Any]) -> Callable[[], list[float]] | None:
+    """Each GPU's utilisation now (percent), from the sensors that can say (``NvmlSensor.utilization``)."""
+    readers = [fn for fn in (getattr(s, "utilization", None) for s in sensors) if callable(fn)]
+    if not readers:
+        return None
+    return lambda: [u for read in readers for u in read()]

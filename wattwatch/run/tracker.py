@@ -63,6 +63,7 @@ if TYPE_CHECKING:
     from wattwatch.run.row import RunFacts
     from wattwatch.run.session import RunSession
     from wattwatch.sensors.base import ChannelInfo, Sensor
+    from wattwatch.sensors.usage import UsageTotals
     from wattwatch.sinks.journal import SaveOutcome
     from wattwatch.sinks.prometheus import Exporter
 
@@ -71,10 +72,10 @@ if TYPE_CHECKING:
 __all__ = ["DEFAULT_FLUSH_EVERY_S", "Tracker", "track"]
 
 
-def _log() -> logging.Logger:
+def _log(name: str = "wattwatch") -> logging.Logger:
     import logging
 
-    return logging.getLogger("wattwatch")
+    return logging.getLogger(name)
 
 
 def _new_run_id() -> str:
@@ -129,6 +130,9 @@ class Tracker:
         tdp_w: float | None = None,
         vcpu_w: float | None = None,
         gpu_share: bool = False,
+        force_cpu_power: float | None = None,
+        force_ram_power: float | None = None,
+        force_mode_cpu_load: bool = False,
         prometheus_port: int | None = None,
         prometheus_host: str = "127.0.0.1",
         pid: int | None = None,
@@ -260,6 +264,13 @@ class Tracker:
             uncovered = coverage_warning(self.intensity, self._wall())
             if uncovered:
                 self._warn_once("intensity-coverage", uncovered)
+            if self.intensity.source.kind == "default":
+                _log("wattwatch.location").warning(
+                    "wattwatch: no location given, so emissions use the world-average grid "
+                    f"({self.intensity.mean_g_per_kwh():.0f} gCO2eq/kWh); set one with country_iso_code= "
+                    '(e.g. "FRA"), cloud_provider= and cloud_region=, or carbon_intensity_g_per_kwh= '
+                    "(command line: --country-iso-code ...)"
+                )
             _log().info(
                 "wattwatch: run %s started: %d channel(s) (%s), sampling every %.3g s, intensity %s",
                 self.run_id,
@@ -343,6 +354,13 @@ class Tracker:
         if refresh and self._state == "running" and self._sampler is not None and os.getpid() == self._pid:
             self._sampler.sample_now(lock_timeout_s=0.5)
         return self._emissions_data("running", carried=True)
+
+    def usage_totals(self) -> UsageTotals:
+        """Running sums of the CPU, RAM and GPU utilisation sampled so far (empty before ``start()``); the means
+        over a window are ``later.means_since(earlier)`` (see :mod:`wattwatch.sensors.usage`)."""
+        from wattwatch.sensors.usage import UsageTotals
+
+        return self._session.usage.totals() if self._session is not None else UsageTotals()
 
     def snapshot(self) -> LedgerSnapshot | None:
         """The raw ledger snapshot (joules per channel and phase; a resumed run's earlier segments included), or
@@ -524,6 +542,7 @@ class Tracker:
         if os.getpid() != self._pid or session is None:
             return
         session.outputs.timeseries_tick(session.ledger)
+        session.usage.sample(t)
         for listener in list(self._listeners):
             try:
                 listener(self, t)
@@ -572,7 +591,7 @@ class Tracker:
 
     def _facts(self) -> RunFacts:
         from wattwatch.run.row import RunFacts  # the row's code: loaded by the first row, at start()
-        from wattwatch.util.times import utc_iso
+        from wattwatch.util.times import utc_codecarbon
 
         topology, ownership = self.topology, self.ownership
         return RunFacts(
@@ -583,7 +602,7 @@ class Tracker:
             wue=self.wue,
             intensity=self.intensity,
             start_time=self._start_time_iso,
-            timestamp=utc_iso(self._wall()),
+            timestamp=utc_codecarbon(self._wall()),
             infos=self.channel_infos,
             rank_count=topology.world_size if topology is not None else 1,
             ownership=ownership.rule if ownership is not None else "",
@@ -596,7 +615,9 @@ class Tracker:
 
         assert self._ledger is not None
         snap = self._ledger.snapshot(carried=carried)
-        data = build_emissions_data(snap, self._facts(), status, counters=self._counters)
+        data = build_emissions_data(
+            snap, self._facts(), status, counters=self._counters, usage=self.usage_totals().means_since()
+        )
         if self._eval_metrics:
             data.eval_metrics = dict(self._eval_metrics)
         return self._with_embodied(data)

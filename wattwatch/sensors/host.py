@@ -24,7 +24,7 @@ from wattwatch.sensors.base import Sensor
 from wattwatch.sensors.cgroup import DEFAULT_CGROUP_ROOT, CgroupSlice, find_cgroup
 from wattwatch.sensors.cpu import CpuModelSensor
 from wattwatch.sensors.cpuinfo import read_cpuinfo
-from wattwatch.sensors.ram import WATTS_PER_GIB, RamModelSensor
+from wattwatch.sensors.ram import WATTS_PER_GIB, FixedRamSensor, RamModelSensor
 from wattwatch.sensors.rapl import DEFAULT_POWERCAP_ROOT, RaplSensor
 from wattwatch.sensors.vm import DEFAULT_DMI_ROOT, cpu_scale, detect_vm
 
@@ -57,6 +57,8 @@ def host_sensors(
     dmi_root: Path = DEFAULT_DMI_ROOT,
     cgroup_root: Path | None = DEFAULT_CGROUP_ROOT,
     machine_memory_bytes: Callable[[], int] = _machine_memory_bytes,
+    cpu_model_only: bool = False,
+    ram_power_w: float | None = None,
 ) -> list[Sensor]:
     """The CPU and RAM sensors for one host (one process per node calls this); see the module docstring.
 
@@ -64,6 +66,9 @@ def host_sensors(
     load on a VM (forces the ``vm-vcpu`` rule). ``cgroup_root=None`` ignores containers. ``/proc/self/cgroup``
     is read under ``proc_root``. ``rapl_reader`` reads one sysfs file (tests pass a reader that raises
     ``PermissionError``). ``ValueError`` for a bad ``mode``, ``tdp_w`` or ``vcpu_w``.
+    ``cpu_model_only`` skips RAPL and models the CPU (CodeCarbon's ``force_cpu_power`` / ``force_mode_cpu_load``;
+    ``tdp_w`` is then the full-load power). ``ram_power_w`` replaces the RAM model by a constant power in watts
+    (CodeCarbon's ``force_ram_power``; RAPL dram zones are not used then).
     """
     if mode not in ("machine", "process"):
         raise ValueError(f"host_sensors mode must be 'machine' or 'process', not {mode!r}")
@@ -91,9 +96,12 @@ def host_sensors(
             )
     cpu_sliced = slice_ is not None and slice_.cpu_dir is not None
     ram_sliced = slice_ is not None and slice_.memory_dir is not None
+    include_dram = include_dram and ram_power_w is None  # a forced RAM power replaces RAPL's dram zones
     sensors: list[Sensor] = []
     ram_from_rapl = False
-    if mode == "machine" and vm is None and not cpu_sliced:
+    if mode == "machine" and cpu_model_only:
+        log.info("CPU energy is modelled from utilisation (%s)", f"full load {tdp_w:g} W" if tdp_w else "as asked")
+    elif mode == "machine" and vm is None and not cpu_sliced:
         dram = include_dram and not ram_sliced  # a container's memory is its cgroup's, not the host's DIMMs
         rapl = RaplSensor(powercap_root, dram, log, reader=rapl_reader, cpu_model=info.model_name)
         channels = rapl.channels()
@@ -126,7 +134,9 @@ def host_sensors(
                 cgroup=slice_ if cpu_sliced else None,
             )
         )
-    if not ram_from_rapl:
+    if ram_power_w is not None:
+        sensors.append(FixedRamSensor(ram_power_w))
+    elif not ram_from_rapl:
         sensors.append(
             RamModelSensor(
                 mode, pid, watts_per_gb, log, proc_root=proc_root, cgroup=slice_ if ram_sliced else None

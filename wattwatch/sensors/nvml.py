@@ -498,6 +498,22 @@ class NvmlSensor:
             running = set()
         return weights, running
 
+    def utilization(self) -> list[float]:
+        """Each live GPU's utilisation now, in percent (``nvmlDeviceGetUtilizationRates().gpu``: the share of the
+        last sample period a kernel ran); GPUs that cannot say are left out. Never raises."""
+        nvml = self._nvml
+        if nvml is None:
+            return []
+        out = []
+        for g in self._gpus:
+            if g.lost:
+                continue
+            try:
+                out.append(float(nvml.nvmlDeviceGetUtilizationRates(g.device.handle).gpu))
+            except Exception:  # noqa: BLE001 - informative column: a GPU that cannot say is skipped
+                continue
+        return out
+
     def close(self) -> None:
         """``nvmlShutdown`` (idempotent); afterwards ``read`` returns nothing."""
         nvml, self._nvml = self._nvml, None

@@ -36,6 +36,7 @@ __all__ = [
     "RamModelSensor",
     "machine_used_bytes",
     "parse_meminfo_used",
+    "FixedRamSensor",
     "process_tree_rss_bytes",
 ]
 
@@ -195,3 +196,28 @@ class RamModelSensor:
         if self._close_cgroup is not None:
             self._close_cgroup()
             self._close_cgroup = None
+
+
+class FixedRamSensor:
+    """RAM at a constant power the user gives (CodeCarbon's ``force_ram_power``); one channel, ``ram``."""
+
+    def __init__(self, watts: float) -> None:
+        if isinstance(watts, bool) or not 0 <= float(watts) < float("inf"):
+            raise ValueError(f"RAM power must be a number of watts >= 0, not {watts!r}")
+        self.watts = float(watts)
+
+    @property
+    def method(self) -> str:
+        return f"user:ram-{self.watts:g}w"
+
+    def channels(self) -> list[str]:
+        return ["ram"]
+
+    def describe(self) -> list[ChannelInfo]:
+        return [ChannelInfo("ram", "ram", self.method, "", {"watts": self.watts, "source": "force_ram_power"})]
+
+    def read(self, t: float) -> dict[str, Reading]:
+        return {"ram": Reading(self.watts, POWER)}
+
+    def close(self) -> None:
+        pass

@@ -1,7 +1,9 @@
 """UTC time as text, and text as unix seconds. Every time wattwatch writes is UTC; there are three ways to
 show one, each for one audience:
 
-- :func:`utc_iso` -- ``2026-11-29T12:00:00+00:00``: every timestamp in ``emissions.csv``;
+- :func:`utc_iso` -- ``2026-11-29T12:00:00+00:00``: ``start_time`` and the other times in wattwatch's files;
+- :func:`utc_codecarbon` -- ``2026-11-29T12:00:00``: the ``timestamp`` column, in CodeCarbon's format (which has no
+  zone; CodeCarbon writes local time there, wattwatch UTC, like every time it writes);
 - :func:`utc_iso_minutes` -- ``2026-11-29T12:00Z``: times in messages and provenance text;
 - :func:`utc_display` -- ``2026-11-29 12:00 UTC``: times in a command's report to a person.
 """
@@ -11,12 +13,17 @@ from __future__ import annotations
 import math
 import time
 
-__all__ = ["parse_utc", "utc_display", "utc_iso", "utc_iso_minutes"]
+__all__ = ["parse_utc", "utc_codecarbon", "utc_display", "utc_iso", "utc_iso_minutes"]
 
 
 def utc_iso(wall: float) -> str:
     """Unix seconds as ISO-8601 UTC at one-second resolution (``2026-11-29T12:00:00+00:00``)."""
     return time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime(wall))
+
+
+def utc_codecarbon(wall: float) -> str:
+    """Unix seconds as UTC in the format of CodeCarbon's ``timestamp`` column (``2026-11-29T12:00:00``)."""
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(wall))
 
 
 def utc_iso_minutes(wall: float) -> str:

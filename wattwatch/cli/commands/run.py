@@ -25,6 +25,7 @@ final energy and CO2 from it, and the row records the step count.
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import shutil
 import signal
@@ -149,6 +150,8 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(f"cannot run {cmd[0]!r}: no such program (not on PATH, or not executable)")
     kwargs = tracker_kwargs(args)
     process_mode = kwargs.get("tracking_mode") == "process"
+    if args.quiet:  # --quiet: not even the advice to set a location (real faults still print)
+        logging.getLogger("wattwatch.location").setLevel(logging.ERROR)
     tracker = Tracker(**kwargs, handle_signals=False)
 
     fd, steps_name = tempfile.mkstemp(prefix="wattwatch-steps-", suffix=".txt")

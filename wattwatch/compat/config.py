@@ -1,0 +1,48 @@
+"""CodeCarbon's configuration files and variables, read as CodeCarbon 3.3.2 reads them.
+
+Layers, lowest priority first: ``~/.codecarbon.config``, ``./.codecarbon.config`` (section ``[codecarbon]``),
+then environment variables ``CODECARBON_<OPTION>`` (any case). Arguments passed to the tracker win over all of
+them. Every value is a string; the compatibility layer converts it as it converts arguments. Keys that are not
+CodeCarbon tracker options are ignored, as CodeCarbon ignores them.
+"""
+
+from __future__ import annotations
+
+import configparser
+import os
+from collections.abc import Mapping
+from pathlib import Path
+
+from wattwatch.compat.options import OPTIONS
+
+__all__ = ["CONFIG_FILE_NAME", "external_options"]
+
+CONFIG_FILE_NAME = ".codecarbon.config"
+_SECTION = "codecarbon"
+_NOT_FROM_CONFIG = frozenset({"output_handlers", "logging_logger", "offline"})
+
+
+def _read_file(path: Path) -> dict[str, str]:
+    parser = configparser.ConfigParser()
+    try:
+        with open(path, encoding="utf-8") as fh:
+            parser.read_file(fh)
+    except (OSError, configparser.Error):
+        return {}
+    return dict(parser[_SECTION]) if parser.has_section(_SECTION) else {}
+
+
+def external_options(
+    home: Path | None = None, cwd: Path | None = None, environ: Mapping[str, str] | None = None
+) -> dict[str, tuple[str, str]]:
+    """``option -> (value, where it came from)`` from the config files and ``CODECARBON_*`` variables."""
+    env = os.environ if environ is None else environ
+    found: dict[str, tuple[str, str]] = {}
+    for folder in (home if home is not None else Path.home(), cwd if cwd is not None else Path.cwd()):
+        path = Path(folder) / CONFIG_FILE_NAME
+        for key, value in _read_file(path).items():
+            found[key] = (value, str(path))
+    for name, value in env.items():
+        if name.lower().startswith("codecarbon_"):
+            found[name[len("codecarbon_") :].lower()] = (value, name)
+    return {k: v for k, v in found.items() if k in OPTIONS and k not in _NOT_FROM_CONFIG}

@@ -1,0 +1,194 @@
+"""Turn CodeCarbon 3.3.2 options into a wattwatch tracker's options plus the compatibility layer's settings.
+
+:func:`plan` is pure (no tracker is built, nothing is started): it applies CodeCarbon's defaults, validates what
+CodeCarbon would accept, rejects what wattwatch cannot honour (``ConfigurationError``, saying what to use) and
+lists the online-only options that get one WARNING. See :mod:`wattwatch.compat.options` for the table.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+from wattwatch.compat.options import CODECARBON_DEFAULTS, OPTIONS
+from wattwatch.compat.outputs import (
+    SAVE_TO_FLAGS,
+    LoggerOutput,
+    OutputMethod,
+    codecarbon_output_class,
+    resolve_output_methods,
+)
+from wattwatch.errors import ConfigurationError
+
+__all__ = ["CompatPlan", "plan"]
+
+
+@dataclass
+class CompatPlan:
+    """What the compatibility tracker needs: the wattwatch tracker's keyword arguments and its own settings."""
+
+    tracker_kwargs: dict[str, Any]
+    output_methods: list[OutputMethod]
+    handlers: list[Any]
+    measure_power_secs: float
+    api_call_interval: int
+    on_csv_write: str
+    experiment_name: str
+    allow_multiple_runs: bool
+    log_level: str | int
+    logger_preamble: str
+    online_ignored: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    """WARNING lines to log at construction (besides the online one)."""
+
+
+def _number(name: str, value: Any) -> float:
+    if isinstance(value, bool):
+        raise ConfigurationError(f"{name} must be a number; got {value!r}")
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        raise ConfigurationError(f"{name} must be a number; got {value!r}") from None
+
+
+def _flag(name: str, value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in ("true", "false"):
+        return value.strip().lower() == "true"
+    raise ConfigurationError(f"{name} must be True or False; got {value!r}")
+
+
+def _split_output_file(output_dir: Any, output_file: Any) -> tuple[str, str]:
+    """CodeCarbon joins ``output_dir`` and ``output_file`` (so ``output_file`` may be a path); wattwatch keeps
+    folders in ``output_dir``."""
+    joined = os.path.join(os.fspath(output_dir), os.fspath(output_file))
+    folder, name = os.path.split(joined)
+    if not name:
+        raise ConfigurationError(f"output_file must name a file; got {output_file!r}")
+    return folder or ".", name
+
+
+def _prometheus_address(url: Any) -> tuple[str, int]:
+    text = str(url).strip()
+    for prefix in ("http://", "https://"):
+        if text.startswith(prefix):
+            text = text[len(prefix) :]
+    text = text.split("/", 1)[0]
+    host, _, port = text.rpartition(":")
+    if not host or not port.isdigit():
+        raise ConfigurationError(f"prometheus_url must be host:port (e.g. localhost:9091); got {url!r}")
+    return ("127.0.0.1" if host == "localhost" else host), int(port)
+
+
+def _online(given: dict[str, Any], methods: list[OutputMethod]) -> list[str]:
+    names = [
+        name
+        for name, value in given.items()
+        if OPTIONS[name].handling == "online" and value not in (None, False, "")
+    ]
+    if OutputMethod.API in methods and "save_to_api" not in names:
+        names.append("output_methods=[OutputMethod.API]")
+    return names
+
+
+def _handlers(given: dict[str, Any], methods: list[OutputMethod]) -> list[Any]:
+    handlers = list(given.get("output_handlers") or [])
+    if OutputMethod.LOGGER in methods:
+        logger_output = given.get("logging_logger")
+        if logger_output is None:  # CodeCarbon would append None and fail silently at each write
+            logger_output = LoggerOutput(logging.getLogger("codecarbon"), logging.INFO)
+        handlers.append(logger_output)
+    if OutputMethod.LOGFIRE in methods:
+        handlers.append(codecarbon_output_class("LogfireOutput", OutputMethod.LOGFIRE)())
+    if OutputMethod.BOAMPS in methods:
+        handlers.append(_boamps(given))
+    return handlers
+
+
+def _boamps(given: dict[str, Any]) -> Any:
+    cls = codecarbon_output_class("BoAmpsOutput", OutputMethod.BOAMPS)
+    output_dir = given.get("output_dir", CODECARBON_DEFAULTS["output_dir"])
+    metadata = given.get("metadata")
+    if isinstance(metadata, str) and metadata:
+        import json
+
+        try:
+            with open(metadata, encoding="utf-8") as fh:
+                metadata = json.load(fh)
+        except (OSError, ValueError) as exc:
+            raise ConfigurationError(f"metadata file {given['metadata']!r} cannot be read as JSON ({exc})") from None
+    if isinstance(metadata, dict):
+        context = metadata.get("boamps", metadata)
+        if isinstance(context, dict) and context:
+            return cls.from_dict(context, output_dir=output_dir)
+    return cls(output_dir=output_dir)
+
+
+def plan(given: dict[str, Any]) -> CompatPlan:
+    """Validate CodeCarbon options (only those passed) and map them; ``ConfigurationError`` when one cannot be
+    honoured."""
+    for name in given:
+        if name not in OPTIONS:  # pragma: no cover - the signatures only let known names through
+            raise TypeError(f"unexpected CodeCarbon option {name!r}")
+    o = {**CODECARBON_DEFAULTS, **{k: v for k, v in given.items() if v is not None}}
+    flags = {k: v for k, v in given.items() if k in SAVE_TO_FLAGS and v is not None}
+    methods = resolve_output_methods(given.get("output_methods"), flags)
+    if _flag("rapl_prefer_psys", o["rapl_prefer_psys"]):
+        raise ConfigurationError(
+            "rapl_prefer_psys=True is not supported: wattwatch reads the RAPL package domains (psys would count "
+            "the package twice); leave rapl_prefer_psys unset"
+        )
+    on_csv_write = str(o["on_csv_write"]).strip().lower()
+    if on_csv_write not in ("append", "update"):
+        raise ConfigurationError(f"on_csv_write must be 'append' or 'update'; got {o['on_csv_write']!r}")
+    interval = _number("measure_power_secs", o["measure_power_secs"])
+    if not interval > 0 or interval == float("inf"):
+        interval = float(CODECARBON_DEFAULTS["measure_power_secs"])
+    api_interval = int(_number("api_call_interval", o["api_call_interval"]))
+    output_dir, output_file = _split_output_file(o["output_dir"], o["output_file"])
+    kwargs: dict[str, Any] = {
+        "project_name": str(o["project_name"]),
+        "experiment_id": str(o["experiment_id"]),
+        "output_dir": output_dir,
+        "output_file": output_file,
+        "save_to_file": OutputMethod.CSV in methods,
+        "save_timeseries": False,  # CodeCarbon writes no time series; pass save_timeseries=True for ours
+        "tracking_mode": o["tracking_mode"],
+        "pue": o["pue"],
+        "wue": o["wue"],
+        "include_dram": _flag("rapl_include_dram", o["rapl_include_dram"]),
+    }
+    if given.get("gpu_ids") is not None:
+        kwargs["gpu_ids"] = given["gpu_ids"]
+    if given.get("force_carbon_intensity_g_co2e_kwh") is not None:
+        kwargs["carbon_intensity_g_per_kwh"] = given["force_carbon_intensity_g_co2e_kwh"]
+    for name in ("force_cpu_power", "force_ram_power"):
+        if given.get(name) is not None:
+            kwargs[name] = _number(name, given[name])
+    if _flag("force_mode_cpu_load", o["force_mode_cpu_load"]):
+        kwargs["force_mode_cpu_load"] = True
+    notes = []
+    if OutputMethod.PROMETHEUS in methods:
+        host, port = _prometheus_address(o["prometheus_url"])
+        kwargs["prometheus_host"], kwargs["prometheus_port"] = host, port
+        notes.append(
+            f"wattwatch: Prometheus output serves the run's metrics at http://{host}:{port}/metrics for Prometheus "
+            "to scrape; nothing is pushed to a Pushgateway (wattwatch never calls the network)"
+        )
+    return CompatPlan(
+        tracker_kwargs=kwargs,
+        output_methods=methods,
+        handlers=_handlers(given, methods),
+        measure_power_secs=interval,
+        api_call_interval=api_interval,
+        on_csv_write=on_csv_write,
+        experiment_name=str(o["experiment_name"]),
+        allow_multiple_runs=_flag("allow_multiple_runs", o["allow_multiple_runs"]),
+        log_level=o["log_level"],
+        logger_preamble=str(o["logger_preamble"] or ""),
+        online_ignored=_online(given, methods),
+        notes=notes,
+    )
