@@ -145,3 +145,25 @@ def test_resume_adds_segments_not_replaces_them() -> None:
 def test_bad_resume_state_is_a_clear_error(state: object) -> None:
     with pytest.raises(ValueError, match="new run"):
         Ledger.from_dict(state, [GPU0])  # type: ignore[arg-type]
+
+
+def test_ledger_is_reentrant_for_a_signal_handler_in_the_same_thread() -> None:
+    """SIGTERM's handler stops the run on the thread it interrupted, which may be inside the ledger (a flush's
+    snapshot, the emissions lookup of an add). The ledger must let that thread in again instead of deadlocking
+    on its own lock: here the intensity lookup, called inside ``add`` under the lock, takes a snapshot."""
+    import threading
+
+    ledger: Ledger
+    seen: list[float] = []
+
+    def intensity(wall: float) -> float:
+        seen.append(ledger.snapshot().channels["gpu:0"].energy_j)
+        return 100.0
+
+    ledger = Ledger([GPU0], intensity=intensity)
+    ledger.add(0.0, 0.0, {"gpu:0": Reading(0.0, ENERGY)})
+    worker = threading.Thread(target=ledger.add, args=(1.0, 1.0, {"gpu:0": Reading(100.0, ENERGY)}), daemon=True)
+    worker.start()
+    worker.join(10.0)
+    assert not worker.is_alive(), "the ledger deadlocked on its own lock"
+    assert seen and ledger.snapshot().channels["gpu:0"].energy_j == pytest.approx(100.0)

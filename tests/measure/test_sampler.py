@@ -193,3 +193,29 @@ def test_default_interval_reads_a_share_estimate_by_the_method_under_it() -> Non
     on_power = ChannelInfo("gpu:0", "gpu", "estimate:gpu-process-share", details={"share_of": "power-integral"})
     assert default_interval([on_counter]) == COUNTER_INTERVAL_S
     assert default_interval([on_power]) == POWER_INTERVAL_S
+
+
+def test_a_read_asked_for_inside_a_read_on_the_same_thread_is_refused_at_once() -> None:
+    """SIGTERM's handler (stop() -> a last read) can run on the thread it interrupted while that thread is inside a
+    read, holding the sampler's lock. The nested read is refused at once (the interrupted read stands) instead of
+    waiting on a lock its own thread holds -- before, stop() sat out its whole timeout or hung."""
+    sensor = CounterSensor()
+    ledger = Ledger(sensor.describe())
+    sampler = Sampler([sensor], ledger, 60.0, stop_timeout_s=30.0)
+    nested: list[bool] = []
+    original = sensor.read
+
+    def read(t: float) -> dict[str, Reading]:
+        if not nested and sampler.running:
+            nested.append(sampler.sample_now())  # what the handler's stop() does
+        return original(t)
+
+    sensor.read = read  # type: ignore[method-assign]
+    sampler.start()
+    worker = threading.Thread(target=sampler.sample_now, daemon=True)
+    worker.start()
+    worker.join(10.0)
+    assert not worker.is_alive(), "a nested read waited on its own thread's lock"
+    assert nested == [False]
+    assert sampler.sample_now() is True  # the lock was released: reads go on
+    sampler.stop()

@@ -118,7 +118,7 @@ class _Counter:
     """A thread-safe tally (the sampler thread and the user's thread may both look up)."""
 
     def __init__(self) -> None:
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()
         self.value = 0
 
     def add(self) -> None:
@@ -129,7 +129,7 @@ class _Counter:
         return self.value
 
     def __setstate__(self, value: int) -> None:
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()
         self.value = value
 
 

@@ -54,7 +54,7 @@ def _handlers_reached(logger: logging.Logger) -> set[logging.Handler]:
     return reached
 
 
-_LOCK = threading.Lock()
+_LOCK = threading.RLock()
 _BRIDGE: CodecarbonBridge | None = None
 
 

@@ -130,7 +130,7 @@ class EmissionsTracker(Tracker):
         self._previous_emissions: EmissionsData | None = None
         self._measure_occurrence = 0
         self._last_measure_t = 0.0
-        self._out_lock = threading.Lock()
+        self._out_lock = threading.RLock()
         """Serialises the handlers' calls and the delta state (the sampler thread calls ``live_out`` too)."""
         self.final_emissions: float | None = None
         self._run_lock: Any = None

@@ -158,7 +158,7 @@ class Ledger:
     ) -> None:
         if pue < 1.0:
             raise ValueError(f"pue must be >= 1.0 (a data centre cannot use less than its IT load); got {pue}")
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()
         self._channels: dict[str, _Channel] = {i.channel: _Channel(info=i, method=i.method) for i in infos}
         self._phase = phase
         self._intensity = intensity
@@ -197,7 +197,7 @@ class Ledger:
 
     def after_fork_in_child(self) -> None:
         """A lock another thread held at ``fork()`` stays locked forever in the child: take a fresh one."""
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()
 
     def add(self, t: float, wall: float, readings: Mapping[str, Reading], expected: Sequence[str] = ()) -> None:
         """Fold one read into the totals.

@@ -126,6 +126,9 @@ class Sampler:
         self._stop_timeout_s = stop_timeout_s
         self._name = name
         self._lock = threading.Lock()
+        self._reader: int | None = None
+        """The thread reading now: a signal handler that interrupts a read and asks for another one on the same
+        thread (SIGTERM -> stop()) is told no at once, instead of waiting on a lock its own thread holds."""
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._warn_once = WarnOnce(log)
@@ -138,6 +141,7 @@ class Sampler:
         """The sampling thread does not exist in a forked child, and a lock it held at the fork stays locked
         forever there: take a fresh one, so the child's ``sample_now()`` never hangs."""
         self._lock = threading.Lock()
+        self._reader = None
 
     @property
     def thread(self) -> threading.Thread | None:
@@ -159,16 +163,25 @@ class Sampler:
     def mark_phase(self, phase: str) -> None:
         """Read now, so the interval before belongs to the old phase, then switch the ledger to ``phase``."""
         with self._lock:
-            self._read_locked()
-            self._ledger.set_phase(phase)
+            self._reader = threading.get_ident()
+            try:
+                self._read_locked()
+                self._ledger.set_phase(phase)
+            finally:
+                self._reader = None
 
     def sample_now(self, lock_timeout_s: float = -1) -> bool:
-        """Read every sensor now (from any thread). Returns ``False`` if the lock was not had in time."""
+        """Read every sensor now (from any thread). Returns ``False`` if the lock was not had in time, or at once
+        when this thread is already inside a read (a signal handler that interrupted it: that read stands)."""
+        if self._reader == threading.get_ident():
+            return False
         if not self._lock.acquire(timeout=lock_timeout_s):
             return False
+        self._reader = threading.get_ident()
         try:
             self._read_locked()
         finally:
+            self._reader = None
             self._lock.release()
         return True
 
