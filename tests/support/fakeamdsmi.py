@@ -26,11 +26,11 @@ import re
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import fakenvml
 from fakenvml import Constant, Ramp, Square, Term, _f, _integral, steps
 
 __all__ = [
@@ -219,18 +219,11 @@ def write_config(
     init_error: int | None = None,
     driver_version: str = "6.10.5",
 ) -> float:
-    """Write the fake's config for ``gpus``; returns ``t0`` (default: ``time.monotonic()`` now)."""
-    if t0 is None:
-        t0 = time.monotonic()
-    lines = ["# wattwatch fake amdsmi config", f"t0 {_f(t0)}", f"driver_version {driver_version}"]
-    if init_error is not None:
-        lines.append(f"init_error {int(init_error)}")
-    for i, gpu in enumerate(gpus):
-        lines.extend(gpu.lines(i))
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text("\n".join(lines) + "\n")
-    os.replace(tmp, path)
-    return t0
+    """Write the fake's config for ``gpus``; returns ``t0`` (default: ``time.monotonic()`` now). Same form as the
+    fake NVML's (:func:`fakenvml.write_config`)."""
+    return fakenvml.write_config(
+        path, gpus, t0=t0, init_error=init_error, driver_version=driver_version, library="amdsmi"
+    )
 
 
 @dataclass

@@ -30,9 +30,11 @@ import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 __all__ = [
     "CONFIG_ENV",
+    "ConfigLines",
     "Constant",
     "FakeGpu",
     "FakeNvml",
@@ -322,18 +324,26 @@ def trailing_average_w(gpu: FakeGpu, t: float, *, t0: float) -> float:
 # ---------------------------------------------------------------------------------------------- config
 
 
+class ConfigLines(Protocol):
+    """A fake device that writes its own lines of a fake library's config (``FakeGpu``, ``FakeAmdGpu``)."""
+
+    def lines(self, index: int) -> list[str]: ...
+
+
 def write_config(
     path: Path,
-    gpus: Sequence[FakeGpu],
+    gpus: Sequence[ConfigLines],
     *,
     t0: float | None = None,
     init_error: int | None = None,
     driver_version: str = "550.54.15",
+    library: str = "NVML",
 ) -> float:
-    """Write the fake's config for ``gpus`` to ``path``; returns ``t0`` (default: ``time.monotonic()`` now)."""
+    """Write the fake ``library``'s config for ``gpus`` to ``path`` (atomically: the loaded fake may re-read it at
+    any moment); returns ``t0`` (default: ``time.monotonic()`` now). The fake amdsmi's config has the same form."""
     if t0 is None:
         t0 = time.monotonic()
-    lines = ["# wattwatch fake NVML config", f"t0 {_f(t0)}", f"driver_version {driver_version}"]
+    lines = [f"# wattwatch fake {library} config", f"t0 {_f(t0)}", f"driver_version {driver_version}"]
     if init_error is not None:
         lines.append(f"init_error {int(init_error)}")
     for i, gpu in enumerate(gpus):
