@@ -40,3 +40,12 @@ def test_bad_cells_name_their_column(column: str, raw: str, message: str) -> Non
 def test_unknown_and_empty_columns_keep_defaults() -> None:
     data = EmissionsData.from_row({"run_id": "r", "not_a_column": "x", "duration": ""})
     assert data.run_id == "r" and data.duration == EmissionsData().duration
+
+
+def test_a_row_from_a_file_without_a_status_column_is_not_a_running_run() -> None:
+    """CodeCarbon's emissions.csv has no status column: its rows are read as ``unknown``, not ``running`` (which
+    made `wattwatch report` call a finished CodeCarbon run "still running or killed")."""
+    data = EmissionsData.from_row({"run_id": "cc", "energy_consumed": "0.5", "emissions": "0.1"})
+    assert data.status == "unknown"
+    assert EmissionsData.from_row({"run_id": "ww", "status": ""}).status == "running"  # our column, empty cell
+    assert EmissionsData.from_row({"run_id": "ww", "status": "completed"}).status == "completed"

@@ -18,12 +18,17 @@ __all__ = [
     "COLUMNS",
     "EVAL_METRICS_MAX",
     "EmissionsData",
+    "NO_STATUS",
     "STATUSES",
     "clean_eval_metrics",
 ]
 
 STATUSES = ("running", "completed", "failed", "interrupted")
 """Values of the ``status`` column."""
+
+NO_STATUS = "unknown"
+"""The status of a row read from a file without a ``status`` column (CodeCarbon's: it records no way a run ended;
+such a row is not a run still going)."""
 
 
 @dataclass
@@ -156,6 +161,8 @@ class EmissionsData:
                 kwargs[name] = parse(raw)
             except (ValueError, OverflowError) as exc:
                 raise ValueError(f"column {name!r}: cannot read {raw[:40]!r} ({exc})") from None
+        if "status" not in row:
+            kwargs["status"] = NO_STATUS
         return cls(**kwargs)
 
 
