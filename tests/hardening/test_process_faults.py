@@ -92,7 +92,7 @@ def test_sigterm_during_a_flush(tmp_path: Path) -> None:
     assert proc.stdout is not None and proc.stdout.readline().strip() == "started"
     time.sleep(0.2)
     proc.send_signal(signal.SIGTERM)
-    proc.wait(20)  # a handler blocked on its own lock would sit out filelock's 30 s timeout
+    proc.wait(20)  # a handler blocked on its own lock would sit out the lock's 30 s timeout
     assert proc.returncode == -signal.SIGTERM
     (row,) = csv_rows(tmp_path / "emissions.csv")
     assert row["status"] == "interrupted"
@@ -237,9 +237,9 @@ def test_interpreter_exit_without_stop(tmp_path: Path, ending: str) -> None:
 
 def test_signal_handler_interrupting_this_threads_own_lock_wait(tmp_path: Path) -> None:
     """Fault: SIGTERM lands while the main thread is *waiting* for the CSV's file lock (another thread's flush
-    holds it); the handler's final write cannot reuse the lock the thread is mid-way acquiring (filelock raises
-    "Deadlock"). User sees: nothing special. Not lost: the handler still writes its row, through a fresh lock
-    that waits for the other thread like another process would."""
+    holds it); the handler's final write cannot reuse the lock the thread is mid-way acquiring (LockInterrupted:
+    it is inside that lock's own wait). User sees: nothing special. Not lost: the handler still writes its row,
+    through a fresh lock that waits for the other thread like another process would."""
     import wattwatch.sinks.emissions_file as sink
     from wattwatch.sinks.files import _lock_for
 

@@ -150,12 +150,12 @@ class EmissionsTracker(Tracker):
     def _take_run_lock(self, path: Path) -> None:
         """``allow_multiple_runs=False``: like CodeCarbon, a second tracker on the machine does nothing
         (``run_lock_path=`` chooses the lock file; default in the temporary folder)."""
-        from filelock import FileLock, Timeout
+        from wattwatch.util.flock import FileLock, LockTimeout
 
         lock = FileLock(str(path), timeout=0)
         try:
             lock.acquire()
-        except Timeout:
+        except LockTimeout:
             self._blocked = True
             log.error(
                 "wattwatch: another tracker with allow_multiple_runs=False is running (lock %s); this one will not "

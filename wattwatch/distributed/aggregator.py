@@ -31,8 +31,6 @@ from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
-from filelock import FileLock
-
 from wattwatch.distributed.combine import NodeTotals, combine
 from wattwatch.distributed.exchange import Store, default_store, exchange_parts
 from wattwatch.distributed.merge import write_node_breakdown
@@ -50,6 +48,7 @@ from wattwatch.measure.ledger import LedgerSnapshot
 from wattwatch.result import EmissionsData
 from wattwatch.sensors.base import ChannelInfo
 from wattwatch.sinks.files import atomic_write_text
+from wattwatch.util.flock import FileLock
 from wattwatch.util.once import WarnOnce
 
 if TYPE_CHECKING:

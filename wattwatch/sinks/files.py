@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Protocol
 
-from filelock import FileLock
+from wattwatch.util.flock import FileLock, LockInterrupted
 
 __all__ = [
     "OS_FILE_OPS",
@@ -111,7 +111,7 @@ _LOCKS_GUARD = threading.RLock()  # re-entrant: a signal handler may run while t
 def _lock_for(path: Path) -> FileLock:
     """One lock object per file and process: re-entrant within a thread (a SIGTERM handler that writes the
     ``interrupted`` row while the same thread is inside a flush must not wait on its own lock for 30 s), while
-    other threads and processes still wait their turn (filelock keeps a separate lock per thread)."""
+    other threads and processes still wait their turn (each thread locks through its own descriptor)."""
     key = os.path.abspath(str(path) + ".lock")
     with _LOCKS_GUARD:
         lock = _LOCKS.get(key)
@@ -122,18 +122,20 @@ def _lock_for(path: Path) -> FileLock:
 
 @contextmanager
 def locked(path: str | os.PathLike[str], timeout_s: float | None = None) -> Iterator[None]:
-    """Hold ``<path>.lock`` (a ``filelock`` beside ``path``); ``filelock.Timeout`` (a ``TimeoutError``, so an
-    ``OSError``) after ``timeout_s`` (default 30 s).
+    """Hold ``<path>.lock`` (``flock`` on a file beside ``path``: :mod:`wattwatch.util.flock`, the protocol of
+    the ``filelock`` package's, so older wattwatch versions wait for it too);
+    :class:`~wattwatch.util.flock.LockTimeout` (a ``TimeoutError``, so an ``OSError``) after ``timeout_s``
+    (default 30 s).
 
     A signal handler that interrupted this thread's own acquire (or release) of the cached lock cannot use it
-    (filelock refuses: "acquired again while this thread's acquire of it waits"), so it takes a fresh lock object
-    on the same file: a new descriptor that waits for the thread holding the lock like any other process would,
-    with a shorter timeout since the program is being stopped."""
+    (:class:`~wattwatch.util.flock.LockInterrupted`), so it takes a fresh lock object on the same file: a new
+    descriptor that waits for the thread holding the lock like any other process would, with a shorter timeout
+    since the program is being stopped."""
     lock = _lock_for(Path(path))
     try:
         lock.acquire(timeout=timeout_s)
-    except RuntimeError:
-        lock = FileLock(str(lock.lock_file), timeout=_INTERRUPTED_LOCK_TIMEOUT_S)
+    except LockInterrupted:
+        lock = FileLock(lock.lock_file, timeout=_INTERRUPTED_LOCK_TIMEOUT_S)
         lock.acquire()
     try:
         yield
