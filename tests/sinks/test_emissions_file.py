@@ -244,6 +244,24 @@ def test_was_appended_checks_the_recorded_bytes(tmp_path: Path) -> None:
     assert not was_appended(path, PendingAppend(10**9, 5, seen[0].digest))
 
 
+def test_was_appended_reads_the_sha256_digest_older_journals_recorded(tmp_path: Path) -> None:
+    """A journal written by wattwatch 0.1.0 before the checksum change holds a SHA-256 prefix; a run finished
+    after an upgrade must still recognise its row (else it would be written twice)."""
+    import hashlib
+
+    path = tmp_path / "emissions.csv"
+    seen: list[PendingAppend] = []
+    append_row(path, _row("a"), COLUMNS, on_prepared=seen.append)
+    p = seen[0]
+    with open(path, "rb") as fh:
+        fh.seek(p.offset)
+        old = hashlib.sha256(fh.read(p.length)).hexdigest()[:32]
+    assert p.digest != old and was_appended(path, PendingAppend(p.offset, p.length, old))
+    assert not was_appended(path, PendingAppend(p.offset, p.length, "f" * 32))
+    changed = PendingAppend(p.offset, p.length, p.digest[:-1] + ("0" if p.digest[-1] != "0" else "1"))
+    assert not was_appended(path, changed)
+
+
 _WRITER = """
 import sys
 from wattwatch.result import COLUMNS, EmissionsData

@@ -12,10 +12,13 @@ import functools
 import json
 import re
 from dataclasses import dataclass
-from importlib import resources
+from pathlib import Path
 from typing import Any
 
-__all__ = ["EmbodiedData", "cpu_key", "load_data", "match_cpu", "match_gpu"]
+__all__ = ["SHIPPED_DATA", "EmbodiedData", "cpu_key", "load_data", "match_cpu", "match_gpu"]
+
+SHIPPED_DATA = Path(__file__).resolve().parent / "data" / "embodied" / "boavizta.json"
+"""The Boavizta data wattwatch ships (a file beside this module, as ``codecarbon_data.BUNDLED_DATA_DIR``)."""
 
 
 @dataclass(frozen=True, eq=False)  # hashed by identity: results are cached per (hardware, data)
@@ -52,10 +55,9 @@ class EmbodiedData:
 def load_data(path: str | None = None) -> EmbodiedData:
     """The shipped Boavizta data (or the JSON file at ``path``, in the same format)."""
     if path is None:
-        text = resources.files("wattwatch.carbon").joinpath("data/embodied/boavizta.json").read_text("utf-8")
-    else:
-        with open(path, encoding="utf-8") as fh:
-            text = fh.read()
+        path = str(SHIPPED_DATA)
+    with open(path, encoding="utf-8") as fh:
+        text = fh.read()
     raw = json.loads(text)
     return EmbodiedData(
         version=str(raw["boaviztapi_version"]),

@@ -8,7 +8,6 @@ inject a disk that fills up or a folder that refuses new files without patching 
 from __future__ import annotations
 
 import os
-import tempfile
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -191,8 +190,8 @@ def check_writable(directory: str | os.PathLike[str]) -> Path:
     d = Path(directory)
     try:
         d.mkdir(parents=True, exist_ok=True)
-        fd, probe = tempfile.mkstemp(prefix=".wattwatch-probe-", dir=d)
-        os.close(fd)
+        probe = d / f".wattwatch-probe-{os.getpid()}-{os.urandom(6).hex()}"
+        os.close(os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), 0o600))
         os.unlink(probe)
     except OSError as exc:
         raise PermissionError(

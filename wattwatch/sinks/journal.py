@@ -22,7 +22,6 @@ for ``foreign_stale_s`` (default :data:`DEFAULT_FOREIGN_STALE_S`).
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
@@ -151,6 +150,8 @@ def journal_path(output_dir: str | os.PathLike[str], run_id: str, token: str = "
     processes given the same run id (a resumed segment and the crashed one, a run id fixed by the user)."""
     safe = "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in run_id)[:100] or "_"
     if safe != run_id:
+        import hashlib  # only for run ids with unsafe characters: hashlib loads OpenSSL (2 ms at start)
+
         safe += "-" + hashlib.sha256(run_id.encode("utf-8", "surrogatepass")).hexdigest()[:12]
     return journal_dir(output_dir) / (f"{safe}.{token}.json" if token else f"{safe}.json")
 
