@@ -49,6 +49,9 @@ def test_from_kwargs_normalises_values() -> None:
         ({"gpu_ids": "-1"}, "gpu_ids entries must be >= 0"),
         ({"flush_every_s": float("inf")}, "flush_every_s must be a positive number"),
         ({"project_name": " "}, "project_name must be a non-empty string"),
+        ({"cgroup_root": None}, "cgroup_root must be a folder path"),
+        ({"hwmon_root": 3}, "hwmon_root must be a folder path"),
+        ({"proc_root": ""}, "proc_root must be a folder path"),
     ],
 )
 def test_bad_options_are_configuration_errors_naming_the_option(

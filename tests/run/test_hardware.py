@@ -103,3 +103,56 @@ def test_single_process_start_loads_no_rank_machinery_nor_psutil(tmp_path: Path)
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip().splitlines()[-1] == "[]"
+
+
+def test_a_vm_without_hwmon_gpus_loads_neither_rapl_nor_hwmon_nor_openssl(tmp_path: Path) -> None:
+    """What a cloud VM's start/stop does not need stays unloaded (each costs milliseconds of every start): RAPL
+    (a VM models its vCPUs), the hwmon GPU sensor (no GPU driver in hwmon), pynvml (no NVIDIA library to load),
+    hashlib/OpenSSL, the filelock package, tempfile, importlib.resources."""
+    if not sys.platform.startswith("linux"):
+        pytest.skip("Linux sysfs layout")
+    dmi = tmp_path / "dmi"
+    dmi.mkdir()
+    (dmi / "sys_vendor").write_text("QEMU\n")
+    hwmon = tmp_path / "hwmon" / "hwmon0"
+    hwmon.mkdir(parents=True)
+    (hwmon / "name").write_text("k10temp\n")  # a CPU temperature sensor: not a GPU driver
+    code = (
+        "import sys\n"
+        "from wattwatch import Tracker\n"
+        f"t = Tracker(output_dir={str(tmp_path / 'out')!r}, country_iso_code='FRA', handle_signals=False,\n"
+        f"            environ={{}}, nvml_library='/nonexistent/libnvidia-ml.so.1', dmi_root={str(dmi)!r},\n"
+        f"            hwmon_root={str(hwmon.parent)!r}, cgroup_root={str(tmp_path / 'no-cgroup')!r})\n"
+        "t.start(); t.stop()\n"
+        "slow = ('wattwatch.sensors.rapl', 'wattwatch.sensors.hwmon', 'hashlib', '_hashlib', 'filelock',\n"
+        "        'tempfile', 'importlib.resources', 'pynvml')\n"
+        "print(sorted(m for m in slow if m in sys.modules))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip().splitlines()[-1] == "[]"
+
+
+def test_without_an_nvidia_library_pynvml_is_not_imported(tmp_path: Path) -> None:
+    """No ``libnvidia-ml.so.1`` for the dynamic linker: no NVIDIA driver, so the NVML sensor says so without
+    importing pynvml (~10 ms of every start on CPU-only and AMD hosts)."""
+    import ctypes
+
+    if not sys.platform.startswith("linux"):
+        pytest.skip("pynvml loads libnvidia-ml.so.1 by name on Linux only")
+    try:
+        ctypes.CDLL("libnvidia-ml.so.1")
+        pytest.skip("this machine has an NVIDIA library")
+    except OSError:
+        pass
+    code = (
+        "import sys, logging\n"
+        "logging.basicConfig(level=logging.INFO)\n"
+        "from wattwatch import Tracker\n"
+        f"t = Tracker(output_dir={str(tmp_path)!r}, country_iso_code='FRA', handle_signals=False, environ={{}},\n"
+        "            log_level='info')\n"
+        "t.start(); t.stop()\n"
+        "print('pynvml' in sys.modules)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip().splitlines()[-1] == "False"
+    assert "NVML Shared Library Not Found" in done.stderr

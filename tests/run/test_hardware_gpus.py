@@ -145,6 +145,28 @@ def test_amdsmi_is_asked_only_on_hosts_that_show_an_amd_gpu(tmp_path: Path) -> N
     assert amd_possible(HardwareRoots(hwmon_root=hw, kfd_path=kfd))
 
 
+def test_hwmon_is_opened_only_where_hwmon_lists_a_gpu_driver(tmp_path: Path) -> None:
+    from wattwatch.run.hardware import HWMON_GPU_DRIVERS, hwmon_gpu_possible
+    from wattwatch.sensors.hwmon import GPU_DRIVERS
+
+    assert set(GPU_DRIVERS) == HWMON_GPU_DRIVERS  # the list repeated in run.hardware stays the sensor's
+    root = tmp_path / "sys"
+    hw = hwmon_root(root)
+    assert not hwmon_gpu_possible(HardwareRoots(hwmon_root=tmp_path / "missing"))
+    assert not hwmon_gpu_possible(HardwareRoots(hwmon_root=hw))
+    (hw / "hwmon9").mkdir()
+    (hw / "hwmon9" / "name").write_text("coretemp\n")
+    assert not hwmon_gpu_possible(HardwareRoots(hwmon_root=hw))
+    add_gpu(root, "xe", "0000:03:00.0", {"energy1_input": 1})
+    assert hwmon_gpu_possible(HardwareRoots(hwmon_root=hw))
+
+
+def test_host_and_rapl_agree_on_the_powercap_root() -> None:
+    from wattwatch.sensors import host, rapl
+
+    assert host.DEFAULT_POWERCAP_ROOT == rapl.DEFAULT_POWERCAP_ROOT
+
+
 def _rank_env(rank: int, world: int, **extra: str) -> dict[str, str]:
     return {
         "RANK": str(rank),

@@ -145,7 +145,9 @@ def _watts_or_none(name: str, value: object) -> float | None:
 
 
 def _path(name: str, value: object) -> Path:
-    return Path(value)  # type: ignore[arg-type]
+    if not isinstance(value, str | os.PathLike) or not str(value):
+        raise ConfigurationError(f"{name} must be a folder path (a str or os.PathLike); got {value!r}")
+    return Path(value)
 
 
 def _use_ratio(name: str, value: object) -> float:

@@ -30,7 +30,16 @@ if TYPE_CHECKING:
     from wattwatch.distributed.topology import Ownership, Topology
     from wattwatch.sensors.amd import AmdSmiSensor
 
-__all__ = ["ForcedPower", "Hardware", "HardwareRoots", "SliceOptions", "amd_possible", "open_together"]
+__all__ = [
+    "HWMON_GPU_DRIVERS",
+    "ForcedPower",
+    "Hardware",
+    "HardwareRoots",
+    "SliceOptions",
+    "amd_possible",
+    "hwmon_gpu_possible",
+    "open_together",
+]
 
 
 @dataclass(frozen=True)
@@ -177,7 +186,9 @@ def _discover(
     RAPL or the model on bare metal, the VM's or the container's slice where there is one, the process tree in
     process mode (see :func:`wattwatch.sensors.host.host_sensors`). The GPUs open in a thread of their own while
     the host's sensors open here (:func:`open_together`)."""
-    import wattwatch.sensors.hwmon  # noqa: F401 - imported here, not in the GPU thread: no import-lock interplay
+    hwmon = ownership.measure_host and not explicit_gpus and hwmon_gpu_possible(roots)
+    if hwmon:  # imported here, not in the GPU thread: no import-lock interplay; and only where hwmon has a GPU
+        import wattwatch.sensors.hwmon  # noqa: F401
     import wattwatch.sensors.nvml  # noqa: F401
     from wattwatch.sensors.gpu_share import process_tree_pids
     from wattwatch.sensors.host import host_sensors
@@ -194,6 +205,7 @@ def _discover(
             distributed=distributed,
             share=gpu_share,
             pids=process_tree_pids(tree_pid) if gpu_share else None,
+            hwmon=hwmon,
         )
 
     open_host: Callable[[], list[Sensor]] | None = None
@@ -267,10 +279,11 @@ def _gpu_sensors(
     distributed: bool,
     share: bool = False,
     pids: Callable[[], Collection[int]] | None = None,
+    hwmon: bool = True,
 ) -> list[Sensor]:
-    """NVML, else amdsmi, for the GPUs this process owns; then hwmon for the GPUs neither library measures.
-    ``share``: NVIDIA GPUs are charged by the share of ``pids`` (the process tree) in their utilisation."""
-    from wattwatch.sensors.hwmon import HwmonGpuSensor
+    """NVML, else amdsmi, for the GPUs this process owns; then (``hwmon``: this process measures the host and
+    hwmon lists a GPU driver) hwmon for the GPUs neither library measures. ``share``: NVIDIA GPUs are charged by
+    the share of ``pids`` (the process tree) in their utilisation."""
     from wattwatch.sensors.nvml import NvmlSensor
 
     sensors: list[Sensor] = []
@@ -291,13 +304,41 @@ def _gpu_sensors(
             measured_by_amdsmi = [d.bdf for d in amd.devices] if amd is not None else []
             if amd is not None:
                 sensors.append(amd)
-    if ownership.measure_host and not explicit_gpus:
+    if hwmon and ownership.measure_host and not explicit_gpus:
+        from wattwatch.sensors.hwmon import HwmonGpuSensor
+
         if measured_by_amdsmi is None:  # this process did not ask amdsmi: does it list GPUs hwmon also sees?
             measured_by_amdsmi = _amd_bus_ids(roots) if not nvidia and amd_possible(roots) else []
-        hwmon = HwmonGpuSensor(roots.hwmon_root, exclude_pci_bus_ids=measured_by_amdsmi)
-        if hwmon.channels():
-            sensors.append(hwmon)
+        sensor = HwmonGpuSensor(roots.hwmon_root, exclude_pci_bus_ids=measured_by_amdsmi)
+        if sensor.channels():
+            sensors.append(sensor)
     return sensors
+
+
+HWMON_GPU_DRIVERS = frozenset({"i915", "xe", "amdgpu"})
+"""The hwmon device names of whole-GPU drivers (the keys of :data:`wattwatch.sensors.hwmon.GPU_DRIVERS`, repeated here
+so that a host without one does not import the hwmon sensor)."""
+
+
+def _hwmon_names(root: Path) -> set[str]:
+    """The ``name`` of every hwmon device under ``root`` (empty when the folder is missing or unreadable)."""
+    names: set[str] = set()
+    try:
+        entries = list(Path(root).iterdir())
+    except OSError:
+        return names
+    for p in entries:
+        try:
+            names.add((p / "name").read_text().strip())
+        except OSError:
+            continue
+    return names
+
+
+def hwmon_gpu_possible(roots: HardwareRoots) -> bool:
+    """Whether hwmon lists a device of a GPU driver (:data:`HWMON_GPU_DRIVERS`): only then is the hwmon GPU sensor
+    imported and opened."""
+    return not HWMON_GPU_DRIVERS.isdisjoint(_hwmon_names(roots.hwmon_root))
 
 
 def amd_possible(roots: HardwareRoots) -> bool:
@@ -305,10 +346,7 @@ def amd_possible(roots: HardwareRoots) -> bool:
     device. Keeps hosts without AMD GPUs from importing the binding (tens of milliseconds)."""
     if roots.amd_library is not None or roots.kfd_path.exists():
         return True
-    try:
-        return any((p / "name").read_text().strip() == "amdgpu" for p in Path(roots.hwmon_root).iterdir())
-    except OSError:
-        return False
+    return "amdgpu" in _hwmon_names(roots.hwmon_root)
 
 
 def _amd_sensor(

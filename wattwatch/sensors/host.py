@@ -18,15 +18,21 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from wattwatch.sensors.base import Sensor
 from wattwatch.sensors.cgroup import DEFAULT_CGROUP_ROOT, CgroupSlice, find_cgroup
 from wattwatch.sensors.cpu import CpuModelSensor
 from wattwatch.sensors.cpuinfo import read_cpuinfo
 from wattwatch.sensors.ram import WATTS_PER_GIB, FixedRamSensor, RamModelSensor
-from wattwatch.sensors.rapl import DEFAULT_POWERCAP_ROOT, RaplSensor
 from wattwatch.sensors.vm import DEFAULT_DMI_ROOT, cpu_scale, detect_vm
+
+if TYPE_CHECKING:
+    from wattwatch.sensors.rapl import RaplSensor
+
+DEFAULT_POWERCAP_ROOT = Path("/sys/class/powercap")
+"""Where RAPL's powercap zones are (the same as :data:`wattwatch.sensors.rapl.DEFAULT_POWERCAP_ROOT`; the RAPL
+module is imported only on bare metal, where it is used: VMs and containers model the CPU)."""
 
 __all__ = ["host_sensors"]
 
@@ -90,6 +96,8 @@ def host_sensors(
     if mode == "machine" and cpu_model_only:
         log.info("CPU energy is modelled from utilisation (%s)", f"full load {tdp_w:g} W" if tdp_w else "as asked")
     elif mode == "machine" and vm is None and not cpu_sliced:
+        from wattwatch.sensors.rapl import RaplSensor
+
         dram = include_dram and not ram_sliced  # a container's memory is its cgroup's, not the host's DIMMs
         rapl = _rapl_if_any(RaplSensor(powercap_root, dram, log, reader=rapl_reader, cpu_model=info.model_name), log)
         if rapl is not None:

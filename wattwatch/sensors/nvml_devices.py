@@ -13,6 +13,7 @@ from __future__ import annotations
 import ctypes
 import logging
 import os
+import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,6 +31,9 @@ __all__ = [
     "select_devices",
     "text",
 ]
+
+_LINUX_LIBRARY = "libnvidia-ml.so.1"
+"""The file pynvml loads on Linux (by the dynamic linker's search) when no library is named."""
 
 
 class NvmlUnavailable(Exception):
@@ -73,22 +77,30 @@ def load_nvml(library_path: str | os.PathLike[str] | None) -> ModuleType:
     Raises:
         NvmlUnavailable: pynvml is not installed, the file cannot be loaded, or ``nvmlInit`` failed.
     """
-    try:
-        import pynvml
-    except ImportError:
-        raise NvmlUnavailable("pynvml is not installed (pip install nvidia-ml-py)") from None
+    lib: ctypes.CDLL | None = None
     if library_path is not None:
         path = os.fspath(Path(library_path))
-        current = pynvml.nvmlLib
-        if current is None or getattr(current, "_name", None) != path:
+        loaded = sys.modules.get("pynvml")
+        if loaded is None or getattr(loaded.nvmlLib, "_name", None) != path:
             try:
                 lib = ctypes.CDLL(path)
             except OSError as exc:
                 raise NvmlUnavailable(f"cannot load NVML library {path!r} ({exc})") from None
-            # pynvml keeps one module-level library and caches function pointers looked up in it.
-            with pynvml.libLoadLock:
-                pynvml.nvmlLib = lib
-                pynvml._nvmlGetFunctionPointer_cache.clear()
+    elif "pynvml" not in sys.modules and sys.platform.startswith("linux"):
+        # pynvml loads exactly this name on Linux; without it there is no NVIDIA driver, and importing pynvml
+        # (~10 ms: hundreds of ctypes structures, ctypes.util, subprocess) would buy nothing.
+        try:
+            ctypes.CDLL(_LINUX_LIBRARY)
+        except OSError:
+            raise NvmlUnavailable(f"NVML Shared Library Not Found ({_LINUX_LIBRARY}: no NVIDIA driver)") from None
+    try:
+        import pynvml
+    except ImportError:
+        raise NvmlUnavailable("pynvml is not installed (pip install nvidia-ml-py)") from None
+    if lib is not None:  # pynvml keeps one module-level library and caches function pointers looked up in it
+        with pynvml.libLoadLock:
+            pynvml.nvmlLib = lib
+            pynvml._nvmlGetFunctionPointer_cache.clear()
     try:
         pynvml.nvmlInit()
     except pynvml.NVMLError as exc:

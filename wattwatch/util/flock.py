@@ -8,7 +8,7 @@ imports; this module needs only ``fcntl``.
 Semantics:
 
 - other processes, and other threads of this process, wait their turn: each thread opens its own descriptor,
-  and two descriptors' ``flock``\\ s conflict even within one process;
+  and the ``flock`` locks of two descriptors conflict even within one process;
 - the thread that holds the lock may take it again (a count; it is released when the count returns to 0);
 - a thread that is inside this lock's own acquire or release when a signal handler on the same thread asks for
   it gets :class:`LockInterrupted` at once (the caller decides: :func:`wattwatch.sinks.files.locked` then waits
