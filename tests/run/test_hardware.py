@@ -3,6 +3,7 @@ side reach the caller with the other side closed, and a single-process run never
 
 from __future__ import annotations
 
+import ast
 import subprocess
 import sys
 import threading
@@ -86,23 +87,31 @@ def test_background_returns_or_raises_in_the_caller() -> None:
         Background(lambda: {}["x"], name="t").result()
 
 
+def _loaded_by_a_cycle(tracker_args: str, modules: tuple[str, ...]) -> list[str]:
+    """Which of ``modules`` a fresh process has loaded after ``Tracker(<tracker_args>)``, ``start()``, ``stop()``."""
+    code = (
+        "import sys\n"
+        "from wattwatch import Tracker\n"
+        f"t = Tracker({tracker_args})\n"
+        "t.start(); t.stop()\n"
+        f"print(sorted(m for m in {modules!r} if m in sys.modules))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    return list(ast.literal_eval(out.strip().splitlines()[-1]))
+
+
 def test_single_process_start_loads_no_rank_machinery_nor_psutil(tmp_path: Path) -> None:
     """A plain run's start/stop imports neither the distributed aggregator (and its file lock) nor psutil
     (host facts come from the os module on Linux), nor what only errors, hourly files or uuid's platform
     checks need."""
     if not sys.platform.startswith("linux"):
         pytest.skip("psutil is the host-facts source off Linux")
-    code = (
-        "import sys\n"
-        "from wattwatch import Tracker\n"
-        f"t = Tracker(output_dir={str(tmp_path)!r}, country_iso_code='FRA', handle_signals=False, environ={{}},\n"
-        "            nvml_library='/nonexistent/libnvidia-ml.so.1')\n"
-        "t.start(); t.stop()\n"
-        "slow = ('psutil', 'wattwatch.distributed.aggregator', 'socket', 'uuid', 'statistics', 'difflib')\n"
-        "print(sorted(m for m in slow if m in sys.modules))\n"
+    args = (
+        f"output_dir={str(tmp_path)!r}, country_iso_code='FRA', handle_signals=False, environ={{}}, "
+        "nvml_library='/nonexistent/libnvidia-ml.so.1'"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
-    assert out.strip().splitlines()[-1] == "[]"
+    slow = ("psutil", "wattwatch.distributed.aggregator", "socket", "uuid", "statistics", "difflib")
+    assert _loaded_by_a_cycle(args, slow) == []
 
 
 def test_a_vm_without_hwmon_gpus_loads_neither_rapl_nor_hwmon_nor_openssl(tmp_path: Path) -> None:
@@ -117,19 +126,14 @@ def test_a_vm_without_hwmon_gpus_loads_neither_rapl_nor_hwmon_nor_openssl(tmp_pa
     hwmon = tmp_path / "hwmon" / "hwmon0"
     hwmon.mkdir(parents=True)
     (hwmon / "name").write_text("k10temp\n")  # a CPU temperature sensor: not a GPU driver
-    code = (
-        "import sys\n"
-        "from wattwatch import Tracker\n"
-        f"t = Tracker(output_dir={str(tmp_path / 'out')!r}, country_iso_code='FRA', handle_signals=False,\n"
-        f"            environ={{}}, nvml_library='/nonexistent/libnvidia-ml.so.1', dmi_root={str(dmi)!r},\n"
-        f"            hwmon_root={str(hwmon.parent)!r}, cgroup_root={str(tmp_path / 'no-cgroup')!r})\n"
-        "t.start(); t.stop()\n"
-        "slow = ('wattwatch.sensors.rapl', 'wattwatch.sensors.hwmon', 'hashlib', '_hashlib', 'filelock',\n"
-        "        'tempfile', 'importlib.resources', 'pynvml')\n"
-        "print(sorted(m for m in slow if m in sys.modules))\n"
+    args = (
+        f"output_dir={str(tmp_path / 'out')!r}, country_iso_code='FRA', handle_signals=False, environ={{}}, "
+        f"nvml_library='/nonexistent/libnvidia-ml.so.1', dmi_root={str(dmi)!r}, hwmon_root={str(hwmon.parent)!r}, "
+        f"cgroup_root={str(tmp_path / 'no-cgroup')!r}"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
-    assert out.strip().splitlines()[-1] == "[]"
+    slow = ("wattwatch.sensors.rapl", "wattwatch.sensors.hwmon", "hashlib", "_hashlib", "filelock", "tempfile",
+            "importlib.resources", "pynvml")  # fmt: skip
+    assert _loaded_by_a_cycle(args, slow) == []
 
 
 def test_without_an_nvidia_library_pynvml_is_not_imported(tmp_path: Path) -> None:
