@@ -18,6 +18,7 @@ from wattwatch.carbon.embodied import (
     match_cpu,
     match_gpu,
 )
+from wattwatch.carbon.embodied_data import cpu_key
 from wattwatch.errors import ConfigurationError
 from wattwatch.result import EmissionsData
 
@@ -153,6 +154,53 @@ def test_unknown_gpu_name_is_none() -> None:
 def test_cpu_names_as_cpuinfo_reports_them(cpuinfo: str, name: str | None) -> None:
     found = match_cpu(cpuinfo)
     assert (found[0] if found else None) == name
+
+
+def test_each_gpu_rule_s_substring_is_in_every_name_its_expression_matches() -> None:
+    """The substring test before each expression must never skip a match: every alternative of the expression
+    starts (after a word boundary) with the substring, which holds no regular-expression syntax."""
+    import re
+
+    from wattwatch.carbon.embodied_data import _GPU_RULES
+
+    for literal, pattern, _spec in _GPU_RULES:
+        assert literal and re.escape(literal) == literal.replace(" ", "\\ ")
+        for alternative in pattern.split("|"):
+            assert alternative.removeprefix(r"\b").startswith(literal), (literal, pattern)
+
+
+def _longest_whole_name_match(name: str) -> tuple[str, int, int | None] | None:
+    """match_cpu's rule written out over the whole table: the exact key, else the longest name (ties: the first
+    in sorted order) whose words all occur in the normalised name and which has a model number."""
+    data = load_data()
+    key = cpu_key(name)
+    if key in data.cpu_index:
+        return data.cpu_index[key]
+    words = set(key.split())
+    best, best_len = None, 0
+    for spec_key in sorted(data.cpu_index):
+        spec_words = spec_key.split()
+        has_number = any(any(ch.isdigit() for ch in w) for w in spec_words)
+        if has_number and set(spec_words) <= words and len(spec_words) > best_len:
+            best, best_len = data.cpu_index[spec_key], len(spec_words)
+    return best
+
+
+def test_cpu_matching_equals_the_rule_over_the_whole_table() -> None:
+    data = load_data()
+    names = [
+        "Intel(R) Xeon(R) Platinum 8480+",
+        "AMD EPYC 7763 64-Core Processor",
+        "Intel(R) Xeon(R) Gold 6248R CPU @ 3.00GHz",
+        "Intel(R) Xeon(R) Gold 6248 CPU @ 2.50GHz",
+        "AMD Ryzen 9 5950X 16-Core Processor",
+        "Intel(R) Core(TM) i7-10700K CPU @ 3.80GHz",
+        "AMD EPYC 9654 96-Core Processor",
+        "Some Vendor 1234 Chip",
+    ]
+    names += [spec_name + " extra words 2" for spec_name, _die, _threads in list(data.cpu_index.values())[::37]]
+    for name in names:
+        assert match_cpu(name, data) == _longest_whole_name_match(name), name
 
 
 def test_share_is_duration_over_lifetime_times_use_ratio() -> None:

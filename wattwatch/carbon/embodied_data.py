@@ -37,16 +37,6 @@ class EmbodiedData:
     server: dict[str, Any]
 
     @functools.cached_property
-    def cpu_by_number(self) -> dict[str, list[str]]:
-        """Model-number word (one with a digit) -> the CPU keys containing it."""
-        out: dict[str, list[str]] = {}
-        for key in self.cpu_index:
-            for word in key.split():
-                if any(ch.isdigit() for ch in word):
-                    out.setdefault(word, []).append(key)
-        return out
-
-    @functools.cached_property
     def gpu_index(self) -> dict[str, dict[str, Any]]:
         return {g["name"]: g for g in self.gpus}
 
@@ -74,35 +64,36 @@ def load_data(path: str | None = None) -> EmbodiedData:
 
 # -- name matching -----------------------------------------------------------------------------------------
 
-_GPU_RULES: tuple[tuple[str, str], ...] = (
-    # (regular expression on the lower-cased NVML/ROCm name, Boavizta GPU spec); first match wins.
-    (r"h100.*nvl", "NVIDIA H100 NVL 94GB"),
-    (r"h100.*pcie", "NVIDIA H100 PCIe 80GB"),
-    (r"h100", "NVIDIA H100 SXM 80GB"),  # "NVIDIA H100 80GB HBM3" is the SXM board
-    (r"h200", "NVIDIA H200 SXM 141GB"),
-    (r"b200", "NVIDIA B200 180GB"),
-    (r"b300", "NVIDIA B300 288GB"),
-    (r"a100.*80.*pcie|a100.*pcie.*80", "NVIDIA A100 PCIe 80GB"),
-    (r"a100.*80", "NVIDIA A100 SXM4 80GB"),
-    (r"a100.*pcie", "NVIDIA A100 PCIe 40GB"),
-    (r"a100", "NVIDIA A100 SXM4 40GB"),
-    (r"v100s", "NVIDIA Tesla V100S PCIe 32GB"),
-    (r"v100.*pcie.*32", "NVIDIA Tesla V100 PCIe 32GB"),
-    (r"v100.*pcie", "NVIDIA Tesla V100 PCIe 16GB"),
-    (r"v100.*32", "NVIDIA Tesla V100 SXM2 32GB"),
-    (r"v100", "NVIDIA Tesla V100 SXM2 16GB"),
-    (r"l40s", "NVIDIA L40S 48GB"),
-    (r"\bl4\b", "NVIDIA L4"),
-    (r"\bt4\b", "NVIDIA T4"),
-    (r"\ba10g?\b", "NVIDIA A10"),
-    (r"p100", "NVIDIA P100"),
-    (r"\bp4\b", "NVIDIA Tesla P4"),
-    (r"\bm60\b", "NVIDIA Tesla M60"),
-    (r"mi300x", "AMD Instinct MI300X 192GB"),
-    (r"rtx a4500", "NVIDIA RTX A4500"),
-    (r"titan rtx", "NVIDIA Titan RTX"),
-    (r"1080 ti", "NVIDIA GTX 1080 Ti"),
-    (r"quadro rtx 5000", "NVIDIA Quadro RTX 5000"),
+_GPU_RULES: tuple[tuple[str, str, str], ...] = (
+    # (a substring the name must contain, a regular expression on the lower-cased NVML/ROCm name, Boavizta GPU
+    # spec); first match wins. The substring spares compiling and running the expressions that cannot match.
+    ("h100", r"h100.*nvl", "NVIDIA H100 NVL 94GB"),
+    ("h100", r"h100.*pcie", "NVIDIA H100 PCIe 80GB"),
+    ("h100", r"h100", "NVIDIA H100 SXM 80GB"),  # "NVIDIA H100 80GB HBM3" is the SXM board
+    ("h200", r"h200", "NVIDIA H200 SXM 141GB"),
+    ("b200", r"b200", "NVIDIA B200 180GB"),
+    ("b300", r"b300", "NVIDIA B300 288GB"),
+    ("a100", r"a100.*80.*pcie|a100.*pcie.*80", "NVIDIA A100 PCIe 80GB"),
+    ("a100", r"a100.*80", "NVIDIA A100 SXM4 80GB"),
+    ("a100", r"a100.*pcie", "NVIDIA A100 PCIe 40GB"),
+    ("a100", r"a100", "NVIDIA A100 SXM4 40GB"),
+    ("v100s", r"v100s", "NVIDIA Tesla V100S PCIe 32GB"),
+    ("v100", r"v100.*pcie.*32", "NVIDIA Tesla V100 PCIe 32GB"),
+    ("v100", r"v100.*pcie", "NVIDIA Tesla V100 PCIe 16GB"),
+    ("v100", r"v100.*32", "NVIDIA Tesla V100 SXM2 32GB"),
+    ("v100", r"v100", "NVIDIA Tesla V100 SXM2 16GB"),
+    ("l40s", r"l40s", "NVIDIA L40S 48GB"),
+    ("l4", r"\bl4\b", "NVIDIA L4"),
+    ("t4", r"\bt4\b", "NVIDIA T4"),
+    ("a10", r"\ba10g?\b", "NVIDIA A10"),
+    ("p100", r"p100", "NVIDIA P100"),
+    ("p4", r"\bp4\b", "NVIDIA Tesla P4"),
+    ("m60", r"\bm60\b", "NVIDIA Tesla M60"),
+    ("mi300x", r"mi300x", "AMD Instinct MI300X 192GB"),
+    ("rtx a4500", r"rtx a4500", "NVIDIA RTX A4500"),
+    ("titan rtx", r"titan rtx", "NVIDIA Titan RTX"),
+    ("1080 ti", r"1080 ti", "NVIDIA GTX 1080 Ti"),
+    ("quadro rtx 5000", r"quadro rtx 5000", "NVIDIA Quadro RTX 5000"),
 )
 
 
@@ -110,8 +101,8 @@ def match_gpu(name: str, data: EmbodiedData | None = None) -> dict[str, Any] | N
     """Boavizta's spec for a GPU name (``None``: unknown, the archetype applies)."""
     data = data or load_data()
     low = name.lower()
-    for pattern, spec in _GPU_RULES:
-        if re.search(pattern, low):
+    for literal, pattern, spec in _GPU_RULES:
+        if literal in low and re.search(pattern, low):
             return data.gpu_index.get(spec)
     for spec_name, found in data.gpu_index.items():
         if spec_name.lower() == low:
@@ -144,7 +135,10 @@ def match_cpu(name: str, data: EmbodiedData | None = None) -> tuple[str, int, in
     if hit is not None:
         return hit
     words = set(key.split())
-    candidates = {k for w in words if any(ch.isdigit() for ch in w) for k in data.cpu_by_number.get(w, ())}
+    numbers = [w for w in words if any(ch.isdigit() for ch in w)]
+    # A substring test first (1,520 names, no split): a name whose words are all in ``words`` and which contains
+    # a model number contains it as one of its words, so this keeps exactly the names that can match.
+    candidates = [k for k in data.cpu_index if any(n in k for n in numbers)]
     best: tuple[str, int, int | None] | None = None
     best_len = 0
     for spec_key in sorted(candidates):
