@@ -448,3 +448,25 @@ def test_import_is_cheap() -> None:
         "assert d._json.cache_info().currsize == 0 and d._cloud_rows.cache_info().currsize == 0, 'parsed at import'\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_one_country_read_from_the_text_equals_the_whole_table_parsed(tmp_path: Path) -> None:
+    """A start looks up one code without parsing global_energy_mix.json whole; every code must read the same
+    entry both ways, and a file laid out differently still answers (through the whole parse)."""
+    from wattwatch.carbon import intensity_data as data
+
+    directory = data._dir(None)
+    table = data._json(data._GLOBAL_MIX, directory)
+    assert len(table) > 200
+    for code, entry in table.items():
+        if code.isalpha():
+            assert data._country_mix(code, directory) == entry, code
+    odd = tmp_path / "data"
+    from wattwatch.carbon.codecarbon_data import BUNDLED_DATA_DIR
+
+    shutil.copytree(BUNDLED_DATA_DIR, odd)
+    path = odd / data._GLOBAL_MIX
+    path.write_text(json.dumps({"FRA": {**table["FRA"], "iso_code": "XXX"}, "DEU": table["DEU"]}), encoding="utf-8")
+    assert data._country_mix("FRA", odd) is None  # the object says it is another country: not trusted
+    assert data.country_lookup("FRA", odd).country_name == table["FRA"]["country_name"]  # the whole parse
+    assert data.country_lookup("DEU", odd).g_per_kwh == data.country_lookup("DEU").g_per_kwh

@@ -178,11 +178,34 @@ def _mix_to_g_per_kwh(mix: dict[str, Any], data_dir: Path | None) -> float:
     return intensity
 
 
+@lru_cache(maxsize=32)
+def _country_mix(code: str, data_dir: Path | None) -> dict[str, Any] | None:
+    """One country's entry of ``global_energy_mix.json`` without parsing the other 200-odd (129 kB: a start
+    looks up one code): the text after the key ``"<code>":`` decoded as one object; ``None`` when the key is not
+    found that way or the object does not say it is that country (then the whole file is parsed)."""
+    with open(require_data_file(_GLOBAL_MIX, data_dir), encoding="utf-8") as f:
+        text = f.read()
+    at = text.find(f'"{code}":')
+    if at < 0:
+        return None
+    start = text.find("{", at)
+    try:
+        mix, _ = json.JSONDecoder().raw_decode(text, start)
+    except ValueError:
+        return None
+    if not isinstance(mix, dict) or mix.get("iso_code", code) != code:
+        return None
+    return mix
+
+
 def country_lookup(iso3: str, data_dir: str | Path | None = None) -> Lookup:
     """A country's intensity from ``global_energy_mix.json``; ``ValueError`` naming the nearest codes."""
     d = _dir(data_dir)
-    table: dict[str, dict[str, Any]] = _json(_GLOBAL_MIX, d)
     code = iso3.strip().upper()
+    found = _country_mix(code, d) if code.isalpha() else None
+    if found is not None:
+        return _country(code, found, d)
+    table: dict[str, dict[str, Any]] = _json(_GLOBAL_MIX, d)
     if code not in table:
         by_name = {v.get("country_name", "").lower(): k for k, v in table.items()}
         if code.lower() in by_name:
@@ -193,7 +216,10 @@ def country_lookup(iso3: str, data_dir: str | Path | None = None) -> Lookup:
         near = nearest(code, table)
         names = ", ".join(f"{c} ({table[c].get('country_name', '')})" for c in near)
         raise ValueError(f"unknown country ISO-3 code {iso3!r}; nearest valid: {names}")
-    mix = table[code]
+    return _country(code, table[code], d)
+
+
+def _country(code: str, mix: dict[str, Any], d: Path | None) -> Lookup:
     g = _mix_to_g_per_kwh(mix, d)
     name = str(mix.get("country_name", ""))
     year = mix.get("year", "")
