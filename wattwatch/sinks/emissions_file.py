@@ -42,15 +42,19 @@ from wattwatch.sinks.files import OS_FILE_OPS, FileOps, locked, write_all
 
 __all__ = [
     "COMPANION_TAG",
+    "ColumnScan",
     "CsvTable",
     "PendingAppend",
+    "TableLayout",
     "TableReader",
     "WriteOutcome",
     "append_row",
     "companion_path",
     "encode_row",
+    "read_row_at",
     "read_rows",
     "read_table",
+    "table_layout",
     "was_appended",
 ]
 
@@ -322,10 +326,122 @@ def read_table(path: str | os.PathLike[str]) -> CsvTable:
     """Read a whole CSV file into memory (see :class:`TableReader` to stream it)."""
     with TableReader(path) as reader:
         rows = list(reader)
-        return CsvTable(header=list(reader.header), rows=rows, notes=list(reader.notes), delimiter=reader.delimiter)
+        return CsvTable(
+            header=list(reader.header), rows=rows, notes=list(reader.notes), delimiter=reader.delimiter
+        )
 
 
 def read_rows(path: str | os.PathLike[str]) -> tuple[list[str], list[dict[str, str]]]:
     """Header and rows of a CSV file (``([], [])`` when it does not exist or is empty); see :func:`read_table`."""
     table = read_table(path)
     return table.header, table.rows
+
+
+# ------------------------------------------------------------------------------ column-selective streaming
+
+
+@dataclass(frozen=True)
+class TableLayout:
+    """Where a CSV file's rows are: its ``header`` (names stripped), ``delimiter``, the byte offset of its first
+    row (``data_start``: after the byte-order mark and the header line), its ``size`` in bytes and the number of
+    ``"`` bytes before ``data_start`` (the header's, for :class:`ColumnScan`'s quote parity)."""
+
+    path: Path
+    header: tuple[str, ...]
+    delimiter: str
+    data_start: int
+    size: int
+    header_quotes: int
+
+
+def table_layout(path: str | os.PathLike[str]) -> TableLayout | None:
+    """The :class:`TableLayout` of ``path``, or ``None`` when it has no header (missing, empty, not a table) or
+    a lone ``\\r`` ends its lines (the byte-range reader splits on ``\\n``; :class:`TableReader` reads those).
+    ``OSError`` when it cannot be read."""
+    p = Path(path)
+    try:
+        fh = open(p, "rb")  # noqa: SIM115 - closed below
+    except FileNotFoundError:
+        return None
+    with fh:
+        head = fh.read(1 << 20)
+        size = os.fstat(fh.fileno()).st_size
+    parsed = parse_header(head, whole_file=len(head) >= size)
+    if parsed is None:
+        return None
+    header, delimiter, _, bom = parsed
+    skip = len(BOM) if bom else 0
+    end = head.find(b"\n", skip)
+    if end < 0:
+        end = len(head) - 1
+        if b"\r" in head[skip:]:
+            return None
+    return TableLayout(p, header, delimiter, end + 1, size, head[: end + 1].count(b'"'))
+
+
+class ColumnScan:
+    """Streams some cells of each row whose first byte lies in ``[start, end)`` of a file (memory: one row).
+
+    Iterating gives ``(byte offset of the row, cells)`` with one cell per name of ``names`` (``""`` where the
+    row has none). It tolerates what :class:`TableReader` tolerates -- undecodable bytes (U+FFFD), extra or
+    missing cells, blank lines, a torn last line, a damaged line (skipped; see :attr:`notes`) -- and reads a
+    quoted cell holding line breaks as one cell. ``start`` must be a row's first byte (``data_start``, or just
+    after a ``\\n`` outside quotes): :attr:`quotes` counts the ``"`` bytes read, so that a caller who split a
+    file at a ``\\n`` can check the split was outside a quoted cell (an even count of ``"`` before it).
+    :attr:`rows` counts the rows given, :attr:`lines` the lines read."""
+
+    def __init__(
+        self, layout: TableLayout, names: Sequence[str], *, start: int | None = None, end: int | None = None
+    ) -> None:
+        self.layout = layout
+        index = {n: i for i, n in reversed(list(enumerate(layout.header)))}
+        self._picks = [index.get(n, -1) for n in names]
+        self.start = layout.data_start if start is None else start
+        self.end = layout.size if end is None else end
+        self.quotes = 0
+        self.rows = 0
+        self.lines = 0
+        self.notes: list[tuple[int, str]] = []
+        """``(line number counted from ``start``, 1-based; why)`` for each line skipped."""
+        self._pos = self.start
+        self._record_quotes = 0
+
+    def _lines(self, fh: io.BufferedReader) -> Iterator[str]:
+        fh.seek(self.start)
+        pos, end = self.start, self.end
+        for line in fh:
+            if pos >= end and (self.quotes - self._record_quotes) % 2 == 0:
+                break  # past the range, and not inside a quoted cell of the row being read
+            pos += len(line)
+            self._pos = pos
+            self.quotes += line.count(b'"')
+            self.lines += 1
+            yield line.decode("utf-8", "replace")
+
+    def __iter__(self) -> Iterator[tuple[int, list[str]]]:
+        _allow_large_fields()
+        picks = self._picks
+        with open(self.layout.path, "rb") as fh:
+            reader = csv.reader(self._lines(fh), delimiter=self.layout.delimiter)
+            while True:
+                at, self._record_quotes = self._pos, self.quotes
+                try:
+                    cells = next(reader)
+                except StopIteration:
+                    return
+                except csv.Error as exc:
+                    self.notes.append((reader.line_num, str(exc)))
+                    continue
+                if not cells or (len(cells) == 1 and not cells[0].strip()):
+                    continue
+                self.rows += 1
+                n = len(cells)
+                yield at, [cells[i] if 0 <= i < n else "" for i in picks]
+
+
+def read_row_at(layout: TableLayout, offset: int) -> dict[str, str]:
+    """The row starting at byte ``offset`` (as :class:`TableReader` gives it: cells by header name, missing
+    ones ``""``; a quoted cell's line breaks included). ``ValueError`` when no row starts there; ``OSError`` from the read."""
+    for _, cells in ColumnScan(layout, layout.header, start=offset, end=offset + 1):
+        return dict(zip(layout.header, cells, strict=True))
+    raise ValueError(f"{layout.path}: no row at byte {offset}")

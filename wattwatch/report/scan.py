@@ -1,0 +1,291 @@
+"""One column-selective pass over an emissions.csv: each row reduced to the few numbers ``wattwatch report``
+sums, stored in flat arrays (about 150 bytes a row), never as an :class:`~wattwatch.result.EmissionsData`.
+
+:func:`scan_table` reads a file with :class:`~wattwatch.sinks.emissions_file.ColumnScan`. A large file
+(:data:`PARALLEL_MIN_BYTES` or more) is split in two at a line break and the second half is read by a forked
+worker process while this one reads the first; the split is kept only when the number of ``"`` bytes before it
+is even (CSV quote parity: the line break is then outside any quoted cell), otherwise -- or when ``fork`` is
+missing or fails, or the worker dies -- the file is read in this process alone. The result is the same either way.
+
+A row whose cells the fast path cannot take as they are (an empty or unreadable number, a non-finite one, no
+``embodied_emissions``, a file without a ``status`` column...) is parsed by
+:meth:`wattwatch.result.EmissionsData.from_row` from the same cells, so every figure has the reader's exact
+semantics. Only the columns in :data:`NAMES` are read: damage in a column the report does not use (say
+``cpu_power``) no longer hides a run's energy.
+
+Units: energy kWh (PUE applied), CO2 kg CO2eq, duration s, J per token.
+"""
+
+from __future__ import annotations
+
+import heapq
+import json
+import math
+import os
+import pickle
+from array import array
+from dataclasses import dataclass, field
+
+from wattwatch.result import NO_STATUS, EmissionsData
+from wattwatch.sinks.emissions_file import ColumnScan, TableLayout
+
+__all__ = ["NAMES", "PARALLEL_MIN_BYTES", "VALUES", "RunColumns", "order_key", "scan_table", "values_of"]
+
+NAMES: tuple[str, ...] = (
+    "run_id", "resumed_segments", "timestamp", "start_time", "status", "project_name", "duration",
+    "gpu_energy", "cpu_energy", "ram_energy", "energy_consumed", "emissions", "water_consumed",
+    "embodied_emissions", "energy_low_kwh", "energy_high_kwh", "tokens", "phase_energy_kwh",
+    "gpu_model", "gpu_count", "cpu_model", "cpu_count", "ram_total_size", "node_count",
+)  # fmt: skip
+"""The columns read (the last six only for a row whose embodied CO2 is computed at report time)."""
+
+VALUES: tuple[str, ...] = (
+    "duration_s", "gpu_energy_kwh", "cpu_energy_kwh", "ram_energy_kwh", "energy_kwh", "emissions_kg",
+    "water_l", "embodied_emissions_kg", "energy_low_kwh", "energy_high_kwh", "joules_per_token",
+)  # fmt: skip
+"""The numbers kept per row, in :attr:`RunColumns.values` order (``nan``: none -- no band, no tokens)."""
+
+PARALLEL_MIN_BYTES = 32 << 20
+"""Files this large (bytes) are read by two processes; smaller ones in this process alone."""
+
+_NAN = float("nan")
+
+
+@dataclass
+class RunColumns:
+    """Rows of one byte range of a file, one entry per row in every array (see :data:`VALUES`)."""
+
+    offsets: array = field(default_factory=lambda: array("q"))  # type: ignore[type-arg]
+    """Byte offset of each row in its file."""
+    key_hashes: array = field(default_factory=lambda: array("q"))  # type: ignore[type-arg]
+    """``hash((run_id, resumed_segments))``: the deduplication key, compact (equal keys are checked on disk)."""
+    values: list[array] = field(  # type: ignore[type-arg]
+        default_factory=lambda: [array("d") for _ in VALUES]
+    )
+    embodied_computed: bytearray = field(default_factory=bytearray)
+    """1 where the row had no ``embodied_emissions`` and it was computed from the row's hardware."""
+    statuses: array = field(default_factory=lambda: array("i"))  # type: ignore[type-arg]
+    projects: array = field(default_factory=lambda: array("i"))  # type: ignore[type-arg]
+    order_blob: bytearray = field(default_factory=bytearray)
+    """Each row's order key, one after another: ``start_time`` (or ``timestamp``) + NUL + ``run_id``, UTF-8
+    (bytes sort as the strings do: ``wattwatch report``'s order of runs)."""
+    order_ends: array = field(default_factory=lambda: array("q"))  # type: ignore[type-arg]
+    """Where each row's order key ends in :attr:`order_blob`."""
+    texts: list[str] = field(default_factory=list)
+    """The status and project strings :attr:`statuses` and :attr:`projects` index."""
+    no_run_id: list[int] = field(default_factory=list)
+    """Rows without a run id (each its own run: never deduplicated)."""
+    skipped: list[tuple[int, str]] = field(default_factory=list)
+    """``(row number in the range, 0-based; why)`` for rows that could not be read."""
+    line_notes: list[tuple[int, str]] = field(default_factory=list)
+    """``(line number in the range, 1-based; why)`` for damaged lines skipped."""
+    recent: list[tuple[bytes, int]] = field(default_factory=list)
+    """The ``keep`` rows with the largest order keys, as ``(key, row)`` (a heap), when ``keep`` was given."""
+    cheapest: list[tuple[float, int]] = field(default_factory=list)
+    """The ``keep`` rows with the lowest J/token, as ``(-J/token, row)`` (a heap), likewise."""
+    overflowed: bool = False
+    """Rows were left out of :attr:`recent` or :attr:`cheapest` (else they hold every candidate)."""
+    tied: bool = False
+    """A row left out of :attr:`cheapest` had the J/token of one kept (then the order key decides: not kept)."""
+    rows: int = 0
+    lines: int = 0
+    quotes: int = 0
+
+    def __len__(self) -> int:
+        return len(self.offsets)
+
+    def order_key(self, i: int) -> bytes:
+        """Row ``i``'s order key (see :attr:`order_blob`)."""
+        return bytes(self.order_blob[self.order_ends[i - 1] if i else 0 : self.order_ends[i]])
+
+    def add_order_key(self, start: str, run_id: str) -> bytes:
+        key = order_key(start, run_id)
+        self.order_blob += key
+        self.order_ends.append(len(self.order_blob))
+        return key
+
+
+def order_key(start: str, run_id: str) -> bytes:
+    """``wattwatch report``'s sort key of a run, ``(start_time or timestamp, run_id)``, as bytes."""
+    return f"{start}\0{run_id}".encode("utf-8", "surrogatepass")
+
+
+def values_of(data: EmissionsData) -> tuple[list[float], bool]:
+    """The :data:`VALUES` of a parsed row, and whether its embodied CO2 was computed at report time."""
+    from wattwatch.cli.commands.report import embodied_kg, joules_per_token
+
+    emb, computed = embodied_kg(data)
+    jpt = joules_per_token(data)
+    low, high = data.energy_low_kwh, data.energy_high_kwh
+    return [
+        data.duration, data.gpu_energy, data.cpu_energy, data.ram_energy, data.energy_consumed,
+        data.emissions, data.water_consumed, emb, _NAN if low is None else low, _NAN if high is None else high,
+        _NAN if jpt is None else jpt,
+    ], computed  # fmt: skip
+
+
+def _train_kwh(cell: str) -> float | None:
+    """The ``train`` phase's kWh from a ``phase_energy_kwh`` cell, as ``EmissionsData.from_row`` reads it;
+    ``ValueError`` where it would refuse the cell."""
+    phases = json.loads(cell) if cell else {}
+    if not isinstance(phases, dict) or not all(
+        isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v) for v in phases.values()
+    ):
+        raise ValueError("phase_energy_kwh")
+    train = phases.get("train")
+    return None if train is None else float(train)
+
+
+def extract(
+    layout: TableLayout, start: int | None = None, end: int | None = None, *, keep: int | None = None
+) -> RunColumns:
+    """The rows whose first byte lies in ``[start, end)`` of the file (the whole file by default); ``keep``: also
+    note the ``keep`` most recent and the ``keep`` lowest-J/token rows (:attr:`RunColumns.recent`)."""
+    out = RunColumns()
+    full = "status" in layout.header
+    present = [n for n in NAMES if n in layout.header]
+    text_index: dict[str, int] = {}
+
+    def text(s: str) -> int:
+        i = text_index.get(s)
+        if i is None:
+            i = text_index[s] = len(out.texts)
+            out.texts.append(s)
+        return i
+
+    vals = [a.append for a in out.values]
+    put_status, put_project, put_key = out.statuses.append, out.projects.append, out.add_order_key
+    put_offset, put_hash = out.offsets.append, out.key_hashes.append
+    scan = ColumnScan(layout, NAMES, start=start, end=end)
+    for n, (at, c) in enumerate(scan):
+        rid, seg, ts, st, status, project, *_ = c
+        try:
+            if not full or not status or not c[13]:
+                raise ValueError  # no status (column), or embodied computed here: the exact path
+            v = [float(c[6]), float(c[7]), float(c[8]), float(c[9]), float(c[10]), float(c[11]), float(c[12])]
+            v.append(float(c[13]))
+            v.append(float(c[14]) if c[14] else _NAN)
+            v.append(float(c[15]) if c[15] else _NAN)
+            total = math.fsum(v[:8]) + (v[8] if c[14] else 0.0) + (v[9] if c[15] else 0.0)
+            if total - total != 0.0:
+                raise ValueError  # inf or nan somewhere: from_row refuses it, with its message
+            segments = int(float(seg)) if seg else 0
+            tokens = int(float(c[16])) if c[16] else None
+            jpt = _NAN
+            if tokens and tokens > 0:
+                train = _train_kwh(c[17])
+                jpt = (train if train is not None and train > 0 else v[4]) * 3.6e6 / tokens
+            v.append(jpt)
+            computed = False
+        except (ValueError, OverflowError):
+            try:
+                data = EmissionsData.from_row(dict(zip(NAMES, c, strict=True)) if full else _row(present, c))
+            except ValueError as exc:
+                out.skipped.append((n, str(exc)))
+                continue
+            v, computed = values_of(data)
+            rid, segments, status, project = (
+                data.run_id,
+                data.resumed_segments,
+                data.status,
+                data.project_name,
+            )
+            ts, st = data.timestamp, data.start_time
+        for put, x in zip(vals, v, strict=True):
+            put(x)
+        out.embodied_computed.append(computed)
+        if not rid:
+            out.no_run_id.append(len(out.offsets))
+        put_offset(at)
+        put_hash(hash((rid, segments)))
+        put_status(text(status if full else NO_STATUS))
+        put_project(text(project))
+        key = put_key(st or ts, rid)
+        if keep is not None:
+            _shortlist(out, keep, key, v[10])
+    out.rows, out.lines, out.quotes, out.line_notes = scan.rows, scan.lines, scan.quotes, scan.notes
+    return out
+
+
+def _shortlist(out: RunColumns, keep: int, key: bytes, jpt: float) -> None:
+    """Offer the last row of ``out`` to its :attr:`~RunColumns.recent` and :attr:`~RunColumns.cheapest` heaps."""
+    row = len(out.offsets) - 1
+    recent, cheapest = out.recent, out.cheapest
+    if len(recent) < keep:
+        heapq.heappush(recent, (key, row))
+    else:
+        out.overflowed = True
+        if keep and (key, row) > recent[0]:
+            heapq.heapreplace(recent, (key, row))
+    if jpt != jpt:  # no J/token
+        return
+    if len(cheapest) < keep:
+        heapq.heappush(cheapest, (-jpt, row))
+        return
+    out.overflowed = True
+    if keep and -jpt > cheapest[0][0]:
+        heapq.heapreplace(cheapest, (-jpt, row))
+    elif keep and -jpt == cheapest[0][0]:
+        out.tied = True
+
+
+def _row(present: list[str], cells: list[str]) -> dict[str, str]:
+    """The cells of the columns the file has, by name (a column the file lacks keeps its default)."""
+    return {n: cells[NAMES.index(n)] for n in present}
+
+
+def _split_point(layout: TableLayout) -> int | None:
+    """The byte just after the first ``\\n`` at or after the middle of the rows, or ``None``."""
+    mid = layout.data_start + (layout.size - layout.data_start) // 2
+    with open(layout.path, "rb") as fh:
+        fh.seek(mid)
+        pos = mid
+        while chunk := fh.read(1 << 16):
+            i = chunk.find(b"\n")
+            if i >= 0:
+                split = pos + i + 1
+                return split if split < layout.size else None
+            pos += len(chunk)
+    return None
+
+
+def scan_table(layout: TableLayout, *, parallel: bool = True, keep: int | None = None) -> list[RunColumns]:
+    """The file's rows, as one :class:`RunColumns` per byte range read, in file order (see the module's
+    docstring for when two processes read it); ``keep``: see :func:`extract`."""
+    split = _split_point(layout) if parallel and layout.size >= PARALLEL_MIN_BYTES else None
+    fork = getattr(os, "fork", None)
+    if split is None or fork is None:
+        return [extract(layout, keep=keep)]
+    try:
+        read_fd, write_fd = os.pipe()
+    except OSError:
+        return [extract(layout, keep=keep)]
+    try:
+        pid = fork()
+    except OSError:
+        os.close(read_fd)
+        os.close(write_fd)
+        return [extract(layout, keep=keep)]
+    if pid == 0:  # pragma: no cover - the worker (coverage does not follow a fork)
+        code = 1
+        try:
+            os.close(read_fd)
+            with os.fdopen(write_fd, "wb") as out:
+                pickle.dump(extract(layout, split, keep=keep), out, protocol=pickle.HIGHEST_PROTOCOL)
+            code = 0
+        finally:
+            os._exit(code)
+    os.close(write_fd)
+    first = extract(layout, layout.data_start, split, keep=keep)
+    second: RunColumns | None = None
+    with os.fdopen(read_fd, "rb") as pipe:
+        try:
+            second = pickle.load(pipe)
+        except Exception:  # noqa: BLE001 - a worker that died: read its half here
+            second = None
+    _, status = os.waitpid(pid, 0)
+    if (layout.header_quotes + first.quotes) % 2:
+        return [extract(layout, keep=keep)]  # the split fell inside a quoted cell: its halves are not rows
+    if second is None or status != 0:
+        second = extract(layout, split, keep=keep)
+    return [first, second]
