@@ -8,7 +8,7 @@ User text (run ids, project names, phases) is escaped in the JSON block and set 
 The data is kept small whatever the number of runs: one array per run with numbers rounded to 5 significant
 digits, repeated strings (project, status, hardware, sources) stored once, time series only for the runs
 :func:`~wattwatch.report.runs.load_report` kept, downsampled. When the report lists only the most recent runs
-(``wattwatch report --html`` keeps :data:`wattwatch.report.overall.HTML_RUNS`), the totals, the CO2 by component
+(``wattwatch report --html`` keeps ``--html-runs``, 2,000 by default), the totals, the CO2 by component
 and phase, the cumulative footprint (``cumulative``, downsampled) and the Pareto fronts cover every run.
 """
 
@@ -137,7 +137,10 @@ def _metrics(report: Report) -> dict[str, Any]:
         pts = [
             (r.total_kg, r.eval_metrics[name], i) for i, r in enumerate(report.runs) if name in r.eval_metrics
         ]
-        front = pareto_front([(x, y) for x, y, _ in pts], minimize_y=lower)
+        if report.overall is not None:  # the points of the runs listed, the front over every run
+            front = report.overall.fronts.get(name, [])
+        else:
+            front = pareto_front([(x, y) for x, y, _ in pts], minimize_y=lower)
         metrics[name] = {
             "lower": lower,
             "points": [[_num(x), _num(y), i] for x, y, i in pts],

@@ -1,7 +1,7 @@
 """What the HTML page draws over EVERY run, however many: totals, CO2 by component and by phase, the cumulative
 footprint (downsampled) and, per evaluation metric, the Pareto front of quality against carbon.
 
-The page lists only the most recent :data:`HTML_RUNS` runs in full; :func:`overall_of` adds these figures over
+The page lists only the most recent :option:`--html-runs` runs in full (2,000 by default); :func:`overall_of` adds these figures over
 all the runs a :class:`~wattwatch.report.rollup.Rollup` counts, with one more column-selective pass over the files
 (only the rows that count: the phase cells, the evaluation metrics, the hardware and the start time of each).
 Memory: a few numbers per run (start time, operational and embodied kg, each metric's value).
@@ -24,10 +24,7 @@ from wattwatch.report.scan import VALUES
 from wattwatch.result import EmissionsData
 from wattwatch.sinks.emissions_file import ColumnScan
 
-__all__ = ["HTML_RUNS", "Overall", "overall_of"]
-
-HTML_RUNS = 2000
-"""Runs the HTML page lists in full (table, per-run charts): the most recent ones."""
+__all__ = ["Overall", "overall_of"]
 
 _NAMES = (
     "start_time", "timestamp", "phase_energy_kwh", "phase_emissions_kg", "eval_metrics",

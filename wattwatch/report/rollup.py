@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from wattwatch.cli.commands.report import ReportRun, _folders, _runs_from_parts, find_files
-from wattwatch.report.scan import NAMES, VALUES, RunColumns, scan_table, values_of
+from wattwatch.report.scan import NAMES, PARALLEL_MIN_BYTES, VALUES, RunColumns, scan_table, values_of
 from wattwatch.result import EmissionsData
 from wattwatch.sinks.emissions_file import TableLayout, read_row_at, table_layout
 
@@ -43,8 +43,12 @@ class Rollup:
     Rows are numbered in the order read; they live in the :class:`RunColumns` of the byte range they came
     from (never copied into one table: that would double the peak memory)."""
 
-    def __init__(self, *, parallel: bool = True, keep: int | None = None) -> None:
+    def __init__(
+        self, *, parallel: bool = True, keep: int | None = None, min_parallel_bytes: int = PARALLEL_MIN_BYTES
+    ) -> None:
         self.parallel = parallel
+        self.min_parallel_bytes = min_parallel_bytes
+        """Files this large or larger are split between two processes (when ``parallel``)."""
         self.keep = keep
         """How many runs :meth:`recent` and :meth:`ranking` will be asked for (``None``: any number): the
         readers then note their candidates as they go, and only those are sorted."""
@@ -69,7 +73,7 @@ class Rollup:
         layout = table_layout(path)
         if layout is None or not _REQUIRED <= set(layout.header) or "run_node" in layout.header:
             return
-        chunks = scan_table(layout, parallel=self.parallel, keep=self.keep)
+        chunks = scan_table(layout, parallel=self.parallel, keep=self.keep, min_bytes=self.min_parallel_bytes)
         index = len(self.layouts)
         self.layouts.append(layout)
         rows_before = lines_before = 0
@@ -279,12 +283,18 @@ class Rollup:
         return [(self._run(i), self._jpt(i)) for i in chosen], scored
 
 
-def collect_rollup(paths: list[str], *, parallel: bool = True, keep: int | None = None) -> Rollup:
+def collect_rollup(
+    paths: list[str],
+    *,
+    parallel: bool = True,
+    keep: int | None = None,
+    min_parallel_bytes: int = PARALLEL_MIN_BYTES,
+) -> Rollup:
     """The :class:`Rollup` of ``paths``: folders opened as ``collect_runs`` opens them (stale journals
     finalized first), then every file, the journals of runs not in a file, distributed runs' part files."""
     from wattwatch.sinks.journal import finalize_stale, read_journals
 
-    rollup = Rollup(parallel=parallel, keep=keep)
+    rollup = Rollup(parallel=parallel, keep=keep, min_parallel_bytes=min_parallel_bytes)
     folders = _folders(paths)
     for folder in folders:
         finalize_stale(folder)

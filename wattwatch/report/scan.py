@@ -24,6 +24,7 @@ import math
 import os
 import pickle
 from array import array
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from wattwatch.result import NO_STATUS, EmissionsData
@@ -49,6 +50,7 @@ PARALLEL_MIN_BYTES = 32 << 20
 """Files this large (bytes) are read by two processes; smaller ones in this process alone."""
 
 _NAN = float("nan")
+_FORK: Callable[[], int] | None = getattr(os, "fork", None)
 
 
 @dataclass
@@ -249,11 +251,18 @@ def _split_point(layout: TableLayout) -> int | None:
     return None
 
 
-def scan_table(layout: TableLayout, *, parallel: bool = True, keep: int | None = None) -> list[RunColumns]:
+def scan_table(
+    layout: TableLayout,
+    *,
+    parallel: bool = True,
+    keep: int | None = None,
+    min_bytes: int = PARALLEL_MIN_BYTES,
+    fork: Callable[[], int] | None = _FORK,
+) -> list[RunColumns]:
     """The file's rows, as one :class:`RunColumns` per byte range read, in file order (see the module's
-    docstring for when two processes read it); ``keep``: see :func:`extract`."""
-    split = _split_point(layout) if parallel and layout.size >= PARALLEL_MIN_BYTES else None
-    fork = getattr(os, "fork", None)
+    docstring for when two processes read it); ``keep``: see :func:`extract`. ``min_bytes``: the smallest file
+    split between two processes; ``fork``: how to start the worker (``os.fork``; ``None`` where there is none)."""
+    split = _split_point(layout) if parallel and layout.size >= min_bytes else None
     if split is None or fork is None:
         return [extract(layout, keep=keep)]
     try:

@@ -386,7 +386,7 @@ class ColumnScan:
     row has none). It tolerates what :class:`TableReader` tolerates -- undecodable bytes (U+FFFD), extra or
     missing cells, blank lines, a torn last line, a damaged line (skipped; see :attr:`notes`) -- and reads a
     quoted cell holding line breaks as one cell. ``start`` must be a row's first byte (``data_start``, or just
-    after a ``\\n`` outside quotes): :attr:`quotes` counts the ``"`` bytes read, so that a caller who split a
+    after a ``\\n`` outside quotes): :attr:`quotes` counts the ``"`` bytes in ``[start, end)``, so that a caller who split a
     file at a ``\\n`` can check the split was outside a quoted cell (an even count of ``"`` before it).
     :attr:`rows` counts the rows given, :attr:`lines` the lines read."""
 
@@ -404,17 +404,20 @@ class ColumnScan:
         self.notes: list[tuple[int, str]] = []
         """``(line number counted from ``start``, 1-based; why)`` for each line skipped."""
         self._pos = self.start
-        self._record_quotes = 0
+        self._record_quotes = self._read_quotes = 0
 
     def _lines(self, fh: io.BufferedReader) -> Iterator[str]:
         fh.seek(self.start)
         pos, end = self.start, self.end
         for line in fh:
-            if pos >= end and (self.quotes - self._record_quotes) % 2 == 0:
+            if pos >= end and (self._read_quotes - self._record_quotes) % 2 == 0:
                 break  # past the range, and not inside a quoted cell of the row being read
+            quotes = line.count(b'"')
+            if pos < end:
+                self.quotes += quotes
+            self._read_quotes += quotes
             pos += len(line)
             self._pos = pos
-            self.quotes += line.count(b'"')
             self.lines += 1
             yield line.decode("utf-8", "replace")
 
@@ -424,7 +427,7 @@ class ColumnScan:
         with open(self.layout.path, "rb") as fh:
             reader = csv.reader(self._lines(fh), delimiter=self.layout.delimiter)
             while True:
-                at, self._record_quotes = self._pos, self.quotes
+                at, self._record_quotes = self._pos, self._read_quotes
                 try:
                     cells = next(reader)
                 except StopIteration:

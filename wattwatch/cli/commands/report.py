@@ -346,6 +346,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="also write a self-contained HTML report (charts, no network needed to view it) to FILE",
     )
     parser.add_argument(
+        "--html-runs",
+        type=int,
+        default=2000,
+        metavar="N",
+        help="HTML: list the N most recent runs in full (default 2000); totals, components, phases, the "
+        "cumulative footprint and the Pareto fronts cover every run",
+    )
+    parser.add_argument(
         "--series-runs",
         type=int,
         default=20,
@@ -358,8 +366,8 @@ def run(args: argparse.Namespace) -> int:
     """Print the table and the totals (or JSON); with ``--html``, also write the page."""
     from wattwatch.report.rollup import collect_rollup
 
-    if getattr(args, "html", None) and args.series_runs < 0:
-        raise UsageError("--series-runs must be 0 or more")
+    if getattr(args, "html", None) and (args.series_runs < 0 or args.html_runs < 1):
+        raise UsageError("--series-runs must be 0 or more, --html-runs 1 or more")
     limit = None if getattr(args, "all", False) else getattr(args, "limit", DEFAULT_LIMIT)
     if limit is not None and limit < 0:
         raise UsageError("--limit must be 0 or more (--all lists every run)")
@@ -400,9 +408,9 @@ def run(args: argparse.Namespace) -> int:
 def _write_html(args: argparse.Namespace, rollup: Rollup, notes: list[str]) -> None:
     """The HTML report (``--html FILE``): the most recent runs in full, the figures over every run."""
     from wattwatch.report import load_report, write_html
-    from wattwatch.report.overall import HTML_RUNS, overall_of
+    from wattwatch.report.overall import overall_of
 
-    listed = rollup.recent(HTML_RUNS)
+    listed = rollup.recent(args.html_runs)
     report = load_report(
         list(args.paths),
         series_runs=args.series_runs,
