@@ -171,7 +171,8 @@ def test_no_fork_or_a_failing_fork_reads_in_this_process(history: Path) -> None:
     halves = scan_table(layout, min_bytes=0)
     assert len(halves) == 2
     assert list(halves[0].offsets) + list(halves[1].offsets) == list(whole[0].offsets)
-    assert list(halves[0].values[4]) + list(halves[1].values[4]) == list(whole[0].values[4])
+    energy = [list(h.column("energy_kwh")) for h in (*halves, whole[0])]
+    assert energy[0] + energy[1] == energy[2]
 
 
 def test_bom_and_semicolons(tmp_path: Path) -> None:
@@ -265,3 +266,34 @@ def test_a_small_folder_is_read_in_this_process(history: Path, tmp_path: Path) -
     rollup = collect_rollup([str(small)])
     assert len(rollup.parts) == 1  # one file, one range: no worker for a small file
     assert rollup.count == 3
+
+
+def test_the_readers_shortlists_pick_the_same_runs(tmp_path: Path) -> None:
+    """Without duplicates, the runs shown come from the readers' shortlists (nothing sorted over all rows);
+    equal J/tokens at the edge of a shortlist make it look at every row instead -- same runs either way."""
+    rng = random.Random(11)
+    path = tmp_path / "emissions.csv"
+    rows = [_data(0, rng, tokens=1_000_000, phase_energy_kwh={"train": 1e-6})]  # the lowest J/token
+    rows += [_data(i, rng, tokens=1_000_000) for i in range(1, 60)]
+    rows += [  # ... three more times, late in the file but earliest started: the last of them ranks first
+        _data(60 + i, rng, start_time=f"2025-01-01T00:00:0{2 - i}+00:00", **_same_cost(rows[0]))
+        for i in range(3)
+    ]
+    _write(path, rows)
+    for keep in (3, 5, 40):
+        rollup = collect_rollup([str(path)], keep=keep, min_parallel_bytes=0)
+        assert len(rollup.parts) == 2
+        assert rollup._shortlist("recent") is not None
+        _same_as_collect_runs([str(path)], rollup)
+    tied = collect_rollup([str(path)], keep=1, min_parallel_bytes=0)
+    assert any(p.tied for p in tied.parts) and tied._shortlist("cheapest") is None
+    _same_as_collect_runs([str(path)], tied)
+    old, _ = collect_runs([str(path)])
+    best = min((r for r in old if r.data.tokens), key=lambda r: (_jpt(r.data), r.data.start_time))
+    (first, _), *_ = tied.ranking(1)[0]
+    assert first.data == best.data and best.data.run_id == "run-0062"
+
+
+def _same_cost(row: EmissionsData) -> dict[str, object]:
+    """Fields giving another row ``row``'s J/token (the same training energy and tokens)."""
+    return {"phase_energy_kwh": dict(row.phase_energy_kwh), "tokens": row.tokens}

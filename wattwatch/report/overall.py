@@ -14,13 +14,12 @@ from __future__ import annotations
 import json
 import math
 from array import array
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
 from wattwatch.carbon.embodied import Hardware, manufacture_footprint
 from wattwatch.report.rollup import Rollup
-from wattwatch.report.scan import VALUES
 from wattwatch.result import EmissionsData
 from wattwatch.sinks.emissions_file import ColumnScan
 
@@ -86,7 +85,7 @@ class _Shares:
     def __init__(self) -> None:
         self._cache: dict[tuple[str, ...], dict[str, float]] = {}
 
-    def __call__(self, cells: list[str]) -> dict[str, float]:
+    def __call__(self, cells: Sequence[str]) -> dict[str, float]:
         key = tuple(cells[5:11])
         share = self._cache.get(key)
         if share is None:
@@ -103,7 +102,7 @@ class _Shares:
         return share
 
 
-def _rows_counted(rollup: Rollup) -> Iterator[tuple[int, list[str]]]:
+def _rows_counted(rollup: Rollup) -> Iterator[tuple[int, Sequence[str]]]:
     """``(row number, cells of _NAMES)`` for each file row that counts (journal rows: from their data)."""
     for base, part, src in zip(rollup.bases, rollup.parts, rollup.sources, strict=True):
         if src < 0:
@@ -127,7 +126,6 @@ def _rows_counted(rollup: Rollup) -> Iterator[tuple[int, list[str]]]:
 def overall_of(rollup: Rollup, *, max_points: int = 400) -> Overall:
     """The figures over every run ``rollup`` counts."""
     totals = rollup.totals()
-    column = {name: VALUES.index(name) for name in VALUES}
     shares = _Shares()
     components = {c: [0.0, 0.0] for c in _COMPONENTS}
     phases: dict[str, list[float]] = {}
@@ -135,10 +133,8 @@ def overall_of(rollup: Rollup, *, max_points: int = 400) -> Overall:
     points: dict[str, tuple[array, array]] = {}  # type: ignore[type-arg]
     for i, cells in _rows_counted(rollup):
         part, n, _ = rollup._where(i)
-        gpu, cpu, ram = (
-            part.values[column[c]][n] for c in ("gpu_energy_kwh", "cpu_energy_kwh", "ram_energy_kwh")
-        )
-        op, emb = part.values[column["emissions_kg"]][n], part.values[column["embodied_emissions_kg"]][n]
+        gpu, cpu, ram = (part.value(c, n) for c in ("gpu_energy_kwh", "cpu_energy_kwh", "ram_energy_kwh"))
+        op, emb = part.value("emissions_kg", n), part.value("embodied_emissions_kg", n)
         kwh = gpu + cpu + ram
         if kwh > 0:
             for c, e in (("gpu", gpu), ("cpu", cpu), ("ram", ram)):

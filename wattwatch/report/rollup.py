@@ -33,7 +33,6 @@ __all__ = ["Rollup", "collect_rollup"]
 
 _REQUIRED = {"run_id", "energy_consumed", "emissions"}
 _KEY_NAMES = ("run_id", "resumed_segments", "timestamp", "status")
-_JPT = VALUES.index("joules_per_token")
 
 
 class Rollup:
@@ -90,8 +89,7 @@ class Rollup:
         """A run not read from a file (a journal, combined part files): it counts as a full row."""
         values, computed = values_of(data)
         one = RunColumns()
-        for column, v in zip(one.values, values, strict=True):
-            column.append(v)
+        one.flat.extend(values)
         one.embodied_computed.append(computed)
         one.offsets.append(0)
         one.key_hashes.append(hash((data.run_id, data.resumed_segments)))
@@ -140,12 +138,19 @@ class Rollup:
         if self._finished:
             return
         self._finished = True
-        hashes = sorted(itertools.chain.from_iterable(p.key_hashes for p in self.parts))
-        shared = {a for a, b in itertools.pairwise(hashes) if a == b}
-        del hashes
         self.alive[:] = b"\x01" * len(self.alive)
-        if not shared:
-            return
+        seen: set[int] = set()
+        for part in self.parts:
+            seen.update(part.key_hashes)
+        if len(seen) == len(self.alive):
+            return  # no key hash twice: no run read twice (the usual case)
+        seen.clear()
+        shared: set[int] = set()
+        for h in itertools.chain.from_iterable(p.key_hashes for p in self.parts):
+            if h in seen:
+                shared.add(h)
+            seen.add(h)
+        del seen
         winners: dict[tuple[str, int], tuple[int, tuple[bool, str]]] = {}
         for base, part in zip(self.bases, self.parts, strict=True):
             lone = set(part.no_run_id)
@@ -187,9 +192,8 @@ class Rollup:
 
     def _counted(self, name: str) -> Iterator[float]:
         self.finish()
-        column = VALUES.index(name)
         for k, part in enumerate(self.parts):
-            yield from itertools.compress(part.values[column], self._alive_of(k))
+            yield from itertools.compress(part.column(name), self._alive_of(k))
 
     def totals(self) -> dict[str, Any]:
         """The same dict as :func:`wattwatch.cli.commands.report.totals`, over every run that counts."""
@@ -236,7 +240,7 @@ class Rollup:
 
     def _jpt(self, i: int) -> float:
         part, n, _ = self._where(i)
-        return float(part.values[_JPT][n])
+        return part.value("joules_per_token", n)
 
     def _shortlist(self, which: str) -> list[int] | None:
         """The rows that may be among the ``keep`` most recent (``"recent"``) or cheapest (``"cheapest"``),

@@ -24,7 +24,7 @@ import math
 import os
 import pickle
 from array import array
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from wattwatch.result import NO_STATUS, EmissionsData
@@ -61,9 +61,8 @@ class RunColumns:
     """Byte offset of each row in its file."""
     key_hashes: array = field(default_factory=lambda: array("q"))  # type: ignore[type-arg]
     """``hash((run_id, resumed_segments))``: the deduplication key, compact (equal keys are checked on disk)."""
-    values: list[array] = field(  # type: ignore[type-arg]
-        default_factory=lambda: [array("d") for _ in VALUES]
-    )
+    flat: array = field(default_factory=lambda: array("d"))  # type: ignore[type-arg]
+    """The :data:`VALUES` of each row, one row after another (see :meth:`column`, :meth:`value`)."""
     embodied_computed: bytearray = field(default_factory=bytearray)
     """1 where the row had no ``embodied_emissions`` and it was computed from the row's hardware."""
     statuses: array = field(default_factory=lambda: array("i"))  # type: ignore[type-arg]
@@ -95,6 +94,14 @@ class RunColumns:
 
     def __len__(self) -> int:
         return len(self.offsets)
+
+    def column(self, name: str) -> array:  # type: ignore[type-arg]
+        """One of :data:`VALUES` for every row, in row order."""
+        return self.flat[VALUES.index(name) :: len(VALUES)]
+
+    def value(self, name: str, i: int) -> float:
+        """One of :data:`VALUES` of row ``i``."""
+        return float(self.flat[i * len(VALUES) + VALUES.index(name)])
 
     def order_key(self, i: int) -> bytes:
         """Row ``i``'s order key (see :attr:`order_blob`)."""
@@ -155,30 +162,31 @@ def extract(
             out.texts.append(s)
         return i
 
-    vals = [a.append for a in out.values]
-    put_status, put_project, put_key = out.statuses.append, out.projects.append, out.add_order_key
-    put_offset, put_hash = out.offsets.append, out.key_hashes.append
+    put_values, put_offset, put_hash = out.flat.extend, out.offsets.append, out.key_hashes.append
+    put_status, put_project, put_end = out.statuses.append, out.projects.append, out.order_ends.append
+    blob, recent = out.order_blob, out.recent
     scan = ColumnScan(layout, NAMES, start=start, end=end)
     for n, (at, c) in enumerate(scan):
-        rid, seg, ts, st, status, project, *_ = c
+        rid, status = c[0], c[4]
         try:
             if not full or not status or not c[13]:
                 raise ValueError  # no status (column), or embodied computed here: the exact path
+            lo_cell, hi_cell = c[14], c[15]
+            lo = float(lo_cell) if lo_cell else 0.0
+            hi = float(hi_cell) if hi_cell else 0.0
             v = [float(c[6]), float(c[7]), float(c[8]), float(c[9]), float(c[10]), float(c[11]), float(c[12])]
-            v.append(float(c[13]))
-            v.append(float(c[14]) if c[14] else _NAN)
-            v.append(float(c[15]) if c[15] else _NAN)
-            total = math.fsum(v[:8]) + (v[8] if c[14] else 0.0) + (v[9] if c[15] else 0.0)
+            v += (float(c[13]), lo if lo_cell else _NAN, hi if hi_cell else _NAN)
+            total = v[0] + v[1] + v[2] + v[3] + v[4] + v[5] + v[6] + v[7] + lo + hi
             if total - total != 0.0:
-                raise ValueError  # inf or nan somewhere: from_row refuses it, with its message
-            segments = int(float(seg)) if seg else 0
+                raise ValueError  # inf or nan somewhere (or a sum that overflows): the exact path decides
+            segments = int(float(c[1])) if c[1] else 0
             tokens = int(float(c[16])) if c[16] else None
             jpt = _NAN
             if tokens and tokens > 0:
                 train = _train_kwh(c[17])
                 jpt = (train if train is not None and train > 0 else v[4]) * 3.6e6 / tokens
             v.append(jpt)
-            computed = False
+            computed, project, start_key = False, c[5], c[3] or c[2]
         except (ValueError, OverflowError):
             try:
                 data = EmissionsData.from_row(dict(zip(NAMES, c, strict=True)) if full else _row(present, c))
@@ -192,25 +200,33 @@ def extract(
                 data.status,
                 data.project_name,
             )
-            ts, st = data.timestamp, data.start_time
-        for put, x in zip(vals, v, strict=True):
-            put(x)
+            start_key = data.start_time or data.timestamp
+            status = status if full else NO_STATUS
+        put_values(v)
         out.embodied_computed.append(computed)
         if not rid:
             out.no_run_id.append(len(out.offsets))
         put_offset(at)
         put_hash(hash((rid, segments)))
-        put_status(text(status if full else NO_STATUS))
-        put_project(text(project))
-        key = put_key(st or ts, rid)
+        i = text_index.get(status)
+        put_status(text(status) if i is None else i)
+        i = text_index.get(project)
+        put_project(text(project) if i is None else i)
+        key = f"{start_key}\0{rid}".encode("utf-8", "surrogatepass")
+        blob += key
+        put_end(len(blob))
         if keep is not None:
-            _shortlist(out, keep, key, v[10])
+            if len(recent) < keep or key >= recent[0][0] or v[10] == v[10]:
+                _shortlist(out, keep, key, v[10])
+            else:
+                out.overflowed = True
     out.rows, out.lines, out.quotes, out.line_notes = scan.rows, scan.lines, scan.quotes, scan.notes
     return out
 
 
 def _shortlist(out: RunColumns, keep: int, key: bytes, jpt: float) -> None:
-    """Offer the last row of ``out`` to its :attr:`~RunColumns.recent` and :attr:`~RunColumns.cheapest` heaps."""
+    """Offer the last row of ``out`` to its :attr:`~RunColumns.recent` and :attr:`~RunColumns.cheapest` heaps
+    (``jpt``: its J/token, ``nan`` for none)."""
     row = len(out.offsets) - 1
     recent, cheapest = out.recent, out.cheapest
     if len(recent) < keep:
@@ -231,7 +247,7 @@ def _shortlist(out: RunColumns, keep: int, key: bytes, jpt: float) -> None:
         out.tied = True
 
 
-def _row(present: list[str], cells: list[str]) -> dict[str, str]:
+def _row(present: list[str], cells: Sequence[str]) -> dict[str, str]:
     """The cells of the columns the file has, by name (a column the file lacks keeps its default)."""
     return {n: cells[NAMES.index(n)] for n in present}
 

@@ -29,6 +29,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
+import operator
 import os
 import sys
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -383,7 +384,7 @@ class ColumnScan:
     """Streams some cells of each row whose first byte lies in ``[start, end)`` of a file (memory: one row).
 
     Iterating gives ``(byte offset of the row, cells)`` with one cell per name of ``names`` (``""`` where the
-    row has none). It tolerates what :class:`TableReader` tolerates -- undecodable bytes (U+FFFD), extra or
+    row has none), a tuple or a list. It tolerates what :class:`TableReader` tolerates -- undecodable bytes (U+FFFD), extra or
     missing cells, blank lines, a torn last line, a damaged line (skipped; see :attr:`notes`) -- and reads a
     quoted cell holding line breaks as one cell. ``start`` must be a row's first byte (``data_start``, or just
     after a ``\\n`` outside quotes): :attr:`quotes` counts the ``"`` bytes in ``[start, end)``, so that a caller who split a
@@ -421,9 +422,11 @@ class ColumnScan:
             self.lines += 1
             yield line.decode("utf-8", "replace")
 
-    def __iter__(self) -> Iterator[tuple[int, list[str]]]:
+    def __iter__(self) -> Iterator[tuple[int, Sequence[str]]]:
         _allow_large_fields()
         picks = self._picks
+        whole = max(picks, default=-1) + 1
+        pick = operator.itemgetter(*picks) if len(picks) > 1 and min(picks) >= 0 else None
         with open(self.layout.path, "rb") as fh:
             reader = csv.reader(self._lines(fh), delimiter=self.layout.delimiter)
             while True:
@@ -439,7 +442,10 @@ class ColumnScan:
                     continue
                 self.rows += 1
                 n = len(cells)
-                yield at, [cells[i] if 0 <= i < n else "" for i in picks]
+                if pick is not None and n >= whole:
+                    yield at, pick(cells)
+                else:
+                    yield at, [cells[i] if 0 <= i < n else "" for i in picks]
 
 
 def read_row_at(layout: TableLayout, offset: int) -> dict[str, str]:
