@@ -297,3 +297,49 @@ def test_the_readers_shortlists_pick_the_same_runs(tmp_path: Path) -> None:
 def _same_cost(row: EmissionsData) -> dict[str, object]:
     """Fields giving another row ``row``'s J/token (the same training energy and tokens)."""
     return {"phase_energy_kwh": dict(row.phase_energy_kwh), "tokens": row.tokens}
+
+
+def test_a_worker_that_dies_leaves_its_half_to_this_process(history: Path) -> None:
+    import os
+
+    layout = table_layout(history / "emissions.csv")
+    assert layout is not None
+
+    def dying_fork() -> int:
+        pid = os.fork()
+        if pid == 0:  # the worker: gone before it reads a byte
+            os._exit(3)
+        return pid
+
+    halves = scan_table(layout, min_bytes=0, fork=dying_fork)
+    whole = scan_table(layout, min_bytes=0, fork=None)
+    assert len(halves) == 2
+    assert list(halves[0].offsets) + list(halves[1].offsets) == list(whole[0].offsets)
+    energy = [list(h.column("energy_kwh")) for h in (*halves, whole[0])]
+    assert energy[0] + energy[1] == energy[2]
+
+
+def test_pareto_front_in_bounded_memory_and_downsampled_cumulative_sums() -> None:
+    from array import array
+
+    from wattwatch.report.overall import _cumulative, _Front
+    from wattwatch.report.runs import pareto_front
+
+    rng = random.Random(2)
+    points = [(round(rng.uniform(0, 10), 2), round(rng.uniform(0, 5), 1)) for _ in range(3000)]
+    for metric in ("eval_loss", "eval_accuracy"):
+        front = _Front(metric, spare=50)  # cut back many times
+        for x, y in points:
+            front.add(x, y)
+        assert front.runs == 3000 and len(front.points) < 3000
+        assert front.front() == pareto_front(points, minimize_y=metric == "eval_loss")
+    starts = array("d", (rng.uniform(0, 1e6) for _ in range(5000)))
+    ops = array("d", (rng.uniform(0, 1) for _ in range(5000)))
+    totals_ = array("d", (o * 1.5 for o in ops))
+    curve = _cumulative(starts, ops, totals_, 100)
+    assert 90 <= len(curve) <= 100
+    assert [t for t, _, _ in curve] == sorted(t for t, _, _ in curve)
+    assert curve[-1][0] == max(starts)
+    assert curve[-1][1] == pytest.approx(sum(ops)) and curve[-1][2] == pytest.approx(sum(totals_))
+    small = _cumulative(starts[:5], ops[:5], totals_[:5], 100)
+    assert len(small) == 5 and small[-1][1] == pytest.approx(sum(ops[:5]))

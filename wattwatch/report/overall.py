@@ -130,7 +130,7 @@ def overall_of(rollup: Rollup, *, max_points: int = 400) -> Overall:
     components = {c: [0.0, 0.0] for c in _COMPONENTS}
     phases: dict[str, list[float]] = {}
     starts, ops, totals_kg = array("d"), array("d"), array("d")
-    points: dict[str, tuple[array, array]] = {}  # type: ignore[type-arg]
+    fronts: dict[str, _Front] = {}
     for i, cells in _rows_counted(rollup):
         part, n, _ = rollup._where(i)
         gpu, cpu, ram = (part.value(c, n) for c in ("gpu_energy_kwh", "cpu_energy_kwh", "ram_energy_kwh"))
@@ -153,10 +153,10 @@ def overall_of(rollup: Rollup, *, max_points: int = 400) -> Overall:
             ops.append(op)
             totals_kg.append(op + emb)
         for metric, value in _numbers(cells[4]).items():
-            xs, ys = points.setdefault(metric, (array("d"), array("d")))
-            xs.append(op + emb)
-            ys.append(value)
-    from wattwatch.report.runs import lower_is_better, pareto_front
+            front = fronts.get(metric)
+            if front is None:
+                front = fronts[metric] = _Front(metric)
+            front.add(op + emb, value)
 
     return Overall(
         runs=int(totals["runs"]),
@@ -174,26 +174,69 @@ def overall_of(rollup: Rollup, *, max_points: int = 400) -> Overall:
         by_component={c: (o, e) for c, (o, e) in components.items()},
         by_phase={p: (e, k) for p, (e, k) in phases.items()},
         cumulative=_cumulative(starts, ops, totals_kg, max_points),
-        fronts={
-            m: pareto_front(zip(xs, ys, strict=True), minimize_y=lower_is_better(m))
-            for m, (xs, ys) in points.items()
-        },
-        metric_runs={m: len(xs) for m, (xs, _) in points.items()},
+        fronts={m: f.front() for m, f in fronts.items()},
+        metric_runs={m: f.runs for m, f in fronts.items()},
         embodied_computed=rollup.embodied_computed,
     )
+
+
+class _Front:
+    """The Pareto front of one metric over points given one at a time, in bounded memory: the candidates are
+    cut back to their front whenever they grow large (exact: a point off the front of some points is off the
+    front of any set holding them, see :func:`wattwatch.report.runs.pareto_front`)."""
+
+    def __init__(self, metric: str, *, spare: int = 4096) -> None:
+        from wattwatch.report.runs import lower_is_better
+
+        self.lower = lower_is_better(metric)
+        self.points: list[tuple[float, float]] = []
+        self.runs = 0
+        self._spare = spare
+
+    def add(self, x: float, y: float) -> None:
+        self.points.append((x, y))
+        self.runs += 1
+        if len(self.points) > self._spare:
+            self.points = self.front()
+            self._spare = max(self._spare, 2 * len(self.points))
+
+    def front(self) -> list[tuple[float, float]]:
+        from wattwatch.report.runs import pareto_front
+
+        return pareto_front(self.points, minimize_y=self.lower)
 
 
 def _cumulative(
     starts: array, ops: array, totals: array, max_points: int
 ) -> list[tuple[float, float, float]]:  # type: ignore[type-arg]
-    """The running sums in start order, keeping at most ``max_points`` evenly spread points and the last."""
-    order = sorted(range(len(starts)), key=starts.__getitem__)
-    step = max(1, math.ceil(len(order) / max(1, max_points)))
-    out: list[tuple[float, float, float]] = []
-    op = tot = 0.0
-    for n, i in enumerate(order, start=1):
-        op += ops[i]
-        tot += totals[i]
-        if n % step == 0 or n == len(order):
+    """The running sums in start order: one point per run for up to ``max_points`` runs, else one per
+    non-empty stretch of ``max_points`` equal stretches of time (at the stretch's end; the last point is the
+    latest start and the total)."""
+    if len(starts) <= max_points:
+        out: list[tuple[float, float, float]] = []
+        op = tot = 0.0
+        for i in sorted(range(len(starts)), key=starts.__getitem__):
+            op += ops[i]
+            tot += totals[i]
             out.append((starts[i], op, tot))
+        return out
+    first, last = min(starts), max(starts)
+    width = (last - first) / max_points or 1.0
+    op_in, tot_in, count = (
+        array("d", bytes(8 * max_points)),
+        array("d", bytes(8 * max_points)),
+        [0] * max_points,
+    )
+    for t, op, tot in zip(starts, ops, totals, strict=True):
+        b = min(int((t - first) / width), max_points - 1)
+        op_in[b] += op
+        tot_in[b] += tot
+        count[b] += 1
+    out = []
+    op = tot = 0.0
+    for b in range(max_points):
+        if count[b]:
+            op += op_in[b]
+            tot += tot_in[b]
+            out.append((last if b == max_points - 1 else first + (b + 1) * width, op, tot))
     return out

@@ -174,9 +174,9 @@ def extract(
             lo_cell, hi_cell = c[14], c[15]
             lo = float(lo_cell) if lo_cell else 0.0
             hi = float(hi_cell) if hi_cell else 0.0
-            v = [float(c[6]), float(c[7]), float(c[8]), float(c[9]), float(c[10]), float(c[11]), float(c[12])]
-            v += (float(c[13]), lo if lo_cell else _NAN, hi if hi_cell else _NAN)
-            total = v[0] + v[1] + v[2] + v[3] + v[4] + v[5] + v[6] + v[7] + lo + hi
+            v = list(map(float, c[6:14]))  # duration ... embodied_emissions (see NAMES)
+            total = sum(v) + lo + hi
+            v += (lo if lo_cell else _NAN, hi if hi_cell else _NAN)
             if total - total != 0.0:
                 raise ValueError  # inf or nan somewhere (or a sum that overflows): the exact path decides
             segments = int(float(c[1])) if c[1] else 0
