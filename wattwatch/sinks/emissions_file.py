@@ -356,9 +356,8 @@ class TableLayout:
 
 
 def table_layout(path: str | os.PathLike[str]) -> TableLayout | None:
-    """The :class:`TableLayout` of ``path``, or ``None`` when it has no header (missing, empty, not a table) or
-    a lone ``\\r`` ends its lines (the byte-range reader splits on ``\\n``; :class:`TableReader` reads those).
-    ``OSError`` when it cannot be read."""
+    """The :class:`TableLayout` of ``path``, or ``None`` when it has no header (missing, empty, not a table: as
+    for :class:`TableReader`, whose header rule it shares). ``OSError`` when it cannot be read."""
     p = Path(path)
     try:
         fh = open(p, "rb")  # noqa: SIM115 - closed below
@@ -373,10 +372,8 @@ def table_layout(path: str | os.PathLike[str]) -> TableLayout | None:
     header, delimiter, _, bom = parsed
     skip = len(BOM) if bom else 0
     end = head.find(b"\n", skip)
-    if end < 0:
+    if end < 0:  # a header alone, without its line ending
         end = len(head) - 1
-        if b"\r" in head[skip:]:
-            return None
     return TableLayout(p, header, delimiter, end + 1, size, head[: end + 1].count(b'"'))
 
 
