@@ -132,7 +132,7 @@ def overall_of(rollup: Rollup, *, max_points: int = 400) -> Overall:
     starts, ops, totals_kg = array("d"), array("d"), array("d")
     fronts: dict[str, _Front] = {}
     for i, cells in _rows_counted(rollup):
-        part, n, _ = rollup._where(i)
+        part, n, _ = rollup.locate(i)
         gpu, cpu, ram = (part.value(c, n) for c in ("gpu_energy_kwh", "cpu_energy_kwh", "ram_energy_kwh"))
         op, emb = part.value("emissions_kg", n), part.value("embodied_emissions_kg", n)
         kwh = gpu + cpu + ram

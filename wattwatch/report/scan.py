@@ -1,5 +1,5 @@
 """One column-selective pass over an emissions.csv: each row reduced to the few numbers ``wattwatch report``
-sums, stored in flat arrays (about 150 bytes a row), never as an :class:`~wattwatch.result.EmissionsData`.
+sums, stored in flat arrays (about 200 bytes a row), never as an :class:`~wattwatch.result.EmissionsData`.
 
 :func:`scan_table` reads a file with :class:`~wattwatch.sinks.emissions_file.ColumnScan`. A large file
 (:data:`PARALLEL_MIN_BYTES` or more) is split in two at a line break and the second half is read by a forked
