@@ -221,7 +221,7 @@ class Rollup:
             sum(itertools.compress(p.embodied_computed, self._alive_of(k))) for k, p in enumerate(self.parts)
         )
 
-    def _run(self, i: int) -> ReportRun:
+    def run(self, i: int) -> ReportRun:
         """Row ``i`` read again, whole (only its columns the report reads when another cell is damaged)."""
         part, n, src = self.locate(i)
         if src < 0:
@@ -266,17 +266,22 @@ class Rollup:
             return itertools.compress(range(len(self.alive)), self.alive)
         return (i for i in shortlist if self.alive[i])
 
-    def recent(self, limit: int | None) -> list[ReportRun]:
-        """The ``limit`` most recent runs (all with ``None``), oldest first: ``collect_runs``'s order."""
+    def recent_rows(self, limit: int | None) -> list[int]:
+        """The rows of the ``limit`` most recent runs (all with ``None``), oldest first: ``collect_runs``'s
+        order (see :meth:`run`)."""
         self.finish()
         key = self._order_key
         rows = self._candidates("recent", limit)
         chosen = list(rows) if limit is None else heapq.nlargest(limit, rows, key=lambda i: (key(i), i))
-        return [self._run(i) for i in sorted(chosen, key=key)]
+        return sorted(chosen, key=key)
 
-    def ranking(self, limit: int | None) -> tuple[list[tuple[ReportRun, float]], int]:
-        """The ``limit`` runs with the lowest J/token (all with ``None``), lowest first, and how many runs
-        recorded tokens (ties keep ``collect_runs``'s order)."""
+    def recent(self, limit: int | None) -> list[ReportRun]:
+        """The runs of :meth:`recent_rows`, read again in full."""
+        return [self.run(i) for i in self.recent_rows(limit)]
+
+    def ranking_rows(self, limit: int | None) -> tuple[list[int], int]:
+        """The rows of the ``limit`` runs with the lowest J/token (all with ``None``), lowest first (ties keep
+        ``collect_runs``'s order), and how many runs recorded tokens."""
         self.finish()
         scored = sum(1 for v in self._counted("joules_per_token") if v == v)
         rows = [i for i in self._candidates("cheapest", limit) if not math.isnan(self._jpt(i))]
@@ -285,7 +290,12 @@ class Rollup:
             return self._jpt(i), self._order_key(i)
 
         chosen = sorted(rows, key=order) if limit is None else heapq.nsmallest(limit, rows, key=order)
-        return [(self._run(i), self._jpt(i)) for i in chosen], scored
+        return chosen, scored
+
+    def ranking(self, limit: int | None) -> tuple[list[tuple[ReportRun, float]], int]:
+        """The runs of :meth:`ranking_rows`, read again in full, with their J/token."""
+        rows, scored = self.ranking_rows(limit)
+        return [(self.run(i), self._jpt(i)) for i in rows], scored
 
 
 def collect_rollup(

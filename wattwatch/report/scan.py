@@ -42,7 +42,7 @@ NAMES: tuple[str, ...] = (
 
 VALUES: tuple[str, ...] = (
     "duration_s", "gpu_energy_kwh", "cpu_energy_kwh", "ram_energy_kwh", "energy_kwh", "emissions_kg",
-    "water_l", "embodied_emissions_kg", "energy_low_kwh", "energy_high_kwh", "joules_per_token",
+    "water_l", "embodied_emissions_kg", "energy_low_kwh", "energy_high_kwh", "joules_per_token", "tokens",
 )  # fmt: skip
 """The numbers kept per row, in :attr:`RunColumns.values` order (``nan``: none -- no band, no tokens)."""
 
@@ -129,7 +129,7 @@ def values_of(data: EmissionsData) -> tuple[list[float], bool]:
     return [
         data.duration, data.gpu_energy, data.cpu_energy, data.ram_energy, data.energy_consumed,
         data.emissions, data.water_consumed, emb, _NAN if low is None else low, _NAN if high is None else high,
-        _NAN if jpt is None else jpt,
+        _NAN if jpt is None else jpt, _NAN if data.tokens is None else float(data.tokens),
     ], computed  # fmt: skip
 
 
@@ -185,7 +185,7 @@ def extract(
             if tokens and tokens > 0:
                 train = _train_kwh(c[17])
                 jpt = (train if train is not None and train > 0 else v[4]) * 3.6e6 / tokens
-            v.append(jpt)
+            v += (jpt, _NAN if tokens is None else float(tokens))
             computed, project, start_key = False, c[5], c[3] or c[2]
         except (ValueError, OverflowError):
             try:

@@ -6,12 +6,16 @@ Units: energy kWh (PUE applied), CO2 kg CO2eq, duration h:mm:ss, J per token.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from datetime import datetime, timezone
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from wattwatch.cli.commands.report import ReportRun, _kwh, embodied_kg, joules_per_token
+from wattwatch.cli.commands.report import ReportRun, _kwh
 
-__all__ = ["print_details", "print_ranking", "print_table"]
+if TYPE_CHECKING:
+    from wattwatch.report.rollup import Rollup
+
+__all__ = ["print_details", "print_ranking", "print_table", "ranking_cells", "table_cells"]
 
 
 def _age(stamp: str, now: datetime) -> str:
@@ -40,46 +44,53 @@ _HEADER = (
 )  # fmt: skip
 
 
-def print_table(runs: list[ReportRun], tot: dict[str, Any], *, not_listed: int = 0) -> bool:
-    """One line per run listed and a TOTAL line over every run (energies kWh, masses kg CO2eq); ``not_listed``:
-    the earlier runs the TOTAL counts but the table does not show (a line says so). True when an embodied
-    figure was computed here (marked ``*``) because the run's row predates the column."""
-    rows: list[tuple[str, ...]] = []
-    for r in runs:
-        d = r.data
-        rows.append(
-            (
-                d.run_id[:8],
-                d.project_name,
-                d.status,
-                _duration(d.duration),
-                _kwh(d.gpu_energy),
-                _kwh(d.cpu_energy),
-                _kwh(d.ram_energy),
-                _kwh(d.energy_consumed),
-                f"{d.emissions:.4g}",
-                f"{(emb := embodied_kg(d))[0]:.4g}{'*' if emb[1] else ''}",
-                "" if (jt := joules_per_token(d)) is None else f"{jt:.4g}",
-            )
-        )
-    rows.append(
-        (
-            "TOTAL",
-            f"{tot['runs']} run(s)",
-            ", ".join(f"{n} {s}" for s, n in sorted(tot["by_status"].items())),
-            _duration(tot["duration_s"]),
-            _kwh(tot["gpu_energy_kwh"]),
-            _kwh(tot["cpu_energy_kwh"]),
-            _kwh(tot["ram_energy_kwh"]),
-            _kwh(tot["energy_kwh"]),
-            f"{tot['emissions_kg']:.4g}",
-            f"{tot['embodied_emissions_kg']:.4g}",
-            "",
-        )
+def table_cells(rollup: Rollup, i: int) -> tuple[str, ...]:
+    """Row ``i``'s line of the table, from the numbers the rollup keeps (nothing read again)."""
+    part, n, _ = rollup.locate(i)
+    key = part.order_key(n).rpartition(b"\0")[2].decode("utf-8", "surrogatepass")
+    value = part.value
+    jpt = value("joules_per_token", n)
+    return (
+        key[:8],
+        part.texts[part.projects[n]],
+        part.texts[part.statuses[n]],
+        _duration(value("duration_s", n)),
+        _kwh(value("gpu_energy_kwh", n)),
+        _kwh(value("cpu_energy_kwh", n)),
+        _kwh(value("ram_energy_kwh", n)),
+        _kwh(value("energy_kwh", n)),
+        f"{value('emissions_kg', n):.4g}",
+        f"{value('embodied_emissions_kg', n):.4g}{'*' if part.embodied_computed[n] else ''}",
+        "" if jpt != jpt else f"{jpt:.4g}",
+    )
+
+
+def print_table(
+    rows: Callable[[], Iterable[tuple[str, ...]]], tot: dict[str, Any], *, not_listed: int = 0
+) -> bool:
+    """One line per run listed (``rows()``: the cells of each, see :func:`table_cells`; called twice, to size
+    the columns then to print, so that no run is held) and a TOTAL line over every run (energies kWh, masses kg
+    CO2eq); ``not_listed``: the earlier runs the TOTAL counts but the table does not show (a line says so).
+    True when an embodied figure was computed here (marked ``*``) because the run's row predates the column."""
+    total = (
+        "TOTAL",
+        f"{tot['runs']} run(s)",
+        ", ".join(f"{n} {s}" for s, n in sorted(tot["by_status"].items())),
+        _duration(tot["duration_s"]),
+        _kwh(tot["gpu_energy_kwh"]),
+        _kwh(tot["cpu_energy_kwh"]),
+        _kwh(tot["ram_energy_kwh"]),
+        _kwh(tot["energy_kwh"]),
+        f"{tot['emissions_kg']:.4g}",
+        f"{tot['embodied_emissions_kg']:.4g}",
+        "",
     )
     emb_col = _HEADER.index("embodied kg CO2eq")
-    computed_here = any(r[emb_col].endswith("*") for r in rows)
-    widths = [max(len(h), *(len(row[i]) for row in rows)) for i, h in enumerate(_HEADER)]
+    widths = [max(len(h), len(c)) for h, c in zip(_HEADER, total, strict=True)]
+    computed_here = False
+    for row in rows():
+        widths = [max(w, len(c)) for w, c in zip(widths, row, strict=True)]
+        computed_here = computed_here or row[emb_col].endswith("*")
     numeric = set(range(3, len(_HEADER)))
 
     def fmt(cells: tuple[str, ...]) -> str:
@@ -95,15 +106,15 @@ def print_table(runs: list[ReportRun], tot: dict[str, Any], *, not_listed: int =
             f"... {not_listed} earlier run(s) not listed (counted in the TOTAL): --limit N lists the N most "
             "recent, --all lists every run"
         )
-    for row in rows[:-1]:
+    for row in rows():
         print(fmt(row))
     print("  ".join("-" * w for w in widths))
-    print(fmt(rows[-1]))
+    print(fmt(total))
     print()
     return computed_here
 
 
-def print_details(runs: list[ReportRun], tot: dict[str, Any], computed_here: bool) -> None:
+def print_details(runs: Iterable[ReportRun], tot: dict[str, Any], computed_here: bool) -> None:
     """Each listed run's intensity, method and band, then the totals' sentence (every run), band and footnote."""
     now = datetime.now(timezone.utc)
     for r in runs:
@@ -121,7 +132,7 @@ def print_details(runs: list[ReportRun], tot: dict[str, Any], computed_here: boo
             f"+ {tot['embodied_emissions_kg']:.6g} embodied over {tot['runs']} run(s) "
             "-- every run counts, finished or not: the total is what the atmosphere sees"
         )
-    if tot["energy_low_kwh"] is not None and tot["energy_high_kwh"] is not None and runs:
+    if tot["energy_low_kwh"] is not None and tot["energy_high_kwh"] is not None and tot["runs"]:
         print(
             f"total energy band: {tot['energy_low_kwh']:.6g}-{tot['energy_high_kwh']:.6g} kWh (docs/accuracy.md)"
         )
@@ -132,16 +143,26 @@ def print_details(runs: list[ReportRun], tot: dict[str, Any], computed_here: boo
         )
 
 
-def print_ranking(ranking: list[tuple[ReportRun, float]], *, ranked: int | None = None) -> None:
-    """Runs that counted tokens, by J/token (lowest first); ``ranked``: how many runs recorded tokens in all
-    (when more than are shown, a line says so)."""
-    if ranking:
-        print()
-        print("ranked by energy per token (J/token: training energy, PUE applied, per token; lowest first):")
-        for place, (r, j) in enumerate(ranking, start=1):
-            d = r.data
+def ranking_cells(rollup: Rollup, i: int) -> tuple[str, float, int, float]:
+    """Row ``i``'s place in the ranking: run id, J/token, tokens, kWh (from the numbers the rollup keeps)."""
+    part, n, _ = rollup.locate(i)
+    run_id = part.order_key(n).rpartition(b"\0")[2].decode("utf-8", "surrogatepass")
+    value = part.value
+    return run_id, value("joules_per_token", n), int(value("tokens", n)), value("energy_kwh", n)
+
+
+def print_ranking(ranking: Iterable[tuple[str, float, int, float]], *, ranked: int) -> None:
+    """Runs that counted tokens, by J/token (lowest first; ``(run id, J/token, tokens, kWh)`` each, see
+    :func:`ranking_cells`); ``ranked``: how many runs recorded tokens in all (when more than are shown, a line
+    says so)."""
+    shown = 0
+    for place, (run_id, j, tokens, kwh) in enumerate(ranking, start=1):
+        if place == 1:
+            print()
             print(
-                f"{place:>4}. {d.run_id[:8]}  {j:.4g} J/token  ({d.tokens} tokens, {d.energy_consumed:.4g} kWh)"
+                "ranked by energy per token (J/token: training energy, PUE applied, per token; lowest first):"
             )
-        if ranked is not None and ranked > len(ranking):
-            print(f"      ... {ranked - len(ranking)} more run(s) with tokens (--all ranks every run)")
+        print(f"{place:>4}. {run_id[:8]}  {j:.4g} J/token  ({tokens} tokens, {kwh:.4g} kWh)")
+        shown = place
+    if shown and ranked > shown:
+        print(f"      ... {ranked - shown} more run(s) with tokens (--all ranks every run)")

@@ -387,31 +387,52 @@ def run(args: argparse.Namespace) -> int:
     if not count and not args.json:
         raise UsageError(f"no wattwatch runs found in {', '.join(args.paths)}")
     tot = rollup.totals()
-    runs = rollup.recent(limit)
-    ranking, ranked = rollup.ranking(limit)
+    listed = rollup.recent_rows(limit)
+    ranking, ranked = rollup.ranking_rows(limit)
     notes = rollup.notes
     if getattr(args, "html", None):
         _write_html(args, rollup, notes)
     if args.json:
-        doc = {
-            "runs": [_run_json(r) for r in runs],
-            "runs_listed": len(runs),
-            "runs_total": count,
-            "totals": tot,
-            "ranking_by_joules_per_token": [r.data.run_id for r, _ in ranking],
-            "runs_with_tokens": ranked,
-            "notes": notes,
-        }
-        print(json.dumps(doc, indent=2))
+        _print_json(rollup, listed, ranking, ranked, count, tot, notes)
         return 0
-    from wattwatch.report.text import print_details, print_ranking, print_table
+    from wattwatch.report.text import print_details, print_ranking, print_table, ranking_cells, table_cells
 
-    computed_here = print_table(runs, tot, not_listed=count - len(runs))
-    print_details(runs, tot, computed_here)
-    print_ranking(ranking, ranked=ranked)
+    computed_here = print_table(
+        lambda: (table_cells(rollup, i) for i in listed), tot, not_listed=count - len(listed)
+    )
+    print_details((rollup.run(i) for i in listed), tot, computed_here)
+    print_ranking((ranking_cells(rollup, i) for i in ranking), ranked=ranked)
     for note in notes:
         print(f"note: {note}", file=sys.stderr)
     return 0
+
+
+def _print_json(
+    rollup: Rollup,
+    listed: list[int],
+    ranking: list[int],
+    ranked: int,
+    count: int,
+    tot: dict[str, Any],
+    notes: list[str],
+) -> None:
+    """The JSON document, streamed: each listed run is read, written and let go (``--all`` holds no run)."""
+    from wattwatch.report.text import ranking_cells
+
+    out = sys.stdout
+    out.write('{\n  "runs": [')
+    for n, i in enumerate(listed):
+        item = json.dumps(_run_json(rollup.run(i)), indent=2).replace("\n", "\n    ")
+        out.write(("," if n else "") + "\n    " + item)
+    rest = {
+        "runs_listed": len(listed),
+        "runs_total": count,
+        "totals": tot,
+        "ranking_by_joules_per_token": [ranking_cells(rollup, i)[0] for i in ranking],
+        "runs_with_tokens": ranked,
+        "notes": notes,
+    }
+    out.write("\n  ],\n" + json.dumps(rest, indent=2)[2:] + "\n")
 
 
 def _write_html(args: argparse.Namespace, rollup: Rollup, notes: list[str]) -> None:
