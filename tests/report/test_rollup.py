@@ -343,3 +343,31 @@ def test_pareto_front_in_bounded_memory_and_downsampled_cumulative_sums() -> Non
     assert curve[-1][1] == pytest.approx(sum(ops)) and curve[-1][2] == pytest.approx(sum(totals_))
     small = _cumulative(starts[:5], ops[:5], totals_[:5], 100)
     assert len(small) == 5 and small[-1][1] == pytest.approx(sum(ops[:5]))
+
+
+def test_project_filter_and_the_table_cells_match_the_runs(
+    history: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from wattwatch.cli.commands.report import embodied_kg
+    from wattwatch.report.text import _duration, ranking_cells, table_cells
+
+    old, _ = collect_runs([str(history)])
+    vision = [r for r in old if r.data.project_name == "vision"]
+    assert main(["report", str(history), "--json", "--project", "vision", "--all"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["totals"] == json.loads(json.dumps(totals(vision)))
+    assert [r["run_id"] for r in doc["runs"]] == [r.data.run_id for r in vision]
+    rollup = collect_rollup([str(history)], keep=10)
+    rows = rollup.recent_rows(None)
+    for i, r in zip(rows, old, strict=True):  # the table's line, from the kept numbers, is the run's
+        d = r.data
+        emb, computed = embodied_kg(d)
+        jpt = _jpt(d)
+        assert table_cells(rollup, i) == (
+            d.run_id[:8], d.project_name, d.status, _duration(d.duration), f"{d.gpu_energy:.4g}",
+            f"{d.cpu_energy:.4g}", f"{d.ram_energy:.4g}", f"{d.energy_consumed:.4g}", f"{d.emissions:.4g}",
+            f"{emb:.4g}{'*' if computed else ''}", "" if jpt is None else f"{jpt:.4g}",
+        )  # fmt: skip
+    ranked, _ = rollup.ranking_rows(10)
+    for i, (r, j) in zip(ranked, rollup.ranking(10)[0], strict=True):
+        assert ranking_cells(rollup, i) == (r.data.run_id, j, r.data.tokens, r.data.energy_consumed)
