@@ -371,3 +371,45 @@ def test_project_filter_and_the_table_cells_match_the_runs(
     ranked, _ = rollup.ranking_rows(10)
     for i, (r, j) in zip(ranked, rollup.ranking(10)[0], strict=True):
         assert ranking_cells(rollup, i) == (r.data.run_id, j, r.data.tokens, r.data.energy_consumed)
+
+
+def test_a_row_running_on_across_the_split_falls_back_even_when_the_quotes_pair_up(tmp_path: Path) -> None:
+    """A stray ``"`` in an unquoted cell (a malformed file) makes the quote count before the split even although
+    the split is inside a multi-line cell: the first reader running on past the split catches it."""
+    import csv as csv_module
+    import io
+
+    rng = random.Random(4)
+    buf = io.StringIO()
+    writer = csv_module.writer(buf, lineterminator="\n")
+    writer.writerow(COLUMNS)
+    rows = [_data(0, rng, project_name="ab-c"), _data(1, rng, intensity_source="line\n" * 3000)]
+    rows += [_data(i, rng) for i in range(2, 6)]
+    for d in rows:
+        writer.writerow([d.to_row()[c] for c in COLUMNS])
+    text = buf.getvalue().replace(",ab-c,", ',ab"c,', 1)  # one stray quote, in an unquoted cell
+    path = tmp_path / "emissions.csv"
+    path.write_text(text, encoding="utf-8")
+    layout = table_layout(path)
+    assert layout is not None
+    middle = layout.data_start + (layout.size - layout.data_start) // 2
+    split = text.index("\n", middle) + 1
+    assert text[:split].count('"') % 2 == 0  # the quotes alone would call the split clean
+    assert len(scan_table(layout, min_bytes=0)) == 1  # read whole: the split was inside row 1
+    rollup = collect_rollup([str(path)], min_parallel_bytes=0)
+    assert rollup.count == 6
+    _same_as_collect_runs([str(path)], rollup)
+
+
+def test_the_workers_rows_travel_as_data(history: Path) -> None:
+    from wattwatch.report.scan import decode_columns, encode_columns, extract
+
+    layout = table_layout(history / "emissions.csv")
+    assert layout is not None
+    cols = extract(layout, keep=3)
+    back = decode_columns(encode_columns(cols))
+    assert back.flat.tobytes() == cols.flat.tobytes()  # nan (no band, no tokens) included, bit for bit
+    back.flat = cols.flat
+    assert back == cols
+    with pytest.raises(ValueError):
+        decode_columns(encode_columns(cols)[:-5])  # a pipe cut short

@@ -4,8 +4,11 @@ sums, stored in flat arrays (about 200 bytes a row), never as an :class:`~wattwa
 :func:`scan_table` reads a file with :class:`~wattwatch.sinks.emissions_file.ColumnScan`. A large file
 (:data:`PARALLEL_MIN_BYTES` or more) is split in two at a line break and the second half is read by a forked
 worker process while this one reads the first; the split is kept only when the number of ``"`` bytes before it
-is even (CSV quote parity: the line break is then outside any quoted cell), otherwise -- or when ``fork`` is
+is even (CSV quote parity: the line break is then outside any quoted cell) and the CSV reader of the first half
+ended its last row exactly there (it did not run on across the split: a malformed file), otherwise -- or when ``fork`` is
 missing or fails, or the worker dies -- the file is read in this process alone. The result is the same either way.
+The worker hands its rows back through a pipe as data only (:func:`encode_columns`: a JSON header and the
+arrays' bytes).
 
 A row whose cells the fast path cannot take as they are (an empty or unreadable number, a non-finite one, no
 ``embodied_emissions``, a file without a ``status`` column...) is parsed by
@@ -22,7 +25,6 @@ import heapq
 import json
 import math
 import os
-import pickle
 from array import array
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -30,7 +32,17 @@ from dataclasses import dataclass, field
 from wattwatch.result import NO_STATUS, EmissionsData
 from wattwatch.sinks.emissions_file import ColumnScan, TableLayout
 
-__all__ = ["NAMES", "PARALLEL_MIN_BYTES", "VALUES", "RunColumns", "order_key", "scan_table", "values_of"]
+__all__ = [
+    "NAMES",
+    "PARALLEL_MIN_BYTES",
+    "VALUES",
+    "RunColumns",
+    "decode_columns",
+    "encode_columns",
+    "order_key",
+    "scan_table",
+    "values_of",
+]
 
 NAMES: tuple[str, ...] = (
     "run_id", "resumed_segments", "timestamp", "start_time", "status", "project_name", "duration",
@@ -91,6 +103,8 @@ class RunColumns:
     rows: int = 0
     lines: int = 0
     quotes: int = 0
+    stopped_at: int = 0
+    """Where reading stopped (see :attr:`wattwatch.sinks.emissions_file.ColumnScan.stopped_at`)."""
 
     def __len__(self) -> int:
         return len(self.offsets)
@@ -221,6 +235,7 @@ def extract(
             else:
                 out.overflowed = True
     out.rows, out.lines, out.quotes, out.line_notes = scan.rows, scan.lines, scan.quotes, scan.notes
+    out.stopped_at = scan.stopped_at
     return out
 
 
@@ -250,6 +265,56 @@ def _shortlist(out: RunColumns, keep: int, key: bytes, jpt: float) -> None:
 def _row(present: list[str], cells: Sequence[str]) -> dict[str, str]:
     """The cells of the columns the file has, by name (a column the file lacks keeps its default)."""
     return {n: cells[NAMES.index(n)] for n in present}
+
+
+_ARRAYS = ("offsets", "key_hashes", "flat", "statuses", "projects", "order_ends")
+_BYTES = ("embodied_computed", "order_blob")
+
+
+def encode_columns(cols: RunColumns) -> bytes:
+    """``cols`` as bytes for the worker's pipe: a JSON header (counts, strings, notes, shortlists), then the
+    arrays' raw bytes (same machine, same byte order). Only data: reading it runs no code."""
+    blobs = [getattr(cols, name).tobytes() for name in _ARRAYS] + [bytes(getattr(cols, n)) for n in _BYTES]
+    head = {
+        "sizes": [len(b) for b in blobs],
+        "texts": cols.texts,
+        "no_run_id": cols.no_run_id,
+        "skipped": cols.skipped,
+        "line_notes": cols.line_notes,
+        "recent": [[key.hex(), row] for key, row in cols.recent],
+        "cheapest": cols.cheapest,
+        "flags": [cols.overflowed, cols.tied],
+        "counts": [cols.rows, cols.lines, cols.quotes, cols.stopped_at],
+    }
+    header = json.dumps(head, allow_nan=False).encode("utf-8")
+    return len(header).to_bytes(8, "little") + header + b"".join(blobs)
+
+
+def decode_columns(data: bytes) -> RunColumns:
+    """The :class:`RunColumns` :func:`encode_columns` wrote; ``ValueError`` for anything else (a torn pipe)."""
+    size = int.from_bytes(data[:8], "little")
+    head = json.loads(data[8 : 8 + size].decode("utf-8"))
+    cols = RunColumns()
+    at = 8 + size
+    sizes = head["sizes"]
+    if len(sizes) != len(_ARRAYS) + len(_BYTES) or at + sum(sizes) != len(data):
+        raise ValueError("truncated")
+    for name, n in zip(_ARRAYS + _BYTES, sizes, strict=True):
+        target = getattr(cols, name)
+        if name in _BYTES:
+            target += data[at : at + n]
+        else:
+            target.frombytes(data[at : at + n])
+        at += n
+    cols.texts = [str(t) for t in head["texts"]]
+    cols.no_run_id = [int(i) for i in head["no_run_id"]]
+    cols.skipped = [(int(n), str(why)) for n, why in head["skipped"]]
+    cols.line_notes = [(int(n), str(why)) for n, why in head["line_notes"]]
+    cols.recent = [(bytes.fromhex(key), int(row)) for key, row in head["recent"]]
+    cols.cheapest = [(float(j), int(row)) for j, row in head["cheapest"]]
+    cols.overflowed, cols.tied = bool(head["flags"][0]), bool(head["flags"][1])
+    cols.rows, cols.lines, cols.quotes, cols.stopped_at = (int(v) for v in head["counts"])
+    return cols
 
 
 def _split_point(layout: TableLayout) -> int | None:
@@ -296,7 +361,7 @@ def scan_table(
         try:
             os.close(read_fd)
             with os.fdopen(write_fd, "wb") as out:
-                pickle.dump(extract(layout, split, keep=keep), out, protocol=pickle.HIGHEST_PROTOCOL)
+                out.write(encode_columns(extract(layout, split, keep=keep)))
             code = 0
         finally:
             os._exit(code)
@@ -305,12 +370,14 @@ def scan_table(
     second: RunColumns | None = None
     with os.fdopen(read_fd, "rb") as pipe:
         try:
-            second = pickle.load(pipe)
-        except Exception:  # noqa: BLE001 - a worker that died: read its half here
+            second = decode_columns(pipe.read())
+        except (ValueError, KeyError, TypeError, IndexError):  # a worker that died: read its half here
             second = None
     _, status = os.waitpid(pid, 0)
-    if (layout.header_quotes + first.quotes) % 2:
-        return [extract(layout, keep=keep)]  # the split fell inside a quoted cell: its halves are not rows
+    if (layout.header_quotes + first.quotes) % 2 or first.stopped_at != split:
+        return [
+            extract(layout, keep=keep)
+        ]  # the split fell inside a quoted cell, or a row: not two sets of rows
     if second is None or status != 0:
         second = extract(layout, split, keep=keep)
     return [first, second]

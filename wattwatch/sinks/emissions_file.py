@@ -381,11 +381,15 @@ class ColumnScan:
     """Streams some cells of each row whose first byte lies in ``[start, end)`` of a file (memory: one row).
 
     Iterating gives ``(byte offset of the row, cells)`` with one cell per name of ``names`` (``""`` where the
-    row has none), a tuple or a list. It tolerates what :class:`TableReader` tolerates -- undecodable bytes (U+FFFD), extra or
-    missing cells, blank lines, a torn last line, a damaged line (skipped; see :attr:`notes`) -- and reads a
-    quoted cell holding line breaks as one cell. ``start`` must be a row's first byte (``data_start``, or just
-    after a ``\\n`` outside quotes): :attr:`quotes` counts the ``"`` bytes in ``[start, end)``, so that a caller who split a
-    file at a ``\\n`` can check the split was outside a quoted cell (an even count of ``"`` before it).
+    row has none), a tuple or a list. It tolerates what :class:`TableReader` tolerates -- undecodable bytes
+    (U+FFFD), extra or missing cells, blank lines, a torn last line, a damaged line (skipped; see
+    :attr:`notes`) -- and reads a quoted cell holding line breaks as one cell, even past ``end``.
+
+    ``start`` must be a row's first byte (``data_start``, or a line's first byte that is outside quotes). For a
+    caller who split a file at a line break: :attr:`quotes` counts the ``"`` bytes in ``[start, end)`` (an even
+    count before the split means it is outside quoted cells, in a well-formed file), and :attr:`stopped_at` is
+    where reading stopped: ``end`` exactly when the last row read ended there, beyond it when the CSV reader
+    found a row running on across ``end`` (the split was inside a row, whatever the quotes said).
     :attr:`rows` counts the rows given, :attr:`lines` the lines read."""
 
     def __init__(
@@ -399,50 +403,57 @@ class ColumnScan:
         self.quotes = 0
         self.rows = 0
         self.lines = 0
+        self.stopped_at = self.start
         self.notes: list[tuple[int, str]] = []
         """``(line number counted from ``start``, 1-based; why)`` for each line skipped."""
-        self._pos = self.start
-        self._record_quotes = self._read_quotes = 0
+        self._state = [self.start, 1]
+        """Where the lines read end, and 1 while the CSV reader is between rows (0 inside one)."""
 
     def _lines(self, fh: io.BufferedReader) -> Iterator[str]:
+        state, end = self._state, self.end
         fh.seek(self.start)
-        pos, end = self.start, self.end
-        for line in fh:
-            if pos >= end and (self._read_quotes - self._record_quotes) % 2 == 0:
-                break  # past the range, and not inside a quoted cell of the row being read
-            quotes = line.count(b'"')
-            if pos < end:
-                self.quotes += quotes
-            self._read_quotes += quotes
-            pos += len(line)
-            self._pos = pos
-            self.lines += 1
-            yield line.decode("utf-8", "replace")
+        pos, quotes, lines = self.start, 0, 0
+        try:
+            for line in fh:
+                if state[1]:  # the reader asks for a row's first line
+                    if pos >= end:
+                        break
+                    state[1] = 0
+                if pos < end:
+                    quotes += line.count(b'"')
+                pos += len(line)
+                lines += 1
+                state[0] = pos
+                yield line.decode("utf-8", "replace")
+        finally:
+            self.quotes, self.lines, self.stopped_at = quotes, lines, pos
 
     def __iter__(self) -> Iterator[tuple[int, Sequence[str]]]:
         _allow_large_fields()
         picks = self._picks
         whole = max(picks, default=-1) + 1
         pick = operator.itemgetter(*picks) if len(picks) > 1 and min(picks) >= 0 else None
+        state = self._state
         with open(self.layout.path, "rb") as fh:
             reader = csv.reader(self._lines(fh), delimiter=self.layout.delimiter)
+            at = self.start
             while True:
-                at, self._record_quotes = self._pos, self._read_quotes
                 try:
-                    cells = next(reader)
-                except StopIteration:
+                    for cells in reader:
+                        state[1] = 1
+                        n = len(cells)
+                        if n > 1 or (n == 1 and cells[0].strip()):
+                            self.rows += 1
+                            if pick is not None and n >= whole:
+                                yield at, pick(cells)
+                            else:
+                                yield at, [cells[i] if 0 <= i < n else "" for i in picks]
+                        at = state[0]
                     return
                 except csv.Error as exc:
                     self.notes.append((reader.line_num, str(exc)))
-                    continue
-                if not cells or (len(cells) == 1 and not cells[0].strip()):
-                    continue
-                self.rows += 1
-                n = len(cells)
-                if pick is not None and n >= whole:
-                    yield at, pick(cells)
-                else:
-                    yield at, [cells[i] if 0 <= i < n else "" for i in picks]
+                    state[1] = 1
+                    at = state[0]
 
 
 def read_row_at(layout: TableLayout, offset: int) -> dict[str, str]:
