@@ -20,6 +20,7 @@ import bisect
 import heapq
 import itertools
 import math
+import operator
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -94,6 +95,7 @@ class Rollup:
         one.embodied_computed.append(computed)
         one.offsets.append(0)
         one.key_hashes.append(hash((data.run_id, data.resumed_segments)))
+        one.sorted_hashes.extend(one.key_hashes)
         one.texts += [data.status, data.project_name]
         one.statuses.append(0)
         one.projects.append(1)
@@ -140,12 +142,9 @@ class Rollup:
             return
         self._finished = True
         self.alive[:] = b"\x01" * len(self.alive)
-        seen: set[int] = set()
-        for part in self.parts:
-            seen.update(part.key_hashes)
-        if len(seen) == len(self.alive):
+        if not self._hash_twice():
             return  # no key hash twice: no run read twice (the usual case)
-        seen.clear()
+        seen: set[int] = set()
         shared: set[int] = set()
         for h in itertools.chain.from_iterable(p.key_hashes for p in self.parts):
             if h in seen:
@@ -167,6 +166,27 @@ class Rollup:
                         self.alive[old[0]] = 0
                 else:
                     self.alive[i] = 0
+
+    def _hash_twice(self) -> bool:
+        """Whether some key hash is in two rows. For a few parts (a large file read in two halves), from their
+        sorted hashes, without a set of every hash (that would be the peak of the whole report's memory)."""
+        if len(self.parts) > 4:
+            seen: set[int] = set()
+            for part in self.parts:
+                seen.update(part.key_hashes)
+            return len(seen) != len(self.alive)
+        for part in self.parts:
+            ordered = part.sorted_hashes
+            if any(map(operator.eq, ordered, itertools.islice(ordered, 1, None))):
+                return True
+        for a, b in itertools.combinations(self.parts, 2):
+            small, large = sorted((a.sorted_hashes, b.sorted_hashes), key=len)
+            end = len(large)
+            for h in small:
+                j = bisect.bisect_left(large, h)
+                if j < end and large[j] == h:
+                    return True
+        return False
 
     def _key_row(self, i: int) -> tuple[tuple[str, int], tuple[bool, str]]:
         """Row ``i``'s run key and rank (``(full row, timestamp)``), re-read from its file."""

@@ -7,8 +7,8 @@ worker process while this one reads the first; the split is kept only when the n
 is even (CSV quote parity: the line break is then outside any quoted cell) and the CSV reader of the first half
 ended its last row exactly there (it did not run on across the split: a malformed file), otherwise -- or when ``fork`` is
 missing or fails, or the worker dies -- the file is read in this process alone. The result is the same either way.
-The worker hands its rows back through a pipe as data only (:func:`encode_columns`: a JSON header and the
-arrays' bytes).
+The worker hands its rows back through a pipe as data only (:func:`write_columns`: a JSON header and the
+arrays' bytes, read back by :func:`read_columns`).
 
 A row whose cells the fast path cannot take as they are (an empty or unreadable number, a non-finite one, no
 ``embodied_emissions``, a file without a ``status`` column...) is parsed by
@@ -28,6 +28,7 @@ import os
 from array import array
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import BinaryIO
 
 from wattwatch.result import NO_STATUS, EmissionsData
 from wattwatch.sinks.emissions_file import ColumnScan, TableLayout
@@ -37,11 +38,11 @@ __all__ = [
     "PARALLEL_MIN_BYTES",
     "VALUES",
     "RunColumns",
-    "decode_columns",
-    "encode_columns",
     "order_key",
+    "read_columns",
     "scan_table",
     "values_of",
+    "write_columns",
 ]
 
 NAMES: tuple[str, ...] = (
@@ -73,6 +74,8 @@ class RunColumns:
     """Byte offset of each row in its file."""
     key_hashes: array = field(default_factory=lambda: array("q"))  # type: ignore[type-arg]
     """``hash((run_id, resumed_segments))``: the deduplication key, compact (equal keys are checked on disk)."""
+    sorted_hashes: array = field(default_factory=lambda: array("q"))  # type: ignore[type-arg]
+    """:attr:`key_hashes` in increasing order (sorted by whoever read the range: a worker sorts its own)."""
     flat: array = field(default_factory=lambda: array("d"))  # type: ignore[type-arg]
     """The :data:`VALUES` of each row, one row after another (see :meth:`column`, :meth:`value`)."""
     embodied_computed: bytearray = field(default_factory=bytearray)
@@ -234,6 +237,7 @@ def extract(
                 _shortlist(out, keep, key, v[10])
             else:
                 out.overflowed = True
+    out.sorted_hashes = array("q", sorted(out.key_hashes))
     out.rows, out.lines, out.quotes, out.line_notes = scan.rows, scan.lines, scan.quotes, scan.notes
     out.stopped_at = scan.stopped_at
     return out
@@ -267,16 +271,18 @@ def _row(present: list[str], cells: Sequence[str]) -> dict[str, str]:
     return {n: cells[NAMES.index(n)] for n in present}
 
 
-_ARRAYS = ("offsets", "key_hashes", "flat", "statuses", "projects", "order_ends")
+_ARRAYS = ("offsets", "key_hashes", "sorted_hashes", "flat", "statuses", "projects", "order_ends")
 _BYTES = ("embodied_computed", "order_blob")
 
 
-def encode_columns(cols: RunColumns) -> bytes:
-    """``cols`` as bytes for the worker's pipe: a JSON header (counts, strings, notes, shortlists), then the
-    arrays' raw bytes (same machine, same byte order). Only data: reading it runs no code."""
-    blobs = [getattr(cols, name).tobytes() for name in _ARRAYS] + [bytes(getattr(cols, n)) for n in _BYTES]
+def write_columns(cols: RunColumns, fh: BinaryIO) -> None:
+    """``cols`` onto ``fh`` (the worker's pipe): a JSON header (sizes, strings, notes, shortlists), then the
+    arrays' raw bytes (same machine, same byte order), written from the arrays themselves (no copy). Only data:
+    reading it back (:func:`read_columns`) runs no code."""
+    arrays = [getattr(cols, name) for name in _ARRAYS]
+    blobs = [getattr(cols, name) for name in _BYTES]
     head = {
-        "sizes": [len(b) for b in blobs],
+        "sizes": [len(a) * a.itemsize for a in arrays] + [len(b) for b in blobs],
         "texts": cols.texts,
         "no_run_id": cols.no_run_id,
         "skipped": cols.skipped,
@@ -287,25 +293,33 @@ def encode_columns(cols: RunColumns) -> bytes:
         "counts": [cols.rows, cols.lines, cols.quotes, cols.stopped_at],
     }
     header = json.dumps(head, allow_nan=False).encode("utf-8")
-    return len(header).to_bytes(8, "little") + header + b"".join(blobs)
+    fh.write(len(header).to_bytes(8, "little") + header)
+    for arr in arrays:
+        arr.tofile(fh)
+    for blob in blobs:
+        fh.write(memoryview(blob))
 
 
-def decode_columns(data: bytes) -> RunColumns:
-    """The :class:`RunColumns` :func:`encode_columns` wrote; ``ValueError`` for anything else (a torn pipe)."""
-    size = int.from_bytes(data[:8], "little")
-    head = json.loads(data[8 : 8 + size].decode("utf-8"))
+def read_columns(fh: BinaryIO) -> RunColumns:
+    """The :class:`RunColumns` :func:`write_columns` wrote, read from ``fh`` straight into the arrays (no
+    copy of the whole in memory); ``ValueError`` (or ``EOFError``) for anything else, such as a torn pipe."""
+    size = int.from_bytes(fh.read(8), "little")
+    head = json.loads(fh.read(size).decode("utf-8"))
     cols = RunColumns()
-    at = 8 + size
     sizes = head["sizes"]
-    if len(sizes) != len(_ARRAYS) + len(_BYTES) or at + sum(sizes) != len(data):
-        raise ValueError("truncated")
+    if len(sizes) != len(_ARRAYS) + len(_BYTES):
+        raise ValueError("not a worker's rows")
     for name, n in zip(_ARRAYS + _BYTES, sizes, strict=True):
         target = getattr(cols, name)
         if name in _BYTES:
-            target += data[at : at + n]
+            chunk = fh.read(n)
+            if len(chunk) != n:
+                raise ValueError("truncated")
+            target += chunk
         else:
-            target.frombytes(data[at : at + n])
-        at += n
+            target.fromfile(fh, n // target.itemsize)
+    if fh.read(1):
+        raise ValueError("trailing bytes")
     cols.texts = [str(t) for t in head["texts"]]
     cols.no_run_id = [int(i) for i in head["no_run_id"]]
     cols.skipped = [(int(n), str(why)) for n, why in head["skipped"]]
@@ -361,7 +375,7 @@ def scan_table(
         try:
             os.close(read_fd)
             with os.fdopen(write_fd, "wb") as out:
-                out.write(encode_columns(extract(layout, split, keep=keep)))
+                write_columns(extract(layout, split, keep=keep), out)
             code = 0
         finally:
             os._exit(code)
@@ -370,8 +384,14 @@ def scan_table(
     second: RunColumns | None = None
     with os.fdopen(read_fd, "rb") as pipe:
         try:
-            second = decode_columns(pipe.read())
-        except (ValueError, KeyError, TypeError, IndexError):  # a worker that died: read its half here
+            second = read_columns(pipe)
+        except (
+            ValueError,
+            KeyError,
+            TypeError,
+            IndexError,
+            EOFError,
+        ):  # a worker that died: read its half here
             second = None
     _, status = os.waitpid(pid, 0)
     if (layout.header_quotes + first.quotes) % 2 or first.stopped_at != split:
