@@ -420,3 +420,19 @@ def test_the_workers_rows_travel_as_data(history: Path) -> None:
         read_columns(io.BytesIO(data[:-5]))  # a pipe cut short
     with pytest.raises((ValueError, EOFError)):
         read_columns(io.BytesIO(b""))  # a worker that wrote nothing
+
+
+def test_a_run_in_both_halves_of_one_file_counts_once(tmp_path: Path) -> None:
+    rng = random.Random(21)
+    path = tmp_path / "emissions.csv"
+    _write(path, [_data(i, rng) for i in range(20)])
+    _write(path, [_data(2, rng, timestamp="2027-03-03T00:00:00+00:00", status="completed")])  # run 2, later
+    rollup = collect_rollup([str(path)], keep=5, min_parallel_bytes=0)
+    assert len(rollup.parts) == 2 and rollup._hash_twice()
+    assert rollup.count == 20
+    _same_as_collect_runs([str(path)], rollup)
+    single = collect_rollup([str(path)], keep=5, min_parallel_bytes=1 << 30)
+    assert len(single.parts) == 1 and single._hash_twice()  # the same run twice in one range
+    clean = tmp_path / "clean.csv"
+    _write(clean, [_data(i, rng) for i in range(20)])
+    assert not collect_rollup([str(clean)], min_parallel_bytes=0)._hash_twice()
