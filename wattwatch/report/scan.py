@@ -3,12 +3,12 @@ sums, stored in flat arrays (about 200 bytes a row), never as an :class:`~wattwa
 
 :func:`scan_table` reads a file with :class:`~wattwatch.sinks.emissions_file.ColumnScan`. A large file
 (:data:`PARALLEL_MIN_BYTES` or more) is split in two at a line break and the second half is read by a forked
-worker process while this one reads the first; the split is kept only when the number of ``"`` bytes before it
+worker process while this one reads the first. The split is kept only when the number of ``"`` bytes before it
 is even (CSV quote parity: the line break is then outside any quoted cell) and the CSV reader of the first half
-ended its last row exactly there (it did not run on across the split: a malformed file), otherwise -- or when ``fork`` is
-missing or fails, or the worker dies -- the file is read in this process alone. The result is the same either way.
-The worker hands its rows back through a pipe as data only (:func:`write_columns`: a JSON header and the
-arrays' bytes, read back by :func:`read_columns`).
+ended its last row exactly there (it did not run on across the split, as in a malformed file); otherwise -- or
+when ``fork`` is missing or fails, this process runs other threads, or the worker dies -- the file is read in
+this process alone. The result is the same either way. The worker hands its rows back through a pipe as data
+only (:func:`write_columns`: a JSON header and the arrays' bytes, read back by :func:`read_columns`).
 
 A row whose cells the fast path cannot take as they are (an empty or unreadable number, a non-finite one, no
 ``embodied_emissions``, a file without a ``status`` column...) is parsed by
@@ -25,6 +25,7 @@ import heapq
 import json
 import math
 import os
+import threading
 from array import array
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -358,8 +359,8 @@ def scan_table(
     docstring for when two processes read it); ``keep``: see :func:`extract`. ``min_bytes``: the smallest file
     split between two processes; ``fork``: how to start the worker (``os.fork``; ``None`` where there is none)."""
     split = _split_point(layout) if parallel and layout.size >= min_bytes else None
-    if split is None or fork is None:
-        return [extract(layout, keep=keep)]
+    if split is None or fork is None or threading.active_count() > 1:
+        return [extract(layout, keep=keep)]  # (forking a process that runs threads risks a lock held forever)
     try:
         read_fd, write_fd = os.pipe()
     except OSError:
