@@ -272,6 +272,8 @@ def _row(present: list[str], cells: Sequence[str]) -> dict[str, str]:
     return {n: cells[NAMES.index(n)] for n in present}
 
 
+_TORN = (ValueError, KeyError, TypeError, IndexError, EOFError)
+"""What reading a worker's rows raises when the worker died or wrote nothing."""
 _ARRAYS = ("offsets", "key_hashes", "sorted_hashes", "flat", "statuses", "projects", "order_ends")
 _BYTES = ("embodied_computed", "order_blob")
 
@@ -381,24 +383,20 @@ def scan_table(
         finally:
             os._exit(code)
     os.close(write_fd)
-    first = extract(layout, layout.data_start, split, keep=keep)
-    second: RunColumns | None = None
-    with os.fdopen(read_fd, "rb") as pipe:
+    pipe = os.fdopen(read_fd, "rb")
+    status = 1
+    try:
+        first = extract(layout, layout.data_start, split, keep=keep)
         try:
-            second = read_columns(pipe)
-        except (
-            ValueError,
-            KeyError,
-            TypeError,
-            IndexError,
-            EOFError,
-        ):  # a worker that died: read its half here
+            second: RunColumns | None = read_columns(pipe)
+        except _TORN:  # a worker that died: its half is read here
             second = None
-    _, status = os.waitpid(pid, 0)
+    finally:
+        pipe.close()  # on an error above, the worker's next write fails and it exits
+        _, status = os.waitpid(pid, 0)
     if (layout.header_quotes + first.quotes) % 2 or first.stopped_at != split:
-        return [
-            extract(layout, keep=keep)
-        ]  # the split fell inside a quoted cell, or a row: not two sets of rows
+        # the split fell inside a quoted cell, or inside a row: the halves are not two sets of rows
+        return [extract(layout, keep=keep)]
     if second is None or status != 0:
         second = extract(layout, split, keep=keep)
     return [first, second]
