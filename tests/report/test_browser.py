@@ -33,7 +33,17 @@ PROBE = """{
   cards: Array.from(document.querySelectorAll(".card .k")).map(e => e.textContent),
   info: document.getElementById("runinfo").textContent
 }"""
-ALL_CHARTS = ["components", "cumulative", "intensity", "jtoken", "phases", "power", "quality", "runphases", "stacked"]
+ALL_CHARTS = [
+    "components",
+    "cumulative",
+    "intensity",
+    "jtoken",
+    "phases",
+    "power",
+    "quality",
+    "runphases",
+    "stacked",
+]
 
 
 def _keep(result: PageVisit, name: str, tmp_path: Path) -> Path:
@@ -123,7 +133,9 @@ def test_the_content_security_policy_blocks_what_a_page_might_try(tmp_path: Path
     page.write_text(html.replace("</body>", slipped), encoding="utf-8")
     result = _open(page)
     tried = [u for u in result.requests if u != page.resolve().as_uri()]
-    assert tried  # the browser did try: the img and the stylesheet (the script never ran: its hash is not allowed)
+    assert (
+        tried
+    )  # the browser did try: the img and the stylesheet (the script never ran: its hash is not allowed)
     assert all(result.blocked.get(u) == "csp" for u in tried), (tried, result.blocked)
     assert not any("127.0.0.1:9/f" in u for u in result.requests)
     assert any("Content Security Policy" in e for e in result.errors), result.errors
@@ -146,3 +158,30 @@ def test_energy_band_is_drawn_beside_the_stacked_bars(tmp_path: Path) -> None:
     assert result.errors == [] and result.requests == [page.resolve().as_uri()]
     labels = dict(result.probe)
     assert labels["operational range (energy low-high)"] == 6 and labels["embodied kg CO2eq"] == 6
+
+
+def test_a_page_listing_the_most_recent_runs_draws_every_run(tmp_path: Path) -> None:
+    """``wattwatch report --html --html-runs 12`` over 40 runs: the table lists 12, the cumulative footprint
+    (drawn from the report's downsampled sums over all 40) and the cards cover all 40."""
+    from wattwatch.cli.main import main
+
+    plan = SeriesPlan(intensity_g_per_kwh=(50.0, 120.0, 80.0, 30.0))
+    make_project(tmp_path / "runs", 40, series_runs=3, plan=plan, seed=4)
+    page = tmp_path / "report.html"
+    assert main(["report", str(tmp_path / "runs"), "--html", str(page), "--html-runs", "12"]) == 0
+    result = _open(page)
+    shot = _keep(result, "report-bounded.png", tmp_path)
+    assert result.requests == [page.resolve().as_uri()]
+    assert result.errors == []
+    probe = result.probe
+    drawn = {cid: (w, h, n) for cid, w, h, n in probe["drawn"]}
+    assert sorted(drawn) == ALL_CHARTS
+    for cid, (w, h, n) in drawn.items():
+        assert w > 100 and h > 100 and n > 0, cid
+    assert drawn["cumulative"][2] == 80  # two lines of 40 points: every run, not only the 12 listed
+    assert probe["rows"] == 12
+    assert "runs" in probe["cards"]
+    text = page.read_text(encoding="utf-8")
+    assert "40 run(s), the 12 most recent listed" in text
+    spread, colours = _pixel_spread(result.screenshot_png)
+    assert spread > 10 and colours > 50, (spread, colours, shot)

@@ -7,7 +7,9 @@ User text (run ids, project names, phases) is escaped in the JSON block and set 
 
 The data is kept small whatever the number of runs: one array per run with numbers rounded to 5 significant
 digits, repeated strings (project, status, hardware, sources) stored once, time series only for the runs
-:func:`~wattwatch.report.runs.load_report` kept, downsampled.
+:func:`~wattwatch.report.runs.load_report` kept, downsampled. When the report lists only the most recent runs
+(``wattwatch report --html`` keeps ``--html-runs``, 2,000 by default), the totals, the CO2 by component
+and phase, the cumulative footprint (``cumulative``, downsampled) and the Pareto fronts cover every run.
 """
 
 from __future__ import annotations
@@ -85,6 +87,10 @@ def payload(report: Report) -> dict[str, Any]:
         "series": _series(report, row_of),
         "notes": list(report.notes),
         "stack_runs": _STACK_RUNS,
+        "runs_total": report.runs_total,
+        "cumulative": None
+        if report.overall is None
+        else [[round(t, 1), _num(op), _num(tot)] for t, op, tot in report.overall.cumulative],
     }
 
 
@@ -128,8 +134,13 @@ def _metrics(report: Report) -> dict[str, Any]:
     metrics: dict[str, Any] = {}
     for name in report.metrics():
         lower = lower_is_better(name)
-        pts = [(r.total_kg, r.eval_metrics[name], i) for i, r in enumerate(report.runs) if name in r.eval_metrics]
-        front = pareto_front([(x, y) for x, y, _ in pts], minimize_y=lower)
+        pts = [
+            (r.total_kg, r.eval_metrics[name], i) for i, r in enumerate(report.runs) if name in r.eval_metrics
+        ]
+        if report.overall is not None:  # the points of the runs listed, the front over every run
+            front = report.overall.fronts.get(name, [])
+        else:
+            front = pareto_front([(x, y) for x, y, _ in pts], minimize_y=lower)
         metrics[name] = {
             "lower": lower,
             "points": [[_num(x), _num(y), i] for x, y, i in pts],
@@ -185,8 +196,14 @@ def render(report: Report, *, title: str = "wattwatch report") -> str:
     app = _asset("report.js")
     when = datetime.fromtimestamp(report.generated_unix_s, tz=timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     projects = sorted({r.project for r in report.runs if r.project})
+    listed = (
+        f"{report.runs_total} run(s), the {len(report.runs)} most recent listed (totals, components, phases, "
+        "cumulative footprint and Pareto fronts over all of them)"
+        if report.runs_total > len(report.runs)
+        else f"{len(report.runs)} run(s)"
+    )
     subtitle = (
-        f"{len(report.runs)} run(s)"
+        listed
         + (f" of {', '.join(projects[:5])}{' ...' if len(projects) > 5 else ''}" if projects else "")
         + f"; generated {when} by wattwatch; charts by Chart.js (MIT), embodied carbon from Boavizta's data"
     )
@@ -195,7 +212,9 @@ def render(report: Report, *, title: str = "wattwatch report") -> str:
         "(run share = duration / (lifetime x use ratio)) unless the run's row says otherwise"
     )
     values = {
-        "CSP": html.escape(CSP.format(scripts=f"{_sha256(chartjs)} {_sha256(app)}"), quote=False),  # no " in it
+        "CSP": html.escape(
+            CSP.format(scripts=f"{_sha256(chartjs)} {_sha256(app)}"), quote=False
+        ),  # no " in it
         "TITLE": html.escape(title),
         "SUBTITLE": html.escape(subtitle),
         "CSS": _asset("report.css"),

@@ -30,6 +30,7 @@ from wattwatch.carbon.embodied import (
     manufacture_footprint,
 )
 from wattwatch.cli.commands.report import collect_runs, per_unit_energy_kwh
+from wattwatch.report.overall import Overall
 from wattwatch.result import EmissionsData
 from wattwatch.sinks.timeseries import TIMESERIES_SUFFIX, read_timeseries
 
@@ -138,9 +139,19 @@ class Report:
     lifetime_years: float
     use_ratio: float
     generated_unix_s: float
+    overall: Overall | None = None
+    """Figures over every run when :attr:`runs` lists only the most recent ones (``wattwatch report --html``);
+    then :meth:`totals`, :meth:`by_component`, :meth:`by_phase` and :meth:`metrics` give those."""
+
+    @property
+    def runs_total(self) -> int:
+        """Runs counted (more than :attr:`runs` lists when :attr:`overall` is set)."""
+        return self.overall.runs if self.overall is not None else len(self.runs)
 
     def totals(self) -> dict[str, float]:
         """Sums across runs: kWh by component, kg CO2eq operational, embodied and total."""
+        if self.overall is not None:
+            return dict(self.overall.totals)
         return {
             "runs": float(len(self.runs)),
             "duration_s": sum(r.duration_s for r in self.runs),
@@ -155,6 +166,8 @@ class Report:
 
     def by_component(self) -> dict[str, tuple[float, float]]:
         """``component -> (operational kg, embodied kg)`` summed across runs (see :func:`operational_by_component`)."""
+        if self.overall is not None:
+            return dict(self.overall.by_component)
         out = {c: (0.0, 0.0) for c in COMPONENTS}
         for r in self.runs:
             op = operational_by_component(r)
@@ -165,6 +178,8 @@ class Report:
 
     def by_phase(self) -> dict[str, tuple[float, float]]:
         """``phase -> (kWh, kg CO2eq operational)`` summed across runs."""
+        if self.overall is not None:
+            return dict(self.overall.by_phase)
         out: dict[str, tuple[float, float]] = {}
         for r in self.runs:
             for phase, kwh in r.phase_energy_kwh.items():
@@ -174,8 +189,8 @@ class Report:
 
     def metrics(self) -> list[str]:
         """Evaluation metric names found in any run, most common first."""
-        counts: dict[str, int] = {}
-        for r in self.runs:
+        counts: dict[str, int] = dict(self.overall.metric_runs) if self.overall is not None else {}
+        for r in self.runs if self.overall is None else ():
             for name in r.eval_metrics:
                 counts[name] = counts.get(name, 0) + 1
         return sorted(counts, key=lambda n: (-counts[n], n))
@@ -323,7 +338,9 @@ def read_series(path: str | os.PathLike[str], run_id: str, *, max_points: int = 
     elapsed, energy, emissions = series.elapsed_s, series.energy_kwh, series.emissions_kg
     spans: list[tuple[str, float, float]] = []
     for i, (t, p) in enumerate(zip(elapsed, series.phase, strict=True)):
-        start = elapsed[i - 1] if i else min(0.0, t)  # a row's power is the mean over the interval ending at it
+        start = (
+            elapsed[i - 1] if i else min(0.0, t)
+        )  # a row's power is the mean over the interval ending at it
         if spans and spans[-1][0] == p:
             spans[-1] = (p, spans[-1][1], t)
         else:
@@ -349,7 +366,9 @@ def read_series(path: str | os.PathLike[str], run_id: str, *, max_points: int = 
     )
 
 
-def _bucket_intensity(d_kg: list[float | None], d_kwh: list[float], buckets: int, n: int) -> list[float | None]:
+def _bucket_intensity(
+    d_kg: list[float | None], d_kwh: list[float], buckets: int, n: int
+) -> list[float | None]:
     out: list[float | None] = []
     if buckets == 0:
         return out
@@ -383,11 +402,13 @@ def load_report(
     use_ratio: float = DEFAULT_USE_RATIO,
     rows: Sequence[EmissionsData] | None = None,
     notes: Sequence[str] = (),
+    overall: Overall | None = None,
 ) -> Report:
     """The report of the runs under ``paths`` (see the module docstring).
 
     ``rows`` (with their ``notes``): the runs, already read from ``paths`` by the caller (``wattwatch report``
-    reads them once for its table and its page); otherwise they are read here.
+    reads them once for its table and its page); otherwise they are read here. ``overall``: the figures over
+    every run when ``rows`` are only the most recent (see :mod:`wattwatch.report.overall`).
     """
     notes = list(notes)
     if rows is None:
@@ -410,7 +431,9 @@ def load_report(
             series.append(read_series(path, r.run_id, max_points=max_points))
         except (OSError, UnicodeDecodeError, csv.Error, ValueError) as exc:
             notes.append(f"skipped time series {path}: {exc}")
-    computed = sum(1 for r in runs if r.embodied_computed_here)
+    computed = (
+        sum(1 for r in runs if r.embodied_computed_here) if overall is None else overall.embodied_computed
+    )
     if computed:
         notes.append(
             f"{computed} run(s) had no embodied_emissions column: computed here from their hardware "
@@ -423,4 +446,5 @@ def load_report(
         lifetime_years=lifetime_years,
         use_ratio=use_ratio,
         generated_unix_s=datetime.now(timezone.utc).timestamp(),
+        overall=overall,
     )

@@ -1,8 +1,10 @@
 """``wattwatch report PATH...``: the runs in emissions.csv files (or folders of them), and their total.
 
-One line per run -- status, duration, kWh by component (GPU, CPU, RAM, total with PUE), kg CO2eq, the carbon
-intensity's source and the measurement method -- then the totals across runs: a project's cumulative footprint
-(every rerun and abandoned run counts; the total is what the planet sees). ``--json`` prints the same as JSON.
+The table lists the most recent runs (50 by default; ``--limit N``, or ``--all`` for every run) and says how
+many earlier runs it leaves out -- status, duration, kWh by component (GPU, CPU, RAM, total with PUE), kg
+CO2eq, the carbon intensity's source and the measurement method -- then the totals across EVERY run: a
+project's cumulative footprint (every rerun and abandoned run counts; the total is what the planet sees).
+``--json`` prints the same as JSON (the same listed runs, totals over all).
 
 A run still going is read from its journal (``.wattwatch/runs/``); a run whose process died without writing its
 end (``kill -9``, out of memory, lost node) has its journal turned into its row when report opens the folder
@@ -10,27 +12,34 @@ end (``kill -9``, out of memory, lost node) has its journal turned into its row 
 and the totals up to then, which the totals include.
 
 Folders are searched recursively for ``*.csv`` files with wattwatch/CodeCarbon columns (time series files are
-skipped) and streamed. A resumed run has one row per process segment, each with its own energy, and they add
-up. A segment found in several files is counted once (the fuller row, then the latest ``timestamp``, wins).
+skipped). Each file is read in one column-selective pass (a large one by two processes; see
+:mod:`wattwatch.report.rollup`), each run kept as a few numbers: 200,000 runs in under 2 s and 100 MB
+(``benchmarks/RESULTS.md``, figure 11). A resumed run has one row per process segment, each with its own
+energy, and they add up. A segment found in several files is counted once (the fuller row, then the latest
+``timestamp``, wins).
 
 Runs that recorded a token count are ranked by energy per token (J/token: the training phase's energy, PUE
-applied, over the tokens; lowest first): the figure to pick a model by. ``--html FILE`` writes the same runs as one self-contained page with charts (power
-over time with phases, operational and embodied CO2, the cumulative footprint, quality against carbon); see
-``docs/report.md``.
+applied, over the tokens; lowest first): the figure to pick a model by. ``--html FILE`` writes one
+self-contained page with charts (power over time with phases, operational and embodied CO2, the cumulative
+footprint, quality against carbon): the ``--html-runs`` most recent runs in full, totals and charts over every
+run; see ``docs/report.md``.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from wattwatch.errors import UsageError
 from wattwatch.result import EmissionsData
+
+if TYPE_CHECKING:
+    from wattwatch.report.rollup import Rollup
 
 __all__ = [
     "HELP",
@@ -46,7 +55,10 @@ __all__ = [
     "totals",
 ]
 
-HELP = "Table of tracked runs (status, duration, kWh by component, kg CO2) and their totals."
+HELP = (
+    "Table of the most recent tracked runs (status, duration, kWh by component, kg CO2; --limit N, --all) "
+    "and the totals over every run."
+)
 
 _REQUIRED = {"run_id", "energy_consumed", "emissions"}
 
@@ -76,7 +88,9 @@ class ReportRun:
         )
         text = ""
         if d.energy_low_kwh is not None and d.energy_high_kwh is not None:
-            text = f"band {_kwh(d.energy_low_kwh)}-{_kwh(d.energy_high_kwh)} kWh ({d.energy_band or 'no rule'})"
+            text = (
+                f"band {_kwh(d.energy_low_kwh)}-{_kwh(d.energy_high_kwh)} kWh ({d.energy_band or 'no rule'})"
+            )
         if slices:
             text = f"{text}; slices {slices}" if text else f"slices {slices}"
         return text
@@ -234,23 +248,25 @@ def _runs_from_parts(folder: Path) -> list[tuple[EmissionsData, Path]]:
 
 def totals(runs: list[ReportRun]) -> dict[str, Any]:
     """Sums across runs: seconds, kWh by component and in total, kg CO2eq operational (``emissions_kg``) and
-    embodied (``embodied_emissions_kg``, see :func:`embodied_kg`), water (L), runs per status."""
+    embodied (``embodied_emissions_kg``, see :func:`embodied_kg`), water (L), runs per status. Sums are
+    :func:`math.fsum` (exactly rounded: the same whatever the runs' order, as
+    :class:`wattwatch.report.rollup.Rollup` gives them)."""
     status: dict[str, int] = {}
     for r in runs:
         status[r.data.status] = status.get(r.data.status, 0) + 1
-    energy = sum(r.data.energy_consumed for r in runs)
-    kg = sum(r.data.emissions for r in runs)
+    energy = math.fsum(r.data.energy_consumed for r in runs)
+    kg = math.fsum(r.data.emissions for r in runs)
     return {
         "runs": len(runs),
         "by_status": status,
-        "duration_s": sum(r.data.duration for r in runs),
-        "gpu_energy_kwh": sum(r.data.gpu_energy for r in runs),
-        "cpu_energy_kwh": sum(r.data.cpu_energy for r in runs),
-        "ram_energy_kwh": sum(r.data.ram_energy for r in runs),
+        "duration_s": math.fsum(r.data.duration for r in runs),
+        "gpu_energy_kwh": math.fsum(r.data.gpu_energy for r in runs),
+        "cpu_energy_kwh": math.fsum(r.data.cpu_energy for r in runs),
+        "ram_energy_kwh": math.fsum(r.data.ram_energy for r in runs),
         "energy_kwh": energy,
         "emissions_kg": kg,
-        "embodied_emissions_kg": sum(embodied_kg(r.data)[0] for r in runs),
-        "water_l": sum(r.data.water_consumed for r in runs),
+        "embodied_emissions_kg": math.fsum(embodied_kg(r.data)[0] for r in runs),
+        "water_l": math.fsum(r.data.water_consumed for r in runs),
         "energy_low_kwh": _band_total(runs, "energy_low_kwh"),
         "energy_high_kwh": _band_total(runs, "energy_high_kwh"),
         "intensity_g_per_kwh": kg * 1000.0 / energy if energy > 0 else None,
@@ -260,27 +276,7 @@ def totals(runs: list[ReportRun]) -> dict[str, Any]:
 def _band_total(runs: list[ReportRun], name: str) -> float | None:
     """The runs' band ends summed; ``None`` when a run has no band (its error is unknown, so is the total's)."""
     values = [getattr(r.data, name) for r in runs]
-    return None if any(v is None for v in values) else sum(values)
-
-
-def _age(stamp: str, now: datetime) -> str:
-    try:
-        then = datetime.fromisoformat(stamp)
-    except ValueError:
-        return ""
-    if then.tzinfo is None:
-        then = then.replace(tzinfo=timezone.utc)
-    s = max(0.0, (now - then).total_seconds())
-    for unit, size in (("d", 86400), ("h", 3600), ("min", 60)):
-        if s >= size:
-            return f"{s / size:.0f} {unit} ago"
-    return f"{s:.0f} s ago"
-
-
-def _duration(s: float) -> str:
-    h, rem = divmod(int(round(s)), 3600)
-    m, sec = divmod(rem, 60)
-    return f"{h}:{m:02d}:{sec:02d}"
+    return None if any(v is None for v in values) else math.fsum(values)
 
 
 def _kwh(v: float) -> str:
@@ -318,23 +314,53 @@ def _run_json(r: ReportRun) -> dict[str, Any]:
         "tokens": d.tokens,
         "joules_per_token": joules_per_token(d),
         "embodied_emissions_kg": embodied_kg(d)[0],
-        "embodied_source": d.embodied_source if d.embodied_emissions is not None else "computed at report time",
+        "embodied_source": d.embodied_source
+        if d.embodied_emissions is not None
+        else "computed at report time",
         "eval_metrics": d.eval_metrics,
         "hostname": d.hostname,
         "file": str(r.path),
     }
 
 
+DEFAULT_LIMIT = 50
+"""Runs the table (and ``--json``) lists by default: the most recent ones; the totals count every run."""
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "paths", nargs="+", metavar="PATH", help="emissions.csv files or folders holding them"
     )
-    parser.add_argument("--json", action="store_true", help="print runs and totals as JSON")
+    parser.add_argument(
+        "--json",
+        action="store_true",
+        help="print the listed runs, the totals over every run and the ranking as JSON",
+    )
     parser.add_argument("--project", help="only runs of this project")
+    shown = parser.add_mutually_exclusive_group()
+    shown.add_argument(
+        "--limit",
+        type=int,
+        default=DEFAULT_LIMIT,
+        metavar="N",
+        help=f"list the N most recent runs and the N best by J/token (default {DEFAULT_LIMIT}); "
+        "the totals always count every run",
+    )
+    shown.add_argument(
+        "--all", action="store_true", help="list and rank every run (slower on a large history)"
+    )
     parser.add_argument(
         "--html",
         metavar="FILE",
         help="also write a self-contained HTML report (charts, no network needed to view it) to FILE",
+    )
+    parser.add_argument(
+        "--html-runs",
+        type=int,
+        default=2000,
+        metavar="N",
+        help="HTML: list the N most recent runs in full (default 2000); totals, components, phases, the "
+        "cumulative footprint and the Pareto fronts cover every run",
     )
     parser.add_argument(
         "--series-runs",
@@ -347,141 +373,84 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Print the table and the totals (or JSON); with ``--html``, also write the page."""
-    if getattr(args, "html", None) and args.series_runs < 0:
-        raise UsageError("--series-runs must be 0 or more")
-    runs, notes = collect_runs(list(args.paths))
+    from wattwatch.report.rollup import collect_rollup
+
+    if getattr(args, "html", None) and (args.series_runs < 0 or args.html_runs < 1):
+        raise UsageError("--series-runs must be 0 or more, --html-runs 1 or more")
+    limit = None if getattr(args, "all", False) else getattr(args, "limit", DEFAULT_LIMIT)
+    if limit is not None and limit < 0:
+        raise UsageError("--limit must be 0 or more (--all lists every run)")
+    rollup = collect_rollup(list(args.paths), keep=limit)
     if args.project:
-        runs = [r for r in runs if r.data.project_name == args.project]
-    if not runs and not args.json:
+        rollup.keep_project(args.project)
+    count = rollup.count
+    if not count and not args.json:
         raise UsageError(f"no wattwatch runs found in {', '.join(args.paths)}")
-    tot = totals(runs)
-    ranking = rank_by_joules_per_token(runs)
+    tot = rollup.totals()
+    listed = rollup.recent_rows(limit)
+    ranking, ranked = rollup.ranking_rows(limit)
+    notes = rollup.notes
     if getattr(args, "html", None):
-        _write_html(args, runs, notes)
+        _write_html(args, rollup, notes)
     if args.json:
-        doc = {
-            "runs": [_run_json(r) for r in runs],
-            "totals": tot,
-            "ranking_by_joules_per_token": [r.data.run_id for r, _ in ranking],
-            "notes": notes,
-        }
-        print(json.dumps(doc, indent=2))
+        _print_json(rollup, listed, ranking, ranked, count, tot, notes)
         return 0
-    computed_here = _print_table(runs, tot)
-    _print_details(runs, tot, computed_here)
-    _print_ranking(ranking)
+    from wattwatch.report.text import print_details, print_ranking, print_table, ranking_cells, table_cells
+
+    computed_here = print_table(
+        lambda: (table_cells(rollup, i) for i in listed), tot, not_listed=count - len(listed)
+    )
+    print_details((rollup.run(i) for i in listed), tot, computed_here)
+    print_ranking((ranking_cells(rollup, i) for i in ranking), ranked=ranked)
     for note in notes:
         print(f"note: {note}", file=sys.stderr)
     return 0
 
 
-_HEADER = (
-    "run", "project", "status", "duration", "GPU kWh", "CPU kWh", "RAM kWh", "kWh",
-    "operational kg CO2eq", "embodied kg CO2eq", "J/token",
-)  # fmt: skip
+def _print_json(
+    rollup: Rollup,
+    listed: list[int],
+    ranking: list[int],
+    ranked: int,
+    count: int,
+    tot: dict[str, Any],
+    notes: list[str],
+) -> None:
+    """The JSON document, streamed: each listed run is read, written and let go (``--all`` holds no run)."""
+    from wattwatch.report.text import ranking_cells
+
+    out = sys.stdout
+    out.write('{\n  "runs": [')
+    for n, i in enumerate(listed):
+        item = json.dumps(_run_json(rollup.run(i)), indent=2).replace("\n", "\n    ")
+        out.write(("," if n else "") + "\n    " + item)
+    rest = {
+        "runs_listed": len(listed),
+        "runs_total": count,
+        "totals": tot,
+        "ranking_by_joules_per_token": [ranking_cells(rollup, i)[0] for i in ranking],
+        "runs_with_tokens": ranked,
+        "notes": notes,
+    }
+    out.write("\n  ],\n" + json.dumps(rest, indent=2)[2:] + "\n")
 
 
-def _print_table(runs: list[ReportRun], tot: dict[str, Any]) -> bool:
-    """One line per run and a TOTAL line (energies kWh, masses kg CO2eq). True when an embodied figure was
-    computed here (marked ``*``) because the run's row predates the column."""
-    rows: list[tuple[str, ...]] = []
-    for r in runs:
-        d = r.data
-        rows.append(
-            (
-                d.run_id[:8],
-                d.project_name,
-                d.status,
-                _duration(d.duration),
-                _kwh(d.gpu_energy),
-                _kwh(d.cpu_energy),
-                _kwh(d.ram_energy),
-                _kwh(d.energy_consumed),
-                f"{d.emissions:.4g}",
-                f"{(emb := embodied_kg(d))[0]:.4g}{'*' if emb[1] else ''}",
-                "" if (jt := joules_per_token(d)) is None else f"{jt:.4g}",
-            )
-        )
-    rows.append(
-        (
-            "TOTAL",
-            f"{tot['runs']} run(s)",
-            ", ".join(f"{n} {s}" for s, n in sorted(tot["by_status"].items())),
-            _duration(tot["duration_s"]),
-            _kwh(tot["gpu_energy_kwh"]),
-            _kwh(tot["cpu_energy_kwh"]),
-            _kwh(tot["ram_energy_kwh"]),
-            _kwh(tot["energy_kwh"]),
-            f"{tot['emissions_kg']:.4g}",
-            f"{tot['embodied_emissions_kg']:.4g}",
-            "",
-        )
-    )
-    emb_col = _HEADER.index("embodied kg CO2eq")
-    computed_here = any(r[emb_col].endswith("*") for r in rows)
-    widths = [max(len(h), *(len(row[i]) for row in rows)) for i, h in enumerate(_HEADER)]
-    numeric = set(range(3, len(_HEADER)))
-
-    def fmt(cells: tuple[str, ...]) -> str:
-        return "  ".join(
-            c.rjust(w) if i in numeric else c.ljust(w)
-            for i, (c, w) in enumerate(zip(cells, widths, strict=True))
-        )
-
-    print(fmt(_HEADER))
-    print("  ".join("-" * w for w in widths))
-    for row in rows[:-1]:
-        print(fmt(row))
-    print("  ".join("-" * w for w in widths))
-    print(fmt(rows[-1]))
-    print()
-    return computed_here
-
-
-def _print_details(runs: list[ReportRun], tot: dict[str, Any], computed_here: bool) -> None:
-    """Each run's intensity, method and band, then the totals' sentence, band and footnote."""
-    now = datetime.now(timezone.utc)
-    for r in runs:
-        d = r.data
-        extra = ""
-        if d.status == "running":
-            extra = f"; still running or killed: last flush {d.timestamp} ({_age(d.timestamp, now)}), totals up to then"
-        print(
-            f"{d.run_id[:8]}: {d.intensity_g_per_kwh:.0f} g/kWh from {d.intensity_source or 'unknown source'}; "
-            f"{r.method or 'no method recorded'}{'; ' + r.band if r.band else ''}{extra}"
-        )
-    if tot["intensity_g_per_kwh"] is not None:
-        print(
-            f"total: {tot['energy_kwh']:.6g} kWh, {tot['emissions_kg']:.6g} kg CO2eq operational "
-            f"+ {tot['embodied_emissions_kg']:.6g} embodied over {tot['runs']} run(s) "
-            "-- every run counts, finished or not: the total is what the atmosphere sees"
-        )
-    if tot["energy_low_kwh"] is not None and tot["energy_high_kwh"] is not None and runs:
-        print(f"total energy band: {tot['energy_low_kwh']:.6g}-{tot['energy_high_kwh']:.6g} kWh (docs/accuracy.md)")
-    if computed_here:
-        print(
-            "* embodied CO2 computed here from the run's hardware (its row predates the column): Boavizta data, "
-            "4-year life, use ratio 1"
-        )
-
-
-def _print_ranking(ranking: list[tuple[ReportRun, float]]) -> None:
-    """Runs that counted tokens, by J/token (lowest first)."""
-    if ranking:
-        print()
-        print("ranked by energy per token (J/token: training energy, PUE applied, per token; lowest first):")
-        for place, (r, j) in enumerate(ranking, start=1):
-            d = r.data
-            print(f"{place:>4}. {d.run_id[:8]}  {j:.4g} J/token  ({d.tokens} tokens, {d.energy_consumed:.4g} kWh)")
-
-
-def _write_html(args: argparse.Namespace, runs: list[ReportRun], notes: list[str]) -> None:
-    """The HTML report of the same runs (``--html FILE``)."""
+def _write_html(args: argparse.Namespace, rollup: Rollup, notes: list[str]) -> None:
+    """The HTML report (``--html FILE``): the most recent runs in full, the figures over every run."""
     from wattwatch.report import load_report, write_html
+    from wattwatch.report.overall import overall_of
 
+    listed = rollup.recent(args.html_runs)
     report = load_report(
-        list(args.paths), series_runs=args.series_runs, rows=[r.data for r in runs], notes=notes
+        list(args.paths),
+        series_runs=args.series_runs,
+        rows=[r.data for r in listed],
+        notes=notes,
+        overall=overall_of(rollup),
     )
     title = f"wattwatch report: {args.project}" if args.project else "wattwatch report"
     out = write_html(report, args.html, title=title)
-    print(f"wrote {out} ({out.stat().st_size / 1e6:.2f} MB, {len(report.runs)} runs)", file=sys.stderr)
+    print(
+        f"wrote {out} ({out.stat().st_size / 1e6:.2f} MB, {len(report.runs)} of {report.runs_total} runs listed)",
+        file=sys.stderr,
+    )

@@ -50,7 +50,7 @@
   /* ---- header cards ---- */
   var T = D.totals;
   var cards = document.getElementById("cards");
-  [["runs", fmt(T.runs, 6)], ["energy (kWh)", fmt(T.energy_kwh)], ["operational kg CO2eq", fmt(T.operational_kg)],
+  [["runs", fmt(T.runs, 6) + (D.runs_total > R.length ? " (" + fmt(R.length, 6) + " listed)" : "")], ["energy (kWh)", fmt(T.energy_kwh)], ["operational kg CO2eq", fmt(T.operational_kg)],
    ["embodied kg CO2eq", fmt(T.embodied_kg)], ["total kg CO2eq", fmt(T.total_kg)],
    ["GPU / CPU / RAM kWh", fmt(T.gpu_kwh, 3) + " / " + fmt(T.cpu_kwh, 3) + " / " + fmt(T.ram_kwh, 3)]
   ].forEach(function (kv) {
@@ -64,15 +64,20 @@
 
   /* ---- cumulative footprint over time (the rebound view) ---- */
   (function () {
-    var order = R.map(function (r, i) { return i; }).filter(function (i) { return v(R[i], "start") !== null; });
-    order.sort(function (a, b) { return v(R[a], "start") - v(R[b], "start"); });
-    if (!order.length) { empty("cumulative", "No run has a start time."); return; }
-    var op = [], tot = [], sumOp = 0, sumEmb = 0;
-    order.forEach(function (i) {
-      var r = R[i], t = v(r, "start") * 1000;
-      sumOp += v(r, "op") || 0; sumEmb += v(r, "emb") || 0;
-      op.push({ x: t, y: sumOp }); tot.push({ x: t, y: sumOp + sumEmb });
-    });
+    var op = [], tot = [];
+    if (D.cumulative) {  /* over every run, downsampled by the report (it lists only the most recent runs) */
+      D.cumulative.forEach(function (p) { op.push({ x: p[0] * 1000, y: p[1] }); tot.push({ x: p[0] * 1000, y: p[2] }); });
+    } else {
+      var order = R.map(function (r, i) { return i; }).filter(function (i) { return v(R[i], "start") !== null; });
+      order.sort(function (a, b) { return v(R[a], "start") - v(R[b], "start"); });
+      var sumOp = 0, sumEmb = 0;
+      order.forEach(function (i) {
+        var r = R[i], t = v(r, "start") * 1000;
+        sumOp += v(r, "op") || 0; sumEmb += v(r, "emb") || 0;
+        op.push({ x: t, y: sumOp }); tot.push({ x: t, y: sumOp + sumEmb });
+      });
+    }
+    if (!op.length) { empty("cumulative", "No run has a start time."); return; }
     chart("cumulative", {
       type: "line",
       data: { datasets: [
