@@ -106,9 +106,14 @@ def _try(path: Path) -> BaseException | None:
     return None
 
 
-def test_a_read_only_folder_raises_oserror(tmp_path: Path) -> None:
+def test_missing_folders_are_created_and_an_impossible_path_raises_oserror(tmp_path: Path) -> None:
+    lock = FileLock(tmp_path / "new" / "folder" / "x.lock", timeout=0)
+    lock.acquire()  # as the filelock package did: appending to a file in a new folder relies on it
+    assert (tmp_path / "new" / "folder" / "x.lock").exists()
+    lock.release()
+    (tmp_path / "a-file").write_text("")
     with pytest.raises(OSError):
-        FileLock(tmp_path / "missing-folder" / "x.lock").acquire(timeout=0)
+        FileLock(tmp_path / "a-file" / "x.lock").acquire(timeout=0)
 
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork()")

@@ -75,11 +75,12 @@ if hasattr(os, "register_at_fork"):
 
 
 class FileLock:
-    """An exclusive lock on ``lock_file`` (created if missing, mode 0o666 less the umask; never removed).
+    """An exclusive lock on ``lock_file`` (created if missing, with its folders, mode 0o666 less the umask; never
+    removed).
 
     ``timeout`` (s): how long :meth:`acquire` waits by default; 0 tries once; a negative number waits forever.
     Usable as a context manager. Raises :class:`LockTimeout` when the wait runs out, ``OSError`` when the lock
-    file cannot be opened (a read-only folder, say).
+    file cannot be created (a read-only folder, say).
     """
 
     def __init__(self, lock_file: str | os.PathLike[str], timeout: float = -1.0) -> None:
@@ -113,6 +114,9 @@ class FileLock:
         wait = self.timeout if timeout is None else timeout
         held.busy = True
         try:
+            parent = os.path.dirname(self.lock_file)
+            if parent:
+                os.makedirs(parent, exist_ok=True)  # as the filelock package does: callers rely on it
             fd = os.open(self.lock_file, os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o666)
             try:
                 _flock_waiting(fd, wait, self.lock_file)
