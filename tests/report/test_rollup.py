@@ -114,6 +114,12 @@ def _same_as_collect_runs(paths: list[str], rollup: Rollup) -> None:
     assert sorted(rollup.notes) == sorted(old_notes)
 
 
+def _one_thread() -> int:
+    """What ``threading.active_count`` answers in the CLI; under pytest other tests' threads may still run (tqdm's
+    monitor, started by the Hugging Face tests), which would keep ``scan_table`` from forking."""
+    return 1
+
+
 def _jpt(data: EmissionsData) -> float | None:
     from wattwatch.cli.commands.report import joules_per_token
 
@@ -131,7 +137,7 @@ def test_same_runs_and_totals_as_collect_runs(history: Path, keep: int | None) -
 
 
 def test_a_file_split_between_two_processes_gives_the_same(history: Path) -> None:
-    rollup = collect_rollup([str(history)], keep=5, min_parallel_bytes=0)
+    rollup = collect_rollup([str(history)], keep=5, min_parallel_bytes=0, threads=_one_thread)
     assert (
         len(rollup.parts) == 2 * 5 + 2
     )  # every file read in two halves (the duplicate of run-0003 across them)
@@ -151,7 +157,7 @@ def test_a_split_inside_a_quoted_multiline_cell_falls_back_to_one_reader(tmp_pat
     middle = layout.data_start + (layout.size - layout.data_start) // 2
     assert path.read_bytes()[: middle + 1].count(b'"') % 2 == 1  # the middle is inside a quoted cell
     assert len(scan_table(layout, min_bytes=0)) == 1
-    rollup = collect_rollup([str(path)], keep=3, min_parallel_bytes=0)
+    rollup = collect_rollup([str(path)], keep=3, min_parallel_bytes=0, threads=_one_thread)
     assert len(rollup.parts) == 1
     _same_as_collect_runs([str(path)], rollup)
     assert rollup.count == 7
@@ -166,13 +172,24 @@ def test_no_fork_or_a_failing_fork_reads_in_this_process(history: Path) -> None:
 
     whole = scan_table(layout, min_bytes=0, fork=None)
     assert len(whole) == 1
-    again = scan_table(layout, min_bytes=0, fork=broken_fork)
+    again = scan_table(layout, min_bytes=0, fork=broken_fork, threads=_one_thread)
     assert len(again) == 1 and list(again[0].offsets) == list(whole[0].offsets)
-    halves = scan_table(layout, min_bytes=0)
+    halves = scan_table(layout, min_bytes=0, threads=_one_thread)
     assert len(halves) == 2
     assert list(halves[0].offsets) + list(halves[1].offsets) == list(whole[0].offsets)
     energy = [list(h.column("energy_kwh")) for h in (*halves, whole[0])]
     assert energy[0] + energy[1] == energy[2]
+
+
+def test_a_process_running_other_threads_never_forks(history: Path) -> None:
+    layout = table_layout(history / "emissions.csv")
+    assert layout is not None
+
+    def must_not_fork() -> int:
+        raise AssertionError("forked while another thread runs")
+
+    parts = scan_table(layout, min_bytes=0, fork=must_not_fork, threads=lambda: 2)
+    assert len(parts) == 1 and len(parts[0].offsets) == len(scan_table(layout, fork=None)[0].offsets)
 
 
 def test_bom_and_semicolons(tmp_path: Path) -> None:
@@ -188,7 +205,7 @@ def test_bom_and_semicolons(tmp_path: Path) -> None:
         text += "\r\n"
     path.write_bytes(b"\xef\xbb\xbf" + text.encode("utf-8"))
     for min_bytes in (1 << 30, 0):
-        rollup = collect_rollup([str(path)], min_parallel_bytes=min_bytes)
+        rollup = collect_rollup([str(path)], min_parallel_bytes=min_bytes, threads=_one_thread)
         assert rollup.count == 6
         _same_as_collect_runs([str(path)], rollup)
 
@@ -203,7 +220,7 @@ def test_a_damaged_row_is_skipped_with_the_same_note(tmp_path: Path) -> None:
     cells[COLUMNS.index("emissions")] = "lots"
     text[3] = ",".join(cells)
     path.write_text("".join(text), encoding="utf-8")
-    rollup = collect_rollup([str(path)], min_parallel_bytes=0)
+    rollup = collect_rollup([str(path)], min_parallel_bytes=0, threads=_one_thread)
     _same_as_collect_runs([str(path)], rollup)
     assert any("line 4" in n and "emissions" in n for n in rollup.notes)
 
@@ -281,11 +298,11 @@ def test_the_readers_shortlists_pick_the_same_runs(tmp_path: Path) -> None:
     ]
     _write(path, rows)
     for keep in (3, 5, 40):
-        rollup = collect_rollup([str(path)], keep=keep, min_parallel_bytes=0)
+        rollup = collect_rollup([str(path)], keep=keep, min_parallel_bytes=0, threads=_one_thread)
         assert len(rollup.parts) == 2
         assert rollup._shortlist("recent") is not None
         _same_as_collect_runs([str(path)], rollup)
-    tied = collect_rollup([str(path)], keep=1, min_parallel_bytes=0)
+    tied = collect_rollup([str(path)], keep=1, min_parallel_bytes=0, threads=_one_thread)
     assert any(p.tied for p in tied.parts) and tied._shortlist("cheapest") is None
     _same_as_collect_runs([str(path)], tied)
     old, _ = collect_runs([str(path)])
@@ -311,7 +328,7 @@ def test_a_worker_that_dies_leaves_its_half_to_this_process(history: Path) -> No
             os._exit(3)
         return pid
 
-    halves = scan_table(layout, min_bytes=0, fork=dying_fork)
+    halves = scan_table(layout, min_bytes=0, fork=dying_fork, threads=_one_thread)
     whole = scan_table(layout, min_bytes=0, fork=None)
     assert len(halves) == 2
     assert list(halves[0].offsets) + list(halves[1].offsets) == list(whole[0].offsets)
@@ -396,7 +413,7 @@ def test_a_row_running_on_across_the_split_falls_back_even_when_the_quotes_pair_
     split = text.index("\n", middle) + 1
     assert text[:split].count('"') % 2 == 0  # the quotes alone would call the split clean
     assert len(scan_table(layout, min_bytes=0)) == 1  # read whole: the split was inside row 1
-    rollup = collect_rollup([str(path)], min_parallel_bytes=0)
+    rollup = collect_rollup([str(path)], min_parallel_bytes=0, threads=_one_thread)
     assert rollup.count == 6
     _same_as_collect_runs([str(path)], rollup)
 
@@ -427,7 +444,7 @@ def test_a_run_in_both_halves_of_one_file_counts_once(tmp_path: Path) -> None:
     path = tmp_path / "emissions.csv"
     _write(path, [_data(i, rng) for i in range(20)])
     _write(path, [_data(2, rng, timestamp="2027-03-03T00:00:00+00:00", status="completed")])  # run 2, later
-    rollup = collect_rollup([str(path)], keep=5, min_parallel_bytes=0)
+    rollup = collect_rollup([str(path)], keep=5, min_parallel_bytes=0, threads=_one_thread)
     assert len(rollup.parts) == 2 and rollup._hash_twice()
     assert rollup.count == 20
     _same_as_collect_runs([str(path)], rollup)
@@ -435,4 +452,4 @@ def test_a_run_in_both_halves_of_one_file_counts_once(tmp_path: Path) -> None:
     assert len(single.parts) == 1 and single._hash_twice()  # the same run twice in one range
     clean = tmp_path / "clean.csv"
     _write(clean, [_data(i, rng) for i in range(20)])
-    assert not collect_rollup([str(clean)], min_parallel_bytes=0)._hash_twice()
+    assert not collect_rollup([str(clean)], min_parallel_bytes=0, threads=_one_thread)._hash_twice()

@@ -21,8 +21,9 @@ import heapq
 import itertools
 import math
 import operator
+import threading
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -45,9 +46,16 @@ class Rollup:
     from (never copied into one table: that would double the peak memory)."""
 
     def __init__(
-        self, *, parallel: bool = True, keep: int | None = None, min_parallel_bytes: int = PARALLEL_MIN_BYTES
+        self,
+        *,
+        parallel: bool = True,
+        keep: int | None = None,
+        min_parallel_bytes: int = PARALLEL_MIN_BYTES,
+        threads: Callable[[], int] = threading.active_count,
     ) -> None:
         self.parallel = parallel
+        self.threads = threads
+        """How many threads this process runs (:func:`~wattwatch.report.scan.scan_table` forks only when one)."""
         self.min_parallel_bytes = min_parallel_bytes
         """Files this large or larger are split between two processes (when ``parallel``)."""
         self.keep = keep
@@ -74,7 +82,9 @@ class Rollup:
         layout = table_layout(path)
         if layout is None or not _REQUIRED <= set(layout.header) or "run_node" in layout.header:
             return
-        chunks = scan_table(layout, parallel=self.parallel, keep=self.keep, min_bytes=self.min_parallel_bytes)
+        chunks = scan_table(
+            layout, parallel=self.parallel, keep=self.keep, min_bytes=self.min_parallel_bytes, threads=self.threads
+        )
         index = len(self.layouts)
         self.layouts.append(layout)
         rows_before = lines_before = 0
@@ -326,12 +336,13 @@ def collect_rollup(
     parallel: bool = True,
     keep: int | None = None,
     min_parallel_bytes: int = PARALLEL_MIN_BYTES,
+    threads: Callable[[], int] = threading.active_count,
 ) -> Rollup:
     """The :class:`Rollup` of ``paths``: folders opened as ``collect_runs`` opens them (stale journals
     finalized first), then every file, the journals of runs not in a file, distributed runs' part files."""
     from wattwatch.sinks.journal import finalize_stale, read_journals
 
-    rollup = Rollup(parallel=parallel, keep=keep, min_parallel_bytes=min_parallel_bytes)
+    rollup = Rollup(parallel=parallel, keep=keep, min_parallel_bytes=min_parallel_bytes, threads=threads)
     folders = _folders(paths)
     for folder in folders:
         finalize_stale(folder)

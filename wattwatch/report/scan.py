@@ -356,12 +356,14 @@ def scan_table(
     keep: int | None = None,
     min_bytes: int = PARALLEL_MIN_BYTES,
     fork: Callable[[], int] | None = _FORK,
+    threads: Callable[[], int] = threading.active_count,
 ) -> list[RunColumns]:
     """The file's rows, as one :class:`RunColumns` per byte range read, in file order (see the module's
     docstring for when two processes read it); ``keep``: see :func:`extract`. ``min_bytes``: the smallest file
-    split between two processes; ``fork``: how to start the worker (``os.fork``; ``None`` where there is none)."""
+    split between two processes; ``fork``: how to start the worker (``os.fork``; ``None`` where there is none);
+    ``threads``: how many threads this process runs (more than one: no fork)."""
     split = _split_point(layout) if parallel and layout.size >= min_bytes else None
-    if split is None or fork is None or threading.active_count() > 1:
+    if split is None or fork is None or threads() > 1:
         return [extract(layout, keep=keep)]  # (forking a process that runs threads risks a lock held forever)
     try:
         read_fd, write_fd = os.pipe()
