@@ -156,7 +156,7 @@ def test_a_split_inside_a_quoted_multiline_cell_falls_back_to_one_reader(tmp_pat
     assert layout is not None
     middle = layout.data_start + (layout.size - layout.data_start) // 2
     assert path.read_bytes()[: middle + 1].count(b'"') % 2 == 1  # the middle is inside a quoted cell
-    assert len(scan_table(layout, min_bytes=0)) == 1
+    assert len(scan_table(layout, min_bytes=0, threads=_one_thread)) == 1
     rollup = collect_rollup([str(path)], keep=3, min_parallel_bytes=0, threads=_one_thread)
     assert len(rollup.parts) == 1
     _same_as_collect_runs([str(path)], rollup)
@@ -412,7 +412,7 @@ def test_a_row_running_on_across_the_split_falls_back_even_when_the_quotes_pair_
     middle = layout.data_start + (layout.size - layout.data_start) // 2
     split = text.index("\n", middle) + 1
     assert text[:split].count('"') % 2 == 0  # the quotes alone would call the split clean
-    assert len(scan_table(layout, min_bytes=0)) == 1  # read whole: the split was inside row 1
+    assert len(scan_table(layout, min_bytes=0, threads=_one_thread)) == 1  # read whole: the split was inside row 1
     rollup = collect_rollup([str(path)], min_parallel_bytes=0, threads=_one_thread)
     assert rollup.count == 6
     _same_as_collect_runs([str(path)], rollup)
