@@ -101,7 +101,10 @@ class Outputs:
         self.timeseries: TimeseriesWriter | None = None
         self.exporter: Exporter | None = None
         self._t0 = 0.0
-        self._ts_last: tuple[float, dict[str, float]] = (0.0, {})
+        self._ts_t = 0.0
+        """Monotonic time of the latest time-series row (its reading)."""
+        self._ts_last: dict[str, tuple[float, float, float | None]] = {}
+        """Per channel at the latest row: ``(energy J, time of its reading, mean power W since the row before)``."""
         self._write_failed = False
 
     # -- life cycle ----------------------------------------------------------------------------------------
@@ -121,7 +124,8 @@ class Outputs:
         (``prometheus_port`` not None). Raises :class:`~wattwatch.errors.ConfigurationError` for a port that
         cannot be bound; the caller closes what was opened."""
         self._t0 = t0
-        self._ts_last = (t0, {})
+        self._ts_t = t0
+        self._ts_last = {}
         self._write_failed = False
         if journal:
             from wattwatch.sinks.journal import RunJournal
@@ -212,24 +216,32 @@ class Outputs:
                 self._warn("timeseries", f"wattwatch: cannot write the time series ({exc}); skipping rows")
 
     def timeseries_tick(self, ledger: Ledger, *, final: bool = False) -> None:
-        """Append one time-series row when ``timeseries_every_s`` has passed (or at the end): the mean power of
-        each channel since the previous row, from energy differences, so no sample is lost between rows."""
-        if self.timeseries is None:
+        """Append one time-series row when ``timeseries_every_s`` has passed (or at the end): each channel's mean
+        power since the previous row, from energy differences over its own reading times, so no sample is lost
+        between rows. A channel not read since the previous row (a host model, read every 10 s) repeats its
+        latest mean; a channel in a gap is empty."""
+        series = self.timeseries
+        if series is None:
             return
-        last_t, last_e = self._ts_last
-        if not final and self._clock() - last_t < self.timeseries_every_s:
+        if not final and self._clock() - self._ts_t < self.timeseries_every_s:
             return
-        phase, energies, in_gap, grams, read_t = ledger.live(carried=False)  # this segment's own (see plot)
-        now = read_t if read_t is not None else self._clock()
-        dt = now - last_t
-        powers: dict[str, float | None] = {
-            n: (None if n in in_gap or dt <= 0 else (e - last_e.get(n, 0.0)) / dt) for n, e in energies.items()
-        }
-        self._ts_last = (now, energies)
-        total_j = sum(energies.values())
+        view = ledger.live(carried=False)  # this segment's own (see plot)
+        now = view.read_t if view.read_t is not None else self._clock()
+        self._ts_t = now
+        last, t0 = self._ts_last, self._t0
+        powers: list[float | None] = []
+        total_j = 0.0
+        for name in series.channels:
+            energy, read_t, in_gap = view.channels.get(name, (0.0, None, True))
+            total_j += energy
+            last_e, last_t, power = last.get(name, (0.0, t0, None))
+            if read_t is not None and read_t > last_t:
+                power = (energy - last_e) / (read_t - last_t)
+                last[name] = (energy, read_t, power)
+            powers.append(None if in_gap else power)
         try:
-            self.timeseries.write(
-                self._wall(), now - self._t0, phase, powers, total_j * ledger.pue / J_PER_KWH, grams / 1000.0
+            series.write(
+                self._wall(), now - t0, view.phase, powers, total_j * ledger.pue / J_PER_KWH, view.grams / 1000.0
             )
         except OSError as exc:
             self._warn("timeseries", f"wattwatch: cannot write the time series ({exc}); skipping rows")
