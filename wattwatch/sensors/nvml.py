@@ -124,6 +124,8 @@ class NvmlSensor:
         self._lib: object = None
         """The library this sensor's ``nvmlInit`` ran in (``pynvml.nvmlLib`` then)."""
         self._gpus: list[_Gpu] = []
+        self._energy: Callable[[NvmlHandle], int] | None = None
+        """Reads one board's energy counter (mJ); made at the first read (see :func:`_energy_reader`)."""
         self.driver_version: str = ""
         self.unavailable_reason: str | None = None
         """Why there are no channels, when there are none (else ``None``)."""
@@ -256,6 +258,8 @@ class NvmlSensor:
         nvml = self._nvml
         if nvml is None:
             return {}
+        if self._energy is None:
+            self._energy = _energy_reader(nvml)
         out: dict[str, Reading] = {}
         for g in self._gpus:
             if g.lost:
@@ -319,7 +323,7 @@ class NvmlSensor:
     def _read_one(self, nvml: ModuleType, g: _Gpu) -> Reading:
         if g.source == COUNTER:
             try:
-                raw = int(nvml.nvmlDeviceGetTotalEnergyConsumption(g.device.handle))
+                raw = (self._energy or _energy_reader(nvml))(g.device.handle)
             except nvml.NVMLError as exc:
                 if nvml_code(exc) != nvml.NVML_ERROR_NOT_SUPPORTED:
                     raise
@@ -377,6 +381,31 @@ class NvmlSensor:
 
 
 # ---------------------------------------------------------------------------------------------- helpers
+
+
+def _energy_reader(nvml: ModuleType) -> Callable[[NvmlHandle], int]:
+    """``nvmlDeviceGetTotalEnergyConsumption(handle)`` in mJ, as pynvml answers it (raising its ``NVMLError``),
+    without pynvml's per-call wrapper: the function pointer is looked up once and the result buffer reused (one
+    reader at a time: the sampler's lock), instead of three Python calls and a new ctypes buffer per GPU per
+    tick. pynvml without the private look-up: its public function."""
+    import ctypes  # pynvml has loaded it already
+
+    public: Callable[[NvmlHandle], int] = nvml.nvmlDeviceGetTotalEnergyConsumption
+    try:
+        fn = nvml._nvmlGetFunctionPointer("nvmlDeviceGetTotalEnergyConsumption")
+        buffer = ctypes.c_uint64()
+        ref = ctypes.byref(buffer)
+        error, success = nvml.NVMLError, nvml.NVML_SUCCESS
+    except Exception:  # noqa: BLE001 - another pynvml: its public function is the contract
+        return lambda handle: int(public(handle))
+
+    def read(handle: NvmlHandle) -> int:
+        ret = fn(handle, ref)
+        if ret != success:
+            raise error(ret)
+        return buffer.value
+
+    return read
 
 
 def _instant_w(nvml: ModuleType, handle: NvmlHandle) -> float:

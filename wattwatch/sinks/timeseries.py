@@ -3,8 +3,8 @@
 One row per sampler tick: ``timestamp`` (ISO-8601 UTC), ``elapsed_s`` (monotonic seconds since the run's first
 reading), ``phase``, then one ``<channel>_w`` column per channel (mean power over the interval that ended at this
 tick, W; empty while a channel is in a gap), then ``energy_kwh`` and ``emissions_kg`` so far (PUE applied).
-Rows are formatted into a small in-memory buffer that :meth:`TimeseriesWriter.flush` appends to the file in one
-``write`` (the tracker flushes with every periodic rewrite of the run's row, every ``flush_every_s``, so a
+Rows are kept as numbers in a small in-memory buffer that :meth:`TimeseriesWriter.flush` formats and appends to
+the file in one ``write`` (the tracker flushes with every periodic rewrite of the run's row, every ``flush_every_s``, so a
 ``kill -9`` loses no more of the series than of the row, and a 1 Hz series costs no system call per row). The
 buffer is pushed on its own every :data:`MAX_PENDING_ROWS` rows (O(1) memory whatever the flush period), and a
 failed write drops the rows it held (one warning from the tracker) rather than keep them. The header is written
@@ -63,7 +63,7 @@ class TimeseriesWriter:
             "emissions_kg",
         ]
         self._fh: IO[str] | None = None
-        self._pending: list[str] = []
+        self._pending: list[tuple[float, float, str, Sequence[float | None], float, float]] = []
         self._phase: tuple[str | None, str] = (None, "")
         """The last phase written and its cell (sanitised and quoted: phases are user text)."""
         self.rows = 0
@@ -84,16 +84,12 @@ class TimeseriesWriter:
         energy_kwh: float,
         emissions_kg: float,
     ) -> None:
-        """Add one row; ``wall`` is unix time (s); ``powers_w`` by channel name, or in :attr:`channels` order."""
+        """Add one row; ``wall`` is unix time (s); ``powers_w`` by channel name, or in :attr:`channels` order.
+        The row is kept as numbers and formatted at the next push, with the others: formatting ten rows in a
+        row costs little more than one alone after a second of sleep (cold caches)."""
         if isinstance(powers_w, Mapping):
             powers_w = [powers_w.get(c) for c in self.channels]
-        known, cell = self._phase
-        if phase != known:
-            cell = _csv_line([sanitize_cell(phase)])[:-1]
-            self._phase = (phase, cell)
-        stamp = datetime.fromtimestamp(wall, tz=timezone.utc).isoformat(timespec="milliseconds")
-        watts = ",".join("" if p is None else f"{p:.3f}" for p in powers_w)
-        self._pending.append(f"{stamp},{elapsed_s:.3f},{cell},{watts},{energy_kwh:.9g},{emissions_kg:.9g}\n")
+        self._pending.append((wall, elapsed_s, phase, powers_w, energy_kwh, emissions_kg))
         self.rows += 1
         if len(self._pending) >= MAX_PENDING_ROWS:
             self.flush()
@@ -101,16 +97,33 @@ class TimeseriesWriter:
     def flush(self) -> None:
         """Append the rows written since the last flush to the file (in one ``write``) and push them to the
         kernel. On an ``OSError`` those rows are dropped (the error propagates)."""
-        lines, self._pending = self._pending, []
-        if not lines:
+        rows, self._pending = self._pending, []
+        if not rows:
             return
         if self._fh is not None and os.fstat(self._fh.fileno()).st_nlink == 0:
             self.close()  # deleted under us: start a new file rather than write into the void
         if self._fh is None:
             self._open()
         assert self._fh is not None
-        self._fh.write("".join(lines))
+        self._fh.write("".join([self._line(*row) for row in rows]))
         self._fh.flush()
+
+    def _line(
+        self,
+        wall: float,
+        elapsed_s: float,
+        phase: str,
+        powers_w: Sequence[float | None],
+        energy_kwh: float,
+        emissions_kg: float,
+    ) -> str:
+        known, cell = self._phase
+        if phase != known:
+            cell = _csv_line([sanitize_cell(phase)])[:-1]  # phases are user text: sanitised, quoted as csv does
+            self._phase = (phase, cell)
+        stamp = datetime.fromtimestamp(wall, tz=timezone.utc).isoformat(timespec="milliseconds")
+        watts = ",".join(["" if p is None else f"{p:.3f}" for p in powers_w])
+        return f"{stamp},{elapsed_s:.3f},{cell},{watts},{energy_kwh:.9g},{emissions_kg:.9g}\n"
 
     def close(self) -> None:
         """Flush the rows still in memory and close the file (closed even when the flush fails)."""
