@@ -355,7 +355,7 @@ class Tracker(TrackerSettings, RunProgress):
         if os.getpid() != self._pid or session is None:
             return
         session.outputs.timeseries_tick(session.ledger)
-        for listener in list(self._listeners):
+        for listener in list(self._listeners) if self._listeners else ():
             try:
                 listener(self, t)
             except Exception as exc:

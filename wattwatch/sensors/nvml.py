@@ -258,12 +258,22 @@ class NvmlSensor:
         nvml = self._nvml
         if nvml is None:
             return {}
-        if self._energy is None:
-            self._energy = _energy_reader(nvml)
+        energy = self._energy
+        if energy is None:
+            energy = self._energy = _energy_reader(nvml)
         out: dict[str, Reading] = {}
         for g in self._gpus:
             if g.lost:
                 continue
+            if g.source == COUNTER and g.share.rule is None:  # the common case, kept short: it runs every tick
+                try:
+                    out[g.channel] = _counted(g, energy(g.device.handle), self._log)
+                    continue
+                except Exception as exc:  # noqa: BLE001 - a sensor fault must never reach user code
+                    if not isinstance(exc, nvml.NVMLError) or nvml_code(exc) != nvml.NVML_ERROR_NOT_SUPPORTED:
+                        self._on_error(nvml, g, exc)
+                        continue
+                    self._counter_lost(nvml, g)  # and the full path below reads its power
             try:
                 reading = self._read_one(nvml, g)
                 out[g.channel] = reading if g.share.rule is None else self._share_of(nvml, g, reading)
@@ -329,18 +339,7 @@ class NvmlSensor:
                     raise
                 self._counter_lost(nvml, g)
                 return self._read_one(nvml, g)
-            if raw < g.last_raw_mj:
-                # Driver reload: the counter restarted from 0. Keep the total non-decreasing.
-                g.offset_mj += g.last_raw_mj
-                g.resets += 1
-                self._log.warning(
-                    "wattwatch: GPU %d energy counter went back (%d -> %d mJ); assuming a restart from 0",
-                    g.device.index,
-                    g.last_raw_mj,
-                    raw,
-                )
-            g.last_raw_mj = raw
-            return Reading((g.offset_mj + raw) / 1000.0, ENERGY)
+            return _counted(g, raw, self._log)
         if g.source == INSTANT:
             try:
                 return Reading(_instant_w(nvml, g.device.handle), POWER)
@@ -381,6 +380,22 @@ class NvmlSensor:
 
 
 # ---------------------------------------------------------------------------------------------- helpers
+
+
+def _counted(g: _Gpu, raw: int, log: logging.Logger) -> Reading:
+    """The cumulative joules of ``g``'s counter reading ``raw`` (mJ), a restart from 0 stitched on."""
+    if raw < g.last_raw_mj:
+        # Driver reload: the counter restarted from 0. Keep the total non-decreasing.
+        g.offset_mj += g.last_raw_mj
+        g.resets += 1
+        log.warning(
+            "wattwatch: GPU %d energy counter went back (%d -> %d mJ); assuming a restart from 0",
+            g.device.index,
+            g.last_raw_mj,
+            raw,
+        )
+    g.last_raw_mj = raw
+    return Reading((g.offset_mj + raw) / 1000.0, ENERGY)
 
 
 def _energy_reader(nvml: ModuleType) -> Callable[[NvmlHandle], int]:
