@@ -15,7 +15,9 @@ every :data:`SLOW_INTERVAL_S` instead of every tick -- and at every synchronous 
 explicit flush or refresh, :meth:`Sampler.sample_slow_now` at each periodic row), so totals and rows are whole
 wherever they are written. The CPU model's energy is exact at any cadence (each reading is the mean since the
 previous one over cumulative counters, folded as ``mean * dt``); memory in use is sampled every 10 s instead of
-every second. Reading ``/proc/stat`` and ``/proc/meminfo`` was a third of a 1 s tick's CPU time.
+every second. Reading ``/proc/stat`` and ``/proc/meminfo`` was a third of a 1 s tick's CPU time. Live figures
+read between two host reads (``current()`` without ``refresh``, ``/metrics``, listeners) hold the host models'
+energy as of their latest read, at most :data:`SLOW_INTERVAL_S` old; the GPUs' is at most one tick old.
 """
 
 from __future__ import annotations
