@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from wattwatch.sinks.timeseries import TimeseriesWriter, read_timeseries, timeseries_path
+from wattwatch.sinks.timeseries import MAX_PENDING_ROWS, TimeseriesWriter, read_timeseries, timeseries_path
 
 
 def test_written_rows_read_back(tmp_path: Path) -> None:
@@ -57,3 +57,39 @@ def test_a_damaged_power_cell_skips_the_whole_row(tmp_path: Path) -> None:
     s = read_timeseries(path)
     assert s.elapsed_s == [1.0, 3.0] and s.phase == ["train", "eval"]
     assert s.power_w == {"gpu:0": [10.0, None]} and s.energy_kwh == [0.1, 0.3]
+
+
+def test_rows_reach_the_file_at_flush_or_when_the_buffer_is_full(tmp_path: Path) -> None:
+    path = tmp_path / "b.timeseries.csv"
+    w = TimeseriesWriter(path, ["gpu:0", "cpu"])
+    w.write(0.0, 1.0, "a,b", [1.0, None], 0.0, 0.0)  # channels in order; a phase that needs quoting
+    assert not path.exists()  # no system call per row
+    w.flush()
+    s = read_timeseries(path)
+    assert s.phase == ["a,b"] and s.power_w == {"gpu:0": [1.0], "cpu": [None]}
+    for i in range(MAX_PENDING_ROWS):
+        w.write(0.0, 2.0 + i, "train", {"gpu:0": 2.0, "cpu": 3.0}, 0.0, 0.0)
+    assert len(read_timeseries(path).elapsed_s) == 1 + MAX_PENDING_ROWS  # pushed without a flush: O(1) memory
+    w.close()
+
+
+def test_a_deleted_file_is_recreated_at_the_next_flush(tmp_path: Path) -> None:
+    path = tmp_path / "sub" / "d.timeseries.csv"
+    w = TimeseriesWriter(path, ["gpu:0"])
+    w.write(0.0, 1.0, "train", [1.0], 0.0, 0.0)
+    w.flush()
+    path.unlink()
+    path.parent.rmdir()
+    w.write(0.0, 2.0, "train", [2.0], 0.0, 0.0)
+    w.close()
+    assert read_timeseries(path).elapsed_s == [2.0]  # header written again, the row after the deletion kept
+
+
+def test_a_failed_flush_drops_its_rows_instead_of_keeping_them(tmp_path: Path) -> None:
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("")
+    w = TimeseriesWriter(blocker / "x.timeseries.csv", ["gpu:0"])
+    w.write(0.0, 1.0, "train", [1.0], 0.0, 0.0)
+    with pytest.raises(OSError):
+        w.flush()
+    w.close()  # nothing left to write: no second error

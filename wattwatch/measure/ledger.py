@@ -5,7 +5,10 @@ previous reading and adds the energy of the interval since then:
 
 - cumulative energy counters (``energy_j``): the delta, never negative (a counter that went backwards adds 0 and
   is counted as a reset);
-- power (``power_w``): the trapezoid rule, ``(p_prev + p) / 2 * dt``;
+- power (``power_w``): the trapezoid rule, ``(p_prev + p) / 2 * dt``; or, for a channel whose readings are each
+  the *mean* power since its previous read (``details["interval_mean"]`` true: the CPU models over cumulative
+  CPU seconds), that mean times ``dt`` -- exact whatever the read cadence, where the trapezoid would smear each
+  mean over half of the next interval;
 - a reading whose kind changed (the GPU counter vanished mid-run): the new power times ``dt``.
 
 Each interval's energy is multiplied by the PUE and by the carbon intensity (g/kWh) at the interval's midpoint in
@@ -24,7 +27,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from wattwatch.sensors.base import ENERGY, ChannelInfo, Reading
 
@@ -34,6 +37,7 @@ __all__ = [
     "Ledger",
     "LedgerSnapshot",
     "J_PER_KWH",
+    "LiveView",
 ]
 
 J_PER_KWH = 3.6e6
@@ -115,18 +119,32 @@ class LedgerSnapshot:
         return self.component_energy_j.get(component, 0.0) * self.pue / J_PER_KWH
 
 
+class LiveView(NamedTuple):
+    """What a per-tick sink needs of the ledger, read under one lock: the phase; per channel ``(energy J in this
+    segment, monotonic time of its latest reading, in a gap now)``; grams CO2eq so far; the monotonic time of the
+    latest reading of any channel. Energies are before PUE; the difference of a channel's energies between two
+    views over the difference of its reading times is its mean power in between."""
+
+    phase: str
+    channels: dict[str, tuple[float, float | None, bool]]
+    grams: float
+    read_t: float | None
+
+
 class _Channel:
     """One channel's running state (a plain slotted class: it is on the hot path, and a dataclass costs import
     time)."""
 
     __slots__ = (
         "info", "method", "energy_j", "phase_energy_j", "samples", "first_t", "last_t", "last_value", "last_kind",
-        "power_w", "gap_start", "gap_count", "gap_s", "resets",
+        "power_w", "gap_start", "gap_count", "gap_s", "resets", "interval_mean",
     )
 
     def __init__(self, info: ChannelInfo, method: str) -> None:
         self.info = info
         self.method = method
+        self.interval_mean = bool(info.details.get("interval_mean")) if info.details else False
+        """Each power reading is the mean since the previous read: folded as ``mean * dt`` (see the module doc)."""
         self.energy_j = 0.0
         self.phase_energy_j: dict[str, float] = {}
         self.samples = 0
@@ -171,6 +189,7 @@ class Ledger:
         self._first_t: float | None = None
         self._last_t: float | None = None
         self._samples = 0
+        self._intensity_at = (float("nan"), 0.0)  # the last (wall time, g/kWh): one read's channels share it
         # Totals carried over from earlier segments of a resumed run.
         self._carried: dict[str, Any] = {}
 
@@ -255,7 +274,7 @@ class Ledger:
                     ch.resets += 1
                     delta = 0.0
             elif ch.last_kind == reading.kind:
-                delta = 0.5 * (ch.last_value + reading.value) * dt
+                delta = reading.value * dt if ch.interval_mean else 0.5 * (ch.last_value + reading.value) * dt
             else:
                 ch.method = "counter+power-integral" if reading.kind != ENERGY else ch.method
                 delta = reading.value * dt if reading.kind != ENERGY else 0.0
@@ -264,7 +283,10 @@ class Ledger:
             ch.phase_energy_j[self._phase] = ch.phase_energy_j.get(self._phase, 0.0) + delta
             if self._intensity is not None and delta > 0.0:
                 mid_wall = wall - dt / 2.0
-                grams = delta * self._pue / J_PER_KWH * float(self._intensity(mid_wall))
+                at, g_per_kwh = self._intensity_at
+                if mid_wall != at:
+                    self._intensity_at = (mid_wall, g_per_kwh := float(self._intensity(mid_wall)))
+                grams = delta * self._pue / J_PER_KWH * g_per_kwh
                 self._emissions_g += grams
                 self._phase_emissions_g[self._phase] = self._phase_emissions_g.get(self._phase, 0.0) + grams
         if ch.last_t is None or t >= ch.last_t:
@@ -273,16 +295,13 @@ class Ledger:
             ch.last_kind = reading.kind
 
     # -- reading -------------------------------------------------------------------------------------------
-    def live(self, *, carried: bool = True) -> tuple[str, dict[str, float], set[str], float, float | None]:
-        """Cheap view for per-tick sinks: ``(phase, energy J per channel in this segment, channels now in a gap,
-        grams CO2eq so far, monotonic time of the latest reading)``. Energies are before PUE; differences of two
-        calls divided by the difference of their reading times give mean power. ``carried=False``: the grams of
-        this segment only (a resumed run's earlier segments left out)."""
+    def live(self, *, carried: bool = True) -> LiveView:
+        """Cheap view for per-tick sinks (see :class:`LiveView`). ``carried=False``: the grams of this segment
+        only (a resumed run's earlier segments left out)."""
         with self._lock:
-            energies = {n: c.energy_j for n, c in self._channels.items()}
-            in_gap = {n for n, c in self._channels.items() if c.gap_start is not None}
+            channels = {n: (c.energy_j, c.last_t, c.gap_start is not None) for n, c in self._channels.items()}
             grams = self._emissions_g + (float(self._carried.get("emissions_g", 0.0)) if carried else 0.0)
-            return self._phase, energies, in_gap, grams, self._last_t
+            return LiveView(self._phase, channels, grams, self._last_t)
 
     def carried_energy_j(self) -> float:
         """Energy (J, before PUE) carried over from earlier segments of a resumed run."""

@@ -9,6 +9,15 @@ into the user's program.
 Default interval: 1 s when every GPU channel has a hardware energy counter (the counter integrates for us, the
 interval only sets the time resolution), :data:`POWER_INTERVAL_S` when some GPU must be integrated from sampled
 power. See ``benchmarks/RESULTS.md`` for the accuracy and CPU cost measurements behind these numbers.
+
+Slow sensors: the host models (CPU power from cumulative CPU seconds, RAM power from memory in use) are read
+every :data:`SLOW_INTERVAL_S` instead of every tick -- and at every synchronous read (start, stop, phase change,
+explicit flush or refresh, :meth:`Sampler.sample_slow_now` at each periodic row), so totals and rows are whole
+wherever they are written. The CPU model's energy is exact at any cadence (each reading is the mean since the
+previous one over cumulative counters, folded as ``mean * dt``); memory in use is sampled every 10 s instead of
+every second. Reading ``/proc/stat`` and ``/proc/meminfo`` was a third of a 1 s tick's CPU time. Live figures
+read between two host reads (``current()`` without ``refresh``, ``/metrics``, listeners) hold the host models'
+energy as of their latest read, at most :data:`SLOW_INTERVAL_S` old; the GPUs' is at most one tick old.
 """
 
 from __future__ import annotations
@@ -16,7 +25,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 
 from wattwatch.measure.ledger import Ledger
 from wattwatch.sensors.base import ChannelInfo, Sensor
@@ -25,15 +34,20 @@ from wattwatch.util.once import WarnOnce
 __all__ = [
     "COUNTER_INTERVAL_S",
     "POWER_INTERVAL_S",
+    "SLOW_INTERVAL_S",
     "Sampler",
     "default_interval",
     "max_read_interval",
+    "slow_sensors",
 ]
 
 COUNTER_INTERVAL_S = 1.0
 """Default seconds between reads when every GPU has an energy counter (or there is no GPU)."""
 POWER_INTERVAL_S = 0.02
 """Default seconds between reads when some GPU is integrated from power."""
+SLOW_INTERVAL_S = 10.0
+"""Default seconds between the periodic reads of the slow sensors (see the module doc); never shorter than the
+interval itself."""
 POWER_JITTER = 0.3
 """Default random jitter of each tick (fraction of the interval) when some channel is integrated from power.
 
@@ -70,6 +84,20 @@ def max_read_interval(infos: Sequence[ChannelInfo]) -> float | None:
     return min(bounds) if bounds else None
 
 
+def slow_sensors(sensors: Sequence[Sensor]) -> list[Sensor]:
+    """The sensors that can be read on the slow cadence: the host models (every channel a ``cpu`` or ``ram``
+    component whose method is a model over counters the kernel keeps, ``model:...``, or a power the user fixed,
+    ``user:...``). Hardware counters (RAPL, GPUs) are read every tick: they set the time resolution."""
+    out = []
+    for sensor in sensors:
+        infos = sensor.describe()
+        if infos and all(
+            i.component in ("cpu", "ram") and i.method.startswith(("model:", "user:")) for i in infos
+        ):
+            out.append(sensor)
+    return out
+
+
 class Sampler:
     """Reads ``sensors`` every ``interval_s`` seconds on a daemon thread and folds the readings into ``ledger``.
 
@@ -79,6 +107,10 @@ class Sampler:
     ``clock`` is the monotonic clock (s) and ``wall_clock`` the unix clock (s); both are parameters so tests can
     drive time. ``on_tick(t)`` runs on the sampler thread after every read (periodic flushes hang here); it must
     not raise, and if it does the error is logged once and ignored.
+
+    ``slow`` (a subset of ``sensors``) are read by the thread every ``slow_every_s`` seconds only, and by every
+    synchronous read; ``on_slow_read(t)`` runs after each read of them, under the read lock (the usage meter
+    samples there). Their readings must integrate exactly at that cadence (see the module doc).
     """
 
     def __init__(
@@ -93,9 +125,23 @@ class Sampler:
         stop_timeout_s: float = 5.0,
         jitter: float | None = None,
         name: str = "wattwatch-sampler",
+        slow: Collection[Sensor] = (),
+        slow_every_s: float = SLOW_INTERVAL_S,
+        on_slow_read: Callable[[float], object] | None = None,
     ) -> None:
         self._sensors = list(sensors)
-        self._channels = [s.channels() for s in self._sensors]
+        slow_ids = {id(s) for s in slow}
+        if not slow_ids <= {id(s) for s in self._sensors}:
+            raise ValueError("every slow sensor must be one of the sampler's sensors")
+        read = [(s, s.channels()) for s in self._sensors]
+        self._fast = [(s, c) for s, c in read if c and id(s) not in slow_ids]
+        self._slow = [(s, c) for s, c in read if c and id(s) in slow_ids]
+        self._on_slow_read = on_slow_read
+        self._has_slow = bool(self._slow) or on_slow_read is not None
+        self._slow_t: float | None = None
+        """Monotonic time of the latest read of the slow sensors."""
+        self.tick_read_slow = False
+        """Whether the thread's latest tick read the slow sensors too."""
         infos = [i for s in self._sensors for i in s.describe()]
         if interval_s is None:
             interval_s = default_interval(infos)
@@ -111,6 +157,9 @@ class Sampler:
             )
             interval_s = bound
         self.interval_s = float(interval_s)
+        if not slow_every_s > 0:
+            raise ValueError(f"slow_every_s must be a positive number of seconds; got {slow_every_s!r}")
+        self.slow_every_s = max(float(slow_every_s), self.interval_s)
         if jitter is None:
             jitter = POWER_JITTER if any(_reading_method(i) == "power-integral" for i in infos) else 0.0
         if not 0.0 <= jitter < 1.0:
@@ -129,7 +178,11 @@ class Sampler:
         self._reader: int | None = None
         """The thread reading now: a signal handler that interrupts a read and asks for another one on the same
         thread (SIGTERM -> stop()) is told no at once, instead of waiting on a lock its own thread holds."""
-        self._stop = threading.Event()
+        self._wake = threading.Lock()
+        """Held while the thread runs; :meth:`stop` releases it, which ends the thread's timed wait at once (one
+        C-level ``acquire(timeout)`` per tick, where an ``Event.wait`` runs a dozen lines of Python)."""
+        self._wake.acquire()
+        self._stopping = False
         self._thread: threading.Thread | None = None
         self._warn_once = WarnOnce(log)
         self.ticks = 0
@@ -157,6 +210,7 @@ class Sampler:
         if self._thread is not None:
             raise RuntimeError("this sampler was already started; create a new one for a new run")
         self.sample_now()
+        self._slow_t = None  # the first tick reads the slow sensors too: the first row has their power
         self._thread = threading.Thread(target=self._loop, name=self._name, daemon=True)
         self._thread.start()
 
@@ -173,13 +227,21 @@ class Sampler:
     def sample_now(self, lock_timeout_s: float = -1) -> bool:
         """Read every sensor now (from any thread). Returns ``False`` if the lock was not had in time, or at once
         when this thread is already inside a read (a signal handler that interrupted it: that read stands)."""
+        return self._locked_read(self._read_locked, lock_timeout_s)
+
+    def sample_slow_now(self, lock_timeout_s: float = -1) -> bool:
+        """Read the slow sensors now (the tracker does before each periodic row, so the row holds the host's
+        energy up to now). Returns as :meth:`sample_now`."""
+        return self._locked_read(self._read_slow_locked, lock_timeout_s)
+
+    def _locked_read(self, read: Callable[[], None], lock_timeout_s: float) -> bool:
         if self._reader == threading.get_ident():
             return False
         if not self._lock.acquire(timeout=lock_timeout_s):
             return False
         self._reader = threading.get_ident()
         try:
-            self._read_locked()
+            read()
         finally:
             self._reader = None
             self._lock.release()
@@ -192,7 +254,9 @@ class Sampler:
         The bound, for the caller: the read in flight (if any, at most ``stop_timeout_s``) plus one final read.
         With 2 s NVML calls that is about 4 s; with a call that never returns, ``2 * stop_timeout_s`` (10 s by
         default) and the run ends at the previous read. Ticks missed meanwhile are skipped, never replayed."""
-        self._stop.set()
+        if not self._stopping:
+            self._stopping = True
+            self._wake.release()
         thread = self._thread
         if thread is not None and thread is not threading.current_thread():
             thread.join(self._stop_timeout_s)
@@ -202,26 +266,60 @@ class Sampler:
     # -- internals -----------------------------------------------------------------------------------------
     def _loop(self) -> None:
         interval = self.interval_s
-        next_t = self._clock() + interval
-        while not self._stop.wait(max(0.0, next_t - self._clock())):
-            self.sample_now()
-            self.ticks += 1
-            now = self._clock()
-            if self._on_tick is not None:
-                try:
-                    self._on_tick(now)
-                except Exception as exc:  # never into user code
-                    self._warn_once("on_tick", f"wattwatch: periodic task failed: {exc!r}")
+        clock, wake = self._clock, self._wake
+        next_t = clock() + interval
+        while not wake.acquire(timeout=max(0.0, next_t - clock())):
+            now = self._tick()
             next_t += interval * (1.0 + self.jitter * (2.0 * self._random.random() - 1.0))
             if next_t <= now:
                 missed = int((now - next_t) // interval) + 1
                 self.skipped_ticks += missed
                 next_t += missed * interval
 
+    def _tick(self) -> float:
+        """One tick of the thread: read the fast sensors, and the slow ones when due (the tick nearest to
+        ``slow_every_s`` after their last read), then ``on_tick``. Returns the monotonic time after the read."""
+        with self._lock:
+            self._reader = threading.get_ident()
+            try:
+                slow = self._has_slow and (
+                    self._slow_t is None or self._clock() - self._slow_t >= self.slow_every_s - self.interval_s / 2
+                )
+                self._read_fast_locked()
+                if slow:
+                    self._read_slow_locked()
+                self.tick_read_slow = slow
+            finally:
+                self._reader = None
+        self.ticks += 1
+        now = self._clock()
+        if self._on_tick is not None:
+            try:
+                self._on_tick(now)
+            except Exception as exc:  # never into user code
+                self._warn_once("on_tick", f"wattwatch: periodic task failed: {exc!r}")
+        return now
+
     def _read_locked(self) -> None:
-        for sensor, expected in zip(self._sensors, self._channels, strict=True):
-            if not expected:
-                continue
+        self._read_fast_locked()
+        self._read_slow_locked()
+
+    def _read_fast_locked(self) -> None:
+        self._read_each(self._fast)
+
+    def _read_slow_locked(self) -> None:
+        if not self._has_slow:
+            return
+        self._read_each(self._slow)
+        t = self._slow_t = self._clock()
+        if self._on_slow_read is not None:
+            try:
+                self._on_slow_read(t)
+            except Exception as exc:  # never into user code
+                self._warn_once("on_slow_read", f"wattwatch: periodic host sample failed: {exc!r}")
+
+    def _read_each(self, sensors: list[tuple[Sensor, list[str]]]) -> None:
+        for sensor, expected in sensors:
             before = self._clock()
             try:
                 readings = sensor.read(before)

@@ -15,11 +15,12 @@ from __future__ import annotations
 import logging
 import math
 import os
+import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from wattwatch.measure.ledger import J_PER_KWH, Ledger
+from wattwatch.measure.ledger import J_PER_KWH, Ledger, LiveView
 from wattwatch.result import COLUMNS, EmissionsData
 from wattwatch.util.once import WarnOnce
 
@@ -31,6 +32,9 @@ if TYPE_CHECKING:
 __all__ = ["FlushGrid", "Outputs", "prepare_folder"]
 
 log = logging.getLogger("wattwatch")
+
+_PENDING_ROWS = 64
+"""Time-series rows kept (as ledger views) before they are computed without waiting for a flush."""
 
 
 def prepare_folder(output_dir: Path, output_path: Path, proc_root: str | os.PathLike[str]) -> None:
@@ -101,7 +105,14 @@ class Outputs:
         self.timeseries: TimeseriesWriter | None = None
         self.exporter: Exporter | None = None
         self._t0 = 0.0
-        self._ts_last: tuple[float, dict[str, float]] = (0.0, {})
+        self._ts_t = 0.0
+        """Monotonic time of the latest time-series row (its reading)."""
+        self._ts_last: dict[str, tuple[float, float, float | None]] = {}
+        """Per channel at the latest row: ``(energy J, time of its reading, mean power W since the row before)``."""
+        self._ts_pending: list[tuple[float, float, LiveView, float]] = []
+        """Rows taken but not yet computed: ``(unix time, monotonic time, the ledger's view, PUE)``."""
+        self._ts_lock = threading.Lock()
+        """Rows are taken on the sampler thread and computed there or by an explicit ``flush()``."""
         self._write_failed = False
 
     # -- life cycle ----------------------------------------------------------------------------------------
@@ -121,7 +132,9 @@ class Outputs:
         (``prometheus_port`` not None). Raises :class:`~wattwatch.errors.ConfigurationError` for a port that
         cannot be bound; the caller closes what was opened."""
         self._t0 = t0
-        self._ts_last = (t0, {})
+        self._ts_t = t0
+        self._ts_last = {}
+        self._ts_pending = []
         self._write_failed = False
         if journal:
             from wattwatch.sinks.journal import RunJournal
@@ -146,6 +159,8 @@ class Outputs:
         buffered rows are written is one warning)."""
         if self.timeseries is not None:
             try:
+                with self._ts_lock:
+                    self._compute_rows()
                 self.timeseries.close()
             except OSError as exc:
                 self._warn("timeseries", f"wattwatch: cannot write the time series ({exc}); its last rows are lost")
@@ -207,29 +222,47 @@ class Outputs:
         """Push buffered time-series rows to the file."""
         if self.timeseries is not None:
             try:
-                self.timeseries.flush()
+                with self._ts_lock:
+                    self._compute_rows()
+                    self.timeseries.flush()
             except OSError as exc:
                 self._warn("timeseries", f"wattwatch: cannot write the time series ({exc}); skipping rows")
 
     def timeseries_tick(self, ledger: Ledger, *, final: bool = False) -> None:
-        """Append one time-series row when ``timeseries_every_s`` has passed (or at the end): the mean power of
-        each channel since the previous row, from energy differences, so no sample is lost between rows."""
+        """Take one time-series row when ``timeseries_every_s`` has passed (or at the end): each channel's mean
+        power since the previous row, from energy differences over its own reading times, so no sample is lost
+        between rows. A channel not read since the previous row (a host model, read every 10 s) repeats its
+        latest mean; a channel in a gap is empty. The tick only keeps the ledger's view: the rows are computed
+        and formatted together at the next flush (a tick's code runs on cold caches; ten rows in a row do not)."""
         if self.timeseries is None:
             return
-        last_t, last_e = self._ts_last
-        if not final and self._clock() - last_t < self.timeseries_every_s:
+        if not final and self._clock() - self._ts_t < self.timeseries_every_s:
             return
-        phase, energies, in_gap, grams, read_t = ledger.live(carried=False)  # this segment's own (see plot)
-        now = read_t if read_t is not None else self._clock()
-        dt = now - last_t
-        powers: dict[str, float | None] = {
-            n: (None if n in in_gap or dt <= 0 else (e - last_e.get(n, 0.0)) / dt) for n, e in energies.items()
-        }
-        self._ts_last = (now, energies)
-        total_j = sum(energies.values())
-        try:
-            self.timeseries.write(
-                self._wall(), now - self._t0, phase, powers, total_j * ledger.pue / J_PER_KWH, grams / 1000.0
-            )
-        except OSError as exc:
-            self._warn("timeseries", f"wattwatch: cannot write the time series ({exc}); skipping rows")
+        view = ledger.live(carried=False)  # this segment's own (see plot)
+        now = view.read_t if view.read_t is not None else self._clock()
+        self._ts_t = now
+        with self._ts_lock:
+            self._ts_pending.append((self._wall(), now, view, ledger.pue))
+            full = len(self._ts_pending) >= _PENDING_ROWS
+        if full:
+            self.flush_timeseries()
+
+    def _compute_rows(self) -> None:
+        """Turn the rows taken since the last flush into the writer's rows (``OSError`` from the writer
+        propagates; the rows are dropped then)."""
+        series, rows, self._ts_pending = self.timeseries, self._ts_pending, []
+        if series is None:
+            return
+        last, t0 = self._ts_last, self._t0
+        for wall, now, view, pue in rows:
+            powers: list[float | None] = []
+            total_j = 0.0
+            for name in series.channels:
+                energy, read_t, in_gap = view.channels.get(name, (0.0, None, True))
+                total_j += energy
+                last_e, last_t, power = last.get(name, (0.0, t0, None))
+                if read_t is not None and read_t > last_t:
+                    power = (energy - last_e) / (read_t - last_t)
+                    last[name] = (energy, read_t, power)
+                powers.append(None if in_gap else power)
+            series.write(wall, now - t0, view.phase, powers, total_j * pue / J_PER_KWH, view.grams / 1000.0)

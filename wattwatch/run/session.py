@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from wattwatch.measure.ledger import Ledger
-from wattwatch.measure.sampler import Sampler
+from wattwatch.measure.sampler import Sampler, slow_sensors
 from wattwatch.run.hardware import ForcedPower, Hardware, HardwareRoots, SliceOptions
 from wattwatch.run.outputs import Outputs
 from wattwatch.sensors.usage import UsageMeter
@@ -35,7 +35,9 @@ class RunSession:
     sampler: Sampler
     outputs: Outputs
     usage: UsageMeter
-    """CPU, RAM and GPU utilisation, sampled once a second on the sampler's ticks (CodeCarbon's usage columns)."""
+    """CPU, RAM and GPU utilisation (CodeCarbon's usage columns), sampled with the slow sensors: every
+    :data:`~wattwatch.measure.sampler.SLOW_INTERVAL_S` seconds, at every periodic row and at every synchronous read
+    (``current(refresh=True)``, phases, start and stop), at most once a second."""
     start_time: str
     """ISO-8601 UTC start of this process segment of the run (its row's ``start_time``)."""
 
@@ -77,6 +79,7 @@ class RunSession:
         ledger = Ledger(hardware.infos, intensity=tracker.intensity.at, pue=tracker.pue)
         if resume is not None:
             ledger.load_dict(resume["ledger"])
+        usage = UsageMeter(config.proc_root, gpu_utilization=_gpu_utilization(hardware.sensors))
         sampler = Sampler(
             hardware.sensors,
             ledger,
@@ -84,6 +87,8 @@ class RunSession:
             clock=config.clock,
             wall_clock=config.wall_clock,
             on_tick=on_tick,
+            slow=slow_sensors(hardware.sensors),
+            on_slow_read=usage.sample,
         )
         t0 = config.clock()
         start_time = utc_iso(config.wall_clock())  # this process segment's (a resumed run's rows are per segment)
@@ -108,9 +113,9 @@ class RunSession:
             )
         except BaseException:
             outputs.close()
+            usage.close()
             hardware.close()
             raise
-        usage = UsageMeter(config.proc_root, gpu_utilization=_gpu_utilization(hardware.sensors))
         return cls(hardware, ledger, sampler, outputs, usage, start_time)
 
     def close(self) -> None:

@@ -355,13 +355,14 @@ class Tracker(TrackerSettings, RunProgress):
         if os.getpid() != self._pid or session is None:
             return
         session.outputs.timeseries_tick(session.ledger)
-        session.usage.sample(t)
-        for listener in list(self._listeners):
+        for listener in list(self._listeners) if self._listeners else ():
             try:
                 listener(self, t)
             except Exception as exc:
                 self._warn_once(f"listener:{id(listener)}", f"wattwatch: listener failed: {exc!r}")
         if self._flushes.due(t):
+            if not session.sampler.tick_read_slow:
+                session.sampler.sample_slow_now()  # the row holds the host's energy up to now
             session.outputs.flush_timeseries()
             with self._lock:
                 if self._state == "running":

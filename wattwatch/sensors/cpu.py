@@ -27,8 +27,12 @@ Attribution (the part of the method after ``/``):
 metal the per-socket TDP times the sockets in ``/proc/cpuinfo`` (rule ``tdp``); on a VM its slice of the host
 socket (``vm-slice-tdp``) or watts per vCPU (``vm-vcpu``) when the host model is hidden.
 
-Readings are kind ``power_w`` (the mean over the interval since the previous read) with method
-``model:<rule>/<attribution>``, e.g. ``model:tdp/machine``, ``model:vm-vcpu/machine``, ``model:tdp/cgroup``.
+Readings are kind ``power_w`` (the mean over the interval since the previous read, ``details["interval_mean"]``:
+the ledger folds each as ``mean * dt``) with method ``model:<rule>/<attribution>``, e.g. ``model:tdp/machine``,
+``model:vm-vcpu/machine``, ``model:tdp/cgroup``. Because each mean comes from cumulative CPU seconds, the energy
+is the same whether the sensor is read every second or every ten (the tracker reads it on a slower cadence than
+the GPUs, see :data:`wattwatch.measure.sampler.SLOW_INTERVAL_S`): ``TDP * (idle * dt + (1 - idle) * d_busy / n)``
+adds up over intervals (machine mode exactly when the kernel's total CPU seconds advance as ``n * dt``).
 """
 
 from __future__ import annotations
@@ -329,6 +333,7 @@ class CpuModelSensor:
             "slice": self.scale.rule + "/" + self.attribution,
             "idle_fraction": round(IDLE_FRACTION, 4),
             "curve": "P = TDP * (idle + (1 - idle) * u); process mode charges only (1 - idle) * TDP * share",
+            "interval_mean": True,
         }
         if self._mode == "process":
             details["pid"] = self._pid

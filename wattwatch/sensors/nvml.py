@@ -124,6 +124,8 @@ class NvmlSensor:
         self._lib: object = None
         """The library this sensor's ``nvmlInit`` ran in (``pynvml.nvmlLib`` then)."""
         self._gpus: list[_Gpu] = []
+        self._energy: Callable[[NvmlHandle], int] | None = None
+        """Reads one board's energy counter (mJ); made at the first read (see :func:`_energy_reader`)."""
         self.driver_version: str = ""
         self.unavailable_reason: str | None = None
         """Why there are no channels, when there are none (else ``None``)."""
@@ -256,10 +258,22 @@ class NvmlSensor:
         nvml = self._nvml
         if nvml is None:
             return {}
+        energy = self._energy
+        if energy is None:
+            energy = self._energy = _energy_reader(nvml)
         out: dict[str, Reading] = {}
         for g in self._gpus:
             if g.lost:
                 continue
+            if g.source == COUNTER and g.share.rule is None:  # the common case, kept short: it runs every tick
+                try:
+                    out[g.channel] = _counted(g, energy(g.device.handle), self._log)
+                    continue
+                except Exception as exc:  # noqa: BLE001 - a sensor fault must never reach user code
+                    if not isinstance(exc, nvml.NVMLError) or nvml_code(exc) != nvml.NVML_ERROR_NOT_SUPPORTED:
+                        self._on_error(nvml, g, exc)
+                        continue
+                    self._counter_lost(nvml, g)  # and the full path below reads its power
             try:
                 reading = self._read_one(nvml, g)
                 out[g.channel] = reading if g.share.rule is None else self._share_of(nvml, g, reading)
@@ -319,24 +333,13 @@ class NvmlSensor:
     def _read_one(self, nvml: ModuleType, g: _Gpu) -> Reading:
         if g.source == COUNTER:
             try:
-                raw = int(nvml.nvmlDeviceGetTotalEnergyConsumption(g.device.handle))
+                raw = (self._energy or _energy_reader(nvml))(g.device.handle)
             except nvml.NVMLError as exc:
                 if nvml_code(exc) != nvml.NVML_ERROR_NOT_SUPPORTED:
                     raise
                 self._counter_lost(nvml, g)
                 return self._read_one(nvml, g)
-            if raw < g.last_raw_mj:
-                # Driver reload: the counter restarted from 0. Keep the total non-decreasing.
-                g.offset_mj += g.last_raw_mj
-                g.resets += 1
-                self._log.warning(
-                    "wattwatch: GPU %d energy counter went back (%d -> %d mJ); assuming a restart from 0",
-                    g.device.index,
-                    g.last_raw_mj,
-                    raw,
-                )
-            g.last_raw_mj = raw
-            return Reading((g.offset_mj + raw) / 1000.0, ENERGY)
+            return _counted(g, raw, self._log)
         if g.source == INSTANT:
             try:
                 return Reading(_instant_w(nvml, g.device.handle), POWER)
@@ -377,6 +380,47 @@ class NvmlSensor:
 
 
 # ---------------------------------------------------------------------------------------------- helpers
+
+
+def _counted(g: _Gpu, raw: int, log: logging.Logger) -> Reading:
+    """The cumulative joules of ``g``'s counter reading ``raw`` (mJ), a restart from 0 stitched on."""
+    if raw < g.last_raw_mj:
+        # Driver reload: the counter restarted from 0. Keep the total non-decreasing.
+        g.offset_mj += g.last_raw_mj
+        g.resets += 1
+        log.warning(
+            "wattwatch: GPU %d energy counter went back (%d -> %d mJ); assuming a restart from 0",
+            g.device.index,
+            g.last_raw_mj,
+            raw,
+        )
+    g.last_raw_mj = raw
+    return Reading((g.offset_mj + raw) / 1000.0, ENERGY)
+
+
+def _energy_reader(nvml: ModuleType) -> Callable[[NvmlHandle], int]:
+    """``nvmlDeviceGetTotalEnergyConsumption(handle)`` in mJ, as pynvml answers it (raising its ``NVMLError``),
+    without pynvml's per-call wrapper: the function pointer is looked up once and the result buffer reused (one
+    reader at a time: the sampler's lock), instead of three Python calls and a new ctypes buffer per GPU per
+    tick. pynvml without the private look-up: its public function."""
+    import ctypes  # pynvml has loaded it already
+
+    public: Callable[[NvmlHandle], int] = nvml.nvmlDeviceGetTotalEnergyConsumption
+    try:
+        fn = nvml._nvmlGetFunctionPointer("nvmlDeviceGetTotalEnergyConsumption")
+        buffer = ctypes.c_uint64()
+        ref = ctypes.byref(buffer)
+        error, success = nvml.NVMLError, nvml.NVML_SUCCESS
+    except Exception:  # noqa: BLE001 - another pynvml: its public function is the contract
+        return lambda handle: int(public(handle))
+
+    def read(handle: NvmlHandle) -> int:
+        ret = fn(handle, ref)
+        if ret != success:
+            raise error(ret)
+        return buffer.value
+
+    return read
 
 
 def _instant_w(nvml: ModuleType, handle: NvmlHandle) -> float:

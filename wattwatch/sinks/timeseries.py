@@ -3,10 +3,18 @@
 One row per sampler tick: ``timestamp`` (ISO-8601 UTC), ``elapsed_s`` (monotonic seconds since the run's first
 reading), ``phase``, then one ``<channel>_w`` column per channel (mean power over the interval that ended at this
 tick, W; empty while a channel is in a gap), then ``energy_kwh`` and ``emissions_kg`` so far (PUE applied).
-The file is appended to through a buffer that :meth:`TimeseriesWriter.flush` pushes to the kernel (the tracker
-does it with every rewrite of the run's row, so a ``kill -9`` loses no more of the series than of the row, and
-a 1 Hz series costs no system call per row); the header is written once. A file deleted under the
-writer (its folder removed mid-run) is recreated at the next write instead of feeding an unlinked inode.
+Rows are kept as numbers in a small in-memory buffer that :meth:`TimeseriesWriter.flush` formats and appends to
+the file in one ``write`` (the tracker flushes with every periodic rewrite of the run's row, every ``flush_every_s``, so a
+``kill -9`` loses no more of the series than of the row, and a 1 Hz series costs no system call per row). The
+buffer is pushed on its own every :data:`MAX_PENDING_ROWS` rows (O(1) memory whatever the flush period), and a
+failed write drops the rows it held (one warning from the tracker) rather than keep them. The header is written
+once. A file deleted under the writer (its folder removed mid-run) is recreated at the next push instead of
+feeding an unlinked inode.
+
+The tracker reads the host models (CPU, RAM) every 10 s, not every tick (see
+:data:`wattwatch.measure.sampler.SLOW_INTERVAL_S`): their columns hold the mean power over the latest interval
+between two of their reads, repeated until the next one (a step that lags by up to 10 s); the GPU columns are
+the mean since the previous row. ``energy_kwh`` holds every channel's energy up to its latest read.
 
 :func:`read_timeseries` is the one reader of the format (``wattwatch plot`` uses it).
 """
@@ -14,8 +22,9 @@ writer (its folder removed mid-run) is recreated at the next write instead of fe
 from __future__ import annotations
 
 import csv
+import io
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -23,9 +32,18 @@ from typing import IO
 
 from wattwatch.sinks.csv import sanitize_cell
 
-__all__ = ["TIMESERIES_SUFFIX", "Series", "TimeseriesWriter", "read_timeseries", "timeseries_path"]
+__all__ = [
+    "MAX_PENDING_ROWS",
+    "TIMESERIES_SUFFIX",
+    "Series",
+    "TimeseriesWriter",
+    "read_timeseries",
+    "timeseries_path",
+]
 
 TIMESERIES_SUFFIX = ".timeseries.csv"
+MAX_PENDING_ROWS = 64
+"""Rows kept in memory before they are appended to the file without waiting for a flush."""
 
 
 def timeseries_path(output_dir: str | os.PathLike[str], run_id: str) -> Path:
@@ -34,7 +52,8 @@ def timeseries_path(output_dir: str | os.PathLike[str], run_id: str) -> Path:
 
 
 class TimeseriesWriter:
-    """Appends one row per call to :meth:`write`. Errors are the caller's to catch (the tracker logs them once)."""
+    """Appends one row per call to :meth:`write`, to the file at each :meth:`flush` (and every
+    :data:`MAX_PENDING_ROWS` rows). Errors are the caller's to catch (the tracker logs them once)."""
 
     def __init__(self, path: str | os.PathLike[str], channels: Sequence[str]) -> None:
         self.path = Path(path)
@@ -44,53 +63,85 @@ class TimeseriesWriter:
             "emissions_kg",
         ]
         self._fh: IO[str] | None = None
-        self._writer: csv.writer | None = None  # type: ignore[valid-type]
+        self._pending: list[tuple[float, float, str, Sequence[float | None], float, float]] = []
+        self._phase: tuple[str | None, str] = (None, "")
+        """The last phase written and its cell (sanitised and quoted: phases are user text)."""
         self.rows = 0
 
     def _open(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         new = not self.path.exists() or self.path.stat().st_size == 0
         self._fh = open(self.path, "a", newline="", encoding="utf-8")
-        self._writer = csv.writer(self._fh, lineterminator="\n")
         if new:
-            self._writer.writerow(self.header)
+            self._fh.write(_csv_line(self.header))
 
     def write(
         self,
         wall: float,
         elapsed_s: float,
         phase: str,
-        powers_w: dict[str, float | None],
+        powers_w: Mapping[str, float | None] | Sequence[float | None],
         energy_kwh: float,
         emissions_kg: float,
     ) -> None:
-        """Append one row; ``wall`` is unix time (s)."""
+        """Add one row; ``wall`` is unix time (s); ``powers_w`` by channel name, or in :attr:`channels` order.
+        The row is kept as numbers and formatted at the next push, with the others: formatting ten rows in a
+        row costs little more than one alone after a second of sleep (cold caches)."""
+        if isinstance(powers_w, Mapping):
+            powers_w = [powers_w.get(c) for c in self.channels]
+        self._pending.append((wall, elapsed_s, phase, powers_w, energy_kwh, emissions_kg))
+        self.rows += 1
+        if len(self._pending) >= MAX_PENDING_ROWS:
+            self.flush()
+
+    def flush(self) -> None:
+        """Append the rows written since the last flush to the file (in one ``write``) and push them to the
+        kernel. On an ``OSError`` those rows are dropped (the error propagates)."""
+        rows, self._pending = self._pending, []
+        if not rows:
+            return
         if self._fh is not None and os.fstat(self._fh.fileno()).st_nlink == 0:
             self.close()  # deleted under us: start a new file rather than write into the void
         if self._fh is None:
             self._open()
-        assert self._writer is not None and self._fh is not None
-        stamp = datetime.fromtimestamp(wall, tz=timezone.utc).isoformat(timespec="milliseconds")
-        cells = [stamp, f"{elapsed_s:.3f}", sanitize_cell(phase)]  # a phase name is user text
-        for c in self.channels:
-            p = powers_w.get(c)
-            cells.append("" if p is None else f"{p:.3f}")
-        cells += [f"{energy_kwh:.9g}", f"{emissions_kg:.9g}"]
-        self._writer.writerow(cells)
-        self.rows += 1
+        assert self._fh is not None
+        self._fh.write("".join([self._line(*row) for row in rows]))
+        self._fh.flush()
 
-    def flush(self) -> None:
-        """Push buffered rows to the file."""
-        if self._fh is not None:
-            self._fh.flush()
+    def _line(
+        self,
+        wall: float,
+        elapsed_s: float,
+        phase: str,
+        powers_w: Sequence[float | None],
+        energy_kwh: float,
+        emissions_kg: float,
+    ) -> str:
+        known, cell = self._phase
+        if phase != known:
+            cell = _csv_line([sanitize_cell(phase)])[:-1]  # phases are user text: sanitised, quoted as csv does
+            self._phase = (phase, cell)
+        stamp = datetime.fromtimestamp(wall, tz=timezone.utc).isoformat(timespec="milliseconds")
+        watts = ",".join(["" if p is None else f"{p:.3f}" for p in powers_w])
+        return f"{stamp},{elapsed_s:.3f},{cell},{watts},{energy_kwh:.9g},{emissions_kg:.9g}\n"
 
     def close(self) -> None:
-        if self._fh is not None:
-            try:
-                self._fh.close()
-            finally:
-                self._fh = None
-                self._writer = None
+        """Flush the rows still in memory and close the file (closed even when the flush fails)."""
+        try:
+            self.flush()
+        finally:
+            if self._fh is not None:
+                try:
+                    self._fh.close()
+                finally:
+                    self._fh = None
+
+
+def _csv_line(cells: Sequence[str]) -> str:
+    """``cells`` as one CSV line (quoted as :mod:`csv` does), newline included."""
+    out = io.StringIO()
+    csv.writer(out, lineterminator="\n").writerow(cells)
+    return out.getvalue()
 
 
 @dataclass
