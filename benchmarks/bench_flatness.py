@@ -2,7 +2,7 @@
 
 A real :class:`wattwatch.Tracker` with 8 in-process constant-power GPU channels (``tests/support/fakesensors.py``) and a
 fake monotonic + wall clock; the loop advances the clock by 0.1 s and calls the sampler's ``sample_now()`` and
-the tracker's tick hook (time series every 1 s, CSV row rewrite every ``flush_every_s``, 10 s by default),
+the tracker's tick hook (time series every 1 s, journal rewrite every ``flush_every_s``, 30 s by default),
 exactly what the sampler thread does at 10 Hz. Reported: RSS growth (MiB) after the first simulated hour and the time-series file's bytes per day.
 """
 
