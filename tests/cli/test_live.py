@@ -36,9 +36,11 @@ class _FakeTracker:
 
     def __init__(self) -> None:
         self.calls = 0
+        self.refreshed = 0
 
-    def current(self) -> EmissionsData:
+    def current(self, *, refresh: bool = False) -> EmissionsData:
         self.calls += 1
+        self.refreshed += refresh
         return EmissionsData(
             energy_consumed=0.001 * self.calls, emissions=0.0004 * self.calls, duration=self.calls
         )
@@ -49,9 +51,11 @@ class _FakeTracker:
 
 def test_log_mode_does_not_spam() -> None:
     buf = io.StringIO()
-    view = LiveView(_FakeTracker(), buf, tty=False, log_every_s=0.25).start()
+    source = _FakeTracker()
+    view = LiveView(source, buf, tty=False, log_every_s=0.25).start()
     time.sleep(0.9)
     view.stop("done")
+    assert source.calls >= 1 and source.refreshed == source.calls  # fresh figures: host models are read every 10 s
     lines = buf.getvalue().splitlines()
     assert len(lines) <= 4  # at most one line per log_every_s (+ the summary), however slow the machine
     assert lines[-1] == "wattwatch: done"

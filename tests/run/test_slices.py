@@ -106,11 +106,12 @@ def test_gpu_share_row_is_an_estimate(
     fake_nvml([FakeGpu(trace=(Constant(300.0),), procs=(FakeProcess(me, 60), FakeProcess(me + 100000, 20)))])
     proc = fake_proc(tmp_path / "proc")
     with tracker(tmp_path, proc, nvml_library=fake_nvml_library, gpu_share=True, measure_power_secs=0.1) as t:
-        time.sleep(0.6)
+        time.sleep(2.0)  # the window's ends are stamped just before their NVML calls: a thread descheduled for
+        # 20 ms between the two on a loaded machine moved a 0.6 s window's power by 3.5 %, 1 % of this one
     d = t.final_emissions_data
     assert d is not None
     assert d.gpu_method == "estimate:gpu-process-share" and d.gpu_slice == "gpu-process-share"
-    assert d.gpu_power == pytest.approx(0.75 * 300.0, rel=0.02)
+    assert d.gpu_power == pytest.approx(0.75 * 300.0, rel=0.02)  # the split itself is exact: tests/sensors
     assert "gpu=share-estimate*nvml-counter" in d.energy_band
 
 

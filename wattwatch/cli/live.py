@@ -68,7 +68,7 @@ class LiveSource(Protocol):
 
     total_steps: int | None
 
-    def current(self) -> EmissionsData: ...
+    def current(self, *, refresh: bool = False) -> EmissionsData: ...
 
     def snapshot(self) -> LedgerSnapshot | None: ...
 
@@ -118,8 +118,9 @@ class LiveView:
         """Lines (log mode) or redraws (TTY mode) written so far."""
 
     def line(self) -> str:
-        """The current line's text (also feeds the projection)."""
-        data = self.tracker.current()
+        """The current line's text (also feeds the projection). The figures are read fresh (``refresh``): the
+        sampler reads the CPU and RAM models only every 10 s, and a watched line must move every redraw."""
+        data = self.tracker.current(refresh=True)
         projection = None
         if self.projector is not None:
             projection = self.projector.update(
