@@ -77,7 +77,7 @@ def main(argv: list[str] | None = None) -> int:
     figs += _safe(
         "1/3",
         "startup latency (1, 4, 8 GPUs) and peak RSS",
-        lambda: bench_startup.measure(2 if q else 5, (4,) if q else (1, 4, 8)),
+        lambda: bench_startup.measure(2 if q else 9, (4,) if q else (1, 4, 8)),
     )
     figs += _safe("2", "import time and memory", lambda: bench_import.measure(3 if q else 15, 1 if q else 5))
     figs += _safe("4", "tracker CPU per hour", lambda: bench_cpu.measure(5 if q else 30, 1 if q else 4))
@@ -117,11 +117,11 @@ def main(argv: list[str] | None = None) -> int:
         "8", "multi-rank", lambda: bench_multirank.measure((2,) if q else (2, 4), 4.0 if q else 10.0)
     )
     figs += _safe("9", "stop() p99 with every core busy", lambda: bench_stop.measure(5 if q else 50))
-    figs += _safe("10", "HF Trainer callback", lambda: bench_callback.measure(1 if q else 3, 20))
+    figs += _safe("10", "HF Trainer callback", lambda: bench_callback.measure(1 if q else 5, 20))
     figs += _safe(
         "11",
         "report and merge at 200,000 rows",
-        lambda: bench_report_rows.measure(2000 if q else 200_000, 1),
+        lambda: bench_report_rows.measure(2000 if q else 200_000, 1 if q else 3),
     )
     figs += _safe(
         "H",
@@ -158,14 +158,15 @@ ONLY: dict[str, tuple[str, Callable[[bool], list[Figure]]]] = {
     "5amd": ("AMD GPU energy error", lambda q: bench_accuracy.measure_amd(10 if q else 60)),
     "1": (
         "startup latency and peak RSS",
-        lambda q: bench_startup.measure(2 if q else 5, (4,) if q else (1, 4, 8)),
+        lambda q: bench_startup.measure(2 if q else 9, (4,) if q else (1, 4, 8)),
     ),
     "2": ("import time and memory", lambda q: bench_import.measure(3 if q else 15, 1 if q else 5)),
+    "4": ("tracker CPU per hour", lambda q: bench_cpu.measure(5 if q else 30, 1 if q else 4)),
     "9": ("stop() p99 with every core busy", lambda q: bench_stop.measure(5 if q else 50)),
-    "10": ("HF Trainer callback", lambda q: bench_callback.measure(1 if q else 3, 20)),
+    "10": ("HF Trainer callback", lambda q: bench_callback.measure(1 if q else 5, 20)),
     "11": (
         "report and merge at 200,000 rows",
-        lambda q: bench_report_rows.measure(2000 if q else 200_000, 1),
+        lambda q: bench_report_rows.measure(2000 if q else 200_000, 1 if q else 3),
     ),
 }
 """Figure groups ``--only`` can run alone: key -> (name, measure(quick))."""
