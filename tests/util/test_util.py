@@ -51,3 +51,18 @@ def test_parse_utc() -> None:
     for bad, message in (("", "empty"), ("nan", "finite"), ("1740787200000", "milliseconds"), ("soon", "ISO")):
         with pytest.raises(ValueError, match=message):
             parse_utc(bad)
+
+
+def test_millisecond_stamps_are_datetime_s_own_text() -> None:
+    """The time series' stamps, formatted without importing datetime, equal datetime's for every kind of
+    fraction: rounding to the microsecond (half to even), carries into the next second, negative times."""
+    import random
+    from datetime import datetime, timezone
+
+    from wattwatch.util.times import utc_iso_ms
+
+    rng = random.Random(7)
+    walls = [rng.uniform(0, 4e9) for _ in range(20_000)] + [rng.uniform(-1e6, 1e6) for _ in range(2_000)]
+    walls += [1.9999995, 1.0000005, 1764676800.9999996, 1764676800.0004999, 0.0, -0.0000004, -1.5, 1e9 + 0.1234565]
+    for wall in walls:
+        assert utc_iso_ms(wall) == datetime.fromtimestamp(wall, tz=timezone.utc).isoformat(timespec="milliseconds")

@@ -26,11 +26,11 @@ import io
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import IO
 
 from wattwatch.sinks.csv import sanitize_cell
+from wattwatch.util.times import utc_iso_ms
 
 __all__ = [
     "MAX_PENDING_ROWS",
@@ -121,7 +121,7 @@ class TimeseriesWriter:
         if phase != known:
             cell = _csv_line([sanitize_cell(phase)])[:-1]  # phases are user text: sanitised, quoted as csv does
             self._phase = (phase, cell)
-        stamp = datetime.fromtimestamp(wall, tz=timezone.utc).isoformat(timespec="milliseconds")
+        stamp = utc_iso_ms(wall)
         watts = ",".join(["" if p is None else f"{p:.3f}" for p in powers_w])
         return f"{stamp},{elapsed_s:.3f},{cell},{watts},{energy_kwh:.9g},{emissions_kg:.9g}\n"
 

@@ -13,12 +13,25 @@ from __future__ import annotations
 import math
 import time
 
-__all__ = ["parse_utc", "utc_codecarbon", "utc_display", "utc_iso", "utc_iso_minutes"]
+__all__ = ["parse_utc", "utc_codecarbon", "utc_display", "utc_iso", "utc_iso_minutes", "utc_iso_ms"]
 
 
 def utc_iso(wall: float) -> str:
     """Unix seconds as ISO-8601 UTC at one-second resolution (``2026-11-29T12:00:00+00:00``)."""
     return time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime(wall))
+
+
+def utc_iso_ms(wall: float) -> str:
+    """Unix seconds as ISO-8601 UTC with milliseconds (``2026-11-29T12:00:00.123+00:00``): the text of
+    ``datetime.fromtimestamp(wall, timezone.utc).isoformat(timespec="milliseconds")`` (microseconds rounded half
+    to even, then cut to milliseconds), without importing ``datetime`` on the tracker's start path."""
+    frac, whole = math.modf(wall)
+    us = round(frac * 1e6)
+    if us >= 1_000_000:
+        whole, us = whole + 1, us - 1_000_000
+    elif us < 0:
+        whole, us = whole - 1, us + 1_000_000
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(whole)) + f".{us // 1000:03d}+00:00"
 
 
 def utc_codecarbon(wall: float) -> str:
