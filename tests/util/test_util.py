@@ -66,3 +66,12 @@ def test_millisecond_stamps_are_datetime_s_own_text() -> None:
     walls += [1.9999995, 1.0000005, 1764676800.9999996, 1764676800.0004999, 0.0, -0.0000004, -1.5, 1e9 + 0.1234565]
     for wall in walls:
         assert utc_iso_ms(wall) == datetime.fromtimestamp(wall, tz=timezone.utc).isoformat(timespec="milliseconds")
+
+
+def test_iso_unix_reads_iso_text_as_utc_and_nothing_else() -> None:
+    from wattwatch.util.times import iso_unix
+
+    assert iso_unix("2026-01-01T00:00:00+00:00") == 1767225600.0
+    assert iso_unix("2026-01-01T00:00:00") == 1767225600.0  # no zone: UTC
+    assert iso_unix("2026-01-01T01:00:00+01:00") == 1767225600.0
+    assert iso_unix("") is None and iso_unix("yesterday") is None and iso_unix("1767225600") is None

@@ -16,12 +16,12 @@ import math
 from array import array
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 
 from wattwatch.carbon.embodied import Hardware, manufacture_footprint
 from wattwatch.report.rollup import Rollup
 from wattwatch.result import EmissionsData
 from wattwatch.sinks.emissions_file import ColumnScan
+from wattwatch.util.times import iso_unix
 
 __all__ = ["Overall", "overall_of"]
 
@@ -51,16 +51,6 @@ class Overall:
     metric_runs: dict[str, int] = field(default_factory=dict)
     """Per metric, how many runs recorded it."""
     embodied_computed: int = 0
-
-
-def _unix(stamp: str) -> float | None:
-    try:
-        t = datetime.fromisoformat(stamp)
-    except (TypeError, ValueError):
-        return None
-    if t.tzinfo is None:
-        t = t.replace(tzinfo=timezone.utc)
-    return t.timestamp()
 
 
 def _numbers(cell: str) -> dict[str, float]:
@@ -147,7 +137,7 @@ def overall_of(rollup: Rollup, *, max_points: int = 400) -> Overall:
             acc = phases.setdefault(phase, [0.0, 0.0])
             acc[0] += e
             acc[1] += phase_kg.get(phase, 0.0)
-        start = _unix(cells[0]) or _unix(cells[1])
+        start = iso_unix(cells[0]) or iso_unix(cells[1])
         if start is not None:
             starts.append(start)
             ops.append(op)

@@ -33,6 +33,7 @@ from wattwatch.cli.commands.report import collect_runs, per_unit_energy_kwh
 from wattwatch.report.overall import Overall
 from wattwatch.result import EmissionsData
 from wattwatch.sinks.timeseries import TIMESERIES_SUFFIX, read_timeseries
+from wattwatch.util.times import iso_unix
 
 __all__ = [
     "COMPONENTS",
@@ -196,16 +197,6 @@ class Report:
         return sorted(counts, key=lambda n: (-counts[n], n))
 
 
-def _unix(stamp: str) -> float | None:
-    try:
-        t = datetime.fromisoformat(stamp)
-    except (TypeError, ValueError):
-        return None
-    if t.tzinfo is None:
-        t = t.replace(tzinfo=timezone.utc)
-    return t.timestamp()
-
-
 def _finite_or_none(value: object) -> float | None:
     if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
         return float(value)
@@ -237,7 +228,7 @@ def summarise(
         run_id=data.run_id,
         project=data.project_name,
         status=data.status,
-        start_unix_s=_unix(data.start_time) or _unix(data.timestamp),
+        start_unix_s=iso_unix(data.start_time) or iso_unix(data.timestamp),
         duration_s=data.duration,
         gpu_kwh=data.gpu_energy,
         cpu_kwh=data.cpu_energy,
