@@ -23,6 +23,18 @@ def test_written_rows_read_back(tmp_path: Path) -> None:
     assert s.phase_spans() == [("train", 1.0, 1.0), ("eval", 1.0, 2.0)]
 
 
+def test_rows_have_the_header_s_cells_with_no_channel_and_with_a_phase_csv_must_quote(tmp_path: Path) -> None:
+    import csv
+
+    path = timeseries_path(tmp_path, "run-0")
+    w = TimeseriesWriter(path, [])
+    w.write(1_740_787_200.0, 1.0, 'eval, "held-out"', {}, 0.001, 0.0004)
+    w.close()
+    rows = list(csv.reader(path.open(newline="", encoding="utf-8")))
+    assert [len(r) for r in rows] == [5, 5] and rows[1][2] == 'eval, "held-out"'
+    assert read_timeseries(path).energy_kwh == [0.001]
+
+
 def test_a_torn_last_row_is_skipped(tmp_path: Path) -> None:
     path = tmp_path / "x.timeseries.csv"
     w = TimeseriesWriter(path, ["gpu:0"])

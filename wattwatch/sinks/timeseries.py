@@ -122,8 +122,8 @@ class TimeseriesWriter:
             cell = _csv_line([sanitize_cell(phase)])[:-1]  # phases are user text: sanitised, quoted as csv does
             self._phase = (phase, cell)
         stamp = utc_iso_ms(wall)
-        watts = ",".join(["" if p is None else f"{p:.3f}" for p in powers_w])
-        return f"{stamp},{elapsed_s:.3f},{cell},{watts},{energy_kwh:.9g},{emissions_kg:.9g}\n"
+        watts = ["" if p is None else f"{p:.3f}" for p in powers_w]
+        return ",".join([stamp, f"{elapsed_s:.3f}", cell, *watts, f"{energy_kwh:.9g}", f"{emissions_kg:.9g}"]) + "\n"
 
     def close(self) -> None:
         """Flush the rows still in memory and close the file (closed even when the flush fails)."""
