@@ -37,7 +37,7 @@ __all__ = [
     "Ledger",
     "LedgerSnapshot",
     "J_PER_KWH",
-    "LiveView",
+    "LedgerLiveView",
 ]
 
 J_PER_KWH = 3.6e6
@@ -119,7 +119,7 @@ class LedgerSnapshot:
         return self.component_energy_j.get(component, 0.0) * self.pue / J_PER_KWH
 
 
-class LiveView(NamedTuple):
+class LedgerLiveView(NamedTuple):
     """What a per-tick sink needs of the ledger, read under one lock: the phase; per channel ``(energy J in this
     segment, monotonic time of its latest reading, in a gap now)``; grams CO2eq so far; the monotonic time of the
     latest reading of any channel. Energies are before PUE; the difference of a channel's energies between two
@@ -295,13 +295,13 @@ class Ledger:
             ch.last_kind = reading.kind
 
     # -- reading -------------------------------------------------------------------------------------------
-    def live(self, *, carried: bool = True) -> LiveView:
-        """Cheap view for per-tick sinks (see :class:`LiveView`). ``carried=False``: the grams of this segment
+    def live(self, *, carried: bool = True) -> LedgerLiveView:
+        """Cheap view for per-tick sinks (see :class:`LedgerLiveView`). ``carried=False``: the grams of this segment
         only (a resumed run's earlier segments left out)."""
         with self._lock:
             channels = {n: (c.energy_j, c.last_t, c.gap_start is not None) for n, c in self._channels.items()}
             grams = self._emissions_g + (float(self._carried.get("emissions_g", 0.0)) if carried else 0.0)
-            return LiveView(self._phase, channels, grams, self._last_t)
+            return LedgerLiveView(self._phase, channels, grams, self._last_t)
 
     def carried_energy_j(self) -> float:
         """Energy (J, before PUE) carried over from earlier segments of a resumed run."""

@@ -20,7 +20,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from wattwatch.measure.ledger import J_PER_KWH, Ledger, LiveView
+from wattwatch.measure.ledger import J_PER_KWH, Ledger, LedgerLiveView
 from wattwatch.result import COLUMNS, EmissionsData
 from wattwatch.util.once import WarnOnce
 
@@ -109,7 +109,7 @@ class Outputs:
         """Monotonic time of the latest time-series row (its reading)."""
         self._ts_last: dict[str, tuple[float, float, float | None]] = {}
         """Per channel at the latest row: ``(energy J, time of its reading, mean power W since the row before)``."""
-        self._ts_pending: list[tuple[float, float, LiveView, float]] = []
+        self._ts_pending: list[tuple[float, float, LedgerLiveView, float]] = []
         """Rows taken but not yet computed: ``(unix time, monotonic time, the ledger's view, PUE)``."""
         self._ts_lock = threading.Lock()
         """Rows are taken on the sampler thread and computed there or by an explicit ``flush()``."""
