@@ -245,16 +245,8 @@ def mean_over_interval(intensity: CarbonIntensity, start_s: float, end_s: float)
 
 
 def read_hourly_csv(path: str | os.PathLike[str]) -> HourlyIntensity:
-    """Read an intensity time series from a CSV file.
-
-    Accepted layouts (by header, case-insensitive): plain ``timestamp,g_per_kwh``; an Electricity Maps export
-    (``Datetime (UTC)`` and ``Carbon Intensity gCO₂eq/kWh (LCA)`` -- preferred -- or ``(direct)``); a WattTime
-    export (``point_time``, ``value`` in lbs CO2/MWh, converted with 1 lb = 453.59237 g). Timestamps are ISO-8601
-    with or without a zone (without one they are read as UTC) or unix seconds; each row starts an interval.
-
-    Raises ``ValueError`` (one line, with the file and line number and what to fix) for an empty file, an unknown
-    header, an unparseable timestamp, a non-numeric or negative intensity, or rows out of order or duplicated.
-    """
+    """Read an intensity time series from a CSV file: :func:`wattwatch.carbon.hourly_csv.read_hourly_csv` (the
+    accepted layouts and the errors are documented there), imported on first use."""
     from wattwatch.carbon.hourly_csv import read_hourly_csv as read  # csv parsing loads with the first file
 
     return read(path)

@@ -24,7 +24,7 @@ from wattwatch.sensors.amd_library import (
     info_of,
     optional_call,
 )
-from wattwatch.sensors.gpu_common import normalise_bus_id, rocm_visible, split_visible
+from wattwatch.sensors.gpu_common import gpu_id_tokens, normalise_bus_id, rocm_visible
 
 __all__ = [
     "AmdGpu",
@@ -136,14 +136,8 @@ def select_gpus(
         ValueError: a ``gpu_ids`` entry matches no GPU (the message lists the GPUs there are).
     """
     if gpu_ids is not None:
-        if isinstance(gpu_ids, int):
-            tokens = [str(gpu_ids)]
-        elif isinstance(gpu_ids, str):
-            tokens = split_visible(gpu_ids)
-        else:
-            tokens = [str(t).strip() for t in gpu_ids]
         chosen: list[AmdGpu] = []
-        for token in tokens:
+        for token in gpu_id_tokens(gpu_ids):
             device = _by_index(token, devices) or _by_id(token, devices)
             if device is None:
                 raise ValueError(

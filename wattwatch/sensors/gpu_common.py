@@ -16,6 +16,7 @@ __all__ = [
     "IMPLAUSIBLE_FACTOR",
     "REBASE_AFTER",
     "EnergyCounter",
+    "gpu_id_tokens",
     "normalise_bus_id",
     "plausible_limit_w",
     "rocm_visible",
@@ -125,6 +126,16 @@ def normalise_bus_id(bus_id: str) -> str:
 def split_visible(value: str) -> list[str]:
     """Split a ``*_VISIBLE_DEVICES`` value into stripped entries (``""`` -> ``[]``)."""
     return [part.strip() for part in value.split(",")] if value.strip() else []
+
+
+def gpu_id_tokens(gpu_ids: Sequence[int | str] | str | int) -> list[str]:
+    """A ``gpu_ids`` option as text entries: one index, a comma-separated string (as :func:`split_visible`), or a
+    sequence of indices and ids (stripped)."""
+    if isinstance(gpu_ids, int):
+        return [str(gpu_ids)]
+    if isinstance(gpu_ids, str):
+        return split_visible(gpu_ids)
+    return [str(t).strip() for t in gpu_ids]
 
 
 D = TypeVar("D")

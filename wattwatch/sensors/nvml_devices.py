@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
 
+from wattwatch.sensors.gpu_common import gpu_id_tokens, split_visible
 from wattwatch.sensors.gpu_share import NvmlHandle
 
 __all__ = [
@@ -67,8 +68,8 @@ def text(value: object) -> str:
 
 
 def parse_visible_devices(value: str) -> list[str]:
-    """Split a ``CUDA_VISIBLE_DEVICES`` value into stripped entries (``""`` -> ``[]``)."""
-    return [part.strip() for part in value.split(",")] if value.strip() else []
+    """Split a ``CUDA_VISIBLE_DEVICES`` value into stripped entries (``""`` -> ``[]``): :func:`split_visible`."""
+    return split_visible(value)
 
 
 def load_nvml(library_path: str | os.PathLike[str] | None) -> ModuleType:
@@ -163,12 +164,7 @@ def select_devices(
         ValueError: a ``gpu_ids`` entry matches no GPU (the message lists the GPUs there are).
     """
     if gpu_ids is not None:
-        if isinstance(gpu_ids, int):
-            tokens = [str(gpu_ids)]
-        elif isinstance(gpu_ids, str):
-            tokens = parse_visible_devices(gpu_ids)
-        else:
-            tokens = [str(t).strip() for t in gpu_ids]
+        tokens = gpu_id_tokens(gpu_ids)
         strict = True
     elif "CUDA_VISIBLE_DEVICES" in environ:
         tokens = parse_visible_devices(environ["CUDA_VISIBLE_DEVICES"])
