@@ -9,17 +9,15 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import shutil
 import signal
 import subprocess
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from fakesensors import ConstantPowerSensor
-from hardhelp import csv_rows, run_python
+from hardhelp import csv_rows, fill_disk, run_python
 
 from wattwatch import Tracker
 from wattwatch.sinks.journal import finalize_stale, journal_dir
@@ -42,20 +40,6 @@ def _journal_warnings(caplog: pytest.LogCaptureFixture) -> int:
 
 def _final_warnings(caplog: pytest.LogCaptureFixture) -> list[str]:
     return [r.getMessage() for r in caplog.records if "could not write the final row" in r.getMessage()]
-
-
-def _fill(folder: Path) -> Path:
-    """Fill the file system holding ``folder``; returns the filler file (unlink it to free the space)."""
-    filler = folder / "filler"
-    fd = os.open(filler, os.O_WRONLY | os.O_CREAT)
-    try:
-        while os.write(fd, b"x" * 4096):
-            pass
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-    return filler
 
 
 def test_output_dir_deleted_mid_run(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
@@ -81,20 +65,6 @@ def test_output_dir_deleted_mid_run(tmp_path: Path, caplog: pytest.LogCaptureFix
     assert series.exists() and len(series.read_text().splitlines()) >= 2  # header + rows after the deletion
 
 
-@pytest.fixture
-def tiny_tmpfs(tmp_path: Path) -> Iterator[Path]:
-    """A 64 KiB tmpfs (needs root and mount rights; skipped elsewhere -- the RLIMIT_FSIZE test covers it)."""
-    mnt = tmp_path / "tmpfs"
-    mnt.mkdir()
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(mnt)], capture_output=True)
-    if done.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.decode().strip()}")
-    try:
-        yield mnt
-    finally:
-        subprocess.run(["umount", "-l", str(mnt)], capture_output=True)
-
-
 def test_disk_full_mid_run(tiny_tmpfs: Path, caplog: pytest.LogCaptureFixture) -> None:
     """Fault: the disk fills up mid-run (ENOSPC on a 64 KiB tmpfs). User sees: one warning, however many flushes
     fail, then one line when writing works again. Not lost: the totals (in memory, then in the journal once
@@ -105,7 +75,7 @@ def test_disk_full_mid_run(tiny_tmpfs: Path, caplog: pytest.LogCaptureFixture) -
     before = (tiny_tmpfs / "emissions.csv").read_bytes()
     t = _tracker(tiny_tmpfs, save_timeseries=False).start()
     t.flush()
-    filler = _fill(tiny_tmpfs)
+    filler = fill_disk(tiny_tmpfs)
     for _ in range(3):
         time.sleep(0.02)
         assert t.flush() is not None
@@ -139,7 +109,7 @@ def test_disk_full_at_stop(tiny_tmpfs: Path, caplog: pytest.LogCaptureFixture, i
         with pytest.raises(ValueError, match="the user's own"), t:
             time.sleep(0.05)
             t.flush()
-            filler = _fill(tiny_tmpfs)
+            filler = fill_disk(tiny_tmpfs)
             time.sleep(0.3)  # time-series rows pile up in the buffer
             raise ValueError("the user's own")
         data = t.final_emissions_data
@@ -148,7 +118,7 @@ def test_disk_full_at_stop(tiny_tmpfs: Path, caplog: pytest.LogCaptureFixture, i
         t.start()
         time.sleep(0.05)
         t.flush()
-        filler = _fill(tiny_tmpfs)
+        filler = fill_disk(tiny_tmpfs)
         time.sleep(0.3)
         data = t.stop()
         expected = "completed-unsaved"

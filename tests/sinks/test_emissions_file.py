@@ -6,10 +6,10 @@ import errno
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hardhelp import fill_disk
 
 from wattwatch.result import CODECARBON_COLUMNS, COLUMNS, EmissionsData
 from wattwatch.sinks.emissions_file import (
@@ -200,32 +200,11 @@ def test_a_write_that_fails_half_way_leaves_no_half_row(tmp_path: Path) -> None:
     assert [r["run_id"] for r in read_table(path).rows] == ["a", "c"]
 
 
-@pytest.fixture
-def tiny_tmpfs(tmp_path: Path) -> Iterator[Path]:
-    mnt = tmp_path / "tmpfs"
-    mnt.mkdir()
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(mnt)], capture_output=True)
-    if done.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.decode().strip()}")
-    try:
-        yield mnt
-    finally:
-        subprocess.run(["umount", "-l", str(mnt)], capture_output=True)
-
-
 def test_a_full_disk_fails_cleanly_and_recovers(tiny_tmpfs: Path) -> None:
     path = tiny_tmpfs / "emissions.csv"
     assert append_row(path, _row("a"), COLUMNS).ok
     before = path.read_bytes()
-    filler = tiny_tmpfs / "filler"
-    fd = os.open(filler, os.O_WRONLY | os.O_CREAT)
-    try:
-        while os.write(fd, b"x" * 4096):
-            pass
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
+    filler = fill_disk(tiny_tmpfs)
     outcome = append_row(path, _row("b", project_name="p" * 4000), COLUMNS)  # more than the page's slack
     assert not outcome.ok and "No space" in outcome.error
     assert path.read_bytes() == before

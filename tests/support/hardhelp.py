@@ -14,6 +14,20 @@ REPO = Path(__file__).resolve().parents[2]
 TESTS = REPO / "tests" / "support"
 
 
+def fill_disk(folder: Path) -> Path:
+    """Fill the file system holding ``folder``; returns the filler file (unlink it to free the space)."""
+    filler = folder / "filler"
+    fd = os.open(filler, os.O_WRONLY | os.O_CREAT)
+    try:
+        while os.write(fd, b"x" * 4096):
+            pass
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+    return filler
+
+
 def csv_rows(path: Path) -> list[dict[str, str]]:
     """Every row of ``path``; asserts the file parses and that no row is partial (all columns, no extras)."""
     with open(path, newline="", encoding="utf-8") as fh:
