@@ -1,5 +1,5 @@
-"""Shared fixtures: the fake NVML library (tests/support/fakenvml.py) and the fake amdsmi library
-(tests/support/fakeamdsmi.py)."""
+"""Shared fixtures: the fake NVML library (tests/support/fakenvml.py), the fake amdsmi library
+(tests/support/fakeamdsmi.py) and a tiny tmpfs for the full-disk tests."""
 
 from __future__ import annotations
 
