@@ -187,7 +187,7 @@ def test_history_rows_are_realistic(tmp_path: Path) -> None:
     from benchmarks import bench_history
 
     size = bench_history.make_history(tmp_path / "emissions.csv", 50)
-    from wattwatch.sinks.emissions_file import read_table
+    from wattwatch.sinks.emissions_reader import read_table
 
     table = read_table(tmp_path / "emissions.csv")
     assert len(table.rows) == 50 and len({r["run_id"] for r in table.rows}) == 50

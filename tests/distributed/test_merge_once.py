@@ -9,7 +9,7 @@ from pathlib import Path
 from wattwatch.distributed.merge import merge_directories
 from wattwatch.distributed.parts import ROW_MARKER, ChannelPart, Part, parts_dir, write_part
 from wattwatch.result import EmissionsData
-from wattwatch.sinks.emissions_file import read_table
+from wattwatch.sinks.emissions_reader import read_table
 
 
 def _parts(folder: Path, run_id: str, status: str = "completed") -> Path:

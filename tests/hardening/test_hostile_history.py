@@ -19,7 +19,7 @@ from wattwatch import Tracker
 from wattwatch.cli.commands.report import collect_runs, totals
 from wattwatch.result import CODECARBON_COLUMNS, COLUMNS
 from wattwatch.sinks.cells import MAX_CELL_CHARS, MAX_MAP_ENTRIES
-from wattwatch.sinks.emissions_file import read_table
+from wattwatch.sinks.emissions_reader import read_table
 from wattwatch.sinks.journal import ProcessIdentity, RunJournal, finalize_stale
 
 

@@ -241,6 +241,7 @@ def test_signal_handler_interrupting_this_threads_own_lock_wait(tmp_path: Path) 
     it is inside that lock's own wait). User sees: nothing special. Not lost: the handler still writes its row,
     through a fresh lock that waits for the other thread like another process would."""
     import wattwatch.sinks.emissions_file as sink
+    from wattwatch.sinks.emissions_reader import read_rows
     from wattwatch.sinks.files import _lock_for
 
     target = tmp_path / "emissions.csv"
@@ -267,5 +268,5 @@ def test_signal_handler_interrupting_this_threads_own_lock_wait(tmp_path: Path) 
     finally:
         signal.signal(signal.SIGUSR1, previous)
     assert written == ["handler"] and outcome.ok
-    _, rows = sink.read_rows(target)
+    _, rows = read_rows(target)
     assert [r["status"] for r in rows] == ["interrupted", "running"]  # the interrupted write resumed afterwards

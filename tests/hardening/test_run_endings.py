@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from hardhelp import child_env, run_python
 
-from wattwatch.sinks.emissions_file import read_table
+from wattwatch.sinks.emissions_reader import read_table
 from wattwatch.sinks.journal import finalize_stale, journal_dir
 
 ENDINGS = {

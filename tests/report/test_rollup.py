@@ -17,7 +17,8 @@ from wattwatch.cli.main import main
 from wattwatch.report.rollup import Rollup, collect_rollup
 from wattwatch.report.scan import scan_table
 from wattwatch.result import CODECARBON_COLUMNS, COLUMNS, EmissionsData
-from wattwatch.sinks.emissions_file import append_row, companion_path, table_layout
+from wattwatch.sinks.emissions_file import append_row, companion_path
+from wattwatch.sinks.emissions_reader import table_layout
 from wattwatch.sinks.journal import RunJournal
 
 

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from wattwatch.cli.options import add_tracker_options, tracker_kwargs
+from wattwatch.cli.options import add_tracker_options, cli_specs, tracker_kwargs
 from wattwatch.errors import ConfigurationError
-from wattwatch.run.config import TrackerConfig, cli_specs, option
+from wattwatch.run.config import TrackerConfig, option
 from wattwatch.run.tracker import Tracker
 
 

@@ -16,9 +16,9 @@ from wattwatch.sinks.emissions_file import (
     PendingAppend,
     append_row,
     companion_path,
-    read_table,
     was_appended,
 )
+from wattwatch.sinks.emissions_reader import read_table
 from wattwatch.sinks.files import OsFileOps
 
 

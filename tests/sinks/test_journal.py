@@ -15,7 +15,8 @@ from pathlib import Path
 import pytest
 
 from wattwatch.result import COLUMNS, EmissionsData
-from wattwatch.sinks.emissions_file import PendingAppend, append_row, read_table
+from wattwatch.sinks.emissions_file import PendingAppend, append_row
+from wattwatch.sinks.emissions_reader import read_table
 from wattwatch.sinks.files import OsFileOps
 from wattwatch.sinks.journal import (
     ProcessIdentity,

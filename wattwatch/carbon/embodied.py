@@ -107,7 +107,7 @@ class Hardware:
         )
 
 
-@dataclass(frozen=True)
+@dataclass
 class Part:
     """The manufacturing footprint of all units of one part (kg CO2eq over the hardware's whole life)."""
 
@@ -121,7 +121,7 @@ class Part:
     high_kg: float
 
 
-@dataclass(frozen=True)
+@dataclass
 class HardwareFootprint:
     """Manufacturing footprint of a run's hardware, before any share of its life is taken."""
 
@@ -150,7 +150,7 @@ class HardwareFootprint:
         return out
 
 
-@dataclass(frozen=True)
+@dataclass
 class EmbodiedShare:
     """A run's share of its hardware's manufacturing footprint (kg CO2eq)."""
 

@@ -65,7 +65,7 @@ _WORLD_AVERAGE_CITATION = (
 )
 
 
-@dataclass(frozen=True)
+@dataclass
 class IntensitySource:
     """Provenance of an intensity figure, for the output row and the model card."""
 
@@ -95,7 +95,7 @@ class CarbonIntensity(Protocol):
         ...
 
 
-@dataclass(frozen=True)
+@dataclass
 class StaticIntensity:
     """One figure for all time, gCO2eq/kWh."""
 
@@ -133,7 +133,7 @@ class _Counter:
         self.value = value
 
 
-@dataclass(frozen=True)
+@dataclass
 class HourlyIntensity:
     """A step function of time: ``hours`` holds ``(unix start s, gCO2eq/kWh)`` pairs, strictly increasing in time.
 

@@ -82,7 +82,7 @@ _CHINA = "private_infra/2023/china_provincial_emissions.json"
 _CLOUD = "cloud/impact.csv"
 
 
-@dataclass(frozen=True)
+@dataclass
 class Lookup:
     """One static figure and where it came from."""
 
@@ -93,7 +93,7 @@ class Lookup:
     region: str = ""
 
 
-@dataclass(frozen=True)
+@dataclass
 class CloudRegion:
     """One row of CodeCarbon's ``cloud/impact.csv``: a provider's region and its grid intensity (gCO2eq/kWh)."""
 

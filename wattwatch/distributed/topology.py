@@ -46,7 +46,7 @@ MAX_WORLD_SIZE = 1 << 20
 bookkeeping (missing ranks, part files) would run for ever."""
 
 
-@dataclass(frozen=True)
+@dataclass
 class Topology:
     """Rank facts of this process. ``run_id`` is the launcher's shared job/run id when it has one.
 
@@ -69,7 +69,7 @@ class Topology:
         return self.world_size > 1
 
 
-@dataclass(frozen=True)
+@dataclass
 class Ownership:
     """What this process measures. ``gpu_ids`` ``None`` means every visible GPU; ``[]`` none."""
 

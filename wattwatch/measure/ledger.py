@@ -46,7 +46,7 @@ J_PER_KWH = 3.6e6
 _STATE_VERSION = 1
 
 
-@dataclass(frozen=True)
+@dataclass
 class Gap:
     """A stretch of monotonic time ``[start_t, end_t]`` (s) during which ``channel`` could not be read.
 
@@ -63,7 +63,7 @@ class Gap:
         return None if self.end_t is None else self.end_t - self.start_t
 
 
-@dataclass(frozen=True)
+@dataclass
 class ChannelTotals:
     """One channel's totals at snapshot time. Energies in joules (before PUE), times in monotonic seconds."""
 
@@ -83,7 +83,7 @@ class ChannelTotals:
     in_gap: bool
 
 
-@dataclass(frozen=True)
+@dataclass
 class LedgerSnapshot:
     """A consistent view of the whole ledger. Energies in joules before PUE unless the name says ``_kwh``."""
 

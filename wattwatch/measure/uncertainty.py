@@ -71,7 +71,7 @@ _SRC_YANG = (
 )
 
 
-@dataclass(frozen=True)
+@dataclass
 class Band:
     """The truth lies within ``[E x (1 - low), E x (1 + high)]``, widened to ``E -+ abs_w x duration`` when that
     is wider. ``rule`` names the band (``nvml-counter``...), ``source`` says where the figures come from."""
@@ -165,7 +165,7 @@ def method_band(
     return BANDS["unknown"]
 
 
-@dataclass(frozen=True)
+@dataclass
 class EnergyBand:
     """Reported energy and its band, in kWh; ``rules`` are the bands that went into it."""
 

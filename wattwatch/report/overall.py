@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from wattwatch.carbon.embodied import Hardware, manufacture_footprint
 from wattwatch.report.rollup import Rollup
 from wattwatch.result import EmissionsData
-from wattwatch.sinks.emissions_file import ColumnScan
+from wattwatch.sinks.emissions_reader import ColumnScan
 from wattwatch.util.times import iso_unix
 
 __all__ = ["Overall", "overall_of"]

@@ -30,7 +30,7 @@ from typing import Any
 from wattwatch.cli.commands.report import ReportRun, _folders, _runs_from_parts, find_files
 from wattwatch.report.scan import NAMES, PARALLEL_MIN_BYTES, VALUES, RunColumns, scan_table, values_of
 from wattwatch.result import EmissionsData
-from wattwatch.sinks.emissions_file import TableLayout, read_row_at, table_layout
+from wattwatch.sinks.emissions_reader import TableLayout, read_row_at, table_layout
 
 __all__ = ["Rollup", "collect_rollup"]
 

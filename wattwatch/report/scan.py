@@ -1,7 +1,7 @@
 """One column-selective pass over an emissions.csv: each row reduced to the few numbers ``wattwatch report``
 sums, stored in flat arrays (about 200 bytes a row), never as an :class:`~wattwatch.result.EmissionsData`.
 
-:func:`scan_table` reads a file with :class:`~wattwatch.sinks.emissions_file.ColumnScan`. A large file
+:func:`scan_table` reads a file with :class:`~wattwatch.sinks.emissions_reader.ColumnScan`. A large file
 (:data:`PARALLEL_MIN_BYTES` or more) is split in two at a line break and the second half is read by a forked
 worker process while this one reads the first. The split is kept only when the number of ``"`` bytes before it
 is even (CSV quote parity: the line break is then outside any quoted cell) and the CSV reader of the first half
@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from typing import BinaryIO
 
 from wattwatch.result import NO_STATUS, EmissionsData
-from wattwatch.sinks.emissions_file import ColumnScan, TableLayout
+from wattwatch.sinks.emissions_reader import ColumnScan, TableLayout
 
 __all__ = [
     "NAMES",
@@ -108,7 +108,7 @@ class RunColumns:
     lines: int = 0
     quotes: int = 0
     stopped_at: int = 0
-    """Where reading stopped (see :attr:`wattwatch.sinks.emissions_file.ColumnScan.stopped_at`)."""
+    """Where reading stopped (see :attr:`wattwatch.sinks.emissions_reader.ColumnScan.stopped_at`)."""
 
     def __len__(self) -> int:
         return len(self.offsets)

@@ -15,7 +15,7 @@ import dataclasses
 import logging
 import os
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from wattwatch.carbon.intensity import CarbonIntensity
     from wattwatch.sensors.base import Sensor
 
-__all__ = ["DEFAULT_FLUSH_EVERY_S", "MAX_PUE", "CliSpec", "TrackerConfig", "cli_specs", "option"]
+__all__ = ["DEFAULT_FLUSH_EVERY_S", "MAX_PUE", "TrackerConfig", "option"]
 
 
 Check = Callable[[str, Any], Any]
@@ -392,79 +392,3 @@ class TrackerConfig:
             if isinstance(exc, ConfigurationError):
                 raise
             raise ConfigurationError(str(exc)) from None
-
-
-@dataclass(frozen=True)
-class CliSpec:
-    """One command-line option made from a :class:`TrackerConfig` field."""
-
-    name: str
-    """The keyword (``output_dir``); the option is ``--output-dir``."""
-    help: str
-    kind: type
-    """``bool`` (a ``--x/--no-x`` flag), ``int``, ``float`` or ``str``."""
-    default: object
-    choices: tuple[str, ...] | None = None
-    show_default: bool = True
-
-    @property
-    def help_text(self) -> str:
-        """The help with `` (default X)`` appended when the default is worth showing."""
-        if not self.show_default or self.default in (None, ""):
-            return self.help
-        return f"{self.help} (default {self.default})"
-
-
-def cli_specs(config: type[TrackerConfig] = TrackerConfig) -> list[CliSpec]:
-    """The options people set on the command line: every field with ``help``, in a stable order (the order of
-    the help screen)."""
-    specs = {
-        f.name: CliSpec(
-            name=f.name,
-            help=f.metadata["help"],
-            kind=f.metadata["cli_type"],
-            default=f.default,
-            choices=f.metadata["choices"],
-            show_default=f.metadata["show_default"],
-        )
-        for f in dataclasses.fields(config)
-        if f.metadata.get("help")
-    }
-    return [specs[name] for name in _CLI_ORDER if name in specs] + [
-        spec for name, spec in specs.items() if name not in _CLI_ORDER
-    ]
-
-
-_CLI_ORDER: Sequence[str] = (
-    "project_name",
-    "experiment_id",
-    "output_dir",
-    "output_file",
-    "run_id",
-    "country_iso_code",
-    "region",
-    "cloud_provider",
-    "cloud_region",
-    "carbon_intensity_g_per_kwh",
-    "intensity_csv",
-    "pue",
-    "wue",
-    "gpu_ids",
-    "tracking_mode",
-    "measure_power_secs",
-    "timeseries_every_s",
-    "flush_every_s",
-    "save_to_file",
-    "save_timeseries",
-    "log_level",
-    "total_steps",
-    "include_dram",
-    "prometheus_port",
-    "prometheus_host",
-    "nvml_library",
-    "powercap_root",
-    "proc_root",
-    "amd_library",
-    "hwmon_root",
-)
-"""The help screen's order (the order of the options before the config existed); new options go at the end."""

@@ -19,7 +19,7 @@ __all__ = ["COUNTER_NAMES", "Counters", "WorkDone"]
 COUNTER_NAMES = ("steps", "samples", "tokens")
 
 
-@dataclass(frozen=True)
+@dataclass
 class WorkDone:
     """The counters as the row shows them: ``None`` for a counter never fed."""
 

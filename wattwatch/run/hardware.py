@@ -42,7 +42,7 @@ __all__ = [
 ]
 
 
-@dataclass(frozen=True)
+@dataclass
 class HardwareRoots:
     """Where the hardware is read from (parameters, so tests and unusual hosts can point elsewhere)."""
 
@@ -61,7 +61,7 @@ class HardwareRoots:
     """Read (with ``<proc_root>/self/cgroup``) to find a container's CPU and memory limits."""
 
 
-@dataclass(frozen=True)
+@dataclass
 class SliceOptions:
     """How the run's slice of shared hardware is charged (see docs/accuracy.md): ``tdp_w`` (watts of the
     visible CPUs at full load), ``vcpu_w`` (watts per vCPU on a VM), ``gpu_share`` (a shared GPU's share)."""

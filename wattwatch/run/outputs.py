@@ -42,7 +42,7 @@ def prepare_folder(output_dir: Path, output_path: Path, proc_root: str | os.Path
     measuring), remove dead writers' temporary files beside ``output_path`` and add the rows of runs whose
     process died there (their journals; ``proc_root`` tells which processes are alive)."""
     from wattwatch.errors import ConfigurationError
-    from wattwatch.sinks.csv import check_writable, remove_stale_temp_files
+    from wattwatch.sinks.files import check_writable, remove_stale_temp_files
     from wattwatch.sinks.journal import finalize_stale
 
     try:

@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 __all__ = ["EnergyFields", "RunFacts", "build_emissions_data", "energy_fields", "gpu_model_label", "host_facts"]
 
 
-@dataclass(frozen=True)
+@dataclass
 class RunFacts:
     """What the row says about the run besides its measured energy."""
 

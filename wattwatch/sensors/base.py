@@ -41,7 +41,7 @@ POWER: ReadingKind = "power_w"
 """Instantaneous (or short-average) power in watts."""
 
 
-@dataclass(frozen=True)
+@dataclass
 class Reading:
     """One channel's value at one instant.
 
@@ -53,7 +53,7 @@ class Reading:
     kind: ReadingKind
 
 
-@dataclass(frozen=True)
+@dataclass
 class ChannelInfo:
     """Static description of one channel.
 

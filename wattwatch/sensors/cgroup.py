@@ -128,7 +128,7 @@ def _first_dir(root: Path, names: tuple[str, ...]) -> Path | None:
     return None
 
 
-@dataclass(frozen=True)
+@dataclass
 class CgroupSlice:
     """The limits of this process's cgroup, and where to read its usage.
 

@@ -54,7 +54,7 @@ class NvmlDevice:
     mig_handles: dict[str, NvmlHandle] = field(default_factory=dict)
 
 
-@dataclass(frozen=True)
+@dataclass
 class NvmlSelection:
     """The GPUs to measure, each with the MIG ids that selected it, and why there are none when empty."""
 

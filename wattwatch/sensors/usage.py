@@ -35,7 +35,7 @@ def parse_meminfo_total(data: bytes) -> int:
     raise ValueError("/proc/meminfo has no MemTotal")
 
 
-@dataclass(frozen=True)
+@dataclass
 class UsageMeans:
     """Mean usage over a window (CodeCarbon's columns): percent 0-100 and GB; 0.0 when nothing was sampled."""
 
@@ -45,7 +45,7 @@ class UsageMeans:
     ram_used_gb: float = 0.0
 
 
-@dataclass(frozen=True)
+@dataclass
 class UsageTotals:
     """Cumulative sums since the meter started (a snapshot: compare two to get a window's means)."""
 

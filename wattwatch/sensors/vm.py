@@ -99,7 +99,7 @@ HOST_THREADS: dict[str, int] = {
 _N_CORE = re.compile(r"\b(\d+)-core\b", re.IGNORECASE)
 
 
-@dataclass(frozen=True)
+@dataclass
 class VmInfo:
     """What says this is a VM: ``hypervisor`` (a name, e.g. ``"KVM"``, or ``"unknown"`` when only the CPU flag
     says so) and ``evidence`` (``"cpuinfo hypervisor flag"``, ``"dmi sys_vendor=QEMU"``...)."""
@@ -150,7 +150,7 @@ def threads_per_socket(model_name: str) -> int | None:
     return HOST_THREADS.get(normalize_cpu_name(model_name))
 
 
-@dataclass(frozen=True)
+@dataclass
 class CpuScale:
     """Full-load watts of the CPUs this run can see (``full_w``) and the ``rule`` that gave them
     (``user-tdp``, ``tdp``, ``tdp-default``, ``vm-slice-tdp``, ``vm-vcpu``). ``details`` are the rule's inputs,

@@ -22,7 +22,7 @@ MAX_HEADER_BYTES = 1 << 20
 _SEPARATORS = (",", ";", "\t", "|")
 
 
-@dataclass(frozen=True)
+@dataclass
 class CsvLayout:
     """What an append must match. ``header`` is empty for an empty (or missing) file; ``readable`` is false
     when the first line is not a CSV header we can use (then rows go to the companion file only)."""

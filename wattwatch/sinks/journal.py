@@ -72,7 +72,7 @@ def _hostname() -> str:
     return socket.gethostname()
 
 
-@dataclass(frozen=True)
+@dataclass
 class ProcessIdentity:
     """A process, told apart from a later one that reuses its pid: ``host``, ``boot_id`` (Linux's
     ``/proc/sys/kernel/random/boot_id``) and ``start_ticks`` (field 22 of ``/proc/<pid>/stat``; ``None`` where
@@ -250,7 +250,7 @@ def _write(entry: JournalEntry, *, durable: bool, ops: FileOps) -> None:
         atomic_write_text(entry.path, text, durable=durable, ops=ops)
 
 
-@dataclass(frozen=True)
+@dataclass
 class SaveOutcome:
     """Where a run's final numbers ended up. ``saved_in``: the CSV file holding the final row (``None`` when
     the append failed); ``journal``: the journal still holding them when they are in no CSV (``None`` when that

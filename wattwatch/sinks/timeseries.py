@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
-from wattwatch.sinks.csv import sanitize_cell
+from wattwatch.sinks.cells import sanitize_cell
 from wattwatch.util.times import utc_iso_ms
 
 __all__ = [

@@ -155,7 +155,7 @@ def collect_runs(paths: list[str]) -> tuple[list[ReportRun], list[str]]:
     opens them: the journals of processes that are gone are first turned into their rows
     (:func:`wattwatch.sinks.journal.finalize_stale`; best effort, a read-only folder is only read). Files are
     streamed: memory holds one row at a time plus the runs found."""
-    from wattwatch.sinks.emissions_file import TableReader
+    from wattwatch.sinks.emissions_reader import TableReader
     from wattwatch.sinks.journal import finalize_stale, read_journals
 
     notes: list[str] = []

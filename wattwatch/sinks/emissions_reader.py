@@ -1,0 +1,268 @@
+"""Reading ``emissions.csv`` and the other CSV files wattwatch meets (CodeCarbon's, a spreadsheet's, ours).
+
+Whole rows (:func:`read_table`, streaming: :class:`TableReader`)
+  Accepts what other tools write: byte-order mark, ``;``/tab separators, undecodable bytes (replaced by
+  U+FFFD), cells of any size (the ``csv`` module's field limit is raised), extra or missing cells, and a damaged
+  line (skipped, with a note) -- one bad row never hides the others.
+
+Some columns of every row (:class:`ColumnScan`, :func:`read_row_at`)
+  What ``wattwatch report`` reads over a long history: only the named cells of each row, with the row's byte
+  offset, so that one row can be read again whole later.
+
+Writing is :mod:`wattwatch.sinks.emissions_file`; this module is kept apart so that a start, which only appends,
+does not import it. Units: none here; cells are the strings of :meth:`wattwatch.result.EmissionsData.to_row`.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import operator
+import os
+import sys
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from wattwatch.sinks.csv_layout import BOM, parse_header
+
+__all__ = [
+    "ColumnScan",
+    "CsvTable",
+    "TableLayout",
+    "TableReader",
+    "read_row_at",
+    "read_rows",
+    "read_table",
+    "table_layout",
+]
+
+
+@dataclass
+class CsvTable:
+    """A CSV file as read by :func:`read_table`: its header, its rows (cells beyond the header dropped, missing
+    ones ``""``) and a note per line that could not be read."""
+
+    header: list[str] = field(default_factory=list)
+    rows: list[dict[str, str]] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    delimiter: str = ","
+
+
+def _allow_large_fields() -> None:
+    """Readers accept cells of any size (a row written before cells were bounded may hold megabytes)."""
+    limit = sys.maxsize
+    while True:
+        try:
+            if csv.field_size_limit() < limit:
+                csv.field_size_limit(limit)
+            return
+        except OverflowError:  # pragma: no cover - a C long smaller than Py_ssize_t (Windows)
+            limit //= 2
+
+
+class TableReader:
+    """Streams the rows of a CSV file, one at a time (memory: one row, whatever the file's size), tolerating
+    what other tools write (see the module's docstring). Use as a context manager (closes the file) and iterate;
+    :attr:`header` and :attr:`delimiter` are known once it is open, :attr:`notes` fills as damaged lines are
+    skipped. A missing or empty file has no header and no rows; ``OSError`` when it cannot be opened."""
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = Path(path)
+        self.header: list[str] = []
+        self.delimiter = ","
+        self.notes: list[str] = []
+        self._fh: io.TextIOWrapper | None = None
+        try:
+            raw = open(self.path, "rb")  # noqa: SIM115 - closed by close()
+        except FileNotFoundError:
+            return
+        try:
+            head = raw.read(1 << 20)
+            parsed = parse_header(head, whole_file=len(head) < (1 << 20))
+            if parsed is None:
+                raw.close()
+                return
+            header, self.delimiter, _, bom = parsed
+            self.header = list(header)
+            raw.seek(len(BOM) if bom else 0)
+            self._fh = io.TextIOWrapper(raw, encoding="utf-8", errors="replace", newline="")
+        except BaseException:
+            raw.close()
+            raise
+
+    def __enter__(self) -> TableReader:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        if self._fh is not None:
+            self._fh.close()
+            self._fh = None
+
+    def __iter__(self) -> Iterator[dict[str, str]]:
+        if self._fh is None:
+            return
+        _allow_large_fields()
+        reader = csv.reader(self._fh, delimiter=self.delimiter)
+        try:
+            next(reader)  # the header
+        except (csv.Error, StopIteration):
+            return
+        header, width = self.header, len(self.header)
+        while True:
+            try:
+                cells = next(reader)
+            except StopIteration:
+                return
+            except csv.Error as exc:
+                self.notes.append(f"{self.path} line {reader.line_num}: skipped ({exc})")
+                continue
+            if not cells or (len(cells) == 1 and not cells[0].strip()):
+                continue
+            if len(cells) < width:
+                cells = cells + [""] * (width - len(cells))
+            yield dict(zip(header, cells[:width], strict=True))
+
+
+def read_table(path: str | os.PathLike[str]) -> CsvTable:
+    """Read a whole CSV file into memory (see :class:`TableReader` to stream it)."""
+    with TableReader(path) as reader:
+        rows = list(reader)
+        return CsvTable(
+            header=list(reader.header), rows=rows, notes=list(reader.notes), delimiter=reader.delimiter
+        )
+
+
+def read_rows(path: str | os.PathLike[str]) -> tuple[list[str], list[dict[str, str]]]:
+    """Header and rows of a CSV file (``([], [])`` when it does not exist or is empty); see :func:`read_table`."""
+    table = read_table(path)
+    return table.header, table.rows
+
+
+# ------------------------------------------------------------------------------ column-selective streaming
+
+
+@dataclass
+class TableLayout:
+    """Where a CSV file's rows are: its ``header`` (names stripped), ``delimiter``, the byte offset of its first
+    row (``data_start``: after the byte-order mark and the header line), its ``size`` in bytes and the number of
+    ``"`` bytes before ``data_start`` (the header's, for :class:`ColumnScan`'s quote parity)."""
+
+    path: Path
+    header: tuple[str, ...]
+    delimiter: str
+    data_start: int
+    size: int
+    header_quotes: int
+
+
+def table_layout(path: str | os.PathLike[str]) -> TableLayout | None:
+    """The :class:`TableLayout` of ``path``, or ``None`` when it has no header (missing, empty, not a table: as
+    for :class:`TableReader`, whose header rule it shares). ``OSError`` when it cannot be read."""
+    p = Path(path)
+    try:
+        fh = open(p, "rb")  # noqa: SIM115 - closed below
+    except FileNotFoundError:
+        return None
+    with fh:
+        head = fh.read(1 << 20)
+        size = os.fstat(fh.fileno()).st_size
+    parsed = parse_header(head, whole_file=len(head) >= size)
+    if parsed is None:
+        return None
+    header, delimiter, _, bom = parsed
+    skip = len(BOM) if bom else 0
+    end = head.find(b"\n", skip)
+    if end < 0:  # a header alone, without its line ending
+        end = len(head) - 1
+    return TableLayout(p, header, delimiter, end + 1, size, head[: end + 1].count(b'"'))
+
+
+class ColumnScan:
+    """Streams some cells of each row whose first byte lies in ``[start, end)`` of a file (memory: one row).
+
+    Iterating gives ``(byte offset of the row, cells)`` with one cell per name of ``names`` (``""`` where the
+    row has none), a tuple or a list. It tolerates what :class:`TableReader` tolerates -- undecodable bytes
+    (U+FFFD), extra or missing cells, blank lines, a torn last line, a damaged line (skipped; see
+    :attr:`notes`) -- and reads a quoted cell holding line breaks as one cell, even past ``end``.
+
+    ``start`` must be a row's first byte (``data_start``, or a line's first byte that is outside quotes). For a
+    caller who split a file at a line break: :attr:`quotes` counts the ``"`` bytes in ``[start, end)`` (an even
+    count before the split means it is outside quoted cells, in a well-formed file), and :attr:`stopped_at` is
+    where reading stopped: ``end`` exactly when the last row read ended there, beyond it when the CSV reader
+    found a row running on across ``end`` (the split was inside a row, whatever the quotes said).
+    :attr:`rows` counts the rows given, :attr:`lines` the lines read."""
+
+    def __init__(
+        self, layout: TableLayout, names: Sequence[str], *, start: int | None = None, end: int | None = None
+    ) -> None:
+        self.layout = layout
+        index = {n: i for i, n in reversed(list(enumerate(layout.header)))}
+        self._picks = [index.get(n, -1) for n in names]
+        self.start = layout.data_start if start is None else start
+        self.end = layout.size if end is None else end
+        self.quotes = 0
+        self.rows = 0
+        self.lines = 0
+        self.stopped_at = self.start
+        self.notes: list[tuple[int, str]] = []
+        """``(line number counted from ``start``, 1-based; why)`` for each line skipped."""
+        self._state = [self.start, 1]
+        """Where the lines read end, and 1 while the CSV reader is between rows (0 inside one)."""
+
+    def _lines(self, fh: io.BufferedReader) -> Iterator[str]:
+        state, end = self._state, self.end
+        fh.seek(self.start)
+        pos, quotes, lines = self.start, 0, 0
+        try:
+            for line in fh:
+                if state[1]:  # the reader asks for a row's first line
+                    if pos >= end:
+                        break
+                    state[1] = 0
+                if pos < end:
+                    quotes += line.count(b'"')
+                pos += len(line)
+                lines += 1
+                state[0] = pos
+                yield line.decode("utf-8", "replace")
+        finally:
+            self.quotes, self.lines, self.stopped_at = quotes, lines, pos
+
+    def __iter__(self) -> Iterator[tuple[int, Sequence[str]]]:
+        _allow_large_fields()
+        picks = self._picks
+        whole = max(picks, default=-1) + 1
+        pick = operator.itemgetter(*picks) if len(picks) > 1 and min(picks) >= 0 else None
+        state = self._state
+        with open(self.layout.path, "rb") as fh:
+            reader = csv.reader(self._lines(fh), delimiter=self.layout.delimiter)
+            at = self.start
+            while True:
+                try:
+                    for cells in reader:
+                        state[1] = 1
+                        n = len(cells)
+                        if n > 1 or (n == 1 and cells[0].strip()):
+                            self.rows += 1
+                            if pick is not None and n >= whole:
+                                yield at, pick(cells)
+                            else:
+                                yield at, [cells[i] if 0 <= i < n else "" for i in picks]
+                        at = state[0]
+                    return
+                except csv.Error as exc:
+                    self.notes.append((reader.line_num, str(exc)))
+                    state[1] = 1
+                    at = state[0]
+
+
+def read_row_at(layout: TableLayout, offset: int) -> dict[str, str]:
+    """The row starting at byte ``offset`` (as :class:`TableReader` gives it: cells by header name, missing
+    ones ``""``; a quoted cell's line breaks included). ``ValueError`` when no row starts there; ``OSError`` from the read."""
+    for _, cells in ColumnScan(layout, layout.header, start=offset, end=offset + 1):
+        return dict(zip(layout.header, cells, strict=True))
+    raise ValueError(f"{layout.path}: no row at byte {offset}")
