@@ -199,7 +199,7 @@ def test_crash_at_25_resume_from_20_counts_both_segments(tmp_path: Path) -> None
     assert {k: v["status"] for k, v in segments.items()} == {"0": "failed", "1": "completed"}
     assert {v["run_id"] for v in segments.values()} == {run_id}
     truth_kwh = (gpu1.exact_read_window_j() + gpu2.exact_read_window_j()) / 3.6e6
-    from wattwatch.cli.commands.report import collect_runs, totals
+    from wattwatch.report.history import collect_runs, totals
 
     runs, _ = collect_runs([str(tmp_path)])
     assert len(runs) == 2

@@ -16,7 +16,7 @@ from fakesensors import ConstantPowerSensor
 from hardhelp import child_env
 
 from wattwatch import Tracker
-from wattwatch.cli.commands.report import collect_runs, totals
+from wattwatch.report.history import collect_runs, totals
 from wattwatch.result import CODECARBON_COLUMNS, COLUMNS
 from wattwatch.sinks.cells import MAX_CELL_CHARS, MAX_MAP_ENTRIES
 from wattwatch.sinks.emissions_reader import read_table

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from wattwatch.cli.commands.report import collect_runs, totals
 from wattwatch.cli.main import main
+from wattwatch.report.history import collect_runs, totals
 from wattwatch.report.rollup import Rollup, collect_rollup
 from wattwatch.report.scan import scan_table
 from wattwatch.result import CODECARBON_COLUMNS, COLUMNS, EmissionsData
@@ -122,7 +122,7 @@ def _one_thread() -> int:
 
 
 def _jpt(data: EmissionsData) -> float | None:
-    from wattwatch.cli.commands.report import joules_per_token
+    from wattwatch.report.history import joules_per_token
 
     return joules_per_token(data)
 
@@ -366,7 +366,7 @@ def test_pareto_front_in_bounded_memory_and_downsampled_cumulative_sums() -> Non
 def test_project_filter_and_the_table_cells_match_the_runs(
     history: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from wattwatch.cli.commands.report import embodied_kg
+    from wattwatch.report.history import embodied_kg
     from wattwatch.report.text import _duration, ranking_cells, table_cells
 
     old, _ = collect_runs([str(history)])

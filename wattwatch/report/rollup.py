@@ -2,7 +2,7 @@
 
 :class:`Rollup` reads each emissions file once (:func:`wattwatch.report.scan.scan_table`: a column-selective
 pass, two processes for a large file), then the journals of runs not yet in a file and the part files of
-distributed runs, exactly as :func:`wattwatch.cli.commands.report.collect_runs` does -- the same runs, the same
+distributed runs, exactly as :func:`wattwatch.report.history.collect_runs` does -- the same runs, the same
 winner when a segment is found twice -- but keeps per row only a few numbers and where the row is (file, byte
 offset), never the row itself. A run is ``(run_id, resumed_segments)``; when a key is seen again, both rows are
 re-read from their files (rare: copies, CodeCarbon's columns beside ``emissions.wattwatch.csv``, a journal and its
@@ -27,7 +27,7 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-from wattwatch.cli.commands.report import ReportRun, _folders, _runs_from_parts, find_files
+from wattwatch.report.history import ReportRun, find_files, journal_folders, runs_from_parts
 from wattwatch.report.scan import NAMES, PARALLEL_MIN_BYTES, VALUES, RunColumns, scan_table, values_of
 from wattwatch.result import EmissionsData
 from wattwatch.sinks.emissions_reader import TableLayout, read_row_at, table_layout
@@ -229,7 +229,7 @@ class Rollup:
         )
 
     def totals(self) -> dict[str, Any]:
-        """The same dict as :func:`wattwatch.cli.commands.report.totals`, over every run that counts."""
+        """The same dict as :func:`wattwatch.report.history.totals`, over every run that counts."""
         self.finish()
         status: dict[str, int] = {}
         for k, part in enumerate(self.parts):
@@ -343,7 +343,7 @@ def collect_rollup(
     from wattwatch.sinks.journal import finalize_stale, read_journals
 
     rollup = Rollup(parallel=parallel, keep=keep, min_parallel_bytes=min_parallel_bytes, threads=threads)
-    folders = _folders(paths)
+    folders = journal_folders(paths)
     for folder in folders:
         finalize_stale(folder)
     for f in find_files(paths):
@@ -361,7 +361,7 @@ def collect_rollup(
                 rollup.notes.append(f"skipped journal {entry.path}: {exc}")
     known: set[str] | None = None
     for raw in paths:
-        for data, where in _runs_from_parts(Path(raw)):
+        for data, where in runs_from_parts(Path(raw)):
             known = rollup.run_ids() if known is None else known
             if data.run_id and data.run_id not in known:
                 rollup.add_data(data, where)

@@ -29,7 +29,7 @@ from wattwatch.carbon.embodied import (
     embodied_for_run,
     manufacture_footprint,
 )
-from wattwatch.cli.commands.report import collect_runs, per_unit_energy_kwh
+from wattwatch.report.history import collect_runs, per_unit_energy_kwh
 from wattwatch.report.overall import Overall
 from wattwatch.result import EmissionsData
 from wattwatch.sinks.timeseries import TIMESERIES_SUFFIX, read_timeseries

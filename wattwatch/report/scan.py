@@ -139,7 +139,7 @@ def order_key(start: str, run_id: str) -> bytes:
 
 def values_of(data: EmissionsData) -> tuple[list[float], bool]:
     """The :data:`VALUES` of a parsed row, and whether its embodied CO2 was computed at report time."""
-    from wattwatch.cli.commands.report import embodied_kg, joules_per_token
+    from wattwatch.report.history import embodied_kg, joules_per_token
 
     emb, computed = embodied_kg(data)
     jpt = joules_per_token(data)

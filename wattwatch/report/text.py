@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterable
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
-from wattwatch.cli.commands.report import ReportRun, _kwh
+from wattwatch.report.history import ReportRun, kwh_text
 
 if TYPE_CHECKING:
     from wattwatch.report.rollup import Rollup
@@ -55,10 +55,10 @@ def table_cells(rollup: Rollup, i: int) -> tuple[str, ...]:
         part.texts[part.projects[n]],
         part.texts[part.statuses[n]],
         _duration(value("duration_s", n)),
-        _kwh(value("gpu_energy_kwh", n)),
-        _kwh(value("cpu_energy_kwh", n)),
-        _kwh(value("ram_energy_kwh", n)),
-        _kwh(value("energy_kwh", n)),
+        kwh_text(value("gpu_energy_kwh", n)),
+        kwh_text(value("cpu_energy_kwh", n)),
+        kwh_text(value("ram_energy_kwh", n)),
+        kwh_text(value("energy_kwh", n)),
         f"{value('emissions_kg', n):.4g}",
         f"{value('embodied_emissions_kg', n):.4g}{'*' if part.embodied_computed[n] else ''}",
         "" if jpt != jpt else f"{jpt:.4g}",
@@ -77,10 +77,10 @@ def print_table(
         f"{tot['runs']} run(s)",
         ", ".join(f"{n} {s}" for s, n in sorted(tot["by_status"].items())),
         _duration(tot["duration_s"]),
-        _kwh(tot["gpu_energy_kwh"]),
-        _kwh(tot["cpu_energy_kwh"]),
-        _kwh(tot["ram_energy_kwh"]),
-        _kwh(tot["energy_kwh"]),
+        kwh_text(tot["gpu_energy_kwh"]),
+        kwh_text(tot["cpu_energy_kwh"]),
+        kwh_text(tot["ram_energy_kwh"]),
+        kwh_text(tot["energy_kwh"]),
         f"{tot['emissions_kg']:.4g}",
         f"{tot['embodied_emissions_kg']:.4g}",
         "",

@@ -1,0 +1,295 @@
+"""The runs of a history of ``emissions.csv`` files, read whole: :class:`ReportRun` (one row and its file),
+:func:`collect_runs` (every file, journal and distributed part under some paths, one row per run segment),
+:func:`totals` and the per-run figures the report prints (energy per token, embodied CO2, JSON).
+
+``wattwatch report`` itself streams large histories through :mod:`wattwatch.report.rollup`, which keeps a few
+numbers per row and reads a row whole (as a :class:`ReportRun`) only when it lists it. Units: kWh, kg CO2eq,
+seconds, joules per token, grams CO2eq per kWh.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from wattwatch.result import EmissionsData
+
+__all__ = [
+    "ReportRun",
+    "collect_runs",
+    "embodied_kg",
+    "find_files",
+    "journal_folders",
+    "joules_per_token",
+    "kwh_text",
+    "per_unit_energy_kwh",
+    "rank_by_joules_per_token",
+    "run_json",
+    "runs_from_parts",
+    "totals",
+]
+
+
+_REQUIRED = {"run_id", "energy_consumed", "emissions"}
+
+
+@dataclass(frozen=True)
+class ReportRun:
+    """One run as read from a file."""
+
+    data: EmissionsData
+    path: Path
+
+    @property
+    def method(self) -> str:
+        d = self.data
+        parts = [
+            f"{c}={m}" for c, m in (("gpu", d.gpu_method), ("cpu", d.cpu_method), ("ram", d.ram_method)) if m
+        ]
+        return " ".join(parts)
+
+    @property
+    def band(self) -> str:
+        """``"energy 0.0123 kWh (0.0098-0.0152 by nvml-counter, tdp-model); cpu slice vm-vcpu/machine"`` or ``""``
+        for a row without a band (CodeCarbon's, an older wattwatch's)."""
+        d = self.data
+        slices = " ".join(
+            f"{c}={s}" for c, s in (("gpu", d.gpu_slice), ("cpu", d.cpu_slice), ("ram", d.ram_slice)) if s
+        )
+        text = ""
+        if d.energy_low_kwh is not None and d.energy_high_kwh is not None:
+            text = (
+                f"band {kwh_text(d.energy_low_kwh)}-{kwh_text(d.energy_high_kwh)} kWh ({d.energy_band or 'no rule'})"
+            )
+        if slices:
+            text = f"{text}; slices {slices}" if text else f"slices {slices}"
+        return text
+
+
+def per_unit_energy_kwh(data: EmissionsData) -> float:
+    """The energy per-step/sample/token figures divide: the ``train`` phase's when the run has one (evaluation
+    and checkpoints excluded, as the callbacks' ``wattwatch/*_energy_j`` logs), else the run's; kWh, PUE applied."""
+    train = data.phase_energy_kwh.get("train")
+    return float(train) if train is not None and train > 0 else float(data.energy_consumed)
+
+
+def embodied_kg(data: EmissionsData) -> tuple[float, bool]:
+    """The run's embodied kg CO2eq and whether it was computed here: the row's ``embodied_emissions``, or -- for a
+    row written before wattwatch recorded it -- its share computed from the row's hardware (Boavizta data, 4-year
+    life, use ratio 1; see :mod:`wattwatch.carbon.embodied`)."""
+    if data.embodied_emissions is not None:
+        return float(data.embodied_emissions), False
+    from wattwatch.carbon.embodied import embodied_for_run
+
+    return embodied_for_run(data).kg, True
+
+
+def joules_per_token(data: EmissionsData) -> float | None:
+    """Energy per token, J (see :func:`per_unit_energy_kwh`); ``None`` when the run recorded no tokens."""
+    if not data.tokens or data.tokens <= 0:
+        return None
+    return per_unit_energy_kwh(data) * 3.6e6 / data.tokens
+
+
+def rank_by_joules_per_token(runs: list[ReportRun]) -> list[tuple[ReportRun, float]]:
+    """Runs that recorded tokens, lowest J/token first (ties keep the runs' order)."""
+    scored = [(r, j) for r in runs if (j := joules_per_token(r.data)) is not None]
+    return sorted(scored, key=lambda rj: rj[1])
+
+
+def find_files(paths: list[str]) -> list[Path]:
+    """The CSV files named by ``paths`` (files as given; folders searched recursively, time series skipped)."""
+    out: list[Path] = []
+    for raw in paths:
+        p = Path(raw)
+        if p.is_dir():
+            out += sorted(
+                f
+                for f in p.rglob("*.csv")
+                if f.is_file() and not f.name.endswith((".timeseries.csv", ".nodes.csv"))
+            )
+        elif p.is_file():
+            out.append(p)
+        else:
+            raise FileNotFoundError(f"no such file or folder: {raw}")
+    return out
+
+
+def collect_runs(paths: list[str]) -> tuple[list[ReportRun], list[str]]:
+    """Runs from every file and from the journals of runs not yet in a file, and notes about what was skipped.
+
+    A run is one ``(run_id, resumed_segments)``: each process segment of a resumed run has its own row, holding
+    its own energy, so the segments add up. When the same segment appears more than once (a copy of the file,
+    CodeCarbon's columns in ``emissions.csv`` and the full row in ``emissions.wattwatch.csv``, a journal and
+    its row), the fuller row wins, then the latest ``timestamp``. Folders are opened as a tracker's ``start()``
+    opens them: the journals of processes that are gone are first turned into their rows
+    (:func:`wattwatch.sinks.journal.finalize_stale`; best effort, a read-only folder is only read). Files are
+    streamed: memory holds one row at a time plus the runs found."""
+    from wattwatch.sinks.emissions_reader import TableReader
+    from wattwatch.sinks.journal import finalize_stale, read_journals
+
+    notes: list[str] = []
+    by_id: dict[tuple[str, int], tuple[tuple[bool, str], ReportRun]] = {}
+    order: list[tuple[str, int]] = []
+
+    def add(data: EmissionsData, where: Path, full: bool, fallback: str) -> None:
+        key = (data.run_id or fallback, data.resumed_segments)
+        rank = (full, data.timestamp)
+        old = by_id.get(key)
+        if old is None:
+            order.append(key)
+            by_id[key] = (rank, ReportRun(data, where))
+        elif rank >= old[0]:
+            by_id[key] = (rank, ReportRun(data, where))
+
+    folders = journal_folders(paths)
+    for folder in folders:
+        finalize_stale(folder)
+    for f in find_files(paths):
+        try:
+            with TableReader(f) as reader:
+                header = set(reader.header)
+                if not _REQUIRED <= header or "run_node" in header:
+                    continue  # not an emissions file (or a distributed run's per-node breakdown)
+                full = "status" in header
+                for i, row in enumerate(reader, start=2):
+                    try:
+                        data = EmissionsData.from_row(row)
+                    except ValueError as exc:
+                        notes.append(f"skipped {f} line {i}: {exc}")
+                        continue
+                    add(data, f, full, f"{f}:{i}")
+                notes.extend(reader.notes)
+        except OSError as exc:
+            notes.append(f"skipped {f}: {exc}")
+    for folder in folders:  # runs still going, or whose row could not be written yet
+        entries, skipped = read_journals(folder)
+        notes.extend(skipped)
+        for entry in entries:
+            try:
+                add(EmissionsData.from_row(entry.row), entry.path, True, str(entry.path))
+            except ValueError as exc:
+                notes.append(f"skipped journal {entry.path}: {exc}")
+    for raw in paths:  # distributed runs whose parts never made it into a row (copied from nodes, say)
+        for data, where in runs_from_parts(Path(raw)):
+            if data.run_id and not any(k[0] == data.run_id for k in by_id):
+                add(data, where, True, str(where))
+    runs = sorted(
+        (by_id[k][1] for k in order), key=lambda r: (r.data.start_time or r.data.timestamp, r.data.run_id)
+    )
+    return runs, notes
+
+
+def journal_folders(paths: list[str]) -> list[Path]:
+    """The folders to look for journals in: each folder given (and those below it holding a journal folder),
+    and the folder of each file given."""
+    from wattwatch.sinks.journal import JOURNAL_DIR
+
+    out: dict[Path, None] = {}
+    for raw in paths:
+        p = Path(raw)
+        if p.is_dir():
+            out[p] = None
+            for journals in p.rglob(JOURNAL_DIR.name):
+                if journals.is_dir() and journals.parent.name == JOURNAL_DIR.parent.name:
+                    out[journals.parent.parent] = None
+        elif p.is_file():
+            out[p.parent] = None
+    return list(out)
+
+
+def runs_from_parts(folder: Path) -> list[tuple[EmissionsData, Path]]:
+    """Runs combined from wattwatch part files under ``folder`` (``.wattwatch/parts/<run>/rank-*.json``)."""
+    if not folder.is_dir():
+        return []
+    try:
+        from wattwatch.distributed.merge import merge_directories
+    except ImportError:  # pragma: no cover - a build without distributed support
+        return []
+    out: list[tuple[EmissionsData, Path]] = []
+    for run_dir in sorted({p.parent for p in folder.rglob("rank-*.json")}):
+        try:
+            for data in merge_directories([run_dir], run_dir / "unused.csv", write=False):
+                out.append((data, run_dir))
+        except (FileNotFoundError, ValueError):
+            continue
+    return out
+
+
+def totals(runs: list[ReportRun]) -> dict[str, Any]:
+    """Sums across runs: seconds, kWh by component and in total, kg CO2eq operational (``emissions_kg``) and
+    embodied (``embodied_emissions_kg``, see :func:`embodied_kg`), water (L), runs per status. Sums are
+    :func:`math.fsum` (exactly rounded: the same whatever the runs' order, as
+    :class:`wattwatch.report.rollup.Rollup` gives them)."""
+    status: dict[str, int] = {}
+    for r in runs:
+        status[r.data.status] = status.get(r.data.status, 0) + 1
+    energy = math.fsum(r.data.energy_consumed for r in runs)
+    kg = math.fsum(r.data.emissions for r in runs)
+    return {
+        "runs": len(runs),
+        "by_status": status,
+        "duration_s": math.fsum(r.data.duration for r in runs),
+        "gpu_energy_kwh": math.fsum(r.data.gpu_energy for r in runs),
+        "cpu_energy_kwh": math.fsum(r.data.cpu_energy for r in runs),
+        "ram_energy_kwh": math.fsum(r.data.ram_energy for r in runs),
+        "energy_kwh": energy,
+        "emissions_kg": kg,
+        "embodied_emissions_kg": math.fsum(embodied_kg(r.data)[0] for r in runs),
+        "water_l": math.fsum(r.data.water_consumed for r in runs),
+        "energy_low_kwh": _band_total(runs, "energy_low_kwh"),
+        "energy_high_kwh": _band_total(runs, "energy_high_kwh"),
+        "intensity_g_per_kwh": kg * 1000.0 / energy if energy > 0 else None,
+    }
+
+
+def _band_total(runs: list[ReportRun], name: str) -> float | None:
+    """The runs' band ends summed; ``None`` when a run has no band (its error is unknown, so is the total's)."""
+    values = [getattr(r.data, name) for r in runs]
+    return None if any(v is None for v in values) else math.fsum(values)
+
+
+def kwh_text(v: float) -> str:
+    return f"{v:.4g}"
+
+
+def run_json(r: ReportRun) -> dict[str, Any]:
+    d = r.data
+    return {
+        "run_id": d.run_id,
+        "project_name": d.project_name,
+        "experiment_id": d.experiment_id,
+        "status": d.status,
+        "start_time": d.start_time,
+        "last_write": d.timestamp,
+        "duration_s": d.duration,
+        "gpu_energy_kwh": d.gpu_energy,
+        "cpu_energy_kwh": d.cpu_energy,
+        "ram_energy_kwh": d.ram_energy,
+        "energy_kwh": d.energy_consumed,
+        "emissions_kg": d.emissions,
+        "intensity_g_per_kwh": d.intensity_g_per_kwh,
+        "intensity_source": d.intensity_source,
+        "gpu_method": d.gpu_method,
+        "cpu_method": d.cpu_method,
+        "ram_method": d.ram_method,
+        "gpu_slice": d.gpu_slice,
+        "cpu_slice": d.cpu_slice,
+        "ram_slice": d.ram_slice,
+        "energy_low_kwh": d.energy_low_kwh,
+        "energy_high_kwh": d.energy_high_kwh,
+        "energy_band": d.energy_band,
+        "steps": d.steps,
+        "samples": d.samples,
+        "tokens": d.tokens,
+        "joules_per_token": joules_per_token(d),
+        "embodied_emissions_kg": embodied_kg(d)[0],
+        "embodied_source": d.embodied_source
+        if d.embodied_emissions is not None
+        else "computed at report time",
+        "eval_metrics": d.eval_metrics,
+        "hostname": d.hostname,
+        "file": str(r.path),
+    }
