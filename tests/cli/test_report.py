@@ -168,3 +168,71 @@ def test_report_shows_each_runs_band_and_slices_and_the_totals_band(
     append_row(path, _row("ffffffff-6", "completed", 1.0, 0.0, 0.0, 0.05).to_row(), COLUMNS)
     assert main(["report", str(path), "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["totals"]["energy_low_kwh"] is None
+
+
+def _codecarbon_row(run_id: str, kg: float, kwh: float, **cells: str) -> str:
+    """A row as CodeCarbon 3 writes it (its 38 columns, its order), with ``cells`` overriding."""
+    from wattwatch.result import CODECARBON_COLUMNS
+
+    row = dict.fromkeys(CODECARBON_COLUMNS, "")
+    row.update(
+        timestamp="2026-12-02T12:08:52",
+        project_name="codecarbon",
+        run_id=run_id,
+        duration="2.0",
+        emissions=repr(kg),
+        energy_consumed=repr(kwh),
+        cpu_energy=repr(kwh / 4),
+        ram_energy=repr(kwh * 3 / 4),
+        gpu_energy="0.0",
+        country_name="France",
+        country_iso_code="FRA",
+        on_cloud="N",
+        pue="1.0",
+    )
+    row.update(cells)
+    return ",".join(row[c] for c in CODECARBON_COLUMNS) + "\n"
+
+
+def test_a_codecarbon_row_shows_the_intensity_codecarbon_applied(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """CodeCarbon's rows have no intensity column: the report shows emissions / energy (what CodeCarbon
+    multiplied by) and the place the row names, not "0 g/kWh from unknown source"."""
+    from wattwatch.report import load_report
+    from wattwatch.result import CODECARBON_COLUMNS
+
+    path = tmp_path / "emissions.csv"
+    path.write_text(
+        ",".join(CODECARBON_COLUMNS)
+        + "\n"
+        + _codecarbon_row("aaaaaaaa-cc", 6.4777e-07, 1.15593e-05)
+        + _codecarbon_row(
+            "bbbbbbbb-cc", 0.004, 0.02, on_cloud="Y", cloud_provider="gcp", cloud_region="europe-west1"
+        )
+    )
+    assert main(["report", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "aaaaaaaa: 56 g/kWh from the row's emissions / energy (France)" in out
+    assert "bbbbbbbb: 200 g/kWh from the row's emissions / energy (gcp europe-west1)" in out
+    assert "unknown source" not in out
+
+    assert main(["report", str(path), "--json"]) == 0
+    runs = {r["run_id"]: r for r in json.loads(capsys.readouterr().out)["runs"]}
+    assert runs["aaaaaaaa-cc"]["intensity_g_per_kwh"] == pytest.approx(6.4777e-07 * 1000 / 1.15593e-05, rel=1e-12)
+    assert runs["bbbbbbbb-cc"]["intensity_source"] == "the row's emissions / energy (gcp europe-west1)"
+
+    summaries = {s.run_id: s for s in load_report([str(path)], series_runs=0).runs}  # the HTML page's numbers
+    assert summaries["aaaaaaaa-cc"].intensity_g_per_kwh == pytest.approx(56.039, rel=1e-4)
+    assert summaries["bbbbbbbb-cc"].intensity_source.endswith("(gcp europe-west1)")
+
+
+def test_a_wattwatch_row_keeps_its_own_intensity_even_at_zero(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A run given 0 g/kWh (its own renewable supply) keeps 0 and its source; nothing is derived."""
+    row = _row("dddddddd-4", "completed", 1.0, 0.0, 0.0, 0.0)
+    row.intensity_g_per_kwh, row.intensity_source = 0.0, "given: 0 g/kWh"
+    append_row(tmp_path / "emissions.csv", row.to_row(), COLUMNS)
+    assert main(["report", str(tmp_path)]) == 0
+    assert "dddddddd: 0 g/kWh from given: 0 g/kWh" in capsys.readouterr().out

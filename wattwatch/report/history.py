@@ -26,6 +26,7 @@ __all__ = [
     "kwh_text",
     "per_unit_energy_kwh",
     "rank_by_joules_per_token",
+    "row_intensity",
     "run_json",
     "runs_from_parts",
     "totals",
@@ -270,8 +271,8 @@ def run_json(r: ReportRun) -> dict[str, Any]:
         "ram_energy_kwh": d.ram_energy,
         "energy_kwh": d.energy_consumed,
         "emissions_kg": d.emissions,
-        "intensity_g_per_kwh": d.intensity_g_per_kwh,
-        "intensity_source": d.intensity_source,
+        "intensity_g_per_kwh": row_intensity(d)[0],
+        "intensity_source": row_intensity(d)[1],
         "gpu_method": d.gpu_method,
         "cpu_method": d.cpu_method,
         "ram_method": d.ram_method,
@@ -293,3 +294,20 @@ def run_json(r: ReportRun) -> dict[str, Any]:
         "hostname": d.hostname,
         "file": str(r.path),
     }
+
+
+def row_intensity(data: EmissionsData) -> tuple[float, str]:
+    """The run's carbon intensity (g CO2eq/kWh) and where it came from: the row's own ``intensity_g_per_kwh``
+    and ``intensity_source`` where it has them; for a row without them (CodeCarbon's, an older wattwatch's) the
+    row's emissions over its energy, which is the intensity that tool applied, with the place the row names.
+    ``(0.0, "")`` for a row without energy."""
+    if data.intensity_source or data.intensity_g_per_kwh > 0:
+        return data.intensity_g_per_kwh, data.intensity_source
+    if not data.energy_consumed > 0 or not math.isfinite(data.emissions):
+        return 0.0, ""
+    if data.on_cloud == "Y" and data.cloud_provider:
+        place = f"{data.cloud_provider} {data.cloud_region}".strip()
+    else:
+        place = ", ".join(p for p in (data.country_name or data.country_iso_code, data.region) if p)
+    where = f" ({place})" if place else ""
+    return data.emissions * 1000.0 / data.energy_consumed, f"the row's emissions / energy{where}"

@@ -29,7 +29,7 @@ from wattwatch.carbon.embodied import (
     embodied_for_run,
     manufacture_footprint,
 )
-from wattwatch.report.history import collect_runs, per_unit_energy_kwh
+from wattwatch.report.history import collect_runs, per_unit_energy_kwh, row_intensity
 from wattwatch.report.overall import Overall
 from wattwatch.result import EmissionsData
 from wattwatch.sinks.timeseries import TIMESERIES_SUFFIX, read_timeseries
@@ -224,6 +224,7 @@ def summarise(
             break
     metrics = {k: float(v) for k, v in (data.eval_metrics or {}).items() if _finite_or_none(v) is not None}
     hardware = ", ".join(p for p in (data.gpu_model, data.cpu_model) if p)
+    intensity = row_intensity(data)
     return RunSummary(
         run_id=data.run_id,
         project=data.project_name,
@@ -240,8 +241,8 @@ def summarise(
         embodied_computed_here=computed,
         energy_low_kwh=low,
         energy_high_kwh=high,
-        intensity_g_per_kwh=data.intensity_g_per_kwh,
-        intensity_source=data.intensity_source,
+        intensity_g_per_kwh=intensity[0],
+        intensity_source=intensity[1],
         steps=data.steps,
         samples=data.samples,
         tokens=data.tokens,

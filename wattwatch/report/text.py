@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterable
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
-from wattwatch.report.history import ReportRun, kwh_text
+from wattwatch.report.history import ReportRun, kwh_text, row_intensity
 
 if TYPE_CHECKING:
     from wattwatch.report.rollup import Rollup
@@ -119,11 +119,12 @@ def print_details(runs: Iterable[ReportRun], tot: dict[str, Any], computed_here:
     now = datetime.now(timezone.utc)
     for r in runs:
         d = r.data
+        g_per_kwh, source = row_intensity(d)
         extra = ""
         if d.status == "running":
             extra = f"; still running or killed: last flush {d.timestamp} ({_age(d.timestamp, now)}), totals up to then"
         print(
-            f"{d.run_id[:8]}: {d.intensity_g_per_kwh:.0f} g/kWh from {d.intensity_source or 'unknown source'}; "
+            f"{d.run_id[:8]}: {g_per_kwh:.0f} g/kWh from {source or 'unknown source'}; "
             f"{r.method or 'no method recorded'}{'; ' + r.band if r.band else ''}{extra}"
         )
     if tot["intensity_g_per_kwh"] is not None:
