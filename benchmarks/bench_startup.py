@@ -1,5 +1,6 @@
-"""Figures 1 and 3: construct + start + stop latency (s) with 1, 4 and 8 fake GPUs and a country code, and the
-peak RSS (MiB) of a process that imports a tracker, starts and stops it (4 GPUs).
+"""Figures 1 and 3: construct + start + stop latency (s) with 1, 4 and 8 fake GPUs and a country code (and with 4
+after ``import torch``, as in a training script), and the peak RSS (MiB) of a process that imports a tracker,
+starts and stops it (4 GPUs).
 
 Each run is a fresh process (``child.py cycle``: the tracker is constructed, started and stopped right after
 import, ``Tracker(country_iso_code="FRA")`` against ``OfflineEmissionsTracker(country_iso_code="FRA")``); the
@@ -20,7 +21,9 @@ GOAL_RATIO = 1 / 20
 """construct + start + stop with 4 GPUs and a country code: at most this fraction of CodeCarbon's (issue 18)."""
 
 
-def measure(rounds: int = 5, gpus: Sequence[int] = (1, 4, 8), rss_gpus: int = 4) -> list[Figure]:
+def measure(
+    rounds: int = 5, gpus: Sequence[int] = (1, 4, 8), rss_gpus: int = 4, after_rounds: int = 5
+) -> list[Figure]:
     import sys
 
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests" / "support"))
@@ -46,6 +49,8 @@ def measure(rounds: int = 5, gpus: Sequence[int] = (1, 4, 8), rss_gpus: int = 4)
                         rss[tool].append(r.result["vmhwm_mib"])
                 if n == rss_gpus:
                     rss["none"].append(run_child("bare", "none", rig.env).result["vmhwm_mib"])
+            if n == rss_gpus and after_rounds:
+                figures.append(_after_torch(rig.env, Path(tmp), n, after_rounds))
             ww_c, cc_c = median(cycle["ww"]), median(cycle["cc"])
             goal = n == 4
             figures.append(
@@ -82,3 +87,39 @@ def measure(rounds: int = 5, gpus: Sequence[int] = (1, 4, 8), rss_gpus: int = 4)
         )
     )
     return figures
+
+
+def _after_torch(env: dict[str, str], tmp: Path, n: int, rounds: int) -> Figure:
+    """Figure 1.<n>t: the same cycle in a process that imported torch first, as a training script has (torch
+    brings the standard-library modules and pynvml that a bare process loads during the cycle)."""
+    import importlib.util
+
+    title = f"construct + start + stop, {n} fake GPUs + country code, after `import torch` (training script)"
+    if importlib.util.find_spec("torch") is None:
+        return Figure(
+            f"1.{n}t", title, None, None, "s", "—", None, note="not measured: torch is not installed"
+        )
+    cycle: dict[str, list[float]] = {"ww": [], "cc": []}
+    for i in range(rounds):
+        for tool in ("ww", "cc") if i % 2 == 0 else ("cc", "ww"):
+            out = tmp / f"{tool}{n}-torch-{i}"
+            out.mkdir()
+            r = run_child("cycle", tool, env, "--out", str(out), "--after", "torch")
+            cycle[tool].append(r.result["cycle_s"])
+    ww_c, cc_c = median(cycle["ww"]), median(cycle["cc"])
+    return Figure(
+        f"1.{n}t",
+        title,
+        ww_c,
+        cc_c,
+        "s",
+        "—",
+        None,
+        note="`child.py cycle --after torch`: torch imported and a full garbage collection run (torch leaves one "
+        "due, ~70 ms over its objects, that whichever code allocates next would pay; a script's model set-up does), "
+        f"then the tool imported, then the timed cycle; median of "
+        f"{rounds} fresh processes per tool, alternated. Runs (ms): wattwatch "
+        f"{', '.join(f'{v * 1e3:.0f}' for v in cycle['ww'])}; CodeCarbon "
+        f"{', '.join(f'{v * 1e3:.0f}' for v in cycle['cc'])}.",
+        extra={"ww": cycle["ww"], "cc": cycle["cc"]},
+    )
