@@ -101,8 +101,7 @@ def test_current_hammered_from_another_thread(tmp_path: Path) -> None:
     data = t.stop()
     assert data is not None
     assert seen[0] > 20 and problems == []
-    snap = t.snapshot()
-    assert snap is not None
-    ch = snap.channels["gpu:0"]
-    assert ch.first_t is not None and ch.last_t is not None
-    assert data.gpu_energy * 3.6e6 == pytest.approx(sensor.exact_j(ch.first_t, ch.last_t), rel=1e-4)
+    # The counter's truth between the sensor's own first and last read: the ledger's stamps are the midpoints of
+    # the read calls, and a read preempted for 50 us (this test keeps three threads busy on two cores) moves a
+    # stamp, not the energy the counter served.
+    assert data.gpu_energy * 3.6e6 == pytest.approx(sensor.exact_read_window_j(), rel=1e-6)
