@@ -14,12 +14,19 @@ HEAVY = ["typing", "dataclasses", "logging", "pathlib", "wattwatch.run.config", 
          "wattwatch.result", "wattwatch.sensors.base"]  # fmt: skip
 
 
-def _loaded_by(statement: str) -> list[str]:
+NOT_FOR_A_RUN = ["wattwatch.sinks.emissions_reader", "wattwatch.sinks.csv", "wattwatch.cli.options",
+                 "wattwatch.report", "wattwatch.distributed.aggregator", "wattwatch.distributed.merge",
+                 "hashlib", "platform", "socket", "tempfile", "importlib.resources"]  # fmt: skip
+"""Modules a single-process run never needs: readers, the CLI's option table, the report, the rank aggregator,
+and the standard-library modules the start path was rid of (``docs/design.md``, "Start-up")."""
+
+
+def _loaded_by(statement: str, names: list[str] = HEAVY) -> list[str]:
     code = (
         "import sys, json\n"
         "before = set(sys.modules)\n"
         f"{statement}\n"
-        f"print(json.dumps(sorted(m for m in {HEAVY!r} if m in set(sys.modules) - before)))\n"
+        f"print(json.dumps(sorted(m for m in {names!r} if m in set(sys.modules) - before)))\n"
     )
     out = subprocess.run(
         [sys.executable, "-S", "-c", code],
@@ -39,6 +46,19 @@ def test_importing_the_tracker_loads_none_of_the_machinery() -> None:
 def test_making_a_tracker_loads_it() -> None:
     loaded = _loaded_by("from wattwatch import Tracker\nTracker(carbon_intensity_g_per_kwh=100.0)")
     assert {"wattwatch.run.config", "dataclasses", "logging"} <= set(loaded)
+
+
+def test_a_start_and_stop_load_no_reader_report_or_cli_module(tmp_path: Path) -> None:
+    """A start only appends to emissions.csv and writes its journal: the CSV reader (``sinks/emissions_reader``),
+    the report and the command line's option table stay unloaded, as do the modules replaced on the start path."""
+    run = (
+        "from wattwatch import Tracker\n"
+        f"t = Tracker(output_dir={str(tmp_path)!r}, carbon_intensity_g_per_kwh=100.0, handle_signals=False)\n"
+        "t.start()\n"
+        "t.stop()"
+    )
+    assert _loaded_by(run, NOT_FOR_A_RUN) == []
+    assert (tmp_path / "emissions.csv").is_file()  # the run did write its row
 
 
 def test_run_ids_are_version_4_uuids() -> None:
