@@ -10,8 +10,7 @@ Names are loaded on first use, so ``import wattwatch.callbacks`` imports no fram
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from wattwatch.util.lazy import lazy_names
 
 __all__ = [
     "GenerationMeter",
@@ -30,12 +29,4 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'wattwatch.callbacks' has no attribute {name!r}")
-    return getattr(importlib.import_module(module), name)
-
-
-def __dir__() -> list[str]:
-    return sorted(__all__)
+__getattr__, __dir__ = lazy_names(__name__, _LAZY, __all__)

@@ -16,9 +16,7 @@ sample travels (see docs/design.md):
 
 from __future__ import annotations
 
-TYPE_CHECKING = False  # typing costs ~10 ms on a fresh interpreter: only type checkers read these
-if TYPE_CHECKING:
-    from typing import Any
+from wattwatch.util.lazy import lazy_names
 
 __version__ = "0.1.0"
 
@@ -48,16 +46,4 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'wattwatch' has no attribute {name!r}")
-    import importlib
-
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(__all__)
+__getattr__, __dir__ = lazy_names(__name__, _LAZY, __all__)

@@ -6,8 +6,7 @@ The names are imported on first use, so that ``wattwatch report`` without ``--ht
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from wattwatch.util.lazy import lazy_names
 
 __all__ = ["Report", "RunSeries", "RunSummary", "load_report", "pareto_front", "render", "write_html"]
 
@@ -22,8 +21,4 @@ _HOME = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    home = _HOME.get(name)
-    if home is None:
-        raise AttributeError(f"module 'wattwatch.report' has no attribute {name!r}")
-    return getattr(importlib.import_module(home), name)
+__getattr__, __dir__ = lazy_names(__name__, _HOME, __all__)
