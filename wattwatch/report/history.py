@@ -25,7 +25,6 @@ __all__ = [
     "joules_per_token",
     "kwh_text",
     "per_unit_energy_kwh",
-    "rank_by_joules_per_token",
     "row_intensity",
     "run_json",
     "runs_from_parts",
@@ -92,12 +91,6 @@ def joules_per_token(data: EmissionsData) -> float | None:
     if not data.tokens or data.tokens <= 0:
         return None
     return per_unit_energy_kwh(data) * 3.6e6 / data.tokens
-
-
-def rank_by_joules_per_token(runs: list[ReportRun]) -> list[tuple[ReportRun, float]]:
-    """Runs that recorded tokens, lowest J/token first (ties keep the runs' order)."""
-    scored = [(r, j) for r in runs if (j := joules_per_token(r.data)) is not None]
-    return sorted(scored, key=lambda rj: rj[1])
 
 
 def find_files(paths: list[str]) -> list[Path]:
