@@ -251,6 +251,7 @@ def kwh_text(v: float) -> str:
 
 def run_json(r: ReportRun) -> dict[str, Any]:
     d = r.data
+    g_per_kwh, source = row_intensity(d)
     return {
         "run_id": d.run_id,
         "project_name": d.project_name,
@@ -264,8 +265,8 @@ def run_json(r: ReportRun) -> dict[str, Any]:
         "ram_energy_kwh": d.ram_energy,
         "energy_kwh": d.energy_consumed,
         "emissions_kg": d.emissions,
-        "intensity_g_per_kwh": row_intensity(d)[0],
-        "intensity_source": row_intensity(d)[1],
+        "intensity_g_per_kwh": g_per_kwh,
+        "intensity_source": source,
         "gpu_method": d.gpu_method,
         "cpu_method": d.cpu_method,
         "ram_method": d.ram_method,
