@@ -4,7 +4,8 @@ Sources, in the order :func:`resolve_intensity` prefers them:
 
 1. a number the user gives (``carbon_intensity_g_per_kwh``);
 2. an hourly CSV (``intensity_csv``): Electricity Maps or WattTime exports, or plain ``timestamp,g_per_kwh``;
-3. a cloud provider + region, from CodeCarbon's ``cloud/impact.csv``;
+3. a cloud provider + region: Google's published figure from CodeCarbon's ``cloud/impact.csv``; for AWS and Azure
+   the grid of the place the provider says the region is (:mod:`wattwatch.carbon.cloud_locations`);
 4. a country (ISO-3) + sub-national region: US state (EPA eGRID), Canadian province (energy mix), Nordic bidding
    zone (SE1-SE4, NO1-NO5, FI), Chinese province (MEE/NBS);
 5. a country alone, from CodeCarbon's ``global_energy_mix.json``;
@@ -286,12 +287,21 @@ def region_intensity(iso3: str, region: str, data_dir: str | Path | None = None)
 
 
 def cloud_intensity(provider: str, region: str, data_dir: str | Path | None = None) -> StaticIntensity:
-    """A cloud region's grid intensity (gCO2eq/kWh) from CodeCarbon's ``cloud/impact.csv``.
+    """A cloud region's grid intensity (gCO2eq/kWh).
 
-    ``provider`` is ``gcp``, ``aws`` or ``azure``; the region must be listed for that provider (``ValueError``
-    naming the nearest otherwise).
+    ``provider`` is ``gcp``, ``aws`` or ``azure``. A region with a published figure in CodeCarbon's
+    ``cloud/impact.csv`` (Google's) gets it; an AWS or Azure region gets the grid of the place its provider says
+    it is (:mod:`wattwatch.carbon.cloud_locations`: a US state, Canadian province, Nordic zone or Chinese
+    province where CodeCarbon's data has one, else the country), and the source says both. ``ValueError``
+    naming the nearest regions when the provider's region is in neither table.
     """
-    row = _data.cloud_lookup(provider, region, data_dir)
+    try:
+        row = _data.cloud_lookup(provider, region, data_dir)
+    except ValueError as exc:
+        located = _located_cloud_intensity(provider, region, data_dir)
+        if located is None:
+            raise _unknown_cloud_region(provider, region, data_dir, exc) from None
+        return located
     where = ", ".join(x for x in (row.location, row.country_name) if x)
     return StaticIntensity(
         g_per_kwh=row.g_per_kwh,
@@ -304,6 +314,50 @@ def cloud_intensity(provider: str, region: str, data_dir: str | Path | None = No
             cloud_provider=row.provider,
             cloud_region=row.region,
         ),
+    )
+
+
+def _located_cloud_intensity(provider: str, region: str, data_dir: str | Path | None) -> StaticIntensity | None:
+    """The grid of the place an AWS/Azure region is (see :mod:`wattwatch.carbon.cloud_locations`)."""
+    from wattwatch.carbon.cloud_locations import cloud_location
+
+    loc = cloud_location(provider, region)
+    if loc is None:
+        return None
+    grid = (
+        _data.region_lookup(loc.country_iso_code, loc.grid_region, data_dir)
+        if loc.grid_region
+        else _data.country_lookup(loc.country_iso_code, data_dir)
+    )
+    return StaticIntensity(
+        g_per_kwh=grid.g_per_kwh,
+        source=IntensitySource(
+            kind="cloud",
+            description=(
+                f"{loc.provider} {loc.region} is in {loc.location} ({loc.country_iso_code}"
+                f"{', ' + loc.grid_region if loc.grid_region else ''}; {loc.source}); that grid: {grid.description}"
+            ),
+            country_name=grid.country_name,
+            country_iso_code=grid.country_iso_code,
+            region=grid.region,
+            cloud_provider=loc.provider,
+            cloud_region=loc.region,
+        ),
+    )
+
+
+def _unknown_cloud_region(provider: str, region: str, data_dir: str | Path | None, exc: ValueError) -> ValueError:
+    from wattwatch.carbon.cloud_locations import cloud_locations
+
+    p = provider.strip().lower()
+    known = [r.region for r in _data.cloud_regions(p, data_dir)] if p in _data.CLOUD_PROVIDERS else []
+    known += [loc.region for loc in cloud_locations(p)]
+    if not known:
+        return exc  # an unknown provider: cloud_lookup's message names the valid ones
+    near = ", ".join(_data.nearest(region, known))
+    return ValueError(
+        f"unknown {p} region {region!r}; nearest valid: {near} -- or give the datacenter's country_iso_code "
+        "(+ region), or carbon_intensity_g_per_kwh"
     )
 
 
