@@ -81,6 +81,8 @@ class ForcedPower:
     """A constant RAM power (W) instead of the RAM model."""
     cpu_load_mode: bool = False
     """Model the CPU from its load even where RAPL is readable."""
+    curve: str = "wattwatch"
+    """How ``cpu_w`` is charged: wattwatch's load model, or ``"codecarbon"`` (CodeCarbon 3.3.2's)."""
 
 
 @dataclass
@@ -227,6 +229,7 @@ def _discover(
                     cgroup_root=roots.cgroup_root,
                     cpu_model_only=forced.cpu_w is not None or forced.cpu_load_mode,
                     ram_power_w=forced.ram_w,
+                    codecarbon_cpu=forced.cpu_w is not None and forced.curve == "codecarbon",
                 )
             )
 

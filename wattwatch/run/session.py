@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from wattwatch.measure.ledger import Ledger
-from wattwatch.measure.sampler import Sampler, slow_sensors
+from wattwatch.measure.sampler import SLOW_INTERVAL_S, Sampler, slow_sensors
 from wattwatch.run.hardware import ForcedPower, Hardware, HardwareRoots, SliceOptions
 from wattwatch.run.outputs import Outputs
 from wattwatch.sensors.usage import UsageMeter
@@ -22,6 +22,7 @@ from wattwatch.util.times import utc_iso
 
 if TYPE_CHECKING:
     from wattwatch.run.tracker import Tracker
+    from wattwatch.sensors.base import Sensor
 
 __all__ = ["RunSession"]
 
@@ -74,7 +75,9 @@ class RunSession:
             include_dram=tracker.include_dram,
             slices=SliceOptions(config.tdp_w, config.vcpu_w, config.gpu_share),
             warn=warn,
-            forced=ForcedPower(config.force_cpu_power, config.force_ram_power, config.force_mode_cpu_load),
+            forced=ForcedPower(
+                config.force_cpu_power, config.force_ram_power, config.force_mode_cpu_load, tracker.cpu_power_curve
+            ),
         )
         ledger = Ledger(hardware.infos, intensity=tracker.intensity.at, pue=tracker.pue)
         if resume is not None:
@@ -87,7 +90,8 @@ class RunSession:
             clock=config.clock,
             wall_clock=config.wall_clock,
             on_tick=on_tick,
-            slow=slow_sensors(hardware.sensors),
+            slow=(slow := slow_sensors(hardware.sensors)),
+            slow_every_s=_slow_every_s(slow),
             on_slow_read=usage.sample,
         )
         t0 = config.clock()
@@ -129,6 +133,15 @@ class RunSession:
         self.ledger.after_fork_in_child()
         self.sampler.after_fork_in_child()
         self.outputs.detach()
+
+
+def _slow_every_s(sensors: Sequence[Sensor]) -> float:
+    """Seconds between the slow sensors' periodic reads: :data:`~wattwatch.measure.sampler.SLOW_INTERVAL_S`, or
+    less where a sensor asks (``details["read_every_s"]``: CodeCarbon's CPU curve, evaluated every second)."""
+    asked = [
+        float(v) for s in sensors for i in s.describe() if isinstance(v := i.details.get("read_every_s"), int | float)
+    ]
+    return min([SLOW_INTERVAL_S, *(a for a in asked if a > 0)])
 
 
 def _gpu_utilization(sensors: Sequence[Any]) -> Callable[[], list[float]] | None:

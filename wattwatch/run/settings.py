@@ -50,6 +50,10 @@ class TrackerSettings:
         self.prometheus_host = config.prometheus_host
         self.pid = config.pid
         """Process whose tree ``tracking_mode="process"`` measures (default: this process)."""
+        self.cpu_power_curve = "wattwatch"
+        """How a forced CPU power (``force_cpu_power``) is charged: ``"wattwatch"`` (the load model of
+        :mod:`wattwatch.sensors.cpu`) or ``"codecarbon"`` (CodeCarbon 3.3.2's, :mod:`wattwatch.sensors.codecarbon_cpu`;
+        the compatibility classes set it)."""
         self._clock: Callable[[], float] = config.clock
         self._wall: Callable[[], float] = config.wall_clock
 

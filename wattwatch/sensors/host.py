@@ -23,9 +23,9 @@ from typing import TYPE_CHECKING, Literal
 from wattwatch.sensors.base import Sensor
 from wattwatch.sensors.cgroup import DEFAULT_CGROUP_ROOT, CgroupSlice, find_cgroup
 from wattwatch.sensors.cpu import CpuModelSensor
-from wattwatch.sensors.cpuinfo import read_cpuinfo
+from wattwatch.sensors.cpuinfo import CpuInfo, read_cpuinfo
 from wattwatch.sensors.ram import WATTS_PER_GIB, FixedRamSensor, RamModelSensor
-from wattwatch.sensors.vm import DEFAULT_DMI_ROOT, cpu_scale, detect_vm
+from wattwatch.sensors.vm import DEFAULT_DMI_ROOT, CpuScale, cpu_scale, detect_vm
 
 if TYPE_CHECKING:
     from wattwatch.sensors.rapl import RaplSensor
@@ -65,6 +65,7 @@ def host_sensors(
     machine_memory_bytes: Callable[[], int] = _machine_memory_bytes,
     cpu_model_only: bool = False,
     ram_power_w: float | None = None,
+    codecarbon_cpu: bool = False,
 ) -> list[Sensor]:
     """The CPU and RAM sensors for one host (one process per node calls this); see the module docstring.
 
@@ -74,7 +75,9 @@ def host_sensors(
     ``PermissionError``). ``ValueError`` for a bad ``mode``, ``tdp_w`` or ``vcpu_w``.
     ``cpu_model_only`` skips RAPL and models the CPU (CodeCarbon's ``force_cpu_power`` / ``force_mode_cpu_load``;
     ``tdp_w`` is then the full-load power). ``ram_power_w`` replaces the RAM model by a constant power in watts
-    (CodeCarbon's ``force_ram_power``; RAPL dram zones are not used then).
+    (CodeCarbon's ``force_ram_power``; RAPL dram zones are not used then). ``codecarbon_cpu`` (with
+    ``cpu_model_only`` and ``tdp_w``, CodeCarbon's classes) charges ``tdp_w`` as CodeCarbon 3.3.2 does
+    (:mod:`wattwatch.sensors.codecarbon_cpu`).
     """
     if mode not in ("machine", "process"):
         raise ValueError(f"host_sensors mode must be 'machine' or 'process', not {mode!r}")
@@ -114,14 +117,37 @@ def host_sensors(
         log.info("CPU energy is modelled from the process tree's utilisation (process mode)")
     if not sensors:
         cpu_slice = slice_ if cpu_sliced else None
-        model = CpuModelSensor(mode, pid, proc_root, tdp_w, data_dir, logger=log, scale=scale, cpuinfo=info, cgroup=cpu_slice)
-        sensors.append(model)
+        codecarbon = codecarbon_cpu and cpu_model_only
+        sensors.append(_cpu_model(mode, pid, proc_root, tdp_w, data_dir, log, scale, info, cpu_slice, codecarbon))
     if ram_power_w is not None:
         sensors.append(FixedRamSensor(ram_power_w))
     elif not ram_from_rapl:
         ram_slice = slice_ if ram_sliced else None
         sensors.append(RamModelSensor(mode, pid, watts_per_gb, log, proc_root=proc_root, cgroup=ram_slice))
     return sensors
+
+
+def _cpu_model(
+    mode: Literal["machine", "process"],
+    pid: int | None,
+    proc_root: Path,
+    tdp_w: float | None,
+    data_dir: Path | None,
+    log: logging.Logger,
+    scale: CpuScale,
+    info: CpuInfo,
+    cgroup: CgroupSlice | None,
+    codecarbon: bool,
+) -> Sensor:
+    """The modelled CPU: wattwatch's load model, or (``codecarbon``, a forced ``tdp_w`` on CodeCarbon's classes)
+    CodeCarbon 3.3.2's."""
+    if codecarbon and tdp_w is not None:
+        from wattwatch.sensors.codecarbon_cpu import CodeCarbonCpuSensor
+
+        return CodeCarbonCpuSensor(
+            tdp_w, mode, pid, proc_root, model_name=info.model_name, cpu_count=info.logical_cpus, logger=log
+        )
+    return CpuModelSensor(mode, pid, proc_root, tdp_w, data_dir, logger=log, scale=scale, cpuinfo=info, cgroup=cgroup)
 
 
 def _container_slice(
