@@ -50,9 +50,11 @@ class EmissionsData:
     ram_energy: float = 0.0
     energy_consumed: float = 0.0
     water_consumed: float = 0.0
-    country_name: str = ""
-    country_iso_code: str = ""
-    region: str = ""
+    country_name: str | None = ""
+    """``None`` (in memory; an empty cell in the CSV) where CodeCarbon has ``None``: the compatibility classes
+    without a known place. wattwatch's own Tracker writes ``""``."""
+    country_iso_code: str | None = ""
+    region: str | None = ""
     cloud_provider: str = ""
     cloud_region: str = ""
     os: str = ""
@@ -127,6 +129,12 @@ class EmissionsData:
     def values(self) -> dict[str, Any]:
         """All fields by name (CodeCarbon has the same property)."""
         return dataclasses.asdict(self)
+
+    def toJSON(self) -> str:  # noqa: N802 - CodeCarbon's name (its notebook example calls it)
+        """Every field as JSON, keys sorted, indented by 4: CodeCarbon's ``EmissionsData.toJSON()``."""
+        import json
+
+        return json.dumps(self, default=lambda o: o.__dict__, sort_keys=True, indent=4)
 
     def to_row(self) -> dict[str, str]:
         """The CSV row: numbers as ``repr`` floats, ``None`` as empty, dicts as compact JSON."""

@@ -34,7 +34,8 @@ def announce_start(
     uncovered = coverage_warning(intensity, wall_time_s)
     if uncovered:
         warn("intensity-coverage", uncovered)
-    if intensity.source.kind == "default":
+    src = intensity.source
+    if src.kind == "default" and not (src.country_iso_code or src.cloud_provider):  # else: an unknown place, said
         logging.getLogger("wattwatch.location").warning(
             "wattwatch: no location given, so emissions use the world-average grid "
             f"({intensity.mean_g_per_kwh():.0f} gCO2eq/kWh); set one with country_iso_code= "

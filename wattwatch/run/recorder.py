@@ -124,7 +124,12 @@ class RowRecorder:
         data = build_emissions_data(snap, self.facts(), status, counters=self._counters, usage=usage)
         if self.eval_metrics:
             data.eval_metrics = dict(self.eval_metrics)
-        return self.with_embodied(data)
+        return self.with_embodied(self.adjust(data, snap))
+
+    def adjust(self, data: EmissionsData, snap: LedgerSnapshot) -> EmissionsData:
+        """The last word on a row's figures, given the snapshot they come from: unchanged here; the compatibility
+        classes' recorder applies CodeCarbon's conventions (:mod:`wattwatch.compat.row`)."""
+        return data
 
     def with_embodied(self, data: EmissionsData) -> EmissionsData:
         """``data`` with its embodied CO2 (the run's share of its hardware's manufacturing footprint, from the
