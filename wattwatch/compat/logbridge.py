@@ -6,11 +6,18 @@ wattwatch logs to the ``wattwatch`` logger tree. CodeCarbon users attach handler
 handlers, with the ``logger_preamble`` in front, when the ``codecarbon`` logger's level lets it through. It calls
 those handlers directly instead of ``codecarbon_logger.handle()`` and skips any handler the record already reaches
 through the ``wattwatch`` logger (the root's, say), so no handler sees a message twice.
+
+CodeCarbon prints its messages even when the program configured no logging: importing it puts a stderr handler
+on its logger (format ``[codecarbon WARNING @ 14:02:11] message``, level INFO unless ``log_level`` says
+otherwise). So does the bridge: a record that no handler would show -- none on ``codecarbon``, none reached by
+propagation -- goes to stderr in CodeCarbon's format, at the ``codecarbon`` logger's level. As soon as the
+program configures logging (a root handler, a handler on ``codecarbon``), those handlers show it instead.
 """
 
 from __future__ import annotations
 
 import logging
+import sys
 import threading
 
 __all__ = ["CODECARBON_LOGGER", "CodecarbonBridge", "install_bridge", "set_codecarbon_level"]
@@ -18,13 +25,36 @@ __all__ = ["CODECARBON_LOGGER", "CodecarbonBridge", "install_bridge", "set_codec
 CODECARBON_LOGGER = "codecarbon"
 
 
+CODECARBON_FORMAT = "[codecarbon %(levelname)s @ %(asctime)s] %(message)s"
+"""CodeCarbon's own format (``codecarbon/external/logger.py``); a preamble goes in brackets before the message."""
+
+
+class _Stderr(logging.StreamHandler):  # type: ignore[type-arg]
+    """A stream handler on whatever ``sys.stderr`` is at each record (pytest and notebooks replace it)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+
+    @property  # type: ignore[override]
+    def stream(self) -> object:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value: object) -> None:
+        pass
+
+
 class CodecarbonBridge(logging.Handler):
-    """A handler on ``wattwatch`` that forwards records to the handlers of ``codecarbon``."""
+    """A handler on ``wattwatch`` that forwards records to the handlers of ``codecarbon`` (to stderr in
+    CodeCarbon's format when nothing else would show them)."""
 
     def __init__(self, target: logging.Logger | None = None) -> None:
         super().__init__(logging.NOTSET)
         self.target = target or logging.getLogger(CODECARBON_LOGGER)
         self.preamble = ""
+        self.fallback = _Stderr()
+        """Where a record goes when no handler would show it (CodeCarbon prints its own messages)."""
+        self.fallback.setFormatter(logging.Formatter(CODECARBON_FORMAT, datefmt="%H:%M:%S"))
 
     def emit(self, record: logging.LogRecord) -> None:
         target = self.target
@@ -36,12 +66,19 @@ class CodecarbonBridge(logging.Handler):
             forwarded.msg = f"{self.preamble}{record.getMessage()}"
             forwarded.args = None
         reached = _handlers_reached(logging.getLogger(record.name))  # they get the record anyway: never twice
+        shown = bool(reached - {self})
         logger: logging.Logger | None = target
         while logger is not None and logger is not logging.root:  # codecarbon's handlers and its parents'
             for handler in logger.handlers:
+                shown = True
                 if handler not in reached and forwarded.levelno >= handler.level:
                     handler.handle(forwarded)
             logger = logger.parent if logger.propagate else None
+        if not shown:
+            if self.preamble:
+                forwarded.msg = f"[{self.preamble}] {record.getMessage()}"
+                forwarded.args = None
+            self.fallback.handle(forwarded)
 
 
 def _handlers_reached(logger: logging.Logger) -> set[logging.Handler]:

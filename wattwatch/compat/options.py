@@ -221,7 +221,13 @@ OPTIONS: dict[str, CodeCarbonOption] = dict(
             "objects with `out`, `live_out`, `task_out`, `exit` (`BaseOutput`)",
             "same calls at the same moments; an error in a handler is logged once, never raised",
         ),
-        _o("gpu_ids", "honoured", "GPUs to track (indices or ids)", "same"),
+        _o(
+            "gpu_ids",
+            "honoured",
+            "GPUs to track (indices or ids); unset: `CUDA_VISIBLE_DEVICES`, else `ROCR_VISIBLE_DEVICES`",
+            "same, in `_gpu_ids` and `get_detected_hardware()[\"gpu_ids\"]` (the GPUs measured follow those "
+            "variables too)",
+        ),
         _o("emissions_endpoint", "online", "HTTP endpoint that receives each result", "not used; one WARNING"),
         _o("experiment_id", "honoured", "written in the `experiment_id` column", "same, same default id"),
         _o("experiment_name", "honoured", "names the task CSV (`emissions_<name>_<run_id>.csv`)", "same"),
@@ -229,7 +235,13 @@ OPTIONS: dict[str, CodeCarbonOption] = dict(
            "(use `intensity_csv=` with an exported hourly CSV)"),
         _o("co2_signal_api_token", "online", "deprecated name of the above", "not used; one WARNING"),
         _o("tracking_mode", "honoured", "`machine` or `process`", "same"),
-        _o("log_level", "honoured", "level of the `codecarbon` logger", "level of the `codecarbon` and `wattwatch` loggers"),
+        _o(
+            "log_level",
+            "honoured",
+            "level of the `codecarbon` logger (default info); an unknown one is logged (`Doing nothing`)",
+            "level of the `codecarbon` and `wattwatch` loggers; an unknown one is logged as CodeCarbon does; empty "
+            "(`CODECARBON_LOG_LEVEL=`) is the default",
+        ),
         _o(
             "on_csv_write",
             "honoured",
@@ -241,8 +253,11 @@ OPTIONS: dict[str, CodeCarbonOption] = dict(
         _o(
             "force_cpu_power",
             "honoured",
-            "CPU power (W) at full load; skips RAPL and estimates from CPU load",
-            "same: CPU load model with this full-load power, RAPL skipped",
+            "CPU power (W) at full load; skips RAPL: its load curve `P x (0.1 + 0.9 L^3)` (machine load L, sampled "
+            "every second), `P x` the process tree's CPU share in process mode, `P x 0.5` when psutil cannot read "
+            "the CPU times",
+            "same numbers (`wattwatch/sensors/codecarbon_cpu.py`, load from `/proc/stat` every second and at each "
+            "reading); wattwatch's own `Tracker` keeps its linear load model",
         ),
         _o("force_ram_power", "honoured", "constant RAM power (W)", "same"),
         _o("pue", "honoured", "multiplies power and energy", "same"),
@@ -250,8 +265,9 @@ OPTIONS: dict[str, CodeCarbonOption] = dict(
         _o(
             "force_carbon_intensity_g_co2e_kwh",
             "honoured",
-            "grid intensity (g/kWh) instead of the location's; negative is ignored with a warning",
-            "same (`carbon_intensity_g_per_kwh`); negative is rejected",
+            "grid intensity (g/kWh) instead of the location's; negative or not a number is ignored with a warning; "
+            "also `tracker.force_carbon_intensity_g_co2e_kwh`",
+            "same, same warnings and attribute; above 5000 g/kWh (no grid's figure: a unit mistake) ignored too",
         ),
         _o("force_mode_cpu_load", "honoured", "CPU load model even where RAPL works", "same"),
         _o(
@@ -267,10 +283,34 @@ OPTIONS: dict[str, CodeCarbonOption] = dict(
             "measure the RAPL psys (platform) domain instead of packages",
             "True is rejected: wattwatch reads package domains (psys double-counts); use the default",
         ),
-        _o("metadata", "honoured", "extra fields for the BoAmps output", "passed to CodeCarbon's BoAmps output"),
-        _o("country_iso_code", "honoured", "3-letter country for the grid intensity", "same, bundled data"),
-        _o("region", "honoured", "state/province (USA, Canada, ...)", "same"),
-        _o("cloud_provider", "honoured", "`aws`, `azure`, `gcp`", "same"),
+        _o(
+            "metadata",
+            "honoured",
+            "extra fields for the BoAmps output (a dict or a JSON file); a file that cannot be read is logged and "
+            "left out",
+            "passed to CodeCarbon's BoAmps output, the same way",
+        ),
+        _o(
+            "country_iso_code",
+            "honoured",
+            "3-letter country for the grid intensity; an unknown code: the world average, with a warning",
+            "same, bundled data, same fallback and warning (wattwatch's own `Tracker` refuses an unknown code)",
+        ),
+        _o(
+            "region",
+            "honoured",
+            "state/province (USA, Canada, China, Nordic zones); an unknown one: the country's figure, with a warning",
+            "same",
+        ),
+        _o(
+            "cloud_provider",
+            "honoured",
+            "`gcp` (Google's published figure per region); `aws`, `azure`: no figure, so the country given, else "
+            "the world average, with a warning",
+            "`gcp` the same; `aws` and `azure`: the grid where the provider says the region is (US state, Canadian "
+            "province, Nordic zone, Chinese province or country, `carbon/data/cloud_locations`), named in "
+            "`intensity_source`; an unknown region: CodeCarbon's fallback and warning",
+        ),
         _o("cloud_region", "honoured", "the provider's region", "same"),
         _o("country_2letter_iso_code", "online", "Electricity Maps zone", "not used; one WARNING"),
         _o(

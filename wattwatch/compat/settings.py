@@ -1,18 +1,21 @@
 """Turn CodeCarbon 3.3.2 options into a wattwatch tracker's options plus the compatibility layer's settings.
 
-:func:`plan` is pure (no tracker is built, nothing is started): it applies CodeCarbon's defaults, validates what
-CodeCarbon would accept, rejects what wattwatch cannot honour (``ConfigurationError``, saying what to use) and
-lists the online-only options that get one WARNING. See :mod:`wattwatch.compat.options` for the table.
+:func:`plan` is pure (no tracker is built, nothing is started): it takes the values
+:func:`wattwatch.compat.values.resolve_values` found and converted (a bad number already ignored with a message,
+as CodeCarbon does), applies CodeCarbon's defaults, rejects what wattwatch cannot honour (``ConfigurationError``,
+saying what to use) and lists the online-only options that get one WARNING. See :mod:`wattwatch.compat.options`
+for the table.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from wattwatch.compat.options import CODECARBON_DEFAULTS, OPTIONS
+from wattwatch.compat.options import CODECARBON_DEFAULTS, CODECARBON_VERSION, OPTIONS
 from wattwatch.compat.outputs import (
     SAVE_TO_FLAGS,
     LoggerOutput,
@@ -23,6 +26,8 @@ from wattwatch.compat.outputs import (
 from wattwatch.errors import ConfigurationError
 
 __all__ = ["CompatPlan", "plan"]
+
+log = logging.getLogger("wattwatch.compat")
 
 
 @dataclass
@@ -39,26 +44,23 @@ class CompatPlan:
     allow_multiple_runs: bool
     log_level: str | int
     logger_preamble: str
+    force_carbon_intensity: float | None = None
+    """``force_carbon_intensity_g_co2e_kwh`` after CodeCarbon's checks (``None``: ignored or not given)."""
+    gpu_ids: list[int | str] | None = None
+    """CodeCarbon's ``_gpu_ids``: the option, else ``CUDA_VISIBLE_DEVICES``, else ``ROCR_VISIBLE_DEVICES``."""
+    conf: dict[str, Any] = field(default_factory=dict)
+    """CodeCarbon's ``_conf``: every option's final value (given, from a file or variable, or the default)."""
     online_ignored: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     """WARNING lines to log at construction (besides the online one)."""
 
-
-def _number(name: str, value: object) -> float:
-    if isinstance(value, bool):
-        raise ConfigurationError(f"{name} must be a number; got {value!r}")
-    try:
-        return float(value)  # type: ignore[arg-type]  # any value the user gave: float() is the check
-    except (TypeError, ValueError):
-        raise ConfigurationError(f"{name} must be a number; got {value!r}") from None
+    def save_flags(self) -> dict[str, bool]:
+        """CodeCarbon's ``save_to_*`` flags as the output methods set them (``save_to_file``: CSV on, ...)."""
+        return {flag: method in self.output_methods for flag, method in SAVE_TO_FLAGS.items()}
 
 
-def _flag(name: str, value: object) -> bool:
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, str) and value.strip().lower() in ("true", "false"):
-        return value.strip().lower() == "true"
-    raise ConfigurationError(f"{name} must be True or False; got {value!r}")
+def _flag(value: object) -> bool:
+    return value.strip().lower() == "true" if isinstance(value, str) else bool(value)
 
 
 def _split_output_file(output_dir: str | os.PathLike[str], output_file: str | os.PathLike[str]) -> tuple[str, str]:
@@ -109,17 +111,20 @@ def _handlers(given: dict[str, Any], methods: list[OutputMethod]) -> list[Any]:
 
 
 def _boamps(given: dict[str, Any]) -> Any:
+    """CodeCarbon's ``_build_boamps_output``: the ``boamps`` section of ``metadata`` (a dict, or a JSON file's
+    path), or the whole dict; a file that cannot be read is logged and the output built without it."""
     cls = codecarbon_output_class("BoAmpsOutput", OutputMethod.BOAMPS)
     output_dir = given.get("output_dir", CODECARBON_DEFAULTS["output_dir"])
     metadata = given.get("metadata")
-    if isinstance(metadata, str) and metadata:
+    if isinstance(metadata, str | os.PathLike) and os.fspath(metadata):
         import json
 
         try:
             with open(metadata, encoding="utf-8") as fh:
                 metadata = json.load(fh)
-        except (OSError, ValueError) as exc:
-            raise ConfigurationError(f"metadata file {given['metadata']!r} cannot be read as JSON ({exc})") from None
+        except (OSError, ValueError) as exc:  # CodeCarbon: FileNotFoundError and JSONDecodeError, logged
+            log.error("Invalid metadata file '%s' for the BoAmps output (%s); continuing without it", metadata, exc)
+            metadata = None
     if isinstance(metadata, dict):
         context = metadata.get("boamps", metadata)
         if isinstance(context, dict) and context:
@@ -127,16 +132,58 @@ def _boamps(given: dict[str, Any]) -> Any:
     return cls(output_dir=output_dir)
 
 
-def plan(given: dict[str, Any]) -> CompatPlan:
-    """Validate CodeCarbon options (only those passed) and map them; ``ConfigurationError`` when one cannot be
-    honoured."""
+def _gpu_ids(value: object, environ: Mapping[str, str]) -> list[int | str] | None:
+    """CodeCarbon's ``gpu_ids``: the option, else ``CUDA_VISIBLE_DEVICES``, else ``ROCR_VISIBLE_DEVICES``,
+    normalised as its ``normalize_gpu_ids`` does (a string: its comma-separated ids, sanitised; a list: ints kept,
+    strings split)."""
+    if value is None:
+        value = environ.get("CUDA_VISIBLE_DEVICES") or environ.get("ROCR_VISIBLE_DEVICES") or None
+    if value is None:
+        return None
+    items: list[object] = [value] if isinstance(value, str | int) else list(value)  # type: ignore[call-overload]
+    out: list[int | str] = []
+    for item in items:
+        if isinstance(item, int) and not isinstance(item, bool):
+            out.append(item)
+        elif isinstance(item, str):
+            clean = "".join(c for c in item if c.isalnum() or c in "-,")
+            out.extend(part for part in clean.split(",") if part)
+        else:
+            log.warning("Ignoring invalid gpu_id entry of type %s; expected int or str.", type(item).__name__)
+    return out
+
+
+def _log_level(value: object) -> str | int | None:
+    """CodeCarbon's ``set_logger_level``: a known level name or number, else one error and the level is left as
+    it is (``None``). An empty value (``CODECARBON_LOG_LEVEL=``) counts as not given: the default."""
+    if isinstance(value, str) and not value.strip():
+        return str(CODECARBON_DEFAULTS["log_level"])
+    if isinstance(value, int) and not isinstance(value, bool):
+        if value in (0, 10, 20, 30, 40, 50):
+            return value
+        log.error("Unknown int log level: %s. Doing nothing.", value)
+        return None
+    if isinstance(value, str) and value.strip().upper() in _KNOWN_LEVELS:
+        return value.strip().upper()
+    log.error("Unknown str log level: %s. Doing nothing.", value)
+    return None
+
+
+_KNOWN_LEVELS = frozenset({"CRITICAL", "FATAL", "ERROR", "WARN", "WARNING", "INFO", "DEBUG", "NOTSET"})
+
+
+def plan(given: dict[str, Any], environ: Mapping[str, str] | None = None) -> CompatPlan:
+    """Map CodeCarbon options (their values converted, see :mod:`wattwatch.compat.values`) to a tracker's;
+    ``ConfigurationError`` when one cannot be honoured. ``environ`` is read for the GPU ids (default
+    ``os.environ``)."""
     for name in given:
         if name not in OPTIONS:  # pragma: no cover - the signatures only let known names through
             raise TypeError(f"unexpected CodeCarbon option {name!r}")
+    env = os.environ if environ is None else environ
     o = {**CODECARBON_DEFAULTS, **{k: v for k, v in given.items() if v is not None}}
-    flags = {k: v for k, v in given.items() if k in SAVE_TO_FLAGS and v is not None}
+    flags = {k: _flag(v) for k, v in given.items() if k in SAVE_TO_FLAGS and v is not None}
     methods = resolve_output_methods(given.get("output_methods"), flags)
-    if _flag("rapl_prefer_psys", o["rapl_prefer_psys"]):
+    if _flag(o["rapl_prefer_psys"]):
         raise ConfigurationError(
             "rapl_prefer_psys=True is not supported: wattwatch reads the RAPL package domains (psys would count "
             "the package twice); leave rapl_prefer_psys unset"
@@ -144,10 +191,9 @@ def plan(given: dict[str, Any]) -> CompatPlan:
     on_csv_write = str(o["on_csv_write"]).strip().lower()
     if on_csv_write not in ("append", "update"):
         raise ConfigurationError(f"on_csv_write must be 'append' or 'update'; got {o['on_csv_write']!r}")
-    interval = _number("measure_power_secs", o["measure_power_secs"])
+    interval = float(o["measure_power_secs"])
     if not interval > 0 or interval == float("inf"):
         interval = float(CODECARBON_DEFAULTS["measure_power_secs"])
-    api_interval = int(_number("api_call_interval", o["api_call_interval"]))
     output_dir, output_file = _split_output_file(o["output_dir"], o["output_file"])
     kwargs: dict[str, Any] = {
         "project_name": str(o["project_name"]),
@@ -159,16 +205,14 @@ def plan(given: dict[str, Any]) -> CompatPlan:
         "tracking_mode": o["tracking_mode"],
         "pue": o["pue"],
         "wue": o["wue"],
-        "include_dram": _flag("rapl_include_dram", o["rapl_include_dram"]),
+        "include_dram": _flag(o["rapl_include_dram"]),
     }
     if given.get("gpu_ids") is not None:
         kwargs["gpu_ids"] = given["gpu_ids"]
-    if given.get("force_carbon_intensity_g_co2e_kwh") is not None:
-        kwargs["carbon_intensity_g_per_kwh"] = given["force_carbon_intensity_g_co2e_kwh"]
     for name in ("force_cpu_power", "force_ram_power"):
         if given.get(name) is not None:
-            kwargs[name] = _number(name, given[name])
-    if _flag("force_mode_cpu_load", o["force_mode_cpu_load"]):
+            kwargs[name] = given[name]
+    if _flag(o["force_mode_cpu_load"]):
         kwargs["force_mode_cpu_load"] = True
     notes = []
     if OutputMethod.PROMETHEUS in methods:
@@ -178,17 +222,23 @@ def plan(given: dict[str, Any]) -> CompatPlan:
             f"wattwatch: Prometheus output serves the run's metrics at http://{host}:{port}/metrics for Prometheus "
             "to scrape; nothing is pushed to a Pushgateway (wattwatch never calls the network)"
         )
+    intensity = given.get("force_carbon_intensity_g_co2e_kwh")
+    conf = {"codecarbon_version": CODECARBON_VERSION, **o, "output_methods": methods,
+            "force_carbon_intensity_g_co2e_kwh": intensity}
     return CompatPlan(
         tracker_kwargs=kwargs,
         output_methods=methods,
         handlers=_handlers(given, methods),
         measure_power_secs=interval,
-        api_call_interval=api_interval,
+        api_call_interval=int(o["api_call_interval"]),
         on_csv_write=on_csv_write,
         experiment_name=str(o["experiment_name"]),
-        allow_multiple_runs=_flag("allow_multiple_runs", o["allow_multiple_runs"]),
-        log_level=o["log_level"],
+        allow_multiple_runs=_flag(o["allow_multiple_runs"]),
+        log_level=_log_level(o["log_level"]) or "",
         logger_preamble=str(o["logger_preamble"] or ""),
+        force_carbon_intensity=intensity,
+        gpu_ids=_gpu_ids(given.get("gpu_ids"), env),
+        conf=conf,
         online_ignored=_online(given, methods),
         notes=notes,
     )

@@ -20,12 +20,13 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from wattwatch.compat.attributes import CodeCarbonAttributes
 from wattwatch.compat.logbridge import install_bridge, set_codecarbon_level
 from wattwatch.compat.options import UNSET, given_options
 from wattwatch.compat.outputs import HandlerSet, OutputHandler, OutputMethod
+from wattwatch.compat.place import take_place
 from wattwatch.compat.settings import CompatPlan, plan
 from wattwatch.compat.tasks import Task, task_csv_path, task_delta, write_task_csv
-from wattwatch.errors import ConfigurationError
 from wattwatch.result import EmissionsData
 from wattwatch.run.tracker import Tracker
 
@@ -37,7 +38,7 @@ OFFLINE_PLACE = ("country_iso_code", "region", "cloud_provider", "cloud_region",
 """OfflineEmissionsTracker's own options (the first four are the place; the last is online-only)."""
 
 
-class EmissionsTracker(Tracker):
+class EmissionsTracker(CodeCarbonAttributes, Tracker):
     """CodeCarbon's ``EmissionsTracker``: same arguments in the same order, same results.
 
     Keyword arguments beyond CodeCarbon's (``country_iso_code=``, ``sensors=``, ``save_timeseries=``, ...) go to
@@ -92,37 +93,37 @@ class EmissionsTracker(Tracker):
     # -- construction ----------------------------------------------------------------------------------------
     def _compat_setup(self, given: dict[str, Any], extra: dict[str, Any]) -> None:
         from wattwatch.compat.config import external_options
+        from wattwatch.compat.values import resolve_values
 
-        external = external_options(environ=extra.get("environ"))
-        for name, (value, source) in external.items():
-            if name in OFFLINE_PLACE and not isinstance(self, OfflineEmissionsTracker):
-                continue  # CodeCarbon's online tracker has no place options
-            if name in OFFLINE_PLACE[:4]:
+        install_bridge()  # first: the messages about the options below reach the user as CodeCarbon's do
+        environ = extra.get("environ")
+        external = external_options(environ=environ)
+        for name, (_, source) in external.items():
+            log.debug("wattwatch: CodeCarbon option %s from %s", name, source)  # names, never values
+        place_from_files = {n: v for n, (v, _) in external.items() if n in OFFLINE_PLACE[:4]}
+        external = {n: vs for n, vs in external.items() if n not in OFFLINE_PLACE}
+        if isinstance(self, OfflineEmissionsTracker):  # CodeCarbon's online tracker has no place options
+            for name, value in place_from_files.items():
                 extra.setdefault(name, value.lower() if name == "region" else value)
-            elif name not in given:
-                given[name] = value
-            log.debug("wattwatch: CodeCarbon option %s=%r from %s", name, value, source)
-        settings: CompatPlan = plan(given)
+        resolved = resolve_values(given, external)
+        settings: CompatPlan = plan(resolved.values, environ)
         lock_path = Path(extra.pop("run_lock_path", _LOCK_PATH))
         install_bridge(settings.logger_preamble)
-        try:
+        if settings.log_level:
             set_codecarbon_level(settings.log_level)
-        except (ValueError, TypeError):
-            raise ConfigurationError(
-                f"log_level must be one of debug, info, warning, error, critical; got {settings.log_level!r}"
-            ) from None
+        intensity = take_place(extra, settings.force_carbon_intensity)
         Tracker.__init__(self, **{**settings.tracker_kwargs, **extra})
+        if intensity is not None:
+            self.intensity = intensity
+        self.cpu_power_curve = "codecarbon"  # force_cpu_power as CodeCarbon charges it
+        from wattwatch.compat.row import CodeCarbonRowRecorder
+
+        self._recorder = CodeCarbonRowRecorder(self, self._counters, self._warn_once, self._wall)
         self._plan = settings
         self._output_methods: list[OutputMethod] = settings.output_methods
         self._output_handlers: list[Any] = settings.handlers
-        for flag, method in (
-            ("_save_to_file", OutputMethod.CSV),
-            ("_save_to_api", OutputMethod.API),
-            ("_save_to_logger", OutputMethod.LOGGER),
-            ("_save_to_prometheus", OutputMethod.PROMETHEUS),
-            ("_save_to_logfire", OutputMethod.LOGFIRE),
-        ):
-            setattr(self, flag, method in settings.output_methods)
+        for flag, on in settings.save_flags().items():  # CodeCarbon's _save_to_file, _save_to_api, ...
+            setattr(self, f"_{flag}", on)
         self._handlers = HandlerSet(self._output_handlers)
         self._experiment_name = settings.experiment_name
         self._tasks: dict[str, Task] = {}
@@ -285,10 +286,11 @@ class EmissionsTracker(Tracker):
 
     def get_detected_hardware(self) -> dict[str, Any]:
         """CodeCarbon's hardware summary: ``ram_total_size`` (GB), ``cpu_count``, ``cpu_physical_count``,
-        ``cpu_model``, ``gpu_count``, ``gpu_model``, ``gpu_ids``."""
+        ``cpu_model``, ``gpu_count``, ``gpu_model``, ``gpu_ids`` (CodeCarbon's: the option, else
+        ``CUDA_VISIBLE_DEVICES`` / ``ROCR_VISIBLE_DEVICES``)."""
         from wattwatch.compat.hardware import detected_hardware
 
-        return detected_hardware(self)
+        return {**detected_hardware(self), "gpu_ids": self._gpu_ids}
 
     # -- internals -------------------------------------------------------------------------------------------
     def _reading_now(self) -> EmissionsData:
