@@ -67,3 +67,12 @@ def test_gcp_keeps_googles_published_figure() -> None:
 def test_an_unknown_region_names_the_nearest() -> None:
     with pytest.raises(ValueError, match="unknown aws region .us-east-7.; nearest valid: us-east-"):
         cloud_intensity("aws", "us-east-7")
+
+
+def test_estimate_uses_the_trackers_figure_for_an_aws_region(capsys: pytest.CaptureFixture[str]) -> None:
+    from wattwatch.cli.main import main
+
+    assert main(["estimate", "--watts", "300", "--hours", "10", "--cloud-provider", "aws",
+                 "--cloud-region", "us-east-1"]) == 0  # fmt: skip
+    out = capsys.readouterr().out
+    assert f"at {cloud_intensity('aws', 'us-east-1').g_per_kwh:.1f} gCO2eq/kWh" in out and "virginia" in out

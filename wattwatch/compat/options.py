@@ -308,8 +308,9 @@ OPTIONS: dict[str, CodeCarbonOption] = dict(
             "`gcp` (Google's published figure per region); `aws`, `azure`: no figure, so the country given, else "
             "the world average, with a warning",
             "`gcp` the same; `aws` and `azure`: the grid where the provider says the region is (US state, Canadian "
-            "province, Nordic zone, Chinese province or country, `carbon/data/cloud_locations`), named in "
-            "`intensity_source`; an unknown region: CodeCarbon's fallback and warning",
+            "province, Nordic zone, Chinese province or country, "
+            "`wattwatch/carbon/data/cloud_locations/regions.csv`), named in `intensity_source`; an unknown region: "
+            "CodeCarbon's fallback and warning",
         ),
         _o("cloud_region", "honoured", "the provider's region", "same"),
         _o("country_2letter_iso_code", "online", "Electricity Maps zone", "not used; one WARNING"),

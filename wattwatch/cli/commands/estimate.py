@@ -43,8 +43,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _cloud(provider: str, region: str) -> tuple[float, str]:
-    """CodeCarbon's figure for the region via :func:`wattwatch.carbon.intensity.resolve_intensity` (what the tracker
-    uses), else the book's region table (AWS and Azure regions CodeCarbon has no figure for)."""
+    """The region's figure via :func:`wattwatch.carbon.intensity.resolve_intensity` (what the tracker uses: Google's
+    for GCP, the grid an AWS or Azure region sits on), else the book's region table."""
     from wattwatch.carbon.intensity import resolve_intensity
     from wattwatch.carbon.regions import BOOK_REGIONS
 
