@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from compathelp import make
+from compathelp import ManualClock, make
 
 from wattwatch import EmissionsTracker, OfflineEmissionsTracker, Tracker, track_emissions
 from wattwatch.carbon.intensity import WORLD_AVERAGE_G_PER_KWH, country_intensity, region_intensity
@@ -298,11 +298,14 @@ def test_forced_cpu_power_follows_codecarbons_curve_and_wattwatchs_tracker_its_o
 
 
 def test_forced_cpu_power_reads_the_machine_load_every_second(tmp_path: Path, host: dict[str, Any]) -> None:
-    t = OfflineEmissionsTracker(country_iso_code="FRA", force_cpu_power=1000, output_dir=tmp_path, **host)
+    clock = ManualClock()  # frozen between the test's steps: the sampler thread's ticks read nothing new
+    t = OfflineEmissionsTracker(country_iso_code="FRA", force_cpu_power=1000, output_dir=tmp_path, clock=clock,
+                                **host)  # fmt: skip
     t.start()
     assert t._session is not None and t._session.sampler.slow_every_s == 1.0
-    with open(host["proc_root"] / "stat", "r+") as fh:  # the machine at 50 % since the start
+    with open(host["proc_root"] / "stat", "r+") as fh:  # busy 200 of 300 CPU-seconds since the start
         fh.write("cpu  200 0 200 900 0 0 0 0 0 0\ncpu0 50 0 50 400 0 0 0 0 0 0\n")
+    clock.advance(1.0)
     t.flush()
     snap = t.snapshot()
     t.stop()
@@ -342,7 +345,7 @@ def test_decorator_passes_the_intensity_through(tmp_path: Path) -> None:
 
     with pytest.warns(DeprecationWarning):
         assert work() == 7
-    assert float(last_row(tmp_path / "emissions.csv")["intensity_g_per_kwh"]) == 321.0
+    assert float(last_row(tmp_path / "emissions.csv")["intensity_g_per_kwh"]) == pytest.approx(321.0, rel=1e-12)
 
 
 def test_online_tracker_ignores_a_place_in_files_as_codecarbon(tmp_path: Path) -> None:

@@ -37,8 +37,8 @@ def test_load_curve_is_codecarbons(load: float, factor: float) -> None:
 
 def test_machine_mode_charges_each_window_its_own_load() -> None:
     counters = Counters()
-    t = [0.0]
-    sensor = CodeCarbonCpuSensor(1000.0, load=SystemCpuLoad(machine_seconds=counters), clock=lambda: t[0])
+    sensor = CodeCarbonCpuSensor(1000.0, load=SystemCpuLoad(machine_seconds=counters))
+    counters.run(busy=5.0, total=5.0)  # before the first read: not the run's
     first = sensor.read(0.0)["cpu"]
     assert first.value == pytest.approx(100.0) and first.kind == "power_w"
     counters.run(busy=1.0, total=2.0)  # 50 % for the first second
@@ -53,9 +53,8 @@ def test_machine_mode_charges_each_window_its_own_load() -> None:
 
 def test_process_mode_charges_the_tree_share_without_a_floor() -> None:
     used = [10.0]
-    sensor = CodeCarbonCpuSensor(
-        800.0, mode="process", tree_seconds=lambda: used[0], cpu_count=4, clock=lambda: 0.0
-    )
+    sensor = CodeCarbonCpuSensor(800.0, mode="process", tree_seconds=lambda: used[0], cpu_count=4)
+    used[0] += 7.0  # before the first read: not the run's
     assert sensor.read(0.0)["cpu"].value == 0.0
     used[0] += 2.0  # two CPU-seconds in one second on four CPUs: half the machine
     assert sensor.read(1.0)["cpu"].value == pytest.approx(400.0)

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import logging
 import os
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Literal
@@ -132,7 +131,6 @@ class CodeCarbonCpuSensor:
         load: SystemCpuLoad | None = None,
         tree_seconds: Callable[[], float] | None = None,
         load_available: Callable[[Path], bool] | None = None,
-        clock: Callable[[], float] = time.monotonic,
         logger: logging.Logger | None = None,
     ) -> None:
         if not full_w > 0:
@@ -157,7 +155,8 @@ class CodeCarbonCpuSensor:
         else:
             self._tree = tree_seconds if tree_seconds is not None else ProcessTreeCpu(pid)
             self._last_tree = self._tree()
-        self._last_t = clock()
+        self._last_t: float | None = None
+        """Time of the previous read (the sampler's clock); the first read starts the first window."""
         self._power = self._first_power()
 
     def _first_power(self) -> float:
@@ -194,7 +193,15 @@ class CodeCarbonCpuSensor:
         return [ChannelInfo("cpu", "cpu", self.method, self.model_name, details)]
 
     def read(self, t: float) -> dict[str, Reading]:
-        """Mean watts since the previous read (the previous value when no time has passed)."""
+        """Mean watts since the previous read (the previous value when no time has passed); the first read
+        starts the first window (CodeCarbon resets its load meter at ``start()``)."""
+        if self._last_t is None:
+            self._last_t = t
+            if self._load is not None:
+                self._load.percent()
+            elif self._tree is not None:
+                self._last_tree = self._tree()
+            return {"cpu": Reading(self._power, POWER)}
         dt = t - self._last_t
         if dt > 0 and not self.constant:
             if self._load is not None:
