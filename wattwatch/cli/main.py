@@ -14,7 +14,7 @@ import sys
 from collections.abc import Sequence
 from typing import NoReturn
 
-__all__ = ["COMMANDS", "build_parser", "main"]
+__all__ = ["COMMANDS", "PIPE_CLOSED_EXIT", "build_parser", "main"]
 
 COMMANDS: dict[str, str] = {
     "run": "wattwatch.cli.commands.run",
@@ -59,8 +59,33 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+PIPE_CLOSED_EXIT = 128 + 13
+"""Exit code when the reader of our output went away (``wattwatch report ... | head``): a shell's code for a
+process ended by SIGPIPE, without a traceback."""
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``wattwatch`` script; returns the process exit code."""
+    try:
+        return _main(argv)
+    except BrokenPipeError:
+        _drop_stdout()
+        return PIPE_CLOSED_EXIT
+
+
+def _drop_stdout() -> None:
+    """Point stdout at /dev/null, so that the interpreter's final flush does not fail a second time."""
+    import os
+
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError, AttributeError):
+        pass
+
+
+def _main(argv: Sequence[str] | None) -> int:
     from wattwatch.errors import UsageError
 
     parser = build_parser()

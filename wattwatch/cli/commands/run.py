@@ -11,8 +11,9 @@ shell does) and writes the run's row with the status the command's fate gives:
   Python command's uncaught ``KeyboardInterrupt`` ends it by SIGINT) or exited 130/143 (a shell's code for
   those) -> ``interrupted``. The same rule as the library's (see ``wattwatch.Tracker``).
 
-If wattwatch itself is killed with SIGKILL, the row stays ``running`` with the totals of its last flush
-(``--flush-every-s``), and the command goes on as an orphan, as under a shell.
+If wattwatch itself is killed with SIGKILL, the run keeps the totals of its last flush (``--flush-every-s``),
+shown ``running`` until the next wattwatch process in the folder finds wattwatch gone and writes the row
+``interrupted``; the command goes on as an orphan, as under a shell.
 
 Machine mode (default) measures the whole host from before the command starts; ``--tracking-mode process``
 measures the command's process tree (the tracker starts right after the command is spawned).
