@@ -70,7 +70,9 @@ def test_html_in_a_missing_folder_creates_no_folder(
     assert not [p for p in tmp_path.iterdir() if p.name.endswith("wattwatch-tmp")]
 
 
-def test_an_unknown_project_names_the_projects_there(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_an_unknown_project_names_the_projects_there(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert main(["report", str(project), "--project", "nosuch"]) == 2
     (line,) = _err_lines(capsys)
     assert "no runs of project 'nosuch'" in line

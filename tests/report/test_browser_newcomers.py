@@ -107,7 +107,9 @@ def test_a_constant_intensity_is_one_figure_not_a_square_wave(one_run: Path, tmp
     assert len({g for g in series if g is not None}) == 2  # 380.9 and 381.0: the rounding edge is in the data
     probe = _look(one_run, 1400, tmp_path).probe
     assert not probe["intensityChart"]
-    assert probe["intensityNote"].startswith("Constant intensity for this run: 381 g/kWh from country: Germany")
+    assert probe["intensityNote"].startswith(
+        "Constant intensity for this run: 381 g/kWh from country: Germany"
+    )
 
 
 def test_the_table_says_what_it_is_sorted_by(one_run: Path, tmp_path: Path) -> None:
@@ -125,7 +127,9 @@ def test_runs_of_one_day_have_distinct_ticks(tmp_path: Path) -> None:
     folder = tmp_path / "day"
     folder.mkdir()
     for i in range(6):
-        _laptop_run(folder, f"run{i:02d}-0000", datetime(2026, 5, 4, 8 + 2 * i, tzinfo=timezone.utc), seconds=60)
+        _laptop_run(
+            folder, f"run{i:02d}-0000", datetime(2026, 5, 4, 8 + 2 * i, tzinfo=timezone.utc), seconds=60
+        )
     page = write_html(load_report([str(folder)]), tmp_path / "day.html")
     ticks = _look(page, 1400, tmp_path).probe["cumulativeTicks"]
     assert len(ticks) >= 4 and len(set(ticks)) == len(ticks), ticks

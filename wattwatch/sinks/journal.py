@@ -469,8 +469,8 @@ def finalize_stale(
                     continue
                 if fresh.written_at != entry.written_at and not fresh.final and entry.path not in _ENDED:
                     continue  # rewritten since we looked: its owner is alive after all
-                if not fresh.final and fresh.status == "running":
-                    _mark_ended_unseen(fresh)
+                if not fresh.final and fresh.status == "running" and entry.path not in _ENDED:
+                    _mark_ended_unseen(fresh)  # its process is gone (one that ended here keeps its last word)
                 outcome, _ = _finalise_locked(fresh, csv_path, durable=True, ops=ops)
         except Exception as exc:  # noqa: BLE001 - never raises: the journal stays for the next opener
             log.debug("wattwatch: cannot finalise %s (%s)", entry.path, exc)

@@ -182,12 +182,15 @@ class _Forwarder:
 
 
 def _summary(tracker: Tracker, data: EmissionsData | None, status: str, returncode: int) -> str | None:
-    """The live view's last line: status, exit code, kWh, kg CO2eq, seconds, run id and the CSV written."""
+    """The live view's last line: status, exit code, energy and CO2eq (in units that read at a glance: 12.4 J,
+    3.2 kWh; 1.3 mg, 2.1 kg), seconds, run id and the CSV written."""
     if data is None:
         return None
+    from wattwatch.report.history import energy_text, mass_text
+
     return (
-        f"{status} (exit {exit_code(returncode)}): {data.energy_consumed:.6g} kWh, "
-        f"{data.emissions:.6g} kg CO2eq in {data.duration:.1f} s; run {data.run_id}"
+        f"{status} (exit {exit_code(returncode)}): {energy_text(data.energy_consumed)}, "
+        f"{mass_text(data.emissions)} CO2eq in {data.duration:.1f} s; run {data.run_id}"
         + (f" -> {tracker.output_path}" if tracker.save_to_file else "")
     )
 
