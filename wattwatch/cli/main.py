@@ -9,7 +9,9 @@ one line on stderr with exit code 2, never as a traceback.
 from __future__ import annotations
 
 import argparse
+import difflib
 import importlib
+import re
 import sys
 from collections.abc import Sequence
 from typing import NoReturn
@@ -31,10 +33,40 @@ COMMANDS: dict[str, str] = {
 
 class _OneLineErrors(argparse.ArgumentParser):
     """argparse, but a usage error is ONE stderr line (``wattwatch run: error: ... (see --help)``) and exit 2,
-    not the usage block followed by the error."""
+    not the usage block followed by the error; a misspelt command or choice gets a "did you mean"."""
 
     def error(self, message: str) -> NoReturn:
-        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+        self.exit(2, f"{self.prog}: error: {message}{_choice_hint(message)} (see {self.prog} --help)\n")
+
+
+_INVALID_CHOICE = re.compile(r"invalid choice: '([^']*)' \(choose from (.*)\)")
+
+
+def _choice_hint(message: str) -> str:
+    """``; did you mean 'report'?`` for argparse's invalid-choice message, when one choice is close."""
+    m = _INVALID_CHOICE.search(message)
+    if not m:
+        return ""
+    close = difflib.get_close_matches(m.group(1), re.findall(r"'([^']*)'", m.group(2)), n=1)
+    return f"; did you mean {close[0]!r}?" if close else ""
+
+
+def _unrecognized(parser: argparse.ArgumentParser, extras: list[str]) -> NoReturn:
+    """argparse's "unrecognized arguments" error from the parser they were given to, naming the option each
+    misspelt ``--option`` most likely meant."""
+    options = [o for action in parser._actions for o in action.option_strings if o.startswith("--")]
+    hints = []
+    for arg in extras:
+        name = arg.split("=", 1)[0]
+        if name.startswith("--"):
+            close = difflib.get_close_matches(name, options, n=1, cutoff=0.6)
+            if close:
+                hints.append((close[0], name))
+    if len(hints) == 1:
+        hint = f"; did you mean {hints[0][0]}?"
+    else:
+        hint = f"; did you mean {', '.join(f'{o} (for {n})' for o, n in hints)}?" if hints else ""
+    parser.error(f"unrecognized arguments: {' '.join(extras)}{hint}")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -55,7 +87,7 @@ def build_parser() -> argparse.ArgumentParser:
             raise
         p = sub.add_parser(name, help=module.HELP, description=module.HELP)
         module.add_arguments(p)
-        p.set_defaults(_run=module.run)
+        p.set_defaults(_run=module.run, _parser=p)
     return parser
 
 
@@ -89,7 +121,9 @@ def _main(argv: Sequence[str] | None) -> int:
     from wattwatch.errors import UsageError
 
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, extras = parser.parse_known_args(argv)
+    if extras:
+        _unrecognized(getattr(args, "_parser", parser), extras)
     if not getattr(args, "_run", None):
         parser.print_help()
         return 2
