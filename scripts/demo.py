@@ -80,12 +80,17 @@ def summary(data: EmissionsData, last_log: dict[str, Any], out: Path, card: dict
     return lines
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def build_parser() -> argparse.ArgumentParser:
+    """The demo's options (the docs' commands are checked against it: tests/install/test_docs_references.py)."""
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--steps", type=int, default=60, help="optimizer steps (default 60)")
     parser.add_argument("--out", default=None, help="output folder (default: a new temporary folder)")
     parser.add_argument("--country", default="FRA", help="ISO-3 country for the carbon intensity (default FRA)")
-    opts = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    opts = build_parser().parse_args(argv)
 
     import torch
     from transformers import Trainer, TrainingArguments
