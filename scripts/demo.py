@@ -1,6 +1,6 @@
 """wattwatch demo: a tiny transformer trained with the Hugging Face Trainer callback, then the run's summary.
 
-Runs on CPU in well under a minute; no downloads (the model is built from a config, the data is synthetic).
+Runs on CPU in about a minute (README.md gives the times measured, and on what); no downloads (the model is built from a config, the data is synthetic).
 Usage: ``scripts/demo [--steps N] [--out DIR] [--country ISO3]``.
 """
 
