@@ -215,3 +215,29 @@ def test_readme_says_how_to_install_from_a_clone() -> None:
         for line in doc.read_text(encoding="utf-8").splitlines():
             if re.search(r"pip install '?\"?wattwatch\b", line):
                 assert "finds nothing" in line or "not published" in line, (doc.name, line)
+
+
+def test_the_defaults_the_docs_give_are_the_codes() -> None:
+    """A default a page states next to its option is the one the code uses (cli.md said the flush's was 10 s)."""
+    from wattwatch.run.defaults import DEFAULT_FLUSH_EVERY_S
+
+    stated = []
+    for doc in DOCS:
+        text = re.sub(r"\s+", " ", doc.read_text(encoding="utf-8"))
+        for m in re.finditer(r"(?:flush[-_]every[-_]s|flush)\W[^.;]{0,80}?\(default (\d+(?:\.\d+)?) ?s?\)", text):
+            stated.append((doc.name, float(m.group(1))))
+        for m in re.finditer(r"every (\d+) s on a fixed grid", text):
+            stated.append((doc.name, float(m.group(1))))
+    assert stated, "no flush default found in the docs (the pattern no longer matches what they say)"
+    assert all(value == DEFAULT_FLUSH_EVERY_S for _, value in stated), stated
+
+
+def test_the_textbook_is_named_where_it_is_cited() -> None:
+    """ "The book" is a Green-AI textbook section (docs/planning.md says which, without inventing a title); a page
+    that cites it says so or points there."""
+    planning = (ROOT / "docs" / "planning.md").read_text(encoding="utf-8")
+    assert "Green-AI textbook" in planning and "reducing" in planning and "title" in planning
+    for doc in DOCS:
+        text = doc.read_text(encoding="utf-8")
+        if re.search(r"\b(?:the book|textbook)", text) and doc.name != "planning.md":
+            assert "planning.md" in text, doc.name
