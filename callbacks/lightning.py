@@ -7,7 +7,8 @@ Same semantics as the Hugging Face callback:
     to the next batch -- Lightning has no hook after the file is written, so the write is inside the phase only
     up to the next training batch or the end of the fit);
   - metrics through ``pl_module.log_dict`` at each training batch (``wattwatch/energy_kwh``, ...); Lightning
-    passes them to every logger at its ``log_every_n_steps``;
+    passes them to every logger at its ``log_every_n_steps`` (with ``logger=False`` nothing is logged, and
+    Lightning has nothing to warn about);
   - state through ``state_dict`` / ``load_state_dict``: Lightning stores it in each checkpoint and restores it
     before ``on_fit_start``, so ``trainer.fit(..., ckpt_path=...)`` continues the run's totals.
 
@@ -121,7 +122,7 @@ class WattwatchLightningCallback(pl.Callback):
         tracker.set_counts(steps=trainer.global_step)
         if samples:
             tracker.step(0, samples=samples)
-        if self.log_metrics:  # Lightning hands them to the loggers every log_every_n_steps
+        if self.log_metrics and trainer.loggers:  # handed to the loggers every log_every_n_steps (none: no warnings)
             try:
                 metrics = log_metrics(tracker.current(refresh=True))
             except Exception as exc:  # never into the user's training

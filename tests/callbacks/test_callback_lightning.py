@@ -130,3 +130,19 @@ def test_resume_from_checkpoint_keeps_totals(tmp_path: Path) -> None:
     assert (second["status"], second["resumed_segments"]) == ("completed", "1")
     total_j = (float(first["energy_consumed"]) + float(second["energy_consumed"])) * 3.6e6
     assert total_j == pytest.approx(gpu1.exact_read_window_j() + gpu2.exact_read_window_j(), rel=1e-6)
+
+
+def test_no_logger_no_warnings(tmp_path: Path) -> None:
+    """``Trainer(logger=False)``: the callback logs nothing, so Lightning has no "you called self.log(...) but have
+    no logger configured" to say -- once per metric, 8 lines, before issue 25 -- and the run is recorded."""
+    import warnings
+
+    cb = WattwatchLightningCallback(sensors=[ConstantPowerSensor()], output_dir=str(tmp_path))
+    trainer = make_trainer(tmp_path, cb, max_steps=8, logger=False)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        trainer.fit(Tiny(), loader(), loader(16))
+    about_us = [str(w.message) for w in caught if "wattwatch" in str(w.message)]
+    assert about_us == []
+    assert cb.final_emissions_data is not None and cb.final_emissions_data.status == "completed"
+    assert cb.final_emissions_data.steps == 8

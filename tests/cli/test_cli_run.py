@@ -104,7 +104,7 @@ def test_child_handling_sigterm_gracefully(tmp_path: Path) -> None:
     assert rows(tmp_path)[0]["status"] == "interrupted"
 
 
-def test_sigkill_leaves_running_row_with_last_flush(tmp_path: Path) -> None:
+def test_sigkill_leaves_the_last_flush_written_interrupted(tmp_path: Path) -> None:
     pidfile = tmp_path / "child.pid"
     p = wrapper(
         tmp_path,
@@ -126,7 +126,7 @@ def test_sigkill_leaves_running_row_with_last_flush(tmp_path: Path) -> None:
         assert rows(tmp_path) == []  # emissions.csv gets a run's row when it ends...
         finalize_stale(tmp_path)  # ...or, killed, from the next opener of the folder (start, report, merge)
         (row,) = rows(tmp_path)
-        assert row["status"] == "running"
+        assert row["status"] == "interrupted"  # its process is gone: not "running" for ever
         assert float(row["energy_consumed"]) > 0 and float(row["duration"]) > 0.5
         assert row["timestamp"]  # the last flush time the report shows
     finally:
@@ -197,7 +197,7 @@ def test_report_on_three_real_runs(tmp_path: Path) -> None:
     assert len(all_rows) == 3
     doc = json.loads(rep.stdout)
     assert doc["totals"]["runs"] == 3
-    assert doc["totals"]["by_status"] == {"completed": 1, "failed": 1, "running": 1}
+    assert doc["totals"]["by_status"] == {"completed": 1, "failed": 1, "interrupted": 1}
     assert doc["totals"]["energy_kwh"] == pytest.approx(sum(float(r["energy_consumed"]) for r in all_rows))
     assert doc["totals"]["emissions_kg"] == pytest.approx(sum(float(r["emissions"]) for r in all_rows))
 

@@ -63,10 +63,16 @@ def test_log_mode_does_not_spam() -> None:
 
 
 def _run_on_pty(tmp_path: Path, *extra: str, seconds: float = 2.5) -> tuple[int, str]:
+    import fcntl
+    import struct
+    import termios
+
     master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 160, 0, 0))  # a terminal has a size
     cmd = [PY, "-m", "wattwatch", "run", "--output-dir", str(tmp_path), "--measure-power-secs", "0.1",
            "--refresh-s", "0.2", *extra, "--", PY, "-c", f"import time; time.sleep({seconds})"]  # fmt: skip
-    p = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=slave)
+    env = {**os.environ, "TERM": "xterm-256color"}
+    p = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=slave, env=env)
     os.close(slave)
     chunks: list[bytes] = []
     deadline = time.monotonic() + 60
@@ -89,7 +95,7 @@ def _run_on_pty(tmp_path: Path, *extra: str, seconds: float = 2.5) -> tuple[int,
 def test_live_line_on_a_pty_updates(tmp_path: Path) -> None:
     rc, text = _run_on_pty(tmp_path)
     assert rc == 0
-    redraws = [r for r in text.split("\r") if "kWh" in r and "g/h" in r]
+    redraws = [r for r in text.split("\x1b[24;1H") if "kWh" in r and "g/h" in r]  # each redraw: to the last row
     assert len(redraws) >= 3, text
     plain = [re.sub(r"\x1b\[[0-9;]*[A-Za-z]", "", r) for r in redraws]
     energies = [re.search(r"\| ([0-9.e+-]+) kWh", r) for r in plain]
@@ -97,6 +103,7 @@ def test_live_line_on_a_pty_updates(tmp_path: Path) -> None:
     assert len(set(values)) >= 2 and values == sorted(values), plain  # the numbers move, forward only
     assert "cpu" in plain[0] and " W" in plain[0]
     assert "\x1b[2K" in text  # the line is cleared and redrawn in place, not appended
+    assert "\x1b[1;23r" in text and text.count("\x1b[r") == 1  # the rows above it scroll; given back once
     assert "completed (exit 0)" in text
 
 

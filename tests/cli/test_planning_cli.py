@@ -34,6 +34,8 @@ def test_compare_book_example(capsys: pytest.CaptureFixture[str]) -> None:
         "13e9",
         "--tokens",
         "2e12",
+        "--g-per-kwh",
+        "400",  # the book's grid (the default is the tracker's world average, 475)
     )
     assert rc == 0
     lines = _lines(out)

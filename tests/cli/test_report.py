@@ -158,8 +158,8 @@ def test_report_shows_each_runs_band_and_slices_and_the_totals_band(
     append_row(path, b.to_row(), COLUMNS)
     assert main(["report", str(path)]) == 0
     out = capsys.readouterr().out
-    assert "band 0.3-0.9 kWh (cpu=vm-vcpu ram=tdp-model); slices cpu=vm-vcpu/machine ram=machine" in out
-    assert "total energy band: 1.25-1.95 kWh" in out
+    assert "band 300 to 900 Wh (cpu=vm-vcpu ram=tdp-model); slices cpu=vm-vcpu/machine ram=machine" in out
+    assert "total energy band: 1.25 to 1.95 kWh" in out
     assert main(["report", str(path), "--json"]) == 0
     doc = json.loads(capsys.readouterr().out)
     assert doc["totals"]["energy_low_kwh"] == pytest.approx(1.25)

@@ -149,12 +149,12 @@ def test_report_shows_a_live_run_and_finalises_a_dead_one_once(tmp_path: Path) -
     RunJournal(tmp_path, "emissions.csv", "dead-run", owner=dead).update(row, COLUMNS)
     runs, _ = collect_runs([str(tmp_path)])
     by_id = {r.data.run_id: r.data for r in runs}
-    assert by_id["dead-run"].status == "running" and by_id["dead-run"].energy_consumed == 2.5
+    assert by_id["dead-run"].status == "interrupted" and by_id["dead-run"].energy_consumed == 2.5
     assert by_id[live.run_id].status == "running"  # shown from its journal, not written to the CSV
     assert [r["run_id"] for r in read_table(tmp_path / "emissions.csv").rows] == ["dead-run"]
     collect_runs([str(tmp_path)])
     assert finalize_stale(tmp_path) == []
     live.stop()
     runs, _ = collect_runs([str(tmp_path)])
-    assert sorted(r.data.status for r in runs) == ["completed", "running"]
+    assert sorted(r.data.status for r in runs) == ["completed", "interrupted"]
     assert totals(runs)["energy_kwh"] == pytest.approx(2.5 + (live.final_emissions_data or live.current()).energy_consumed)

@@ -48,7 +48,7 @@ def _seed(out: Path, n: int) -> list[str]:
 def test_sigkill_at_20_random_moments(tmp_path: Path) -> None:
     """Fault: SIGKILL at 20 random moments of processes that rewrite their row every few milliseconds (4 at a
     time, all into one file). User sees: a parseable emissions.csv after every kill. Not lost: any other run's
-    row; no partial row ever; each killed run keeps its last flushed row (status running)."""
+    row; no partial row ever; each killed run keeps its last flushed row (status interrupted: its process is gone)."""
     seeded = _seed(tmp_path, 5)
     rng = random.Random(1234)
     kills = 0
@@ -75,7 +75,7 @@ def test_sigkill_at_20_random_moments(tmp_path: Path) -> None:
             assert set(seeded) <= set(ids) and len(ids) == len(set(ids))
     rows = csv_rows(tmp_path / "emissions.csv")
     assert len(rows) == 5 + 20
-    assert sorted(r["status"] for r in rows) == ["completed"] * 5 + ["running"] * 20
+    assert sorted(r["status"] for r in rows) == ["completed"] * 5 + ["interrupted"] * 20
     assert not list(journal_dir(tmp_path).iterdir())  # every journal became its row; no temporary file left
 
 

@@ -22,7 +22,11 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 README = ROOT / "README.md"
-_BLOCK = re.compile(r"^Install: `pip install '?wattwatch(?:\[(?P<extra>[\w,]+)\])?'?`\s*\n\s*\n```python\n(?P<code>.*?)```", re.M | re.S)
+_BLOCK = re.compile(
+    r"^Install: `pip install (?:-e )?'?(?:wattwatch|\.)(?:\[(?P<extra>[\w,]+)\])?'?`\s*\n\s*\n```python\n(?P<code>.*?)```",
+    re.M | re.S,
+)
+"""An example's install line: ``pip install -e '.[hf]'`` from the clone (or ``pip install 'wattwatch[hf]'``)."""
 
 
 def examples() -> list[tuple[str, str]]:

@@ -21,7 +21,7 @@ HOUR = 3600.0
 
 
 def test_book_moe_example_saving_and_honest_absolutes() -> None:
-    c = planning.compare_architectures(70e9, 13e9, 2e12, moe_total_params=47e9)
+    c = planning.compare_architectures(70e9, 13e9, 2e12, moe_total_params=47e9, g_per_kwh=400.0)  # the book's grid
     assert round(c.energy_saving * 100, 1) == 81.4
     assert c.energy_saving == pytest.approx(1 - 13 / 70)
     assert c.emissions_saving == pytest.approx(c.energy_saving)

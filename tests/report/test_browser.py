@@ -88,13 +88,14 @@ def test_report_as_a_person_sees_it(tmp_path: Path) -> None:
     assert sorted(drawn) == ALL_CHARTS
     for cid, (w, h, n) in drawn.items():
         assert w > 100 and h > 100 and n > 0, cid
-    assert drawn["cumulative"][2] == 80  # two cumulative lines (operational, + embodied) over the 40 runs
+    # two cumulative lines (operational, + embodied) over the 40 runs, each from zero and held to the axis' end
+    assert drawn["cumulative"][2] == 2 * (40 + 2)
     assert drawn["power"][2] == 4 * 150  # 2 GPUs + CPU + RAM, 150 samples each
     # The table shows the runs, the selectors offer the metrics and the runs with series.
     assert probe["rows"] == 40
     assert probe["metrics"] == ["eval_accuracy", "eval_loss"]
     assert probe["runs"] == 3
-    assert "embodied kg CO2eq" in probe["cards"]
+    assert "embodied CO2eq" in probe["cards"]
     assert "150 samples" in probe["info"]
     # The screenshot is a page with content, not a blank.
     spread, colours = _pixel_spread(result.screenshot_png)
@@ -178,7 +179,7 @@ def test_a_page_listing_the_most_recent_runs_draws_every_run(tmp_path: Path) -> 
     assert sorted(drawn) == ALL_CHARTS
     for cid, (w, h, n) in drawn.items():
         assert w > 100 and h > 100 and n > 0, cid
-    assert drawn["cumulative"][2] == 80  # two lines of 40 points: every run, not only the 12 listed
+    assert drawn["cumulative"][2] == 2 * (40 + 2)  # two lines over every run, not only the 12 listed
     assert probe["rows"] == 12
     assert "runs" in probe["cards"]
     text = page.read_text(encoding="utf-8")

@@ -87,6 +87,7 @@ def test_page_size_grows_by_a_bounded_amount_per_run(tmp_path: Path) -> None:
 
 def test_write_html_replaces_atomically(tmp_path: Path) -> None:
     out = tmp_path / "deep" / "report.html"
+    out.parent.mkdir()
     write_html(_report(tmp_path), out)
     first = out.read_text(encoding="utf-8")
     assert first.startswith("<!DOCTYPE html>") and not list(out.parent.glob(".*tmp"))

@@ -347,7 +347,7 @@ def test_sigkill_after_25_s_leaves_a_parseable_row_covering_15_s(tmp_path: Path)
     assert not (tmp_path / "emissions.csv").exists()  # the live state was in the journal
     finalize_stale(tmp_path)  # what the next tracker, report or merge in this folder does
     (row,) = rows(tmp_path / "emissions.csv")
-    assert row["status"] == "running"
+    assert row["status"] == "interrupted"  # its process is gone: not "running" for ever (issue 25)
     assert float(row["duration"]) >= 15.0
     assert float(row["gpu_energy"]) >= 100.0 * 15.0 / J_PER_KWH
     assert not [p for p in os.listdir(tmp_path) if p.endswith(".tmp")]  # no stray temp files

@@ -116,8 +116,11 @@ def test_kill_9_leaves_the_journal_and_the_next_opener_writes_its_row_once(tmp_p
     assert outcome.saved
     assert finalize_stale(tmp_path) == []
     (row,) = read_table(tmp_path / "emissions.csv").rows
-    # the last write stands: status as it was, the energy and duration it had reached
-    assert (row["run_id"], row["status"], row["energy_consumed"], row["duration"]) == ("killed", "running", "0.5", "50.0")
+    # the energy and duration it had reached stand; it is no longer "running" (its process is gone): it was
+    # interrupted (issue 25: a kill -9'd run stayed "running" for ever once its journal was finalised)
+    assert (row["run_id"], row["status"], row["energy_consumed"], row["duration"]) == (
+        "killed", "interrupted", "0.5", "50.0"
+    )
 
 
 def _env() -> dict[str, str]:

@@ -1,8 +1,16 @@
 """The live view of a running tracker: one refreshed line on a terminal, a plain log line now and then otherwise.
 
-On a TTY the line is redrawn in place (carriage return, rich styling) about once a second::
+On a TTY the line lives on the terminal's last row, redrawn about once a second::
 
-    wattwatch  gpu:0 312 W  cpu 45 W  ram 6 W | 0.0123 kWh | 4.56 g CO2 | 120 g/h | end ~1.20 kWh 0.46 kg (25 %)
+    wattwatch  gpu:0 312 W  cpu 45 W  ram 6 W | 0.0123 kWh | 4.56 g CO2 | 120 g/h | 0:01:35 | end ~1.20 kWh ...
+
+The rows above it are a scroll region (``ESC [ top ; bottom r``, as apt's progress bar does): the command's own
+output scrolls there and never lands on the line, and the line never lands in it. Each redraw is one
+``write`` (save the cursor, go to the last row, clear it, draw, restore the cursor), so it cannot interleave
+with the command's writes. The line is fitted to the terminal's width (:func:`format_line`): the least useful
+fields give way first (per-device power becomes per-kind, then the rate goes, the projection shortens, the
+power goes), never the energy, CO2, elapsed time or projection. At the end the region is given back and the
+line cleared. A terminal whose size is unknown (or ``TERM=dumb``) gets the plain lines instead.
 
 Elsewhere (a log file, CI) the same facts go out as one plain line every ``log_every_s`` seconds (default 60),
 so a long run's log does not fill with updates. The view runs on its own daemon thread and only reads the
@@ -11,11 +19,12 @@ tracker (``current()`` / ``snapshot()``); it never slows the sampler.
 
 from __future__ import annotations
 
+import os
 import sys
 import threading
 import time
 from collections.abc import Callable
-from typing import IO, TYPE_CHECKING, Any, Protocol
+from typing import IO, TYPE_CHECKING, Protocol
 
 from wattwatch.measure.projection import Projection, Projector
 from wattwatch.result import EmissionsData
@@ -23,7 +32,7 @@ from wattwatch.result import EmissionsData
 if TYPE_CHECKING:
     from wattwatch.measure.ledger import LedgerSnapshot
 
-__all__ = ["LiveSource", "LiveView", "format_line", "format_power", "rate_g_per_h"]
+__all__ = ["LiveSource", "LiveView", "format_line", "format_power", "rate_g_per_h", "terminal_rows_cols"]
 
 
 def format_power(powers: dict[str, float | None]) -> str:
@@ -47,20 +56,80 @@ def _mass(kg: float) -> str:
     return f"{kg:.3g} kg" if kg >= 1 else f"{kg * 1000:.3g} g"
 
 
+def _watts(w: float) -> str:
+    return f"{w / 1000:.2f} kW" if w >= 1000 else f"{w:.0f} W" if w >= 10 else f"{w:.1f} W"
+
+
+def _power_by_kind(powers: dict[str, float | None]) -> str:
+    """``gpu:0..7`` summed as ``8 gpu 2.50 kW``; ``cpu``, ``ram`` as they are (``-`` where all are in a gap)."""
+    kinds: dict[str, list[float | None]] = {}
+    for name, p in powers.items():
+        kinds.setdefault(name.split(":")[0], []).append(p)
+    parts = []
+    for kind, ps in sorted(kinds.items(), key=lambda kv: (kv[0] != "gpu", kv[0])):
+        known = [p for p in ps if p is not None]
+        count = f"{len(ps)} " if len(ps) > 1 else ""
+        parts.append(f"{count}{kind} {_watts(sum(known)) if known else '- W'}")
+    return "  ".join(parts) if parts else "no sensors"
+
+
+def _elapsed(s: float) -> str:
+    h, rem = divmod(int(max(0.0, s)), 3600)
+    return f"{h}:{rem // 60:02d}:{rem % 60:02d}"
+
+
 def format_line(
-    data: EmissionsData, powers: dict[str, float | None], projection: Projection | None = None
+    data: EmissionsData,
+    powers: dict[str, float | None],
+    projection: Projection | None = None,
+    *,
+    width: int | None = None,
 ) -> str:
-    """The live line's text: power per device, energy and emissions so far, rate, and the projection."""
-    text = (
-        f"{format_power(powers)} | {data.energy_consumed:.4g} kWh | {_mass(data.emissions)} CO2 | "
-        f"{rate_g_per_h(data, powers):.3g} g/h | {data.duration:.0f} s"
-    )
+    """The live line's text: power, energy and emissions so far, rate, elapsed time (h:mm:ss), projection.
+
+    ``width``: the characters available; the least useful fields give way first until the line fits -- power
+    per device becomes power per kind (``8 gpu 2.50 kW``), the rate goes, the projection drops its step count,
+    the power becomes one total, then goes, the projection drops its CO2 -- so the energy, CO2, elapsed time
+    and projected energy stay (under ~60 columns the CO2 goes too). Cut with ``…`` only when not even those
+    fit."""
+    energy, co2 = f"{data.energy_consumed:.4g} kWh", f"{_mass(data.emissions)} CO2"
+    g_per_h = rate_g_per_h(data, powers)
+    rate = f"{g_per_h / 1000:.3g} kg/h" if g_per_h >= 1000 else f"{g_per_h:.3g} g/h"
+    elapsed = _elapsed(data.duration)
+    full = short = shortest = ""
     if projection is not None:
-        text += (
-            f" | end ~{projection.energy_kwh:.3g} kWh {_mass(projection.emissions_kg)} "
-            f"({projection.fraction_done * 100:.0f} % of {projection.total_steps} steps)"
-        )
-    return text
+        head = f"end ~{projection.energy_kwh:.3g} kWh"
+        done = f"{projection.fraction_done * 100:.0f} %"
+        full = f"{head} {_mass(projection.emissions_kg)} ({done} of {projection.total_steps} steps)"
+        short, shortest = f"{head} {_mass(projection.emissions_kg)} ({done})", f"{head} ({done})"
+    known = [p for p in powers.values() if p is not None]
+    total = _watts(sum(known)) if known else "- W"
+    devices, kinds = format_power(powers), _power_by_kind(powers)
+    candidates = (
+        (devices, energy, co2, rate, elapsed, full),
+        (kinds, energy, co2, rate, elapsed, full),
+        (kinds, energy, co2, elapsed, full),
+        (kinds, energy, co2, elapsed, short),
+        (total, energy, co2, elapsed, short),
+        (energy, co2, elapsed, short),
+        (energy, co2, elapsed, shortest),
+        (energy, elapsed, shortest),
+    )
+    text = ""
+    for fields in candidates:
+        text = " | ".join(f for f in fields if f)
+        if width is None or len(text) <= width:
+            return text
+    return text[: max(0, (width or 0) - 1)] + "…"
+
+
+def terminal_rows_cols(stream: IO[str]) -> tuple[int, int]:
+    """``(rows, columns)`` of the terminal ``stream`` writes to; ``(0, 0)`` when unknown."""
+    try:
+        size = os.get_terminal_size(stream.fileno())
+    except (OSError, ValueError, AttributeError):
+        return 0, 0
+    return size.lines, size.columns
 
 
 class LiveSource(Protocol):
@@ -113,29 +182,27 @@ class LiveView:
         self._clock = clock
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self._console: Any = None
+        self._rows = 0
+        """The terminal's rows when the scroll region was last set (0: not set)."""
+        self._label = "wattwatch" if os.environ.get("NO_COLOR") else "\x1b[1;32mwattwatch\x1b[0m"
+        if self.tty and (os.environ.get("TERM") == "dumb" or terminal_rows_cols(self.stream)[0] < 3):
+            self.tty, self.interval_s = False, log_every_s  # no rows to keep one: plain lines
         self.lines = 0
         """Lines (log mode) or redraws (TTY mode) written so far."""
 
-    def line(self) -> str:
-        """The current line's text (also feeds the projection). The figures are read fresh (``refresh``): the
-        sampler reads the CPU and RAM models only every 10 s, and a watched line must move every redraw."""
+    def line(self, width: int | None = None) -> str:
+        """The current line's text, fitted to ``width`` (also feeds the projection). The figures are read fresh
+        (``refresh``): the sampler reads the CPU and RAM models only every 10 s, and a watched line must move
+        every redraw."""
         data = self.tracker.current(refresh=True)
         projection = None
         if self.projector is not None:
             projection = self.projector.update(
                 data.duration, data.steps, data.energy_consumed, data.emissions
             )
-        return format_line(data, _powers(self.tracker), projection)
+        return format_line(data, _powers(self.tracker), projection, width=width)
 
     def start(self) -> LiveView:
-        if self.tty:
-            try:
-                from rich.console import Console
-
-                self._console = Console(file=self.stream, highlight=False, soft_wrap=True)
-            except ImportError:  # rich is an optional extra: fall back to plain text
-                self._console = None
         self._thread = threading.Thread(target=self._loop, name="wattwatch-live", daemon=True)
         self._thread.start()
         return self
@@ -143,29 +210,40 @@ class LiveView:
     def _loop(self) -> None:
         while not self._stop.wait(self.interval_s):
             try:
-                self._show(self.line())
+                self._show()
             except Exception:  # the view never breaks the run
                 pass
 
-    def _show(self, text: str) -> None:
-        if self.tty:
-            width = 0
-            if self._console is not None:
-                width = self._console.width
-            if width and len(text) + 10 > width:
-                text = text[: max(0, width - 11)] + "…"
-            self.stream.write("\r\x1b[2K")
-            if self._console is not None:
-                from rich.markup import escape
-
-                self._console.print(f"[bold green]wattwatch[/]  {escape(text)}", end="", markup=True)
-            else:
-                self.stream.write(f"wattwatch  {text}")
+    def _show(self) -> None:
+        if not self.tty:
+            self.stream.write(f"wattwatch: {self.line()}\n")
             self.stream.flush()
-        else:
-            self.stream.write(f"wattwatch: {text}\n")
-            self.stream.flush()
+            self.lines += 1
+            return
+        rows, cols = terminal_rows_cols(self.stream)
+        if rows < 3:
+            return
+        # one column spare: a character in the last column of the last row may scroll the screen
+        text = self.line(max(10, cols - len("wattwatch  ") - 1))
+        setup = ""
+        if rows != self._rows:  # first draw, or the window was resized
+            setup = ("\x1b7\x1b[r\x1b8" if self._rows else "") + _keep_last_row(rows)
+            self._rows = rows
+        self._write(f"{setup}\x1b7\x1b[{rows};1H\x1b[2K{self._label}  {text}\x1b8")
         self.lines += 1
+
+    def _write(self, text: str) -> None:
+        """One write to the terminal (a redraw must not interleave with the command's output)."""
+        self.stream.flush()
+        try:
+            fd = self.stream.fileno()
+        except (OSError, ValueError, AttributeError):
+            self.stream.write(text)
+            self.stream.flush()
+            return
+        data = text.encode("utf-8", "replace")
+        while data:
+            data = data[os.write(fd, data) :]
 
     def stop(self, summary: str | None = None) -> None:
         """Stop refreshing; on a TTY end the live line; print ``summary`` (a final line) when given."""
@@ -176,10 +254,18 @@ class LiveView:
             self._thread.join(5.0)
             self._thread = None
         try:
-            if self.tty and self.lines:
-                self.stream.write("\r\x1b[2K")
+            if self.tty and self._rows:  # give the row back: reset the region, clear the line, cursor kept
+                self._write(f"\x1b7\x1b[r\x1b[{self._rows};1H\x1b[2K\x1b8")
+                self._rows = 0
             if summary:
                 self.stream.write(f"wattwatch: {summary}\n")
             self.stream.flush()
         except (OSError, ValueError):
             pass
+
+
+def _keep_last_row(rows: int) -> str:
+    """The rows above the last one become the scroll region, the cursor staying where the output goes on:
+    a line feed first (so that text on the last row moves up out of it), save, set the region (which homes the
+    cursor), restore, and back up the line the feed added."""
+    return f"\n\x1b7\x1b[1;{rows - 1}r\x1b8\x1b[1A"

@@ -9,12 +9,14 @@ one line on stderr with exit code 2, never as a traceback.
 from __future__ import annotations
 
 import argparse
+import difflib
 import importlib
+import re
 import sys
 from collections.abc import Sequence
 from typing import NoReturn
 
-__all__ = ["COMMANDS", "build_parser", "main"]
+__all__ = ["COMMANDS", "PIPE_CLOSED_EXIT", "build_parser", "main"]
 
 COMMANDS: dict[str, str] = {
     "run": "wattwatch.cli.commands.run",
@@ -31,10 +33,40 @@ COMMANDS: dict[str, str] = {
 
 class _OneLineErrors(argparse.ArgumentParser):
     """argparse, but a usage error is ONE stderr line (``wattwatch run: error: ... (see --help)``) and exit 2,
-    not the usage block followed by the error."""
+    not the usage block followed by the error; a misspelt command or choice gets a "did you mean"."""
 
     def error(self, message: str) -> NoReturn:
-        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+        self.exit(2, f"{self.prog}: error: {message}{_choice_hint(message)} (see {self.prog} --help)\n")
+
+
+_INVALID_CHOICE = re.compile(r"invalid choice: '([^']*)' \(choose from (.*)\)")
+
+
+def _choice_hint(message: str) -> str:
+    """``; did you mean 'report'?`` for argparse's invalid-choice message, when one choice is close."""
+    m = _INVALID_CHOICE.search(message)
+    if not m:
+        return ""
+    close = difflib.get_close_matches(m.group(1), re.findall(r"'([^']*)'", m.group(2)), n=1)
+    return f"; did you mean {close[0]!r}?" if close else ""
+
+
+def _unrecognized(parser: argparse.ArgumentParser, extras: list[str]) -> NoReturn:
+    """argparse's "unrecognized arguments" error from the parser they were given to, naming the option each
+    misspelt ``--option`` most likely meant."""
+    options = [o for action in parser._actions for o in action.option_strings if o.startswith("--")]
+    hints = []
+    for arg in extras:
+        name = arg.split("=", 1)[0]
+        if name.startswith("--"):
+            close = difflib.get_close_matches(name, options, n=1, cutoff=0.6)
+            if close:
+                hints.append((close[0], name))
+    if len(hints) == 1:
+        hint = f"; did you mean {hints[0][0]}?"
+    else:
+        hint = f"; did you mean {', '.join(f'{o} (for {n})' for o, n in hints)}?" if hints else ""
+    parser.error(f"unrecognized arguments: {' '.join(extras)}{hint}")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -55,16 +87,43 @@ def build_parser() -> argparse.ArgumentParser:
             raise
         p = sub.add_parser(name, help=module.HELP, description=module.HELP)
         module.add_arguments(p)
-        p.set_defaults(_run=module.run)
+        p.set_defaults(_run=module.run, _parser=p)
     return parser
+
+
+PIPE_CLOSED_EXIT = 128 + 13
+"""Exit code when the reader of our output went away (``wattwatch report ... | head``): a shell's code for a
+process ended by SIGPIPE, without a traceback."""
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``wattwatch`` script; returns the process exit code."""
+    try:
+        return _main(argv)
+    except BrokenPipeError:
+        _drop_stdout()
+        return PIPE_CLOSED_EXIT
+
+
+def _drop_stdout() -> None:
+    """Point stdout at /dev/null, so that the interpreter's final flush does not fail a second time."""
+    import os
+
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError, AttributeError):
+        pass
+
+
+def _main(argv: Sequence[str] | None) -> int:
     from wattwatch.errors import UsageError
 
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, extras = parser.parse_known_args(argv)
+    if extras:
+        _unrecognized(getattr(args, "_parser", parser), extras)
     if not getattr(args, "_run", None):
         parser.print_help()
         return 2

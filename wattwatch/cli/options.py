@@ -42,8 +42,9 @@ class CliSpec:
 
     @property
     def help_text(self) -> str:
-        """The help with `` (default X)`` appended when the default is worth showing."""
-        if not self.show_default or self.default in (None, ""):
+        """The help with `` (default X)`` appended when the default is worth showing and the help does not
+        already say it."""
+        if not self.show_default or self.default in (None, "") or "(default" in self.help:
             return self.help
         return f"{self.help} (default {self.default})"
 

@@ -1,13 +1,16 @@
 """Defaults and argument checks shared by the planning calculators.
 
-Defaults are the textbook's: 6 FLOPs per parameter-token (2 for inference), 989 TFLOP/s peak (H100 SXM, dense
-BF16), MFU 0.40, 700 W per GPU, PUE 1.1, 400 gCO2eq/kWh. Bad arguments raise ``ValueError`` with a message that
+Defaults are the textbook's (docs/planning.md names it): 6 FLOPs per parameter-token (2 for inference), 989
+TFLOP/s peak (H100 SXM, dense BF16), MFU 0.40, 700 W per GPU, PUE 1.1; the grid's gCO2eq/kWh is the tracker's
+world average (475; the textbook's examples use 400). Bad arguments raise ``ValueError`` with a message that
 says what to pass instead.
 """
 
 from __future__ import annotations
 
 import math
+
+from wattwatch.carbon.intensity import WORLD_AVERAGE_G_PER_KWH
 
 __all__ = [
     "DEFAULT_FLOPS_PER_PARAM_TOKEN",
@@ -35,8 +38,10 @@ DEFAULT_GPU_WATTS = 700.0
 """Average power of one GPU in watts (H100 SXM board power)."""
 DEFAULT_PUE = 1.1
 """Power usage effectiveness of the data centre (facility energy / IT energy), >= 1."""
-DEFAULT_G_PER_KWH = 400.0
-"""Grid carbon intensity, gCO2eq/kWh."""
+DEFAULT_G_PER_KWH = WORLD_AVERAGE_G_PER_KWH
+"""Grid carbon intensity when no place is given, gCO2eq/kWh: the tracker's world average
+(:data:`wattwatch.carbon.intensity.WORLD_AVERAGE_G_PER_KWH`, 475), so that an estimate and the run it
+estimates use one default. The textbook's examples use 400; its figures are reproduced with ``g_per_kwh=400``."""
 
 
 def positive(name: str, value: float, hint: str = "") -> float:

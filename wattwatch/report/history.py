@@ -17,13 +17,17 @@ from typing import Any
 from wattwatch.result import EmissionsData
 
 __all__ = [
+    "NOT_A_RUN",
+    "RUN_FIGURES",
     "ReportRun",
     "collect_runs",
     "embodied_kg",
+    "energy_text",
     "find_files",
     "journal_folders",
     "joules_per_token",
     "kwh_text",
+    "mass_text",
     "per_unit_energy_kwh",
     "row_intensity",
     "run_json",
@@ -33,6 +37,12 @@ __all__ = [
 
 
 _REQUIRED = {"run_id", "energy_consumed", "emissions"}
+
+RUN_FIGURES = ("run_id", "duration", "energy_consumed", "emissions")
+"""Cells every writer of a run's row fills (wattwatch, CodeCarbon): a row with none of them -- a stray line of
+text, a line cut to its first cells -- is not a run, and is skipped with a note (:data:`NOT_A_RUN`)."""
+
+NOT_A_RUN = "not a run (no run_id, duration, energy_consumed or emissions)"
 
 
 @dataclass(frozen=True)
@@ -52,7 +62,7 @@ class ReportRun:
 
     @property
     def band(self) -> str:
-        """``"energy 0.0123 kWh (0.0098-0.0152 by nvml-counter, tdp-model); cpu slice vm-vcpu/machine"`` or ``""``
+        """``"band 9.8 to 15.2 Wh (gpu=nvml-counter cpu=tdp-model); slices cpu=vm-vcpu/machine"`` or ``""``
         for a row without a band (CodeCarbon's, an older wattwatch's)."""
         d = self.data
         slices = " ".join(
@@ -61,7 +71,7 @@ class ReportRun:
         text = ""
         if d.energy_low_kwh is not None and d.energy_high_kwh is not None:
             text = (
-                f"band {kwh_text(d.energy_low_kwh)}-{kwh_text(d.energy_high_kwh)} kWh ({d.energy_band or 'no rule'})"
+                f"band {energy_text(d.energy_low_kwh, d.energy_high_kwh)} ({d.energy_band or 'no rule'})"
             )
         if slices:
             text = f"{text}; slices {slices}" if text else f"slices {slices}"
@@ -149,6 +159,9 @@ def collect_runs(paths: list[str]) -> tuple[list[ReportRun], list[str]]:
                     continue  # not an emissions file (or a distributed run's per-node breakdown)
                 full = "status" in header
                 for i, row in enumerate(reader, start=2):
+                    if not any(row.get(name) for name in RUN_FIGURES):
+                        notes.append(f"skipped {f} line {i}: {NOT_A_RUN}")
+                        continue
                     try:
                         data = EmissionsData.from_row(row)
                     except ValueError as exc:
@@ -247,6 +260,42 @@ def _band_total(runs: list[ReportRun], name: str) -> float | None:
 
 def kwh_text(v: float) -> str:
     return f"{v:.4g}"
+
+
+_ENERGY_UNITS = ((1000.0, "MWh", 1e-3), (1.0, "kWh", 1.0), (1e-3, "Wh", 1e3))
+_MASS_UNITS = ((1000.0, "t", 1e-3), (1.0, "kg", 1.0), (1e-3, "g", 1e3))
+
+
+def _plain(v: float, digits: int = 3) -> str:
+    """``v`` to ``digits`` significant digits, never in exponent notation (``0.0012``, ``32``, ``10.1``)."""
+    if v == 0 or not math.isfinite(v):
+        return f"{v:g}"
+    decimals = min(12, max(0, digits - 1 - math.floor(math.log10(abs(v)))))
+    text = f"{v:.{decimals}f}"
+    return text.rstrip("0").rstrip(".") if "." in text else text
+
+
+def _scaled(values: tuple[float, ...], units: tuple[tuple[float, str, float], ...], last: tuple[str, float]) -> str:
+    """The values in the one unit that puts the largest at 1 or more (``last``: the unit below the table)."""
+    top = max(abs(v) for v in values)
+    name, factor = last
+    for floor, unit, scale in units:
+        if top >= floor:
+            name, factor = unit, scale
+            break
+    return " to ".join(_plain(v * factor) for v in values) + f" {name}"
+
+
+def energy_text(kwh: float, high_kwh: float | None = None) -> str:
+    """Energy (kWh) in a unit a person reads at a glance: ``2.4 kWh``, ``350 Wh``, ``10.1 J``; with
+    ``high_kwh``, a range in one unit: ``10.1 to 32 J`` (never ``2.8e-06-8.9e-06``)."""
+    values = (kwh,) if high_kwh is None else (kwh, high_kwh)
+    return _scaled(values, _ENERGY_UNITS, ("J", 3.6e6))
+
+
+def mass_text(kg: float) -> str:
+    """CO2 mass (kg CO2eq) in a readable unit: ``1.2 t``, ``3.4 kg``, ``560 g``, ``12 mg``."""
+    return _scaled((kg,), _MASS_UNITS, ("mg", 1e6))
 
 
 def run_json(r: ReportRun) -> dict[str, Any]:

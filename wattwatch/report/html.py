@@ -28,7 +28,7 @@ from typing import Any
 
 from wattwatch.report.runs import Report, lower_is_better, pareto_front
 
-__all__ = ["COLUMNS", "CSP", "payload", "render", "write_html"]
+__all__ = ["COLUMNS", "CSP", "check_output_path", "payload", "render", "write_html"]
 
 COLUMNS: tuple[str, ...] = (
     "id", "project", "status", "start", "dur", "gpu", "cpu", "ram", "kwh", "op", "emb", "op_lo", "op_hi",
@@ -228,11 +228,32 @@ def render(report: Report, *, title: str = "wattwatch report") -> str:
     return re.sub(r"__([A-Z_]+)__", lambda m: values[m.group(1)], _asset("report.html"))
 
 
-def write_html(report: Report, path: str | os.PathLike[str], *, title: str = "wattwatch report") -> Path:
-    """Write the page to ``path`` atomically (a temporary file renamed over it). Returns the path."""
+def check_output_path(path: str | os.PathLike[str]) -> Path:
+    """``path`` as the page's file, checked before any work: ``ValueError`` saying what to do when it names a
+    folder, or its folder does not exist or cannot be written (no folder is ever created)."""
     out = Path(path)
-    out.parent.mkdir(parents=True, exist_ok=True)
+    if out.is_dir():
+        raise ValueError(f"{out} is a folder: give the page's file name, e.g. {out / 'report.html'}")
+    folder = out.parent
+    if not folder.is_dir():
+        raise ValueError(f"cannot write {out}: folder {folder} does not exist (create it first)")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise ValueError(f"cannot write {out}: no permission to write in folder {folder}")
+    return out
+
+
+def write_html(report: Report, path: str | os.PathLike[str], *, title: str = "wattwatch report") -> Path:
+    """Write the page to ``path`` atomically (a temporary file beside it, renamed over it); the folder must
+    exist (:func:`check_output_path`). Returns the path. On any failure the temporary file is removed."""
+    out = check_output_path(path)
     tmp = out.with_name(f".{out.name}.wattwatch-tmp")
-    tmp.write_text(render(report, title=title), encoding="utf-8")
-    os.replace(tmp, out)
+    try:
+        tmp.write_text(render(report, title=title), encoding="utf-8")
+        os.replace(tmp, out)
+    except BaseException:
+        try:
+            tmp.unlink()
+        except OSError:
+            pass
+        raise
     return out

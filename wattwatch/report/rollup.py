@@ -130,6 +130,16 @@ class Rollup:
             for i in range(len(part))
         }
 
+    def project_counts(self) -> Counter[str]:
+        """How many runs each project has (among the runs that count)."""
+        self.finish()
+        counts: Counter[str] = Counter()
+        for base, part in zip(self.bases, self.parts, strict=True):
+            for i, p in enumerate(part.projects, start=base):
+                if self.alive[i]:
+                    counts[part.texts[p]] += 1
+        return counts
+
     def keep_project(self, project: str) -> None:
         """Only the runs of ``project`` count from now on (the row that won for its run decides)."""
         self.finish()

@@ -64,6 +64,8 @@ PARALLEL_MIN_BYTES = 32 << 20
 """Files this large (bytes) are read by two processes; smaller ones in this process alone."""
 
 _NAN = float("nan")
+_NOT_A_RUN = "not a run (no run_id, duration, energy_consumed or emissions)"
+"""As :data:`wattwatch.report.history.NOT_A_RUN` (kept here: this module loads without history)."""
 _FORK: Callable[[], int] | None = getattr(os, "fork", None)
 
 
@@ -206,18 +208,16 @@ def extract(
             v += (jpt, _NAN if tokens is None else float(tokens))
             computed, project, start_key = False, c[5], c[3] or c[2]
         except (ValueError, OverflowError):
+            if not (rid or c[6] or c[10] or c[11]):  # history.RUN_FIGURES: run_id, duration, energy, emissions
+                out.skipped.append((n, _NOT_A_RUN))
+                continue
             try:
                 data = EmissionsData.from_row(dict(zip(NAMES, c, strict=True)) if full else _row(present, c))
             except ValueError as exc:
                 out.skipped.append((n, str(exc)))
                 continue
             v, computed = values_of(data)
-            rid, segments, status, project = (
-                data.run_id,
-                data.resumed_segments,
-                data.status,
-                data.project_name,
-            )
+            rid, segments, status, project = data.run_id, data.resumed_segments, data.status, data.project_name
             start_key = data.start_time or data.timestamp
             status = status if full else NO_STATUS
         put_values(v)
@@ -234,7 +234,7 @@ def extract(
         blob += key
         put_end(len(blob))
         if keep is not None:
-            if len(recent) < keep or key >= recent[0][0] or v[10] == v[10]:
+            if len(recent) < keep or (recent and key >= recent[0][0]) or v[10] == v[10]:
                 _shortlist(out, keep, key, v[10])
             else:
                 out.overflowed = True

@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterable
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
-from wattwatch.report.history import ReportRun, kwh_text, row_intensity
+from wattwatch.report.history import ReportRun, energy_text, kwh_text, mass_text, row_intensity
 
 if TYPE_CHECKING:
     from wattwatch.report.rollup import Rollup
@@ -129,13 +129,13 @@ def print_details(runs: Iterable[ReportRun], tot: dict[str, Any], computed_here:
         )
     if tot["intensity_g_per_kwh"] is not None:
         print(
-            f"total: {tot['energy_kwh']:.6g} kWh, {tot['emissions_kg']:.6g} kg CO2eq operational "
-            f"+ {tot['embodied_emissions_kg']:.6g} embodied over {tot['runs']} run(s) "
+            f"total: {energy_text(tot['energy_kwh'])}, {mass_text(tot['emissions_kg'])} CO2eq operational "
+            f"+ {mass_text(tot['embodied_emissions_kg'])} embodied over {tot['runs']} run(s) "
             "-- every run counts, finished or not: the total is what the atmosphere sees"
         )
     if tot["energy_low_kwh"] is not None and tot["energy_high_kwh"] is not None and tot["runs"]:
         print(
-            f"total energy band: {tot['energy_low_kwh']:.6g}-{tot['energy_high_kwh']:.6g} kWh (docs/accuracy.md)"
+            f"total energy band: {energy_text(tot['energy_low_kwh'], tot['energy_high_kwh'])} (docs/accuracy.md)"
         )
     if computed_here:
         print(
@@ -167,3 +167,6 @@ def print_ranking(ranking: Iterable[tuple[str, float, int, float]], *, ranked: i
         shown = place
     if shown and ranked > shown:
         print(f"      ... {ranked - shown} more run(s) with tokens (--all ranks every run)")
+    elif ranked > shown:
+        print()
+        print(f"{ranked} run(s) recorded tokens, none ranked here (--limit N ranks the N best, --all every run)")

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from wattwatch.errors import ConfigurationError
+from wattwatch.measure.sampler import COUNTER_INTERVAL_S, POWER_INTERVAL_S, POWER_JITTER
 from wattwatch.run.defaults import DEFAULT_FLUSH_EVERY_S
 from wattwatch.util.numbers import as_float, as_int
 
@@ -251,7 +252,8 @@ class TrackerConfig:
     measure_power_secs: float | None = option(
         None,
         check=_positive_or_none,
-        help="seconds between readings (default 1 with GPU energy counters, else 0.1)",
+        help=f"seconds between readings (default {COUNTER_INTERVAL_S:g} when every GPU has an energy counter, "
+        f"else {POWER_INTERVAL_S:g}, each tick dithered by up to {POWER_JITTER * 100:.0f} percent)",
         cli_type=float,
     )
     save_to_file: bool = option(True, check=_flag, help="write the run's row to the CSV file")

@@ -8,7 +8,7 @@
 How a run's status follows from how it ended -- the same rule for ``with Tracker():``, ``start()`` left to
 interpreter exit, and ``wattwatch run``: normal end or exit code 0 -> ``completed``; an uncaught exception or a
 non-zero exit code -> ``failed``; SIGINT, SIGTERM or ``KeyboardInterrupt`` -> ``interrupted``; ``kill -9`` ->
-the last write stands. At exit, Python tells an ``atexit`` function about an uncaught exception
+the totals of the last flush, written ``interrupted`` by the next opener of the folder. At exit, Python tells an ``atexit`` function about an uncaught exception
 (``sys.last_value``) but not about the code given to ``sys.exit(n)``, so while a run is going ``sys.exit`` is
 wrapped (:func:`watch_exit_code`; main-thread calls only) to remember it. A bare ``raise SystemExit(3)`` at
 module level outside any ``with`` (or an ``exit`` bound with ``from sys import exit`` before ``start()``) is

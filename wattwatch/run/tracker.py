@@ -16,7 +16,7 @@ Life cycle
 
   Status: normal end or exit code 0 -> ``completed`` (``sys.exit(0)`` inside ``with`` too); an exception or a
   non-zero exit code -> ``failed``; SIGINT, SIGTERM or ``KeyboardInterrupt`` -> ``interrupted`` (the signal is
-  then handed to the program's previous handler); ``kill -9`` -> the last write stands. When the final row
+  then handed to the program's previous handler); ``kill -9`` -> the last flush's totals, ``interrupted``. When the final row
   cannot be written, ``stop()`` warns once, naming the file and where the numbers still are, and the returned
   status ends in ``-unsaved`` (``completed-unsaved``...); files only ever hold the four statuses.
 

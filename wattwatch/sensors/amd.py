@@ -1,4 +1,4 @@
-"""AMD GPUs (Instinct, Radeon) through ROCm's ``amdsmi`` Python binding (``pip install wattwatch[amd]``).
+"""AMD GPUs (Instinct, Radeon) through ROCm's ``amdsmi`` Python binding (wattwatch's ``[amd]`` extra).
 
 One channel per physical **package**, ``gpu:<amdsmi index of the die that reports it>``:
 

@@ -69,7 +69,7 @@ def load_amdsmi(library_path: str | os.PathLike[str] | None) -> ModuleType:
             import amdsmi
     except ImportError as exc:
         if getattr(exc, "name", None) == "amdsmi":
-            raise AmdSmiUnavailable("the amdsmi package is not installed (pip install wattwatch[amd])") from exc
+            raise AmdSmiUnavailable("the amdsmi package is not installed (pip install amdsmi: wattwatch's [amd] extra)") from exc
         raise AmdSmiUnavailable(f"amdsmi failed to import ({exc})") from exc
     except Exception as exc:  # noqa: BLE001 - KeyError('libamd_smi.so') when no library was found
         said = " ".join(printed.getvalue().split())

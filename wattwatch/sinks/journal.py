@@ -12,8 +12,9 @@ Who turns it into a row
     the row is about to go (offset, length, digest), appends the row, then deletes the journal;
   - when the owner is gone (``kill -9``, out of memory, a lost node) or its final append failed (disk full):
     whoever next opens the folder -- a tracker's ``start()``, ``wattwatch report``, ``wattwatch merge`` --
-    calls :func:`finalize_stale`, which appends the journal's row *as it was* (status ``running`` for a killed
-    run: the last write stands; the duration it had reached) and deletes it. Under the lock, and with the
+    calls :func:`finalize_stale`, which appends the journal's row as it was -- the figures and duration of its
+    last flush -- with a killed run's ``running`` made ``interrupted`` (:data:`ENDED_UNSEEN_STATUS`: it is no
+    longer going), and deletes it. Under the lock, and with the
     recorded offset checked, a journal becomes a row exactly once, however many openers race.
 
 A journal whose owner runs on another host cannot be checked; it is finalised once it has not been rewritten
@@ -37,6 +38,7 @@ from wattwatch.sinks.files import OS_FILE_OPS, FileOps, atomic_write_text, locke
 
 __all__ = [
     "DEFAULT_FOREIGN_STALE_S",
+    "ENDED_UNSEEN_STATUS",
     "JOURNAL_DIR",
     "JournalEntry",
     "ProcessIdentity",
@@ -422,6 +424,18 @@ class RunJournal:
         _unlink(self.path, self._ops)
 
 
+ENDED_UNSEEN_STATUS = "interrupted"
+"""The status a run gets when its process is gone without writing its end (``kill -9``, the OOM killer, a lost
+node): it did not complete, and nothing saw it fail, so it was interrupted -- never left ``running``, which would
+say it is still going. Its figures are those of its last flush."""
+
+
+def _mark_ended_unseen(entry: JournalEntry) -> None:
+    entry.status = ENDED_UNSEEN_STATUS
+    if entry.row.get("status", "running") == "running":
+        entry.row["status"] = ENDED_UNSEEN_STATUS
+
+
 def finalize_stale(
     output_dir: str | os.PathLike[str],
     *,
@@ -455,6 +469,8 @@ def finalize_stale(
                     continue
                 if fresh.written_at != entry.written_at and not fresh.final and entry.path not in _ENDED:
                     continue  # rewritten since we looked: its owner is alive after all
+                if not fresh.final and fresh.status == "running" and entry.path not in _ENDED:
+                    _mark_ended_unseen(fresh)  # its process is gone (one that ended here keeps its last word)
                 outcome, _ = _finalise_locked(fresh, csv_path, durable=True, ops=ops)
         except Exception as exc:  # noqa: BLE001 - never raises: the journal stays for the next opener
             log.debug("wattwatch: cannot finalise %s (%s)", entry.path, exc)

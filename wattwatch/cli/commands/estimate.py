@@ -13,6 +13,11 @@ from wattwatch.errors import UsageError
 
 __all__ = ["HELP", "add_arguments", "run"]
 
+_NO_PLACE = (
+    f"no place given: the world average {planning.DEFAULT_G_PER_KWH:g} g/kWh, as the tracker uses; "
+    "give --country-iso-code, --cloud-provider/--cloud-region or --g-per-kwh"
+)
+
 HELP = (
     "Estimate a run's energy and CO2 from GPU model x count x hours x place, or scaled from a measured run."
 )
@@ -28,7 +33,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     hw.add_argument("--gpus", type=int, default=1, help="number of GPUs (default 1)")
     hw.add_argument("--hours", type=float, help="wall-clock hours")
     hw.add_argument("--pue", type=float, default=planning.DEFAULT_PUE, help="data-centre PUE (default 1.1)")
-    place = parser.add_argument_group("place (one of; default: the measured run's own, else 400 g/kWh)")
+    place = parser.add_argument_group(
+        f"place (one of; default: the measured run's own, else the world average "
+        f"{planning.DEFAULT_G_PER_KWH:g} g/kWh, as the tracker uses)"
+    )
     place.add_argument("--g-per-kwh", type=float, help="grid intensity in gCO2eq/kWh")
     place.add_argument("--country-iso-code", help="ISO-3 country code, e.g. FRA (CodeCarbon's energy mix)")
     place.add_argument("--cloud-provider", help="aws, gcp or azure (with --cloud-region)")
@@ -127,9 +135,7 @@ def run(args: argparse.Namespace) -> int:
         watts, power_source = spec.board_power_w, f"{spec.name} board power: {spec.source}"
     else:
         raise UsageError("give --gpu MODEL (e.g. H100-SXM) or --watts W per GPU")
-    g, where = (
-        place if place is not None else (planning.DEFAULT_G_PER_KWH, "default 400 g/kWh (give a place)")
-    )
+    g, where = place if place is not None else (planning.DEFAULT_G_PER_KWH, _NO_PLACE)
     e = planning.estimate_energy(args.gpus, args.hours, watts, g_per_kwh=g, pue=args.pue)
     print(f"{e.gpu_count} x {e.watts_per_gpu:g} W x {e.hours:g} h x PUE {e.pue:g}: {e.energy_kwh:,.3f} kWh")
     print(f"CO2: {e.emissions_kg:,.3f} kg CO2eq at {e.g_per_kwh:.1f} gCO2eq/kWh ({where})")

@@ -61,7 +61,7 @@ def run(args: argparse.Namespace) -> int:
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
     except ImportError:
-        raise UsageError("wattwatch plot needs matplotlib: pip install 'wattwatch[plot]'") from None
+        raise UsageError("wattwatch plot needs matplotlib: pip install matplotlib (wattwatch's [plot] extra)") from None
 
     fig, (ax_p, ax_c) = plt.subplots(
         2, 1, sharex=True, figsize=(10, 6), gridspec_kw={"height_ratios": [3, 1.4]}, constrained_layout=True

@@ -8,8 +8,9 @@ project's cumulative footprint (every rerun and abandoned run counts; the total 
 
 A run still going is read from its journal (``.wattwatch/runs/``); a run whose process died without writing its
 end (``kill -9``, out of memory, lost node) has its journal turned into its row when report opens the folder
-(as a tracker's ``start()`` would). Both show as ``running``, with the time of the last flush (``timestamp``)
-and the totals up to then, which the totals include.
+(as a tracker's ``start()`` would). The first shows as ``running``, the second as ``interrupted`` (its
+process is gone); both with the time of the last flush (``timestamp``) and the totals up to then, which the
+totals include.
 
 Folders are searched recursively for ``*.csv`` files with wattwatch/CodeCarbon columns (time series files are
 skipped). Each file is read in one column-selective pass (a large one by two processes; see
@@ -30,6 +31,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections import Counter
 from typing import TYPE_CHECKING, Any
 
 from wattwatch.errors import UsageError
@@ -97,17 +99,25 @@ def run(args: argparse.Namespace) -> int:
     """Print the table and the totals (or JSON); with ``--html``, also write the page."""
     from wattwatch.report.rollup import collect_rollup
 
-    if getattr(args, "html", None) and (args.series_runs < 0 or args.html_runs < 1):
-        raise UsageError("--series-runs must be 0 or more, --html-runs 1 or more")
+    if getattr(args, "html", None):
+        if args.series_runs < 0 or args.html_runs < 1:
+            raise UsageError("--series-runs must be 0 or more, --html-runs 1 or more")
+        from wattwatch.report.html import check_output_path
+
+        try:
+            check_output_path(args.html)  # before reading anything: a bad --html loses no work
+        except ValueError as exc:
+            raise UsageError(f"--html {exc}") from None
     limit = None if getattr(args, "all", False) else getattr(args, "limit", DEFAULT_LIMIT)
     if limit is not None and limit < 0:
         raise UsageError("--limit must be 0 or more (--all lists every run)")
     rollup = collect_rollup(list(args.paths), keep=limit)
+    found = rollup.project_counts() if args.project else None
     if args.project:
         rollup.keep_project(args.project)
     count = rollup.count
     if not count and not args.json:
-        raise UsageError(f"no wattwatch runs found in {', '.join(args.paths)}")
+        raise UsageError(_nothing_found(args.paths, args.project, found))
     tot = rollup.totals()
     listed = rollup.recent_rows(limit)
     ranking, ranked = rollup.ranking_rows(limit)
@@ -127,6 +137,16 @@ def run(args: argparse.Namespace) -> int:
     for note in notes:
         print(f"note: {note}", file=sys.stderr)
     return 0
+
+
+def _nothing_found(paths: list[str], project: str | None, found: Counter[str] | None) -> str:
+    """Why the report is empty: no runs at all, or none of ``project`` (then which projects there are)."""
+    where = ", ".join(paths)
+    if project is None or not found:
+        return f"no wattwatch runs found in {where}"
+    names = ", ".join(f"{name or '(no project name)'!r} ({n} run(s))" for name, n in found.most_common(10))
+    more = f" and {len(found) - 10} more" if len(found) > 10 else ""
+    return f"no runs of project {project!r} in {where}; its runs belong to {names}{more}"
 
 
 def _print_json(

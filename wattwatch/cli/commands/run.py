@@ -11,8 +11,9 @@ shell does) and writes the run's row with the status the command's fate gives:
   Python command's uncaught ``KeyboardInterrupt`` ends it by SIGINT) or exited 130/143 (a shell's code for
   those) -> ``interrupted``. The same rule as the library's (see ``wattwatch.Tracker``).
 
-If wattwatch itself is killed with SIGKILL, the row stays ``running`` with the totals of its last flush
-(``--flush-every-s``), and the command goes on as an orphan, as under a shell.
+If wattwatch itself is killed with SIGKILL, the run keeps the totals of its last flush (``--flush-every-s``),
+shown ``running`` until the next wattwatch process in the folder finds wattwatch gone and writes the row
+``interrupted``; the command goes on as an orphan, as under a shell.
 
 Machine mode (default) measures the whole host from before the command starts; ``--tracking-mode process``
 measures the command's process tree (the tracker starts right after the command is spawned).
@@ -181,12 +182,15 @@ class _Forwarder:
 
 
 def _summary(tracker: Tracker, data: EmissionsData | None, status: str, returncode: int) -> str | None:
-    """The live view's last line: status, exit code, kWh, kg CO2eq, seconds, run id and the CSV written."""
+    """The live view's last line: status, exit code, energy and CO2eq (in units that read at a glance: 12.4 J,
+    3.2 kWh; 1.3 mg, 2.1 kg), seconds, run id and the CSV written."""
     if data is None:
         return None
+    from wattwatch.report.history import energy_text, mass_text
+
     return (
-        f"{status} (exit {exit_code(returncode)}): {data.energy_consumed:.6g} kWh, "
-        f"{data.emissions:.6g} kg CO2eq in {data.duration:.1f} s; run {data.run_id}"
+        f"{status} (exit {exit_code(returncode)}): {energy_text(data.energy_consumed)}, "
+        f"{mass_text(data.emissions)} CO2eq in {data.duration:.1f} s; run {data.run_id}"
         + (f" -> {tracker.output_path}" if tracker.save_to_file else "")
     )
 

@@ -36,7 +36,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--deadline", required=True, help="the job must finish by this time (ISO-8601, UTC default)"
     )
-    parser.add_argument("--now", help="the earliest start (ISO-8601; default: the current time)")
+    parser.add_argument(
+        "--now",
+        help="the earliest start (ISO-8601; default: the current time, or the forecast's first hour when the "
+        "forecast starts later)",
+    )
     parser.add_argument("--gpus", type=int, default=1, help="GPUs the job uses (default 1)")
     parser.add_argument("--gpu-watts", type=float, default=planning.DEFAULT_GPU_WATTS, help="watts per GPU")
     parser.add_argument("--pue", type=float, default=planning.DEFAULT_PUE, help="data-centre PUE (>= 1)")
@@ -57,6 +61,10 @@ def run(args: argparse.Namespace, clock: Callable[[], float] = time.time) -> int
     deadline = parse_time(args.deadline, "--deadline")
     now = parse_time(args.now, "--now") if args.now else float(clock())
     forecast = read_hourly_csv(args.forecast)
+    waits = ""
+    if forecast.hours and now < forecast.hours[0][0]:  # a forecast for later today: nothing is known before it
+        waits = f" (the forecast starts at {utc_display(forecast.hours[0][0])}, after now, {utc_display(now)})"
+        now = forecast.hours[0][0]
     r = planning.best_start(
         forecast.hours,
         args.duration_hours * 3600.0,
@@ -71,14 +79,15 @@ def run(args: argparse.Namespace, clock: Callable[[], float] = time.time) -> int
         f"finish by {utc_display(r.deadline_s)}; {r.candidates} start time(s) compared"
     )
     print(
-        f"start now    {utc_display(r.now_s)}: {r.now_mean_g_per_kwh:7.1f} gCO2eq/kWh  {r.now_emissions_kg:,.3f} kg"
+        f"{'earliest' if waits else 'start now':<12} {utc_display(r.now_s)}: {r.now_mean_g_per_kwh:7.1f} gCO2eq/kWh  "
+        f"{r.now_emissions_kg:,.3f} kg{waits}"
     )
     print(
         f"best start   {utc_display(r.start_s)}: {r.mean_g_per_kwh:7.1f} gCO2eq/kWh  {r.emissions_kg:,.3f} kg  "
         f"(ends {utc_display(r.end_s)})"
     )
     if r.start_s == r.now_s:
-        print("starting now is already the greenest choice")
+        print(f"starting {'as early as the forecast allows' if waits else 'now'} is already the greenest choice")
     else:
         print(f"saving: {r.saving_kg:,.3f} kg CO2eq ({r.saving_fraction * 100:.1f} %) by waiting")
     return 0

@@ -29,7 +29,27 @@
     if (a !== 0 && (a < 1e-3 || a >= 1e6)) return x.toExponential(2);
     return Number(x.toPrecision(digits || 4)).toLocaleString("en-US", { maximumFractionDigits: 6 });
   }
+  /* a figure in the unit that reads at a glance (as wattwatch report prints it): 2.42 kWh, 350 Wh, 33.7 J */
+  function scaled(x, units) {
+    if (x === null || x === undefined || !isFinite(x)) return "";
+    for (var k = 0; k < units.length; k++) {
+      if ((x !== 0 && Math.abs(x) >= units[k][0]) || k === units.length - 1) {
+        return Number((x * units[k][2]).toPrecision(3)).toLocaleString("en-US", { maximumFractionDigits: 12 }) + " " + units[k][1];
+      }
+    }
+    return "";
+  }
+  function energyText(kwh) { return scaled(kwh, [[1000, "MWh", 1e-3], [1, "kWh", 1], [1e-3, "Wh", 1e3], [0, "J", 3.6e6]]); }
+  function massText(kg) { return scaled(kg, [[1000, "t", 1e-3], [1, "kg", 1], [1e-3, "g", 1e3], [0, "mg", 1e6]]); }
   function dateOf(unix) { return unix === null ? "" : new Date(unix * 1000).toISOString().slice(0, 16).replace("T", " "); }
+  /* a time axis tick (ms since the epoch, UTC) in the detail the axis' span needs: dates over weeks, hours and
+     minutes within a day or two, seconds within minutes -- never the same date on every tick */
+  function timeTick(ms, spanMs) {
+    var iso = new Date(ms).toISOString();
+    if (spanMs > 3 * 86400e3) return iso.slice(0, 10);
+    if (spanMs > 20 * 60e3) return iso.slice(5, 16).replace("T", " ");
+    return iso.slice(11, 19);
+  }
   function dur(s) {
     var h = Math.floor(s / 3600), m = Math.floor((s % 3600) / 60), sec = Math.round(s % 60);
     return h + ":" + String(m).padStart(2, "0") + ":" + String(sec).padStart(2, "0");
@@ -50,9 +70,9 @@
   /* ---- header cards ---- */
   var T = D.totals;
   var cards = document.getElementById("cards");
-  [["runs", fmt(T.runs, 6) + (D.runs_total > R.length ? " (" + fmt(R.length, 6) + " listed)" : "")], ["energy (kWh)", fmt(T.energy_kwh)], ["operational kg CO2eq", fmt(T.operational_kg)],
-   ["embodied kg CO2eq", fmt(T.embodied_kg)], ["total kg CO2eq", fmt(T.total_kg)],
-   ["GPU / CPU / RAM kWh", fmt(T.gpu_kwh, 3) + " / " + fmt(T.cpu_kwh, 3) + " / " + fmt(T.ram_kwh, 3)]
+  [["runs", fmt(T.runs, 6) + (D.runs_total > R.length ? " (" + fmt(R.length, 6) + " listed)" : "")], ["energy", energyText(T.energy_kwh)], ["operational CO2eq", massText(T.operational_kg)],
+   ["embodied CO2eq", massText(T.embodied_kg)], ["total CO2eq", massText(T.total_kg)],
+   ["GPU / CPU / RAM", [T.gpu_kwh, T.cpu_kwh, T.ram_kwh].map(energyText).join(" / ")]
   ].forEach(function (kv) {
     var c = el("div", null, "card");
     c.appendChild(el("div", kv[1], "v"));
@@ -78,15 +98,27 @@
       });
     }
     if (!op.length) { empty("cumulative", "No run has a start time."); return; }
+    /* the footprint starts at zero before the first run; the axis spans the runs (an hour either side at least,
+       so one run, or runs of one day, get an axis of their own instead of Chart.js's years around one point) */
+    var first = op[0].x, last = op[op.length - 1].x, pad = Math.max((last - first) * 0.03, 3600e3);
+    var step = [60e3, 300e3, 600e3, 1800e3, 3600e3, 7200e3, 10800e3, 21600e3, 43200e3, 86400e3, 172800e3,
+      604800e3, 1209600e3, 2592000e3, 7776000e3, 15724800e3, 31536000e3].filter(function (s) {
+        return (last - first + 2 * pad) / s <= 8; })[0] || 31536000e3;
+    var lo = Math.floor((first - pad) / step) * step, hi = Math.ceil((last + pad) / step) * step;
+    var runs = op.length, marks = runs <= 30 ? 3 : 0;
+    op.unshift({ x: first, y: 0 }); tot.unshift({ x: first, y: 0 });
+    op.push({ x: hi, y: op[op.length - 1].y }); tot.push({ x: hi, y: tot[tot.length - 1].y });  /* holds to the end */
+    var mark = function (ctx) { return ctx.dataIndex === 0 || ctx.dataIndex > runs ? 0 : marks; };
     chart("cumulative", {
       type: "line",
       data: { datasets: [
-        { label: "operational kg CO2eq (cumulative)", data: op, borderColor: PALETTE[0], backgroundColor: "rgba(47,111,223,0.25)", fill: "origin", pointRadius: 0, borderWidth: 1.5, stepped: true },
-        { label: "+ embodied kg CO2eq (cumulative)", data: tot, borderColor: PALETTE[1], backgroundColor: "rgba(232,116,59,0.25)", fill: "-1", pointRadius: 0, borderWidth: 1.5, stepped: true }
+        { label: "operational kg CO2eq (cumulative)", data: op, borderColor: PALETTE[0], backgroundColor: "rgba(47,111,223,0.25)", fill: "origin", pointRadius: mark, borderWidth: 1.5, stepped: true },
+        { label: "+ embodied kg CO2eq (cumulative)", data: tot, borderColor: PALETTE[1], backgroundColor: "rgba(232,116,59,0.25)", fill: "-1", pointRadius: mark, borderWidth: 1.5, stepped: true }
       ] },
       options: { parsing: false, normalized: true, interaction: { mode: "nearest", intersect: false },
-        scales: { x: { type: "linear", ticks: { callback: function (val) { return dateOf(val / 1000).slice(0, 10); }, maxTicksLimit: 8 } },
-                  y: { title: { display: true, text: "kg CO2eq" }, beginAtZero: true } },
+        scales: { x: { type: "linear", min: lo, max: hi, title: { display: true, text: "run start (UTC)" },
+                       ticks: { stepSize: step, callback: function (val) { return timeTick(val, this.max - this.min); }, maxTicksLimit: 10 } },
+                  y: { title: { display: true, text: "kg CO2eq" }, beginAtZero: true, grace: "5%" } },
         plugins: { tooltip: { callbacks: { title: function (items) { return dateOf(items[0].parsed.x / 1000); } } } } }
     });
   })();
@@ -212,7 +244,7 @@
           return { label: c + " W", data: s.t.map(function (t, j) { return { x: t, y: s.ch[c][j] }; }), borderColor: PALETTE[k % PALETTE.length], pointRadius: 0, borderWidth: 1.3, spanGaps: false };
         }) },
         options: { parsing: false, normalized: true, interaction: { mode: "nearest", intersect: false },
-          scales: { x: { type: "linear", title: { display: true, text: "seconds since start" } }, y: { beginAtZero: true, title: { display: true, text: "W (mean per bucket)" } } },
+          scales: { x: { type: "linear", min: 0, title: { display: true, text: "seconds since start" } }, y: { beginAtZero: true, grace: "10%", title: { display: true, text: "W (mean per bucket)" } } },
           plugins: { phaseBands: { spans: s.phases } } } });
       var names = Object.keys(s.phase_kwh);
       var labels = ["GPU", "CPU", "RAM"].concat(Object.keys(s.dev_kwh)).concat(names.map(function (n) { return "phase " + n; }));
@@ -228,20 +260,22 @@
       var info = document.getElementById("runinfo");
       info.textContent = str(r, "id") + " | " + str(r, "project") + " | " + str(r, "status") + " | " + dur(v(r, "dur")) +
         " | " + fmt(v(r, "kwh")) + " kWh | operational " + fmt(v(r, "op")) + " kg + embodied " + fmt(v(r, "emb")) + " kg CO2eq | " +
-        str(r, "hardware") + " | " + s.rows + " samples drawn as " + s.t.length + " points";
+        (str(r, "hardware") ? str(r, "hardware") + " | " : "") + s.rows + " samples drawn as " + s.t.length + " points";
       var vals = s.intensity.filter(function (x) { return x !== null; });
       var lo = Math.min.apply(null, vals), hi = Math.max.apply(null, vals);
-      if (!vals.length || hi - lo <= 1e-6 * Math.max(1, hi)) {
+      /* the series' intensity is d(kg)/d(kWh) of cells rounded to 9 digits: a constant grid comes back as
+         381 +- 0.4 over a long run. Under 1 g/kWh (and 0.5 %) of spread it is one figure, said as such. */
+      if (!vals.length || hi - lo < Math.min(1, 0.005 * Math.abs(hi))) {
         if (charts.intensity) { charts.intensity.destroy(); delete charts.intensity; }
         document.getElementById("intensity").parentNode.style.display = "none";
-        document.getElementById("intensitynote").textContent = "Constant intensity for this run: " + fmt(v(r, "intensity")) + " g/kWh from " + str(r, "isource") + ".";
+        document.getElementById("intensitynote").textContent = "Constant intensity for this run: " + fmt(v(r, "intensity"), 3) + " g/kWh from " + str(r, "isource") + ".";
         return;
       }
       document.getElementById("intensity").parentNode.style.display = "";
       document.getElementById("intensitynote").textContent = "Intensity per interval (kg CO2eq / kWh) from " + str(r, "isource") + ".";
       chart("intensity", { type: "line", plugins: [phaseBands],
         data: { datasets: [{ label: "g CO2eq/kWh", data: s.t.map(function (t, j) { return { x: t, y: s.intensity[j] }; }), borderColor: PALETTE[3], pointRadius: 0, borderWidth: 1.5, stepped: true }] },
-        options: { parsing: false, scales: { x: { type: "linear", title: { display: true, text: "seconds since start" } }, y: { title: { display: true, text: "g/kWh" } } },
+        options: { parsing: false, scales: { x: { type: "linear", min: 0, title: { display: true, text: "seconds since start" } }, y: { beginAtZero: true, grace: "10%", title: { display: true, text: "g/kWh" } } },
           plugins: { phaseBands: { spans: s.phases } } } });
     }
     sel.addEventListener("change", draw);
@@ -250,10 +284,14 @@
 
   /* ---- sortable, paged table of runs ---- */
   (function () {
-    var shown = [["id", "run", "t"], ["project", "project", "t"], ["status", "status", "t"], ["start", "start", "t"],
+    var shown = [["id", "run", "t"], ["project", "project", "t"], ["status", "status", "t"], ["start", "start", "t when"],
       ["dur", "duration", ""], ["kwh", "kWh", ""], ["gpu", "GPU kWh", ""], ["cpu", "CPU kWh", ""], ["ram", "RAM kWh", ""],
       ["op", "operational kg", ""], ["emb", "embodied kg", ""], ["j_step", "J/step", ""], ["j_sample", "J/sample", ""],
       ["j_token", "J/token", ""], ["intensity", "g/kWh", ""]];
+    /* on a narrow window (report.css) these give way first, so the rest fits without a cut */
+    var minor = { gpu: 1, cpu: 1, ram: 1, j_step: 1, j_sample: 1 };
+    var label = {};
+    shown.forEach(function (c) { label[c[0]] = c[1]; if (minor[c[0]]) c[2] = (c[2] + " minor").trim(); });
     var order = R.map(function (r, i) { return i; });
     var key = "j_token", asc = true, page = 0, size = 100;
     var table = document.getElementById("runs"), head = el("thead"), body = el("tbody"), hr = el("tr");
@@ -302,7 +340,7 @@
         th.classList.toggle("asc", th.dataset.k === key && asc);
       });
       document.getElementById("pageinfo").textContent = "runs " + (R.length ? page * size + 1 : 0) + "-" +
-        Math.min(R.length, (page + 1) * size) + " of " + R.length + ", sorted by " + key + (asc ? " ascending" : " descending");
+        Math.min(R.length, (page + 1) * size) + " of " + R.length + ", sorted by " + label[key] + (asc ? " ascending" : " descending");
     }
     document.getElementById("prev").addEventListener("click", function () { if (page > 0) { page--; render(); } });
     document.getElementById("next").addEventListener("click", function () { if ((page + 1) * size < R.length) { page++; render(); } });
