@@ -190,8 +190,9 @@ def _sha256(script: str) -> str:
     return "'sha256-" + base64.b64encode(hashlib.sha256(script.encode("utf-8")).digest()).decode() + "'"
 
 
-def render(report: Report, *, title: str = "wattwatch report") -> str:
-    """The page as a string."""
+def render(report: Report, *, title: str = "wattwatch report", levers: str = "") -> str:
+    """The page as a string; ``levers``: the markup of a levers section (:func:`wattwatch.levers.html.levers_section`,
+    ``wattwatch report --levers FILE``), placed after the runs."""
     chartjs = _asset("chart.umd.min.js")
     app = _asset("report.js")
     when = datetime.fromtimestamp(report.generated_unix_s, tz=timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
@@ -223,16 +224,19 @@ def render(report: Report, *, title: str = "wattwatch report") -> str:
         "DATA": _json_for_script(payload(report)),
         "CHARTJS": chartjs,
         "APP": app,
+        "LEVERS": levers,
     }
     # One pass over the template's own placeholders: inserted text is never scanned again.
     return re.sub(r"__([A-Z_]+)__", lambda m: values[m.group(1)], _asset("report.html"))
 
 
-def write_html(report: Report, path: str | os.PathLike[str], *, title: str = "wattwatch report") -> Path:
+def write_html(
+    report: Report, path: str | os.PathLike[str], *, title: str = "wattwatch report", levers: str = ""
+) -> Path:
     """Write the page to ``path`` atomically (a temporary file renamed over it). Returns the path."""
     out = Path(path)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{out.name}.wattwatch-tmp")
-    tmp.write_text(render(report, title=title), encoding="utf-8")
+    tmp.write_text(render(report, title=title, levers=levers), encoding="utf-8")
     os.replace(tmp, out)
     return out
