@@ -75,7 +75,7 @@ class RequestEnergy:
     def energy_j(self) -> float:
         return self.prefill_j + self.decode_j
 
-    def as_dict(self) -> dict[str, float | int]:
+    def as_dict(self) -> dict[str, float | int | None]:
         """The ``requests`` entry of ``wattwatch levers --json``."""
         return {
             "prompt_tokens": self.prompt_tokens,
@@ -83,6 +83,7 @@ class RequestEnergy:
             "energy_j": self.energy_j,
             "prefill_j": self.prefill_j,
             "decode_j": self.decode_j,
+            "latency_s": self.latency_s,
         }
 
 

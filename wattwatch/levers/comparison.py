@@ -157,10 +157,16 @@ def comparison_from_json(data: object) -> Comparison:
     est = data["estimate"]
     saving = _pair([est.get("energy_saving"), 0.0], "estimate.energy_saving")[0]
     rows = []
-    for r in (data.get("measured") or [])[:1000]:
+    measured = data.get("measured")
+    for r in (measured if isinstance(measured, list) else [])[:1000]:
         if not isinstance(r, dict) or not isinstance(r.get("dtype"), str) or not isinstance(r.get("batch_size"), int):
             raise ValueError("comparison: each measured row needs dtype, batch_size, joules_per_token")
         rows.append(ComparisonRow(r["dtype"][:20], r["batch_size"], _pair(r.get("joules_per_token"), "joules_per_token")))
     sizes = (ModelSize(clean[0], int(total[0]), active[0]), ModelSize(clean[1], int(total[1]), active[1]))
-    assumptions = {k: float(v) for k, v in (est.get("assumptions") or {}).items() if isinstance(v, int | float)}
+    given = est.get("assumptions")
+    assumptions = {
+        str(k)[:40]: float(v)
+        for k, v in (given if isinstance(given, dict) else {}).items()
+        if isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
+    }
     return Comparison(sizes, saving, _pair(est.get("joules_per_token"), "estimate.joules_per_token"), assumptions, tuple(rows))

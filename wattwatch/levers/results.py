@@ -203,6 +203,12 @@ def _num(d: Mapping[str, Any], key: str, *, optional: bool = False) -> float:
     return float(v)
 
 
+def _list(d: Mapping[str, Any], key: str) -> list[Any]:
+    """``d[key]`` when it is a list, else empty (an optional part a careless writer got wrong is left out)."""
+    v = d.get(key)
+    return v if isinstance(v, list) else []
+
+
 def _config_from_json(d: object) -> ConfigResult:
     if not isinstance(d, dict):
         raise ValueError("each config must be an object")
@@ -213,9 +219,13 @@ def _config_from_json(d: object) -> ConfigResult:
     for i, r in enumerate(raw):
         if not isinstance(r, dict):
             raise ValueError("each request must be an object")
+        latency = _num(r, "latency_s", optional=True)
         requests.append(
-            RequestEnergy(i, int(_num(r, "prompt_tokens")), int(_num(r, "new_tokens")), _num(r, "prefill_j"), _num(r, "decode_j"))
-        )
+            RequestEnergy(
+                i, int(_num(r, "prompt_tokens")), int(_num(r, "new_tokens")), _num(r, "prefill_j"), _num(r, "decode_j"),
+                None if math.isnan(latency) else latency,
+            )
+        )  # fmt: skip
     batch = _num(d, "batch_size")
     if batch < 1 or batch != int(batch):
         raise ValueError("'batch_size' must be a positive integer")
@@ -253,7 +263,7 @@ def sweep_from_json(data: object) -> SweepResult:
         raise ValueError(f"more than {_MAX_CONFIGS} configs")
     configs = [_config_from_json(c) for c in data["configs"]]
     skipped = []
-    for s in data.get("skipped") or []:
+    for s in _list(data, "skipped"):
         if isinstance(s, dict):
             b = s.get("batch_size")
             skipped.append(
@@ -269,4 +279,8 @@ def sweep_from_json(data: object) -> SweepResult:
             setattr(out, key, _text(data, key))
     if isinstance(data.get("new_tokens"), int):
         out.new_tokens = int(data["new_tokens"])
+    for key in ("window_s", "warmup_s", "duration_s"):
+        if data.get(key) is not None:
+            setattr(out, key, _num(data, key))
+    out.notes = [_text({"n": n}, "n") for n in _list(data, "notes")[:100] if isinstance(n, str)]
     return out
