@@ -140,7 +140,7 @@ def measure_window(
     clock: Callable[[], float] = time.perf_counter,
 ) -> WindowMeasurement:
     """Warm up for ``warmup_s`` (at least one batch), then measure whole batches for at least ``window_s`` (at
-    least two) inside the tracker phase ``phase``; the window's energy is split over its requests."""
+    least one) inside the tracker phase ``phase``; the window's energy is split over its requests."""
     gen = dict(new_tokens=new_tokens, pad_id=pad_id, eos_ids=eos_ids, device=device)
     cursor = 0
 
@@ -165,7 +165,7 @@ def measure_window(
         attributor.settle()
         t0 = clock()
         batches = 0
-        while batches < 2 or clock() - t0 < window_s:
+        while batches < 1 or clock() - t0 < window_s:
             batch = next_prompts()
             recorder = GenerateRecorder(len(batch), clock=clock)
             rows = generate_batch(model, batch, recorder=recorder, **gen)  # type: ignore[arg-type]
