@@ -46,7 +46,7 @@ def test_attribution_overhead_and_results_section() -> None:
     assert set(overhead) == {2}
     v = overhead[2]
     assert v["plain_s"] > 0 and v["attributed_s"] > 0 and 0 < v["own_share"] < 1
-    text = bench_levers.render(50.0, "table", 40.0, "table 2", overhead, 1)
+    text = bench_levers.render((50.0, "table", "1.0 -> 1.2"), (40.0, "table 2", "1.2 -> 1.1"), overhead, 1)
     assert "| <= 120 s | met |" in text and "| 2 |" in text
     old = "# R\n\n## GPU\n\nx\n\n## Levers\n\nold\n\n## Later\n\ny\n"
     new = bench_levers._section(old, "fresh")

@@ -49,6 +49,7 @@ def test_missing_files_and_folders(tmp_path: Path) -> None:
     _one_line(*_run(["levers", "tiny-gpt2", "--prompts", str(tmp_path / "nope.txt")]), "cannot read prompt file")
     _one_line(*_run(["levers", "tiny-gpt2", "--eval-text", str(tmp_path)]), "is a folder")
     _one_line(*_run(["levers", "tiny-gpt2", "--html", str(tmp_path / "no" / "such" / "x.html")]), "--html")
+    _one_line(*_run(["levers", "tiny-gpt2", "--html", str(tmp_path)]), "is a folder; give a file name")
 
 
 @pytest.mark.parametrize(

@@ -67,7 +67,7 @@ class GenerateRecorder:
     def __call__(self, input_ids: IdTensor, scores: object = None, **kwargs: object) -> Any:
         now = self.clock()
         self.marks.append(now)
-        if self.limits is None:
+        if self.limits is None or input_ids.shape[0] != self.rows:  # several sequences per row: no limits
             if self._never is None:
                 self._never = input_ids.new_zeros(input_ids.shape[0]).bool()
             done = self._never

@@ -69,6 +69,8 @@ def _check(args: argparse.Namespace) -> None:
     if args.threads is not None and not 1 <= args.threads <= 1024:
         raise UsageError(f"--threads must be between 1 and 1024; got {args.threads}")
     if args.html:
+        if os.path.isdir(args.html):
+            raise UsageError(f"--html {args.html!r} is a folder; give a file name")
         folder = os.path.dirname(os.path.abspath(args.html))
         if not os.path.isdir(folder) or not os.access(folder, os.W_OK):
             raise UsageError(f"--html {args.html!r}: folder {folder!r} does not exist or is not writable")
