@@ -13,8 +13,12 @@ import argparse
 import json
 import os
 import sys
+from typing import TYPE_CHECKING
 
 from wattwatch.errors import UsageError
+
+if TYPE_CHECKING:
+    from wattwatch.levers.inputs import TextInput
 
 __all__ = ["HELP", "add_arguments", "run"]
 
@@ -90,10 +94,19 @@ def run(args: argparse.Namespace) -> int:
         import transformers
     except ImportError as exc:
         raise UsageError(f"levers needs torch and transformers ({exc.name} is missing): pip install 'wattwatch[hf]'") from None
-    transformers.logging.set_verbosity_error()
-    transformers.logging.disable_progress_bar()
     if args.threads is not None:
         torch.set_num_threads(args.threads)
+    verbosity = transformers.logging.get_verbosity()
+    transformers.logging.set_verbosity_error()  # generate's notices are not the user's business here
+    try:
+        return _sweep(args, batch_sizes, dtypes, prompts, eval_text)
+    finally:
+        transformers.logging.set_verbosity(verbosity)
+
+
+def _sweep(
+    args: argparse.Namespace, batch_sizes: list[int], dtypes: list[str], prompts: list[str], eval_text: TextInput
+) -> int:
     from wattwatch.levers.sweep import SweepOptions, run_sweep
 
     opts = SweepOptions(
