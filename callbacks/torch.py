@@ -196,10 +196,10 @@ class GenerationMeter:
         self.attributor = _phase_attributor(tracker, phase)
         """Per-request energy of :meth:`generate` calls (:mod:`wattwatch.levers.attribution`)."""
         self.last_requests: list[RequestEnergy] = []
-        self._next_request_id = 0
         """The requests (rows) of the last :meth:`generate` call with their energy: a share of its prefill by
         prompt tokens plus an equal share of each decode step they took part in, adding up to the call's
         measured energy."""
+        self._next_request_id = 0
 
     @contextmanager
     def request(self, n: int = 1) -> Iterator[_Request]:

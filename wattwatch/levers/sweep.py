@@ -26,7 +26,6 @@ from wattwatch.levers.precision import DTYPES, Plan, plan, prepare
 from wattwatch.levers.quality import agreement, greedy_outputs, perplexity
 from wattwatch.levers.results import ConfigResult, Skipped, SweepResult, mark_pareto
 from wattwatch.levers.window import EnergyMeter, measure_window
-from wattwatch.measure.ledger import J_PER_KWH
 
 __all__ = ["SweepOptions", "run_sweep"]
 
@@ -135,12 +134,10 @@ def run_sweep(opts: SweepOptions, progress: Callable[[str], None] = lambda line:
         for m in models:
             _sweep_model(m, opts, device, tracker, result, phases, progress)
     finally:
-        final = tracker.stop()
+        tracker.stop()
         location_log.setLevel(level)
-    if final is not None:
-        for i, c in enumerate(result.configs):
-            kwh = final.phase_energy_kwh.get(phases[i])
-            c.measured_j = None if kwh is None else float(kwh) * J_PER_KWH
+    for i, c in enumerate(result.configs):  # the ledger's own phase totals, after the final reading
+        c.measured_j = tracker.energy_j(phases[i], refresh=False)
     result.duration_s = time.perf_counter() - started
     mark_pareto(result.configs)
     if len(sizes) == 2:
