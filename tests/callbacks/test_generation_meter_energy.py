@@ -5,6 +5,7 @@ and inference energy outside ``generate`` stays apart (``attributor.idle_j``).""
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -19,6 +20,17 @@ from wattwatch import Tracker  # noqa: E402
 from wattwatch.levers.generate import GenerateRecorder  # noqa: E402
 
 PAD = 0
+
+
+@pytest.fixture(autouse=True)
+def _one_torch_thread() -> Iterator[None]:
+    """One thread: on a machine busy with other work, two OpenMP threads wait for each other at every step."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
 
 
 def _model() -> torch.nn.Module:

@@ -24,6 +24,7 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
 from wattwatch.cli.main import main  # noqa: E402
+from wattwatch.levers.inputs import default_eval_text  # noqa: E402
 from wattwatch.levers.results import sweep_from_json  # noqa: E402
 from wattwatch.levers.text import render_text  # noqa: E402
 
@@ -51,11 +52,14 @@ def _run(argv: list[str]) -> tuple[int, str, str]:
 
 @pytest.fixture(scope="module")
 def sweep(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, Any], Path]:
-    page = tmp_path_factory.mktemp("levers") / "levers.html"
+    folder = tmp_path_factory.mktemp("levers")
+    page = folder / "levers.html"
+    eval_text = folder / "eval.txt"  # the bundled chapter's first paragraphs: perplexity in one window, faster
+    eval_text.write_text(default_eval_text().text[:1500], encoding="utf-8")
     code, out, err = _run(
         ["levers", "tiny-gpt2", "tiny-mixtral", "--batch-sizes", ",".join(map(str, BATCHES)), "--dtypes",
          "fp32,bf16,int8", "--new-tokens", "8", "--window-s", "0.3", "--warmup-s", "0.1", "--threads", "1",
-         "--tracking-mode", "process", "--json", "--html", str(page)]
+         "--tracking-mode", "process", "--eval-text", str(eval_text), "--json", "--html", str(page)]
     )  # fmt: skip
     assert code == 0, err
     return json.loads(out), page
@@ -164,9 +168,11 @@ def test_json_reads_back_and_renders_as_text(sweep: tuple[dict[str, Any], Path])
 
 
 def test_text_table_by_default(tmp_path: Path) -> None:
+    eval_text = tmp_path / "eval.txt"
+    eval_text.write_text(default_eval_text().text[:500], encoding="utf-8")
     code, out, err = _run(
         ["levers", "tiny-gpt2", "--batch-sizes", "2", "--dtypes", "fp32,int4", "--new-tokens", "4",
-         "--window-s", "0.1", "--warmup-s", "0", "--quiet"]
+         "--window-s", "0.1", "--warmup-s", "0", "--threads", "1", "--eval-text", str(eval_text), "--quiet"]
     )  # fmt: skip
     assert code == 0 and err == ""
     lines = out.splitlines()
