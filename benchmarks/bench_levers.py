@@ -2,10 +2,9 @@
 
 1. The default sweep -- ``wattwatch levers tiny-gpt2 --batch-sizes 1,8,32 --dtypes fp32,int8`` -- as a fresh
    process (whole command: interpreter start, imports, model builds, every window), goal <= 2 minutes on 2 cores;
-   its table. Run as users run it (torch's threads; machine mode: the whole machine's CPU model, so on a shared
-   machine other people's work is charged too), then with ``--tracking-mode process --threads 1`` (this
-   process's CPU seconds only, one thread: on a machine busy with other work two OpenMP threads wait for each
-   other at every operation, tens of times slower). The load average is recorded around each run.
+   its table. Run as users run it (threads chosen by the command's probe; machine mode: the whole machine's CPU
+   model, so on a shared machine other people's work is charged too), then with ``--tracking-mode process
+   --threads 1`` (this process's CPU seconds only). The load average is recorded around each run.
 2. Attribution overhead: tiny-gpt2 greedy batches (32 new tokens) generated plain and with per-request
    attribution (the step recorder in ``generate``, then feeding and splitting), alternated, ``--rounds`` each;
    the recorder's own time plus the feeding and splitting, over the generation time (goal <= 1 %), and the
@@ -124,9 +123,9 @@ def render(
         f"| per-request attribution: its own time / generation time (worst batch size) | {worst * 100:.3f} % | <= 1 % | "
         f"{'met' if worst <= 0.01 else 'NOT met'} |",
         "",
-        f"Default sweep ({sweep_s:.0f} s, 1-minute load average {load} on 2 cores; machine mode, torch's threads, as "
-        "a user runs it: the CPU model charges the whole machine, idle share included -- on this shared machine "
-        "other people's work too):",
+        f"Default sweep ({sweep_s:.0f} s, 1-minute load average {load} on 2 cores; machine mode and threads chosen "
+        "by the probe, as a user runs it: the CPU model charges the whole machine, idle share included -- on this "
+        "shared machine other people's work too):",
         "",
         "```",
         table,

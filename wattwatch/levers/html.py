@@ -151,7 +151,8 @@ def levers_section(result: SweepResult) -> str:
     )
     notes = "".join(f"<li>{_e(n)}</li>" for n in result.notes)
     setup = (
-        f"Measured on {result.device_name or result.device} ({result.device}); energy from the tracker: "
+        f"Measured on {result.device_name or result.device} ({result.device}"
+        f"{'; ' + result.threads if result.threads else ''}); energy from the tracker: "
         f"{result.energy_method or 'unknown'}. {result.new_tokens} new tokens per request, greedy; each window is "
         f"at least {result.window_s:g} s of whole batches after a {result.warmup_s:g} s warm-up; perplexity on "
         f"{result.eval_text}."

@@ -146,6 +146,8 @@ class SweepResult:
     comparison: Comparison | None = None
     device: str = "cpu"
     device_name: str = ""
+    threads: str = ""
+    """torch CPU threads used, and how they were chosen."""
     energy_method: str = ""
     new_tokens: int = 0
     window_s: float = 0.0
@@ -161,6 +163,7 @@ class SweepResult:
             "comparison": None if self.comparison is None else self.comparison.as_json(),
             "device": self.device,
             "device_name": self.device_name,
+            "threads": self.threads,
             "energy_method": self.energy_method,
             "new_tokens": self.new_tokens,
             "window_s": self.window_s,
@@ -274,7 +277,7 @@ def sweep_from_json(data: object) -> SweepResult:
         from wattwatch.levers.comparison import comparison_from_json
 
         out.comparison = comparison_from_json(data["comparison"])
-    for key in ("device", "device_name", "energy_method", "eval_text"):
+    for key in ("device", "device_name", "threads", "energy_method", "eval_text"):
         if isinstance(data.get(key), str):
             setattr(out, key, _text(data, key))
     if isinstance(data.get("new_tokens"), int):

@@ -25,6 +25,7 @@ from wattwatch.levers.models import ModelLoadError, ModelSource, resolve_model
 from wattwatch.levers.precision import DTYPES, Plan, plan, prepare
 from wattwatch.levers.quality import agreement, greedy_outputs, perplexity
 from wattwatch.levers.results import ConfigResult, Skipped, SweepResult, mark_pareto
+from wattwatch.levers.threads import ThreadChoice, choose_threads
 from wattwatch.levers.window import EnergyMeter, measure_window
 
 __all__ = ["SweepOptions", "run_sweep"]
@@ -50,6 +51,8 @@ class SweepOptions:
     """``auto`` (CUDA when torch sees a GPU), ``cpu`` or ``cuda``."""
     tracking_mode: str = "machine"
     """The tracker's: ``machine`` charges the whole machine (idle included), ``process`` this process's CPU."""
+    threads: int | None = None
+    """torch CPU threads; ``None``: the faster of torch's default and one, probed (:mod:`.threads`)."""
     tracker_kwargs: dict[str, Any] = field(default_factory=dict)
 
 
@@ -70,15 +73,10 @@ def _device_name(device: str) -> str:
         with open("/proc/cpuinfo") as f:
             for line in f:
                 if line.startswith("model name"):
-                    return f"{line.split(':', 1)[1].strip()}, {_threads()}"
+                    return line.split(":", 1)[1].strip()
     except OSError:
         pass
-    return f"CPU, {_threads()}"
-
-
-def _threads() -> str:
-    n = torch.get_num_threads()
-    return f"{n} torch thread{'' if n == 1 else 's'}"
+    return "CPU"
 
 
 @dataclass
@@ -113,12 +111,15 @@ def run_sweep(opts: SweepOptions, progress: Callable[[str], None] = lambda line:
     if len({m.source.name for m in models}) != len(models):
         raise UsageError("the two models are the same; give two different models to compare")
     sizes = [model_size(m.source.name, m.source.config) for m in models] if len(models) == 2 else []
-    result = SweepResult([], device=device, device_name=_device_name(device), new_tokens=opts.new_tokens,
+    result = SweepResult([], device=device, new_tokens=opts.new_tokens,
                          window_s=opts.window_s, warmup_s=opts.warmup_s, eval_text=opts.eval_text.source)  # fmt: skip
     for m in models:
         if m.truncated:
             result.notes.append(f"{m.source.name}: {m.truncated} prompt(s) cut to their last {m.source.max_positions - opts.new_tokens} tokens")
     started = time.perf_counter()
+    threads_before = torch.get_num_threads()
+    if opts.threads is not None:
+        torch.set_num_threads(opts.threads)
     location_log = logging.getLogger("wattwatch.location")
     level = location_log.level
     location_log.setLevel(logging.ERROR)  # no CO2 here: the "no location given" advice does not apply
@@ -136,6 +137,10 @@ def run_sweep(opts: SweepOptions, progress: Callable[[str], None] = lambda line:
     finally:
         tracker.stop()
         location_log.setLevel(level)
+        if not result.threads:
+            result.threads = ThreadChoice(torch.get_num_threads(), {}).note
+        torch.set_num_threads(threads_before)
+    result.device_name = _device_name(device)
     for i, c in enumerate(result.configs):  # the ledger's own phase totals, after the final reading
         c.measured_j = tracker.energy_j(phases[i], refresh=False)
     result.duration_s = time.perf_counter() - started
@@ -181,6 +186,9 @@ def _sweep_model(
             result.skipped.append(Skipped(name, dtype, _why(exc)))
             progress(f"{name} {dtype}: skipped ({_why(exc)})")
             continue
+        if device == "cpu" and opts.threads is None and not result.threads:
+            result.threads = choose_threads(prepared.model, m.prompts, pad_id=tok.pad_id, eos_ids=tok.eos_ids).note
+            progress(result.threads)
         if reference is None:
             reference = (dtype, outs)
         agree = agreement(reference[1], outs)

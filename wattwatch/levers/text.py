@@ -75,8 +75,9 @@ def _comparison(cmp: Comparison) -> list[str]:
 
 def render_text(result: SweepResult) -> str:
     """The whole report as text (no trailing newline)."""
+    threads = f"; {clean(result.threads)}" if result.threads else ""
     head = (
-        f"wattwatch levers on {clean(result.device_name) or result.device} ({result.device}); energy: "
+        f"wattwatch levers on {clean(result.device_name) or result.device} ({result.device}{threads}); energy: "
         f"{clean(result.energy_method) or 'unknown'}"
     )
     setup = (

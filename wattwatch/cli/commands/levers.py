@@ -57,7 +57,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--tracking-mode", default="machine", choices=("machine", "process"),
         help="the tracker's: machine (whole machine, idle included; default) or process (this process's CPU share)",
     )  # fmt: skip
-    parser.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
+    parser.add_argument(
+        "--threads", type=int,
+        help="torch CPU threads (default: torch's, or 1 when a probe finds one faster -- a machine busy with other "
+        "work makes torch's threads wait for each other)",
+    )  # fmt: skip
     parser.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
 
 
@@ -94,8 +98,6 @@ def run(args: argparse.Namespace) -> int:
         import transformers
     except ImportError as exc:
         raise UsageError(f"levers needs torch and transformers ({exc.name} is missing): pip install 'wattwatch[hf]'") from None
-    if args.threads is not None:
-        torch.set_num_threads(args.threads)
     verbosity = transformers.logging.get_verbosity()
     transformers.logging.set_verbosity_error()  # generate's notices are not the user's business here
     try:
@@ -112,7 +114,7 @@ def _sweep(
     opts = SweepOptions(
         models=list(args.models), batch_sizes=batch_sizes, dtypes=dtypes, new_tokens=args.new_tokens,
         prompts=prompts, eval_text=eval_text, window_s=args.window_s, warmup_s=args.warmup_s, device=args.device,
-        tracking_mode=args.tracking_mode,
+        tracking_mode=args.tracking_mode, threads=args.threads,
     )  # fmt: skip
 
     def progress(line: str) -> None:
