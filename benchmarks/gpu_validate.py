@@ -9,6 +9,8 @@
 2. wattwatch and CodeCarbon tracking the same ~30 s window of that load (two subprocesses started together),
    each against the counter's delta over its own window.
 3. Tracker overhead on a real training loop on the GPU (none / wattwatch / CodeCarbon windows, rotated).
+4. A small ``wattwatch levers`` sweep on the GPU (tiny-gpt2 and tiny-mixtral, every precision, batch 1/8/32):
+   ``--levers-only`` runs just this part. Without a GPU the script says so in one line and exits 2.
 
 Writes the figures to ``benchmarks/RESULTS.md`` under "## GPU", in the vendor's own "### NVIDIA" / "### AMD"
 subsection (replacing that subsection only). The vendor is AMD when ``torch.version.hip`` is set. The analysis
@@ -45,8 +47,10 @@ __all__ = [
     "compare_power_to_counter",
     "counter_between",
     "integrate",
+    "levers_sweep",
     "main",
     "nvidia_reader",
+    "render_levers",
     "subsample",
     "write_gpu_section",
 ]
@@ -345,15 +349,55 @@ def render(
     return "\n".join(lines)
 
 
+LEVERS_ARGS = ["levers", "tiny-gpt2", "tiny-mixtral", "--device", "cuda", "--batch-sizes", "1,8,32",
+               "--window-s", "3", "--warmup-s", "1", "--json", "--quiet"]  # fmt: skip
+"""4. A small levers sweep on the GPU: both built-in models, every precision (bf16/fp16 on the GPU, int8/int4
+through bitsandbytes when installed), batch 1/8/32; energy from the GPU's counter."""
+
+
+def levers_sweep(args: Sequence[str] = LEVERS_ARGS, timeout_s: float = 600.0) -> dict[str, object]:
+    """``wattwatch levers`` on the GPU in a fresh process; its ``--json`` output."""
+    done = subprocess.run(
+        [sys.executable, "-m", "wattwatch", *args], capture_output=True, text=True, cwd=ROOT, timeout=timeout_s, check=False
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"wattwatch levers failed ({done.returncode}): {done.stderr.strip()[-300:]}")
+    return dict(json.loads(done.stdout))
+
+
+def render_levers(data: dict[str, object]) -> str:
+    """The sweep as Markdown: one row per configuration, then what was skipped and why."""
+    lines = [
+        f"Levers (`wattwatch {' '.join(LEVERS_ARGS[:-2])}`; energy: {data.get('energy_method', '?')}):",
+        "",
+        "| model | dtype | batch | J/token | tokens/s | p50 s | perplexity | agreement | front |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for c in data.get("configs") or []:  # type: ignore[attr-defined]
+        p50 = c.get("latency_p50_s")
+        lines.append(
+            f"| {c['model']} | {c['dtype']} | {c['batch_size']} | {c['joules_per_token']:.4g} | {c['tokens_per_s']:.4g} | "
+            f"{'-' if p50 is None else f'{p50:.3g}'} | {c['perplexity']:.5g} | {c.get('agreement') or 0:.3f} | "
+            f"{'*' if c.get('pareto') else ''} |"
+        )
+    for s in data.get("skipped") or []:  # type: ignore[attr-defined]
+        lines.append(f"- skipped: {s['model']} {s['dtype']}: {s['reason']}")
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--no-write", action="store_true")
+    parser.add_argument("--levers-only", action="store_true", help="only the levers sweep (printed, not written)")
     args = parser.parse_args(argv)
     import torch
 
     if not torch.cuda.is_available():
         print("gpu_validate: no CUDA or ROCm GPU here; nothing measured", file=sys.stderr)
         return 2
+    if args.levers_only:
+        print(render_levers(levers_sweep()), flush=True)
+        return 0
     vendor = detect_vendor(torch)
     name, read = amd_reader(0) if vendor == "amd" else nvidia_reader(0)
     print(f"gpu_validate: {VENDORS[vendor]} GPU 0: {name}", flush=True)
@@ -365,6 +409,11 @@ def main(argv: list[str] | None = None) -> int:
     overhead = _section_overhead(4, 5.0)
     print("overhead:", json.dumps(overhead), f"({time.monotonic() - t:.0f} s)", flush=True)
     text = render(name, power, tools, overhead, vendor)
+    try:
+        text += "\n\n" + render_levers(levers_sweep())
+    except (RuntimeError, ValueError, subprocess.TimeoutExpired) as exc:
+        text += f"\n\nLevers sweep failed: {str(exc).splitlines()[0][:300]}"
+    print(f"levers: ({time.monotonic() - t:.0f} s)", flush=True)
     print(text)
     if not args.no_write:
         write_gpu_section(text, vendor=vendor)

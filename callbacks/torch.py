@@ -17,7 +17,12 @@ Inference (the number the ML.energy leaderboard ranks models by, on your own mod
     meter = GenerationMeter(tracker)
     for prompt in prompts:
         out = meter.generate(model, **tokenizer(prompt, return_tensors="pt"), max_new_tokens=64)
+        print(meter.last_requests[0].energy_j)   # this request's joules: prefill + its decode steps
     print(meter.report())                    # J per generated token and per request
+
+A batched call gives each row its own energy (``last_requests``): its share of the prefill by prompt tokens plus
+an equal share of each decode step it took part in, adding up to the call's measured energy
+(:mod:`wattwatch.levers.attribution`; serving loops of their own use its ``RequestAttributor``).
 
 Distributed runs: every process hooks its own optimizer and **every process calls** ``tracker.stop()``.
 """
@@ -27,11 +32,15 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
+from wattwatch.levers.attribution import RequestAttributor, RequestEnergy
 from wattwatch.measure.ledger import J_PER_KWH
 from wattwatch.result import EmissionsData
 from wattwatch.run.tracker import Tracker
+
+if TYPE_CHECKING:
+    from wattwatch.levers.generate import GenerateRecorder
 
 __all__ = [
     "GenerationMeter",
@@ -39,6 +48,7 @@ __all__ = [
     "GenerativeModel",
     "HookableOptimizer",
     "OptimizerHook",
+    "RequestEnergy",
     "TokenIds",
     "UnitEnergy",
     "energy_per_unit",
@@ -183,6 +193,13 @@ class GenerationMeter:
         self.phase = phase
         self.requests = 0
         self.generated_tokens = 0
+        self.attributor = _phase_attributor(tracker, phase)
+        """Per-request energy of :meth:`generate` calls (:mod:`wattwatch.levers.attribution`)."""
+        self.last_requests: list[RequestEnergy] = []
+        """The requests (rows) of the last :meth:`generate` call with their energy: a share of its prefill by
+        prompt tokens plus an equal share of each decode step they took part in, adding up to the call's
+        measured energy."""
+        self._next_request_id = 0
 
     @contextmanager
     def request(self, n: int = 1) -> Iterator[_Request]:
@@ -196,11 +213,30 @@ class GenerationMeter:
         self.tracker.step(n, samples=n, tokens=int(req.tokens))
 
     def generate(
-        self, model: GenerativeModel, input_ids: TokenIds | None = None, pad_token_id: int | None = None, **kwargs: Any
+        self,
+        model: GenerativeModel,
+        input_ids: TokenIds | None = None,
+        pad_token_id: int | None = None,
+        *,
+        request_new_tokens: Sequence[int] | None = None,
+        **kwargs: Any,
     ) -> Any:
         """``model.generate(input_ids, **kwargs)`` measured; generated tokens are the new columns of the output
-        (padding excluded when ``pad_token_id`` is given or the model's config has one)."""
-        with self.request(n=1 if input_ids is None else int(input_ids.shape[0])) as req:
+        (padding excluded when ``pad_token_id`` is given or the model's config has one).
+
+        Each row is a request whose energy lands in :attr:`last_requests` (prompt tokens from
+        ``attention_mask`` when given). ``request_new_tokens`` (one per row) stops each row after its own number
+        of new tokens, as a server honours each request's ``max_tokens``."""
+        from wattwatch.levers.generate import GenerateRecorder
+
+        rows = 1 if input_ids is None else int(input_ids.shape[0])
+        recorder = None if input_ids is None else GenerateRecorder(rows, limits=request_new_tokens)
+        if recorder is not None:
+            kwargs["stopping_criteria"] = [*(kwargs.get("stopping_criteria") or []), recorder]
+        with self.request(n=rows) as req:
+            self.attributor.settle()  # energy of this phase since the last call, outside generate: idle
+            if recorder is not None:
+                recorder.start()
             out = model.generate(input_ids, **({} if pad_token_id is None else {"pad_token_id": pad_token_id}), **kwargs)
             sequences = getattr(out, "sequences", out)
             new = sequences[:, 0 if input_ids is None else input_ids.shape[-1] :]
@@ -208,7 +244,26 @@ class GenerationMeter:
             if pad is None:
                 pad = getattr(getattr(model, "generation_config", None), "pad_token_id", None)
             req.tokens = int((new != pad).sum()) if pad is not None else int(new.numel())
+        if recorder is not None and input_ids is not None:
+            mask = kwargs.get("attention_mask")
+            width = int(input_ids.shape[-1])
+            generated = new.tolist()
+            prompts = [int(n) for n in mask.sum(dim=-1).tolist()] if mask is not None else [width] * len(generated)
+            self.last_requests = self._attribute(recorder, model, generated, prompts)
         return out
+
+    def _attribute(
+        self, recorder: GenerateRecorder, model: GenerativeModel, generated: list[list[int]], prompts: list[int]
+    ) -> list[RequestEnergy]:
+        """Split the call's measured energy (read after the phase's closing edge) over its rows."""
+        from wattwatch.levers.generate import eos_ids_of
+
+        if len(prompts) != len(generated):  # several sequences per prompt (beams, num_return_sequences)
+            return []
+        ids = list(range(self._next_request_id, self._next_request_id + len(generated)))
+        self._next_request_id += len(generated)
+        recorder.feed(self.attributor, ids, prompts, recorder.finish_counts(generated, eos_ids_of(model)))
+        return self.attributor.finish_many(ids)
 
     def report(self) -> GenerationReport:
         """Joules per generated token and per request so far (PUE applied)."""
@@ -225,3 +280,9 @@ class GenerationMeter:
 
 class _Request:
     tokens: int = 0
+
+
+def _phase_attributor(tracker: Tracker, phase: str) -> RequestAttributor:
+    """An attributor reading ``phase``'s energy as the tracker's last reading left it (the phase edges around
+    each call read the sensors, so no reading of its own)."""
+    return RequestAttributor(lambda: tracker.energy_j(phase, refresh=False))

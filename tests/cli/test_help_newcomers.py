@@ -51,6 +51,7 @@ _TYPOS = {
     "compare": ["compare", "--dense-params", "1e9", "--moe-active-params", "1e8", "--tokens", "1e9", "--infrence"],
     "regions": ["regions", "--gpu-hours", "1", "--max-cots", "5"],
     "schedule": ["schedule", "--forecast", "f.csv", "--duration-hours", "1", "--deadline", "x", "--gpu-wats", "3"],
+    "levers": ["levers", "tiny-gpt2", "--new-tokns", "4"],
 }
 _MEANT = {
     "run": "--country-iso-code",
@@ -61,6 +62,7 @@ _MEANT = {
     "compare": "--inference",
     "regions": "--max-cost",
     "schedule": "--gpu-watts",
+    "levers": "--new-tokens",
 }
 
 

@@ -27,6 +27,7 @@ COMMANDS: dict[str, str] = {
     "compare": "wattwatch.cli.commands.compare",
     "regions": "wattwatch.cli.commands.regions",
     "schedule": "wattwatch.cli.commands.schedule",
+    "levers": "wattwatch.cli.commands.levers",
 }
 """Sub-command name -> module implementing it."""
 

@@ -190,8 +190,9 @@ def _sha256(script: str) -> str:
     return "'sha256-" + base64.b64encode(hashlib.sha256(script.encode("utf-8")).digest()).decode() + "'"
 
 
-def render(report: Report, *, title: str = "wattwatch report") -> str:
-    """The page as a string."""
+def render(report: Report, *, title: str = "wattwatch report", levers: str = "") -> str:
+    """The page as a string; ``levers``: the markup of a levers section (:func:`wattwatch.levers.html.levers_section`,
+    ``wattwatch report --levers FILE``), placed after the runs."""
     chartjs = _asset("chart.umd.min.js")
     app = _asset("report.js")
     when = datetime.fromtimestamp(report.generated_unix_s, tz=timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
@@ -223,6 +224,7 @@ def render(report: Report, *, title: str = "wattwatch report") -> str:
         "DATA": _json_for_script(payload(report)),
         "CHARTJS": chartjs,
         "APP": app,
+        "LEVERS": levers,
     }
     # One pass over the template's own placeholders: inserted text is never scanned again.
     return re.sub(r"__([A-Z_]+)__", lambda m: values[m.group(1)], _asset("report.html"))
@@ -242,13 +244,15 @@ def check_output_path(path: str | os.PathLike[str]) -> Path:
     return out
 
 
-def write_html(report: Report, path: str | os.PathLike[str], *, title: str = "wattwatch report") -> Path:
+def write_html(
+    report: Report, path: str | os.PathLike[str], *, title: str = "wattwatch report", levers: str = ""
+) -> Path:
     """Write the page to ``path`` atomically (a temporary file beside it, renamed over it); the folder must
     exist (:func:`check_output_path`). Returns the path. On any failure the temporary file is removed."""
     out = check_output_path(path)
     tmp = out.with_name(f".{out.name}.wattwatch-tmp")
     try:
-        tmp.write_text(render(report, title=title), encoding="utf-8")
+        tmp.write_text(render(report, title=title, levers=levers), encoding="utf-8")
         os.replace(tmp, out)
     except BaseException:
         try:

@@ -65,6 +65,19 @@ class RunProgress:
             self._sampler.sample_now(lock_timeout_s=0.5)
         return self._recorder.figures("running", carried=True)
 
+    def energy_j(self, phase: str | None = None, *, refresh: bool = True) -> float:
+        """Energy this process segment has measured so far, in joules with PUE applied: every phase, or only
+        ``phase``'s. ``refresh=True`` first takes a reading now, as :meth:`current` does, but builds no row (what
+        per-request attribution reads at each settle: :mod:`wattwatch.levers.attribution`). 0 before ``start()``."""
+        ledger = self._ledger
+        if ledger is None:
+            return 0.0
+        if refresh and self._state == "running" and self._sampler is not None and os.getpid() == self._pid:
+            self._sampler.sample_now(lock_timeout_s=0.5)
+        snap = ledger.snapshot(carried=False)
+        joules = snap.energy_j if phase is None else snap.phase_energy_j.get(phase, 0.0)
+        return joules * snap.pue
+
     def usage_totals(self) -> UsageTotals:
         """Running sums of the CPU, RAM and GPU utilisation sampled so far (empty before ``start()``); the means
         over a window are ``later.means_since(earlier)`` (see :mod:`wattwatch.sensors.usage`)."""

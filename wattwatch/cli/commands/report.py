@@ -87,6 +87,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "cumulative footprint and the Pareto fronts cover every run",
     )
     parser.add_argument(
+        "--levers",
+        metavar="FILE",
+        help="HTML: add the section of a `wattwatch levers --json` result (J/token against perplexity)",
+    )
+    parser.add_argument(
         "--series-runs",
         type=int,
         default=20,
@@ -108,6 +113,9 @@ def run(args: argparse.Namespace) -> int:
             check_output_path(args.html)  # before reading anything: a bad --html loses no work
         except ValueError as exc:
             raise UsageError(f"--html {exc}") from None
+    levers = _levers_section(args.levers) if getattr(args, "levers", None) else ""
+    if levers and not getattr(args, "html", None):
+        raise UsageError("--levers adds a section to the HTML report: give --html FILE too")
     limit = None if getattr(args, "all", False) else getattr(args, "limit", DEFAULT_LIMIT)
     if limit is not None and limit < 0:
         raise UsageError("--limit must be 0 or more (--all lists every run)")
@@ -123,7 +131,7 @@ def run(args: argparse.Namespace) -> int:
     ranking, ranked = rollup.ranking_rows(limit)
     notes = rollup.notes
     if getattr(args, "html", None):
-        _write_html(args, rollup, notes)
+        _write_html(args, rollup, notes, levers)
     if args.json:
         _print_json(rollup, listed, ranking, ranked, count, tot, notes)
         return 0
@@ -177,7 +185,23 @@ def _print_json(
     out.write("\n  ],\n" + json.dumps(rest, indent=2)[2:] + "\n")
 
 
-def _write_html(args: argparse.Namespace, rollup: Rollup, notes: list[str]) -> None:
+def _levers_section(path: str) -> str:
+    """The HTML section of a ``wattwatch levers --json`` file, checked (one-line :class:`UsageError` if not)."""
+    from wattwatch.levers.html import levers_section
+    from wattwatch.levers.results import sweep_from_json
+
+    try:
+        with open(path, "rb") as f:
+            raw = f.read(64 * 2**20 + 1)
+        if len(raw) > 64 * 2**20:
+            raise ValueError("larger than 64 MiB")
+        return levers_section(sweep_from_json(json.loads(raw)))
+    except (OSError, ValueError, RecursionError) as exc:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+        reason = getattr(exc, "strerror", None) or str(exc).splitlines()[0][:200]
+        raise UsageError(f"--levers {path!r}: {reason}") from None
+
+
+def _write_html(args: argparse.Namespace, rollup: Rollup, notes: list[str], levers: str = "") -> None:
     """The HTML report (``--html FILE``): the most recent runs in full, the figures over every run."""
     from wattwatch.report import load_report, write_html
     from wattwatch.report.overall import overall_of
@@ -191,7 +215,7 @@ def _write_html(args: argparse.Namespace, rollup: Rollup, notes: list[str]) -> N
         overall=overall_of(rollup),
     )
     title = f"wattwatch report: {args.project}" if args.project else "wattwatch report"
-    out = write_html(report, args.html, title=title)
+    out = write_html(report, args.html, title=title, levers=levers)
     print(
         f"wrote {out} ({out.stat().st_size / 1e6:.2f} MB, {len(report.runs)} of {report.runs_total} runs listed)",
         file=sys.stderr,
