@@ -48,9 +48,10 @@ def _mass(kg: float) -> str:
 
 
 def format_line(
-    data: EmissionsData, powers: dict[str, float | None], projection: Projection | None = None
+    data: EmissionsData, powers: dict[str, float | None], projection: Projection | None = None, suffix: str = ""
 ) -> str:
-    """The live line's text: power per device, energy and emissions so far, rate, and the projection."""
+    """The live line's text: power per device, energy and emissions so far, rate, the projection, and
+    ``suffix`` (the carbon policy's words: the projection's range, the budget, a pause)."""
     text = (
         f"{format_power(powers)} | {data.energy_consumed:.4g} kWh | {_mass(data.emissions)} CO2 | "
         f"{rate_g_per_h(data, powers):.3g} g/h | {data.duration:.0f} s"
@@ -60,7 +61,7 @@ def format_line(
             f" | end ~{projection.energy_kwh:.3g} kWh {_mass(projection.emissions_kg)} "
             f"({projection.fraction_done * 100:.0f} % of {projection.total_steps} steps)"
         )
-    return text
+    return f"{text} | {suffix}" if suffix else text
 
 
 class LiveSource(Protocol):
@@ -78,6 +79,21 @@ def _powers(tracker: LiveSource) -> dict[str, float | None]:
     if snap is None:
         return {}
     return {n: (None if c.in_gap else c.power_w) for n, c in snap.channels.items()}
+
+
+def _acting(tracker: LiveSource, projection: Projection | None) -> tuple[Projection | None, str]:
+    """The carbon policy's projection (its centre replaces the simple one, so the range printed beside it is
+    around it) and words, when the tracker has a policy."""
+    policy = getattr(tracker, "policy", None)
+    if policy is None:
+        return projection, ""
+    from wattwatch.policy.report import live_suffix
+
+    view = policy.carbon_outlook()
+    if view is not None:
+        e = view.energy
+        projection = Projection(e.steps, e.total_steps, e.energy_kwh, view.emissions_kg, e.remaining_s)
+    return projection, live_suffix(view, policy.budget, policy.paused)
 
 
 class LiveView:
@@ -126,7 +142,8 @@ class LiveView:
             projection = self.projector.update(
                 data.duration, data.steps, data.energy_consumed, data.emissions
             )
-        return format_line(data, _powers(self.tracker), projection)
+        projection, suffix = _acting(self.tracker, projection)
+        return format_line(data, _powers(self.tracker), projection, suffix)
 
     def start(self) -> LiveView:
         if self.tty:
