@@ -35,6 +35,7 @@ def acts(config: TrackerConfig) -> bool:
         or config.pause_above_g_per_kwh is not None
         or config.deadline is not None
         or config.intensity_provider is not None
+        or config.intensity_zone is not None
     )
 
 

@@ -40,7 +40,8 @@ class Budget:
 @dataclass
 class BudgetHit:
     """The first budget the run went past: ``kind`` (``carbon`` or ``energy``), the measured ``used`` figure and
-    the ``budget``, both in ``unit`` (``kg`` CO2eq or ``kWh``), at ``steps`` steps."""
+    the ``budget``, both in ``unit`` (``kg`` CO2eq or ``kWh``); ``steps``: the step at which the run acted on it
+    (``None`` until a step did)."""
 
     kind: str
     used: float
@@ -79,7 +80,7 @@ class BudgetGuard:
         extra = max(0.0, powers * self._clock() - power_times)
         return (energy_j + extra) * self._kwh_per_j, (grams + extra * self._kwh_per_j * g_per_kwh) / 1000.0
 
-    def over(self, steps: int | None = None, *, confirm: bool = True) -> bool:
+    def over(self, *, confirm: bool = True) -> bool:
         """Whether the run is past its budget (sticky once it is). ``confirm=False`` decides on the live estimate
         alone (the sampler thread, just after a reading)."""
         if self.hit is not None:
@@ -96,14 +97,14 @@ class BudgetGuard:
                 return False
         else:
             energy_j, grams = energy_j + extra, grams + extra * self._kwh_per_j * g_per_kwh
-        self._record(energy_j, grams, steps)
+        self._record(energy_j, grams)
         return True
 
-    def _record(self, energy_j: float, grams: float, steps: int | None) -> None:
+    def _record(self, energy_j: float, grams: float) -> None:
         if self.hit is not None:
             return
         b = self.budget
         if b.carbon_kg is not None and grams >= self._limit_g:
-            self.hit = BudgetHit("carbon", grams / 1000.0, b.carbon_kg, "kg CO2eq", steps)
+            self.hit = BudgetHit("carbon", grams / 1000.0, b.carbon_kg, "kg CO2eq", None)
         else:
-            self.hit = BudgetHit("energy", energy_j * self._kwh_per_j, float(b.energy_kwh or 0.0), "kWh", steps)
+            self.hit = BudgetHit("energy", energy_j * self._kwh_per_j, float(b.energy_kwh or 0.0), "kWh", None)

@@ -12,11 +12,14 @@ projects the end of the run::
 - **Steady state**: the steady part is cut into up to 8 windows of about equal steps; their rates give the
   spread (the standard error of their mean, times 2.5) and, when the windows' rates drift significantly (a
   least-squares slope beyond 2 standard errors), the trend's mean over the remaining steps.
-- **Evaluation and checkpoints**: their energy per step since the first step, times the remaining steps;
-  give or take one and a half of the largest such burst seen (a periodic evaluation may fall just before or
-  just after the end).
+- **Evaluation and checkpoints**: seen as bursts of the other working phases; their cadence (the mean spacing
+  in steps) and mean energy carried to the end, give or take a burst (one due at the very end may not happen).
+  Before the first burst nothing is assumed: a run that evaluates for the first time late is projected low.
+- **What the steps seen cannot show** (a throttle, a drift to come): :data:`FUTURE` of the remaining energy and
+  time, each side.
 
-The interval is the hull of those rates widened by the spread (and by at least 1 % of the rate): ``low`` and
+The interval is the hull of those rates widened by the spread (and by at least 1 % of the rate), plus the
+bursts' and the future's allowances: ``low`` and
 ``high`` for energy and for the remaining time. It is given once the run is 5 % done or has worked 60 s, and
 the steady part holds at least three windows. Benchmark: it held the final figure in the share of scenarios
 reported in ``benchmarks/RESULTS.md`` ("Acting on carbon"). Memory is O(1): at most :data:`MAX_POINTS`
@@ -28,7 +31,7 @@ Units: seconds, joules (PUE applied) in, kWh out.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from wattwatch.measure.ledger import J_PER_KWH
@@ -46,8 +49,9 @@ TREND_Z = 2.0
 """A drift counts when the windows' slope is this many standard errors from zero."""
 FLOOR = 0.01
 """Least half-width of the rate's interval, as a share of the rate."""
-BURST_MARGIN = 1.5
-"""Evaluation / checkpoint bursts of slack on each side."""
+FUTURE = 0.02
+"""Allowance, each side, for what the steps seen cannot show (a throttle, a neighbour, a drift to come): a share
+of the remaining steps' energy and time."""
 
 
 @dataclass
@@ -85,6 +89,52 @@ class RunOutlook:
 _Value = Callable[[OutlookPoint], float]
 
 
+class _Bursts:
+    """One other working phase (evaluation, checkpoints) as bursts: how many since the first step, where they
+    start (steps), their energy (J), to carry their cadence to the end of the run."""
+
+    def __init__(self, base_j: float) -> None:
+        self.count = 0
+        self.first_step = self.last_step = 0
+        self.max_j = 0.0
+        self._base_j = self._last_j = base_j
+        self._current_j = 0.0
+        self._inside = False
+
+    def track(self, energy_j: float, steps: int) -> None:
+        """The phase's cumulative energy at ``steps``."""
+        delta_j, self._last_j = energy_j - self._last_j, energy_j
+        if delta_j <= 0:
+            self._inside = False
+            return
+        if not self._inside:
+            self.count += 1
+            self.first_step = self.first_step or steps
+            self.last_step = steps
+            self._current_j = 0.0
+        self._inside = True
+        self._current_j += delta_j
+        self.max_j = max(self.max_j, self._current_j)
+
+    def ahead(self, start_step: int, total_steps: int) -> tuple[float, float, float]:
+        """Energy (J) of the bursts still to come -- low, mid, high -- at the cadence seen: one every
+        ``period`` steps (the mean spacing, or the first one's step), each the mean burst's energy; give or take
+        a burst (one just before the end may not happen, the spacing is an estimate)."""
+        spent_j = self._last_j - self._base_j
+        if self.count == 0 or spent_j <= 0:
+            return 0.0, 0.0, 0.0
+        if self.count >= 2:
+            period = (self.last_step - self.first_step) / (self.count - 1)
+        else:
+            period = float(self.first_step - start_step + 1)
+        if period <= 0:
+            return 0.0, 0.0, 0.0
+        n = max(0.0, (total_steps - self.last_step) / period)
+        mean = spent_j / self.count
+        whole = math.floor(n)
+        return mean * max(0.0, whole - 1.0), mean * max(0.0, n - 0.5), max(mean, self.max_j) * (whole + 1.0)
+
+
 @dataclass(frozen=True)
 class _Rates:
     mid: float
@@ -106,23 +156,26 @@ class Outlook:
         self._stride = 1
         self._skipped = 0
         self._latest: OutlookPoint | None = None
-        self._bursts = 0
-        self._burst_j = 0.0
-        self._max_burst_j = 0.0
-        self._in_burst = False
-        self._other_at_first_step: float | None = None
+        self._bursts: dict[str, _Bursts] = {}
+        self._other_at_first: dict[str, float] = {}
+        self._first_steps = 0
 
-    def observe(self, t: float, steps: int, train_j: float, other_j: float) -> None:
-        """Feed the cumulative figures now (``t`` active seconds, energies in J with PUE applied)."""
-        point = OutlookPoint(float(t), int(steps), float(train_j), float(other_j))
-        prev = self._latest
+    def observe(self, t: float, steps: int, train_j: float, other_j: float | Mapping[str, float]) -> None:
+        """Feed the cumulative figures now: ``t`` active seconds, energies in J with PUE applied -- ``other_j``
+        per phase (``{"eval": ..., "checkpoint": ...}``: each phase's cadence is its own) or summed."""
+        others = {"other": float(other_j)} if isinstance(other_j, int | float) else dict(other_j)
+        point = OutlookPoint(float(t), int(steps), float(train_j), float(sum(others.values())))
         self._latest = point
         if point.steps <= 0:
             return
-        if self._other_at_first_step is None:
-            self._other_at_first_step = point.other_j
-        elif prev is not None:
-            self._track_bursts(point.other_j - prev.other_j)
+        if self._first_steps == 0:
+            self._first_steps = point.steps
+            self._other_at_first = dict(others)
+        for phase, energy in others.items():
+            bursts = self._bursts.get(phase)
+            if bursts is None:
+                bursts = self._bursts[phase] = _Bursts(self._other_at_first.get(phase, 0.0))
+            bursts.track(energy, point.steps)
         if self._points and point.steps < self._points[-1].steps:  # counters set back (a new epoch count?)
             self._points.clear()
         self._skipped += 1
@@ -133,17 +186,6 @@ class Outlook:
         if len(self._points) >= MAX_POINTS:
             self._points = self._points[::2]
             self._stride *= 2
-
-    def _track_bursts(self, delta_j: float) -> None:
-        if delta_j > 0:
-            if not self._in_burst:
-                self._bursts += 1
-                self._burst_j = 0.0
-            self._in_burst = True
-            self._burst_j += delta_j
-            self._max_burst_j = max(self._max_burst_j, self._burst_j)
-        else:
-            self._in_burst = False
 
     def project(self) -> RunOutlook | None:
         """The projection now (``None`` before two observations with steps)."""
@@ -158,13 +200,14 @@ class Outlook:
         ahead = (now.steps + max(now.steps, self.total_steps)) / 2.0  # the remaining steps' middle
         train = self._rates(steady, lambda p: p.train_j, ahead)
         secs = self._rates(steady, lambda p: p.t, ahead)
-        other_rate = (now.other_j - (self._other_at_first_step or first.other_j)) / max(1, now.steps - first.steps)
-        burst = BURST_MARGIN * self._max_burst_j if self._bursts else 0.0
+        ahead_of = [b.ahead(self._first_steps, self.total_steps) for b in self._bursts.values()]
+        other = [sum(x[i] for x in ahead_of) for i in range(3)] if ahead_of else [0.0, 0.0, 0.0]
         so_far = now.train_j + now.other_j
         interval = self._interval_ready(now, steady)
-        e_mid = so_far + remaining * (train.mid + other_rate)
-        e_low = max(so_far, so_far + remaining * (train.low + other_rate) - burst) if interval else e_mid
-        e_high = so_far + remaining * (train.high + other_rate) + burst if interval else e_mid
+        allowance = FUTURE * remaining * train.mid
+        e_mid = so_far + remaining * train.mid + other[1]
+        e_low = max(so_far, so_far + remaining * train.low + other[0] - allowance) if interval else e_mid
+        e_high = so_far + remaining * train.high + other[2] + allowance if interval else e_mid
         return RunOutlook(
             steps=now.steps,
             total_steps=self.total_steps,
@@ -172,8 +215,8 @@ class Outlook:
             energy_low_kwh=e_low / J_PER_KWH,
             energy_high_kwh=e_high / J_PER_KWH,
             remaining_s=remaining * secs.mid,
-            remaining_low_s=remaining * secs.low if interval else remaining * secs.mid,
-            remaining_high_s=remaining * secs.high if interval else remaining * secs.mid,
+            remaining_low_s=remaining * secs.low * (1 - FUTURE) if interval else remaining * secs.mid,
+            remaining_high_s=remaining * secs.high * (1 + FUTURE) if interval else remaining * secs.mid,
             has_interval=interval,
             energy_now_kwh=so_far / J_PER_KWH,
         )

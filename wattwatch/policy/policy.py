@@ -46,7 +46,7 @@ __all__ = ["OBSERVE_EVERY_S", "CarbonPolicy", "MarginalSignal", "RunLink", "Star
 log = logging.getLogger("wattwatch")
 
 OBSERVE_EVERY_S = 0.25
-"""Least seconds between two observations of the run (the sampling interval when longer)."""
+"""Least seconds between two observations of the run (and there must be a reading in between)."""
 NOT_WORKING = ("paused",)
 """Phases whose energy is not work to project (a pause's idle draw is sunk, not repeated)."""
 
@@ -121,6 +121,7 @@ class CarbonPolicy:
         self.pausing: PauseControl | None = None
         self._raised = self._announced = self._warned = False
         self._next_observe = float("-inf")
+        self._observed: object = None
         self._t0 = 0.0
         self._marginal_g = self._marginal_j = self._uncovered_j = 0.0
         self._last_energy: tuple[float, float] | None = None  # (J with PUE, unix s) at the last observation
@@ -137,7 +138,6 @@ class CarbonPolicy:
             )
         if link.total_steps:
             self.outlook = Outlook(link.total_steps)
-        self._observe_every = max(OBSERVE_EVERY_S, link.interval_s)
         if self.pause_above is not None:
             self._attach_pause(link)
         for provider in self._providers:
@@ -192,6 +192,8 @@ class CarbonPolicy:
     def after_step(self) -> None:
         """The check between two steps (see the module doc). Raises ``BudgetExceeded`` once, at the first step
         past the budget, with ``on_budget="raise"``."""
+        if self.outlook is not None and self._clock() >= self._next_observe:
+            self._observe(self._clock())  # at most every OBSERVE_EVERY_S: runs whose sampler seldom ticks
         guard = self.guard
         if guard is None or self._raised:
             return
@@ -217,11 +219,11 @@ class CarbonPolicy:
     def _act(self, *, from_step: bool) -> None:
         guard, link = self.guard, self.link
         assert guard is not None and guard.hit is not None
+        hit = guard.hit
+        if from_step and hit.steps is None and link is not None:  # the step at which the run acts on it
+            hit.steps = link.steps() or None
         if not self._announced:
             self._announced = True
-            hit = guard.hit
-            if hit.steps is None and link is not None and link.steps():
-                hit.steps = link.steps()
             log.warning(budget_message(hit, self.budget.on_budget))
             for listener in self._listeners:
                 try:
@@ -246,10 +248,18 @@ class CarbonPolicy:
         guard = self.guard
         if guard is not None and guard.hit is None and guard.over(confirm=False):
             self._act(from_step=False)
-        if t < self._next_observe or self.link is None:
+        if t >= self._next_observe:
+            self._observe_marginal()
+            self._observe(t)
+
+    def _observe(self, t: float) -> None:
+        if self.link is None:
             return
-        self._next_observe = t + self._observe_every
-        self._observe_marginal()
+        total = self.link.live_total()
+        if total is self._observed:  # no reading since the last observation: nothing new to see
+            return
+        self._observed = total
+        self._next_observe = t + OBSERVE_EVERY_S
         if self.outlook is not None and not self.paused:
             self._observe_outlook(t)
 
@@ -258,7 +268,7 @@ class CarbonPolicy:
         assert link is not None and self.outlook is not None
         phases = link.phase_totals()
         train = phases.get("train", 0.0) * self._pue
-        other = sum(e for p, e in phases.items() if p != "train" and p not in NOT_WORKING) * self._pue
+        other = {p: e * self._pue for p, e in phases.items() if p != "train" and p not in NOT_WORKING}
         paused = self.pausing.paused_s(t) if self.pausing is not None else 0.0
         with self._lock:
             self.outlook.observe(t - self._t0 - paused, link.steps(), train, other)
