@@ -194,7 +194,6 @@ class Outlook:
         if now is None or len(pts) < 2 or now.steps <= pts[0].steps:
             return None
         remaining = max(0, self.total_steps - now.steps)
-        first = pts[0]
         base = self._steady_base(pts, now.steps)
         steady = [p for p in pts if p.steps >= base.steps]
         ahead = (now.steps + max(now.steps, self.total_steps)) / 2.0  # the remaining steps' middle
