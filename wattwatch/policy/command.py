@@ -1,6 +1,7 @@
 """The policy's hand on a command run by ``wattwatch run``: :class:`CommandGovernor`.
 
-- **Budget** (``on_budget`` ``stop`` or ``raise``): once the sampler finds the run past its budget, SIGINT to the
+- **Budget** (``on_budget`` ``stop`` or ``raise``): once the run is past its budget (the live total, looked at
+  every :data:`BUDGET_POLL_S`, or the sampler's tick), SIGINT to the
   command (a Python script gets ``KeyboardInterrupt``: its ``finally`` blocks and checkpoint-on-interrupt code
   run), SIGTERM after ``grace_s`` seconds if it is still there, SIGKILL to it and its descendants after as much
   again. The row's status is ``budget-stopped``.
@@ -28,6 +29,10 @@ if TYPE_CHECKING:
 __all__ = ["ChildProcess", "CommandGovernor"]
 
 log = logging.getLogger("wattwatch")
+
+BUDGET_POLL_S = 0.05
+"""Seconds between two looks at the live total when the run has a budget (O(1) each; a reading only when the
+estimate reaches the budget), so the command is stopped within ~50 ms of the crossing, not at the next tick."""
 
 
 class ChildProcess(Protocol):
@@ -94,7 +99,7 @@ class CommandGovernor:
 
     def _loop(self) -> None:
         stage = 0  # signals sent: 0 none, 1 SIGINT, 2 SIGTERM, 3 SIGKILL
-        due = 0.0
+        due = next_pause_check = 0.0
         while not self._done.is_set():
             now = time.monotonic()
             if stage == 0 and self._over.is_set():
@@ -103,8 +108,12 @@ class CommandGovernor:
             elif stage in (1, 2) and now >= due and self.child.poll() is None:
                 stage, due = self._send(signal.SIGTERM if stage == 1 else signal.SIGKILL), now + self.grace_s
             if stage == 0:
-                self._pause_or_resume()
-                self._over.wait(self.check_every_s)
+                if now >= next_pause_check:
+                    self._pause_or_resume()
+                    next_pause_check = now + self.check_every_s
+                if self.policy.guard is not None and self.policy.over_budget:  # the live total, between ticks
+                    self._on_budget()
+                self._over.wait(BUDGET_POLL_S if self.policy.guard is not None else self.check_every_s)
             else:
                 self._done.wait(min(0.2, max(0.01, due - time.monotonic())))
 

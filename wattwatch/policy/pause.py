@@ -46,7 +46,8 @@ class PausePlanner:
         self.deadline = float(deadline_s)
         self.recheck_s = float(recheck_s)
         self.min_pause_s = float(min_pause_s)
-        """A wait shorter than this is not begun (each costs a checkpoint, or a SIGSTOP/SIGCONT)."""
+        """A wait shorter than this (or than a tenth of the work left) is not begun: each costs a checkpoint, or
+        a SIGSTOP/SIGCONT."""
 
     def decide(self, now: float, series: StepSeries | None, remaining_s: float | None) -> PauseDecision:
         """Run or wait at unix time ``now`` with ``remaining_s`` seconds of work left (``None``: not known yet,
@@ -66,7 +67,7 @@ class PausePlanner:
             return PauseDecision(False, f"grid at {g:.0f} g/kWh, among the cleanest hours left before the deadline", g)
         end = start or series.segment_end(now) or now + self.recheck_s
         until = min(end, now + self.recheck_s, latest_start)
-        if until - now < self.min_pause_s:
+        if until - now < min(self.min_pause_s, 0.1 * remaining_s):
             return PauseDecision(False, f"grid at {g:.0f} g/kWh, but a pause this short is not worth it", g)
         return PauseDecision(True, f"grid at {g:.0f} g/kWh, above {self.threshold:g}; cleaner hours ahead", g, until)
 

@@ -274,7 +274,7 @@ def run(args: argparse.Namespace) -> int:
         status = status_for(returncode, signals.forwarded[0] if signals.forwarded else None)
         data = tracker.stop(status)
         if view is not None:
-            view.stop(_summary(tracker, data, status, returncode))
+            view.stop(_summary(tracker, data, data.status if data is not None else status, returncode))
         return exit_code(returncode)
     finally:
         if governor is not None:
