@@ -133,3 +133,24 @@ def test_no_pause_without_a_time_varying_intensity_or_a_length(
         assert static.pause_if_dirty() == 0.0 and not static.pause_due()
         static.stop()
     assert any("intensity is one fixed figure" in r.getMessage() for r in caplog.records)
+
+
+def test_a_budget_used_up_while_waiting_ends_the_wait(tmp_path: Path) -> None:
+    hourly = tmp_path / "hourly.csv"
+    hourly.write_text("timestamp,g_per_kwh\n" + "".join(f"{T0 + i * H:.0f},{900 if i < 3 else 100}\n" for i in range(12)))
+    clock = Clock(T0)
+    t = Tracker(
+        output_dir=tmp_path / "out", sensors=[ConstantPowerSensor(1000.0, clock=clock)], clock=clock,
+        wall_clock=clock.wall, sleep=clock.sleep, measure_power_secs=1e6, intensity_csv=hourly,
+        pause_above_g_per_kwh=300, deadline="+8h", total_steps=20, energy_budget_kwh=1.0,
+        save_timeseries=False, handle_signals=False,
+    )  # fmt: skip
+    t.start()
+    for _ in range(3):  # 3 x 6 min at 1 kW: 0.3 kWh
+        clock.t += 360.0
+        t.current(refresh=True)
+        t.step()
+    waited = t.pause_if_dirty()  # 02:42 of dirty grid ahead, but 0.7 kWh of idle draw uses the budget up first
+    assert 0 < waited <= 0.7 * 3600 + 600
+    assert t.should_stop
+    assert t.stop().status == "budget-stopped"  # type: ignore[union-attr]

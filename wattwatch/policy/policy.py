@@ -147,6 +147,14 @@ class CarbonPolicy:
         from wattwatch.policy.options import resolve_deadline
 
         deadline = resolve_deadline(self.deadline_option, self._wall())
+        if deadline <= self._wall():
+            from wattwatch.util.times import utc_iso_minutes
+
+            link.warn(
+                "pause-deadline",
+                f"wattwatch: the deadline ({utc_iso_minutes(deadline)}) is already past; training will not pause",
+            )
+            return
         if self.marginal is None and not hasattr(self.intensity, "step_series") and series_of(self.intensity) is None:
             link.warn(
                 "pause-static",
@@ -172,6 +180,7 @@ class CarbonPolicy:
             clock=self._clock,
             wall_clock=self._wall,
             sleep=self._sleep,
+            give_up=lambda: self.should_stop,
         )
 
     def add_budget_listener(self, listener: Callable[[], None]) -> None:

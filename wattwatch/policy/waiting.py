@@ -27,7 +27,7 @@ NO_RULE = PauseDecision(False, "no pause rule")
 class PauseControl:
     """The pause rule of one run. ``series()`` is the grid signal now (marginal first), ``remaining_s()`` the
     run's remaining working time (high end; ``None`` unknown), ``steps()`` / ``set_phase`` / ``get_phase`` the
-    run's."""
+    run's; ``give_up()`` true ends a wait early (the run went past its budget while idle)."""
 
     def __init__(
         self,
@@ -41,8 +41,10 @@ class PauseControl:
         clock: Callable[[], float],
         wall_clock: Callable[[], float],
         sleep: Callable[[float], None],
+        give_up: Callable[[], bool] = lambda: False,
     ) -> None:
         self.planner = planner
+        self._give_up = give_up
         self._series, self._remaining_s, self._steps = series, remaining_s, steps
         self._set_phase, self._get_phase = set_phase, get_phase
         self._clock, self._wall, self._sleep = clock, wall_clock, sleep
@@ -108,7 +110,7 @@ class PauseControl:
             before_wait()
         self.begin(decision)
         try:
-            while decision.pause:
+            while decision.pause and not self._give_up():  # a budget the idle draw used up ends the wait
                 self._sleep(max(1.0, min((decision.until or 0.0) - self._wall(), PAUSE_SLEEP_MAX_S)))
                 self._decision = None
                 decision = self.decide()

@@ -18,7 +18,8 @@ Life cycle
   non-zero exit code -> ``failed``; SIGINT, SIGTERM or ``KeyboardInterrupt`` -> ``interrupted`` (the signal is
   then handed to the program's previous handler); ``kill -9`` -> the last write stands. When the final row
   cannot be written, ``stop()`` warns once, naming the file and where the numbers still are, and the returned
-  status ends in ``-unsaved`` (``completed-unsaved``...); files only ever hold the four statuses.
+  status ends in ``-unsaved`` (``completed-unsaved``...); files only ever hold the four statuses, and
+  ``budget-stopped`` for a run its budget stopped (docs/acting.md).
 
   ``start()`` after ``stop()`` begins a *new* run with a new ``run_id`` (fresh totals). To continue a run across
   processes, save :meth:`state_dict` and pass it to :meth:`load_state_dict` before ``start()``: the new
