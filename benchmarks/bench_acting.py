@@ -446,6 +446,27 @@ def render(over: list[dict[str, Any]], cov: list[dict[str, Any]], pause: dict[st
     return "\n".join(lines)
 
 
+def machine_line() -> str:
+    """One line: the CPU, cores, RAM, OS and the versions the figures were measured with."""
+    sys.path.insert(0, str(ROOT))
+    from benchmarks.common import machine_info
+
+    m = machine_info()
+    versions = []
+    for name in ("transformers", "lightning"):
+        try:
+            from importlib.metadata import version
+
+            versions.append(f"{name} {version(name)}")
+        except Exception:  # noqa: BLE001 - not installed
+            pass
+    return (
+        f"Machine: {m['cpu']}, {m['cores']} cores, {m['ram']} RAM, {m['os']}, Python {m['python']}; wattwatch "
+        f"{m['wattwatch']}, torch {m['torch']}, nvidia-ml-py {m['nvidia-ml-py']}, {', '.join(versions)}; GPUs: the fake "
+        "`libnvidia-ml.so.1` of `tests/support/fake_nvml/`."
+    )
+
+
 def _section(old: str, text: str) -> str:
     block = f"{HEADING}\n\n{text.strip()}\n"
     if HEADING + "\n" not in old:
@@ -482,8 +503,8 @@ def main(argv: list[str] | None = None) -> int:
     over = overshoot(args.budget_s, args.runs, args.only)
     stamp = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     text = (
-        f"Written by `python benchmarks/bench_acting.py{' --quick' if args.quick else ''}{' --write' if args.write else ''}` on {stamp} in {time.time() - started:.0f} s "
-        f"(machine: see the top of this file; timings are medians on a shared, noisy machine).\n\n" + render(over, cov, pause, cost, args)
+        f"Written by `python benchmarks/bench_acting.py{' --quick' if args.quick else ''}{' --write' if args.write else ''}` on {stamp} in {time.time() - started:.0f} s. "
+        f"{machine_line()} Timings are medians on a shared, noisy machine.\n\n" + render(over, cov, pause, cost, args)
     )
     print(text)
     if args.write:
