@@ -191,18 +191,20 @@ def overshoot(budget_s: float, runs: int, only: list[str] | None = None) -> list
         for name, fn in INTEGRATIONS.items():
             if only and name not in only:
                 continue
-            pcts, intervals, within, statuses = [], [], 0, set()
+            pcts, training, intervals, within, statuses = [], [], [], 0, set()
             for i in range(runs):
                 folder = Path(tmp) / f"{name.split()[0]}-{i}"
                 data = fn(rig, folder, budget_kg)
                 interval_kg = data.emissions / data.duration * 1.0
                 over = data.emissions - budget_kg
+                checkpoint = float(data.phase_emissions_kg.get("checkpoint", 0.0))
                 pcts.append(100.0 * over / budget_kg)
+                training.append(100.0 * (over - checkpoint) / budget_kg)
                 intervals.append(over / interval_kg)
                 within += 0 <= over <= 0.02 * budget_kg + interval_kg
                 statuses.add(data.status)
-            out.append({"name": name, "runs": runs, "budget_kg": budget_kg, "pct": pcts, "intervals": intervals,
-                        "within": within, "statuses": sorted(statuses)})  # fmt: skip
+            out.append({"name": name, "runs": runs, "budget_kg": budget_kg, "pct": pcts, "training": training,
+                        "intervals": intervals, "within": within, "statuses": sorted(statuses)})  # fmt: skip
     return out
 
 
@@ -416,11 +418,12 @@ def _ratio(cases: list[Case]) -> tuple[float, float, int, int]:
 def render(over: list[dict[str, Any]], cov: list[dict[str, Any]], pause: dict[str, dict[str, list[Case]]], cost: dict[str, float], args: argparse.Namespace) -> str:
     lines = []
     lines.append(f"### 26.1 Budget overshoot per integration\n\nFour fake H100s at 600 W, {G_PER_KWH:g} g/kWh, 1 s sampling (the default), a budget of {args.budget_s:g} s of the run ({over[0]['budget_kg'] * 1000 if over else 0:.3g} g); {args.runs} runs each. Bound: 2 % of the budget plus one interval's carbon.\n")
-    lines.append("| integration | status | overshoot median (% of budget) | max (%) | max (intervals' carbon) | within bound | goal | met |")
-    lines.append("|---|---|---|---|---|---|---|---|")
+    lines.append("| integration | status | overshoot median (% of budget) | max (%) | max without the stop's checkpoint (%) | max (intervals' carbon) | row total within bound | goal | met |")
+    lines.append("|---|---|---|---|---|---|---|---|---|")
     for o in over:
         ok = o["within"] == o["runs"]
-        lines.append(f"| {o['name']} | {', '.join(o['statuses'])} | {statistics.median(o['pct']):+.2f} % | {max(o['pct']):+.2f} % | {max(o['intervals']):.2f} | {o['within']}/{o['runs']} | every run within | {'met' if ok else 'not met'} |")
+        lines.append(f"| {o['name']} | {', '.join(o['statuses'])} | {statistics.median(o['pct']):+.2f} % | {max(o['pct']):+.2f} % | {max(o['training']):+.2f} % | {max(o['intervals']):.2f} | {o['within']}/{o['runs']} | every run within | {'met' if ok else 'not met'} |")
+    lines.append("\nOvershoot is the row's total (the step in flight, the checkpoint the stop writes -- phase `checkpoint` -- the framework's teardown, a command's exit) minus the budget; the column without the checkpoint is what the budget check itself controls (the tests assert the bound on it for the callbacks, whose checkpoint write takes seconds on a busy machine whatever the budget).")
     n = sum(c["n"] for c in cov)
     covered = sum(c["covered"] for c in cov)
     lines.append(f"\n### 26.2 Projection interval coverage\n\n`tests/support/runscenarios.py`, {args.seeds} runs per family, the projection asked at 5/10/25/50/75 % of each run (once its interval exists). Goal: >= 90 % of intervals hold the final energy.\n")

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import fakenvml
@@ -18,6 +18,15 @@ from wattwatch.callbacks.torch import track_optimizer  # noqa: E402
 from wattwatch import BudgetExceeded, Tracker  # noqa: E402
 
 INTERVAL_S = 1.0  # the default with energy counters: the bound is 2 % of the budget plus one of these
+
+
+@pytest.fixture(autouse=True)
+def _one_torch_thread() -> Iterator[None]:
+    """A tiny model on one thread: no OpenMP spinning against the rest of a busy machine (restored after)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
 
 
 @pytest.fixture

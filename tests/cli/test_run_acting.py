@@ -80,18 +80,19 @@ def test_a_command_that_ignores_sigint_gets_sigterm_after_the_grace(hot_gpus: Fa
 
 
 def test_pause_suspends_the_command_through_a_dirty_stretch(tmp_path: Path) -> None:
-    """An intensity file with one-second rows: dirty for the next 4 s, clean after. The command (50 steps of
-    50 ms, written to $WATTWATCH_STEPS_FILE) is stopped with SIGSTOP and resumed with SIGCONT; it sees one long
-    gap, and the row has the pause as a phase."""
+    """An intensity file with one-second rows: dirty for the next 8 s (a busy machine takes seconds to start
+    wattwatch and the command), clean after. The command (60 steps of 50 ms, written to $WATTWATCH_STEPS_FILE)
+    is stopped with SIGSTOP and resumed with SIGCONT; it sees one long gap, and the row has the pause as a
+    phase."""
     now = time.time()
     grid = tmp_path / "grid.csv"
-    lines = [f"{now - 10 + i:.3f},{600 if now - 10 + i < now + 4 else 100}" for i in range(200)]
+    lines = [f"{now - 10 + i:.3f},{600 if now - 10 + i < now + 8 else 100}" for i in range(200)]
     grid.write_text("timestamp,g_per_kwh\n" + "\n".join(lines) + "\n")
     gaps = tmp_path / "gaps.json"
     child = (
         "import json, os, sys, time\n"
         "last, gaps = time.monotonic(), []\n"
-        "for s in range(1, 51):\n"
+        "for s in range(1, 61):\n"
         "    time.sleep(0.05)\n"
         "    now = time.monotonic(); gaps.append(now - last); last = now\n"
         "    open(os.environ['WATTWATCH_STEPS_FILE'], 'w').write(str(s))\n"
@@ -99,13 +100,13 @@ def test_pause_suspends_the_command_through_a_dirty_stretch(tmp_path: Path) -> N
     )
     cmd = [
         PY, "-m", "wattwatch", "run", "--output-dir", str(tmp_path), "--intensity-csv", str(grid),
-        "--pause-above", "300", "--deadline", "+60s", "--total-steps", "50", "--measure-power-secs", "0.1",
+        "--pause-above", "300", "--deadline", "+60s", "--total-steps", "60", "--measure-power-secs", "0.1",
         "--no-save-timeseries", "--log-every-s", "600", "--", PY, "-c", child,
     ]  # fmt: skip
     done = subprocess.run(cmd, text=True, capture_output=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert max(json.loads(gaps.read_text())) > 1.0  # stopped, then continued
     data = row(tmp_path)
-    assert data.status == "completed" and data.steps == 50
+    assert data.status == "completed" and data.steps == 60
     assert data.phase_energy_kwh.get("paused", 0.0) > 0
     assert "pausing at step" in done.stderr and "resuming after" in done.stderr

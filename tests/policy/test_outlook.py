@@ -85,24 +85,24 @@ def run_for(rig: FakeNvml, out: Path, budget_kg: float, seconds: float) -> tuple
 def test_the_early_warning_fires_for_a_run_that_will_overshoot(
     gpus: FakeNvml, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """1,000 steps of 10 ms at 2.4 kW: about 6.7 g at 1000 g/kWh (more if the machine is slow). A 3 g budget is
-    warned about as soon as the interval exists, long before it is reached."""
+    """1,000 steps of 10 ms at 2.4 kW: about 6.7 g at 1000 g/kWh (more if the machine is slow). A 1.5 g budget
+    is warned about as soon as the interval exists, before it is reached."""
     with caplog.at_level(logging.WARNING, logger="wattwatch"):
-        t, _ = run_for(gpus, tmp_path, 0.003, 2.0)
+        t, _ = run_for(gpus, tmp_path, 0.0015, 1.6)
         view = t.outlook()
         line = LiveView(t, tty=False).line()
         families = _scrape(t)
         data = t.stop()
-    assert data is not None and data.emissions < 0.003  # warned before the budget was reached
+    assert data is not None and data.emissions < 0.0015  # warned before the budget was reached
     warnings = [r.getMessage() for r in caplog.records if "projected" in r.getMessage()]
     assert len(warnings) == 1
-    assert warnings[0].startswith("wattwatch: projected ") and warnings[0].endswith(" for 1,000 steps exceeds the 3 g budget")
-    assert view is not None and view.energy.has_interval and view.emissions_low_kg > 0.003
-    assert view.emissions_low_kg <= view.emissions_kg <= view.emissions_high_kg
-    assert "range " in line and "budget 0.003 kg" in line and "of 1000 steps" in line
+    assert warnings[0].startswith("wattwatch: projected ") and warnings[0].endswith(" for 1,000 steps exceeds the 1.5 g budget")
+    assert view is not None and view.energy.has_interval and view.emissions_kg > 0.0015  # (its interval may have
+    assert view.emissions_low_kg <= view.emissions_kg <= view.emissions_high_kg  # widened since, on a busy machine)
+    assert "range " in line and "budget 0.0015 kg" in line and "of 1000 steps" in line
     low, high = families["wattwatch_projected_emissions_low_kg"], families["wattwatch_projected_emissions_high_kg"]
     assert 0 < low <= high and families["wattwatch_projected_energy_low_kwh"] > 0
-    assert families["wattwatch_budget_kg"] == 0.003 and families["wattwatch_over_budget"] == 0.0
+    assert families["wattwatch_budget_kg"] == 0.0015 and families["wattwatch_over_budget"] == 0.0
     assert data.projected_emissions_kg is not None
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from wattwatch.result import EmissionsData
 
-__all__ = ["carbon_overshoot", "energy_overshoot", "interval_carbon_kg"]
+__all__ = ["carbon_overshoot", "energy_overshoot", "interval_carbon_kg", "training_overshoot"]
 
 
 def interval_carbon_kg(data: EmissionsData, interval_s: float) -> float:
@@ -23,3 +23,10 @@ def energy_overshoot(data: EmissionsData, budget_kwh: float, interval_s: float) 
     """``(overshoot kWh, bound kWh)`` of a run stopped at ``budget_kwh``."""
     per_s = data.energy_consumed / data.duration if data.duration > 0 else 0.0
     return data.energy_consumed - budget_kwh, 0.02 * budget_kwh + per_s * interval_s
+
+
+def training_overshoot(data: EmissionsData, budget_kg: float, interval_s: float) -> tuple[float, float, float]:
+    """``(overshoot kg without the stop's checkpoint phase, bound kg, checkpoint phase kg)``."""
+    checkpoint = float(data.phase_emissions_kg.get("checkpoint", 0.0))
+    over, bound = carbon_overshoot(data, budget_kg, interval_s)
+    return over - checkpoint, bound, checkpoint

@@ -67,7 +67,7 @@ class CommandGovernor:
     has ended (resumes a stopped tree first)."""
 
     def __init__(
-        self, policy: CarbonPolicy, child: ChildProcess, *, grace_s: float = 30.0, check_every_s: float = 1.0
+        self, policy: CarbonPolicy, child: ChildProcess, *, grace_s: float = 30.0, check_every_s: float = 0.5
     ) -> None:
         self.policy = policy
         self.child = child
