@@ -22,6 +22,11 @@ What one callback does
     the checkpoint included -- so ``wattwatch report`` adds them up to everything spent. The logs and the model
     card count the checkpointed work that produced the model: the earlier segments' totals as saved in the
     checkpoint, plus this segment's.
+  - **Acting on carbon** (docs/acting.md): with ``carbon_budget_kg=`` / ``energy_budget_kwh=``, at the first
+    step end past the budget the Trainer saves a checkpoint and stops (``on_budget="stop"``, the default; the
+    row's status is ``budget-stopped``) or ``train()`` raises ``wattwatch.BudgetExceeded`` (``"raise"``); with
+    ``pause_above_g_per_kwh=`` and ``deadline=``, a step end on a dirty grid saves a checkpoint and waits (phase
+    ``paused``) while the deadline allows. ``max_steps`` gives the projection and its early warning.
   - **Quality**: the metrics of the last evaluation (``eval_loss``, ``eval_accuracy``...; timings dropped) go in
     the row's ``eval_metrics`` column, for the HTML report's quality-against-carbon chart.
   - **Outputs**: ``emissions.csv`` in ``args.output_dir`` (unless ``output_dir=`` is given), and the model card
@@ -96,7 +101,37 @@ class _LogInjector(TrainerCallback):
         self.owner._inject(state, logs)
 
 
-class WattwatchCallback(TrainerCallback):
+class _CarbonHooks:
+    """The carbon policy's part of the callback (docs/acting.md): at a step end past the budget, checkpoint and
+    stop; on a dirty grid, checkpoint, then wait in ``on_save`` once the checkpoint is written."""
+
+    tracker: Tracker | None
+    _pause_pending = False
+
+    def _act(self, control: TrainerControl) -> None:
+        tracker = self.tracker
+        if tracker is None or tracker.policy is None or not tracker.running:
+            return
+        if tracker.should_stop:
+            control.should_save = True
+            control.should_training_stop = True
+        elif tracker.pause_due():
+            control.should_save = True
+            self._pause_pending = True
+
+    def on_step_begin(
+        self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs: Any
+    ) -> None:
+        if self._pause_pending:  # the Trainer did not save (a subclass that ignores should_save): wait anyway
+            self._pause()
+
+    def _pause(self) -> None:
+        self._pause_pending = False
+        if self.tracker is not None and self.tracker.running:
+            self.tracker.pause_if_dirty()
+
+
+class WattwatchCallback(_CarbonHooks, TrainerCallback):
     """Track a ``Trainer`` run's energy and CO2. Keyword arguments are :class:`~wattwatch.Tracker`'s (validated
     here, so a typo fails before training); ``output_dir`` defaults to the Trainer's ``args.output_dir``.
 
@@ -268,7 +303,8 @@ class WattwatchCallback(TrainerCallback):
             self._phase("checkpoint")
 
     def on_step_end(self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs: Any) -> None:
-        self._count(args, state)
+        self._count(args, state)  # with on_budget="raise", BudgetExceeded leaves train() here
+        self._act(control)
         self._after_flags(control)  # DefaultFlowCallback (first in the list) has set the flags
 
     def on_epoch_end(
@@ -312,6 +348,8 @@ class WattwatchCallback(TrainerCallback):
             if folder.is_dir():
                 self._write_state(folder, args)
         self._phase("train")
+        if self._pause_pending:  # the checkpoint is written: wait for a cleaner grid now
+            self._pause()
 
     # -- checkpoint state ------------------------------------------------------------------------------------
     @staticmethod

@@ -9,6 +9,11 @@ Same semantics as the Hugging Face callback:
   - metrics through ``pl_module.log_dict`` at each training batch (``wattwatch/energy_kwh``, ...); Lightning
     passes them to every logger at its ``log_every_n_steps`` (with ``logger=False`` nothing is logged, and
     Lightning has nothing to warn about);
+  - acting on carbon (docs/acting.md): past ``carbon_budget_kg=`` / ``energy_budget_kwh=`` a checkpoint is saved
+    and ``trainer.should_stop`` set (``on_budget="stop"``; status ``budget-stopped``), or ``fit()`` raises
+    ``wattwatch.BudgetExceeded`` (``"raise"``); with ``pause_above_g_per_kwh=`` and ``deadline=`` a dirty grid
+    means a checkpoint then a wait (phase ``paused``); ``max_steps`` (else ``estimated_stepping_batches``)
+    gives the projection and its early warning;
   - state through ``state_dict`` / ``load_state_dict``: Lightning stores it in each checkpoint and restores it
     before ``on_fit_start``, so ``trainer.fit(..., ckpt_path=...)`` continues the run's totals.
 
@@ -44,6 +49,8 @@ class WattwatchLightningCallback(pl.Callback):
         self.tracker: Tracker | None = None
         self.final_emissions_data: EmissionsData | None = None
         self._resume: dict[str, Any] | None = None
+        self.checkpoints: list[str] = []
+        """Checkpoints saved before a budget stop or a pause (their paths)."""
 
     @property
     def state_key(self) -> str:
@@ -69,6 +76,8 @@ class WattwatchLightningCallback(pl.Callback):
         kwargs.setdefault("output_dir", trainer.default_root_dir)
         if trainer.max_steps and trainer.max_steps > 0:
             kwargs.setdefault("total_steps", trainer.max_steps)
+        else:
+            kwargs.setdefault("total_steps", _estimated_steps(trainer))
         tracker = Tracker(**kwargs)
         if self._resume is not None:
             try:
@@ -119,9 +128,11 @@ class WattwatchLightningCallback(pl.Callback):
         if tracker is None or not tracker.running:
             return
         samples = _batch_size(batch)
-        tracker.set_counts(steps=trainer.global_step)
+        tracker.set_counts(steps=trainer.global_step)  # with on_budget="raise", BudgetExceeded leaves fit() here
         if samples:
             tracker.step(0, samples=samples)
+        if tracker.policy is not None:
+            self._act(trainer, tracker)
         if self.log_metrics and trainer.loggers:  # handed to the loggers every log_every_n_steps (none: no warnings)
             try:
                 metrics = log_metrics(tracker.current(refresh=True))
@@ -129,6 +140,30 @@ class WattwatchLightningCallback(pl.Callback):
                 log.warning("wattwatch: could not compute log metrics: %r", exc)
                 return
             pl_module.log_dict(metrics, on_step=True, on_epoch=False, prog_bar=False, logger=True, sync_dist=False)
+
+    def _act(self, trainer: pl.Trainer, tracker: Tracker) -> None:
+        """The carbon policy's word at this batch end: past the budget, a checkpoint then ``should_stop``; a
+        dirty grid, a checkpoint then a wait (docs/acting.md)."""
+        if tracker.should_stop and not trainer.should_stop:
+            self._checkpoint(trainer, "budget")
+            trainer.should_stop = True
+        elif tracker.pause_due():
+            tracker.pause_if_dirty(before_wait=lambda: self._checkpoint(trainer, "pause"))
+
+    def _checkpoint(self, trainer: pl.Trainer, why: str) -> None:
+        """``trainer.save_checkpoint`` into the checkpoint callback's folder (else ``<root>/checkpoints``); the
+        tracker's state goes with it (``state_dict``), so ``fit(ckpt_path=...)`` continues the run."""
+        import os
+
+        folder = getattr(trainer.checkpoint_callback, "dirpath", None) or os.path.join(
+            trainer.default_root_dir, "checkpoints"
+        )
+        path = os.path.join(folder, f"wattwatch-{why}-step={trainer.global_step}.ckpt")
+        try:
+            trainer.save_checkpoint(path)
+            self.checkpoints.append(path)
+        except Exception as exc:  # never into the user's training: stop or pause without it
+            log.warning("wattwatch: could not save a checkpoint before the %s (%r)", why, exc)
 
     def on_validation_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         self._phase("eval")
@@ -146,6 +181,18 @@ class WattwatchLightningCallback(pl.Callback):
         self, trainer: pl.Trainer, pl_module: pl.LightningModule, checkpoint: dict[str, Any]
     ) -> None:
         self._phase("checkpoint")
+
+
+def _estimated_steps(trainer: pl.Trainer) -> int | None:
+    """Lightning's ``estimated_stepping_batches`` when it is a finite count (``None`` otherwise, or when it
+    cannot be computed yet)."""
+    try:
+        steps = trainer.estimated_stepping_batches
+    except Exception:  # noqa: BLE001 - an infinite or unsized loader: no length
+        return None
+    if isinstance(steps, int | float) and steps == steps and 0 < steps < float("inf"):
+        return int(steps)
+    return None
 
 
 def _batch_size(batch: object) -> int | None:

@@ -137,17 +137,35 @@ class OptimizerHook:
     """Counts optimizer steps into a tracker (see :func:`track_optimizer`). ``remove()`` detaches it."""
 
     def __init__(
-        self, optimizer: HookableOptimizer, tracker: Tracker, batch_size: Count = None, tokens_per_step: Count = None
+        self,
+        optimizer: HookableOptimizer,
+        tracker: Tracker,
+        batch_size: Count = None,
+        tokens_per_step: Count = None,
+        checkpoint: Callable[[], object] | None = None,
     ):
         self.tracker = tracker
         self.batch_size = batch_size
         self.tokens_per_step = tokens_per_step
+        self.checkpoint = checkpoint
         self.steps = 0
+        self._stopped = False
         self._handle = optimizer.register_step_post_hook(self._on_step)
 
     def _on_step(self, optimizer: object, args: object, kwargs: object) -> None:
         self.steps += 1
-        self.tracker.step(1, samples=_value(self.batch_size), tokens=_value(self.tokens_per_step))
+        tracker = self.tracker
+        tracker.step(1, samples=_value(self.batch_size), tokens=_value(self.tokens_per_step))  # may raise (budget)
+        if tracker.policy is None:
+            return
+        if tracker.should_stop:
+            if not self._stopped:  # once: a checkpoint, then BudgetExceeded out of optimizer.step()
+                self._stopped = True
+                if self.checkpoint is not None:
+                    self.checkpoint()
+                raise tracker.policy.exception()
+        elif tracker.pause_due():
+            tracker.pause_if_dirty(before_wait=self.checkpoint)
 
     def remove(self) -> None:
         self._handle.remove()
@@ -158,16 +176,26 @@ class OptimizerHook:
 
 
 def track_optimizer(
-    optimizer: HookableOptimizer, tracker: Tracker, *, batch_size: Count = None, tokens_per_step: Count = None
+    optimizer: HookableOptimizer,
+    tracker: Tracker,
+    *,
+    batch_size: Count = None,
+    tokens_per_step: Count = None,
+    checkpoint: Callable[[], object] | None = None,
 ) -> OptimizerHook:
     """Count every ``optimizer.step()`` as one step of ``tracker`` (``register_step_post_hook``).
 
     ``batch_size`` (samples per step) and ``tokens_per_step`` are numbers or zero-argument callables read after
     each step (for variable batches). The tracker is not started or stopped here.
+
+    Acting on carbon (docs/acting.md): when the tracker has a budget, the first ``optimizer.step()`` past it calls
+    ``checkpoint()`` (when given) and raises :class:`wattwatch.BudgetExceeded` (``on_budget`` ``"stop"`` or
+    ``"raise"``; the row ends ``budget-stopped``); with a pause rule, a step on a dirty grid calls
+    ``checkpoint()`` and waits (phase ``paused``) while the deadline allows.
     """
     if not hasattr(optimizer, "register_step_post_hook"):
         raise ValueError("track_optimizer needs a torch.optim.Optimizer (torch >= 2.0); call tracker.step() yourself")
-    return OptimizerHook(optimizer, tracker, batch_size, tokens_per_step)
+    return OptimizerHook(optimizer, tracker, batch_size, tokens_per_step, checkpoint)
 
 
 @dataclass(frozen=True)

@@ -21,6 +21,7 @@ from wattwatch.util.lazy import lazy_names
 __version__ = "0.1.0"
 
 __all__ = [
+    "BudgetExceeded",
     "EmissionsData",
     "EmissionsTracker",
     "OfflineEmissionsTracker",
@@ -43,6 +44,7 @@ _LAZY = {
     "track_task_emissions": "wattwatch.compat",
     "OutputMethod": "wattwatch.compat",
     "EmissionsData": "wattwatch.result",
+    "BudgetExceeded": "wattwatch.errors",
 }
 
 

@@ -23,7 +23,7 @@ __all__ = [
     "clean_eval_metrics",
 ]
 
-STATUSES = ("running", "completed", "failed", "interrupted")
+STATUSES = ("running", "completed", "failed", "interrupted", "budget-stopped")
 """Values of the ``status`` column."""
 
 NO_STATUS = "unknown"
@@ -124,6 +124,16 @@ class EmissionsData:
     """High end of ``energy_consumed``'s error band (kWh, PUE applied)."""
     energy_band: str = ""
     """The bands used, per component: ``gpu=nvml-counter cpu=vm-vcpu ram=tdp-model``."""
+    # -- acting on carbon (wattwatch/policy, docs/acting.md) ----------------------------------------------
+    budget_kg: float | None = None
+    """The run's carbon budget (kg CO2eq), when it had one; a run it stopped has status ``budget-stopped``."""
+    budget_kwh: float | None = None
+    """The run's energy budget (kWh, PUE applied), when it had one."""
+    marginal_intensity_g_per_kwh: float | None = None
+    """The grid's marginal emissions rate (g/kWh) weighted by the run's energy, beside the average
+    ``intensity_g_per_kwh``: from a marginal provider (WattTime), else empty."""
+    marginal_intensity_source: str = ""
+    """Where ``marginal_intensity_g_per_kwh`` came from, and the share of the energy it covers."""
 
     @property
     def values(self) -> dict[str, Any]:

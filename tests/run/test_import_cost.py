@@ -61,6 +61,21 @@ def test_a_start_and_stop_load_no_reader_report_or_cli_module(tmp_path: Path) ->
     assert (tmp_path / "emissions.csv").is_file()  # the run did write its row
 
 
+def test_no_network_module_loads_unless_a_provider_is_named(tmp_path: Path) -> None:
+    """A run with a budget, a projection and a pause rule on an hourly file still loads no HTTP client: the only
+    network code is the live providers', loaded when one is named (docs/acting.md)."""
+    hourly = tmp_path / "hourly.csv"
+    hourly.write_text("timestamp,g_per_kwh\n1704067200,100\n1704070800,200\n")
+    run = (
+        "from wattwatch import Tracker\n"
+        f"t = Tracker(output_dir={str(tmp_path)!r}, intensity_csv={str(hourly)!r}, handle_signals=False,\n"
+        "            carbon_budget_kg=1.0, total_steps=10, pause_above_g_per_kwh=150, deadline='+1h')\n"
+        "t.start(); t.step(); t.pause_due(); t.stop()"
+    )
+    network = ["urllib.request", "http.client", "socket", "ssl", "wattwatch.carbon.providers"]
+    assert _loaded_by(run, network) == []
+
+
 def test_run_ids_are_version_4_uuids() -> None:
     import uuid
 

@@ -82,6 +82,7 @@ def format_line(
     data: EmissionsData,
     powers: dict[str, float | None],
     projection: Projection | None = None,
+    suffix: str = "",
     *,
     width: int | None = None,
 ) -> str:
@@ -91,7 +92,8 @@ def format_line(
     per device becomes power per kind (``8 gpu 2.50 kW``), the rate goes, the projection drops its step count,
     the power becomes one total, then goes, the projection drops its CO2 -- so the energy, CO2, elapsed time
     and projected energy stay (under ~60 columns the CO2 goes too). Cut with ``…`` only when not even those
-    fit."""
+    fit. ``suffix``: the carbon policy's words (the projection's range, the budget, a pause), kept until only
+    the last resort is left."""
     energy, co2 = f"{data.energy_consumed:.4g} kWh", f"{_mass(data.emissions)} CO2"
     g_per_h = rate_g_per_h(data, powers)
     rate = f"{g_per_h / 1000:.3g} kg/h" if g_per_h >= 1000 else f"{g_per_h:.3g} g/h"
@@ -106,13 +108,14 @@ def format_line(
     total = _watts(sum(known)) if known else "- W"
     devices, kinds = format_power(powers), _power_by_kind(powers)
     candidates = (
-        (devices, energy, co2, rate, elapsed, full),
-        (kinds, energy, co2, rate, elapsed, full),
-        (kinds, energy, co2, elapsed, full),
-        (kinds, energy, co2, elapsed, short),
-        (total, energy, co2, elapsed, short),
-        (energy, co2, elapsed, short),
-        (energy, co2, elapsed, shortest),
+        (devices, energy, co2, rate, elapsed, full, suffix),
+        (kinds, energy, co2, rate, elapsed, full, suffix),
+        (kinds, energy, co2, elapsed, full, suffix),
+        (kinds, energy, co2, elapsed, short, suffix),
+        (total, energy, co2, elapsed, short, suffix),
+        (energy, co2, elapsed, short, suffix),
+        (energy, co2, elapsed, shortest, suffix),
+        (energy, elapsed, shortest, suffix),
         (energy, elapsed, shortest),
     )
     text = ""
@@ -147,6 +150,21 @@ def _powers(tracker: LiveSource) -> dict[str, float | None]:
     if snap is None:
         return {}
     return {n: (None if c.in_gap else c.power_w) for n, c in snap.channels.items()}
+
+
+def _acting(tracker: LiveSource, projection: Projection | None) -> tuple[Projection | None, str]:
+    """The carbon policy's projection (its centre replaces the simple one, so the range printed beside it is
+    around it) and words, when the tracker has a policy."""
+    policy = getattr(tracker, "policy", None)
+    if policy is None:
+        return projection, ""
+    from wattwatch.policy.report import live_suffix
+
+    view = policy.carbon_outlook()
+    if view is not None:
+        e = view.energy
+        projection = Projection(e.steps, e.total_steps, e.energy_kwh, view.emissions_kg, e.remaining_s)
+    return projection, live_suffix(view, policy.budget, policy.paused)
 
 
 class LiveView:
@@ -200,7 +218,8 @@ class LiveView:
             projection = self.projector.update(
                 data.duration, data.steps, data.energy_consumed, data.emissions
             )
-        return format_line(data, _powers(self.tracker), projection, width=width)
+        projection, suffix = _acting(self.tracker, projection)
+        return format_line(data, _powers(self.tracker), projection, suffix, width=width)
 
     def start(self) -> LiveView:
         self._thread = threading.Thread(target=self._loop, name="wattwatch-live", daemon=True)

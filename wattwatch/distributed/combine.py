@@ -21,7 +21,7 @@ from wattwatch.util.times import utc_codecarbon
 
 __all__ = ["NodeTotals", "combine", "format_ranks"]
 
-_STATUS_RANK = {"completed": 0, "interrupted": 1, "failed": 2}
+_STATUS_RANK = {"completed": 0, "budget-stopped": 1, "interrupted": 1, "failed": 2}
 _COMPONENTS = ("gpu", "cpu", "ram")
 
 

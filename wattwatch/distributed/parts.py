@@ -40,7 +40,7 @@ log = logging.getLogger("wattwatch")
 PARTS_DIR = Path(".wattwatch") / "parts"
 """Where, under ``output_dir``, each rank's part files live (one folder per run id)."""
 
-FINAL_STATUSES = ("completed", "failed", "interrupted")
+FINAL_STATUSES = ("completed", "failed", "interrupted", "budget-stopped")
 _PART_FORMAT = "wattwatch.part"
 
 

@@ -137,6 +137,8 @@ class Sampler:
         self._fast = [(s, c) for s, c in read if c and id(s) not in slow_ids]
         self._slow = [(s, c) for s, c in read if c and id(s) in slow_ids]
         self._on_slow_read = on_slow_read
+        self.after_read: Callable[[], object] | None = None
+        """Runs after every read, under the read lock (the live total of :mod:`wattwatch.measure.live`)."""
         self._has_slow = bool(self._slow) or on_slow_read is not None
         self._slow_t: float | None = None
         """Monotonic time of the latest read of the slow sensors."""
@@ -333,3 +335,5 @@ class Sampler:
             t = (before + after) / 2.0
             wall = self._wall() - (after - t)
             self._ledger.add(t, wall, readings, expected)
+        if self.after_read is not None:
+            self.after_read()

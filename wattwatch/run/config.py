@@ -22,6 +22,16 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from wattwatch.errors import ConfigurationError
 from wattwatch.measure.sampler import COUNTER_INTERVAL_S, POWER_INTERVAL_S, POWER_JITTER
+from wattwatch.policy.options import (
+    ON_BUDGET,
+    PROVIDERS,
+    check_budget,
+    check_deadline,
+    check_on_budget,
+    check_pause_above,
+    check_provider,
+    check_zone,
+)
 from wattwatch.run.defaults import DEFAULT_FLUSH_EVERY_S
 from wattwatch.util.numbers import as_float, as_int
 
@@ -364,6 +374,47 @@ class TrackerConfig:
     )
     clock: Callable[[], float] = option(time.monotonic)
     wall_clock: Callable[[], float] = option(time.time)
+    # -- acting on carbon (wattwatch/policy, docs/acting.md) --
+    carbon_budget_kg: float | None = option(
+        None, check=check_budget, help="carbon budget of the run, kg CO2eq (what happens past it: --on-budget)",
+        cli_type=float,
+    )
+    energy_budget_kwh: float | None = option(
+        None, check=check_budget, help="energy budget of the run, kWh (PUE applied)", cli_type=float
+    )
+    on_budget: str = option(
+        "stop",
+        check=check_on_budget,
+        help="past a budget: stop (callbacks checkpoint and stop; wattwatch run sends SIGINT, then SIGTERM, then "
+        "SIGKILL), raise (BudgetExceeded from step()) or warn",
+        choices=ON_BUDGET,
+    )
+    pause_above_g_per_kwh: float | None = option(
+        None,
+        check=check_pause_above,
+        help="wait at step boundaries while the grid is above this gCO2eq/kWh, if the deadline allows (needs "
+        "--deadline, --total-steps and an hourly file or a live provider)",
+        cli_type=float,
+    )
+    deadline: Any = option(
+        None,
+        check=check_deadline,
+        help="when the run must end, for the pause rule: ISO-8601 (2026-12-03T06:00Z), unix seconds, or +8h from "
+        "the start",
+        cli_type=str,
+    )
+    intensity_provider: str | None = option(
+        None,
+        check=check_provider,
+        help="live grid intensity (the only network use): electricitymaps (average; $ELECTRICITYMAPS_API_KEY) or "
+        "watttime (marginal; $WATTTIME_USER, $WATTTIME_PASSWORD)",
+        choices=PROVIDERS,
+    )
+    intensity_zone: str | None = option(
+        None, check=check_zone, help="the provider's zone: FR, DE, US-CAL-CISO (Electricity Maps), CAISO_NORTH (WattTime)"
+    )
+    sleep: Callable[[float], None] = option(time.sleep)
+    """How a paused run waits (seconds); tests pass a fake clock's."""
 
     @classmethod
     def from_kwargs(cls, **kwargs: Any) -> TrackerConfig:

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
 
     from wattwatch.measure.ledger import Ledger, LedgerSnapshot
     from wattwatch.measure.sampler import Sampler
+    from wattwatch.policy.policy import CarbonPolicy
     from wattwatch.result import EmissionsData
     from wattwatch.run.counters import Counters
     from wattwatch.run.recorder import RowRecorder
@@ -46,6 +47,7 @@ class RunProgress:
     _counters: Counters
     _recorder: RowRecorder
     _listeners: list[Callable[[Tracker, float], None]]
+    _policy: CarbonPolicy | None
 
     def current(self, *, refresh: bool = False) -> EmissionsData:
         """A live snapshot of the totals so far (no file I/O, safe from any thread); for a resumed run, with the
@@ -120,16 +122,21 @@ class RunProgress:
 
     def step(self, n: int = 1, *, samples: int | None = None, tokens: int | None = None) -> None:
         """Count ``n`` training/inference steps (and the samples / tokens they processed) for per-step figures
-        and the projection to ``total_steps``."""
+        and the projection to ``total_steps``. With a budget and ``on_budget="raise"``, raises
+        :class:`~wattwatch.errors.BudgetExceeded` at the first step past it (docs/acting.md)."""
         with self._lock:
             self._counters.count(n, samples=samples, tokens=tokens)
             self._counters.feed_first_step(self._ledger)
+        if self._policy is not None:  # the budget check between steps (O(1)); may raise BudgetExceeded
+            self._policy.after_step()
 
     def set_counts(self, *, steps: int | None = None, samples: int | None = None, tokens: int | None = None) -> None:
         """Set the step / sample / token counters to absolute values (e.g. from a trainer's own state)."""
         with self._lock:
             self._counters.assign(steps=steps, samples=samples, tokens=tokens)
             self._counters.feed_first_step(self._ledger)
+        if self._policy is not None:
+            self._policy.after_step()
 
     def set_eval_metrics(self, metrics: dict[str, Any]) -> None:
         """Record the run's latest evaluation metrics (``{"eval_loss": 1.2, ...}``) for its row's ``eval_metrics``

@@ -85,6 +85,8 @@ class RowRecorder:
         self._pid = os.getpid()
         self.eval_metrics: dict[str, float] = {}
         """The last evaluation's metrics (cleaned), for the row's ``eval_metrics`` column."""
+        self.annotate: Callable[[EmissionsData], None] | None = None
+        """Adds the carbon policy's columns (budgets, marginal intensity) to each row built."""
 
     def attach(self, session: RunSession) -> None:
         """Record ``session``'s run from now on (called by ``start()``, in the process that writes the rows)."""
@@ -124,6 +126,8 @@ class RowRecorder:
         data = build_emissions_data(snap, self.facts(), status, counters=self._counters, usage=usage)
         if self.eval_metrics:
             data.eval_metrics = dict(self.eval_metrics)
+        if self.annotate is not None:
+            self.annotate(data)
         return self.with_embodied(self.adjust(data, snap))
 
     def adjust(self, data: EmissionsData, snap: LedgerSnapshot) -> EmissionsData:

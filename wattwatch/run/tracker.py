@@ -18,7 +18,8 @@ Life cycle
   non-zero exit code -> ``failed``; SIGINT, SIGTERM or ``KeyboardInterrupt`` -> ``interrupted`` (the signal is
   then handed to the program's previous handler); ``kill -9`` -> the last flush's totals, ``interrupted``. When the final row
   cannot be written, ``stop()`` warns once, naming the file and where the numbers still are, and the returned
-  status ends in ``-unsaved`` (``completed-unsaved``...); files only ever hold the four statuses.
+  status ends in ``-unsaved`` (``completed-unsaved``...); files only ever hold the four statuses, and
+  ``budget-stopped`` for a run its budget stopped (docs/acting.md).
 
   ``start()`` after ``stop()`` begins a *new* run with a new ``run_id`` (fresh totals). To continue a run across
   processes, save :meth:`state_dict` and pass it to :meth:`load_state_dict` before ``start()``: the new
@@ -44,6 +45,7 @@ import os
 import threading
 import time
 
+from wattwatch.run.acting import RunActing
 from wattwatch.run.defaults import DEFAULT_FLUSH_EVERY_S
 from wattwatch.run.progress import RunProgress
 from wattwatch.run.settings import TrackerSettings
@@ -85,7 +87,7 @@ def _new_run_id() -> str:
     return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
-class Tracker(TrackerSettings, RunProgress):
+class Tracker(TrackerSettings, RunProgress, RunActing):
     """Measure the energy and CO2 of the code run between :meth:`start` and :meth:`stop`.
 
     Keyword names follow CodeCarbon's ``EmissionsTracker`` where it has them. Units: seconds, watts, kWh, kg
@@ -146,6 +148,9 @@ class Tracker(TrackerSettings, RunProgress):
         embodied_use_ratio: float = 1.0,
         clock: Callable[[], float] = time.monotonic,
         wall_clock: Callable[[], float] = time.time,
+        carbon_budget_kg: float | None = None, energy_budget_kwh: float | None = None, on_budget: str = "stop",
+        pause_above_g_per_kwh: float | None = None, deadline: object = None, intensity_provider: str | None = None,
+        intensity_zone: str | None = None, sleep: Callable[[float], None] = time.sleep,  # acting: docs/acting.md
     ) -> None:
         options = {k: v for k, v in locals().items() if k != "self"}  # first: before any local name exists
         from wattwatch.run.config import TrackerConfig  # the machinery loads when a tracker is made
@@ -167,14 +172,13 @@ class Tracker(TrackerSettings, RunProgress):
         self._warn_once = WarnOnce(_log())
         self._counters = Counters()
         self._guard = ProcessGuard(self.stop, lambda: self._state == "running", lambda: self._pid)
-        self._session: RunSession | None = None
-        """The current (or last) run's hardware, ledger, sampler and outputs."""
+        self._session: RunSession | None = None  # the current (or last) run's hardware, ledger, sampler, outputs
         self._resume_state: dict[str, Any] | None = None
         self._start_time_iso = ""
         self._flushes = FlushGrid(self.flush_every_s)
         self._listeners: list[Callable[[Tracker, float], None]] = []
-        self._recorder = RowRecorder(self, self._counters, self._warn_once, self._wall)
-        """Builds the run's figures and writes its journal and rows."""
+        self._recorder = RowRecorder(self, self._counters, self._warn_once, self._wall)  # figures, journal, rows
+        self._init_policy()  # budgets, pause rule, live intensity (docs/acting.md); None when not asked for
 
     # -- public API ------------------------------------------------------------------------------------------
     @property
@@ -210,7 +214,7 @@ class Tracker(TrackerSettings, RunProgress):
             self.topology, self.ownership, self.run_id = hardware.topology, hardware.ownership, hardware.run_id
             self._pid = os.getpid()
             self._start_time_iso = session.start_time
-            self._counters.start_projection(self.total_steps)
+            self._attach_policy(session, self.set_phase, lambda: self.current_phase)  # projection + carbon policy
             self._flushes.start(self._clock())  # before the thread starts: its first tick is not a flush
             session.sampler.start()
             self._state = "running"
@@ -238,6 +242,7 @@ class Tracker(TrackerSettings, RunProgress):
             session = self._session
             assert session is not None
             session.sampler.stop()
+            status = self._final_status(status)  # a run a budget stopped ends "budget-stopped"
             session.outputs.timeseries_tick(session.ledger, final=True)
             self._state = "stopped"
             data = self._recorder.combined(self._recorder.figures(status), final=True, collective=True)
@@ -355,6 +360,7 @@ class Tracker(TrackerSettings, RunProgress):
         if os.getpid() != self._pid or session is None:
             return
         session.outputs.timeseries_tick(session.ledger)
+        self._policy_tick(t)
         for listener in list(self._listeners) if self._listeners else ():
             try:
                 listener(self, t)

@@ -9,7 +9,10 @@ time -- nothing is pushed and nothing runs between scrapes:
 - ``wattwatch_facility_energy_kwh_total`` (counter, ``device="all"``): the run's energy with PUE applied, kWh
   (CodeCarbon's ``energy_consumed``);
 - ``wattwatch_emissions_kg_total`` (counter, ``device="all"``): the run's emissions, kg CO2eq;
-- ``wattwatch_projected_emissions_kg`` / ``wattwatch_projected_energy_kwh`` (gauges) when a projection exists.
+- ``wattwatch_projected_emissions_kg`` / ``wattwatch_projected_energy_kwh`` (gauges) when a projection exists;
+- with a carbon policy (docs/acting.md): ``wattwatch_projected_{emissions_low_kg,emissions_high_kg,
+  energy_low_kwh,energy_high_kwh}`` (the projection's interval), ``wattwatch_budget_kg`` / ``_kwh``,
+  ``wattwatch_over_budget`` and ``wattwatch_paused`` (0/1).
 
 Every sample carries the labels ``run``, ``project``, ``node`` and ``device``. The server binds to 127.0.0.1
 unless told otherwise; in a distributed run each node serves its own endpoint.
@@ -118,6 +121,15 @@ class TrackerCollector:
             )
             pk.add_metric([*base, "all"], float(data.projected_emissions_kg))
             yield pk
+        policy = getattr(tracker, "policy", None)
+        if policy is not None:  # the projection's interval, the budget, a pause (wattwatch/policy/report.py)
+            from wattwatch.policy.report import metric_families
+
+            view = policy.carbon_outlook()
+            over = policy.guard is not None and policy.guard.hit is not None
+            yield from metric_families(
+                view, policy.budget, over=over, paused=policy.paused, labels=_LABELS, base=base
+            )
 
 
 class Exporter:

@@ -18,6 +18,11 @@ shown ``running`` until the next wattwatch process in the folder finds wattwatch
 Machine mode (default) measures the whole host from before the command starts; ``--tracking-mode process``
 measures the command's process tree (the tracker starts right after the command is spawned).
 
+Acting on carbon (docs/acting.md): ``--carbon-budget-kg`` / ``--energy-budget-kwh`` stop the command past its
+budget (SIGINT, then SIGTERM and SIGKILL after ``--budget-grace-s``; status ``budget-stopped``);
+``--pause-above G --deadline T`` with ``--total-steps`` suspends it (SIGSTOP/SIGCONT) while the grid is dirty
+and the deadline allows.
+
 Progress: the command finds in ``$WATTWATCH_STEPS_FILE`` a file where it may write its current step number (the
 whole file, e.g. ``open(p, "w").write(str(step))``); with ``--total-steps`` the live view projects the run's
 final energy and CO2 from it, and the row records the step count.
@@ -68,6 +73,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--refresh-s", type=float, default=1.0, metavar="S", help="on a terminal: seconds between redraws"
     )
     add_tracker_options(parser)
+    acting = parser.add_argument_group("acting on carbon (docs/acting.md)")
+    acting.add_argument(
+        "--pause-above",
+        dest="tracker_pause_above_g_per_kwh",
+        type=float,
+        default=argparse.SUPPRESS,
+        metavar="G_PER_KWH",
+        help="same as --pause-above-g-per-kwh: SIGSTOP the command while the grid is above this, SIGCONT after",
+    )
+    acting.add_argument(
+        "--budget-grace-s",
+        type=float,
+        default=30.0,
+        metavar="S",
+        help="past a budget: seconds between SIGINT and SIGTERM, and between SIGTERM and SIGKILL (default 30)",
+    )
     parser.add_argument("cmd", nargs=argparse.REMAINDER, metavar="-- CMD ARGS", help="the command to run")
 
 
@@ -146,6 +167,8 @@ def _command(args: argparse.Namespace) -> list[str]:
         raise UsageError("give the command to run after --, e.g. wattwatch run -- python train.py")
     if not args.log_every_s > 0 or not args.refresh_s > 0:
         raise UsageError("--log-every-s and --refresh-s must be positive numbers of seconds")
+    if not getattr(args, "budget_grace_s", 30.0) >= 0:
+        raise UsageError("--budget-grace-s must be a number of seconds >= 0")
     if shutil.which(cmd[0]) is None:
         raise UsageError(f"cannot run {cmd[0]!r}: no such program (not on PATH, or not executable)")
     return cmd
@@ -201,6 +224,8 @@ def run(args: argparse.Namespace) -> int:
 
     cmd = _command(args)
     kwargs = tracker_kwargs(args)
+    if kwargs.get("on_budget") == "raise":  # a command cannot be raised into: stopping it is the nearest thing
+        kwargs["on_budget"] = "stop"
     process_mode = kwargs.get("tracking_mode") == "process"
     if args.quiet:  # --quiet: not even the advice to set a location (real faults still print)
         logging.getLogger("wattwatch.location").setLevel(logging.ERROR)
@@ -216,6 +241,7 @@ def run(args: argparse.Namespace) -> int:
     signals = _Forwarder()
     previous = {s: signal.signal(s, signals.on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
     view = None
+    governor = None
     try:
         if not process_mode:
             tracker.start()
@@ -235,6 +261,10 @@ def run(args: argparse.Namespace) -> int:
                 child.wait()
                 raise
         tracker.add_listener(steps)
+        if tracker.policy is not None:  # budgets and the pause rule act on the command (policy/command.py)
+            from wattwatch.policy.command import CommandGovernor
+
+            governor = CommandGovernor(tracker.policy, child, grace_s=getattr(args, "budget_grace_s", 30.0)).start()
         if not args.quiet:
             from wattwatch.cli.live import LiveView
 
@@ -242,13 +272,17 @@ def run(args: argparse.Namespace) -> int:
                 tracker, sys.stderr, refresh_s=args.refresh_s, log_every_s=args.log_every_s
             ).start()
         returncode = child.wait()
+        if governor is not None:
+            governor.close()
         steps.poll(tracker)
         status = status_for(returncode, signals.forwarded[0] if signals.forwarded else None)
         data = tracker.stop(status)
         if view is not None:
-            view.stop(_summary(tracker, data, status, returncode))
+            view.stop(_summary(tracker, data, data.status if data is not None else status, returncode))
         return exit_code(returncode)
     finally:
+        if governor is not None:
+            governor.close()
         if view is not None:
             view.stop()
         if tracker.running:  # an error of ours after the command started
