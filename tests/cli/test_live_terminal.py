@@ -134,3 +134,13 @@ def test_format_line_fits_dropping_the_least_useful_first(width: int) -> None:
 def test_format_line_with_no_width_is_whole() -> None:
     line = format_line(_data(), {"gpu:0": 312.4, "cpu": None}, None)
     assert line == "gpu:0 312 W  cpu - W | 0.0123 kWh | 4.56 g CO2 | 125 g/h | 0:01:35"
+
+
+@pytest.mark.parametrize("width", [240, 120, 100, 80])
+def test_the_carbon_policys_words_stay_while_the_line_fits(width: int) -> None:
+    """A budget and the projection's range (issue 26) are kept at 80 columns: power and rate give way first."""
+    powers: dict[str, float | None] = {f"gpu:{i}": 312.4 for i in range(8)} | {"cpu": 45.0, "ram": 6.0}
+    suffix = "range 18–23 g | budget 0.03 kg"
+    line = format_line(_data(), powers, Projection(25, 100, 0.05, 0.02, 300.0), suffix, width=width)
+    assert len(line) <= width, line
+    assert line.endswith(suffix) and "0:01:35" in line and "end ~0.05 kWh" in line, line
