@@ -25,6 +25,7 @@ COMMANDS: dict[str, str] = {
     "compare": "wattwatch.cli.commands.compare",
     "regions": "wattwatch.cli.commands.regions",
     "schedule": "wattwatch.cli.commands.schedule",
+    "ledger": "wattwatch.cli.commands.ledger",
 }
 """Sub-command name -> module implementing it."""
 

@@ -85,11 +85,16 @@ class RowRecorder:
         self._pid = os.getpid()
         self.eval_metrics: dict[str, float] = {}
         """The last evaluation's metrics (cleaned), for the row's ``eval_metrics`` column."""
+        self.job: dict[str, object] = {}
+        """The run's job-metadata columns, read at each :meth:`attach` (:mod:`wattwatch.run.job`)."""
 
     def attach(self, session: RunSession) -> None:
         """Record ``session``'s run from now on (called by ``start()``, in the process that writes the rows)."""
         self._session = session
         self._pid = os.getpid()
+        from wattwatch.run.job import job_fields
+
+        self.job = job_fields(self._run.config.environ)
 
     # -- figures ---------------------------------------------------------------------------------------------
     def facts(self) -> RunFacts:
@@ -111,6 +116,7 @@ class RowRecorder:
             infos=run.channel_infos,
             rank_count=topology.world_size if topology is not None else 1,
             ownership=ownership.rule if ownership is not None else "",
+            job=self.job,
         )
 
     def figures(self, status: str, *, carried: bool = False) -> EmissionsData:

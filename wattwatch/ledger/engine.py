@@ -1,0 +1,126 @@
+"""Connections to the ledger's database: one SQLAlchemy engine per URL, set up for many writers at once.
+
+SQLite: the file's folder is created; every connection runs ``PRAGMA journal_mode=WAL`` (readers never block
+the writer), waits up to :data:`BUSY_TIMEOUT_S` for a lock (``sqlite3``'s ``timeout``, which is SQLite's busy
+timeout), and each transaction starts with ``BEGIN IMMEDIATE``: a writer takes the write lock when it begins, so
+two writers never both read and then fail to upgrade (the one ``database is locked`` a busy timeout cannot
+wait out). PostgreSQL: psycopg 3, a connect timeout, ``pool_pre_ping`` (a tracker's connection may sit idle for
+days of training).
+
+:func:`describe_fault` turns a driver's error into the one line the CLI prints and the tracker warns with,
+naming the host and port (or the SQLite path) and never the password.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import TYPE_CHECKING
+
+from wattwatch.ledger.urls import LedgerError, LedgerURL
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Engine
+
+__all__ = ["BUSY_TIMEOUT_S", "CONNECT_TIMEOUT_S", "describe_fault", "open_engine", "unreachable"]
+
+BUSY_TIMEOUT_S = 60.0
+"""How long a SQLite writer waits for another's write lock (32 concurrent pushes take well under a second)."""
+
+CONNECT_TIMEOUT_S = 5
+"""How long a PostgreSQL connection attempt may take before the database counts as unreachable."""
+
+
+def _import_sqlalchemy() -> None:
+    try:
+        import sqlalchemy  # noqa: F401
+    except ImportError:
+        raise LedgerError(
+            "the ledger needs its extra: pip install 'wattwatch[ledger]' (SQLAlchemy, psycopg, platformdirs)"
+        ) from None
+
+
+def open_engine(url: LedgerURL, *, connect_timeout_s: float = CONNECT_TIMEOUT_S) -> Engine:
+    """An engine for ``url`` (nothing is connected yet). Raises :class:`LedgerError` when the extra is missing
+    or a SQLite folder cannot be created."""
+    _import_sqlalchemy()
+    import sqlalchemy as sa
+    from sqlalchemy import event
+
+    if url.kind == "sqlite":
+        if url.database:
+            folder = os.path.dirname(os.path.abspath(url.database))
+            try:
+                os.makedirs(folder, exist_ok=True)
+            except OSError as exc:
+                raise LedgerError(f"cannot create the ledger's folder {folder} ({exc.strerror or exc})") from None
+            engine = sa.create_engine(url.sqlalchemy, connect_args={"timeout": BUSY_TIMEOUT_S})
+        else:  # in memory: one connection shared, or each would see its own empty database
+            from sqlalchemy.pool import StaticPool
+
+            engine = sa.create_engine(
+                url.sqlalchemy, connect_args={"check_same_thread": False}, poolclass=StaticPool
+            )
+
+        @event.listens_for(engine, "connect")
+        def _on_connect(dbapi_connection: object, record: object) -> None:
+            dbapi_connection.isolation_level = None  # type: ignore[attr-defined]  # transactions are ours
+            cursor = dbapi_connection.cursor()  # type: ignore[attr-defined]
+            cursor.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
+            if url.database:
+                cursor.execute("PRAGMA journal_mode = WAL")
+            cursor.close()
+
+        @event.listens_for(engine, "begin")
+        def _on_begin(connection: sa.Connection) -> None:
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+        return engine
+    try:
+        import psycopg  # noqa: F401
+    except ImportError:
+        raise LedgerError("PostgreSQL needs psycopg 3: pip install 'wattwatch[ledger]'") from None
+    engine = sa.create_engine(
+        url.sqlalchemy,
+        connect_args={"connect_timeout": max(1, round(connect_timeout_s)), "application_name": "wattwatch"},
+        pool_pre_ping=True,
+        pool_size=1,
+        max_overflow=4,
+    )
+    return engine
+
+
+def _reason(exc: BaseException) -> str:
+    """The driver's own reason, on one line (psycopg's last line says it best: ``Connection refused``...)."""
+    orig = getattr(exc, "orig", None) or exc
+    lines = [line.strip() for line in str(orig).splitlines() if line.strip()]
+    if not lines:
+        return type(orig).__name__
+    useful = [line for line in lines if not line.lower().startswith(("(background on this error", "hint:"))]
+    text = (useful or lines)[-1]
+    if text.lower().startswith("connection to server at") and ":" in text:
+        text = text.rsplit(":", 1)[-1].strip() or text
+    return text[:200]
+
+
+def unreachable(exc: BaseException) -> bool:
+    """Whether ``exc`` says the database cannot be reached or opened (as opposed to a bug or a bad query)."""
+    try:
+        from sqlalchemy.exc import InterfaceError, OperationalError
+    except ImportError:  # pragma: no cover
+        return False
+    return isinstance(exc, OperationalError | InterfaceError | OSError)
+
+
+def describe_fault(url: LedgerURL, exc: BaseException) -> str:
+    """One line for ``exc``: ``cannot reach the ledger database at HOST:PORT (reason)`` and what to do."""
+    if isinstance(exc, LedgerError):
+        return str(exc)
+    reason = _reason(exc)
+    if url.kind == "sqlite":
+        return f"cannot use the ledger database {url.where} ({reason})"
+    if unreachable(exc):
+        return (
+            f"cannot reach the ledger database at {url.where} ({reason}); check that PostgreSQL runs there and "
+            "accepts this user"
+        )
+    return f"the ledger database at {url.where} failed ({reason})"
