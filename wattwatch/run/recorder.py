@@ -85,6 +85,9 @@ class RowRecorder:
         self._pid = os.getpid()
         self.eval_metrics: dict[str, float] = {}
         """The last evaluation's metrics (cleaned), for the row's ``eval_metrics`` column."""
+        self.appended: EmissionsData | None = None
+        """The run's final row as this process appended it (the combined row for a distributed run; ``None``
+        when another rank appends it): what goes to the ledger (:mod:`wattwatch.ledger.sink`)."""
         self.job: dict[str, object] = {}
         """The run's job-metadata columns, read at each :meth:`attach` (:mod:`wattwatch.run.job`)."""
 
@@ -192,6 +195,8 @@ class RowRecorder:
     def write_final(self, data: EmissionsData) -> EmissionsData:
         """Write the final row; returns ``data``, its status ending in ``-unsaved`` (after one warning naming
         where the numbers are) when it is in no CSV. Never raises."""
+        dist = self._session.hardware.aggregator if self._session is not None else None
+        self.appended = data if dist is None else None
         try:
             outcome = self.write(data)
         except Exception as exc:  # noqa: BLE001 - stop() never raises because of I/O
@@ -205,4 +210,5 @@ class RowRecorder:
     def _append_row(self, data: EmissionsData) -> SaveOutcome:
         """A distributed run's one combined row, with the embodied CO2 of the whole run's hardware."""
         assert self._session is not None
-        return self._session.outputs.append_row(self.with_embodied(data))
+        self.appended = row = self.with_embodied(data)
+        return self._session.outputs.append_row(row)
