@@ -23,7 +23,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from wattwatch.ledger.schema import PreparedRow, details, devices, phases, runs, segments
+from wattwatch.ledger.schema import PreparedRow, details, devices, phases, rank_of, runs, segments
 
 __all__ = ["BATCH_ROWS", "PushCounts", "PushItem", "insert_many", "push_prepared", "push_rows"]
 
@@ -129,12 +129,11 @@ def _push_batch(conn: sa.Connection, batch: Sequence[PushItem]) -> PushCounts:
     best = _dedupe(batch)
     counts = PushCounts(unchanged=len(batch) - len(best))
     run_ids = sorted({k[0] for k in best})
-    stored: dict[tuple[str, int], tuple[bool, str]] = {}
-    query = sa.select(segments.c.run_id, segments.c.segment, segments.c.full_row, segments.c.timestamp).where(
-        segments.c.run_id.in_(run_ids)
-    )
-    for run_id, segment, full, stamp in conn.execute(query):
-        stored[(run_id, int(segment))] = (bool(full), stamp or "")
+    stored: dict[tuple[str, int], tuple[bool, str, bool]] = {}
+    s = segments.c
+    query = sa.select(s.run_id, s.segment, s.full_row, s.timestamp, s.status).where(s.run_id.in_(run_ids))
+    for run_id, segment, full, stamp, status in conn.execute(query):
+        stored[(run_id, int(segment))] = rank_of(full, stamp, status)
     new: list[PreparedRow] = []
     replace: list[PreparedRow] = []
     stored_runs = {k[0] for k in stored}

@@ -50,6 +50,7 @@ __all__ = [
     "job_key",
     "phases",
     "prepare_row",
+    "rank_of",
     "runs",
     "schema_table",
     "segments",
@@ -253,10 +254,16 @@ class PreparedRow:
         return (self.run_id, self.segment)
 
     @property
-    def rank(self) -> tuple[bool, str]:
+    def rank(self) -> tuple[bool, str, bool]:
         """Which of two rows of the same segment wins: the fuller one (from a file with a ``status`` column),
-        then the later ``timestamp`` -- ``wattwatch report``'s rule."""
-        return (self.full_row, self.timestamp)
+        then the later ``timestamp`` -- ``wattwatch report``'s rule --, then (timestamps have whole seconds) an
+        ended run's row over a ``running`` one."""
+        return rank_of(self.full_row, self.timestamp, self.segment_values[2])
+
+
+def rank_of(full_row: bool, timestamp: str, status: str) -> tuple[bool, str, bool]:
+    """:attr:`PreparedRow.rank` from a stored segment's ``full_row``, ``timestamp`` and ``status``."""
+    return (bool(full_row), timestamp or "", status != "running")
 
 
 _get_texts = operator.attrgetter(*DETAIL_TEXT)

@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from wattwatch.ledger.push import PushCounts
     from wattwatch.ledger.sources import Progress
 
-__all__ = ["HELP", "ProgressBar", "add_arguments", "run"]
+__all__ = ["HELP", "ProgressBar", "add_arguments", "open_ledger", "run"]
 
 HELP = "The team's ledger (SQLite or PostgreSQL): push runs into it (ledger push PATH... --db URL), ledger info."
 
@@ -77,7 +77,7 @@ class ProgressBar:
             self.stream.flush()
 
 
-def _open(db: str | None):  # type: ignore[no-untyped-def]
+def open_ledger(db: str | None):  # type: ignore[no-untyped-def]
     """The URL and an engine on a ledger whose schema is checked (created or migrated); faults as LedgerError."""
     from wattwatch.ledger.engine import describe_fault, open_engine
     from wattwatch.ledger.migrate import ensure_schema
@@ -103,7 +103,7 @@ def _push(args: argparse.Namespace) -> int:
     from wattwatch.ledger.urls import LedgerError
     from wattwatch.util.times import utc_iso
 
-    url, engine = _open(args.db)
+    url, engine = open_ledger(args.db)
     progress = Progress()
     bar = ProgressBar(sys.stderr, "pushing", enabled=not args.quiet)
     t0 = time.monotonic()
@@ -146,7 +146,7 @@ def _info(args: argparse.Namespace) -> int:
     from wattwatch.ledger.migrate import schema_version
     from wattwatch.ledger.schema import runs, segments
 
-    url, engine = _open(args.db)
+    url, engine = open_ledger(args.db)
     try:
         with engine.connect() as conn:
             version = schema_version(conn)

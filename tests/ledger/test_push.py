@@ -1,0 +1,181 @@
+"""``wattwatch ledger push``: idempotent (keyed by run and segment), the same rows ``report`` counts, and
+``report --db`` totals equal to ``report PATH``'s on the same runs -- on SQLite and on a real PostgreSQL."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import pytest
+from ledgerruns import count_rows, make_run
+
+from wattwatch.cli.main import main
+
+
+def _push(capsys: pytest.CaptureFixture[str], url: str, *paths: Path) -> str:
+    assert main(["ledger", "push", *map(str, paths), "--db", url]) == 0
+    return capsys.readouterr().out
+
+
+def _json(capsys: pytest.CaptureFixture[str], *argv: str) -> dict:
+    capsys.readouterr()
+    assert main(["report", *argv, "--json"]) == 0
+    return json.loads(capsys.readouterr().out)
+
+
+def _history(tmp_path: Path) -> Path:
+    """A folder as teams have them: two projects, a resumed run (two segments), a failed run, token counts."""
+    folder = tmp_path / "runs"
+    make_run(folder, project="llm", tokens=1000, phases=("train", "eval"))
+    t, _ = make_run(folder, project="llm", tokens=500)
+    state = t.state_dict()
+    make_run(folder, project="llm", state=state, tokens=700)  # the resumed segment of the same run
+    make_run(folder / "vision", project="vision", environ={"USER": "bob", "SLURM_JOB_ID": "77", "SLURM_STEP_ID": "0"})
+    try:
+        with __import__("wattwatch").Tracker(
+            project_name="vision",
+            output_dir=folder / "vision",
+            sensors=[__import__("fakesensors").ConstantPowerSensor(50.0)],
+            carbon_intensity_g_per_kwh=400.0,
+            handle_signals=False,
+            save_timeseries=False,
+            ledger_url="",
+        ):
+            raise RuntimeError("boom")
+    except RuntimeError:
+        pass
+    return folder
+
+
+def test_push_twice_adds_nothing_and_totals_equal_the_files(
+    db_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder = _history(tmp_path)
+    first = _push(capsys, db_url, folder)
+    counts = count_rows(db_url)
+    assert counts["segments"] == 5 and counts["runs"] == 4 and counts["segment_details"] == 5
+    assert counts["devices"] == 2 * 4 + 1  # two fake GPUs per run, one on the failed run
+    assert "5 segments added" in first
+    second = _push(capsys, db_url, folder)
+    assert count_rows(db_url) == counts
+    assert "0 segments added, 0 updated, 5 already there" in second
+
+    files = _json(capsys, str(folder))["totals"]
+    db = _json(capsys, "--db", db_url)["totals"]
+    assert db["runs"] == files["runs"] == 5
+    assert db["by_status"] == files["by_status"] == {"completed": 4, "failed": 1}
+    for key in ("duration_s", "gpu_energy_kwh", "cpu_energy_kwh", "ram_energy_kwh", "energy_kwh", "emissions_kg",
+                "embodied_emissions_kg", "water_l", "energy_low_kwh", "energy_high_kwh", "intensity_g_per_kwh"):  # fmt: skip
+        assert db[key] == pytest.approx(files[key], rel=1e-12, abs=1e-15), key
+    assert db["run_ids"] == 4
+
+    grouped = _json(capsys, "--db", db_url, "--by", "project")
+    by = {g["key"]: g for g in grouped["groups"]}
+    assert set(by) == {"llm", "vision"} and by["llm"]["runs"] == 3 and by["vision"]["runs"] == 2
+    assert grouped["totals"]["energy_kwh"] == pytest.approx(files["energy_kwh"], rel=1e-12)
+    users = {g["key"]: g["runs"] for g in _json(capsys, "--db", db_url, "--by", "user")["groups"]}
+    assert users["alice"] == 3 and users["bob"] == 1 and sum(users.values()) == 5
+    jobs = {g["key"]: g["runs"] for g in _json(capsys, "--db", db_url, "--by", "job")["groups"]}
+    assert jobs["77"] == 1
+
+
+def test_one_line_per_run_across_its_segments(db_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    folder = tmp_path / "runs"
+    t, first = make_run(folder, tokens=500)
+    _, second = make_run(folder, state=t.state_dict(), tokens=700)
+    _push(capsys, db_url, folder)
+    runs = _json(capsys, "--db", db_url)["runs"]
+    assert len(runs) == 1 and runs[0]["segments"] == 2 and runs[0]["run_id"] == first.run_id
+    assert runs[0]["energy_kwh"] == pytest.approx(first.energy_consumed + second.energy_consumed, rel=1e-12)
+    assert runs[0]["tokens"] == 1200  # the run's count (cumulative across segments)
+    joules = (first.energy_consumed + second.energy_consumed) * 3.6e6
+    assert runs[0]["joules_per_token"] == pytest.approx(joules / 1200, rel=1e-9)
+
+
+def test_a_running_run_is_replaced_by_its_final_row(
+    db_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A push while the run goes takes its journal (status running); the next push after its end replaces it."""
+    from fakesensors import ConstantPowerSensor
+
+    from wattwatch import Tracker
+
+    folder = tmp_path / "live"
+    t = Tracker(output_dir=folder, sensors=[ConstantPowerSensor(100.0)], carbon_intensity_g_per_kwh=100.0,
+                handle_signals=False, save_timeseries=False, ledger_url="")  # fmt: skip
+    t.start()
+    t.flush()
+    _push(capsys, db_url, folder)
+    assert _json(capsys, "--db", db_url)["totals"]["by_status"] == {"running": 1}
+    final = t.stop()
+    assert final is not None
+    out = _push(capsys, db_url, folder)
+    assert "0 segments added, 1 updated" in out
+    db = _json(capsys, "--db", db_url)["totals"]
+    assert db["by_status"] == {"completed": 1}
+    assert db["energy_kwh"] == pytest.approx(final.energy_consumed, rel=1e-12)
+    assert count_rows(db_url)["segments"] == 1
+
+
+def test_codecarbon_file_and_the_fuller_row(db_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A CodeCarbon file (no status, no embodied column) is pushed with its embodied CO2 computed as report
+    computes it; the same segment in a fuller file wins whatever order the files are read in."""
+    folder = tmp_path / "cc"
+    folder.mkdir()
+    header = ["timestamp", "project_name", "run_id", "experiment_id", "duration", "emissions", "emissions_rate",
+              "cpu_power", "gpu_power", "ram_power", "cpu_energy", "gpu_energy", "ram_energy", "energy_consumed",
+              "country_name", "country_iso_code", "cpu_count", "cpu_model", "gpu_count", "gpu_model", "ram_total_size"]  # fmt: skip
+    rows = [
+        ["2026-01-02T10:00:00", "cc", "cc-run-1", "", "3600", "0.05", "1e-5", "40", "300", "10", "0.04", "0.3",
+         "0.01", "0.35", "France", "FRA", "8", "Intel Xeon", "1", "1 x NVIDIA A100", "64"],
+        ["2026-01-03T10:00:00", "cc", "cc-run-2", "", "60", "0.001", "1e-5", "40", "0", "10", "0.001", "0",
+         "0.0002", "0.0012", "France", "FRA", "8", "Intel Xeon", "0", "", "64"],
+    ]  # fmt: skip
+    with open(folder / "a_codecarbon.csv", "w", newline="") as fh:
+        csv.writer(fh).writerows([header, *rows])
+    _push(capsys, db_url, folder)
+    files = _json(capsys, str(folder))["totals"]
+    db = _json(capsys, "--db", db_url)["totals"]
+    assert db["embodied_emissions_kg"] == pytest.approx(files["embodied_emissions_kg"], rel=1e-12)
+    assert db["embodied_emissions_kg"] > 0 and db["by_status"] == {"unknown": 2}
+    # the same run in a file with wattwatch's columns (a status): the fuller row replaces the CodeCarbon one
+    with open(folder / "a_codecarbon.csv", newline="") as fh:
+        first = next(csv.DictReader(fh))
+    first.update(status="completed", energy_consumed="0.5", resumed_segments="0")
+    with open(folder / "b_full.csv", "w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=list(first))
+        writer.writeheader()
+        writer.writerow(first)
+    _push(capsys, db_url, folder)
+    db = _json(capsys, "--db", db_url)["totals"]
+    assert db["runs"] == 2 and db["by_status"] == {"completed": 1, "unknown": 1}
+    assert db["energy_kwh"] == pytest.approx(0.5 + 0.0012)
+    assert _json(capsys, str(folder))["totals"]["energy_kwh"] == pytest.approx(db["energy_kwh"])
+
+
+def test_a_large_history_is_pushed_by_two_processes(
+    db_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The worker process takes every other row: every row lands once, whoever pushed it."""
+    import wattwatch.ledger.bulk as bulk
+
+    folder = tmp_path / "many"
+    for _ in range(3):
+        make_run(folder)
+    monkeypatch.setattr(bulk, "PARALLEL_MIN_BYTES", 1)
+    with open(folder / "emissions.csv", newline="") as fh:
+        reader = csv.DictReader(fh)
+        template = next(reader)
+        names = reader.fieldnames or []
+    with open(folder / "emissions.csv", "a", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=names)
+        for i in range(301):
+            writer.writerow({**template, "run_id": f"copy-{i:04d}", "energy_consumed": repr(0.001 * (i + 1))})
+    out = _push(capsys, db_url, folder)
+    assert "304 segments added" in out
+    files = _json(capsys, str(folder))["totals"]
+    db = _json(capsys, "--db", db_url)["totals"]
+    assert db["runs"] == files["runs"] == 304
+    assert db["energy_kwh"] == pytest.approx(files["energy_kwh"], rel=1e-12)
+    assert "304 already there" in _push(capsys, db_url, folder)
