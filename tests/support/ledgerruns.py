@@ -1,5 +1,5 @@
 """Real runs for the ledger's tests: a :class:`~wattwatch.Tracker` on constant-power fake GPUs writes its row
-(and, with ``ledger_url``, pushes it), as a user's run would."""
+(and, with ``ledger_url``, pushes it, waiting for the push), as a user's run would."""
 
 from __future__ import annotations
 
@@ -49,8 +49,11 @@ def make_run(
             pass
     if tokens:
         t.step(tokens=tokens)
+    sink = t._ledger_sink
     data = t.stop()
     assert data is not None
+    if sink is not None:  # stop() waits at most 100 ms; a test reads the database after the push
+        assert sink.done.wait(60)
     return t, data
 
 

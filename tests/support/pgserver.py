@@ -5,7 +5,7 @@
 authentication, UTF-8) and ``pg_ctl start`` in a fresh folder, listening on ``127.0.0.1:<free port>`` and on a
 unix socket in the same folder; PostgreSQL refuses to run as root, so as root the folder is given to the
 ``postgres`` user (created by Debian's package; else ``nobody``) and the server runs as that user. ``stop()``
-stops it (``pg_ctl stop -m immediate``) and removes the folder; ``pause()``/``resume()`` stop and start the same
+stops it (``pg_ctl stop -m fast``: connections cut, commits kept) and removes the folder; ``pause()``/``resume()`` stop and start the same
 cluster (a database outage). Nothing here mocks the database.
 """
 
@@ -159,7 +159,7 @@ class PostgresServer:
 
     def pause(self) -> None:
         """Stop the server, keeping its data (an outage); :meth:`resume` starts it again on the same port."""
-        self._run(str(self.binaries / "pg_ctl"), "-D", str(self.data), "-m", "immediate", "-w", "stop")
+        self._run(str(self.binaries / "pg_ctl"), "-D", str(self.data), "-m", "fast", "-w", "stop")
 
     def resume(self) -> None:
         self._pg_ctl_start()

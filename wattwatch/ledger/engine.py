@@ -90,16 +90,17 @@ def open_engine(url: LedgerURL, *, connect_timeout_s: float = CONNECT_TIMEOUT_S)
 
 
 def _reason(exc: BaseException) -> str:
-    """The driver's own reason, on one line (psycopg's last line says it best: ``Connection refused``...)."""
+    """The driver's own reason, on one line: psycopg's ``connection to server at "h", port p failed: Connection
+    refused`` becomes ``Connection refused`` (the host and port are said by the caller, from the URL)."""
     orig = getattr(exc, "orig", None) or exc
     lines = [line.strip() for line in str(orig).splitlines() if line.strip()]
+    lines = [line for line in lines if not line.lower().startswith(("(background on this error", "hint:", "["))]
     if not lines:
         return type(orig).__name__
-    useful = [line for line in lines if not line.lower().startswith(("(background on this error", "hint:"))]
-    text = (useful or lines)[-1]
-    if text.lower().startswith("connection to server at") and ":" in text:
-        text = text.rsplit(":", 1)[-1].strip() or text
-    return text[:200]
+    for line in lines:
+        if "failed:" in line:
+            return line.rsplit("failed:", 1)[1].strip()[:200] or line[:200]
+    return lines[0][:200]
 
 
 def unreachable(exc: BaseException) -> bool:
