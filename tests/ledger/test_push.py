@@ -179,3 +179,40 @@ def test_a_large_history_is_pushed_by_two_processes(
     assert db["runs"] == files["runs"] == 304
     assert db["energy_kwh"] == pytest.approx(files["energy_kwh"], rel=1e-12)
     assert "304 already there" in _push(capsys, db_url, folder)
+
+
+def test_html_page_and_its_figures_equal_the_files(
+    db_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``report --db --html``: the page's figures over every run (totals, CO2 by component, by phase) are the
+    ones ``report PATH --html`` draws from the files."""
+    from wattwatch.ledger.engine import open_engine
+    from wattwatch.ledger.overview import overall_from_ledger
+    from wattwatch.ledger.urls import parse_url
+    from wattwatch.report.overall import overall_of
+    from wattwatch.report.rollup import collect_rollup
+
+    folder = _history(tmp_path)
+    _push(capsys, db_url, folder)
+    page = tmp_path / "ledger.html"
+    assert main(["report", "--db", db_url, "--html", str(page), "--html-runs", "3"]) == 0
+    text = page.read_text()
+    assert "wattwatch ledger report" in text and "Content-Security-Policy" in text
+    files = overall_of(collect_rollup([str(folder)]))
+    engine = open_engine(parse_url(db_url))
+    try:
+        with engine.connect() as conn:
+            db = overall_from_ledger(conn)
+    finally:
+        engine.dispose()
+    assert db.runs == files.runs == 5
+    for key, value in files.totals.items():
+        assert db.totals[key] == pytest.approx(value, rel=1e-12), key
+    for component, (op, emb) in files.by_component.items():
+        assert db.by_component[component] == (pytest.approx(op, rel=1e-9), pytest.approx(emb, rel=1e-9)), component
+    assert set(db.by_phase) == set(files.by_phase)
+    for phase, (kwh, kg) in files.by_phase.items():
+        assert db.by_phase[phase] == (pytest.approx(kwh, rel=1e-12), pytest.approx(kg, rel=1e-12))
+    assert db.cumulative[-1][1] == pytest.approx(files.cumulative[-1][1], rel=1e-12)
+    assert main(["ledger", "info", "--db", db_url]) == 0
+    assert "schema version 1, 4 runs, 5 segments" in capsys.readouterr().out

@@ -101,7 +101,7 @@ def test_stop_does_not_wait_for_a_locked_database(sqlite_url: str, tmp_path: Pat
     t = Tracker(output_dir=tmp_path, sensors=[ConstantPowerSensor(100.0)], carbon_intensity_g_per_kwh=100.0,
                 handle_signals=False, save_timeseries=False, environ={}, ledger_url=sqlite_url)  # fmt: skip
     t.start()
-    sink = t._ledger_sink
+    sink = t._recorder.ledger
     assert sink is not None and sink.ready.wait(60)
     blocker = sqlite3.connect(parse_url(sqlite_url).database, isolation_level=None)
     blocker.execute("BEGIN IMMEDIATE")
@@ -152,7 +152,7 @@ def test_a_database_outage_mid_run(
     t = Tracker(output_dir=tmp_path, sensors=[ConstantPowerSensor(100.0)], carbon_intensity_g_per_kwh=100.0,
                 handle_signals=False, save_timeseries=False, environ={}, ledger_url=pg_url)  # fmt: skip
     t.start()
-    sink = t._ledger_sink
+    sink = t._recorder.ledger
     assert sink is not None and sink.ready.wait(60) and not sink.error
     pg_server.pause()
     try:
@@ -180,7 +180,7 @@ def test_a_database_down_at_start_is_tried_again_at_stop(
         t = Tracker(output_dir=tmp_path, sensors=[ConstantPowerSensor(100.0)], carbon_intensity_g_per_kwh=100.0,
                     handle_signals=False, save_timeseries=False, environ={}, ledger_url=pg_url)  # fmt: skip
         t.start()
-        sink = t._ledger_sink
+        sink = t._recorder.ledger
         assert sink is not None and sink.ready.wait(60)
     finally:
         pg_server.resume()

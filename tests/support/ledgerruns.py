@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -49,7 +48,7 @@ def make_run(
             pass
     if tokens:
         t.step(tokens=tokens)
-    sink = t._ledger_sink
+    sink = t._recorder.ledger
     data = t.stop()
     assert data is not None
     if sink is not None:  # stop() waits at most 100 ms; a test reads the database after the push

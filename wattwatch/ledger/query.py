@@ -60,7 +60,7 @@ def _where(query: sa.Select[Any], project: str | None) -> sa.Select[Any]:
     return query.where(segments.c.project_name == project) if project is not None else query
 
 
-def _figures(row: Any) -> dict[str, Any]:
+def _figures(row: sa.Row[Any]) -> dict[str, Any]:
     """A row of :func:`_aggregates` as the report's totals dict (without ``by_status``)."""
     m = row._mapping
     out: dict[str, Any] = {"runs": int(m["segments"])}

@@ -14,9 +14,12 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from wattwatch.errors import UsageError
+
+if TYPE_CHECKING:
+    import sqlalchemy as sa
 
 __all__ = ["run_report"]
 
@@ -140,7 +143,7 @@ def run_report(args: argparse.Namespace) -> int:
     return 0
 
 
-def _write_html(conn: Any, args: argparse.Namespace) -> None:
+def _write_html(conn: sa.Connection, args: argparse.Namespace) -> None:
     from wattwatch.ledger.overview import overall_from_ledger
     from wattwatch.ledger.query import recent_rows
     from wattwatch.report import load_report, write_html

@@ -64,9 +64,9 @@ def iter_items(
     pushing one history); ``finalize``: first turn dead processes' journals into rows; ``files``: the emissions
     files' rows; ``extras``: the journals' and part files' rows. Raises ``FileNotFoundError`` for a path that
     does not exist, before any row."""
-    from wattwatch.report.history import find_files, journal_folders, runs_from_parts
+    from wattwatch.report.history import find_files, journal_folders
     from wattwatch.sinks.emissions_reader import TableReader
-    from wattwatch.sinks.journal import finalize_stale, read_journals
+    from wattwatch.sinks.journal import finalize_stale
 
     found = find_files(paths)
     folders = journal_folders(paths)
@@ -110,9 +110,17 @@ def iter_items(
         except OSError as exc:
             progress.notes.append(f"skipped {f}: {exc}")
         progress.done_bytes = base + sizes[f]
-    if not extras:
-        return
-    for folder in folders:  # runs still going, or whose row could not be written yet
+    if extras:
+        yield from _extra_items(paths, folders, progress, pushed_at)
+
+
+def _extra_items(paths: list[str], folders: list[Path], progress: Progress, pushed_at: str) -> Iterator[PushItem]:
+    """The journals' rows (runs still going, or whose row could not be written yet), then the runs rebuilt from
+    distributed part files (``weak``)."""
+    from wattwatch.report.history import runs_from_parts
+    from wattwatch.sinks.journal import read_journals
+
+    for folder in folders:
         entries, skipped = read_journals(folder)
         progress.notes.extend(skipped)
         for entry in entries:
@@ -124,7 +132,7 @@ def iter_items(
             if data.run_id:
                 progress.rows += 1
                 yield prepare(data, full_row=True, source=str(entry.path), pushed_at=pushed_at)
-    for raw in paths:  # distributed runs whose parts never made it into a row: only when the run is not stored
+    for raw in paths:
         for data, where in runs_from_parts(Path(raw)):
             if data.run_id:
                 progress.rows += 1

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Protocol
 if TYPE_CHECKING:
     from wattwatch.carbon.intensity import CarbonIntensity
     from wattwatch.distributed.topology import Ownership, Topology
+    from wattwatch.ledger.sink import LedgerSink
     from wattwatch.measure.ledger import LedgerSnapshot
     from wattwatch.result import EmissionsData
     from wattwatch.run.config import TrackerConfig
@@ -88,6 +89,8 @@ class RowRecorder:
         self.appended: EmissionsData | None = None
         """The run's final row as this process appended it (the combined row for a distributed run; ``None``
         when another rank appends it): what goes to the ledger (:mod:`wattwatch.ledger.sink`)."""
+        self.ledger: LedgerSink | None = None
+        """The ledger's pusher (``ledger_url`` / ``$WATTWATCH_DB``): :meth:`write_final` hands it the row."""
         self.job: dict[str, object] = {}
         """The run's job-metadata columns, read at each :meth:`attach` (:mod:`wattwatch.run.job`)."""
 
@@ -202,10 +205,21 @@ class RowRecorder:
         except Exception as exc:  # noqa: BLE001 - stop() never raises because of I/O
             outcome = None
             self._warn("final-row", f"wattwatch: cannot write the final row of run {self._run.run_id} ({exc!r})")
+        self._push_to_ledger()
         if outcome is not None and not outcome.saved:
             self._warn("final-row", outcome.warning())
             return replace(data, status=f"{data.status}-unsaved")
         return data
+
+    def _push_to_ledger(self) -> None:
+        """The final row as this process appended it to the ledger, once it is in the CSV (the durable record);
+        waits at most 100 ms (:mod:`wattwatch.ledger.sink`). No row: another rank appends and pushes it."""
+        sink, self.ledger = self.ledger, None
+        if sink is not None:
+            if self.appended is None:
+                sink.close()
+            else:
+                sink.push(self.appended, source=str(self._run.output_path))
 
     def _append_row(self, data: EmissionsData) -> SaveOutcome:
         """A distributed run's one combined row, with the embodied CO2 of the whole run's hardware."""

@@ -61,9 +61,11 @@ if TYPE_CHECKING:
     from wattwatch.distributed.topology import Ownership, Topology
     from wattwatch.ledger.sink import LedgerSink
     from wattwatch.result import EmissionsData
+    from wattwatch.run.config import TrackerConfig
     from wattwatch.run.session import RunSession
     from wattwatch.sensors.base import ChannelInfo, Sensor
     from wattwatch.sinks.prometheus import Exporter
+    from wattwatch.util.once import WarnOnce
 
     _F = TypeVar("_F", bound=Callable[..., Any])
 
@@ -177,8 +179,6 @@ class Tracker(TrackerSettings, RunProgress):
         self._listeners: list[Callable[[Tracker, float], None]] = []
         self._recorder = RowRecorder(self, self._counters, self._warn_once, self._wall)
         """Builds the run's figures and writes its journal and rows."""
-        self._ledger_sink: LedgerSink | None = None
-        """Pushes the final row to the ledger database (``ledger_url`` / ``$WATTWATCH_DB``), when one is set."""
 
     # -- public API ------------------------------------------------------------------------------------------
     @property
@@ -222,7 +222,7 @@ class Tracker(TrackerSettings, RunProgress):
 
             watch_forks(self)
             self._recorder.write_row("running")
-            self._open_ledger()
+            self._recorder.ledger = self._recorder.ledger or _open_ledger(self.config, self._warn_once, self.output_dir)
             self._guard.install(handle_signals=bool(self.handle_signals))
             from wattwatch.run.notices import announce_start
 
@@ -248,7 +248,6 @@ class Tracker(TrackerSettings, RunProgress):
             data = self._recorder.combined(self._recorder.figures(status), final=True, collective=True)
             self.final_emissions_data = data  # before writing: a signal handler's stop() returns it
             self.final_emissions_data = data = self._recorder.write_final(data)
-            self._push_to_ledger()
             self._guard.remove()
             session.close()
             from wattwatch.run.notices import announce_stop
@@ -356,28 +355,6 @@ class Tracker(TrackerSettings, RunProgress):
         self._counters.reset()
         self._warn_once.reset()
 
-    def _open_ledger(self) -> None:
-        """Start the ledger's thread (it imports SQLAlchemy and connects while the run trains) when the run has a
-        ledger: ``ledger_url``, else ``$WATTWATCH_DB`` ('' turns it off)."""
-        url = self.config.ledger_url
-        if url is None:
-            url = (self.config.environ if self.config.environ is not None else os.environ).get("WATTWATCH_DB", "")
-        if url and self._ledger_sink is None:
-            from wattwatch.ledger.sink import open_sink
-
-            self._ledger_sink = open_sink(url, self._warn_once, str(self.output_dir))
-
-    def _push_to_ledger(self) -> None:
-        """The final row (as this process appended it) to the ledger, waiting at most 100 ms."""
-        sink, self._ledger_sink = self._ledger_sink, None
-        if sink is None:
-            return
-        row = self._recorder.appended
-        if row is None:
-            sink.close()  # another rank appends the run's row, and pushes it
-        else:
-            sink.push(row, source=str(self.output_path))
-
     def _on_tick(self, t: float) -> None:
         session = self._session
         if os.getpid() != self._pid or session is None:
@@ -408,8 +385,21 @@ class Tracker(TrackerSettings, RunProgress):
             self._session.after_fork_in_child()
         self._state = "stopped"
         self.save_to_file = False
-        self._ledger_sink = None  # the parent's thread; the child pushes nothing
+        self._recorder.ledger = None  # the parent's thread; the child pushes nothing
         self._guard.forget()
+
+
+def _open_ledger(config: TrackerConfig, warn: WarnOnce, folder: os.PathLike[str]) -> LedgerSink | None:
+    """The ledger's thread, started (it imports SQLAlchemy and connects while the run trains), when the run has
+    a ledger: ``ledger_url``, else ``$WATTWATCH_DB`` (``''`` turns it off); ``None`` otherwise."""
+    url = config.ledger_url
+    if url is None:
+        url = (config.environ if config.environ is not None else os.environ).get("WATTWATCH_DB", "")
+    if not url:
+        return None
+    from wattwatch.ledger.sink import open_sink
+
+    return open_sink(url, warn, os.fspath(folder))
 
 
 def track(func: _F | None = None, /, **tracker_kwargs: Any) -> Any:
