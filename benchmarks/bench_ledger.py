@@ -106,7 +106,8 @@ def fill_ledger(url: str, runs: int, *, batch: int = 20_000) -> float:
     from wattwatch.ledger.engine import open_engine
     from wattwatch.ledger.migrate import ensure_schema
     from wattwatch.ledger.push import insert_many
-    from wattwatch.ledger.schema import details, devices, phases, prepare_row, runs as runs_table, segments
+    from wattwatch.ledger.schema import details, devices, phases, prepare_row, segments
+    from wattwatch.ledger.schema import runs as runs_table
     from wattwatch.ledger.urls import parse_url
     from wattwatch.result import EmissionsData
 
@@ -247,6 +248,9 @@ def main(argv: list[str] | None = None) -> int:
     if binaries is None:
         print(pgserver.missing_reason(), file=sys.stderr)
         return 2
+    import signal
+
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # the server and temp folders are cleaned up
     t_all = time.perf_counter()
     results: dict[str, Any] = {}
     with tempfile.TemporaryDirectory(prefix="wattwatch-bench-ledger-") as tmp, pgserver.PostgresServer(

@@ -136,11 +136,17 @@ def push_paths(
     try:
         items = iter_items(paths, progress, pushed_at=pushed_at, share=0, shares=shares, finalize=False, extras=False)
         total.add(push_rows(engine, items, progress=batch_done))
-    finally:
-        if worker is not None:
-            counts, notes = _join_worker(*worker)
-            total.add(counts)
-            progress.notes.extend(notes)
+    except BaseException:
+        if worker is not None:  # this process's fault is the one to report; the worker is still waited for
+            try:
+                _join_worker(*worker)
+            except LedgerError:
+                pass
+        raise
+    if worker is not None:
+        counts, notes = _join_worker(*worker)
+        total.add(counts)
+        progress.notes.extend(notes)
     extras = iter_items(paths, progress, pushed_at=pushed_at, share=0, shares=1, finalize=False, files=False)
     total.add(push_rows(engine, extras))
     return total

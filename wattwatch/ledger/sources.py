@@ -4,7 +4,8 @@
 (folders searched recursively, time series and per-node files skipped), then the journals of runs still going
 or whose row could not be written, then distributed runs rebuilt from part files (``weak``: pushed only for a
 run the ledger does not hold) -- and turns the journals of processes that are gone into rows first, as ``report`` and a tracker's
-``start()`` do. It holds one row at a time; unreadable rows become notes. :class:`Progress` says how far it is
+``start()`` do. It holds one row at a time; unreadable rows become notes. Cells go straight into the tables' values
+(:mod:`.fastrow`) where they can, else through :class:`~wattwatch.result.EmissionsData` (same values). :class:`Progress` says how far it is
 (bytes of the files read).
 """
 
@@ -15,6 +16,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from wattwatch.ledger.fastrow import prepare_cells
 from wattwatch.ledger.push import PushItem
 from wattwatch.ledger.schema import prepare_row
 from wattwatch.result import EmissionsData
@@ -96,6 +98,10 @@ def iter_items(
                     if progress.rows % 256 == 0:
                         progress.done_bytes = base + min(reader.position, sizes[f])
                     if number % shares != share:
+                        continue
+                    fast = prepare_cells(row, full_row=full, source=str(f), pushed_at=pushed_at)
+                    if fast is not None:
+                        yield PushItem(fast)
                         continue
                     try:
                         data = EmissionsData.from_row(row)

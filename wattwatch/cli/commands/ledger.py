@@ -13,11 +13,15 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, TextIO
 
 if TYPE_CHECKING:
+    import sqlalchemy as sa
+
     from wattwatch.ledger.push import PushCounts
     from wattwatch.ledger.sources import Progress
+    from wattwatch.ledger.urls import LedgerURL
 
 __all__ = ["HELP", "ProgressBar", "add_arguments", "open_ledger", "run"]
 
@@ -40,7 +44,9 @@ class ProgressBar:
     """A one-line progress bar on ``stream``: redrawn in place on a terminal (at most 10 times a second), a line
     per 10 % otherwise (a CI log, a file)."""
 
-    def __init__(self, stream: TextIO, label: str, *, enabled: bool = True, clock=time.monotonic) -> None:  # type: ignore[no-untyped-def]
+    def __init__(
+        self, stream: TextIO, label: str, *, enabled: bool = True, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self.stream = stream
         self.label = label
         self.enabled = enabled
@@ -50,13 +56,14 @@ class ProgressBar:
         self._last = -1.0
         self._decile = -1
 
-    def update(self, fraction: float, text: str) -> None:
+    def update(self, fraction: float, text: str, *, force: bool = False) -> None:
+        """Show ``fraction`` (0-1) done and ``text``; ``force``: even if a line was shown just now."""
         if not self.enabled:
             return
         fraction = min(1.0, max(0.0, fraction))
         now = self._clock()
         if self.tty:
-            if now - self._last < 0.1 and fraction < 1.0:
+            if now - self._last < 0.1 and not force:
                 return
             self._last = now
             width = 30
@@ -66,7 +73,7 @@ class ProgressBar:
             self.stream.flush()
             return
         decile = int(fraction * 10)
-        if decile > self._decile:
+        if decile > self._decile or force:
             self._decile = decile
             self.stream.write(f"{self.label}: {fraction * 100:3.0f}% {text} ({now - self._t0:.1f} s)\n")
             self.stream.flush()
@@ -77,7 +84,7 @@ class ProgressBar:
             self.stream.flush()
 
 
-def open_ledger(db: str | None):  # type: ignore[no-untyped-def]
+def open_ledger(db: str | None) -> tuple[LedgerURL, sa.Engine]:
     """The URL and an engine on a ledger whose schema is checked (created or migrated); faults as LedgerError."""
     from wattwatch.ledger.engine import describe_fault, open_engine
     from wattwatch.ledger.migrate import ensure_schema
@@ -123,7 +130,7 @@ def _push(args: argparse.Namespace) -> int:
     finally:
         engine.dispose()
     if progress.total_bytes:
-        bar.update(1.0, f"{progress.rows:,} rows read")
+        bar.update(1.0, f"{progress.rows:,} rows read", force=True)
     bar.close()
     _summary(url.where, counts, progress, time.monotonic() - t0)
     return 0
