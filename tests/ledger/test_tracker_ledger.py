@@ -208,3 +208,55 @@ def test_the_callbacks_take_the_ledger_url(sqlite_url: str) -> None:
     assert WattwatchLightningCallback(ledger_url=sqlite_url).tracker_kwargs["ledger_url"] == sqlite_url
     with pytest.raises(ConfigurationError):
         WattwatchLightningCallback(ledger_url="oracle://x")
+
+
+def _rank(url: str, folder: str, rank: int, barrier: object, out: object) -> None:
+    from fakesensors import ConstantPowerSensor
+
+    env = {"RANK": str(rank), "LOCAL_RANK": str(rank), "WORLD_SIZE": "2", "LOCAL_WORLD_SIZE": "2",
+           "TORCHELASTIC_RUN_ID": "dist-ledger", "USER": "alice"}  # fmt: skip
+    t = Tracker(output_dir=folder, sensors=[ConstantPowerSensor(100.0)], carbon_intensity_g_per_kwh=100.0,
+                handle_signals=False, save_timeseries=False, environ=env, ledger_url=url)  # fmt: skip
+    t.start()
+    sink = t._recorder.ledger
+    barrier.wait(timeout=60)  # type: ignore[attr-defined]
+    if rank == 1:
+        barrier.wait(timeout=60)  # type: ignore[attr-defined]  # rank 0 has stopped: rank 1 ends the run
+    t.stop()
+    if rank == 0:
+        barrier.wait(timeout=60)  # type: ignore[attr-defined]
+    out.put((rank, sink is not None and sink.done.wait(60) and sink.pushed))  # type: ignore[attr-defined]
+
+
+def test_a_distributed_run_is_pushed_once_by_the_rank_that_writes_its_row(sqlite_url: str, tmp_path: Path) -> None:
+    """Two ranks (torchrun's environment, two processes): the run's one combined row is in the CSV once and in
+    the ledger once, pushed by the rank that appended it (the one that ended the run)."""
+    import multiprocessing
+
+    ctx = multiprocessing.get_context("fork")
+    barrier, out = ctx.Barrier(2), ctx.Queue()
+    procs = [ctx.Process(target=_rank, args=(sqlite_url, str(tmp_path), r, barrier, out)) for r in range(2)]
+    for p in procs:
+        p.start()
+    pushed = dict(out.get(timeout=120) for _ in procs)
+    for p in procs:
+        p.join(timeout=60)
+    assert pushed == {0: False, 1: True}
+    (row,) = read_rows(tmp_path / "emissions.csv")[1]
+    got = _rows(sqlite_url, "SELECT run_id, rank_count, torchrun_world_size, energy_consumed FROM ledger_rows")
+    assert got == [(row["run_id"], 2, 2, pytest.approx(float(row["energy_consumed"]), rel=1e-12))]
+
+
+def test_the_codecarbon_style_tracker_follows_wattwatch_db(
+    sqlite_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from wattwatch import OfflineEmissionsTracker
+
+    monkeypatch.setenv("WATTWATCH_DB", sqlite_url)
+    tracker = OfflineEmissionsTracker(country_iso_code="FRA", output_dir=str(tmp_path))
+    tracker.start()
+    sink = tracker._recorder.ledger
+    tracker.stop()
+    assert sink is not None and sink.done.wait(60) and sink.pushed
+    (row,) = read_rows(tmp_path / "emissions.csv")[1]
+    assert _rows(sqlite_url, "SELECT run_id FROM segments") == [(row["run_id"],)]
