@@ -260,3 +260,23 @@ def test_the_codecarbon_style_tracker_follows_wattwatch_db(
     assert sink is not None and sink.done.wait(60) and sink.pushed
     (row,) = read_rows(tmp_path / "emissions.csv")[1]
     assert _rows(sqlite_url, "SELECT run_id FROM segments") == [(row["run_id"],)]
+
+
+def test_a_script_that_never_calls_stop_still_pushes_at_exit(sqlite_url: str, tmp_path: Path) -> None:
+    """The tracker's exit hook stops the run; the ledger's own exit hook (which runs after it) waits for the
+    push (up to 5 s), so a script that just ends has its row in the database too."""
+    import os
+
+    support = Path(__file__).resolve().parents[1] / "support"
+    code = (
+        "import sys; sys.path.insert(0, sys.argv[1])\n"
+        "from fakesensors import ConstantPowerSensor\n"
+        "from wattwatch import Tracker\n"
+        "Tracker(output_dir=sys.argv[2], sensors=[ConstantPowerSensor(100.0)], carbon_intensity_g_per_kwh=100.0,"
+        " save_timeseries=False, environ={}, ledger_url=sys.argv[3]).start()\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code, str(support), str(tmp_path), sqlite_url],
+                          capture_output=True, text=True, timeout=120, env=dict(os.environ))  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    (row,) = read_rows(tmp_path / "emissions.csv")[1]
+    assert _rows(sqlite_url, "SELECT run_id, status FROM segments") == [(row["run_id"], "completed")]

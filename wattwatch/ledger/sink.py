@@ -60,22 +60,22 @@ class LedgerSink:
         self._thread = threading.Thread(target=self._main, name="wattwatch-ledger", daemon=True)
 
     def start(self) -> LedgerSink:
+        global _EXIT_HOOK
+        if not _EXIT_HOOK:  # registered before the tracker's own exit hook, so it runs after it (LIFO): a run
+            import atexit  # stopped at interpreter exit still gets its push waited for
+
+            atexit.register(_wait_at_exit)
+            _EXIT_HOOK = True
         self._thread.start()
         return self
 
     def push(self, data: EmissionsData, *, source: str, wait_s: float = STOP_WAIT_S) -> bool:
         """Hand the final row over and wait at most ``wait_s``; whether it is in the ledger by then."""
-        global _EXIT_HOOK
         self._row = (data, source)
+        _PENDING.add(self)
         self._row_ready.set()
         if self.done.wait(wait_s):
             return self.pushed
-        _PENDING.add(self)
-        if not _EXIT_HOOK:
-            import atexit
-
-            atexit.register(_wait_at_exit)
-            _EXIT_HOOK = True
         return False
 
     def close(self) -> None:
