@@ -115,7 +115,7 @@ def measure_push(url: str, rows: int, folder: Path) -> dict[str, Any]:
 
 def fill_ledger(url: str, runs: int, *, batch: int = 20_000) -> float:
     """A ledger of ``runs`` runs, every table filled (see the module's docstring); returns the seconds it took."""
-    from wattwatch.ledger.engine import open_engine
+    from wattwatch.ledger.engine import open_engine, writer
     from wattwatch.ledger.migrate import ensure_schema
     from wattwatch.ledger.push import insert_many
     from wattwatch.ledger.schema import details, devices, phases, prepare_row, segments
@@ -157,13 +157,13 @@ def fill_ledger(url: str, runs: int, *, batch: int = 20_000) -> float:
                     "gpu_method_by_device": {f"gpu:{d}": "counter" for d in range(4)},
                 })  # fmt: skip
                 prepared.append(prepare_row(data, full_row=True, source="bench", pushed_at="", embodied=(0.002, False)))
-            with engine.begin() as conn:
+            with writer(engine).begin() as conn:
                 insert_many(conn, runs_table, [p.run_values for p in prepared])
                 insert_many(conn, segments, [p.segment_values for p in prepared])
                 insert_many(conn, details, [p.detail_values for p in prepared])
                 insert_many(conn, phases, [v for p in prepared for v in p.phase_values])
                 insert_many(conn, devices, [v for p in prepared for v in p.device_values])
-        with engine.begin() as conn:
+        with writer(engine).begin() as conn:
             if conn.dialect.name == "postgresql":
                 conn.exec_driver_sql("ANALYZE")
             else:

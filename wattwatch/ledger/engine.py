@@ -2,9 +2,9 @@
 
 SQLite: the file's folder is created; every connection runs ``PRAGMA journal_mode=WAL`` (readers never block
 the writer), waits up to :data:`BUSY_TIMEOUT_S` for a lock (``sqlite3``'s ``timeout``, which is SQLite's busy
-timeout), and each transaction starts with ``BEGIN IMMEDIATE``: a writer takes the write lock when it begins, so
-two writers never both read and then fail to upgrade (the one ``database is locked`` a busy timeout cannot
-wait out). PostgreSQL: psycopg 3, a connect timeout, ``pool_pre_ping`` (a tracker's connection may sit idle for
+timeout), and each writing transaction (:func:`writer`) starts with ``BEGIN IMMEDIATE``: a writer takes the write
+lock when it begins, so two writers never both read and then fail to upgrade (the one ``database is locked`` a
+busy timeout cannot wait out); readers begin plainly. PostgreSQL: psycopg 3, a connect timeout, ``pool_pre_ping`` (a tracker's connection may sit idle for
 days of training).
 
 :func:`describe_fault` turns a driver's error into the one line the CLI prints and the tracker warns with,
@@ -21,7 +21,7 @@ from wattwatch.ledger.urls import LedgerError, LedgerURL
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
 
-__all__ = ["BUSY_TIMEOUT_S", "CONNECT_TIMEOUT_S", "describe_fault", "open_engine", "unreachable"]
+__all__ = ["BUSY_TIMEOUT_S", "CONNECT_TIMEOUT_S", "WRITE_OPTION", "describe_fault", "open_engine", "unreachable", "writer"]
 
 BUSY_TIMEOUT_S = 60.0
 """How long a SQLite writer waits for another's write lock (32 concurrent pushes take well under a second)."""
@@ -72,7 +72,8 @@ def open_engine(url: LedgerURL, *, connect_timeout_s: float = CONNECT_TIMEOUT_S)
 
         @event.listens_for(engine, "begin")
         def _on_begin(connection: sa.Connection) -> None:
-            connection.exec_driver_sql("BEGIN IMMEDIATE")
+            write = connection.get_execution_options().get(WRITE_OPTION)
+            connection.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
 
         return engine
     try:
@@ -87,6 +88,16 @@ def open_engine(url: LedgerURL, *, connect_timeout_s: float = CONNECT_TIMEOUT_S)
         max_overflow=4,
     )
     return engine
+
+
+WRITE_OPTION = "wattwatch_write"
+"""Execution option marking a transaction that writes: on SQLite it begins with ``BEGIN IMMEDIATE``."""
+
+
+def writer(engine: Engine) -> Engine:
+    """``engine`` for transactions that write (same pool): on SQLite they take the write lock as they begin, so
+    a reader (``report --db`` on a read-only file) never needs it."""
+    return engine.execution_options(**{WRITE_OPTION: True})
 
 
 def _reason(exc: BaseException) -> str:

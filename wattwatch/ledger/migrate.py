@@ -18,6 +18,7 @@ from collections.abc import Callable, Mapping
 
 import sqlalchemy as sa
 
+from wattwatch.ledger.engine import writer
 from wattwatch.ledger.schema import METADATA, SCHEMA_VERSION, VIEW_SQL, schema_table
 from wattwatch.ledger.urls import LedgerError
 
@@ -48,6 +49,13 @@ def _record(conn: sa.Connection, version: int) -> None:
     conn.execute(sa.insert(schema_table).values(id=1, version=version, wattwatch_version=__version__, updated_at=stamp))
 
 
+def _newer(where: str, found: int, version: int) -> LedgerError:
+    return LedgerError(
+        f"the ledger {where or 'database'} has schema version {found}, newer than this wattwatch knows "
+        f"({version}): upgrade wattwatch here (pip install -U 'wattwatch[ledger]') to write to it"
+    )
+
+
 def ensure_schema(
     engine: sa.Engine,
     *,
@@ -56,8 +64,15 @@ def ensure_schema(
     where: str = "",
 ) -> int:
     """Make the database at ``engine`` a ledger at ``version`` (see the module's docstring); returns the version
-    it had before (0 for a new one). ``where`` names the database in the newer-schema error."""
-    with engine.begin() as conn:
+    it had before (0 for a new one). ``where`` names the database in the newer-schema error. A ledger already at
+    ``version`` is only read (a read-only SQLite file can be reported)."""
+    with engine.connect() as conn:
+        found = schema_version(conn)
+    if found == version:
+        return found
+    if found is not None and found > version:
+        raise _newer(where, found, version)
+    with writer(engine).begin() as conn:
         if conn.dialect.name == "postgresql":
             conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _LOCK_KEY})
         found = schema_version(conn)
@@ -67,10 +82,7 @@ def ensure_schema(
             _record(conn, version)
             return 0
         if found > version:
-            raise LedgerError(
-                f"the ledger {where or 'database'} has schema version {found}, newer than this wattwatch knows "
-                f"({version}): upgrade wattwatch here (pip install -U 'wattwatch[ledger]') to write to it"
-            )
+            raise _newer(where, found, version)
         if found < version:
             for step in range(found, version):
                 if step not in migrations:

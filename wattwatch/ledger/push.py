@@ -23,6 +23,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from wattwatch.ledger.engine import writer
 from wattwatch.ledger.schema import PreparedRow, details, devices, phases, rank_of, runs, segments
 
 __all__ = ["BATCH_ROWS", "PushCounts", "PushItem", "insert_many", "push_prepared", "push_rows"]
@@ -173,7 +174,7 @@ def push_prepared(engine: sa.Engine, batch: Sequence[PushItem]) -> PushCounts:
     keys first (at most a few times)."""
     for attempt in range(_RETRIES):
         try:
-            with engine.begin() as conn:
+            with writer(engine).begin() as conn:
                 return _push_batch(conn, batch)
         except sa.exc.IntegrityError:
             if attempt == _RETRIES - 1:
