@@ -216,3 +216,17 @@ def test_html_page_and_its_figures_equal_the_files(
     assert db.cumulative[-1][1] == pytest.approx(files.cumulative[-1][1], rel=1e-12)
     assert main(["ledger", "info", "--db", db_url]) == 0
     assert "schema version 1, 4 runs, 5 segments" in capsys.readouterr().out
+
+
+def test_all_runs_are_streamed(db_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    folder = _history(tmp_path)
+    _push(capsys, db_url, folder)
+    doc = _json(capsys, "--db", db_url, "--all")
+    assert doc["runs_listed"] == 4 and sum(r["segments"] for r in doc["runs"]) == 5
+    assert [r["run_id"] for r in doc["runs"]] == sorted(r["run_id"] for r in doc["runs"])
+    assert sum(r["energy_kwh"] for r in doc["runs"]) == pytest.approx(doc["totals"]["energy_kwh"], rel=1e-12)
+    limited = _json(capsys, "--db", db_url, "--limit", "2")
+    assert limited["runs_listed"] == 2
+    assert main(["report", "--db", db_url, "--all", "--project", "llm"]) == 0
+    text = capsys.readouterr().out.splitlines()
+    assert text[-1].startswith("TOTAL") and "3 run(s)" in text[-1] and len(text) == 2 + 2 + 1

@@ -13,6 +13,7 @@ Units: kWh (PUE applied), kg CO2eq, s, L, J per token.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,7 +21,7 @@ import sqlalchemy as sa
 
 from wattwatch.ledger.schema import detail_row, details, devices, phases, runs, segments
 
-__all__ = ["BY", "GroupRow", "groups", "recent_rows", "recent_runs", "totals"]
+__all__ = ["BY", "GroupRow", "all_runs", "groups", "recent_rows", "recent_runs", "totals", "totals_of"]
 
 BY = {
     "project": segments.c.project_name,
@@ -148,49 +149,68 @@ def _latest_keys(
     return out
 
 
-def recent_runs(conn: sa.Connection, limit: int | None, *, project: str | None = None) -> list[dict[str, Any]]:
-    """The ``limit`` runs (all with ``None``) whose latest segment started last, oldest first, one dict per run:
-    its segments added up (kWh, kg, s), its status (the latest segment's), start (the first segment's), J/token
-    (the energy per-token figures divide, all segments, over the run's largest token count)."""
+def _run_columns() -> list[sa.ColumnElement[Any]]:
+    s = segments.c
+    return [
+        s.run_id,
+        sa.func.count().label("segments"),
+        sa.func.min(s.start_time).label("start_time"),
+        sa.func.max(s.timestamp).label("last_write"),
+        sa.func.max(s.project_name).label("project_name"),
+        *(sa.func.sum(s[col]).label(key) for key, col in _SUMS),
+        sa.func.sum(s.train_energy_kwh).label("train_energy_kwh"),
+        sa.func.max(s.tokens).label("tokens"),
+        sa.func.max(s.steps).label("steps"),
+        sa.func.max(s.samples).label("samples"),
+        sa.func.max(s.hostname).label("hostname"),
+        sa.func.max(s.job_key).label("job"),
+        sa.func.max(s.user_name).label("user_name"),
+    ]
+
+
+def _finish_runs(conn: sa.Connection, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each run's status (its latest segment's) and J/token, for a chunk of at most 1,000 runs."""
+    s = segments.c
+    ids = [m["run_id"] for m in rows]
+    status = {
+        r: st for r, st in conn.execute(sa.select(s.run_id, s.status).where(s.run_id.in_(ids)).order_by(s.run_id, s.segment))
+    }
+    for m in rows:
+        m["status"] = status.get(m["run_id"], "")
+        tokens = m.get("tokens")
+        train = m.pop("train_energy_kwh")
+        m["joules_per_token"] = train * 3.6e6 / tokens if tokens and train is not None else None
+    return rows
+
+
+def recent_runs(conn: sa.Connection, limit: int, *, project: str | None = None) -> list[dict[str, Any]]:
+    """The ``limit`` runs whose latest segment started last, oldest first, one dict per run: its segments added up
+    (kWh, kg, s), its status (the latest segment's), start (the first segment's), J/token (the energy per-token
+    figures divide, all segments, over the run's largest token count)."""
     s = segments.c
     chosen = [r for r, _ in _latest_keys(conn, limit, project, per_run=True)]
-    if not chosen:
-        return []
-    out = []
+    out: list[dict[str, Any]] = []
     for part in range(0, len(chosen), 1000):
         ids = chosen[part : part + 1000]
-        query = (
-            sa.select(
-                s.run_id,
-                sa.func.count().label("segments"),
-                sa.func.min(s.start_time).label("start_time"),
-                sa.func.max(s.timestamp).label("last_write"),
-                sa.func.max(s.project_name).label("project_name"),
-                *(sa.func.sum(s[col]).label(key) for key, col in _SUMS),
-                sa.func.sum(s.train_energy_kwh).label("train_energy_kwh"),
-                sa.func.max(s.tokens).label("tokens"),
-                sa.func.max(s.steps).label("steps"),
-                sa.func.max(s.samples).label("samples"),
-                sa.func.max(s.hostname).label("hostname"),
-                sa.func.max(s.job_key).label("job"),
-                sa.func.max(s.user_name).label("user_name"),
-            )
-            .where(s.run_id.in_(ids))
-            .group_by(s.run_id)
-        )
-        status = {
-            r: st
-            for r, st in conn.execute(sa.select(s.run_id, s.status).where(s.run_id.in_(ids)).order_by(s.run_id, s.segment))
-        }
-        for row in conn.execute(query):
-            m = dict(row._mapping)
-            m["status"] = status.get(m["run_id"], "")
-            tokens = m.get("tokens")
-            train = m.pop("train_energy_kwh")
-            m["joules_per_token"] = train * 3.6e6 / tokens if tokens and train is not None else None
-            out.append(m)
+        query = sa.select(*_run_columns()).where(s.run_id.in_(ids)).group_by(s.run_id)
+        out += _finish_runs(conn, [dict(row._mapping) for row in conn.execute(query)])
     out.sort(key=lambda m: (m["start_time"] or "", m["run_id"]))
     return out
+
+
+def all_runs(conn: sa.Connection, *, project: str | None = None) -> Iterator[dict[str, Any]]:
+    """Every run, as :func:`recent_runs` gives them, in run id order, streamed (a server-side cursor on
+    PostgreSQL): memory holds 1,000 runs whatever the ledger's size."""
+    s = segments.c
+    query = _where(sa.select(*_run_columns()).group_by(s.run_id).order_by(s.run_id), project)
+    chunk: list[dict[str, Any]] = []
+    for row in conn.execution_options(yield_per=1000).execute(query):
+        chunk.append(dict(row._mapping))
+        if len(chunk) >= 1000:
+            yield from _finish_runs(conn, chunk)
+            chunk = []
+    if chunk:
+        yield from _finish_runs(conn, chunk)
 
 
 def recent_rows(conn: sa.Connection, limit: int, *, project: str | None = None) -> list[dict[str, Any]]:

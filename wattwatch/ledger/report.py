@@ -1,7 +1,7 @@
 """``wattwatch report --db URL [--by project|user|month|host|job] [--json] [--html FILE]``: the ledger's runs.
 
-Without ``--by``: the most recent runs (``--limit``, default 50; ``--all``), one line per run with its segments
-added up, then the TOTAL over every run in the ledger -- the same totals ``wattwatch report PATH`` prints for
+Without ``--by``: the most recent runs (``--limit``, default 50; ``--all``: every run, streamed in run id order),
+one line per run with its segments added up, then the TOTAL over every run in the ledger -- the same totals ``wattwatch report PATH`` prints for
 the same rows. With ``--by``: one line per project, user, month (UTC, of the start), host or job (Slurm job,
 ``<array job>_<task>`` for an array task, else ``k8s:<namespace>/<pod>``), largest CO2 first, and the TOTAL.
 Every sum is computed by the database (:mod:`wattwatch.ledger.query`); memory holds only what is printed.
@@ -77,19 +77,20 @@ def _print_groups(by: str, groups: list[Any], tot: dict[str, Any]) -> None:
     _table((by, "runs", *_FIGURES), rows, 1)
 
 
+def _run_cells(r: dict[str, Any]) -> tuple[str, ...]:
+    return (
+        _cell(r["run_id"]),
+        _cell(r["project_name"]),
+        _cell(r["status"]),
+        _cell(r["job"]),
+        str(r["segments"]),
+        *_figure_cells(r),
+        _num(r["joules_per_token"]),
+    )
+
+
 def _print_runs(listed: list[dict[str, Any]], tot: dict[str, Any]) -> None:
-    rows = [
-        (
-            _cell(r["run_id"]),
-            _cell(r["project_name"]),
-            _cell(r["status"]),
-            _cell(r["job"]),
-            str(r["segments"]),
-            *_figure_cells(r),
-            _num(r["joules_per_token"]),
-        )
-        for r in listed
-    ]
+    rows = [_run_cells(r) for r in listed]
     status = ", ".join(f"{n} {_cell(s)}" for s, n in sorted(tot["by_status"].items()))
     rows.append(("TOTAL", f"{tot['runs']:,} run(s)", status, "", "", *_figure_cells(tot), ""))
     _table(("run", "project", "status", "job", "segments", *_FIGURES, "J/token"), rows, 4)
@@ -116,6 +117,11 @@ def run_report(args: argparse.Namespace) -> int:
             else:
                 groups = []
                 tot = query.totals(conn, project=args.project)
+                if limit is None:  # every run, streamed (runs in run id order)
+                    if getattr(args, "html", None):
+                        _write_html(conn, args)
+                    _stream_all(conn, args, url.where, tot)
+                    return 0
                 listed = query.recent_runs(conn, limit, project=args.project)
             if getattr(args, "html", None):
                 _write_html(conn, args)
@@ -141,6 +147,33 @@ def run_report(args: argparse.Namespace) -> int:
             print(f"the {len(listed)} most recent run(s); the TOTAL counts every segment (--all lists every run)")
         _print_runs(listed, tot)
     return 0
+
+
+def _stream_all(conn: sa.Connection, args: argparse.Namespace, where: str, tot: dict[str, Any]) -> None:
+    """``--all``: every run, one at a time (fixed column widths, JSON written as it goes), then the TOTAL."""
+    from wattwatch.ledger.query import all_runs
+
+    runs = all_runs(conn, project=args.project)
+    if args.json:
+        out = sys.stdout
+        out.write(f'{{\n  "ledger": {json.dumps(where)},\n  "by": null,\n  "groups": [],\n  "runs": [')
+        n = 0
+        for n, r in enumerate(runs, start=1):
+            out.write(("," if n > 1 else "") + "\n    " + json.dumps(r, default=str))
+        out.write(f'\n  ],\n  "runs_listed": {n},\n  "totals": {json.dumps(tot, default=str)}\n}}\n')
+        return
+    print(f"ledger {where}: {tot['runs']:,} run segment(s); every run, in run id order")
+    widths = (36, 16, 11, 12, 8, 9, 10, 10, 10, 10, 20, 17, 9)
+    header = ("run", "project", "status", "job", "segments", *_FIGURES, "J/token")
+
+    def line(cells: tuple[str, ...]) -> str:
+        return "  ".join(c.rjust(w) if i >= 4 else c.ljust(w) for i, (c, w) in enumerate(zip(cells, widths, strict=True)))
+
+    print(line(header).rstrip())
+    for r in runs:
+        print(line(_run_cells(r)).rstrip())
+    status = ", ".join(f"{n} {_cell(s)}" for s, n in sorted(tot["by_status"].items()))
+    print(line(("TOTAL", f"{tot['runs']:,} run(s)", status, "", "", *_figure_cells(tot), "")).rstrip())
 
 
 def _write_html(conn: sa.Connection, args: argparse.Namespace) -> None:
