@@ -71,6 +71,8 @@ def test_push_twice_adds_nothing_and_totals_equal_the_files(
     assert db["run_ids"] == 4
 
     grouped = _json(capsys, "--db", db_url, "--by", "project")
+    assert grouped["groups_total"] == grouped["groups_listed"] == 2
+    assert [g["key"] for g in grouped["groups"]] == sorted(by_kg := {g["key"]: g["emissions_kg"] for g in grouped["groups"]}, key=lambda k: -by_kg[k])
     by = {g["key"]: g for g in grouped["groups"]}
     assert set(by) == {"llm", "vision"} and by["llm"]["runs"] == 3 and by["vision"]["runs"] == 2
     assert grouped["totals"]["energy_kwh"] == pytest.approx(files["energy_kwh"], rel=1e-12)
@@ -230,3 +232,23 @@ def test_all_runs_are_streamed(db_url: str, tmp_path: Path, capsys: pytest.Captu
     assert main(["report", "--db", db_url, "--all", "--project", "llm"]) == 0
     text = capsys.readouterr().out.splitlines()
     assert text[-1].startswith("TOTAL") and "3 run(s)" in text[-1] and len(text) == 2 + 2 + 1
+
+
+def test_groups_beyond_the_limit_are_counted(db_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """``--by job`` on a ledger of many jobs lists the ``--limit`` largest, and the TOTAL counts every one."""
+    folder = tmp_path / "jobs"
+    for job in range(4):
+        make_run(folder, environ={"USER": "a", "SLURM_JOB_ID": str(100 + job)}, watts=100.0 * (job + 1))
+    _push(capsys, db_url, folder)
+    every = _json(capsys, "--db", db_url, "--by", "job", "--all")
+    assert every["groups_total"] == every["groups_listed"] == 4
+    top = _json(capsys, "--db", db_url, "--by", "job", "--limit", "2")
+    assert top["groups_listed"] == 2 and top["groups_total"] == 4
+    assert [g["key"] for g in top["groups"]] == [g["key"] for g in every["groups"][:2]]
+    assert top["totals"] == every["totals"]
+    assert top["totals"]["energy_kwh"] == pytest.approx(_json(capsys, str(folder))["totals"]["energy_kwh"], rel=1e-12)
+    assert main(["report", "--db", db_url, "--by", "job", "--limit", "2"]) == 0
+    text = capsys.readouterr().out
+    assert "2 smaller group(s) not listed" in text and text.splitlines()[-1].startswith("TOTAL")
+    assert main(["report", "--db", db_url, "--by", "job", "--all"]) == 0
+    assert len(capsys.readouterr().out.splitlines()) == 1 + 1 + 4 + 1

@@ -21,7 +21,7 @@ import sqlalchemy as sa
 
 from wattwatch.ledger.schema import detail_row, details, devices, phases, runs, segments
 
-__all__ = ["BY", "GroupRow", "all_runs", "groups", "recent_rows", "recent_runs", "totals", "totals_of"]
+__all__ = ["BY", "GroupRow", "GroupSums", "all_runs", "groups", "recent_rows", "recent_runs", "totals"]
 
 BY = {
     "project": segments.c.project_name,
@@ -98,26 +98,51 @@ class GroupRow:
     figures: dict[str, Any]
 
 
-def groups(conn: sa.Connection, by: str, *, project: str | None = None) -> list[GroupRow]:
-    """The totals per ``by`` (a key of :data:`BY`), largest operational CO2 first; one scan of ``segments``."""
+def groups(conn: sa.Connection, by: str, *, project: str | None = None) -> Iterator[GroupRow]:
+    """The totals per ``by`` (a key of :data:`BY`), largest operational CO2 first, streamed (a server-side
+    cursor on PostgreSQL: a ledger with 125,000 Slurm jobs is never held whole); one scan of ``segments``."""
     column = BY[by]
-    query = _where(sa.select(column.label("key"), *_aggregates()).group_by(column), project)
-    out = [GroupRow(str(row._mapping["key"] or ""), _figures(row)) for row in conn.execute(query)]
-    out.sort(key=lambda g: (-g.figures["emissions_kg"], g.key))
-    return out
+    aggregates = _aggregates()
+    emissions = next(a for a in aggregates if a.name == "emissions_kg")  # type: ignore[attr-defined]
+    query = _where(
+        sa.select(column.label("key"), *aggregates).group_by(column).order_by(sa.desc(emissions), column), project
+    )
+    for row in conn.execution_options(yield_per=2000).execute(query):
+        yield GroupRow(str(row._mapping["key"] or ""), _figures(row))
 
 
-def totals_of(rows: list[GroupRow]) -> dict[str, Any]:
-    """The totals of all groups (exactly rounded sums of the groups' sums)."""
-    out: dict[str, Any] = {"runs": sum(g.figures["runs"] for g in rows)}
-    for key, _ in _SUMS:
-        out[key] = math.fsum(g.figures[key] for g in rows)
-    for key in ("energy_low_kwh", "energy_high_kwh"):
-        values = [g.figures[key] for g in rows]
-        out[key] = None if not values or any(v is None for v in values) else math.fsum(values)
-    energy, kg = out["energy_kwh"], out["emissions_kg"]
-    out["intensity_g_per_kwh"] = kg * 1000.0 / energy if energy > 0 else None
-    return out
+class GroupSums:
+    """The totals of groups given one at a time (exactly rounded sums of the groups' sums: :func:`math.fsum`)."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.runs = 0
+        self._sums: dict[str, list[float]] = {key: [] for key, _ in _SUMS}
+        self._bands: dict[str, list[float] | None] = {"energy_low_kwh": [], "energy_high_kwh": []}
+
+    def add(self, group: GroupRow) -> GroupRow:
+        f = group.figures
+        self.count += 1
+        self.runs += f["runs"]
+        for key, values in self._sums.items():
+            values.append(f[key])
+        for key, band in self._bands.items():
+            if band is not None:
+                if f[key] is None:
+                    self._bands[key] = None
+                else:
+                    band.append(f[key])
+        return group
+
+    def totals(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"runs": self.runs}
+        for key, values in self._sums.items():
+            out[key] = math.fsum(values)
+        for key, band in self._bands.items():
+            out[key] = None if band is None or not self.count else math.fsum(band)
+        energy, kg = out["energy_kwh"], out["emissions_kg"]
+        out["intensity_g_per_kwh"] = kg * 1000.0 / energy if energy > 0 else None
+        return out
 
 
 def _latest_keys(

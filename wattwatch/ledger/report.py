@@ -3,7 +3,8 @@
 Without ``--by``: the most recent runs (``--limit``, default 50; ``--all``: every run, streamed in run id order),
 one line per run with its segments added up, then the TOTAL over every run in the ledger -- the same totals ``wattwatch report PATH`` prints for
 the same rows. With ``--by``: one line per project, user, month (UTC, of the start), host or job (Slurm job,
-``<array job>_<task>`` for an array task, else ``k8s:<namespace>/<pod>``), largest CO2 first, and the TOTAL.
+``<array job>_<task>`` for an array task, else ``k8s:<namespace>/<pod>``), largest CO2 first -- the ``--limit``
+largest, every group with ``--all`` (streamed) -- and the TOTAL over all.
 Every sum is computed by the database (:mod:`wattwatch.ledger.query`); memory holds only what is printed.
 ``--json`` prints the same as JSON; ``--html FILE`` writes the report page (the ``--html-runs`` most recent
 segments in full, the figures over every run; no power time series: the ledger does not hold them).
@@ -71,10 +72,45 @@ def _figure_cells(f: dict[str, Any]) -> tuple[str, ...]:
 _FIGURES = ("duration", "GPU kWh", "CPU kWh", "RAM kWh", "kWh", "operational kg CO2eq", "embodied kg CO2eq")
 
 
-def _print_groups(by: str, groups: list[Any], tot: dict[str, Any]) -> None:
-    rows = [(_cell(g.key) or "(none)", f"{g.figures['runs']:,}", *_figure_cells(g.figures)) for g in groups]
+def _group_cells(key: str, figures: dict[str, Any]) -> tuple[str, ...]:
+    return (_cell(key) or "(none)", f"{figures['runs']:,}", *_figure_cells(figures))
+
+
+def _report_groups(conn: sa.Connection, args: argparse.Namespace, where: str, limit: int | None) -> None:
+    """``--by``: the ``limit`` largest groups (every group, streamed, with ``--all``), then the TOTAL over all."""
+    from wattwatch.ledger.query import GroupSums, groups
+
+    sums = GroupSums()
+    stream = (sums.add(g) for g in groups(conn, args.by, project=args.project))
+    if args.json:
+        out = sys.stdout
+        out.write(f'{{\n  "ledger": {json.dumps(where)},\n  "by": {json.dumps(args.by)},\n  "groups": [')
+        for n, g in enumerate(stream):
+            if limit is None or n < limit:
+                out.write(("," if n else "") + "\n    " + json.dumps({"key": g.key, **g.figures}, default=str))
+        tot = sums.totals()
+        out.write(f'\n  ],\n  "groups_listed": {sums.count if limit is None else min(limit, sums.count)},')
+        out.write(f'\n  "groups_total": {sums.count},\n  "totals": {json.dumps(tot, default=str)}\n}}\n')
+        return
+    header = (args.by, "runs", *_FIGURES)
+    print(f"ledger {where}: the {'' if limit is None else f'{limit} '}largest group(s) by {args.by}, by CO2")
+    if limit is None:  # streamed: fixed widths
+        widths = (36, 9, 9, 10, 10, 10, 10, 20, 17)
+
+        def line(cells: tuple[str, ...]) -> str:
+            return "  ".join(c.rjust(w) if i else c.ljust(w) for i, (c, w) in enumerate(zip(cells, widths, strict=True)))
+
+        print(line(header).rstrip())
+        for g in stream:
+            print(line(_group_cells(g.key, g.figures)).rstrip())
+        print(line(("TOTAL", f"{sums.runs:,}", *_figure_cells(sums.totals()))).rstrip())
+        return
+    rows = [_group_cells(g.key, g.figures) for n, g in enumerate(stream) if n < limit]
+    tot = sums.totals()
+    if sums.count > len(rows):
+        print(f"... {sums.count - len(rows):,} smaller group(s) not listed (counted in the TOTAL): --all lists every group")
     rows.append(("TOTAL", f"{tot['runs']:,}", *_figure_cells(tot)))
-    _table((by, "runs", *_FIGURES), rows, 1)
+    _table(header, rows, 1)
 
 
 def _run_cells(r: dict[str, Any]) -> tuple[str, ...]:
@@ -109,29 +145,23 @@ def run_report(args: argparse.Namespace) -> int:
     url, engine = open_ledger(args.db or None)
     try:
         with engine.connect() as conn:
-            if args.by:
-                groups = query.groups(conn, args.by, project=args.project)
-                tot = query.totals_of(groups)
-                tot["by_status"] = {}
-                listed: list[dict[str, Any]] = []
-            else:
-                groups = []
-                tot = query.totals(conn, project=args.project)
-                if limit is None:  # every run, streamed (runs in run id order)
-                    if getattr(args, "html", None):
-                        _write_html(conn, args)
-                    _stream_all(conn, args, url.where, tot)
-                    return 0
-                listed = query.recent_runs(conn, limit, project=args.project)
             if getattr(args, "html", None):
                 _write_html(conn, args)
+            if args.by:
+                _report_groups(conn, args, url.where, limit)
+                return 0
+            tot = query.totals(conn, project=args.project)
+            if limit is None:  # every run, streamed (runs in run id order)
+                _stream_all(conn, args, url.where, tot)
+                return 0
+            listed = query.recent_runs(conn, limit, project=args.project)
     finally:
         engine.dispose()
     if args.json:
         doc = {
             "ledger": url.where,
-            "by": args.by,
-            "groups": [{"key": g.key, **g.figures} for g in groups],
+            "by": None,
+            "groups": [],
             "runs": listed,
             "runs_listed": len(listed),
             "totals": tot,
@@ -140,12 +170,9 @@ def run_report(args: argparse.Namespace) -> int:
         sys.stdout.write("\n")
         return 0
     print(f"ledger {url.where}: {tot['runs']:,} run segment(s)")
-    if args.by:
-        _print_groups(args.by, groups, tot)
-    else:
-        if limit is not None and tot["runs"] > len(listed):
-            print(f"the {len(listed)} most recent run(s); the TOTAL counts every segment (--all lists every run)")
-        _print_runs(listed, tot)
+    if limit is not None and tot["runs"] > len(listed):
+        print(f"the {len(listed)} most recent run(s); the TOTAL counts every segment (--all lists every run)")
+    _print_runs(listed, tot)
     return 0
 
 
