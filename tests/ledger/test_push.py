@@ -252,3 +252,32 @@ def test_groups_beyond_the_limit_are_counted(db_url: str, tmp_path: Path, capsys
     assert "2 smaller group(s) not listed" in text and text.splitlines()[-1].startswith("TOTAL")
     assert main(["report", "--db", db_url, "--by", "job", "--all"]) == 0
     assert len(capsys.readouterr().out.splitlines()) == 1 + 1 + 4 + 1
+
+
+@pytest.mark.parametrize("multiline", [False, True])
+def test_a_split_file_loses_and_doubles_no_row(
+    multiline: bool, sqlite_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A file split between the two processes at a line break: every row lands once -- also when cells hold line
+    breaks (a split inside a quoted cell is refused by quote parity, and the file is read whole)."""
+    import wattwatch.ledger.bulk as bulk
+    from wattwatch.ledger.sources import plan_parts
+
+    folder = tmp_path / "split"
+    make_run(folder)
+    with open(folder / "emissions.csv", newline="") as fh:
+        reader = csv.DictReader(fh)
+        template = next(reader)
+        names = reader.fieldnames or []
+    with open(folder / "emissions.csv", "a", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=names)
+        for i in range(201):
+            project = f"line one\nline two {i}" if multiline else f"p{i}"
+            writer.writerow({**template, "run_id": f"r-{i:04d}", "project_name": project})
+    plan = plan_parts([folder / "emissions.csv"], 2, min_split_bytes=1)
+    # split in two, or (the line break past the middle inside a quoted cell) read whole by one process
+    assert [len(p) for p in plan] in ([[1, 1]] if not multiline else [[1, 1], [1, 0]])
+    monkeypatch.setattr(bulk, "PARALLEL_MIN_BYTES", 1)
+    assert "202 segments added" in _push(capsys, sqlite_url, folder)
+    assert count_rows(sqlite_url)["segments"] == 202
+    assert _json(capsys, "--db", sqlite_url)["totals"]["runs"] == _json(capsys, str(folder))["totals"]["runs"] == 202

@@ -1,7 +1,8 @@
 """``wattwatch ledger push``'s work: the rows under some paths into the ledger, by two processes where it can.
 
 Most of a push is Python work per row (CSV parsing, the row's figures, the tables' values), so a large push is
-shared by this process and one forked worker: both read the files, each takes every other row and pushes it
+shared by this process and one forked worker: a large file is split in two at a row boundary (a line break
+with an even number of ``"`` before it), smaller files are dealt out in turn, and each process pushes its rows
 in its own transactions (PostgreSQL runs them side by side; SQLite's writers take turns at the write lock,
 each having prepared its batch outside it). Journals and distributed runs' part files are pushed by this
 process after the worker has finished, the part files only for runs the ledger does not hold (as
@@ -16,10 +17,11 @@ import json
 import os
 import threading
 from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from wattwatch.ledger.push import PushCounts, push_rows
-from wattwatch.ledger.sources import Progress, iter_items
+from wattwatch.ledger.sources import Part, Progress, iter_items, plan_parts
 from wattwatch.ledger.urls import LedgerError, LedgerURL
 
 if TYPE_CHECKING:
@@ -33,7 +35,7 @@ PARALLEL_MIN_BYTES = 4 << 20
 _FORK: Callable[[], int] | None = getattr(os, "fork", None)
 
 
-def _worker(url: LedgerURL, paths: list[str], pushed_at: str, write_fd: int) -> int:  # pragma: no cover - child
+def _worker(url: LedgerURL, paths: list[str], parts: list[Part], pushed_at: str, write_fd: int) -> int:  # pragma: no cover
     from wattwatch.ledger.engine import describe_fault, open_engine
 
     result: dict[str, object]
@@ -41,7 +43,7 @@ def _worker(url: LedgerURL, paths: list[str], pushed_at: str, write_fd: int) -> 
     try:
         engine = open_engine(url)
         progress = Progress()
-        items = iter_items(paths, progress, pushed_at=pushed_at, share=1, shares=2, finalize=False, extras=False)
+        items = iter_items(paths, progress, pushed_at=pushed_at, parts=parts, finalize=False, extras=False)
         counts = push_rows(engine, items)
         result = {"counts": [counts.inserted, counts.replaced, counts.unchanged], "notes": progress.notes[:1000]}
     except Exception as exc:  # noqa: BLE001 - reported to the parent as one line
@@ -54,7 +56,7 @@ def _worker(url: LedgerURL, paths: list[str], pushed_at: str, write_fd: int) -> 
     return 0 if "error" not in result else 1
 
 
-def _start_worker(url: LedgerURL, paths: list[str], pushed_at: str) -> tuple[int, int] | None:
+def _start_worker(url: LedgerURL, paths: list[str], parts: list[Part], pushed_at: str) -> tuple[int, int] | None:
     """Fork the worker; ``(pid, read_fd)``, or ``None`` when no worker can be had."""
     fork = _FORK
     if fork is None or threading.active_count() > 1:
@@ -70,7 +72,7 @@ def _start_worker(url: LedgerURL, paths: list[str], pushed_at: str) -> tuple[int
         code = 1
         try:
             os.close(read_fd)
-            code = _worker(url, paths, pushed_at, write_fd)
+            code = _worker(url, paths, parts, pushed_at, write_fd)
         finally:
             os._exit(code)
     os.close(write_fd)
@@ -91,11 +93,9 @@ def _join_worker(pid: int, read_fd: int) -> tuple[PushCounts, list[str]]:
     return PushCounts(inserted, replaced, unchanged), list(result.get("notes", []))
 
 
-def _total_bytes(paths: list[str]) -> int:
-    from wattwatch.report.history import find_files
-
+def _total_bytes(files: list[Path]) -> int:
     total = 0
-    for f in find_files(paths):
+    for f in files:
         try:
             total += f.stat().st_size
         except OSError:
@@ -122,11 +122,17 @@ def push_paths(
 
     for folder in journal_folders(paths):
         finalize_stale(folder)  # once, before the files are read (as report opens folders)
+    from wattwatch.report.history import find_files
+
+    files = find_files(paths)
     worker = None
-    if parallel and _total_bytes(paths) >= PARALLEL_MIN_BYTES:
+    plan = plan_parts(files, 1, min_split_bytes=PARALLEL_MIN_BYTES)
+    if parallel and _total_bytes(files) >= PARALLEL_MIN_BYTES and _FORK is not None and threading.active_count() == 1:
+        plan = plan_parts(files, 2, min_split_bytes=PARALLEL_MIN_BYTES)
         engine.dispose()
-        worker = _start_worker(url, paths, pushed_at)
-    shares = 2 if worker is not None else 1
+        worker = _start_worker(url, paths, plan[1], pushed_at)
+        if worker is None:
+            plan = plan_parts(files, 1, min_split_bytes=PARALLEL_MIN_BYTES)
     total = PushCounts()
 
     def batch_done(counts: PushCounts) -> None:
@@ -134,7 +140,7 @@ def push_paths(
             on_batch(counts)
 
     try:
-        items = iter_items(paths, progress, pushed_at=pushed_at, share=0, shares=shares, finalize=False, extras=False)
+        items = iter_items(paths, progress, pushed_at=pushed_at, parts=plan[0], finalize=False, extras=False)
         total.add(push_rows(engine, items, progress=batch_done))
     except BaseException:
         if worker is not None:  # this process's fault is the one to report; the worker is still waited for
@@ -147,6 +153,6 @@ def push_paths(
         counts, notes = _join_worker(*worker)
         total.add(counts)
         progress.notes.extend(notes)
-    extras = iter_items(paths, progress, pushed_at=pushed_at, share=0, shares=1, finalize=False, files=False)
+    extras = iter_items(paths, progress, pushed_at=pushed_at, finalize=False, files=False)
     total.add(push_rows(engine, extras))
     return total

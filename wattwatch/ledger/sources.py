@@ -15,13 +15,17 @@ import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from wattwatch.ledger.fastrow import prepare_cells
 from wattwatch.ledger.push import PushItem
 from wattwatch.ledger.schema import prepare_row
 from wattwatch.result import EmissionsData
 
-__all__ = ["Progress", "iter_items", "prepare"]
+if TYPE_CHECKING:
+    from wattwatch.sinks.emissions_reader import TableLayout
+
+__all__ = ["Part", "Progress", "iter_items", "plan_parts", "prepare"]
 
 _REQUIRED = {"run_id", "energy_consumed", "emissions"}
 
@@ -50,24 +54,81 @@ def prepare(data: EmissionsData, *, full_row: bool, source: str, pushed_at: str,
     )
 
 
+@dataclass
+class Part:
+    """Rows of one emissions file to read: those starting in ``[start, end)`` (bytes; ``None``: from the first row
+    / to the end)."""
+
+    path: Path
+    start: int | None = None
+    end: int | None = None
+
+
+def _split(layout: TableLayout) -> int | None:
+    """The byte after the first line break past the middle of ``layout``'s rows, when an even number of ``"``
+    comes before it (the break is between rows, not inside a quoted cell); else ``None``."""
+    mid = layout.data_start + (layout.size - layout.data_start) // 2
+    with open(layout.path, "rb") as fh:
+        fh.seek(mid)
+        pos, split = mid, None
+        while chunk := fh.read(1 << 16):
+            i = chunk.find(b"\n")
+            if i >= 0:
+                split = pos + i + 1
+                break
+            pos += len(chunk)
+        if split is None or split >= layout.size:
+            return None
+        fh.seek(layout.data_start)
+        quotes, left = layout.header_quotes, split - layout.data_start
+        while left > 0:
+            chunk = fh.read(min(1 << 20, left))
+            if not chunk:
+                return None
+            quotes += chunk.count(b'"')
+            left -= len(chunk)
+    return split if quotes % 2 == 0 else None
+
+
+def plan_parts(files: list[Path], shares: int, *, min_split_bytes: int) -> list[list[Part]]:
+    """What each of ``shares`` processes reads: a file of ``min_split_bytes`` or more is split in two at a row
+    boundary (:func:`_split`), smaller files are dealt out in turn; with one share, every file whole."""
+    from wattwatch.sinks.emissions_reader import table_layout
+
+    plan: list[list[Part]] = [[] for _ in range(shares)]
+    turn = 0
+    for f in files:
+        layout = None
+        if shares > 1:
+            try:
+                layout = table_layout(f)
+            except OSError:
+                layout = None
+        split = _split(layout) if layout is not None and layout.size >= min_split_bytes else None
+        if split is not None:
+            plan[0].append(Part(f, None, split))
+            plan[1].append(Part(f, split, None))
+        else:
+            plan[turn % shares].append(Part(f))
+            turn += 1
+    return plan
+
+
 def iter_items(
     paths: list[str],
     progress: Progress,
     *,
     pushed_at: str,
-    share: int = 0,
-    shares: int = 1,
+    parts: list[Part] | None = None,
     finalize: bool = True,
     files: bool = True,
     extras: bool = True,
 ) -> Iterator[PushItem]:
-    """Every row under ``paths`` as a :class:`PushItem` (see the module's docstring). ``share`` of ``shares``:
-    only the file rows whose number (counted over all files) is ``share`` modulo ``shares`` (two processes
-    pushing one history); ``finalize``: first turn dead processes' journals into rows; ``files``: the emissions
-    files' rows; ``extras``: the journals' and part files' rows. Raises ``FileNotFoundError`` for a path that
-    does not exist, before any row."""
+    """Every row under ``paths`` as a :class:`PushItem` (see the module's docstring). ``parts``: only these files'
+    byte ranges (:func:`plan_parts`; default: every file whole); ``finalize``: first turn dead processes'
+    journals into rows; ``files``: the emissions files' rows; ``extras``: the journals' and part files' rows.
+    Raises ``FileNotFoundError`` for a path that does not exist, before any row."""
     from wattwatch.report.history import find_files, journal_folders
-    from wattwatch.sinks.emissions_reader import TableReader
     from wattwatch.sinks.journal import finalize_stale
 
     found = find_files(paths)
@@ -75,49 +136,59 @@ def iter_items(
     if finalize:
         for folder in folders:
             finalize_stale(folder)
-    sizes = {}
-    for f in found if files else ():
+    todo = ([Part(f) for f in found] if parts is None else parts) if files else []
+    sized = []
+    for part in todo:
         try:
-            sizes[f] = os.stat(f).st_size
+            size = os.stat(part.path).st_size
         except OSError:
-            sizes[f] = 0
-    progress.total_bytes = sum(sizes.values())
-    number = -1
-    for f in found if files else ():
-        base = progress.done_bytes
-        try:
-            with TableReader(f) as reader:
-                header = set(reader.header)
-                if not _REQUIRED <= header or "run_node" in header:
-                    progress.done_bytes = base + sizes[f]
-                    continue
-                full = "status" in header
-                for i, row in enumerate(reader, start=2):
-                    number += 1
-                    progress.rows += 1
-                    if progress.rows % 256 == 0:
-                        progress.done_bytes = base + min(reader.position, sizes[f])
-                    if number % shares != share:
-                        continue
-                    fast = prepare_cells(row, full_row=full, source=str(f), pushed_at=pushed_at)
-                    if fast is not None:
-                        yield PushItem(fast)
-                        continue
-                    try:
-                        data = EmissionsData.from_row(row)
-                    except ValueError as exc:
-                        progress.notes.append(f"skipped {f} line {i}: {exc}")
-                        continue
-                    if not data.run_id:
-                        progress.notes.append(f"skipped {f} line {i}: no run_id")
-                        continue
-                    yield prepare(data, full_row=full, source=str(f), pushed_at=pushed_at)
-                progress.notes.extend(reader.notes)
-        except OSError as exc:
-            progress.notes.append(f"skipped {f}: {exc}")
-        progress.done_bytes = base + sizes[f]
+            size = 0
+        sized.append((part, size))
+        progress.total_bytes += (part.end if part.end is not None else size) - (part.start or 0)
+    for part, size in sized:
+        yield from _part_items(part, size, progress, pushed_at)
     if extras:
         yield from _extra_items(paths, folders, progress, pushed_at)
+
+
+def _part_items(part: Part, size: int, progress: Progress, pushed_at: str) -> Iterator[PushItem]:
+    """The rows of one file's byte range (the file's own reader: :class:`ColumnScan` over every column, as
+    :func:`~wattwatch.sinks.emissions_reader.read_row_at` reads a row)."""
+    from wattwatch.sinks.emissions_reader import ColumnScan, table_layout
+
+    f = part.path
+    base = progress.done_bytes
+    length = (part.end if part.end is not None else size) - (part.start or 0)
+    try:
+        layout = table_layout(f)
+        if layout is None or not _REQUIRED <= set(layout.header) or "run_node" in layout.header:
+            progress.done_bytes = base + length
+            return
+        header, full, source = layout.header, "status" in layout.header, str(f)
+        start = part.start if part.start is not None else layout.data_start
+        scan = ColumnScan(layout, header, start=start, end=part.end if part.end is not None else layout.size)
+        for at, cells in scan:
+            progress.rows += 1
+            if progress.rows % 256 == 0:
+                progress.done_bytes = base + min(at - start, length)
+            row = dict(zip(header, cells, strict=True))
+            fast = prepare_cells(row, full_row=full, source=source, pushed_at=pushed_at)
+            if fast is not None:
+                yield PushItem(fast)
+                continue
+            try:
+                data = EmissionsData.from_row(row)
+            except ValueError as exc:
+                progress.notes.append(f"skipped {f} row at byte {at}: {exc}")
+                continue
+            if not data.run_id:
+                progress.notes.append(f"skipped {f} row at byte {at}: no run_id")
+                continue
+            yield prepare(data, full_row=full, source=source, pushed_at=pushed_at)
+        progress.notes.extend(f"{f} line {line} after byte {start}: skipped ({why})" for line, why in scan.notes)
+    except OSError as exc:
+        progress.notes.append(f"skipped {f}: {exc}")
+    progress.done_bytes = base + length
 
 
 def _extra_items(paths: list[str], folders: list[Path], progress: Progress, pushed_at: str) -> Iterator[PushItem]:
