@@ -26,7 +26,7 @@ import sqlalchemy as sa
 from wattwatch.ledger.engine import writer
 from wattwatch.ledger.schema import PreparedRow, details, devices, phases, rank_of, runs, segments
 
-__all__ = ["BATCH_ROWS", "PushCounts", "PushItem", "insert_many", "push_prepared", "push_rows"]
+__all__ = ["BATCH_ROWS", "PushCounts", "PushItem", "insert_many", "push_prepared", "push_rows", "warm"]
 
 BATCH_ROWS = 2000
 """Rows per transaction: large enough that per-statement costs vanish, small enough to keep memory flat."""
@@ -89,19 +89,43 @@ def insert_many(conn: sa.Connection, table: sa.Table, rows: Sequence[Sequence[An
     if not rows:
         return
     columns = [c.name for c in table.columns]
-    compiled = sa.insert(table).compile(dialect=conn.dialect, column_keys=columns)
-    sql = str(compiled)
-    if compiled.positional:
-        order = [columns.index(compiled.binds[name].key) for name in compiled.positiontup or ()]
-        if order == list(range(len(columns))):
-            conn.exec_driver_sql(sql, list(rows))  # type: ignore[arg-type]
-        else:
-            conn.exec_driver_sql(sql, [tuple(row[i] for i in order) for row in rows])  # type: ignore[arg-type]
-        return
     if conn.dialect.name == "postgresql":
         _copy_rows(conn, table, columns, rows)
         return
-    conn.execute(sa.insert(table), [dict(zip(columns, row, strict=True)) for row in rows])
+    plan = _insert_plan(conn.dialect, table)
+    if plan is None:
+        conn.execute(sa.insert(table), [dict(zip(columns, row, strict=True)) for row in rows])
+        return
+    sql, order = plan
+    if order is None:
+        conn.exec_driver_sql(sql, list(rows))  # type: ignore[arg-type]
+    else:
+        conn.exec_driver_sql(sql, [tuple(row[i] for i in order) for row in rows])  # type: ignore[arg-type]
+
+
+_PLANS: dict[tuple[int, str], tuple[str, list[int] | None] | None] = {}
+
+
+def _insert_plan(dialect: sa.Dialect, table: sa.Table) -> tuple[str, list[int] | None] | None:
+    """``table``'s ``INSERT`` compiled once per dialect: its SQL and the order of the columns in its parameters
+    (``None``: the table's), or ``None`` when the dialect binds by name (Core's executemany is used then)."""
+    key = (id(dialect), table.name)
+    if key not in _PLANS:
+        columns = [c.name for c in table.columns]
+        compiled = sa.insert(table).compile(dialect=dialect, column_keys=columns)
+        if not compiled.positional:
+            _PLANS[key] = None
+        else:
+            order = [columns.index(compiled.binds[name].key) for name in compiled.positiontup or ()]
+            _PLANS[key] = (str(compiled), None if order == list(range(len(columns))) else order)
+    return _PLANS[key]
+
+
+def warm(engine: sa.Engine) -> None:
+    """Compile the inserts for ``engine``'s dialect now (the tracker's thread does it while the run trains, so
+    that ``stop()``'s push does no compiling)."""
+    for table in (runs, segments, details, phases, devices):
+        _insert_plan(engine.dialect, table)
 
 
 def _copy_rows(conn: sa.Connection, table: sa.Table, columns: list[str], rows: Sequence[Sequence[Any]]) -> None:

@@ -13,6 +13,7 @@ Units: kWh (PUE applied), kg CO2eq, s, L, J per token.
 from __future__ import annotations
 
 import math
+from array import array
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -117,8 +118,8 @@ class GroupSums:
     def __init__(self) -> None:
         self.count = 0
         self.runs = 0
-        self._sums: dict[str, list[float]] = {key: [] for key, _ in _SUMS}
-        self._bands: dict[str, list[float] | None] = {"energy_low_kwh": [], "energy_high_kwh": []}
+        self._sums: dict[str, array[float]] = {key: array("d") for key, _ in _SUMS}  # 8 bytes a group
+        self._bands: dict[str, array[float] | None] = {"energy_low_kwh": array("d"), "energy_high_kwh": array("d")}
 
     def add(self, group: GroupRow) -> GroupRow:
         f = group.figures

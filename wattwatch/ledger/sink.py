@@ -90,6 +90,14 @@ class LedgerSink:
         engine = open_engine(self.url)
         try:
             ensure_schema(engine, where=self.url.where)
+            # everything the push at stop() needs, imported and compiled now, while the run trains: stop()'s
+            # thread then shares the interpreter with a push that only builds one row and sends it
+            import wattwatch.report.history  # noqa: F401 - embodied_kg, for a row that lacks it
+            import wattwatch.util.times  # noqa: F401
+            from wattwatch.ledger import sources  # noqa: F401
+            from wattwatch.ledger.push import warm
+
+            warm(engine)
         except BaseException:
             engine.dispose()
             raise
