@@ -231,6 +231,7 @@ def measure_stop(url: str, rounds: int, folder: Path) -> dict[str, Any]:
     w, wo = statistics.median(times["with"]), statistics.median(times["without"])
     p99 = sorted(times["with"])[max(0, int(len(times["with"]) * 0.99) - 1)]
     return {"with_s": w, "without_s": wo, "extra_s": w - wo, "with_max_s": max(times["with"]), "with_p99_s": p99,
+            "without_max_s": max(times["without"]),
             "pushed": pushed, "rounds": rounds, "times": times,
             "ready_s": statistics.median(ready) if ready else 0.0}  # fmt: skip
 
@@ -339,10 +340,11 @@ def _render(r: dict[str, Any], args: argparse.Namespace, machine: dict[str, str]
     ss, sp = r["stop_sqlite"], r["stop_postgresql"]
     lines.append(
         f"| L4 | `stop()` with a ledger URL minus without (medians of {ss['rounds']} alternated fresh processes, "
-        f"4 fake GPUs + FRA) | {ss['extra_s'] * 1000:+.1f} ms ({ss['without_s'] * 1000:.1f} -> {ss['with_s'] * 1000:.1f} ms; "
-        f"slowest {ss['with_max_s'] * 1000:.1f} ms) | {sp['extra_s'] * 1000:+.1f} ms ({sp['without_s'] * 1000:.1f} -> "
-        f"{sp['with_s'] * 1000:.1f} ms; slowest {sp['with_max_s'] * 1000:.1f} ms) | <= 100 ms more | "
-        f"{_met(ss['with_max_s'] - ss['without_s'] <= 0.1 and sp['with_max_s'] - sp['without_s'] <= 0.1)} |"
+        f"4 fake GPUs + FRA; slowest of each) | {ss['extra_s'] * 1000:+.1f} ms ({ss['without_s'] * 1000:.1f} -> "
+        f"{ss['with_s'] * 1000:.1f} ms; slowest {ss['without_max_s'] * 1000:.1f} -> {ss['with_max_s'] * 1000:.1f} ms) | "
+        f"{sp['extra_s'] * 1000:+.1f} ms ({sp['without_s'] * 1000:.1f} -> {sp['with_s'] * 1000:.1f} ms; slowest "
+        f"{sp['without_max_s'] * 1000:.1f} -> {sp['with_max_s'] * 1000:.1f} ms) | <= 100 ms more | "
+        f"{_met(ss['with_max_s'] - ss['without_max_s'] <= 0.1 and sp['with_max_s'] - sp['without_max_s'] <= 0.1)} |"
     )
     lines.append(
         f"| L4b | rows in the database when `stop()` returned | {ss['pushed']} of {ss['rounds']} | "
