@@ -22,7 +22,7 @@ import sqlalchemy as sa
 
 from wattwatch.ledger.schema import detail_row, details, devices, phases, runs, segments
 
-__all__ = ["BY", "GroupRow", "GroupSums", "all_runs", "groups", "recent_rows", "recent_runs", "totals"]
+__all__ = ["BY", "GroupRow", "GroupSums", "all_runs", "top_groups", "groups", "recent_rows", "recent_runs", "totals"]
 
 BY = {
     "project": segments.c.project_name,
@@ -62,7 +62,7 @@ def _where(query: sa.Select[Any], project: str | None) -> sa.Select[Any]:
     return query.where(segments.c.project_name == project) if project is not None else query
 
 
-def _figures(row: sa.Row[Any]) -> dict[str, Any]:
+def _figures(row: sa.Row[Any] | _Totals) -> dict[str, Any]:
     """A row of :func:`_aggregates` as the report's totals dict (without ``by_status``)."""
     m = row._mapping
     out: dict[str, Any] = {"runs": int(m["segments"])}
@@ -110,6 +110,38 @@ def groups(conn: sa.Connection, by: str, *, project: str | None = None) -> Itera
     )
     for row in conn.execution_options(yield_per=2000).execute(query):
         yield GroupRow(str(row._mapping["key"] or ""), _figures(row))
+
+
+def top_groups(
+    conn: sa.Connection, by: str, limit: int, *, project: str | None = None
+) -> tuple[list[GroupRow], int, dict[str, Any]]:
+    """The ``limit`` groups with the most operational CO2, how many groups there are, and the totals over all of
+    them -- one statement: the database sums the groups' sums and counts them with window functions over the
+    grouped rows, so no group beyond the ``limit`` reaches Python (and PostgreSQL may scan in parallel, which it
+    never does for a cursor)."""
+    column = BY[by]
+    aggregates = _aggregates()
+    names = [a.name for a in aggregates]  # type: ignore[attr-defined]
+    inner = _where(sa.select(column.label("key"), *aggregates).group_by(column), project).subquery()
+    windows = [sa.func.sum(inner.c[n]).over().label(f"all_{n}") for n in names]
+    query = (
+        sa.select(inner, sa.func.count().over().label("groups_total"), *windows)
+        .order_by(sa.desc(inner.c.emissions_kg), inner.c.key)
+        .limit(max(limit, 1))
+    )
+    rows = conn.execute(query).all()
+    top = [GroupRow(str(r._mapping["key"] or ""), _figures(r)) for r in rows[:limit]]
+    if not rows:
+        return [], 0, _figures(conn.execute(_where(sa.select(*aggregates), project)).one())
+    m = rows[0]._mapping
+    return top, int(m["groups_total"]), _figures(_Totals({n: m[f"all_{n}"] for n in names}))
+
+
+class _Totals:
+    """A mapping in the shape of a row of :func:`_aggregates`, for :func:`_figures`."""
+
+    def __init__(self, values: dict[str, Any]) -> None:
+        self._mapping = values
 
 
 class GroupSums:
