@@ -134,6 +134,26 @@ class EmissionsData:
     ``intensity_g_per_kwh``: from a marginal provider (WattTime), else empty."""
     marginal_intensity_source: str = ""
     """Where ``marginal_intensity_g_per_kwh`` came from, and the share of the energy it covers."""
+    # -- job metadata (issue 28; wattwatch/run/job.py): who ran it, in which scheduler job ------------------
+    user_name: str = ""
+    """The user who ran the process (``$USER``, else the uid's name)."""
+    git_commit: str = ""
+    """The commit checked out in the working folder at ``start()`` (``""`` outside a git repository)."""
+    slurm_job_id: str = ""
+    """``SLURM_JOB_ID``: the raw job id (``JobIDRaw``), also for a task of an array job."""
+    slurm_array_job_id: str = ""
+    slurm_array_task_id: str = ""
+    slurm_step_id: str = ""
+    """The step as ``sacct`` names it: ``0``, ``1``..., ``batch``, ``extern``; the row joins
+    ``sacct -j <slurm_job_id>.<slurm_step_id>``."""
+    slurm_node_list: str = ""
+    slurm_job_user: str = ""
+    slurm_partition: str = ""
+    k8s_pod: str = ""
+    k8s_namespace: str = ""
+    k8s_node: str = ""
+    torchrun_world_size: int | None = None
+    """``WORLD_SIZE`` of a process torchrun started."""
 
     @property
     def values(self) -> dict[str, Any]:

@@ -16,12 +16,14 @@ HEAVY = ["typing", "dataclasses", "logging", "pathlib", "wattwatch.run.config", 
 
 NOT_FOR_A_RUN = ["wattwatch.sinks.emissions_reader", "wattwatch.sinks.csv", "wattwatch.cli.options",
                  "wattwatch.report", "wattwatch.distributed.aggregator", "wattwatch.distributed.merge",
-                 "hashlib", "platform", "socket", "tempfile", "importlib.resources"]  # fmt: skip
+                 "hashlib", "platform", "socket", "tempfile", "importlib.resources",
+                 "wattwatch.ledger", "sqlalchemy", "psycopg", "platformdirs", "subprocess"]  # fmt: skip
 """Modules a single-process run never needs: readers, the CLI's option table, the report, the rank aggregator,
-and the standard-library modules the start path was rid of (``docs/design.md``, "Start-up")."""
+the standard-library modules the start path was rid of (``docs/design.md``, "Start-up"), and -- without a
+ledger URL -- the ledger and its database libraries (the job metadata is read without a subprocess)."""
 
 
-def _loaded_by(statement: str, names: list[str] = HEAVY) -> list[str]:
+def _loaded_by(statement: str, names: list[str] = HEAVY, *, site: bool = False) -> list[str]:
     code = (
         "import sys, json\n"
         "before = set(sys.modules)\n"
@@ -29,7 +31,7 @@ def _loaded_by(statement: str, names: list[str] = HEAVY) -> list[str]:
         f"print(json.dumps(sorted(m for m in {names!r} if m in set(sys.modules) - before)))\n"
     )
     out = subprocess.run(
-        [sys.executable, "-S", "-c", code],
+        [sys.executable, *([] if site else ["-S"]), "-c", code],
         capture_output=True,
         text=True,
         check=True,
@@ -86,3 +88,19 @@ def test_run_ids_are_version_4_uuids() -> None:
     for text in ids:
         u = uuid.UUID(text)
         assert str(u) == text and u.version == 4 and u.variant == uuid.RFC_4122
+
+
+def test_a_ledger_url_imports_sqlalchemy_off_the_callers_thread(tmp_path: Path) -> None:
+    """With a ledger URL, SQLAlchemy is imported by the ledger's own thread, started by ``start()``: the
+    constructor and ``start()`` themselves load none of it (only ``wattwatch.ledger``'s small modules)."""
+    url = f"sqlite:///{tmp_path / 'ledger.db'}"
+    run = (
+        "from wattwatch import Tracker\n"
+        f"t = Tracker(output_dir={str(tmp_path)!r}, carbon_intensity_g_per_kwh=100.0, handle_signals=False,"
+        f" ledger_url={url!r})\n"
+        "import wattwatch.ledger.sink as sink\n"
+        "sink.LedgerSink.start = lambda self: (self.done.set(), self)[1]  # no thread: what start() imports\n"
+        "t.start()\n"
+        "t.stop()"
+    )
+    assert _loaded_by(run, ["sqlalchemy", "psycopg", "platformdirs"], site=True) == []

@@ -28,6 +28,7 @@ COMMANDS: dict[str, str] = {
     "regions": "wattwatch.cli.commands.regions",
     "schedule": "wattwatch.cli.commands.schedule",
     "levers": "wattwatch.cli.commands.levers",
+    "ledger": "wattwatch.cli.commands.ledger",
 }
 """Sub-command name -> module implementing it."""
 

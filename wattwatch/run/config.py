@@ -170,6 +170,28 @@ def _use_ratio(name: str, value: object) -> float:
     return number
 
 
+def _ledger_url(name: str, value: object) -> str | None:
+    """A ledger URL's kind is checked here, before any work (SQLAlchemy is not imported: the URL is parsed by
+    :mod:`wattwatch.ledger.urls`, and only whether the ``ledger`` extra is installed is looked up)."""
+    if value is None or value == "":
+        return None if value is None else ""
+    if not isinstance(value, str):
+        raise ConfigurationError(f"ledger_url must be a database URL (a str); got {value!r}")
+    from wattwatch.ledger.urls import LedgerError, parse_url
+
+    try:
+        parse_url(value)
+    except LedgerError as exc:
+        raise ConfigurationError(f"ledger_url: {exc}") from None
+    import importlib.util
+
+    if importlib.util.find_spec("sqlalchemy") is None:
+        raise ConfigurationError(
+            "ledger_url needs the ledger extra: pip install 'wattwatch[ledger]' (SQLAlchemy, psycopg, platformdirs)"
+        )
+    return value
+
+
 def _flag(name: str, value: object) -> bool:
     return bool(value)
 
@@ -371,6 +393,13 @@ class TrackerConfig:
         1.0,
         check=_use_ratio,
         help="share of its life the hardware is busy, in (0, 1]: embodied CO2 is spread over the busy hours",
+    )
+    ledger_url: str | None = option(
+        None,
+        check=_ledger_url,
+        help="also push the run's final row to this ledger database at stop() (sqlite:///PATH or "
+        "postgresql://USER@HOST:PORT/DB; default: $WATTWATCH_DB when set; '' for none)",
+        show_default=False,
     )
     clock: Callable[[], float] = option(time.monotonic)
     wall_clock: Callable[[], float] = option(time.time)

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Protocol
 if TYPE_CHECKING:
     from wattwatch.carbon.intensity import CarbonIntensity
     from wattwatch.distributed.topology import Ownership, Topology
+    from wattwatch.ledger.sink import LedgerSink
     from wattwatch.measure.ledger import LedgerSnapshot
     from wattwatch.result import EmissionsData
     from wattwatch.run.config import TrackerConfig
@@ -87,11 +88,21 @@ class RowRecorder:
         """The last evaluation's metrics (cleaned), for the row's ``eval_metrics`` column."""
         self.annotate: Callable[[EmissionsData], None] | None = None
         """Adds the carbon policy's columns (budgets, marginal intensity) to each row built."""
+        self.appended: EmissionsData | None = None
+        """The run's final row as this process appended it (the combined row for a distributed run; ``None``
+        when another rank appends it): what goes to the ledger (:mod:`wattwatch.ledger.sink`)."""
+        self.ledger: LedgerSink | None = None
+        """The ledger's pusher (``ledger_url`` / ``$WATTWATCH_DB``): :meth:`write_final` hands it the row."""
+        self.job: dict[str, object] = {}
+        """The run's job-metadata columns, read at each :meth:`attach` (:mod:`wattwatch.run.job`)."""
 
     def attach(self, session: RunSession) -> None:
         """Record ``session``'s run from now on (called by ``start()``, in the process that writes the rows)."""
         self._session = session
         self._pid = os.getpid()
+        from wattwatch.run.job import job_fields
+
+        self.job = job_fields(self._run.config.environ)
 
     # -- figures ---------------------------------------------------------------------------------------------
     def facts(self) -> RunFacts:
@@ -113,6 +124,7 @@ class RowRecorder:
             infos=run.channel_infos,
             rank_count=topology.world_size if topology is not None else 1,
             ownership=ownership.rule if ownership is not None else "",
+            job=self.job,
         )
 
     def figures(self, status: str, *, carried: bool = False) -> EmissionsData:
@@ -195,17 +207,31 @@ class RowRecorder:
     def write_final(self, data: EmissionsData) -> EmissionsData:
         """Write the final row; returns ``data``, its status ending in ``-unsaved`` (after one warning naming
         where the numbers are) when it is in no CSV. Never raises."""
+        dist = self._session.hardware.aggregator if self._session is not None else None
+        self.appended = data if dist is None else None
         try:
             outcome = self.write(data)
         except Exception as exc:  # noqa: BLE001 - stop() never raises because of I/O
             outcome = None
             self._warn("final-row", f"wattwatch: cannot write the final row of run {self._run.run_id} ({exc!r})")
+        self._push_to_ledger()
         if outcome is not None and not outcome.saved:
             self._warn("final-row", outcome.warning())
             return replace(data, status=f"{data.status}-unsaved")
         return data
 
+    def _push_to_ledger(self) -> None:
+        """The final row as this process appended it to the ledger, once it is in the CSV (the durable record);
+        waits at most 100 ms (:mod:`wattwatch.ledger.sink`). No row: another rank appends and pushes it."""
+        sink, self.ledger = self.ledger, None
+        if sink is not None:
+            if self.appended is None:
+                sink.close()
+            else:
+                sink.push(self.appended, source=str(self._run.output_path))
+
     def _append_row(self, data: EmissionsData) -> SaveOutcome:
         """A distributed run's one combined row, with the embodied CO2 of the whole run's hardware."""
         assert self._session is not None
-        return self._session.outputs.append_row(self.with_embodied(data))
+        self.appended = row = self.with_embodied(data)
+        return self._session.outputs.append_row(row)

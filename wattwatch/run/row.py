@@ -11,7 +11,7 @@ Units: CodeCarbon's -- kWh (PUE applied), kg CO2eq, W, seconds, litres.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypedDict
 
 from wattwatch import __version__
@@ -47,6 +47,8 @@ class RunFacts:
     rank_count: int = 1
     ownership: str = ""
     """The rule that chose what this rank measures (``""`` outside distributed runs)."""
+    job: dict[str, Any] = field(default_factory=dict)
+    """The job-metadata columns (:func:`wattwatch.run.job.job_fields`: user, git commit, Slurm, Kubernetes)."""
 
 
 def gpu_model_label(models: Iterable[str]) -> str:
@@ -251,4 +253,5 @@ def _place_and_host(run: RunFacts, infos: Sequence[ChannelInfo]) -> dict[str, An
         "gpu_model": gpu_model_label(i.model for i in infos if i.component == "gpu"),
         "ram_total_size": facts["ram_total_size"],
         "hostname": facts["hostname"],
+        **run.job,
     }

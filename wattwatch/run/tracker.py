@@ -61,10 +61,13 @@ if TYPE_CHECKING:
 
     from wattwatch.distributed.aggregator import Aggregator
     from wattwatch.distributed.topology import Ownership, Topology
+    from wattwatch.ledger.sink import LedgerSink
     from wattwatch.result import EmissionsData
+    from wattwatch.run.config import TrackerConfig
     from wattwatch.run.session import RunSession
     from wattwatch.sensors.base import ChannelInfo, Sensor
     from wattwatch.sinks.prometheus import Exporter
+    from wattwatch.util.once import WarnOnce
 
     _F = TypeVar("_F", bound=Callable[..., Any])
 
@@ -146,6 +149,7 @@ class Tracker(TrackerSettings, RunProgress, RunActing):
         environ: dict[str, str] | None = None,
         embodied_lifetime_years: float = 4.0,
         embodied_use_ratio: float = 1.0,
+        ledger_url: str | None = None,
         clock: Callable[[], float] = time.monotonic,
         wall_clock: Callable[[], float] = time.time,
         carbon_budget_kg: float | None = None, energy_budget_kwh: float | None = None, on_budget: str = "stop",
@@ -166,9 +170,7 @@ class Tracker(TrackerSettings, RunProgress, RunActing):
         self.final_emissions_data: EmissionsData | None = None
         self.topology: Topology | None = None
         self.ownership: Ownership | None = None
-        self._lock = threading.RLock()
-        self._state = "new"  # new -> running -> stopped
-        self._pid = os.getpid()
+        self._lock, self._state, self._pid = threading.RLock(), "new", os.getpid()  # state: new -> running -> stopped
         self._warn_once = WarnOnce(_log())
         self._counters = Counters()
         self._guard = ProcessGuard(self.stop, lambda: self._state == "running", lambda: self._pid)
@@ -222,6 +224,7 @@ class Tracker(TrackerSettings, RunProgress, RunActing):
 
             watch_forks(self)
             self._recorder.write_row("running")
+            self._recorder.ledger = self._recorder.ledger or _open_ledger(self.config, self._warn_once, self.output_dir)
             self._guard.install(handle_signals=bool(self.handle_signals))
             from wattwatch.run.notices import announce_start
 
@@ -386,7 +389,21 @@ class Tracker(TrackerSettings, RunProgress, RunActing):
             self._session.after_fork_in_child()
         self._state = "stopped"
         self.save_to_file = False
+        self._recorder.ledger = None  # the parent's thread; the child pushes nothing
         self._guard.forget()
+
+
+def _open_ledger(config: TrackerConfig, warn: WarnOnce, folder: os.PathLike[str]) -> LedgerSink | None:
+    """The ledger's thread, started (it imports SQLAlchemy and connects while the run trains), when the run has
+    a ledger: ``ledger_url``, else ``$WATTWATCH_DB`` (``''`` turns it off); ``None`` otherwise."""
+    url = config.ledger_url
+    if url is None:
+        url = (config.environ if config.environ is not None else os.environ).get("WATTWATCH_DB", "")
+    if not url:
+        return None
+    from wattwatch.ledger.sink import open_sink
+
+    return open_sink(url, warn, os.fspath(folder))
 
 
 def track(func: _F | None = None, /, **tracker_kwargs: Any) -> Any:

@@ -102,6 +102,14 @@ class TableReader:
             self._fh.close()
             self._fh = None
 
+    @property
+    def position(self) -> int:
+        """Bytes of the file read so far (read-ahead included; 0 when nothing is open): for progress bars."""
+        try:
+            return os.lseek(self._fh.fileno(), 0, os.SEEK_CUR) if self._fh is not None else 0
+        except (OSError, ValueError):
+            return 0
+
     def __iter__(self) -> Iterator[dict[str, str]]:
         if self._fh is None:
             return

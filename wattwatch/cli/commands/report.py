@@ -53,7 +53,20 @@ DEFAULT_LIMIT = 50
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "paths", nargs="+", metavar="PATH", help="emissions.csv files or folders holding them"
+        "paths", nargs="*", metavar="PATH", help="emissions.csv files or folders holding them"
+    )
+    parser.add_argument(
+        "--db",
+        nargs="?",
+        const="",
+        metavar="URL",
+        help="report the ledger database instead of files (sqlite:///PATH or postgresql://...; --db alone: "
+        "$WATTWATCH_DB, else the SQLite ledger in the user's data folder); see docs/ledger.md",
+    )
+    parser.add_argument(
+        "--by",
+        choices=("project", "user", "month", "host", "job"),
+        help="with --db: one line per project, user, month, host or job (Slurm / Kubernetes)",
     )
     parser.add_argument(
         "--json",
@@ -102,6 +115,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Print the table and the totals (or JSON); with ``--html``, also write the page."""
+    if getattr(args, "db", None) is not None:
+        from wattwatch.ledger.report import run_report
+
+        return run_report(args)
+    if not args.paths:
+        raise UsageError("give the emissions.csv files or folders to report (or --db URL for the ledger)")
+    if getattr(args, "by", None):
+        raise UsageError("--by groups the ledger's runs: use it with --db")
     from wattwatch.report.rollup import collect_rollup
 
     if getattr(args, "html", None):

@@ -1,0 +1,84 @@
+"""32 processes stop their runs at the same moment, each pushing its row to one new ledger: 32 runs, none lost or
+duplicated, and no writer ever sees "database is locked" (SQLite: WAL, busy timeout, BEGIN IMMEDIATE;
+PostgreSQL: the schema created once under an advisory lock). Forked from this process, so that no child pays
+for importing SQLAlchemy."""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import os
+from pathlib import Path
+
+import pytest
+from ledgerruns import count_rows
+
+WRITERS = 32
+
+
+def _writer(url: str, folder: str, barrier: multiprocessing.synchronize.Barrier, out: multiprocessing.Queue) -> None:
+    from fakesensors import ConstantPowerSensor
+
+    from wattwatch import Tracker
+
+    warnings: list[str] = []
+
+    class Catch(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            if record.levelno >= logging.WARNING:
+                warnings.append(record.getMessage())
+
+    logging.getLogger("wattwatch").addHandler(Catch())
+    try:
+        t = Tracker(output_dir=folder, sensors=[ConstantPowerSensor(100.0)], carbon_intensity_g_per_kwh=100.0,
+                    handle_signals=False, save_timeseries=False, environ={}, ledger_url=url)  # fmt: skip
+        t.start()
+        sink = t._recorder.ledger
+        assert sink is not None
+        barrier.wait(timeout=120)  # every writer's sink is opening the same new database now
+        data = t.stop()
+        assert data is not None
+        done = sink.done.wait(120)
+        out.put((os.getpid(), data.run_id, done and sink.pushed, sink.error, warnings))
+    except BaseException as exc:  # noqa: BLE001 - reported to the test
+        out.put((os.getpid(), "", False, repr(exc), warnings))
+
+
+def _run_writers(url: str, tmp_path: Path) -> list[tuple]:
+    ctx = multiprocessing.get_context("fork")
+    barrier = ctx.Barrier(WRITERS)
+    out: multiprocessing.Queue = ctx.Queue()
+    procs = [ctx.Process(target=_writer, args=(url, str(tmp_path / f"w{i}"), barrier, out)) for i in range(WRITERS)]
+    for p in procs:
+        p.start()
+    results = [out.get(timeout=300) for _ in procs]
+    for p in procs:
+        p.join(timeout=60)
+    return results
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "postgresql"])
+def test_32_writers_at_once(kind: str, tmp_path: Path, request: pytest.FixtureRequest) -> None:
+    url = f"sqlite:///{tmp_path / 'ledger.db'}" if kind == "sqlite" else str(request.getfixturevalue("pg_url"))
+    results = _run_writers(url, tmp_path)
+    failures = [r for r in results if not r[2] or r[4]]
+    assert not failures, failures[:3]
+    assert not any("locked" in str(r) for r in results)
+    run_ids = {r[1] for r in results}
+    assert len(run_ids) == WRITERS
+    counts = count_rows(url)
+    assert counts["runs"] == counts["segments"] == counts["segment_details"] == WRITERS
+    assert counts["devices"] == WRITERS
+    import sqlalchemy as sa
+
+    from wattwatch.ledger.engine import open_engine
+    from wattwatch.ledger.urls import parse_url
+
+    engine = open_engine(parse_url(url))
+    try:
+        with engine.connect() as conn:
+            stored = {r for (r,) in conn.execute(sa.text("SELECT run_id FROM segments"))}
+            versions = conn.execute(sa.text("SELECT count(*) FROM wattwatch_schema")).scalar()
+    finally:
+        engine.dispose()
+    assert stored == run_ids and versions == 1
