@@ -127,6 +127,21 @@ def _boamps(given: dict[str, Any]) -> Any:
     return cls(output_dir=output_dir)
 
 
+def _experiment_name(value: object) -> str:
+    """CodeCarbon's ``experiment_name`` (it names the task file): ``ConfigurationError`` for a control
+    character, which would otherwise reach a file name and the task CSV."""
+    from wattwatch.util.names import control_characters
+
+    text = str(value)
+    found = control_characters(text)
+    if found:
+        raise ConfigurationError(
+            f"experiment_name must not contain control characters (found {', '.join(found)}); use letters, "
+            "digits, spaces and punctuation"
+        )
+    return text
+
+
 def plan(given: dict[str, Any]) -> CompatPlan:
     """Validate CodeCarbon options (only those passed) and map them; ``ConfigurationError`` when one cannot be
     honoured."""
@@ -185,7 +200,7 @@ def plan(given: dict[str, Any]) -> CompatPlan:
         measure_power_secs=interval,
         api_call_interval=api_interval,
         on_csv_write=on_csv_write,
-        experiment_name=str(o["experiment_name"]),
+        experiment_name=_experiment_name(o["experiment_name"]),
         allow_multiple_runs=_flag("allow_multiple_runs", o["allow_multiple_runs"]),
         log_level=o["log_level"],
         logger_preamble=str(o["logger_preamble"] or ""),
