@@ -19,6 +19,7 @@ from typing import IO, TYPE_CHECKING, Any, Protocol
 
 from wattwatch.measure.projection import Projection, Projector
 from wattwatch.result import EmissionsData
+from wattwatch.util.terminal import printable
 
 if TYPE_CHECKING:
     from wattwatch.measure.ledger import LedgerSnapshot
@@ -148,6 +149,7 @@ class LiveView:
                 pass
 
     def _show(self, text: str) -> None:
+        text = printable(text)  # device names come from drivers and files: no control character is shown
         if self.tty:
             width = 0
             if self._console is not None:
@@ -179,7 +181,7 @@ class LiveView:
             if self.tty and self.lines:
                 self.stream.write("\r\x1b[2K")
             if summary:
-                self.stream.write(f"wattwatch: {summary}\n")
+                self.stream.write(f"wattwatch: {printable(summary)}\n")
             self.stream.flush()
         except (OSError, ValueError):
             pass

@@ -71,7 +71,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args._run(args) or 0)
     except (UsageError, ValueError, FileNotFoundError) as exc:
-        print(f"wattwatch {args.command}: error: {exc}", file=sys.stderr)
+        from wattwatch.util.terminal import say
+
+        say(f"wattwatch {args.command}: error: {exc}", file=sys.stderr)
         return 2
 
 
