@@ -69,7 +69,7 @@ def write_node_breakdown(
             "status": data.status,
             "timestamp": data.timestamp,
         }
-        outcome = append_row(target, row, _NODE_COLUMNS)
+        outcome = append_row(target, row, _NODE_COLUMNS, follow_link=False)  # ours: never through a link
         if not outcome.ok:
             raise OSError(f"cannot write {target}: {outcome.error}")
     return target
@@ -101,11 +101,7 @@ def merge_directories(
         if write and Path(directory).is_dir():
             finalize_stale(directory)
         base = Path(directory)
-        folders = (
-            [base]
-            if any(base.glob("rank-*.json"))
-            else sorted(p for p in (base / PARTS_DIR).glob("*") if p.is_dir())
-        )
+        folders = [base] if any(base.glob("rank-*.json")) else _parts_folders(base)
         for folder in folders:
             for part in read_parts(folder):
                 key = (part.run_id, part.data.resumed_segments)
@@ -134,10 +130,24 @@ def merge_directories(
     return out
 
 
+def _parts_folders(base: Path) -> list[Path]:
+    """The run folders under ``base/.wattwatch/parts``: real folders only (a link planted there would make a
+    merge read parts from, and write markers into, another folder)."""
+    from wattwatch.sinks.files import private_folder
+
+    try:
+        root = private_folder(base / PARTS_DIR, len(PARTS_DIR.parts), create=False)
+        return sorted(p for p in root.glob("*") if p.is_dir() and not p.is_symlink())
+    except OSError:
+        return []
+
+
 def _written_to(marker: Path, output_path: str | os.PathLike[str]) -> bool:
     """Whether ``marker`` says the run's row is already in ``output_path`` (and that file still exists)."""
+    from wattwatch.sinks.files import read_regular
+
     try:
-        named = Path(json.loads(marker.read_text(encoding="utf-8"))["csv"])
+        named = Path(json.loads(read_regular(marker, 64 * 1024).decode("utf-8", "replace"))["csv"])
         out = Path(output_path)
         return out.exists() and os.path.samefile(named, out)
     except (OSError, ValueError, KeyError, TypeError):

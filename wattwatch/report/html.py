@@ -230,9 +230,10 @@ def render(report: Report, *, title: str = "wattwatch report") -> str:
 
 def write_html(report: Report, path: str | os.PathLike[str], *, title: str = "wattwatch report") -> Path:
     """Write the page to ``path`` atomically (a temporary file renamed over it). Returns the path."""
+    from wattwatch.sinks.files import atomic_write_text
+
     out = Path(path)
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.wattwatch-tmp")
-    tmp.write_text(render(report, title=title), encoding="utf-8")
-    os.replace(tmp, out)
+    # the temporary file is created O_EXCL | O_NOFOLLOW beside the page: a link planted there is never written
+    atomic_write_text(out, render(report, title=title), durable=False)
     return out
