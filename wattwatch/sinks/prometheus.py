@@ -12,20 +12,21 @@ time -- nothing is pushed and nothing runs between scrapes:
 - ``wattwatch_projected_emissions_kg`` / ``wattwatch_projected_energy_kwh`` (gauges) when a projection exists.
 
 Every sample carries the labels ``run``, ``project``, ``node`` and ``device``. The server binds to 127.0.0.1
-unless told otherwise; in a distributed run each node serves its own endpoint.
+unless told otherwise; in a distributed run each node serves its own endpoint. It is wattwatch's own
+(:mod:`wattwatch.sinks.metrics_server`: one thread, at most 64 connections, 5 s per connection), not
+prometheus_client's thread-per-connection server, and renders the page once per sample, not per scrape: a
+training process stays unharmed by scrapers, slow or many (``docs/security.md``).
 """
 
 from __future__ import annotations
 
-import threading
+import time
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any, Protocol
 
 from wattwatch.errors import ConfigurationError
 
 if TYPE_CHECKING:
-    from wsgiref.simple_server import WSGIServer
-
     from prometheus_client import CollectorRegistry
 
     from wattwatch.distributed.topology import Topology
@@ -35,6 +36,8 @@ if TYPE_CHECKING:
 __all__ = ["Exporter", "MetricsSource", "TrackerCollector", "start_exporter"]
 
 _LABELS = ["run", "project", "node", "device"]
+_RENDER_EVERY_S = 1.0
+"""Longest a page is served from the cache when the source has no listeners to say a sample came."""
 
 
 class MetricsSource(Protocol):
@@ -121,43 +124,85 @@ class TrackerCollector:
 
 
 class Exporter:
-    """A running ``/metrics`` server; :meth:`close` shuts it down (idempotent)."""
+    """A running ``/metrics`` endpoint (:class:`~wattwatch.sinks.metrics_server.MetricsServer`: one thread,
+    bounded connections, per-connection timeouts); :meth:`close` shuts it down (idempotent), its thread and
+    sockets gone when it returns.
 
-    def __init__(self, server: WSGIServer, thread: threading.Thread, registry: CollectorRegistry) -> None:
-        self._server: WSGIServer | None = server
-        self._thread = thread
+    The page is rendered once per sample, not per scrape: the tracker's sampler bumps a counter after each
+    reading (a listener), and a scrape re-renders only when it moved, so 100 scrapes a second cost one render
+    per sample plus the bytes sent. A source without listeners is re-rendered at most every
+    :data:`_RENDER_EVERY_S` seconds."""
+
+    def __init__(self, tracker: MetricsSource, registry: CollectorRegistry, host: str, port: int) -> None:
+        from prometheus_client import CONTENT_TYPE_LATEST
+
+        from wattwatch.sinks.metrics_server import MetricsServer
+
         self.registry = registry
-        self.host: str = str(server.server_address[0])
-        self.port: int = int(server.server_address[1])
+        self._tracker = tracker
+        self._content_type = CONTENT_TYPE_LATEST
+        self._version = 0
+        self._page_of: tuple[int, float, bytes] | None = None
+        add = getattr(tracker, "add_listener", None)
+        self._listening = callable(add)
+        if self._listening:
+            add(self._on_sample)  # type: ignore[misc]
+        try:
+            self._server: MetricsServer | None = MetricsServer(host, port, self._page)
+        except BaseException:
+            self._forget()
+            raise
+        self.host: str = str(self._server.address[0])
+        self.port: int = int(self._server.address[1])
         """The port actually bound (useful with ``port=0``)."""
+
+    def _on_sample(self, tracker: object, t: float) -> None:
+        self._version += 1
+
+    def _page(self) -> tuple[str, bytes]:
+        """The rendered metrics (on the server's thread), from the cache while no new sample came."""
+        cached, now = self._page_of, time.monotonic()
+        fresh = cached is not None and (
+            cached[0] == self._version if self._listening else now - cached[1] < _RENDER_EVERY_S
+        )
+        if not fresh:
+            from prometheus_client import generate_latest
+
+            version = self._version
+            cached = self._page_of = (version, now, generate_latest(self.registry))
+        assert cached is not None
+        return self._content_type, cached[2]
 
     @property
     def url(self) -> str:
         host = f"[{self.host}]" if ":" in self.host else self.host
         return f"http://{host}:{self.port}/metrics"
 
+    def _forget(self) -> None:
+        remove = getattr(self._tracker, "remove_listener", None)
+        if self._listening and callable(remove):
+            remove(self._on_sample)
+
     def close(self) -> None:
         server, self._server = self._server, None
         if server is None:
             return
-        server.shutdown()
-        server.server_close()
-        self._thread.join(5.0)
+        server.close()
+        self._forget()
 
 
 def start_exporter(tracker: MetricsSource, port: int, host: str = "127.0.0.1") -> Exporter:
     """Serve ``tracker``'s metrics on ``http://host:port/metrics`` (``port=0``: any free port, see
     :attr:`Exporter.port`). Raises :class:`~wattwatch.errors.ConfigurationError` when the address cannot be
     bound (port in use, unknown host) and ``ImportError`` when prometheus_client is missing."""
-    from prometheus_client import CollectorRegistry, start_http_server
+    from prometheus_client import CollectorRegistry
 
     registry = CollectorRegistry(auto_describe=False)
     registry.register(TrackerCollector(tracker))  # type: ignore[arg-type]
     try:
-        server, thread = start_http_server(int(port), addr=host, registry=registry)
+        return Exporter(tracker, registry, host, int(port))
     except OSError as exc:
         raise ConfigurationError(
             f"cannot serve Prometheus metrics on {host}:{port} ({exc.strerror or exc}); choose another "
             "prometheus_port (--prometheus-port), or 0 for any free port"
         ) from None
-    return Exporter(server, thread, registry)

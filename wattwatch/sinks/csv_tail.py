@@ -1,0 +1,104 @@
+"""The end of an existing CSV file, checked before a row is appended to it: a damaged tail never costs a later row.
+
+A writer killed mid-row, a power loss, or a careless script can leave a file that does not end between two rows:
+
+- the last row cut **inside a quoted cell** (``..."{""train"": 0.1``): a row appended after it would be read as
+  more of that cell -- Python's ``csv`` and ``wattwatch report`` would never see it, yet the run said
+  ``completed``;
+- the last row cut **outside a cell** (no line ending): the next row would be glued to it;
+- a **zero-filled tail** (a file system that committed the file's size but not its data after a crash): NUL
+  bytes where rows should be.
+
+:func:`closing_bytes` says what to write before the new row so that it starts on a row of its own: a ``"`` that
+closes the open quoted cell, and a line ending. The damaged bytes are kept where they are (the file is only ever
+appended to; readers skip a damaged row with a note, and a line of NUL bytes as blank).
+
+Cost: the common case reads the last line only (one ``pread`` of at most :data:`LAST_LINE_BYTES`, a row being
+1-2 KB) and checks it is a whole row: as many cells as the header, quotes balanced. Only a file that fails that
+check is read further back (at most :data:`MAX_WINDOW_BYTES`) to find where its last row begins: from the header
+when the window reaches it (exact), else from the first line break in the window whose next line parses as a
+row of the header's width (a line break inside a quoted cell would have to be followed by exactly such a line).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+
+from wattwatch.sinks.csv_layout import CsvLayout
+from wattwatch.sinks.files import FileOps
+
+__all__ = ["LAST_LINE_BYTES", "MAX_WINDOW_BYTES", "closing_bytes"]
+
+LAST_LINE_BYTES = 16 * 1024
+"""Bytes read from the end for the common case's check of the last line."""
+MAX_WINDOW_BYTES = 1 << 20
+"""Bytes read at most, from the end, to find where a damaged file's last row begins (1 MiB)."""
+_CANDIDATES = 16
+"""Line breaks tried as row boundaries in a window that does not reach the header."""
+
+
+def _width(line: bytes, delimiter: str) -> int:
+    """Cells in ``line`` parsed alone as one CSV row (``-1`` when it is not one whole row)."""
+    try:
+        rows = list(csv.reader(io.StringIO(line.decode("utf-8", "replace"), newline=""), delimiter=delimiter))
+    except csv.Error:
+        return -1
+    return len(rows[0]) if len(rows) == 1 else -1
+
+
+def _last_line_is_a_row(ops: FileOps, fd: int, layout: CsvLayout) -> bool:
+    """The common case: the file ends with a line break and its last line alone is a whole row of the header's
+    width, quotes balanced (so no quoted cell is open)."""
+    if not layout.ends_with_newline:
+        return False
+    start = max(layout.data_start, layout.size - LAST_LINE_BYTES)
+    chunk = ops.pread(fd, layout.size - start, start)
+    body = chunk[:-1].rstrip(b"\r")
+    cut = body.rfind(b"\n")
+    if cut < 0 and start > layout.data_start:
+        return False  # a line longer than the chunk: look further back
+    line = body[cut + 1 :]
+    return line.count(b'"') % 2 == 0 and b"\0" not in line and _width(line, layout.delimiter) == len(layout.header)
+
+
+def _row_start(window: bytes, exact: bool, layout: CsvLayout) -> int:
+    """Offset in ``window`` from which quote parity can be counted: 0 when the window starts at the first row
+    (``exact``), else the first line break (of the first :data:`_CANDIDATES`) whose next line parses as a whole
+    row of the header's width, else the first line break; ``-1`` when the window holds none."""
+    if exact:
+        return 0
+    first = pos = window.find(b"\n")
+    for _ in range(_CANDIDATES):
+        if pos < 0:
+            break
+        end = window.find(b"\n", pos + 1)
+        if end < 0:
+            break
+        if _width(window[pos + 1 : end].rstrip(b"\r"), layout.delimiter) == len(layout.header):
+            return pos + 1
+        pos = end
+    return -1 if first < 0 else first + 1
+
+
+def closing_bytes(ops: FileOps, fd: int, layout: CsvLayout) -> bytes:
+    """What to append to the file open at ``fd`` (``layout`` read from it) before a new row, so that the row
+    starts between two rows: ``b""`` when the file ends cleanly, else the line ending -- after a ``"`` when the
+    file ends inside a quoted cell. ``OSError`` from the reads."""
+    if layout.empty or layout.size <= layout.data_start:
+        return b"" if layout.ends_with_newline else layout.line_terminator.encode()
+    if _last_line_is_a_row(ops, fd, layout):
+        return b""
+    start = max(layout.data_start, layout.size - MAX_WINDOW_BYTES)
+    window = ops.pread(fd, layout.size - start, start)
+    base = _row_start(window, start == layout.data_start, layout)
+    if base < 0:  # one line longer than the window: it cannot be told apart, close it as a line
+        return b"" if window.endswith(b"\n") else layout.line_terminator.encode()
+    open_quote = False
+    for line in window[base:].split(b"\n"):
+        if line.count(b'"') % 2:
+            open_quote = not open_quote
+    newline = layout.line_terminator.encode()
+    if open_quote:
+        return b'"' + newline
+    return b"" if window.endswith(b"\n") else newline
