@@ -34,7 +34,9 @@ class _OneLineErrors(argparse.ArgumentParser):
     not the usage block followed by the error."""
 
     def error(self, message: str) -> NoReturn:
-        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+        from wattwatch.util.terminal import printable  # the message quotes what was typed: no control bytes
+
+        self.exit(2, printable(f"{self.prog}: error: {message} (see {self.prog} --help)") + "\n")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -10,14 +10,19 @@ A writer killed mid-row, a power loss, or a careless script can leave a file tha
   bytes where rows should be.
 
 :func:`closing_bytes` says what to write before the new row so that it starts on a row of its own: a ``"`` that
-closes the open quoted cell, and a line ending. The damaged bytes are kept where they are (the file is only ever
-appended to; readers skip a damaged row with a note, and a line of NUL bytes as blank).
+closes the open quoted cell, and a line ending -- checked by parsing the last row and the new one with Python's
+``csv`` itself, so a stray quote in the middle of a cell (text to ``csv``) is not taken for an open one. The
+damaged bytes are kept where they are (the file is only ever appended to; readers skip a damaged row with a
+note, and a line of NUL bytes as blank).
 
-Cost: the common case reads the last line only (one ``pread`` of at most :data:`LAST_LINE_BYTES`, a row being
-1-2 KB) and checks it is a whole row: as many cells as the header, quotes balanced. Only a file that fails that
-check is read further back (at most :data:`MAX_WINDOW_BYTES`) to find where its last row begins: from the header
-when the window reaches it (exact), else from the first line break in the window whose next line parses as a
-row of the header's width (a line break inside a quoted cell would have to be followed by exactly such a line).
+Cost: one ``pread`` of the file's last :data:`LAST_LINE_BYTES` (16 KiB; a row is 1-2 KB). When that reaches
+the header (a file of a dozen rows) every row is parsed: exact. In a longer file the last line is checked to be
+a whole row -- as many cells as the header, quotes balanced -- which it is unless the file is damaged; only then
+is the file read further back (at most :data:`MAX_WINDOW_BYTES`) to find where its last row begins: from the
+header when the window reaches it (exact), else from the first line break in the window whose next line parses
+as a row of the header's width. A long file whose tail was *crafted* to look like whole rows inside an open
+quoted cell can still fool that check (documented in ``docs/security.md``): whoever can write the file can also
+delete rows from it.
 """
 
 from __future__ import annotations
@@ -47,16 +52,14 @@ def _width(line: bytes, delimiter: str) -> int:
     return len(rows[0]) if len(rows) == 1 else -1
 
 
-def _last_line_is_a_row(ops: FileOps, fd: int, layout: CsvLayout) -> bool:
-    """The common case: the file ends with a line break and its last line alone is a whole row of the header's
-    width, quotes balanced (so no quoted cell is open)."""
-    if not layout.ends_with_newline:
+def _last_line_is_a_row(chunk: bytes, layout: CsvLayout) -> bool:
+    """The common case of a long file: ``chunk`` (its last bytes) ends with a line break and its last line alone
+    is a whole row of the header's width, quotes balanced (so no quoted cell is open)."""
+    if not chunk.endswith(b"\n"):
         return False
-    start = max(layout.data_start, layout.size - LAST_LINE_BYTES)
-    chunk = ops.pread(fd, layout.size - start, start)
     body = chunk[:-1].rstrip(b"\r")
     cut = body.rfind(b"\n")
-    if cut < 0 and start > layout.data_start:
+    if cut < 0:
         return False  # a line longer than the chunk: look further back
     line = body[cut + 1 :]
     return line.count(b'"') % 2 == 0 and b"\0" not in line and _width(line, layout.delimiter) == len(layout.header)
@@ -81,24 +84,43 @@ def _row_start(window: bytes, exact: bool, layout: CsvLayout) -> int:
     return -1 if first < 0 else first + 1
 
 
-def closing_bytes(ops: FileOps, fd: int, layout: CsvLayout) -> bytes:
-    """What to append to the file open at ``fd`` (``layout`` read from it) before a new row, so that the row
-    starts between two rows: ``b""`` when the file ends cleanly, else the line ending -- after a ``"`` when the
-    file ends inside a quoted cell. ``OSError`` from the reads."""
+def _reads_as_last_row(text: bytes, row: bytes, delimiter: str) -> bool:
+    """Whether Python's ``csv`` reads ``row`` (one encoded row) as the last row of ``text + row``."""
+    try:
+        rows = list(csv.reader(io.StringIO((text + row).decode("utf-8", "replace"), newline=""), delimiter=delimiter))
+        want = next(csv.reader(io.StringIO(row.decode("utf-8", "replace"), newline=""), delimiter=delimiter))
+    except (csv.Error, StopIteration):
+        return False
+    return bool(rows) and rows[-1] == want
+
+
+def closing_bytes(ops: FileOps, fd: int, layout: CsvLayout, row: bytes) -> bytes:
+    """What to append to the file open at ``fd`` (``layout`` read from it) before ``row`` (one encoded row), so
+    that Python's ``csv`` reads ``row`` as a row of its own: ``b""`` when the file ends between rows, else the
+    line ending -- after a ``"`` when the file ends inside a quoted cell. Decided by parsing the file's last row
+    with ``csv`` itself (a quote in the middle of an unquoted cell is text to it, not the start of a quoted cell),
+    followed by each candidate. ``OSError`` from the reads."""
+    newline = layout.line_terminator.encode()
     if layout.empty or layout.size <= layout.data_start:
-        return b"" if layout.ends_with_newline else layout.line_terminator.encode()
-    if _last_line_is_a_row(ops, fd, layout):
+        return b"" if layout.ends_with_newline else newline
+    start = max(layout.data_start, layout.size - LAST_LINE_BYTES)
+    chunk = ops.pread(fd, layout.size - start, start)
+    if start == layout.data_start:  # every row is in the chunk: parsed whole, exact
+        return _closing(chunk, row, layout.delimiter, newline)
+    if _last_line_is_a_row(chunk, layout):
         return b""
     start = max(layout.data_start, layout.size - MAX_WINDOW_BYTES)
     window = ops.pread(fd, layout.size - start, start)
     base = _row_start(window, start == layout.data_start, layout)
     if base < 0:  # one line longer than the window: it cannot be told apart, close it as a line
-        return b"" if window.endswith(b"\n") else layout.line_terminator.encode()
-    open_quote = False
-    for line in window[base:].split(b"\n"):
-        if line.count(b'"') % 2:
-            open_quote = not open_quote
-    newline = layout.line_terminator.encode()
-    if open_quote:
-        return b'"' + newline
-    return b"" if window.endswith(b"\n") else newline
+        return b"" if window.endswith(b"\n") else newline
+    return _closing(window[base:], row, layout.delimiter, newline)
+
+
+def _closing(tail: bytes, row: bytes, delimiter: str, newline: bytes) -> bytes:
+    """The first of ``b""``, a line ending, ``"`` + a line ending after which ``csv`` reads ``row`` as the last
+    row of ``tail`` (rows from a row's start)."""
+    for closing in (b"", newline, b'"' + newline):
+        if (closing or not tail or tail.endswith(b"\n")) and _reads_as_last_row(tail + closing, row, delimiter):
+            return closing
+    return b'"' + newline  # not reachable for a file csv can read; closes a quoted cell at worst

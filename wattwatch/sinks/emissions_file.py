@@ -230,7 +230,8 @@ def _append_locked(
             data = encode_row(header, layout) + encode_row([row.get(c, "") for c in header], layout)
         else:
             # a damaged tail (cut inside a quoted cell, zero-filled) is closed off first, so this row is read
-            data = closing_bytes(ops, fd, layout) + encode_row([row.get(c, "") for c in layout.header], layout)
+            data = encode_row([row.get(c, "") for c in layout.header], layout)
+            data = closing_bytes(ops, fd, layout, data) + data
         offset = layout.size
         if on_prepared is not None:
             try:

@@ -26,7 +26,7 @@ from typing import BinaryIO
 
 from wattwatch.sinks.csv_layout import BOM, parse_header
 from wattwatch.sinks.files import open_regular
-from wattwatch.sinks.lines import MAX_ROW_BYTES, BoundedLines, RowTooLong
+from wattwatch.sinks.lines import MAX_ROW_BYTES, BoundedLines, RowTooLong, split_cr
 
 __all__ = [
     "ColumnScan",
@@ -272,8 +272,21 @@ class ColumnScan:
                         pos += len(line)
                     state[0] = pos
                     raise RowTooLong(lines, limit)
-                state[0] = pos
-                yield line.decode("utf-8", "replace")
+                if b"\r" not in line:
+                    state[0] = pos
+                    yield line.decode("utf-8", "replace")
+                    continue
+                at = pos - len(line)
+                for k, piece in enumerate(split_cr(line)):  # a lone CR ends a line too, as for csv
+                    if k and state[1]:  # a row ended at that CR: the next one starts here
+                        if at >= end:
+                            pos = at
+                            return
+                        state[1] = 0
+                        size = 0
+                    at += len(piece)
+                    state[0] = at
+                    yield piece.decode("utf-8", "replace")
         finally:
             state[0], state[2], state[3] = pos, quotes, lines
             self.quotes, self.lines, self.stopped_at = quotes, lines, pos

@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import BinaryIO
 
-__all__ = ["MAX_ROW_BYTES", "BoundedLines", "RowTooLong"]
+__all__ = ["MAX_ROW_BYTES", "BoundedLines", "RowTooLong", "split_cr"]
 
 MAX_ROW_BYTES = 8 << 20
 """Longest row read (8 MiB); a longer one is skipped with a note."""
@@ -72,9 +72,19 @@ class BoundedLines:
         raise RowTooLong(self.line, self.max_row_bytes)
 
     def lines(self) -> Iterator[str]:
-        """Decoded lines (undecodable bytes as U+FFFD) until the end of the file."""
+        """Decoded lines (undecodable bytes as U+FFFD) until the end of the file; a lone ``\\r`` ends a line
+        too, as for ``csv`` reading a file opened with ``newline=""``."""
         while True:
             raw = self.next_line()
             if not raw:
                 return
-            yield raw.decode("utf-8", "replace")
+            for piece in split_cr(raw):
+                yield piece.decode("utf-8", "replace")
+
+
+def split_cr(line: bytes) -> list[bytes]:
+    """``line`` (up to and including its ``\\n``) cut after every lone ``\\r`` (old Mac line endings, or a
+    stray carriage return), each piece keeping its line ending: the pieces Python's ``csv`` sees as lines."""
+    if b"\r" not in line or (line.endswith(b"\r\n") and line.count(b"\r") == 1):
+        return [line]
+    return line.splitlines(keepends=True)
