@@ -79,6 +79,10 @@ class MetricsServer:
         self._listener = socket.socket(family, kind, proto)
         try:
             self._listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            defer = getattr(socket, "TCP_DEFER_ACCEPT", None)
+            if defer is not None:  # Linux: a connection is handed over once its request arrived, so a scrape
+                # is read, answered and closed at once, and a client that sends nothing never reaches us
+                self._listener.setsockopt(socket.IPPROTO_TCP, defer, max(1, int(timeout_s)))
             self._listener.bind(address)
             self._listener.listen(_BACKLOG)
             self._listener.setblocking(False)
@@ -91,6 +95,8 @@ class MetricsServer:
         self._selector.register(self._listener, selectors.EVENT_READ, None)
         self._selector.register(self._wake_r, selectors.EVENT_READ, None)
         self._connections: dict[int, _Connection] = {}
+        self._last_page: tuple[bytes, bytes] | None = None
+        """The last page's body and the whole answer built from it (headers and all)."""
         self._closing = False
         self._thread = threading.Thread(target=self._serve, name="wattwatch-metrics", daemon=True)
         self._thread.start()
@@ -99,9 +105,11 @@ class MetricsServer:
     def _serve(self) -> None:
         try:
             while not self._closing:
-                now = self._clock()
-                wait = min((c.deadline for c in self._connections.values()), default=now + 1.0) - now
-                for key, events in self._selector.select(max(0.0, min(wait, 1.0))):
+                wait = 1.0
+                if self._connections:
+                    now = self._clock()
+                    wait = min(min(c.deadline for c in self._connections.values()) - now, 1.0)
+                for key, events in self._selector.select(max(0.0, wait)):
                     if key.fileobj is self._wake_r:
                         return
                     try:
@@ -114,7 +122,8 @@ class MetricsServer:
                     except Exception:  # noqa: BLE001 - one connection's fault never stops the server
                         if key.data is not None:
                             self._drop(key.data)
-                self._expire(self._clock())
+                if self._connections:
+                    self._expire(self._clock())
         finally:
             self._shut()
 
@@ -126,37 +135,42 @@ class MetricsServer:
                 return
             except OSError:  # out of descriptors, or the peer gave up: try again at the next event
                 return
+            sock.setblocking(False)
+            conn = _Connection(sock, 0.0)
+            if self._read(conn, registered=False):
+                continue  # a scraper's request is usually there on accept: answered and closed at once
             if len(self._connections) >= self._max:
                 self._evict()
-            sock.setblocking(False)
-            conn = _Connection(sock, self._clock() + self._timeout)
+            conn.deadline = self._clock() + self._timeout
             self._connections[sock.fileno()] = conn
-            self._selector.register(sock, selectors.EVENT_READ, conn)
+            self._selector.register(sock, selectors.EVENT_READ if conn.answer is None else selectors.EVENT_WRITE, conn)
 
     def _evict(self) -> None:
         """Close the oldest connection still sending its request (else the oldest): a scraper always gets in."""
         waiting = [c for c in self._connections.values() if c.answer is None] or list(self._connections.values())
         self._drop(min(waiting, key=lambda c: c.deadline))
 
-    def _read(self, conn: _Connection) -> None:
+    def _read(self, conn: _Connection, *, registered: bool = True) -> bool:
+        """Read what ``conn`` sent; answer when its request is complete. Returns whether the connection is done
+        with (closed)."""
         try:
             data = conn.sock.recv(4096)
         except (BlockingIOError, InterruptedError):
-            return
+            return False
         except OSError:
             data = b""
         if not data:
-            self._drop(conn)
-            return
+            self._drop(conn, registered=registered)
+            return True
         conn.request += data
         end = conn.request.find(b"\r\n\r\n")
         if end < 0:
             end = conn.request.find(b"\n\n")
         if end < 0:
             if len(conn.request) > MAX_REQUEST_BYTES:
-                self._answer(conn, _reply("431 Request Header Fields Too Large", b"", False))
-            return
-        self._answer(conn, self._respond(bytes(conn.request[:end])))
+                return self._answer(conn, _reply("431 Request Header Fields Too Large", b"", False), registered)
+            return False
+        return self._answer(conn, self._respond(bytes(conn.request[:end])), registered)
 
     def _respond(self, head: bytes) -> bytes:
         parts = head.split(b"\n", 1)[0].split()
@@ -169,37 +183,48 @@ class MetricsServer:
             content_type, body = self._page()
         except Exception:  # noqa: BLE001 - a scrape never breaks the server (nor the run)
             return _reply("500 Internal Server Error", b"", method == b"HEAD")
-        return _reply("200 OK", body, method == b"HEAD", content_type)
+        if method == b"HEAD":
+            return _reply("200 OK", body, True, content_type)
+        if self._last_page is None or self._last_page[0] is not body:  # the whole answer built once per page
+            self._last_page = (body, _reply("200 OK", body, False, content_type))
+        return self._last_page[1]
 
-    def _answer(self, conn: _Connection, data: bytes) -> None:
+    def _answer(self, conn: _Connection, data: bytes, registered: bool) -> bool:
         conn.answer = memoryview(data)
-        self._selector.modify(conn.sock, selectors.EVENT_WRITE, conn)
-        self._write(conn)
+        if self._write(conn, registered=registered):
+            return True
+        if registered:
+            self._selector.modify(conn.sock, selectors.EVENT_WRITE, conn)
+        return False
 
-    def _write(self, conn: _Connection) -> None:
+    def _write(self, conn: _Connection, *, registered: bool = True) -> bool:
+        """Send what is left of the answer; returns whether the connection is done with (closed)."""
         if conn.answer is None:
-            return
+            return False
         try:
             sent = conn.sock.send(conn.answer)
         except (BlockingIOError, InterruptedError):
-            return
+            return False
         except OSError:
-            self._drop(conn)
-            return
+            self._drop(conn, registered=registered)
+            return True
         conn.answer = conn.answer[sent:]
         if not conn.answer:
-            self._drop(conn)
+            self._drop(conn, registered=registered)
+            return True
+        return False
 
     def _expire(self, now: float) -> None:
         for conn in [c for c in self._connections.values() if c.deadline <= now]:
             self._drop(conn)
 
-    def _drop(self, conn: _Connection) -> None:
-        self._connections.pop(conn.sock.fileno(), None)
-        try:
-            self._selector.unregister(conn.sock)
-        except (KeyError, ValueError):
-            pass
+    def _drop(self, conn: _Connection, *, registered: bool = True) -> None:
+        if registered:
+            self._connections.pop(conn.sock.fileno(), None)
+            try:
+                self._selector.unregister(conn.sock)
+            except (KeyError, ValueError):
+                pass
         conn.sock.close()
 
     def _shut(self) -> None:
