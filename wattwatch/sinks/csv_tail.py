@@ -15,8 +15,8 @@ closes the open quoted cell, and a line ending -- checked by parsing the last ro
 damaged bytes are kept where they are (the file is only ever appended to; readers skip a damaged row with a
 note, and a line of NUL bytes as blank).
 
-Cost: one ``pread`` of the file's last :data:`LAST_LINE_BYTES` (16 KiB; a row is 1-2 KB). When that reaches
-the header (a file of a dozen rows) every row is parsed: exact. In a longer file the last line is checked to be
+Cost: one ``pread`` of the file's last :data:`LAST_LINE_BYTES` (4 KiB; a row is 1-2 KB). When that reaches
+the header (a file of two or three rows) every row is parsed: exact. In a longer file the last line is checked to be
 a whole row -- as many cells as the header, quotes balanced -- which it is unless the file is damaged; only then
 is the file read further back (at most :data:`MAX_WINDOW_BYTES`) to find where its last row begins: from the
 header when the window reaches it (exact), else from the first line break in the window whose next line parses
@@ -35,8 +35,9 @@ from wattwatch.sinks.files import FileOps
 
 __all__ = ["LAST_LINE_BYTES", "MAX_WINDOW_BYTES", "closing_bytes"]
 
-LAST_LINE_BYTES = 16 * 1024
-"""Bytes read from the end for the common case's check of the last line."""
+LAST_LINE_BYTES = 4096
+"""Bytes read from the end for the common case's check of the last line (16 times more when the last line is
+longer: a row of many phases)."""
 MAX_WINDOW_BYTES = 1 << 20
 """Bytes read at most, from the end, to find where a damaged file's last row begins (1 MiB)."""
 _CANDIDATES = 16
@@ -52,15 +53,16 @@ def _width(line: bytes, delimiter: str) -> int:
     return len(rows[0]) if len(rows) == 1 else -1
 
 
-def _last_line_is_a_row(chunk: bytes, layout: CsvLayout) -> bool:
+def _last_line_is_a_row(chunk: bytes, layout: CsvLayout) -> bool | None:
     """The common case of a long file: ``chunk`` (its last bytes) ends with a line break and its last line alone
-    is a whole row of the header's width, quotes balanced (so no quoted cell is open)."""
+    is a whole row of the header's width, quotes balanced (so no quoted cell is open). ``None`` when the
+    chunk holds no whole last line (read more)."""
     if not chunk.endswith(b"\n"):
         return False
     body = chunk[:-1].rstrip(b"\r")
     cut = body.rfind(b"\n")
     if cut < 0:
-        return False  # a line longer than the chunk: look further back
+        return None
     line = body[cut + 1 :]
     return line.count(b'"') % 2 == 0 and b"\0" not in line and _width(line, layout.delimiter) == len(layout.header)
 
@@ -103,12 +105,16 @@ def closing_bytes(ops: FileOps, fd: int, layout: CsvLayout, row: bytes) -> bytes
     newline = layout.line_terminator.encode()
     if layout.empty or layout.size <= layout.data_start:
         return b"" if layout.ends_with_newline else newline
-    start = max(layout.data_start, layout.size - LAST_LINE_BYTES)
-    chunk = ops.pread(fd, layout.size - start, start)
-    if start == layout.data_start:  # every row is in the chunk: parsed whole, exact
-        return _closing(chunk, row, layout.delimiter, newline)
-    if _last_line_is_a_row(chunk, layout):
-        return b""
+    for read in (LAST_LINE_BYTES, 16 * LAST_LINE_BYTES):
+        start = max(layout.data_start, layout.size - read)
+        chunk = ops.pread(fd, layout.size - start, start)
+        if start == layout.data_start:  # every row is in the chunk: parsed whole, exact
+            return _closing(chunk, row, layout.delimiter, newline)
+        whole = _last_line_is_a_row(chunk, layout)
+        if whole is not None:
+            if whole:
+                return b""
+            break
     start = max(layout.data_start, layout.size - MAX_WINDOW_BYTES)
     window = ops.pread(fd, layout.size - start, start)
     base = _row_start(window, start == layout.data_start, layout)
