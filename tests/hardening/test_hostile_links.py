@@ -194,3 +194,67 @@ def test_only_our_own_dead_temp_files_are_deleted(tmp_path: Path) -> None:
     assert not ours.exists()
     assert link.is_symlink() and fifo.exists()
     assert others.exists() or os.geteuid() != 0
+
+
+def test_the_model_card_never_writes_through_a_planted_temp_link(tmp_path: Path) -> None:
+    """Fault: a link planted at ``.README.md.wattwatch-tmp`` (the temporary name the card used to be saved to
+    with a plain open). User sees: the card updated. Not written: the victim."""
+    pytest.importorskip("huggingface_hub")
+    from wattwatch.result import EmissionsData
+    from wattwatch.sinks.modelcard import read_co2_eq_emissions, update_model_card
+
+    victim = _victim(tmp_path)
+    model = tmp_path / "model"
+    model.mkdir()
+    (model / ".README.md.wattwatch-tmp").symlink_to(victim)
+    data = EmissionsData(run_id="r", energy_consumed=1.0, emissions=0.4, duration=3600.0, status="completed")
+    update_model_card(model, data)
+    assert victim.read_bytes() == VICTIM
+    assert read_co2_eq_emissions(model) is not None
+
+
+def test_merge_ignores_a_planted_parts_folder_link_and_a_nodes_file_link(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Fault: ``.wattwatch/parts/<run>`` planted as a link to a folder of parts elsewhere, and
+    ``emissions.nodes.csv`` planted as a link to the user's file. Used to: merge the planted parts (writing its
+    marker into the other folder) and append node rows through the link. User sees: the real run merged, one
+    warning-free exit; the planted folder not read or written. Not written: the victim."""
+    from wattwatch.distributed.parts import Part, parts_dir, write_part
+    from wattwatch.result import EmissionsData
+
+    out = tmp_path / "out"
+    elsewhere = tmp_path / "elsewhere"
+    for folder, run in ((parts_dir(out, "real"), "real"), (elsewhere, "planted")):
+        for rank in range(2):
+            data = EmissionsData(run_id=run, energy_consumed=0.5, emissions=0.05, duration=10.0, status="completed")
+            write_part(folder, Part(run, rank, 2, f"n{rank}", local_rank=0, status="completed", data=data, channels={}))
+    (out / ".wattwatch" / "parts" / "planted").symlink_to(elsewhere, target_is_directory=True)
+    victim = _victim(tmp_path)
+    (out / "emissions.nodes.csv").symlink_to(victim)
+    before = sorted(p.name for p in elsewhere.iterdir())
+    caplog.set_level(logging.WARNING, logger="wattwatch")
+    with redirect_stdout(io.StringIO()), redirect_stderr(io.StringIO()):
+        assert main(["merge", str(out)]) == 0
+    assert victim.read_bytes() == VICTIM
+    assert sorted(p.name for p in elsewhere.iterdir()) == before  # no marker written there
+    assert [r["run_id"] for r in csv_rows(out / "emissions.csv")] == ["real"]
+    assert len(_warnings(caplog, "per-node rows of run real are not written")) == 1, caplog.text
+    with redirect_stdout(io.StringIO()), redirect_stderr(io.StringIO()):
+        assert main(["merge", str(out)]) == 0  # its marker was written: not appended twice
+    assert [r["run_id"] for r in csv_rows(out / "emissions.csv")] == ["real"]
+
+
+def test_a_fifo_named_codecarbon_config_does_not_hang(tmp_path: Path) -> None:
+    """Fault: ``.codecarbon.config`` planted as a FIFO in the (shared) folder a CodeCarbon script runs from.
+    Used to: hang the tracker's construction (reading a FIFO waits for a writer). User sees: the tracker built,
+    the file ignored as unreadable."""
+    os.mkfifo(tmp_path / ".codecarbon.config")
+    code = (
+        "from wattwatch.compat import EmissionsTracker\n"
+        "t = EmissionsTracker(output_dir='out', log_level='error', save_to_file=False)\n"
+        "print('built')\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=60,
+                          env={**os.environ, "HOME": str(tmp_path / "home")})  # fmt: skip
+    assert done.returncode == 0 and done.stdout.strip() == "built", done.stderr[-2000:]

@@ -72,7 +72,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     try:
         return int(args._run(args) or 0)
-    except (UsageError, ValueError, FileNotFoundError) as exc:
+    except (UsageError, ValueError, OSError) as exc:  # a file that cannot be read or written: one line too
         from wattwatch.util.terminal import say
 
         say(f"wattwatch {args.command}: error: {exc}", file=sys.stderr)

@@ -6,6 +6,7 @@ Units: kWh (PUE applied), kg CO2eq.
 from __future__ import annotations
 
 import json
+import logging
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -75,6 +76,17 @@ def write_node_breakdown(
     return target
 
 
+def write_node_breakdown_or_warn(
+    output_path: str | os.PathLike[str], data: EmissionsData, nodes: Sequence[NodeTotals]
+) -> None:
+    """:func:`write_node_breakdown`, a failure logged as one warning: the run's row is in, and its marker must
+    follow it (else a later merge would append the row again)."""
+    try:
+        write_node_breakdown(output_path, data, nodes)
+    except OSError as exc:
+        logging.getLogger("wattwatch").warning("wattwatch: the per-node rows of run %s are not written (%s)", data.run_id, exc)
+
+
 def merge_directories(
     directories: Sequence[str | os.PathLike[str]],
     output_path: str | os.PathLike[str],
@@ -119,7 +131,7 @@ def merge_directories(
             outcome = append_row(output_path, data.to_row(), COLUMNS)
             if not outcome.ok:
                 raise OSError(f"cannot write {output_path}: {outcome.error}")
-            write_node_breakdown(output_path, data, nodes)
+            write_node_breakdown_or_warn(output_path, data, nodes)
             if data.status in FINAL_STATUSES:  # a run still going gets its final row later
                 for marker in markers:
                     try:
