@@ -23,7 +23,7 @@ from hardhelp import csv_rows
 
 from wattwatch import Tracker
 from wattwatch.cli.main import main
-from wattwatch.result import CODECARBON_COLUMNS
+from wattwatch.result import CODECARBON_COLUMNS, COLUMNS
 from wattwatch.sinks.journal import read_journals
 
 VICTIM = b"the user's own file\n"
@@ -129,9 +129,12 @@ def test_a_dangling_lock_link_creates_nothing(tmp_path: Path, caplog: pytest.Log
 
 def test_a_planted_side_file_link_is_refused(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     """Fault: a CodeCarbon-headed emissions.csv (so the full row goes to the side file) and
-    ``emissions.wattwatch.csv`` planted as a link to the user's file. User sees: the status
-    ``completed-unsaved`` and one warning; the journal kept. Not written: the victim."""
-    victim = _victim(tmp_path)
+    ``emissions.wattwatch.csv`` planted as a link to a CSV of the user's elsewhere (one wattwatch could append
+    to). User sees: the status ``completed-unsaved`` and one warning; the journal kept. Not written: the
+    victim."""
+    victim = tmp_path / "users-own.csv"
+    victim.write_bytes(",".join(COLUMNS).encode() + b"\n")
+    VICTIM = victim.read_bytes()  # noqa: N806 - the same name as the module's, for this victim
     out = tmp_path / "out"
     out.mkdir()
     (out / "emissions.csv").write_text(",".join(CODECARBON_COLUMNS) + "\n")
