@@ -201,3 +201,15 @@ def test_report_prints_no_control_character(tmp_path: Path) -> None:
 def test_printable_keeps_text_and_strips_controls() -> None:
     assert printable("café 2×3 — ok") == "café 2×3 — ok"
     assert printable("a\tb\x1b[31mc\x07\x00\r\n\u202ed") == "a b[31mcd"
+
+
+def test_a_checkpoint_whose_run_id_holds_control_characters_is_refused(tmp_path: Path) -> None:
+    """Fault: a state dict (from a checkpoint file someone else wrote) whose run id holds ESC bytes. User sees:
+    ``load_state_dict`` raising ``ValueError`` before the run starts, as for any state wattwatch did not make.
+    Not written: anything."""
+    t = Tracker(output_dir=tmp_path / "o", sensors=[ConstantPowerSensor()], handle_signals=False)
+    state = t.state_dict()
+    state["run_id"] = "\x1b]0;owned\x07"
+    with pytest.raises(ValueError, match="control characters"):
+        Tracker(output_dir=tmp_path / "o", sensors=[], handle_signals=False).load_state_dict(state)
+    assert not (tmp_path / "o").exists()
