@@ -68,9 +68,10 @@ def _last_line_is_a_row(chunk: bytes, layout: CsvLayout) -> bool | None:
 
 
 def _row_start(window: bytes, exact: bool, layout: CsvLayout) -> int:
-    """Offset in ``window`` from which quote parity can be counted: 0 when the window starts at the first row
-    (``exact``), else the first line break (of the first :data:`_CANDIDATES`) whose next line parses as a whole
-    row of the header's width, else the first line break; ``-1`` when the window holds none."""
+    """Offset in ``window`` taken for the start of a row, from which the rows are parsed: 0 when the window
+    starts at the first row (``exact``), else just after the first line break (of the first :data:`_CANDIDATES`)
+    whose next line parses as a whole row of the header's width, else after the first line break; ``-1`` when
+    the window holds none."""
     if exact:
         return 0
     first = pos = window.find(b"\n")
