@@ -193,20 +193,20 @@ def child(server: str, rounds: int, window_s: float, out_dir: str) -> dict[str, 
     window()  # warm-up
     rates: dict[str, list[float]] = {"quiet": [], "scraped": []}
     scrapes_per_s: list[float] = []
-    server_cpu: list[float] = []
+    server_cpu: list[tuple[float, float]] = []
     for i in range(rounds):
         for kind in (("quiet", "scraped") if i % 2 == 0 else ("scraped", "quiet")):
             decoy = ["--decoy"] if kind == "quiet" else []
             proc = subprocess.Popen([*me, "--scraper", host, str(port), "100", *decoy], cwd=ROOT,
                                     stdout=subprocess.PIPE, text=True)  # fmt: skip
             assert proc.stdout is not None and proc.stdout.readline().strip() == "ready"
-            cpu0, t0 = _server_cpu_s(), time.perf_counter()
+            (u0, s0), t0 = _server_cpu_s(), time.perf_counter()
             rates[kind].append(window())
-            if kind == "scraped":
-                server_cpu.append((_server_cpu_s() - cpu0) / (time.perf_counter() - t0))
+            (u1, s1), elapsed = _server_cpu_s(), time.perf_counter() - t0
             proc.terminate()
             if kind == "scraped":
                 scrapes_per_s.append(float(proc.stdout.readline() or 0.0))
+                server_cpu.append(((u1 - u0) / elapsed, (s1 - s0) / elapsed))
             proc.wait()
     done = subprocess.run([*me, "--half-open", host, str(port), str(os.getpid()), "1000"], cwd=ROOT,
                           capture_output=True, text=True, timeout=600)  # fmt: skip
@@ -218,10 +218,10 @@ def child(server: str, rounds: int, window_s: float, out_dir: str) -> dict[str, 
     return {"rates": rates, "scrapes_per_s": scrapes_per_s, "flood": flood, "server_cpu": server_cpu}
 
 
-def _server_cpu_s() -> float:
-    """CPU seconds of the server's threads in this process (``/proc/self/task/<tid>/schedstat``, ns): the
-    ``wattwatch-metrics`` thread, or every thread the old server started (those not running when the window
-    began... are counted while they live: the old figure is a lower bound)."""
+def _server_cpu_s() -> tuple[float, float]:
+    """User and system CPU seconds of the server's threads in this process (``/proc/self/task/<tid>/stat``,
+    clock ticks): the ``wattwatch-metrics`` thread, or every thread the old server started (the ones alive when
+    read: a connection thread that ended took its CPU time with it, so the old figure is a lower bound)."""
     import threading
 
     own = {t.native_id for t in threading.enumerate() if t.name == "wattwatch-metrics"}
@@ -230,14 +230,16 @@ def _server_cpu_s() -> float:
             t.native_id for t in threading.enumerate() if t.name.startswith("wattwatch")
         }
         own = {int(tid) for tid in os.listdir("/proc/self/task")} - known
-    total = 0.0
+    user = system = 0.0
+    tick = os.sysconf("SC_CLK_TCK")
     for tid in own:
         try:
-            with open(f"/proc/self/task/{tid}/schedstat") as fh:
-                total += int(fh.read().split()[0]) / 1e9
+            with open(f"/proc/self/task/{tid}/stat") as fh:
+                fields = fh.read().rsplit(")", 1)[1].split()
+            user, system = user + int(fields[11]) / tick, system + int(fields[12]) / tick
         except (OSError, IndexError, ValueError):
             pass  # a connection thread that ended meanwhile
-    return total
+    return user, system
 
 
 # ------------------------------------------------------------------------------------------- the driver
@@ -268,6 +270,17 @@ def _run(server: str, counters: bool, rounds: int, window_s: float) -> dict[str,
     result["spread"] = (q3 - q1) / 2
     result["quiet_rate"] = statistics.median(rates["quiet"])
     return result
+
+
+def _cpu_text(r: dict[str, Any]) -> str:
+    """The server threads' CPU over the scraped windows: % of a core, and per scrape (user + system)."""
+    user = sum(u for u, _ in r["server_cpu"]) / len(r["server_cpu"])
+    system = sum(s for _, s in r["server_cpu"]) / len(r["server_cpu"])
+    rate = statistics.median(r["scrapes_per_s"]) or 1.0
+    return (
+        f"{(user + system) * 100:.2f} % of a core ({user / rate * 1e6:.0f} us user + "
+        f"{system / rate * 1e6:.0f} us system per scrape)"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -303,7 +316,7 @@ def main(argv: list[str] | None = None) -> int:
         lines.append(
             f"| {label} | {r['slowdown'] * 100:+.2f} % ± {r['spread'] * 100:.2f} ({r['quiet_rate']:.0f} steps/s "
             f"quiet, {statistics.median(r['scrapes_per_s']):.0f} scrapes/s served) "
-            f"| {statistics.median(r['server_cpu']) * 100:.2f} % of a core | {flood.get('threads', '?')} "
+            f"| {_cpu_text(r)} | {flood.get('threads', '?')} "
             f"| {flood.get('answered', '?')} | {lat} |"
         )
     lines += [
@@ -312,9 +325,11 @@ def main(argv: list[str] | None = None) -> int:
         "it); ± is half the interquartile range of those ratios (a negative slowdown is noise). In the quiet "
         "windows the same scraper runs at the same rate against a decoy server in its own process, so the "
         "scraper's CPU weighs on both windows alike and the difference is what the exporter costs the training "
-        "process. Server threads' CPU: CPU time of the exporter's thread (schedstat, ns), per second of scraped "
-        "window: what the exporter takes from the training process, the load-proof figure on a busy machine "
-        "(for the old server, the threads alive at the window's end: a lower bound). Threads: "
+        "process. Server threads' CPU: user and system CPU time of the exporter's thread (`/proc/self/task/<tid>/"
+        "stat`), per second of scraped window, and per scrape: what the exporter takes from the training process, "
+        "the load-proof figure on a busy machine; only the user part holds the interpreter's lock (system time is "
+        "the kernel's TCP work, with the lock released). For the old server, the threads alive when read: a lower "
+        "bound. Threads: "
         "`/proc/<pid>/task` of the training process (its main thread, the sampler, the exporter, torch's) "
         "after 1,000 connections were opened and held, half of them having sent half a request line. Latency: "
         "connect to last byte of a normal `GET /metrics`, 50 in a row while the 1,000 are held.",

@@ -128,22 +128,21 @@ class MetricsServer:
             self._shut()
 
     def _accept(self) -> None:
-        while True:
-            try:
-                sock, _ = self._listener.accept()
-            except (BlockingIOError, InterruptedError):
-                return
-            except OSError:  # out of descriptors, or the peer gave up: try again at the next event
-                return
-            sock.setblocking(False)
-            conn = _Connection(sock, 0.0)
-            if self._read(conn, registered=False):
-                continue  # a scraper's request is usually there on accept: answered and closed at once
-            if len(self._connections) >= self._max:
-                self._evict()
-            conn.deadline = self._clock() + self._timeout
-            self._connections[sock.fileno()] = conn
-            self._selector.register(sock, selectors.EVENT_READ if conn.answer is None else selectors.EVENT_WRITE, conn)
+        """Take one connection (the selector reports the listener again while more wait: no call that only
+        says "none left", each system call costing a hand-over of the interpreter's lock)."""
+        try:
+            sock, _ = self._listener.accept()
+        except OSError:  # none after all, out of descriptors, or the peer gave up: the next event will tell
+            return
+        sock.setblocking(False)
+        conn = _Connection(sock, 0.0)
+        if self._read(conn, registered=False):
+            return  # a scraper's request is usually there on accept: answered and closed at once
+        if len(self._connections) >= self._max:
+            self._evict()
+        conn.deadline = self._clock() + self._timeout
+        self._connections[sock.fileno()] = conn
+        self._selector.register(sock, selectors.EVENT_READ if conn.answer is None else selectors.EVENT_WRITE, conn)
 
     def _evict(self) -> None:
         """Close the oldest connection still sending its request (else the oldest): a scraper always gets in."""
