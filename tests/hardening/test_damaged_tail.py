@@ -113,7 +113,10 @@ _GIANT = textwrap.dedent(
     out, err = io.StringIO(), io.StringIO()
     with redirect_stdout(out), redirect_stderr(err):
         code = main(["report", sys.argv[1], "--json", "--all"])
-    peak = max(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
+    # VmHWM, not RUSAGE_SELF: on Linux ru_maxrss survives exec, so it would count the pages of the (large) test
+    # process this one was forked from; RUSAGE_CHILDREN is report's own forked worker
+    hwm = next(int(line.split()[1]) for line in open("/proc/self/status") if line.startswith("VmHWM:"))
+    peak = max(hwm, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
     doc = json.loads(out.getvalue())
     print(json.dumps({"code": code, "peak_mib": peak / 1024, "runs": doc["runs_total"], "notes": doc["notes"]}))
     """
