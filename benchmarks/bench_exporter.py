@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import socket
 import statistics
 import subprocess
@@ -156,7 +157,7 @@ def _old_exporter(tracker: Any) -> tuple[str, int, Any]:
 
 
 def child(server: str, rounds: int, window_s: float, out_dir: str) -> dict[str, Any]:
-    """In this process: steps/s per window, quiet and scraped, then the half-open figures."""
+    """In this process: steps/s per window, quiet and scraped, then the half-open figures while training."""
     import logging
 
     import torch
@@ -164,6 +165,9 @@ def child(server: str, rounds: int, window_s: float, out_dir: str) -> dict[str, 
     from wattwatch import Tracker
 
     logging.disable(logging.CRITICAL)
+    pinned = (os.cpu_count() or 1) >= 2 and hasattr(os, "sched_setaffinity")
+    if pinned:  # the loop (and the threads it starts) on CPU 0; scrapers and the server's process on CPU 1
+        os.sched_setaffinity(0, {0})
     torch.set_num_threads(1)
     torch.manual_seed(0)
     model = torch.nn.Sequential(torch.nn.Linear(256, 512), torch.nn.ReLU(), torch.nn.Linear(512, 10))
@@ -190,56 +194,73 @@ def child(server: str, rounds: int, window_s: float, out_dir: str) -> dict[str, 
     else:
         host, port, old = _old_exporter(tracker)
     me = [sys.executable, "-m", "benchmarks.bench_exporter"]
+    server_pid = tracker._exporter.server_pid if tracker._exporter is not None else None
+    if pinned and server_pid is not None:
+        os.sched_setaffinity(server_pid, {1})
+    pin = ["taskset", "-c", "1"] if pinned and shutil.which("taskset") else []
     window()  # warm-up
     rates: dict[str, list[float]] = {"quiet": [], "scraped": []}
+    helpers: dict[str, list[float]] = {"quiet": [], "scraped": []}
     scrapes_per_s: list[float] = []
-    server_cpu: list[tuple[float, float]] = []
+    outside: list[float] = []
     for i in range(rounds):
         for kind in (("quiet", "scraped") if i % 2 == 0 else ("scraped", "quiet")):
             decoy = ["--decoy"] if kind == "quiet" else []
-            proc = subprocess.Popen([*me, "--scraper", host, str(port), "100", *decoy], cwd=ROOT,
+            proc = subprocess.Popen([*pin, *me, "--scraper", host, str(port), "100", *decoy], cwd=ROOT,
                                     stdout=subprocess.PIPE, text=True)  # fmt: skip
             assert proc.stdout is not None and proc.stdout.readline().strip() == "ready"
-            (u0, s0), t0 = _server_cpu_s(), time.perf_counter()
+            h0, c0, t0 = _helper_cpu_s(), _process_cpu_s(server_pid), time.perf_counter()
             rates[kind].append(window())
-            (u1, s1), elapsed = _server_cpu_s(), time.perf_counter() - t0
+            h1, c1, elapsed = _helper_cpu_s(), _process_cpu_s(server_pid), time.perf_counter() - t0
+            helpers[kind].append((h1 - h0) / elapsed)
             proc.terminate()
             if kind == "scraped":
                 scrapes_per_s.append(float(proc.stdout.readline() or 0.0))
-                server_cpu.append(((u1 - u0) / elapsed, (s1 - s0) / elapsed))
+                outside.append((c1 - c0) / elapsed)
             proc.wait()
-    done = subprocess.run([*me, "--half-open", host, str(port), str(os.getpid()), "1000"], cwd=ROOT,
-                          capture_output=True, text=True, timeout=600)  # fmt: skip
-    flood = json.loads(done.stdout.strip().splitlines()[-1]) if done.returncode == 0 else {"error": done.stderr[-500:]}
+    # the flood while the loop trains: the half-open helper runs beside a training window, then reports
+    flood_proc = subprocess.Popen([*pin, *me, "--half-open", host, str(port), str(os.getpid()), "1000"], cwd=ROOT,
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+    while flood_proc.poll() is None:
+        window()
+    out, err = flood_proc.communicate()
+    flood = json.loads(out.strip().splitlines()[-1]) if flood_proc.returncode == 0 else {"error": err[-500:]}
     if old is not None:
         old.shutdown()
         old.server_close()
     tracker.stop()
-    return {"rates": rates, "scrapes_per_s": scrapes_per_s, "flood": flood, "server_cpu": server_cpu}
+    return {"rates": rates, "scrapes_per_s": scrapes_per_s, "flood": flood, "helpers": helpers, "outside": outside,
+            "process": server_pid is not None, "pinned": pinned}  # fmt: skip
 
 
-def _server_cpu_s() -> tuple[float, float]:
-    """User and system CPU seconds of the server's threads in this process (``/proc/self/task/<tid>/stat``,
-    clock ticks): the ``wattwatch-metrics`` thread, or every thread the old server started (the ones alive when
-    read: a connection thread that ended took its CPU time with it, so the old figure is a lower bound)."""
+def _helper_cpu_s() -> float:
+    """CPU seconds of this process's threads other than the training loop's (the sampler, the exporter's
+    thread or the old server's connection threads while they live, torch's idle ones)."""
     import threading
 
-    own = {t.native_id for t in threading.enumerate() if t.name == "wattwatch-metrics"}
-    if not own:  # the old server: every thread but the main one, the sampler and the tracker's own
-        known = {threading.main_thread().native_id} | {
-            t.native_id for t in threading.enumerate() if t.name.startswith("wattwatch")
-        }
-        own = {int(tid) for tid in os.listdir("/proc/self/task")} - known
-    user = system = 0.0
-    tick = os.sysconf("SC_CLK_TCK")
-    for tid in own:
+    main = threading.main_thread().native_id
+    total = 0.0
+    for tid in os.listdir("/proc/self/task"):
+        if int(tid) == main:
+            continue
         try:
-            with open(f"/proc/self/task/{tid}/stat") as fh:
-                fields = fh.read().rsplit(")", 1)[1].split()
-            user, system = user + int(fields[11]) / tick, system + int(fields[12]) / tick
+            with open(f"/proc/self/task/{tid}/schedstat") as fh:
+                total += int(fh.read().split()[0]) / 1e9
         except (OSError, IndexError, ValueError):
-            pass  # a connection thread that ended meanwhile
-    return user, system
+            pass  # a connection thread that ended meanwhile (its CPU time went with it)
+    return total
+
+
+def _process_cpu_s(pid: int | None) -> float:
+    """CPU seconds of process ``pid`` (the exporter's child), 0 when there is none."""
+    if pid is None:
+        return 0.0
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            fields = fh.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return 0.0
 
 
 # ------------------------------------------------------------------------------------------- the driver
@@ -273,14 +294,13 @@ def _run(server: str, counters: bool, rounds: int, window_s: float) -> dict[str,
 
 
 def _cpu_text(r: dict[str, Any]) -> str:
-    """The server threads' CPU over the scraped windows: % of a core, and per scrape (user + system)."""
-    user = sum(u for u, _ in r["server_cpu"]) / len(r["server_cpu"])
-    system = sum(s for _, s in r["server_cpu"]) / len(r["server_cpu"])
-    rate = statistics.median(r["scrapes_per_s"]) or 1.0
-    return (
-        f"{(user + system) * 100:.2f} % of a core ({user / rate * 1e6:.0f} us user + "
-        f"{system / rate * 1e6:.0f} us system per scrape)"
-    )
+    """What the scrapes add to the training process's other threads (scraped windows minus quiet ones), and
+    the child's CPU when the server is one."""
+    inside = statistics.median(r["helpers"]["scraped"]) - statistics.median(r["helpers"]["quiet"])
+    text = f"{inside * 100:+.2f} % of a core"
+    if r["process"]:
+        text += f" (+ {statistics.median(r['outside']) * 100:.2f} % in the server's own process)"
+    return text
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -300,11 +320,13 @@ def main(argv: list[str] | None = None) -> int:
     lines = [
         f"Written by `python benchmarks/bench_exporter.py{' --old' if args.old else ''} --write` on "
         f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; {args.rounds} rounds of a quiet and a scraped "
-        f"window of {args.window:g} s each (alternated), CPU torch loop of figure 6, 4 fake GPUs, country code; "
+        f"window of {args.window:g} s each (alternated), CPU torch loop of figure 6, 4 fake GPUs, country code, "
+        f"wattwatch's server {'in a child process' if sys.platform.startswith('linux') else 'on a thread'}; "
+        "training process on CPU 0, scrapers and the server's process on CPU 1 (taskset / sched_setaffinity); "
         f"machine: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} at the end.",
         "",
-        "| set-up | training slowdown at 100 scrapes/s (goal <= 1 %) | server threads' CPU at 100 scrapes/s "
-        "| threads with 1,000 half-open connections | scrapes answered meanwhile (of 50) "
+        "| set-up | training slowdown at 100 scrapes/s (goal <= 1 %) | CPU the scrapes add to the training process "
+        "| training process's threads with 1,000 half-open connections | scrapes answered meanwhile (of 50) "
         "| scrape latency meanwhile, median / max (goal < 1 s) |",
         "|---|---|---|---|---|---|",
     ]
@@ -325,14 +347,12 @@ def main(argv: list[str] | None = None) -> int:
         "it); ± is half the interquartile range of those ratios (a negative slowdown is noise). In the quiet "
         "windows the same scraper runs at the same rate against a decoy server in its own process, so the "
         "scraper's CPU weighs on both windows alike and the difference is what the exporter costs the training "
-        "process. Server threads' CPU: user and system CPU time of the exporter's thread (`/proc/self/task/<tid>/"
-        "stat`), per second of scraped window, and per scrape: what the exporter takes from the training process, "
-        "the load-proof figure on a busy machine; only the user part holds the interpreter's lock (system time is "
-        "the kernel's TCP work, with the lock released). For the old server, the threads alive when read: a lower "
-        "bound. Threads: "
-        "`/proc/<pid>/task` of the training process (its main thread, the sampler, the exporter, torch's) "
-        "after 1,000 connections were opened and held, half of them having sent half a request line. Latency: "
-        "connect to last byte of a normal `GET /metrics`, 50 in a row while the 1,000 are held.",
+        "process. CPU the scrapes add: CPU time per second of the training process's threads other than the "
+        "training loop's (`/proc/self/task/*/schedstat`), median over scraped windows minus median over quiet "
+        "ones; the server's own process, when it is one, in brackets. Threads: `/proc/<pid>/task` of the "
+        "training process (its main thread, the sampler, torch's; the old server's connection threads) while "
+        "it trains, ""after 1,000 connections were opened and held, half of them having sent half a request line. Latency: "
+        "connect to last byte of a normal `GET /metrics`, 50 in a row while the 1,000 are held and the loop trains.",
     ]
     text = "\n".join(lines)
     print(text)

@@ -1,33 +1,51 @@
-"""A minimal HTTP server for ``/metrics``, safe to run inside a training process: one thread, bounded.
+"""A minimal HTTP server for ``/metrics`` that cannot harm the training process it serves.
 
-``prometheus_client.start_http_server`` starts a thread per connection with no timeout: each half-sent request
-held a thread in the training process (400 of them: 403 threads, and a normal scrape was refused), and ~90
-scrapes a second slowed the training loop by 18-29 % (a thread started and the page rendered per scrape).
-:class:`MetricsServer` instead:
+``prometheus_client.start_http_server`` started a thread per connection, in the training process, with no
+timeout: each half-sent request held a thread (400 of them: 403 threads, and a normal scrape was refused), and
+~90 scrapes a second slowed the training loop by 18-29 % (a thread started and the page rendered per scrape,
+every step of it competing with training for the interpreter's lock). Here:
 
-- serves every connection from **one thread** with a selector (non-blocking sockets), whatever their number;
-- holds at most :data:`MAX_CONNECTIONS` connections: a new one evicts the oldest that has not finished sending
-  its request, so half-open connections can never lock a scraper out;
-- gives each connection :data:`REQUEST_TIMEOUT_S` seconds to send its request and take the answer, and a request
-  at most :data:`MAX_REQUEST_BYTES` (then it is closed);
-- answers every ``GET``/``HEAD`` with the bytes ``page()`` returns (the exporter renders them once per sample,
-  not per scrape: :mod:`wattwatch.sinks.prometheus`), ``Connection: close``;
-- on :meth:`MetricsServer.close`, stops its thread and closes every socket it opened (listening, connections,
-  its wake-up pair) before returning.
+- **Out of the training process** (Linux, :class:`ServerProcess`): the listening socket is bound by the training
+  process (so a port in use is a ``ConfigurationError`` at ``start()``), then handed to a small child process
+  (``python -I -S`` this file, stdlib only), to which the exporter pushes each rendered page over a
+  ``SOCK_SEQPACKET`` socket pair -- never blocking: a page the child cannot take yet is skipped. However many
+  connections and scrapes come, the training process holds no thread and no socket for them, and spends nothing
+  per scrape. The child ignores SIGINT (Ctrl-C is the run's) and exits on an empty message
+  (:meth:`ServerProcess.close`) or when the pair's other end is gone (the training process died).
+- **Elsewhere** (and should the child not start): the same server on one daemon thread of the training process
+  (:class:`MetricsServer`).
+
+Either way the server is one selector loop, whatever the number of connections; it holds at most
+:data:`MAX_CONNECTIONS` (a new one evicts the oldest that has not finished sending its request, so half-open
+connections can never lock a scraper out), gives each :data:`REQUEST_TIMEOUT_S` seconds to send its request and
+take the answer and a request head at most :data:`MAX_REQUEST_BYTES`; on Linux ``TCP_DEFER_ACCEPT`` keeps a
+client that sends nothing in the kernel, and a scrape whose request is there on accept is answered and closed
+at once. It answers ``GET``/``HEAD`` with the last page published (the whole answer built once per page),
+``Connection: close``. Closing it stops the loop and closes every socket it opened before returning.
 
 Times in seconds.
 """
 
 from __future__ import annotations
 
+import os
 import selectors
 import socket
+import sys
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-__all__ = ["MAX_CONNECTIONS", "MAX_REQUEST_BYTES", "REQUEST_TIMEOUT_S", "MetricsServer"]
+__all__ = [
+    "MAX_CONNECTIONS",
+    "MAX_REQUEST_BYTES",
+    "REQUEST_TIMEOUT_S",
+    "MetricsServer",
+    "ServerProcess",
+    "bind_listener",
+    "start_server",
+]
 
 MAX_CONNECTIONS = 64
 """Connections held at once (beyond it the oldest unfinished one is closed)."""
@@ -36,6 +54,8 @@ REQUEST_TIMEOUT_S = 5.0
 MAX_REQUEST_BYTES = 8192
 """Largest request head read (a scrape's is a few hundred bytes)."""
 _BACKLOG = 128
+_MAX_PAGE_BYTES = 4 << 20
+"""Largest page handed to the child (a page is a few KB per GPU)."""
 
 
 @dataclass
@@ -55,51 +75,80 @@ def _reply(status: str, body: bytes, head_only: bool, content_type: str = "text/
     return head if head_only else head + body
 
 
+def bind_listener(host: str, port: int, *, timeout_s: float = REQUEST_TIMEOUT_S) -> socket.socket:
+    """A listening, non-blocking TCP socket on ``host:port`` (``port=0``: any free port); ``OSError`` when the
+    address cannot be bound (port in use, unknown host)."""
+    family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)[0]
+    listener = socket.socket(family, kind, proto)
+    try:
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        defer = getattr(socket, "TCP_DEFER_ACCEPT", None)
+        if defer is not None:  # Linux: a connection is handed over once its request arrived, so a scrape is
+            # read, answered and closed at once, and a client that sends nothing never reaches the server
+            listener.setsockopt(socket.IPPROTO_TCP, defer, max(1, int(timeout_s)))
+        listener.bind(address)
+        listener.listen(_BACKLOG)
+        listener.setblocking(False)
+    except BaseException:
+        listener.close()
+        raise
+    return listener
+
+
 class MetricsServer:
-    """Serves ``page()`` (``(content type, body)``) on ``host:port`` from one daemon thread until
-    :meth:`close`. ``OSError`` from the constructor when the address cannot be bound."""
+    """Serves the last page :meth:`publish` gave on ``listener`` (which it owns and closes), from one loop: a
+    daemon thread (``thread=True``) until :meth:`close`, or the caller's own (:meth:`serve_forever`, the child
+    process). ``feed``: a socket whose messages (``content type`` ``\\n`` body) are published as they come, and
+    whose end stops the loop."""
 
     def __init__(
         self,
-        host: str,
-        port: int,
-        page: Callable[[], tuple[str, bytes]],
+        listener: socket.socket,
         *,
         max_connections: int = MAX_CONNECTIONS,
         timeout_s: float = REQUEST_TIMEOUT_S,
         clock: Callable[[], float] = time.monotonic,
+        feed: socket.socket | None = None,
+        thread: bool = True,
     ) -> None:
-        self._page = page
+        self._listener = listener
         self._max = max_connections
         self._timeout = timeout_s
         self._clock = clock
-        family, kind, proto, _, address = socket.getaddrinfo(
-            host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
-        )[0]
-        self._listener = socket.socket(family, kind, proto)
-        try:
-            self._listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            defer = getattr(socket, "TCP_DEFER_ACCEPT", None)
-            if defer is not None:  # Linux: a connection is handed over once its request arrived, so a scrape
-                # is read, answered and closed at once, and a client that sends nothing never reaches us
-                self._listener.setsockopt(socket.IPPROTO_TCP, defer, max(1, int(timeout_s)))
-            self._listener.bind(address)
-            self._listener.listen(_BACKLOG)
-            self._listener.setblocking(False)
-            self._wake_r, self._wake_w = socket.socketpair()
-        except BaseException:
-            self._listener.close()
-            raise
+        self._feed = feed
+        self._page: tuple[str, bytes] = ("text/plain; charset=utf-8", b"")
+        self._published = False
+        self._wake_r, self._wake_w = socket.socketpair()
         self.address: tuple[str, int] = self._listener.getsockname()[:2]
         self._selector = selectors.DefaultSelector()
-        self._selector.register(self._listener, selectors.EVENT_READ, None)
-        self._selector.register(self._wake_r, selectors.EVENT_READ, None)
+        for sock in (self._listener, self._wake_r, *([feed] if feed is not None else [])):
+            self._selector.register(sock, selectors.EVENT_READ, None)
         self._connections: dict[int, _Connection] = {}
         self._last_page: tuple[bytes, bytes] | None = None
         """The last page's body and the whole answer built from it (headers and all)."""
         self._closing = False
-        self._thread = threading.Thread(target=self._serve, name="wattwatch-metrics", daemon=True)
-        self._thread.start()
+        self._thread: threading.Thread | None = None
+        if thread:
+            self._thread = threading.Thread(target=self._serve, name="wattwatch-metrics", daemon=True)
+            self._thread.start()
+
+    def publish(self, content_type: str, body: bytes) -> bool:
+        """Serve ``body`` from now on (one assignment: safe from any thread). Always ``True`` (taken)."""
+        self._page = (content_type, body)
+        self._published = True
+        return True
+
+    def serve_forever(self) -> None:
+        """Run the loop in this thread until :meth:`close` or the feed's end. With a feed, its first page is
+        awaited first (the exporter sends it as it starts the child), so no scrape gets an empty answer."""
+        if self._feed is not None:
+            self._feed.setblocking(True)
+            first = self._take_page()
+            self._feed.setblocking(False)
+            if not first:
+                self._shut()
+                return
+        self._serve()
 
     # -- the loop ------------------------------------------------------------------------------------------
     def _serve(self) -> None:
@@ -109,9 +158,16 @@ class MetricsServer:
                 if self._connections:
                     now = self._clock()
                     wait = min(min(c.deadline for c in self._connections.values()) - now, 1.0)
-                for key, events in self._selector.select(max(0.0, wait)):
+                ready = self._selector.select(max(0.0, wait))
+                if len(ready) > 1:  # a new page first, then the connections
+                    ready.sort(key=lambda item: item[0].fileobj is not self._feed)
+                for key, events in ready:
                     if key.fileobj is self._wake_r:
                         return
+                    if key.fileobj is self._feed:
+                        if not self._take_page():
+                            return
+                        continue
                     try:
                         if key.fileobj is self._listener:
                             self._accept()
@@ -126,6 +182,21 @@ class MetricsServer:
                     self._expire(self._clock())
         finally:
             self._shut()
+
+    def _take_page(self) -> bool:
+        """Publish the page waiting on the feed; ``False`` when the feed has ended (the exporter is gone)."""
+        assert self._feed is not None
+        try:
+            message = self._feed.recv(_MAX_PAGE_BYTES)
+        except (BlockingIOError, InterruptedError):
+            return True
+        except OSError:
+            return False
+        if not message:
+            return False
+        content_type, _, body = message.partition(b"\n")
+        self.publish(content_type.decode("ascii", "replace"), body)
+        return True
 
     def _accept(self) -> None:
         """Take one connection (the selector reports the listener again while more wait: no call that only
@@ -178,10 +249,9 @@ class MetricsServer:
             return _reply("405 Method Not Allowed", b"only GET and HEAD\n", False)
         if len(parts) > 1 and parts[1].split(b"?", 1)[0] == b"/favicon.ico":
             return _reply("404 Not Found", b"", method == b"HEAD")
-        try:
-            content_type, body = self._page()
-        except Exception:  # noqa: BLE001 - a scrape never breaks the server (nor the run)
-            return _reply("500 Internal Server Error", b"", method == b"HEAD")
+        content_type, body = self._page
+        if not self._published:
+            return _reply("503 Service Unavailable", b"no page yet\n", method == b"HEAD")
         if method == b"HEAD":
             return _reply("200 OK", body, True, content_type)
         if self._last_page is None or self._last_page[0] is not body:  # the whole answer built once per page
@@ -229,7 +299,7 @@ class MetricsServer:
     def _shut(self) -> None:
         for conn in list(self._connections.values()):
             self._drop(conn)
-        for sock in (self._listener, self._wake_r, self._wake_w):
+        for sock in (self._listener, self._wake_r, self._wake_w, *([self._feed] if self._feed is not None else [])):
             try:
                 self._selector.unregister(sock)
             except (KeyError, ValueError):
@@ -244,7 +314,7 @@ class MetricsServer:
         return len(self._connections)
 
     def close(self) -> None:
-        """Stop serving: the thread ends and every socket is closed before this returns (idempotent)."""
+        """Stop serving: the loop ends and every socket is closed before this returns (idempotent)."""
         if self._closing:
             return
         self._closing = True
@@ -252,4 +322,102 @@ class MetricsServer:
             self._wake_w.send(b"x")
         except OSError:
             pass
-        self._thread.join(5.0)
+        if self._thread is not None:
+            self._thread.join(5.0)
+
+
+class ServerProcess:
+    """The server in a child process (see the module's docstring): ``listener`` is handed to it and closed
+    here, so processes this one forks later (data-loader workers) do not hold the port. ``OSError`` when the
+    child cannot be started."""
+
+    def __init__(
+        self, listener: socket.socket, *, max_connections: int = MAX_CONNECTIONS, timeout_s: float = REQUEST_TIMEOUT_S
+    ) -> None:
+        import subprocess
+
+        self.address: tuple[str, int] = listener.getsockname()[:2]
+        self._feed, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        try:
+            for sock, option in ((self._feed, socket.SO_SNDBUF), (theirs, socket.SO_RCVBUF)):
+                sock.setsockopt(socket.SOL_SOCKET, option, _MAX_PAGE_BYTES)
+            args = [str(listener.fileno()), str(theirs.fileno()), repr(timeout_s), str(max_connections)]
+            self._process = subprocess.Popen(
+                [sys.executable, "-I", "-S", os.path.abspath(__file__), *args],
+                pass_fds=(listener.fileno(), theirs.fileno()),
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+        except BaseException:
+            self._feed.close()
+            raise
+        finally:
+            theirs.close()
+        listener.close()
+        self._feed.setblocking(False)
+        self._closed = False
+
+    @property
+    def pid(self) -> int:
+        """The child's process id."""
+        return int(self._process.pid)
+
+    def publish(self, content_type: str, body: bytes) -> bool:
+        """Hand a page to the child, never waiting: ``False`` when it could not take it now (it will get the next
+        one) or is gone."""
+        try:
+            self._feed.send(content_type.encode("ascii") + b"\n" + body)
+        except OSError:  # full (the child is busy or stopped), or gone
+            return False
+        return True
+
+    def close(self) -> None:
+        """End the child and reap it (idempotent): an empty message asks it to close its sockets and exit (the
+        feed's end alone would not reach it while a process forked from this one holds a copy); a child that
+        cannot take it is terminated, and killed after 5 s."""
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            self._feed.send(b"")
+        except OSError:
+            self._process.terminate()
+        self._feed.close()
+        try:
+            self._process.wait(5.0)
+        except Exception:  # noqa: BLE001 - subprocess.TimeoutExpired: a stopped child
+            self._process.kill()
+            self._process.wait()
+
+
+def start_server(
+    host: str, port: int, *, process: bool | None = None, timeout_s: float = REQUEST_TIMEOUT_S
+) -> MetricsServer | ServerProcess:
+    """Bind ``host:port`` and serve it: in a child process where that is supported (Linux; ``process``
+    forces the choice), else -- or when the child cannot start -- on a thread of this process. ``OSError`` when
+    the address cannot be bound."""
+    listener = bind_listener(host, port, timeout_s=timeout_s)
+    if process is None:
+        process = sys.platform.startswith("linux") and hasattr(socket, "SOCK_SEQPACKET")
+    if process:
+        try:
+            return ServerProcess(listener, timeout_s=timeout_s)
+        except OSError:
+            pass  # no fork (out of memory, a process limit): serve from a thread instead
+    return MetricsServer(listener, timeout_s=timeout_s)
+
+
+def _child(argv: list[str]) -> None:
+    """The child process: serve the inherited listener, pages from the inherited feed, until the feed ends."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is for the run; the feed's end stops us
+    listener, feed = socket.socket(fileno=int(argv[1])), socket.socket(fileno=int(argv[2]))
+    listener.setblocking(False)
+    server = MetricsServer(listener, timeout_s=float(argv[3]), max_connections=int(argv[4]), feed=feed, thread=False)
+    server.serve_forever()
+
+
+if __name__ == "__main__":
+    _child(sys.argv)

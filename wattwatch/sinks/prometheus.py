@@ -13,15 +13,17 @@ time -- nothing is pushed and nothing runs between scrapes:
 
 Every sample carries the labels ``run``, ``project``, ``node`` and ``device``. The server binds to 127.0.0.1
 unless told otherwise; in a distributed run each node serves its own endpoint. It is wattwatch's own
-(:mod:`wattwatch.sinks.metrics_server`: one thread, at most 64 connections, 5 s per connection), not
-prometheus_client's thread-per-connection server, and renders the page once per sample, not per scrape: a
-training process stays unharmed by scrapers, slow or many (``docs/security.md``).
+(:mod:`wattwatch.sinks.metrics_server`: on Linux a child process, else one thread; at most 64 connections, 5 s
+per connection), not prometheus_client's thread-per-connection server, and the page is rendered once per sample
+(at most 4 times a second) and pushed to it, never per scrape: a training process stays unharmed by scrapers,
+slow or many (``docs/security.md``).
 """
 
 from __future__ import annotations
 
+import math
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any, Protocol
 
 from wattwatch.errors import ConfigurationError
@@ -32,6 +34,7 @@ if TYPE_CHECKING:
     from wattwatch.distributed.topology import Topology
     from wattwatch.measure.ledger import LedgerSnapshot
     from wattwatch.result import EmissionsData
+    from wattwatch.sinks.metrics_server import MetricsServer, ServerProcess
 
 __all__ = ["MIN_RENDER_S", "Exporter", "MetricsSource", "TrackerCollector", "start_exporter"]
 
@@ -39,12 +42,11 @@ _LABELS = ["run", "project", "node", "device"]
 MIN_RENDER_S = 0.25
 """Shortest time between two renders of the page (s): Prometheus scrapes every 15 s by default, so a page at
 most a quarter of a second old costs nothing, where a render per 20 ms sample took about 1 % of a core."""
-_RENDER_EVERY_S = 1.0
-"""Longest a page is served from the cache when the source has no listeners to say a sample came."""
 
 
 class MetricsSource(Protocol):
-    """What a scrape reads (a :class:`~wattwatch.run.tracker.Tracker` is one)."""
+    """What the page is rendered from, and what says when a sample came (a
+    :class:`~wattwatch.run.tracker.Tracker` is one)."""
 
     @property
     def topology(self) -> Topology | None: ...
@@ -52,6 +54,10 @@ class MetricsSource(Protocol):
     def current(self) -> EmissionsData: ...
 
     def snapshot(self) -> LedgerSnapshot | None: ...
+
+    def add_listener(self, listener: Callable[[Any, float], None]) -> None: ...
+
+    def remove_listener(self, listener: Callable[[Any, float], None]) -> None: ...
 
 
 def _node(tracker: MetricsSource) -> str:
@@ -127,15 +133,15 @@ class TrackerCollector:
 
 
 class Exporter:
-    """A running ``/metrics`` endpoint (:class:`~wattwatch.sinks.metrics_server.MetricsServer`: one thread,
-    bounded connections, per-connection timeouts); :meth:`close` shuts it down (idempotent), its thread and
-    sockets gone when it returns.
+    """A running ``/metrics`` endpoint; :meth:`close` shuts it down (idempotent): when it returns, the server's
+    thread or process has ended and every socket it opened is closed.
 
-    The page is rendered once per sample, not per scrape: the tracker's sampler bumps a counter after each
-    reading (a listener), and a scrape re-renders only when it moved -- and at most every ``min_render_s``
-    (default :data:`MIN_RENDER_S`: with 20 ms sampling, 4 renders a second instead of 50) -- so 100 scrapes a
-    second cost a few renders plus the bytes sent. A source without listeners is re-rendered at most every
-    :data:`_RENDER_EVERY_S` seconds."""
+    The page is pushed, not pulled: after each sample the tracker's sampler calls :meth:`_on_sample` (a
+    listener), which renders the page -- at most once per sample and every ``min_render_s`` (default
+    :data:`MIN_RENDER_S`: with 20 ms sampling, 4 renders a second instead of 50) -- and hands it to the server
+    (:mod:`wattwatch.sinks.metrics_server`: on Linux a child process, elsewhere a thread). A scrape costs the
+    training process nothing: the server answers it with the last page, and never calls back. The first page
+    is rendered here, so the endpoint answers from the start. ``process`` forces where the server runs."""
 
     def __init__(
         self,
@@ -145,69 +151,68 @@ class Exporter:
         port: int,
         *,
         min_render_s: float = MIN_RENDER_S,
+        process: bool | None = None,
     ) -> None:
         from prometheus_client import CONTENT_TYPE_LATEST
 
-        from wattwatch.sinks.metrics_server import MetricsServer
+        from wattwatch.sinks.metrics_server import start_server
 
         self.registry = registry
         self._tracker = tracker
         self._content_type = CONTENT_TYPE_LATEST
-        self._version = 0
         self._min_render_s = min_render_s
-        self._page_of: tuple[int, float, bytes] | None = None
-        add = getattr(tracker, "add_listener", None)
-        self._listening = callable(add)
-        if self._listening:
-            add(self._on_sample)  # type: ignore[misc]
-        try:
-            self._server: MetricsServer | None = MetricsServer(host, port, self._page)
-        except BaseException:
-            self._forget()
-            raise
+        self._rendered_at = -math.inf
+        self.renders = 0
+        """Pages rendered so far."""
+        self._server: MetricsServer | ServerProcess | None = start_server(host, port, process=process)
         self.host: str = str(self._server.address[0])
         self.port: int = int(self._server.address[1])
         """The port actually bound (useful with ``port=0``)."""
+        self._render(time.monotonic())
+        tracker.add_listener(self._on_sample)
 
     def _on_sample(self, tracker: object, t: float) -> None:
-        self._version += 1
+        """After a sample (on the sampler thread): a new page, unless one was made less than ``min_render_s``
+        ago."""
+        now = time.monotonic()
+        if now - self._rendered_at >= self._min_render_s:
+            self._render(now)
 
-    def _page(self) -> tuple[str, bytes]:
-        """The rendered metrics (on the server's thread), from the cache while no new sample came."""
-        cached, now = self._page_of, time.monotonic()
-        fresh = cached is not None and (
-            (cached[0] == self._version or now - cached[1] < self._min_render_s)
-            if self._listening
-            else now - cached[1] < _RENDER_EVERY_S
-        )
-        if not fresh:
-            from prometheus_client import generate_latest
+    def _render(self, now: float) -> None:
+        from prometheus_client import generate_latest
 
-            version = self._version
-            cached = self._page_of = (version, now, generate_latest(self.registry))
-        assert cached is not None
-        return self._content_type, cached[2]
+        server = self._server
+        if server is None:
+            return
+        self._rendered_at = now
+        self.renders += 1
+        server.publish(self._content_type, generate_latest(self.registry))
+
+    @property
+    def server_pid(self) -> int | None:
+        """The process serving the endpoint when it is a child process (``None`` when it is a thread here)."""
+        return getattr(self._server, "pid", None)
 
     @property
     def url(self) -> str:
         host = f"[{self.host}]" if ":" in self.host else self.host
         return f"http://{host}:{self.port}/metrics"
 
-    def _forget(self) -> None:
-        remove = getattr(self._tracker, "remove_listener", None)
-        if self._listening and callable(remove):
-            remove(self._on_sample)
-
     def close(self) -> None:
         server, self._server = self._server, None
         if server is None:
             return
+        self._tracker.remove_listener(self._on_sample)
         server.close()
-        self._forget()
 
 
 def start_exporter(
-    tracker: MetricsSource, port: int, host: str = "127.0.0.1", *, min_render_s: float = MIN_RENDER_S
+    tracker: MetricsSource,
+    port: int,
+    host: str = "127.0.0.1",
+    *,
+    min_render_s: float = MIN_RENDER_S,
+    process: bool | None = None,
 ) -> Exporter:
     """Serve ``tracker``'s metrics on ``http://host:port/metrics`` (``port=0``: any free port, see
     :attr:`Exporter.port`); the page is rendered at most once per sample and every ``min_render_s`` seconds.
@@ -218,7 +223,7 @@ def start_exporter(
     registry = CollectorRegistry(auto_describe=False)
     registry.register(TrackerCollector(tracker))  # type: ignore[arg-type]
     try:
-        return Exporter(tracker, registry, host, int(port), min_render_s=min_render_s)
+        return Exporter(tracker, registry, host, int(port), min_render_s=min_render_s, process=process)
     except OSError as exc:
         raise ConfigurationError(
             f"cannot serve Prometheus metrics on {host}:{port} ({exc.strerror or exc}); choose another "
