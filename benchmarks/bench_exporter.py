@@ -303,6 +303,29 @@ def _cpu_text(r: dict[str, Any]) -> str:
     return text
 
 
+def _verdict(rows: list[tuple[str, dict[str, Any]]]) -> str:
+    """The goals, checked from the rows: CPU the scrapes add inside the training process <= 1 % of a core
+    (the figure this shared machine measures reliably), the slowdown <= 1 % or within its spread, the threads
+    bounded, every scrape answered in under 1 s."""
+    parts = []
+    for label, r in rows:
+        if not label.startswith("wattwatch"):
+            continue
+        inside = statistics.median(r["helpers"]["scraped"]) - statistics.median(r["helpers"]["quiet"])
+        slow_ok = r["slowdown"] <= 0.01 or r["slowdown"] <= r["spread"]
+        flood = r["flood"]
+        ok = (
+            inside <= 0.01
+            and slow_ok
+            and flood.get("answered") == 50
+            and (flood.get("max_ms") or 1e9) < 1000
+            and int(flood.get("threads", 1 << 30)) <= 8
+        )
+        parts.append(f"{label.split(', ', 1)[1]}: {'met' if ok else 'NOT met'}")
+    return "Goals (scrape CPU in the training process <= 1 % of a core; slowdown <= 1 % or within its spread; " \
+        "threads bounded; 50 of 50 scrapes answered, each < 1 s): " + "; ".join(parts) + "."
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=8)
@@ -341,6 +364,7 @@ def main(argv: list[str] | None = None) -> int:
             f"| {_cpu_text(r)} | {flood.get('threads', '?')} "
             f"| {flood.get('answered', '?')} | {lat} |"
         )
+    lines += ["", _verdict(rows)]
     lines += [
         "",
         "Slowdown: 1 - median over rounds of (steps/s in the scraped window / steps/s in the quiet window next to "
