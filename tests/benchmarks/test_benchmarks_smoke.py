@@ -46,6 +46,7 @@ MODULES = [
     "benchmarks.run_all",
     "benchmarks.gpu_validate",
     "benchmarks.bench_report",
+    "benchmarks.bench_exporter",
 ]
 
 

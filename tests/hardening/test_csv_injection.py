@@ -14,6 +14,7 @@ from hardhelp import csv_rows
 from wattwatch import Tracker
 from wattwatch.cli.main import main
 from wattwatch.distributed.parts import Part, write_part
+from wattwatch.errors import ConfigurationError
 from wattwatch.result import EmissionsData
 
 PAYLOADS = [
@@ -31,16 +32,22 @@ FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 def test_project_name_and_experiment_id_through_the_tracker(tmp_path: Path, payload: str) -> None:
     """Fault: a project name / experiment id / run id that is a spreadsheet formula. User sees: the text with a
     leading ``'`` in emissions.csv (OWASP), so Excel/LibreOffice show it instead of running it. Not lost: the
-    text itself, after the quote."""
+    text itself, after the quote. A payload holding a control character (tab, carriage return) is refused
+    when the tracker is built (issue 23); set on the built tracker's attributes, it is still written inert."""
+    names = {"project_name": payload, "experiment_id": payload, "run_id": payload + "-run"}
+    control = any(ch < " " for ch in payload)
+    if control:
+        with pytest.raises(ConfigurationError, match="project_name must not contain control characters"):
+            Tracker(output_dir=tmp_path, project_name=payload, sensors=[], handle_signals=False)
     t = Tracker(
         output_dir=tmp_path,
-        project_name=payload,
-        experiment_id=payload,
-        run_id=payload + "-run",
+        **({} if control else names),
         sensors=[ConstantPowerSensor()],
         handle_signals=False,
         save_timeseries=False,
     )
+    for attribute, value in names.items():
+        setattr(t, attribute, value)
     t.start()
     t.stop()
     (row,) = csv_rows(tmp_path / "emissions.csv")

@@ -163,7 +163,9 @@ class _CountingOps(OsFileOps):
         return data
 
 
-def test_an_append_reads_the_header_and_one_byte_whatever_the_history(tmp_path: Path) -> None:
+def test_an_append_reads_the_header_and_the_last_line_whatever_the_history(tmp_path: Path) -> None:
+    from wattwatch.sinks.csv_tail import LAST_LINE_BYTES
+
     path = tmp_path / "emissions.csv"
     append_row(path, _row("a"), COLUMNS)
     line = path.read_bytes().splitlines(keepends=True)[1]
@@ -171,7 +173,8 @@ def test_an_append_reads_the_header_and_one_byte_whatever_the_history(tmp_path: 
         fh.write(line * 20_000)  # ~20 MB of history
     ops = _CountingOps()
     assert append_row(path, _row("b"), COLUMNS, ops=ops).ok
-    assert ops.read <= 64 * 1024 + 1  # one header chunk and the last byte, not 20 MB
+    # one header chunk, the last byte and the last line (checked to be a whole row), not 20 MB
+    assert ops.read <= 64 * 1024 + 1 + LAST_LINE_BYTES
 
 
 class _FailingWrites(OsFileOps):

@@ -92,27 +92,35 @@ def test_scrape_during_a_run_shows_rising_counters(tmp_path: Path) -> None:
         scrape(exporter.url)  # closed
 
 
+def _listening(port: int, *pids: int | None) -> list[object]:
+    """The listening sockets on ``port`` of this process and of ``pids`` (the exporter's server process)."""
+    found = []
+    for pid in (None, *pids):
+        try:
+            proc = psutil.Process(pid) if pid is not None else psutil.Process()
+            found += [
+                c.laddr
+                for c in proc.net_connections(kind="inet")
+                if c.status == psutil.CONN_LISTEN and c.laddr.port == port
+            ]
+        except psutil.NoSuchProcess:
+            pass
+    return found
+
+
 def test_tracker_option_binds_loopback_only(tmp_path: Path) -> None:
     port = free_port()
     tracker = _tracker(tmp_path, prometheus_port=port).start()
+    assert tracker._exporter is not None
+    server_pid = tracker._exporter.server_pid
     try:
         time.sleep(0.2)
         assert "wattwatch_energy_joules_total" in scrape(f"http://127.0.0.1:{port}/metrics")
-        listening = [
-            c.laddr
-            for c in psutil.Process().net_connections(kind="inet")
-            if c.status == psutil.CONN_LISTEN and c.laddr.port == port
-        ]
-        assert listening and all(addr.ip == "127.0.0.1" for addr in listening)
+        listening = _listening(port, server_pid)
+        assert listening and all(addr.ip == "127.0.0.1" for addr in listening)  # type: ignore[attr-defined]
     finally:
         tracker.stop()
-    assert (
-        not [  # nothing listens after stop()
-            c
-            for c in psutil.Process().net_connections(kind="inet")
-            if c.status == psutil.CONN_LISTEN and c.laddr.port == port
-        ]
-    )
+    assert not _listening(port, server_pid)  # nothing listens after stop()
 
 
 def test_port_in_use_is_a_configuration_error(tmp_path: Path) -> None:

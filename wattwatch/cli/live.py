@@ -28,6 +28,7 @@ from typing import IO, TYPE_CHECKING, Protocol
 
 from wattwatch.measure.projection import Projection, Projector
 from wattwatch.result import EmissionsData
+from wattwatch.util.terminal import printable
 
 if TYPE_CHECKING:
     from wattwatch.measure.ledger import LedgerSnapshot
@@ -235,7 +236,8 @@ class LiveView:
 
     def _show(self) -> None:
         if not self.tty:
-            self.stream.write(f"wattwatch: {self.line()}\n")
+            # device names come from drivers and files: no control character is shown
+            self.stream.write(f"wattwatch: {printable(self.line())}\n")
             self.stream.flush()
             self.lines += 1
             return
@@ -243,7 +245,7 @@ class LiveView:
         if rows < 3:
             return
         # one column spare: a character in the last column of the last row may scroll the screen
-        text = self.line(max(10, cols - len("wattwatch  ") - 1))
+        text = printable(self.line(max(10, cols - len("wattwatch  ") - 1)))
         setup = ""
         if rows != self._rows:  # first draw, or the window was resized
             setup = ("\x1b7\x1b[r\x1b8" if self._rows else "") + _keep_last_row(rows)
@@ -277,7 +279,7 @@ class LiveView:
                 self._write(f"\x1b7\x1b[r\x1b[{self._rows};1H\x1b[2K\x1b8")
                 self._rows = 0
             if summary:
-                self.stream.write(f"wattwatch: {summary}\n")
+                self.stream.write(f"wattwatch: {printable(summary)}\n")
             self.stream.flush()
         except (OSError, ValueError):
             pass

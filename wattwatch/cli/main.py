@@ -38,7 +38,9 @@ class _OneLineErrors(argparse.ArgumentParser):
     not the usage block followed by the error; a misspelt command or choice gets a "did you mean"."""
 
     def error(self, message: str) -> NoReturn:
-        self.exit(2, f"{self.prog}: error: {message}{_choice_hint(message)} (see {self.prog} --help)\n")
+        from wattwatch.util.terminal import printable  # the message quotes what was typed: no control bytes
+
+        self.exit(2, printable(f"{self.prog}: error: {message}{_choice_hint(message)} (see {self.prog} --help)") + "\n")
 
 
 _INVALID_CHOICE = re.compile(r"invalid choice: '([^']*)' \(choose from (.*)\)")
@@ -131,8 +133,10 @@ def _main(argv: Sequence[str] | None) -> int:
         return 2
     try:
         return int(args._run(args) or 0)
-    except (UsageError, ValueError, FileNotFoundError) as exc:
-        print(f"wattwatch {args.command}: error: {exc}", file=sys.stderr)
+    except (UsageError, ValueError, OSError) as exc:  # a file that cannot be read or written: one line too
+        from wattwatch.util.terminal import say
+
+        say(f"wattwatch {args.command}: error: {exc}", file=sys.stderr)
         return 2
 
 

@@ -22,14 +22,31 @@ _SECTION = "codecarbon"
 _NOT_FROM_CONFIG = frozenset({"output_handlers", "logging_logger", "offline"})
 
 
+MAX_CONFIG_BYTES = 1 << 20
+"""Largest config file read (1 MiB; a real one is a few lines): a larger one is ignored, as an unreadable one."""
+
+
 def _read_file(path: Path) -> dict[str, str]:
+    """The ``[codecarbon]`` section of ``path`` (``{}`` when there is none or the file cannot be read). The
+    file is outside data (``./.codecarbon.config`` may sit in a shared folder): a regular file only (a FIFO is
+    never waited on), at most :data:`MAX_CONFIG_BYTES`, undecodable bytes as U+FFFD; a value whose ``%``
+    interpolation fails is taken as written."""
+    from wattwatch.sinks.files import read_regular
+
     parser = configparser.ConfigParser()
     try:
-        with open(path, encoding="utf-8") as fh:
-            parser.read_file(fh)
-    except (OSError, configparser.Error):
+        parser.read_string(read_regular(path, MAX_CONFIG_BYTES, follow=True).decode("utf-8", "replace"))
+    except (OSError, ValueError, configparser.Error):
         return {}
-    return dict(parser[_SECTION]) if parser.has_section(_SECTION) else {}
+    if not parser.has_section(_SECTION):
+        return {}
+    values: dict[str, str] = {}
+    for key in parser.options(_SECTION):
+        try:
+            values[key] = parser.get(_SECTION, key)
+        except (configparser.Error, ValueError):
+            values[key] = parser.get(_SECTION, key, raw=True)
+    return values
 
 
 def external_options(

@@ -172,6 +172,21 @@ def _log_level(value: object) -> str | int | None:
 _KNOWN_LEVELS = frozenset({"CRITICAL", "FATAL", "ERROR", "WARN", "WARNING", "INFO", "DEBUG", "NOTSET"})
 
 
+def _experiment_name(value: object) -> str:
+    """CodeCarbon's ``experiment_name`` (it names the task file): ``ConfigurationError`` for a control
+    character, which would otherwise reach a file name and the task CSV."""
+    from wattwatch.util.names import control_characters
+
+    text = str(value)
+    found = control_characters(text)
+    if found:
+        raise ConfigurationError(
+            f"experiment_name must not contain control characters (found {', '.join(found)}); use letters, "
+            "digits, spaces and punctuation"
+        )
+    return text
+
+
 def plan(given: dict[str, Any], environ: Mapping[str, str] | None = None) -> CompatPlan:
     """Map CodeCarbon options (their values converted, see :mod:`wattwatch.compat.values`) to a tracker's;
     ``ConfigurationError`` when one cannot be honoured. ``environ`` is read for the GPU ids (default
@@ -232,7 +247,7 @@ def plan(given: dict[str, Any], environ: Mapping[str, str] | None = None) -> Com
         measure_power_secs=interval,
         api_call_interval=int(o["api_call_interval"]),
         on_csv_write=on_csv_write,
-        experiment_name=str(o["experiment_name"]),
+        experiment_name=_experiment_name(o["experiment_name"]),
         allow_multiple_runs=_flag(o["allow_multiple_runs"]),
         log_level=_log_level(o["log_level"]) or "",
         logger_preamble=str(o["logger_preamble"] or ""),

@@ -11,9 +11,7 @@ beside ``emissions.csv`` (its ``FileOutput.task_out``): one row per task, ``task
 
 from __future__ import annotations
 
-import csv
 import dataclasses
-import io
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -108,8 +106,12 @@ def task_delta(start: EmissionsData, end: EmissionsData, duration_s: float) -> E
 
 
 def task_csv_path(output_dir: Path, experiment_name: str, run_id: str) -> Path:
-    """``<output_dir>/emissions_<experiment_name>_<run_id>.csv``, CodeCarbon's name for the task file."""
-    return Path(output_dir) / f"emissions_{experiment_name}_{run_id}.csv"
+    """``<output_dir>/emissions_<experiment_name>_<run_id>.csv``, CodeCarbon's name for the task file, with the
+    name and the run id as safe slugs (:func:`wattwatch.util.names.safe_name`: ``experiment_name="../x"`` never
+    leaves ``output_dir``; ordinary names are unchanged)."""
+    from wattwatch.util.names import safe_name
+
+    return Path(output_dir) / f"emissions_{safe_name(experiment_name)}_{safe_name(run_id)}.csv"
 
 
 def _cell(value: object) -> str:
@@ -122,12 +124,10 @@ def _cell(value: object) -> str:
 
 def write_task_csv(path: Path, rows: list[dict[str, Any]]) -> None:
     """Write the task rows to ``path`` (replacing it atomically, as CodeCarbon overwrites it each time)."""
+    from wattwatch.sinks.cells import csv_line
     from wattwatch.sinks.csv import atomic_write_text, sanitize_cell
 
-    buf = io.StringIO()
-    writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(TASK_COLUMNS)
-    for row in rows:
-        writer.writerow([sanitize_cell(_cell(row.get(c))) for c in TASK_COLUMNS])
+    lines = [csv_line(TASK_COLUMNS)]
+    lines += [csv_line([sanitize_cell(_cell(row.get(c))) for c in TASK_COLUMNS]) for row in rows]
     path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(path, buf.getvalue())
+    atomic_write_text(path, "".join(lines))

@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from wattwatch.distributed.combine import NodeTotals, combine
 from wattwatch.distributed.exchange import Store, default_store, exchange_parts
-from wattwatch.distributed.merge import write_node_breakdown
+from wattwatch.distributed.merge import write_node_breakdown_or_warn
 from wattwatch.distributed.parts import (
     FINAL_STATUSES,
     ROW_MARKER,
@@ -198,7 +198,7 @@ class Aggregator:
                     return None  # another rank is still running (it appends), or appended already
                 outcome = append_row(combined)
                 if outcome.saved:
-                    write_node_breakdown(run.output_path, combined, nodes)
+                    write_node_breakdown_or_warn(run.output_path, combined, nodes)
                     atomic_write_text(marker, json.dumps({"csv": str(outcome.saved_in), "status": combined.status}))
                 return outcome
         except Exception as exc:  # noqa: BLE001 - never into user code

@@ -6,6 +6,7 @@ Units: kWh (PUE applied), kg CO2eq.
 from __future__ import annotations
 
 import json
+import logging
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -69,10 +70,21 @@ def write_node_breakdown(
             "status": data.status,
             "timestamp": data.timestamp,
         }
-        outcome = append_row(target, row, _NODE_COLUMNS)
+        outcome = append_row(target, row, _NODE_COLUMNS, follow_link=False)  # ours: never through a link
         if not outcome.ok:
             raise OSError(f"cannot write {target}: {outcome.error}")
     return target
+
+
+def write_node_breakdown_or_warn(
+    output_path: str | os.PathLike[str], data: EmissionsData, nodes: Sequence[NodeTotals]
+) -> None:
+    """:func:`write_node_breakdown`, a failure logged as one warning: the run's row is in, and its marker must
+    follow it (else a later merge would append the row again)."""
+    try:
+        write_node_breakdown(output_path, data, nodes)
+    except OSError as exc:
+        logging.getLogger("wattwatch").warning("wattwatch: the per-node rows of run %s are not written (%s)", data.run_id, exc)
 
 
 def merge_directories(
@@ -101,11 +113,7 @@ def merge_directories(
         if write and Path(directory).is_dir():
             finalize_stale(directory)
         base = Path(directory)
-        folders = (
-            [base]
-            if any(base.glob("rank-*.json"))
-            else sorted(p for p in (base / PARTS_DIR).glob("*") if p.is_dir())
-        )
+        folders = [base] if any(base.glob("rank-*.json")) else _parts_folders(base)
         for folder in folders:
             for part in read_parts(folder):
                 key = (part.run_id, part.data.resumed_segments)
@@ -123,7 +131,7 @@ def merge_directories(
             outcome = append_row(output_path, data.to_row(), COLUMNS)
             if not outcome.ok:
                 raise OSError(f"cannot write {output_path}: {outcome.error}")
-            write_node_breakdown(output_path, data, nodes)
+            write_node_breakdown_or_warn(output_path, data, nodes)
             if data.status in FINAL_STATUSES:  # a run still going gets its final row later
                 for marker in markers:
                     try:
@@ -134,10 +142,24 @@ def merge_directories(
     return out
 
 
+def _parts_folders(base: Path) -> list[Path]:
+    """The run folders under ``base/.wattwatch/parts``: real folders only (a link planted there would make a
+    merge read parts from, and write markers into, another folder)."""
+    from wattwatch.sinks.files import private_folder
+
+    try:
+        root = private_folder(base / PARTS_DIR, len(PARTS_DIR.parts), create=False)
+        return sorted(p for p in root.glob("*") if p.is_dir() and not p.is_symlink())
+    except OSError:
+        return []
+
+
 def _written_to(marker: Path, output_path: str | os.PathLike[str]) -> bool:
     """Whether ``marker`` says the run's row is already in ``output_path`` (and that file still exists)."""
+    from wattwatch.sinks.files import read_regular
+
     try:
-        named = Path(json.loads(marker.read_text(encoding="utf-8"))["csv"])
+        named = Path(json.loads(read_regular(marker, 64 * 1024).decode("utf-8", "replace"))["csv"])
         out = Path(output_path)
         return out.exists() and os.path.samefile(named, out)
     except (OSError, ValueError, KeyError, TypeError):

@@ -22,6 +22,7 @@ from wattwatch.measure.ledger import J_PER_KWH, LedgerSnapshot
 from wattwatch.result import EmissionsData
 from wattwatch.sensors.base import ChannelInfo
 from wattwatch.sinks.csv import atomic_write_text
+from wattwatch.sinks.files import private_folder, read_regular
 
 __all__ = [
     "FINAL_STATUSES",
@@ -39,6 +40,8 @@ log = logging.getLogger("wattwatch")
 
 PARTS_DIR = Path(".wattwatch") / "parts"
 """Where, under ``output_dir``, each rank's part files live (one folder per run id)."""
+MAX_PART_BYTES = 4 << 20
+"""Largest part file read (4 MiB; a part is a few KB): anything larger is skipped unread."""
 
 FINAL_STATUSES = ("completed", "failed", "interrupted", "budget-stopped")
 _PART_FORMAT = "wattwatch.part"
@@ -151,7 +154,9 @@ def parts_dir(output_dir: str | os.PathLike[str], run_id: str, segment: int = 0)
     """The folder holding ``run_id``'s part files under ``output_dir``; a resumed run's later process segments
     (``segment`` = how many came before, ``resumed_segments``) have their own (``<run_id>.seg2``...), so a
     resumed segment never overwrites the parts of the one that crashed."""
-    safe = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in run_id) or "_"
+    from wattwatch.util.names import safe_name
+
+    safe = safe_name(run_id)  # "../x" or "/abs" never leave the parts folder
     if segment > 0:
         safe += f".seg{segment + 1}"
     return Path(output_dir) / PARTS_DIR / safe
@@ -164,7 +169,10 @@ ROW_MARKER = "row-written.json"
 def write_part(directory: str | os.PathLike[str], part: Part) -> Path:
     """Write ``part`` atomically as ``directory/rank-<rank>.json``; returns its path."""
     d = Path(directory)
-    d.mkdir(parents=True, exist_ok=True)
+    if d.parent.name == PARTS_DIR.name and d.parent.parent.name == PARTS_DIR.parent.name:
+        private_folder(d, len(PARTS_DIR.parts) + 1)  # .wattwatch/parts/<run>: never a planted link
+    else:
+        d.mkdir(parents=True, exist_ok=True)  # a folder the caller chose
     target = d / f"rank-{part.rank:05d}.json"
     atomic_write_text(target, json.dumps(part.to_dict(), separators=(",", ":")))
     return target
@@ -177,9 +185,9 @@ def read_parts(directory: str | os.PathLike[str]) -> list[Part]:
     if not d.is_dir():
         return out
     for path in sorted(d.glob("rank-*.json")):
-        try:
-            out.append(Part.from_dict(json.loads(path.read_text(encoding="utf-8"))))
-        except (OSError, ValueError) as exc:
-            log.warning("wattwatch: skipping part file %s (%s)", path, exc)
+        try:  # outside data: a regular file of bounded size, any fault skips it
+            out.append(Part.from_dict(json.loads(read_regular(path, MAX_PART_BYTES).decode("utf-8", "replace"))))
+        except Exception as exc:  # noqa: BLE001 - OSError, ValueError, RecursionError...: never blocks
+            log.warning("wattwatch: skipping part file %s (%s)", path, str(exc)[:200] or type(exc).__name__)
     return out
 

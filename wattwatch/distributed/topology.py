@@ -197,8 +197,7 @@ def detect_topology(environ: Mapping[str, str] | None = None, *, use_torch: bool
             if launcher == "none":
                 launcher = "torch.distributed"
                 local_rank, local_world = (_int(env, "LOCAL_RANK") or 0), (_int(env, "LOCAL_WORLD_SIZE") or 1)
-    if env.get("WATTWATCH_RUN_ID"):
-        run_id = env["WATTWATCH_RUN_ID"]
+    run_id = _checked_run_id(env.get("WATTWATCH_RUN_ID") or run_id)
     if world > MAX_WORLD_SIZE or (world > 1 and not 0 <= rank < world):
         raise ValueError(
             f"{launcher} launcher variables give rank {rank} of a world of {world}: not a plausible job "
@@ -294,6 +293,21 @@ def resolve_ownership(
 
 _RUN_SEQ: dict[str, int] = {}
 """Trackers started so far in this process, per launcher run id."""
+
+
+def _checked_run_id(run_id: str | None) -> str | None:
+    """A run id taken from the environment (``WATTWATCH_RUN_ID`` first, else the launcher's) may not hold
+    control characters (they would reach cells and terminals): ``ValueError`` naming the variables, raised by
+    ``start()`` before any work."""
+    from wattwatch.util.names import control_characters
+
+    found = control_characters(run_id or "")
+    if found and run_id is not None:
+        raise ValueError(
+            f"the run id from the environment ({run_id[:40]!r}) contains control characters ({', '.join(found)}); "
+            "fix WATTWATCH_RUN_ID (or the launcher's TORCHELASTIC_RUN_ID, SLURM_JOB_ID, OMPI job id)"
+        )
+    return run_id
 
 
 def launcher_run_id(topology: Topology) -> str | None:

@@ -248,16 +248,10 @@ def write_html(
     report: Report, path: str | os.PathLike[str], *, title: str = "wattwatch report", levers: str = ""
 ) -> Path:
     """Write the page to ``path`` atomically (a temporary file beside it, renamed over it); the folder must
-    exist (:func:`check_output_path`). Returns the path. On any failure the temporary file is removed."""
+    exist (:func:`check_output_path`). Returns the path."""
+    from wattwatch.sinks.files import atomic_write_text
+
     out = check_output_path(path)
-    tmp = out.with_name(f".{out.name}.wattwatch-tmp")
-    try:
-        tmp.write_text(render(report, title=title, levers=levers), encoding="utf-8")
-        os.replace(tmp, out)
-    except BaseException:
-        try:
-            tmp.unlink()
-        except OSError:
-            pass
-        raise
+    # the temporary file is created O_EXCL | O_NOFOLLOW beside the page: a link planted there is never written
+    atomic_write_text(out, render(report, title=title, levers=levers), durable=False)
     return out

@@ -33,6 +33,7 @@ from wattwatch.report.history import collect_runs, per_unit_energy_kwh, row_inte
 from wattwatch.report.overall import Overall
 from wattwatch.result import EmissionsData
 from wattwatch.sinks.timeseries import TIMESERIES_SUFFIX, read_timeseries
+from wattwatch.util.names import safe_name
 from wattwatch.util.times import iso_unix
 
 __all__ = [
@@ -416,7 +417,7 @@ def load_report(
     for r in sorted(runs, key=lambda r: r.start_unix_s or 0.0, reverse=True):
         if len(series) >= series_runs:
             break
-        path = files.get(r.run_id)
+        path = files.get(r.run_id) or files.get(safe_name(r.run_id))  # the file is named by the id's slug
         if path is None:
             continue
         try:

@@ -11,6 +11,7 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 from wattwatch.report.history import ReportRun, energy_text, kwh_text, mass_text, row_intensity
+from wattwatch.util.terminal import printable, say
 
 if TYPE_CHECKING:
     from wattwatch.report.rollup import Rollup
@@ -44,6 +45,11 @@ _HEADER = (
 )  # fmt: skip
 
 
+def _printable(cells: tuple[str, ...]) -> tuple[str, ...]:
+    """Cells come from files anyone may have written: no control character reaches the terminal."""
+    return tuple(map(printable, cells))
+
+
 def table_cells(rollup: Rollup, i: int) -> tuple[str, ...]:
     """Row ``i``'s line of the table, from the numbers the rollup keeps (nothing read again)."""
     part, n, _ = rollup.locate(i)
@@ -72,7 +78,7 @@ def print_table(
     the columns then to print, so that no run is held) and a TOTAL line over every run (energies kWh, masses kg
     CO2eq); ``not_listed``: the earlier runs the TOTAL counts but the table does not show (a line says so).
     True when an embodied figure was computed here (marked ``*``) because the run's row predates the column."""
-    total = (
+    total = _printable((
         "TOTAL",
         f"{tot['runs']} run(s)",
         ", ".join(f"{n} {s}" for s, n in sorted(tot["by_status"].items())),
@@ -84,11 +90,11 @@ def print_table(
         f"{tot['emissions_kg']:.4g}",
         f"{tot['embodied_emissions_kg']:.4g}",
         "",
-    )
+    ))
     emb_col = _HEADER.index("embodied kg CO2eq")
     widths = [max(len(h), len(c)) for h, c in zip(_HEADER, total, strict=True)]
     computed_here = False
-    for row in rows():
+    for row in map(_printable, rows()):
         widths = [max(w, len(c)) for w, c in zip(widths, row, strict=True)]
         computed_here = computed_here or row[emb_col].endswith("*")
     numeric = set(range(3, len(_HEADER)))
@@ -99,18 +105,18 @@ def print_table(
             for i, (c, w) in enumerate(zip(cells, widths, strict=True))
         )
 
-    print(fmt(_HEADER))
-    print("  ".join("-" * w for w in widths))
+    say(fmt(_HEADER))
+    say("  ".join("-" * w for w in widths))
     if not_listed:
-        print(
+        say(
             f"... {not_listed} earlier run(s) not listed (counted in the TOTAL): --limit N lists the N most "
             "recent, --all lists every run"
         )
-    for row in rows():
-        print(fmt(row))
-    print("  ".join("-" * w for w in widths))
-    print(fmt(total))
-    print()
+    for row in map(_printable, rows()):
+        say(fmt(row))
+    say("  ".join("-" * w for w in widths))
+    say(fmt(total))
+    say()
     return computed_here
 
 
@@ -123,22 +129,22 @@ def print_details(runs: Iterable[ReportRun], tot: dict[str, Any], computed_here:
         extra = ""
         if d.status == "running":
             extra = f"; still running or killed: last flush {d.timestamp} ({_age(d.timestamp, now)}), totals up to then"
-        print(
+        say(
             f"{d.run_id[:8]}: {g_per_kwh:.0f} g/kWh from {source or 'unknown source'}; "
             f"{r.method or 'no method recorded'}{'; ' + r.band if r.band else ''}{extra}"
         )
     if tot["intensity_g_per_kwh"] is not None:
-        print(
+        say(
             f"total: {energy_text(tot['energy_kwh'])}, {mass_text(tot['emissions_kg'])} CO2eq operational "
             f"+ {mass_text(tot['embodied_emissions_kg'])} embodied over {tot['runs']} run(s) "
             "-- every run counts, finished or not: the total is what the atmosphere sees"
         )
     if tot["energy_low_kwh"] is not None and tot["energy_high_kwh"] is not None and tot["runs"]:
-        print(
+        say(
             f"total energy band: {energy_text(tot['energy_low_kwh'], tot['energy_high_kwh'])} (docs/accuracy.md)"
         )
     if computed_here:
-        print(
+        say(
             "* embodied CO2 computed here from the run's hardware (its row predates the column): Boavizta data, "
             "4-year life, use ratio 1"
         )
@@ -159,14 +165,14 @@ def print_ranking(ranking: Iterable[tuple[str, float, int, float]], *, ranked: i
     shown = 0
     for place, (run_id, j, tokens, kwh) in enumerate(ranking, start=1):
         if place == 1:
-            print()
-            print(
+            say()
+            say(
                 "ranked by energy per token (J/token: training energy, PUE applied, per token; lowest first):"
             )
-        print(f"{place:>4}. {run_id[:8]}  {j:.4g} J/token  ({tokens} tokens, {kwh:.4g} kWh)")
+        say(f"{place:>4}. {run_id[:8]}  {j:.4g} J/token  ({tokens} tokens, {kwh:.4g} kWh)")
         shown = place
     if shown and ranked > shown:
-        print(f"      ... {ranked - shown} more run(s) with tokens (--all ranks every run)")
+        say(f"      ... {ranked - shown} more run(s) with tokens (--all ranks every run)")
     elif ranked > shown:
-        print()
-        print(f"{ranked} run(s) recorded tokens, none ranked here (--limit N ranks the N best, --all every run)")
+        say()
+        say(f"{ranked} run(s) recorded tokens, none ranked here (--limit N ranks the N best, --all every run)")

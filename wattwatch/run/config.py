@@ -39,7 +39,7 @@ if TYPE_CHECKING:
     from wattwatch.carbon.intensity import CarbonIntensity
     from wattwatch.sensors.base import Sensor
 
-__all__ = ["DEFAULT_FLUSH_EVERY_S", "MAX_PUE", "TrackerConfig", "option"]
+__all__ = ["DEFAULT_FLUSH_EVERY_S", "MAX_PUE", "MIN_MEASURE_POWER_SECS", "TrackerConfig", "option"]
 
 
 Check = Callable[[str, Any], Any]
@@ -73,16 +73,52 @@ def _log_level(name: str, value: object) -> object:
     raise ConfigurationError(f"log_level must be one of debug, info, warning, error, critical; got {value!r}")
 
 
+def _no_control(name: str, value: str) -> str:
+    """``value`` when it holds no control character; else a ``ConfigurationError`` naming the option (such a
+    name would reach file names, CSV cells and terminals)."""
+    from wattwatch.util.names import control_characters
+
+    found = control_characters(value)
+    if found:
+        shown = value if len(value) <= 60 else value[:57] + "..."
+        raise ConfigurationError(
+            f"{name} must not contain control characters (found {', '.join(found)} in {shown!r}); "
+            "use letters, digits, spaces and punctuation"
+        )
+    return value
+
+
 def _non_empty(name: str, value: object) -> str:
     if not isinstance(value, str) or not value.strip():
         raise ConfigurationError(f"{name} must be a non-empty string; got {value!r}")
-    return value
+    return _no_control(name, value)
+
+
+def _text(name: str, value: object) -> str:
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise ConfigurationError(f"{name} must be a string; got {value!r}")
+    return _no_control(name, value)
+
+
+def _run_id(name: str, value: object) -> str | None:
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str):
+        raise ConfigurationError(f"run_id must be a string (or None for a fresh UUID); got {value!r}")
+    return _no_control(name, value)
 
 
 def _file_name(name: str, value: object) -> str:
-    if not isinstance(value, str) or not value or os.sep in value:
+    if (
+        not isinstance(value, str)
+        or value in ("", ".", "..")
+        or os.sep in value
+        or (os.altsep is not None and os.altsep in value)
+    ):
         raise ConfigurationError(f"{name} must be a file name (put folders in output_dir); got {value!r}")
-    return value
+    return _no_control(name, value)
 
 
 def _positive(name: str, value: object) -> float:
@@ -94,6 +130,21 @@ def _positive(name: str, value: object) -> float:
 
 def _positive_or_none(name: str, value: object) -> float | None:
     return None if value is None else _positive(name, value)
+
+
+MIN_MEASURE_POWER_SECS = 0.001
+"""Shortest interval between readings (1 ms): GPU power fields and RAPL counters update no faster, and below
+it the sampling thread would spin (``1e-9`` used to burn a whole core)."""
+
+
+def _interval_or_none(name: str, value: object) -> float | None:
+    number = _positive_or_none(name, value)
+    if number is not None and number < MIN_MEASURE_POWER_SECS:
+        raise ConfigurationError(
+            f"{name} must be at least {MIN_MEASURE_POWER_SECS:g} s (the hardware's readings update no faster; "
+            f"the default is 1 s with energy counters, 0.02 s otherwise); got {value!r}"
+        )
+    return number
 
 
 MAX_PUE = 5.0
@@ -245,7 +296,7 @@ class TrackerConfig:
     """
 
     project_name: str = option("wattwatch", check=_non_empty, help="project name written in the run's row")
-    experiment_id: str = option("", help="experiment id written in the run's row")
+    experiment_id: str = option("", check=_text, help="experiment id written in the run's row")
     output_dir: Path = option(
         ".",
         check=_path,
@@ -283,9 +334,9 @@ class TrackerConfig:
     )
     measure_power_secs: float | None = option(
         None,
-        check=_positive_or_none,
+        check=_interval_or_none,
         help=f"seconds between readings (default {COUNTER_INTERVAL_S:g} when every GPU has an energy counter, "
-        f"else {POWER_INTERVAL_S:g}, each tick dithered by up to {POWER_JITTER * 100:.0f} percent)",
+        f"else {POWER_INTERVAL_S:g}, each tick dithered by up to {POWER_JITTER * 100:.0f} percent; at least 0.001)",
         cli_type=float,
     )
     save_to_file: bool = option(True, check=_flag, help="write the run's row to the CSV file")
@@ -307,7 +358,7 @@ class TrackerConfig:
         help="total steps of the run, for the projection of its final energy and CO2",
         cli_type=int,
     )
-    run_id: str | None = option(None, help="use this run id instead of a fresh UUID")
+    run_id: str | None = option(None, check=_run_id, help="use this run id instead of a fresh UUID")
     handle_signals: bool = option(True)
     include_dram: bool = option(False, help="measure RAM with RAPL dram zones when present")
     tdp_w: float | None = option(

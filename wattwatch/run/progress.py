@@ -151,6 +151,13 @@ class RunProgress:
         """Call ``listener(tracker, t)`` on the sampler thread after every reading (errors are logged once)."""
         self._listeners.append(listener)
 
+    def remove_listener(self, listener: Callable[[Tracker, float], None]) -> None:
+        """Stop calling ``listener`` (added by :meth:`add_listener`; absent: nothing happens)."""
+        try:
+            self._listeners.remove(listener)
+        except ValueError:
+            pass
+
     # -- collaborators (read by tests and benchmarks) ----------------------------------------------------------
     @property
     def _ledger(self) -> Ledger | None:

@@ -65,8 +65,14 @@ def read_state(state: object) -> SavedRun:
     ledger = state.get("ledger")
     if ledger is not None:
         Ledger([]).load_dict(ledger)
+    run_id = str(state["run_id"]) if state.get("run_id") else None
+    if run_id is not None:
+        from wattwatch.util.names import control_characters
+
+        if control_characters(run_id):  # a checkpoint is outside data: its run id reaches cells and terminals
+            raise ValueError(f"the state's run_id {run_id[:40]!r} holds control characters: not a wattwatch state")
     return SavedRun(
-        run_id=str(state["run_id"]) if state.get("run_id") else None,
+        run_id=run_id,
         start_time=state.get("start_time", ""),
         counts=state.get("counts") or {},
         counted=state.get("counted") or {},

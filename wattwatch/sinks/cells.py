@@ -31,6 +31,7 @@ __all__ = [
     "bound_row",
     "bound_text",
     "clean_text",
+    "csv_line",
     "sanitize_cell",
 ]
 
@@ -54,20 +55,63 @@ _SURROGATE = re.compile("[\ud800-\udfff]")
 _DANGEROUS = ("=", "+", "-", "@", "\t", "\r", "\n")
 
 
+_NEEDS_QUOTES = re.compile(r'[,;\t|"\r\n]')
+"""A cell holding any CSV separator a spreadsheet may split on (``,`` ``;`` tab ``|``), a quote or a line break
+is quoted, whatever the file's own separator: a ``;``-splitting spreadsheet reading a ``,`` file must not see
+``a;=cmd()`` as two cells, the second a formula."""
+
+
+def csv_line(cells: Sequence[str], delimiter: str = ",", terminator: str = "\n") -> str:
+    """``cells`` as one CSV line ending with ``terminator``, as Python's ``csv`` writer would write it except
+    that every cell holding a separator of any common dialect (see :data:`_NEEDS_QUOTES`) is quoted (``"``
+    doubled inside). Any CSV reader reads it back to the same cells."""
+    quote = _NEEDS_QUOTES.search
+    out = [
+        '"' + c.replace('"', '""') + '"' if quote(c) is not None or (delimiter in c) else c for c in cells
+    ]
+    if len(out) == 1 and not out[0]:
+        out[0] = '""'  # a lone empty cell would read back as a blank line
+    return delimiter.join(out) + terminator
+
+
+_EMBEDDED = re.compile(r"[,;\t|\n][=+\-@]")
+"""A formula start right after a separator inside a cell: a spreadsheet that splits on that separator (a
+``;`` one reading a ``,`` file, where quotes in the middle of its field mean nothing) sees a cell starting there."""
+_SEPARATOR = re.compile(r"[,;\t|\n]")
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _neutralise_embedded(value: str) -> str:
+    """``'`` inserted after every separator that a formula start follows, unless what follows (up to the next
+    separator) is a number: ``a;=cmd()`` -> ``a;'=cmd()``, ``1;-2`` unchanged."""
+
+    def fix(match: re.Match[str]) -> str:
+        rest = _SEPARATOR.split(value[match.start() + 1 :], maxsplit=1)[0]
+        return match.group() if _is_number(rest) else match.group()[0] + "'" + match.group()[1]
+
+    return _EMBEDDED.sub(fix, value)
+
+
 def sanitize_cell(value: str) -> str:
     """Neutralise a text cell that a spreadsheet would run as a formula (OWASP's advice on CSV injection:
-    prefix ``'``); numbers are left alone.
+    prefix ``'``), at its start and after any separator inside it (a spreadsheet splitting on ``;``, ``|`` or
+    tab would start a cell there); numbers are left alone.
 
     Carriage returns become ``\\n``: Python's csv writer quotes a cell only for the characters of its line
     terminator (``\\n`` here), so a bare ``\\r`` would be written unquoted and split the row when read back."""
     if "\r" in value:
         value = value.replace("\r\n", "\n").replace("\r", "\n")
-    if value and value.startswith(_DANGEROUS):
-        try:
-            float(value)
-            return value  # a negative number, not a formula
-        except ValueError:
-            return "'" + value
+    if _EMBEDDED.search(value) is not None:
+        value = _neutralise_embedded(value)
+    if value and value.startswith(_DANGEROUS) and not _is_number(value):
+        return "'" + value  # (a negative number is not a formula)
     return value
 
 

@@ -37,6 +37,8 @@ class CsvLayout:
     """False when the last row lacks its line ending (a writer killed mid-row, or a hand-edited file): the next
     row must start on a new line."""
     readable: bool = True
+    data_start: int = 0
+    """Byte offset of the first row (after the byte-order mark and the header line)."""
 
     @property
     def empty(self) -> bool:
@@ -104,4 +106,6 @@ def read_layout(ops: FileOps, fd: int) -> CsvLayout:
     if parsed is None:
         return CsvLayout(size=size, ends_with_newline=last == b"\n", readable=False)
     header, separator, terminator, bom = parsed
-    return CsvLayout(header, separator, terminator, bom, size, last == b"\n")
+    end = head.find(b"\n")
+    data_start = size if end < 0 else end + 1
+    return CsvLayout(header, separator, terminator, bom, size, last == b"\n", data_start=data_start)

@@ -23,8 +23,6 @@ Units: none here; cells are the strings of :meth:`wattwatch.result.EmissionsData
 
 from __future__ import annotations
 
-import csv
-import io
 import os
 import zlib
 from collections.abc import Callable, Mapping, Sequence
@@ -32,20 +30,26 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from wattwatch.sinks.cells import bound_row
+from wattwatch.sinks.cells import bound_row, csv_line
 from wattwatch.sinks.csv_layout import CsvLayout, read_layout
-from wattwatch.sinks.files import OS_FILE_OPS, FileOps, locked, write_all
+from wattwatch.sinks.csv_tail import closing_bytes
+from wattwatch.sinks.files import OS_FILE_OPS, FileOps, locked, open_or_create, open_regular, write_all
 
 __all__ = [
     "COMPANION_TAG",
+    "MAX_ROW_BYTES",
     "PendingAppend",
     "WriteOutcome",
     "append_row",
     "companion_path",
     "encode_row",
+    "fits",
     "was_appended",
 ]
 
+MAX_ROW_BYTES = 16 << 20
+"""Longest row a :class:`PendingAppend` may announce (16 MiB; a row of bounded cells is a few KB): a larger
+length in a planted journal would make the check read that much."""
 COMPANION_TAG = ".wattwatch"
 """``emissions.csv`` -> ``emissions.wattwatch.csv``: full-schema rows when the main file's header lacks columns."""
 
@@ -67,9 +71,14 @@ class PendingAppend:
     def from_dict(cls, d: Mapping[str, Any]) -> PendingAppend:
         """``ValueError`` when ``d`` is not one."""
         try:
-            return cls(int(d["offset"]), int(d["length"]), str(d["digest"]))
-        except (KeyError, TypeError, ValueError) as exc:
+            offset, length, digest = d["offset"], d["length"], d["digest"]
+        except (KeyError, TypeError) as exc:
             raise ValueError(f"not a pending append ({exc!r})") from None
+        if not all(isinstance(v, int) and not isinstance(v, bool) for v in (offset, length)):
+            raise ValueError("not a pending append (offset and length must be integers)")
+        if not (0 <= offset < 1 << 62 and 0 < length <= MAX_ROW_BYTES and isinstance(digest, str) and len(digest) <= 64):
+            raise ValueError("not a pending append (offset, length or digest out of range)")
+        return cls(offset, length, digest)
 
 
 @dataclass
@@ -99,10 +108,9 @@ def companion_path(path: str | os.PathLike[str]) -> Path:
 
 
 def encode_row(cells: Sequence[str], layout: CsvLayout) -> bytes:
-    """One CSV line in ``layout``'s separator and line ending, UTF-8 (cells must be valid Unicode)."""
-    buf = io.StringIO()
-    csv.writer(buf, delimiter=layout.delimiter, lineterminator=layout.line_terminator).writerow(cells)
-    return buf.getvalue().encode("utf-8")
+    """One CSV line in ``layout``'s separator and line ending, UTF-8 (cells must be valid Unicode); a cell
+    holding any common separator is quoted (:func:`wattwatch.sinks.cells.csv_line`)."""
+    return csv_line(cells, layout.delimiter, layout.line_terminator).encode("utf-8")
 
 
 def _digest(data: bytes) -> str:
@@ -137,33 +145,66 @@ def append_row(
     ops: FileOps = OS_FILE_OPS,
     lock_timeout_s: float | None = None,
     on_prepared: Callable[[PendingAppend], None] | None = None,
+    main_done: bool = False,
+    follow_link: bool = True,
 ) -> WriteOutcome:
     """Append ``row`` to the CSV at ``path`` (created with header ``columns`` when missing or empty), in place,
     under the file's lock. Never raises for I/O: the returned :class:`WriteOutcome` says what happened.
 
     Cells are bounded and cleaned first (:func:`wattwatch.sinks.cells.bound_row`). ``durable`` ``fsync``s
     the file after the write. ``on_prepared`` is called under the lock with the :class:`PendingAppend` just
-    before the main file is written (the journal records it; an exception from it is ignored)."""
+    before the main file is written (the journal records it; an exception from it is ignored). ``main_done``:
+    the row is already in the main file (a journal's recorded append), only the companion may still need it.
+
+    Links: ``path`` may be a symbolic link the user made (the row goes to its target, which keeps its owner and
+    mode; ``follow_link=False`` for files wattwatch names itself, such as the per-node side file); a link to
+    nothing is refused. The companion file is never written through a link, nor is a file
+    created through one. A FIFO or a device under either name is refused, never waited on."""
     p = Path(path)
     clean = bound_row(row)
     try:
         with locked(p, lock_timeout_s):
-            layout, wrote_main = _append_locked(p, clean, columns, durable, ops, on_prepared)
+            if main_done:
+                layout, wrote_main = _main_layout(p, ops), True
+            else:
+                layout, wrote_main = _append_locked(
+                    p, clean, columns, durable, ops, on_prepared, follow=follow_link
+                )
     except Exception as exc:  # noqa: BLE001 - OSError, filelock.Timeout, ...: reported, never raised
         return WriteOutcome(p, None, error=_describe(exc))
-    lacking = [c for c in columns if c not in layout.header and clean.get(c, "")] if layout.header else []
-    extra = [c for c in clean if c not in columns and c not in layout.header and clean[c]]
-    if wrote_main and not lacking and not extra:
+    if wrote_main and fits(layout, clean, columns):
         return WriteOutcome(p, p, appended_main=True)
     # The main file could not take every cell: the full row also goes to the companion file.
     side = companion_path(p)
     full = list(columns) + [c for c in clean if c not in columns]
     try:
         with locked(side, lock_timeout_s):
-            _append_locked(side, clean, full, durable, ops, None)
+            _, wrote_side = _append_locked(side, clean, full, durable, ops, None, follow=False)
     except Exception as exc:  # noqa: BLE001
         return WriteOutcome(p, None, error=_describe(exc), appended_main=wrote_main, companion=side)
+    if not wrote_side:  # a file that is not a CSV sits under the companion's name: the row is in no file
+        error = f"{side} is not a CSV file wattwatch can add rows to; move it away"
+        return WriteOutcome(p, None, error=error, appended_main=wrote_main, companion=side)
     return WriteOutcome(p, side, appended_main=wrote_main, companion=side)
+
+
+def fits(layout: CsvLayout, row: Mapping[str, str], columns: Sequence[str]) -> bool:
+    """Whether a file of ``layout`` holds every non-empty cell of ``row`` (else the companion gets the row)."""
+    if not layout.readable:
+        return False
+    header = set(layout.header)
+    if header and any(c not in header and row.get(c, "") for c in columns):
+        return False
+    return not any(v and c not in header and c not in columns for c, v in row.items())
+
+
+def _main_layout(p: Path, ops: FileOps) -> CsvLayout:
+    """The layout of the main file whose row is already in (``main_done``): only the companion may be due."""
+    fd = open_regular(p, os.O_RDONLY, follow=True, ops=ops)
+    try:
+        return read_layout(ops, fd)
+    finally:
+        ops.close(fd)
 
 
 def _append_locked(
@@ -173,9 +214,12 @@ def _append_locked(
     durable: bool,
     ops: FileOps,
     on_prepared: Callable[[PendingAppend], None] | None,
+    *,
+    follow: bool,
 ) -> tuple[CsvLayout, bool]:
-    """Append under the lock; returns the file's layout and whether the row went into it. ``OSError``."""
-    fd = ops.open(p, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o666)
+    """Append under the lock; returns the file's layout and whether the row went into it. ``follow``: an
+    existing symbolic link at ``p`` is followed (the user's own file). ``OSError``."""
+    fd, _ = open_or_create(p, os.O_RDWR | os.O_APPEND, follow=follow, ops=ops)
     try:
         layout = read_layout(ops, fd)
         if not layout.readable:
@@ -185,9 +229,9 @@ def _append_locked(
             layout = CsvLayout(header=tuple(header))
             data = encode_row(header, layout) + encode_row([row.get(c, "") for c in header], layout)
         else:
+            # a damaged tail (cut inside a quoted cell, zero-filled) is closed off first, so this row is read
             data = encode_row([row.get(c, "") for c in layout.header], layout)
-            if not layout.ends_with_newline:
-                data = layout.line_terminator.encode() + data
+            data = closing_bytes(ops, fd, layout, data) + data
         offset = layout.size
         if on_prepared is not None:
             try:
@@ -218,7 +262,7 @@ def _cut_back(ops: FileOps, fd: int, offset: int) -> None:
 def was_appended(path: str | os.PathLike[str], pending: PendingAppend, *, ops: FileOps = OS_FILE_OPS) -> bool:
     """Whether the bytes announced by ``pending`` are in the file at its offset (O(1): one read of the row)."""
     try:
-        fd = ops.open(Path(path), os.O_RDONLY)
+        fd = open_regular(Path(path), os.O_RDONLY, follow=True, ops=ops)
     except OSError:
         return False
     try:

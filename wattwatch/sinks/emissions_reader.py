@@ -16,19 +16,23 @@ does not import it. Units: none here; cells are the strings of :meth:`wattwatch.
 from __future__ import annotations
 
 import csv
-import io
 import operator
 import os
 import sys
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import BinaryIO
 
 from wattwatch.sinks.csv_layout import BOM, parse_header
+from wattwatch.sinks.files import open_regular
+from wattwatch.sinks.lines import MAX_ROW_BYTES, BoundedLines, RowTooLong, split_cr
 
 __all__ = [
     "ColumnScan",
     "CsvTable",
+    "is_blank",
+    "open_csv",
     "TableLayout",
     "TableReader",
     "read_row_at",
@@ -72,10 +76,9 @@ class TableReader:
         self.header: list[str] = []
         self.delimiter = ","
         self.notes: list[str] = []
-        self._fh: io.TextIOWrapper | None = None
-        try:
-            raw = open(self.path, "rb")  # noqa: SIM115 - closed by close()
-        except FileNotFoundError:
+        self._fh: BinaryIO | None = None
+        raw = open_csv(self.path)
+        if raw is None:
             return
         try:
             head = raw.read(1 << 20)
@@ -86,7 +89,7 @@ class TableReader:
             header, self.delimiter, _, bom = parsed
             self.header = list(header)
             raw.seek(len(BOM) if bom else 0)
-            self._fh = io.TextIOWrapper(raw, encoding="utf-8", errors="replace", newline="")
+            self._fh = raw
         except BaseException:
             raw.close()
             raise
@@ -114,11 +117,13 @@ class TableReader:
         if self._fh is None:
             return
         _allow_large_fields()
-        reader = csv.reader(self._fh, delimiter=self.delimiter)
+        source = BoundedLines(self._fh)
+        reader = csv.reader(source.lines(), delimiter=self.delimiter)
         try:
             next(reader)  # the header
-        except (csv.Error, StopIteration):
+        except (csv.Error, StopIteration, RowTooLong):
             return
+        source.row_done()
         header, width = self.header, len(self.header)
         while True:
             try:
@@ -126,13 +131,35 @@ class TableReader:
             except StopIteration:
                 return
             except csv.Error as exc:
-                self.notes.append(f"{self.path} line {reader.line_num}: skipped ({exc})")
+                self.notes.append(f"{self.path} line {source.line}: skipped ({exc})")
+                source.row_done()
                 continue
-            if not cells or (len(cells) == 1 and not cells[0].strip()):
+            except RowTooLong as exc:  # skipped whole; a fresh reader goes on from the next line
+                self.notes.append(f"{self.path} {exc}")
+                reader = csv.reader(source.lines(), delimiter=self.delimiter)
+                continue
+            source.row_done()
+            if not cells or (len(cells) == 1 and is_blank(cells[0])):
                 continue
             if len(cells) < width:
                 cells = cells + [""] * (width - len(cells))
             yield dict(zip(header, cells[:width], strict=True))
+
+
+def open_csv(path: Path) -> BinaryIO | None:
+    """``path`` open for reading, or ``None`` when there is no such file. A FIFO, a device or anything else
+    that is not a regular file (also through a link: a link to ``/dev/zero`` never ends) is refused with
+    ``OSError`` instead of being waited on or read for ever."""
+    try:
+        fd = open_regular(path, os.O_RDONLY, follow=True)
+    except FileNotFoundError:
+        return None
+    return os.fdopen(fd, "rb")
+
+
+def is_blank(cell: str) -> bool:
+    """A lone cell that makes no row: spaces, or NUL bytes (a zero-filled tail left by a crash)."""
+    return not cell.replace("\0", "").strip()
 
 
 def read_table(path: str | os.PathLike[str]) -> CsvTable:
@@ -171,9 +198,8 @@ def table_layout(path: str | os.PathLike[str]) -> TableLayout | None:
     """The :class:`TableLayout` of ``path``, or ``None`` when it has no header (missing, empty, not a table: as
     for :class:`TableReader`, whose header rule it shares). ``OSError`` when it cannot be read."""
     p = Path(path)
-    try:
-        fh = open(p, "rb")  # noqa: SIM115 - closed below
-    except FileNotFoundError:
+    fh = open_csv(p)
+    if fh is None:
         return None
     with fh:
         head = fh.read(1 << 20)
@@ -218,26 +244,59 @@ class ColumnScan:
         self.stopped_at = self.start
         self.notes: list[tuple[int, str]] = []
         """``(line number counted from ``start``, 1-based; why)`` for each line skipped."""
-        self._state = [self.start, 1]
-        """Where the lines read end, and 1 while the CSV reader is between rows (0 inside one)."""
+        self._state = [self.start, 1, 0, 0]
+        """Where the lines read end, 1 while the CSV reader is between rows (0 inside one), the ``"`` bytes
+        counted before ``end``, the lines read."""
 
-    def _lines(self, fh: io.BufferedReader) -> Iterator[str]:
-        state, end = self._state, self.end
-        fh.seek(self.start)
-        pos, quotes, lines = self.start, 0, 0
+    def _lines(self, fh: BinaryIO) -> Iterator[str]:
+        """The lines from where the last call stopped; a row passing :data:`MAX_ROW_BYTES` has the rest of its
+        line skipped (its quotes still counted) and :class:`RowTooLong` raised."""
+        state, end, limit = self._state, self.end, MAX_ROW_BYTES
+        pos, quotes, lines = state[0], state[2], state[3]
+        readline = fh.readline
+        size = 0
         try:
-            for line in fh:
+            while True:
                 if state[1]:  # the reader asks for a row's first line
                     if pos >= end:
                         break
                     state[1] = 0
+                    size = 0
+                line = readline(limit + 1 - size)
+                if not line:
+                    break
                 if pos < end:
                     quotes += line.count(b'"')
                 pos += len(line)
                 lines += 1
-                state[0] = pos
-                yield line.decode("utf-8", "replace")
+                size += len(line)
+                if size > limit:
+                    while not line.endswith(b"\n"):
+                        line = readline(1 << 20)
+                        if not line:
+                            break
+                        if pos < end:
+                            quotes += line.count(b'"')
+                        pos += len(line)
+                    state[0] = pos
+                    raise RowTooLong(lines, limit)
+                if b"\r" not in line:
+                    state[0] = pos
+                    yield line.decode("utf-8", "replace")
+                    continue
+                at = pos - len(line)
+                for k, piece in enumerate(split_cr(line)):  # a lone CR ends a line too, as for csv
+                    if k and state[1]:  # a row ended at that CR: the next one starts here
+                        if at >= end:
+                            pos = at
+                            return
+                        state[1] = 0
+                        size = 0
+                    at += len(piece)
+                    state[0] = at
+                    yield piece.decode("utf-8", "replace")
         finally:
+            state[0], state[2], state[3] = pos, quotes, lines
             self.quotes, self.lines, self.stopped_at = quotes, lines, pos
 
     def __iter__(self) -> Iterator[tuple[int, Sequence[str]]]:
@@ -246,7 +305,11 @@ class ColumnScan:
         whole = max(picks, default=-1) + 1
         pick = operator.itemgetter(*picks) if len(picks) > 1 and min(picks) >= 0 else None
         state = self._state
-        with open(self.layout.path, "rb") as fh:
+        fh = open_csv(self.layout.path)
+        if fh is None:
+            raise FileNotFoundError(2, "No such file or directory", str(self.layout.path))
+        with fh:
+            fh.seek(self.start)
             reader = csv.reader(self._lines(fh), delimiter=self.layout.delimiter)
             at = self.start
             while True:
@@ -254,7 +317,7 @@ class ColumnScan:
                     for cells in reader:
                         state[1] = 1
                         n = len(cells)
-                        if n > 1 or (n == 1 and cells[0].strip()):
+                        if n > 1 or (n == 1 and not is_blank(cells[0])):
                             self.rows += 1
                             if pick is not None and n >= whole:
                                 yield at, pick(cells)
@@ -263,9 +326,14 @@ class ColumnScan:
                         at = state[0]
                     return
                 except csv.Error as exc:
-                    self.notes.append((reader.line_num, str(exc)))
+                    self.notes.append((state[3], str(exc)))
                     state[1] = 1
                     at = state[0]
+                except RowTooLong as exc:  # skipped whole: a fresh reader goes on from the next line
+                    self.notes.append((exc.line, f"a row of more than {MAX_ROW_BYTES} bytes, skipped"))
+                    state[1] = 1
+                    at = state[0]
+                    reader = csv.reader(self._lines(fh), delimiter=self.layout.delimiter)
 
 
 def read_row_at(layout: TableLayout, offset: int) -> dict[str, str]:

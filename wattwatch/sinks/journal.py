@@ -19,6 +19,9 @@ Who turns it into a row
 
 A journal whose owner runs on another host cannot be checked; it is finalised once it has not been rewritten
 for ``foreign_stale_s`` (default :data:`DEFAULT_FOREIGN_STALE_S`).
+
+The file format and its reader (journals are outside data: checked field by field, never read through a link)
+are :mod:`wattwatch.sinks.journal_file`; its names are re-exported here.
 """
 
 from __future__ import annotations
@@ -28,19 +31,41 @@ import logging
 import os
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 from wattwatch.sinks.cells import bound_row
 from wattwatch.sinks.emissions_file import PendingAppend, WriteOutcome, append_row, was_appended
-from wattwatch.sinks.files import OS_FILE_OPS, FileOps, atomic_write_text, locked, remove_dead_temp_files
+from wattwatch.sinks.files import (
+    OS_FILE_OPS,
+    FileOps,
+    atomic_write_text,
+    locked,
+    private_folder,
+    remove_dead_temp_files,
+)
+from wattwatch.sinks.journal_file import (
+    JOURNAL_DIR,
+    MAX_JOURNAL_BYTES,
+    JournalEntry,
+    ProcessIdentity,
+    _boot_id,
+    _hostname,
+    _start_ticks,
+    journal_dir,
+    journal_folder,
+    journal_path,
+    read_journal,
+    read_journals,
+)
 
 __all__ = [
     "DEFAULT_FOREIGN_STALE_S",
     "ENDED_UNSEEN_STATUS",
     "JOURNAL_DIR",
     "JournalEntry",
+    "MAX_JOURNAL_BYTES",
     "ProcessIdentity",
     "RunJournal",
     "SaveOutcome",
@@ -54,68 +79,10 @@ __all__ = [
 
 log = logging.getLogger("wattwatch")
 
-JOURNAL_DIR = Path(".wattwatch") / "runs"
-"""Where, under ``output_dir``, the journals live."""
 DEFAULT_FOREIGN_STALE_S = 6 * 3600.0
 """Seconds without a rewrite after which another host's journal is taken for a dead run's (6 h)."""
 _ENDED: set[Path] = set()
 """Journals of runs that ended in this process (their owner is alive, but will not write them again)."""
-_FORMAT = "wattwatch.journal"
-_VERSION = 1
-
-
-def _hostname() -> str:
-    """``socket.gethostname()``; on POSIX read from ``os.uname()`` (the same value) so a start does not import
-    ``socket``."""
-    if hasattr(os, "uname"):
-        return os.uname().nodename
-    import socket
-
-    return socket.gethostname()
-
-
-@dataclass
-class ProcessIdentity:
-    """A process, told apart from a later one that reuses its pid: ``host``, ``boot_id`` (Linux's
-    ``/proc/sys/kernel/random/boot_id``) and ``start_ticks`` (field 22 of ``/proc/<pid>/stat``; ``None`` where
-    there is no ``/proc``)."""
-
-    pid: int
-    host: str
-    boot_id: str = ""
-    start_ticks: int | None = None
-
-    @classmethod
-    def of(
-        cls, pid: int | None = None, *, proc_root: str | os.PathLike[str] = "/proc", host: str | None = None
-    ) -> ProcessIdentity:
-        """The identity of ``pid`` (default: this process) as seen through ``proc_root``."""
-        pid = os.getpid() if pid is None else pid
-        return cls(pid, host or _hostname(), _boot_id(proc_root), _start_ticks(proc_root, pid))
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"pid": self.pid, "host": self.host, "boot_id": self.boot_id, "start_ticks": self.start_ticks}
-
-    @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> ProcessIdentity:
-        ticks = d.get("start_ticks")
-        return cls(int(d["pid"]), str(d["host"]), str(d.get("boot_id") or ""), None if ticks is None else int(ticks))
-
-
-def _boot_id(proc_root: str | os.PathLike[str]) -> str:
-    try:
-        return (Path(proc_root) / "sys" / "kernel" / "random" / "boot_id").read_text().strip()
-    except OSError:
-        return ""
-
-
-def _start_ticks(proc_root: str | os.PathLike[str], pid: int) -> int | None:
-    """Clock ticks after boot at which ``pid`` started, or ``None`` (no such process, or no ``/proc``)."""
-    try:
-        text = (Path(proc_root) / str(pid) / "stat").read_text()
-        return int(text[text.rindex(")") + 2 :].split()[19])
-    except (OSError, ValueError, IndexError):
-        return None
 
 
 def process_state(
@@ -141,115 +108,12 @@ def process_state(
     return "alive"
 
 
-def journal_dir(output_dir: str | os.PathLike[str]) -> Path:
-    """The folder of the journals under ``output_dir``."""
-    return Path(output_dir) / JOURNAL_DIR
-
-
-def journal_path(output_dir: str | os.PathLike[str], run_id: str, token: str = "") -> Path:
-    """The journal of ``run_id`` written by the tracker ``token`` names: ``<run_id>.<token>.json`` (a
-    file-name-safe form of the run id, with a hash when characters were replaced). The token keeps apart two
-    processes given the same run id (a resumed segment and the crashed one, a run id fixed by the user)."""
-    safe = "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in run_id)[:100] or "_"
-    if safe != run_id:
-        import hashlib  # only for run ids with unsafe characters: hashlib loads OpenSSL (2 ms at start)
-
-        safe += "-" + hashlib.sha256(run_id.encode("utf-8", "surrogatepass")).hexdigest()[:12]
-    return journal_dir(output_dir) / (f"{safe}.{token}.json" if token else f"{safe}.json")
-
-
-@dataclass
-class JournalEntry:
-    """One journal: the run's current row (``row``, bounded cells) for the CSV ``output_file`` beside it."""
-
-    run_id: str
-    output_file: str
-    status: str
-    row: dict[str, str]
-    columns: list[str]
-    owner: ProcessIdentity
-    written_at: float
-    """Unix time (s) of the write."""
-    final: bool = False
-    """The run has ended: only its row is left to append."""
-    pending: PendingAppend | None = None
-    path: Path = field(default=Path(), compare=False)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "format": _FORMAT,
-            "version": _VERSION,
-            "run_id": self.run_id,
-            "output_file": self.output_file,
-            "status": self.status,
-            "final": self.final,
-            "written_at": self.written_at,
-            "owner": self.owner.to_dict(),
-            "pending": None if self.pending is None else self.pending.to_dict(),
-            "columns": list(self.columns),
-            "row": self.row,
-        }
-
-    @classmethod
-    def from_dict(cls, d: Mapping[str, Any], path: Path = Path()) -> JournalEntry:
-        """``ValueError`` for anything that is not a wattwatch journal."""
-        if not isinstance(d, Mapping) or d.get("format") != _FORMAT or d.get("version") != _VERSION:
-            raise ValueError("not a wattwatch journal")
-        try:
-            row = {str(k): str(v) for k, v in dict(d["row"]).items()}
-            output_file = str(d["output_file"])
-            if not output_file or os.sep in output_file or output_file in (".", ".."):
-                raise ValueError(f"bad output_file {output_file!r}")
-            pending = d.get("pending")
-            return cls(
-                run_id=str(d["run_id"]),
-                output_file=output_file,
-                status=str(d["status"]),
-                row=row,
-                columns=[str(c) for c in d["columns"]],
-                owner=ProcessIdentity.from_dict(d["owner"]),
-                written_at=float(d["written_at"]),
-                final=bool(d.get("final", False)),
-                pending=None if pending is None else PendingAppend.from_dict(pending),
-                path=path,
-            )
-        except (KeyError, TypeError, ValueError) as exc:
-            raise ValueError(f"corrupt wattwatch journal ({exc!r})") from None
-
-
-def read_journal(path: str | os.PathLike[str]) -> JournalEntry:
-    """``OSError`` when it cannot be read, ``ValueError`` when it is not a journal."""
-    p = Path(path)
-    return JournalEntry.from_dict(json.loads(p.read_bytes().decode("utf-8", "replace")), p)
-
-
-def read_journals(output_dir: str | os.PathLike[str]) -> tuple[list[JournalEntry], list[str]]:
-    """Every readable journal under ``output_dir`` and a note per unreadable one. Costs one listing of the
-    journal folder, which holds only runs not yet in a CSV."""
-    d = journal_dir(output_dir)
-    entries: list[JournalEntry] = []
-    notes: list[str] = []
-    try:
-        paths = sorted(d.glob("*.json"))
-    except OSError:
-        return entries, notes
-    for path in paths:
-        try:
-            entries.append(read_journal(path))
-        except FileNotFoundError:
-            continue  # finalised meanwhile
-        except (OSError, ValueError) as exc:
-            notes.append(f"skipped journal {path}: {exc}")
-    return entries, notes
-
-
 def _write(entry: JournalEntry, *, durable: bool, ops: FileOps) -> None:
+    """Replace the journal; its folder is made when missing (removed under us) and refused when a link was
+    planted in its place (:class:`~wattwatch.sinks.files.UnsafeFileError`, an ``OSError``)."""
     text = json.dumps(entry.to_dict(), separators=(",", ":"))
-    try:
-        atomic_write_text(entry.path, text, durable=durable, ops=ops)
-    except FileNotFoundError:  # the folder was removed (or never made): make it and try once more
-        entry.path.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write_text(entry.path, text, durable=durable, ops=ops)
+    private_folder(entry.path.parent, len(JOURNAL_DIR.parts))
+    atomic_write_text(entry.path, text, durable=durable, ops=ops)
 
 
 @dataclass
@@ -297,8 +161,12 @@ def _finalise_locked(
     the append's outcome (``None`` when it was already appended) and whether the journal records the pending
     append."""
     if entry.pending is not None and was_appended(csv_path, entry.pending, ops=ops):
-        _unlink(entry.path, ops)
-        return None, True
+        # The row is in the main file; when that file's header lacks columns, the full row may still be due in
+        # the companion (its write failed, or the writer died in between): never count it as saved before.
+        done = append_row(csv_path, entry.row, entry.columns, durable=durable, ops=ops, main_done=True)
+        if done.saved_in is not None:
+            _unlink(entry.path, ops)
+        return (None if done.saved_in == csv_path else done), True
     recorded = [False]
 
     def record(pending: PendingAppend) -> None:
@@ -436,6 +304,16 @@ def _mark_ended_unseen(entry: JournalEntry) -> None:
         entry.row["status"] = ENDED_UNSEEN_STATUS
 
 
+_NOTED: set[str] = set()
+
+
+def _note_once(note: str) -> None:
+    """A skipped journal is logged once per process (every start in the folder meets it again)."""
+    if note not in _NOTED:
+        _NOTED.add(note)
+        log.warning("wattwatch: %s", note)
+
+
 def finalize_stale(
     output_dir: str | os.PathLike[str],
     *,
@@ -449,10 +327,15 @@ def finalize_stale(
     process that is gone (another host's: not rewritten for ``foreign_stale_s``) -- into its row, exactly once.
     Returns what happened to each; never raises."""
     outcomes: list[SaveOutcome] = []
-    remove_dead_temp_files(journal_dir(output_dir))  # left by writers killed mid-write
+    folder, _ = journal_folder(output_dir)
+    if folder is None:
+        return outcomes  # no journals, or a folder that is not ours (read_journals notes it)
+    remove_dead_temp_files(folder)  # left by writers killed mid-write
     me = ProcessIdentity.of(proc_root=proc_root, host=host)
     wall = time.time() if now is None else now
-    entries, _ = read_journals(output_dir)
+    entries, notes = read_journals(output_dir)
+    for note in notes:
+        _note_once(note)
     for entry in entries:
         if not entry.final and entry.path not in _ENDED:
             if entry.owner == me:

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from wattwatch.result import EmissionsData
+from wattwatch.sinks.files import atomic_write_text
 
 __all__ = [
     "TRAINING_TYPES",
@@ -139,9 +140,8 @@ def update_model_card(
     if isinstance(data, EmissionsData):
         card.text = _with_section(card.text, carbon_section(data))
     card_path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = card_path.with_name(f".{card_path.name}.wattwatch-tmp")
-    card.save(tmp)
-    os.replace(tmp, card_path)
+    # what card.save writes, through a temporary file created without following links, then renamed
+    atomic_write_text(card_path, str(card), durable=False)
     return card_path
 
 

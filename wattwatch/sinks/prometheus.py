@@ -15,33 +15,41 @@ time -- nothing is pushed and nothing runs between scrapes:
   ``wattwatch_over_budget`` and ``wattwatch_paused`` (0/1).
 
 Every sample carries the labels ``run``, ``project``, ``node`` and ``device``. The server binds to 127.0.0.1
-unless told otherwise; in a distributed run each node serves its own endpoint.
+unless told otherwise; in a distributed run each node serves its own endpoint. It is wattwatch's own
+(:mod:`wattwatch.sinks.metrics_server`: on Linux a child process, else one thread; at most 64 connections, 5 s
+per connection), not prometheus_client's thread-per-connection server, and the page is rendered once per sample
+(at most 4 times a second) and pushed to it, never per scrape: a training process stays unharmed by scrapers,
+slow or many (``docs/security.md``).
 """
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Iterator
+import math
+import time
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any, Protocol
 
 from wattwatch.errors import ConfigurationError
 
 if TYPE_CHECKING:
-    from wsgiref.simple_server import WSGIServer
-
     from prometheus_client import CollectorRegistry
 
     from wattwatch.distributed.topology import Topology
     from wattwatch.measure.ledger import LedgerSnapshot
     from wattwatch.result import EmissionsData
+    from wattwatch.sinks.metrics_server import MetricsServer, ServerProcess
 
-__all__ = ["Exporter", "MetricsSource", "TrackerCollector", "start_exporter"]
+__all__ = ["MIN_RENDER_S", "Exporter", "MetricsSource", "TrackerCollector", "start_exporter"]
 
 _LABELS = ["run", "project", "node", "device"]
+MIN_RENDER_S = 0.25
+"""Shortest time between two renders of the page (s): Prometheus scrapes every 15 s by default, so a page at
+most a quarter of a second old costs nothing, where a render per 20 ms sample took about 1 % of a core."""
 
 
 class MetricsSource(Protocol):
-    """What a scrape reads (a :class:`~wattwatch.run.tracker.Tracker` is one)."""
+    """What the page is rendered from, and what says when a sample came (a
+    :class:`~wattwatch.run.tracker.Tracker` is one)."""
 
     @property
     def topology(self) -> Topology | None: ...
@@ -49,6 +57,10 @@ class MetricsSource(Protocol):
     def current(self) -> EmissionsData: ...
 
     def snapshot(self) -> LedgerSnapshot | None: ...
+
+    def add_listener(self, listener: Callable[[Any, float], None]) -> None: ...
+
+    def remove_listener(self, listener: Callable[[Any, float], None]) -> None: ...
 
 
 def _node(tracker: MetricsSource) -> str:
@@ -133,15 +145,65 @@ class TrackerCollector:
 
 
 class Exporter:
-    """A running ``/metrics`` server; :meth:`close` shuts it down (idempotent)."""
+    """A running ``/metrics`` endpoint; :meth:`close` shuts it down (idempotent): when it returns, the server's
+    thread or process has ended and every socket it opened is closed.
 
-    def __init__(self, server: WSGIServer, thread: threading.Thread, registry: CollectorRegistry) -> None:
-        self._server: WSGIServer | None = server
-        self._thread = thread
+    The page is pushed, not pulled: after each sample the tracker's sampler calls :meth:`_on_sample` (a
+    listener), which renders the page -- at most once per sample and every ``min_render_s`` (default
+    :data:`MIN_RENDER_S`: with 20 ms sampling, 4 renders a second instead of 50) -- and hands it to the server
+    (:mod:`wattwatch.sinks.metrics_server`: on Linux a child process, elsewhere a thread). A scrape costs the
+    training process nothing: the server answers it with the last page, and never calls back. The first page
+    is rendered here, so the endpoint answers from the start. ``process`` forces where the server runs."""
+
+    def __init__(
+        self,
+        tracker: MetricsSource,
+        registry: CollectorRegistry,
+        host: str,
+        port: int,
+        *,
+        min_render_s: float = MIN_RENDER_S,
+        process: bool | None = None,
+    ) -> None:
+        from prometheus_client import CONTENT_TYPE_LATEST
+
+        from wattwatch.sinks.metrics_server import start_server
+
         self.registry = registry
-        self.host: str = str(server.server_address[0])
-        self.port: int = int(server.server_address[1])
+        self._tracker = tracker
+        self._content_type = CONTENT_TYPE_LATEST
+        self._min_render_s = min_render_s
+        self._rendered_at = -math.inf
+        self.renders = 0
+        """Pages rendered so far."""
+        self._server: MetricsServer | ServerProcess | None = start_server(host, port, process=process)
+        self.host: str = str(self._server.address[0])
+        self.port: int = int(self._server.address[1])
         """The port actually bound (useful with ``port=0``)."""
+        self._render(time.monotonic())
+        tracker.add_listener(self._on_sample)
+
+    def _on_sample(self, tracker: object, t: float) -> None:
+        """After a sample (on the sampler thread): a new page, unless one was made less than ``min_render_s``
+        ago."""
+        now = time.monotonic()
+        if now - self._rendered_at >= self._min_render_s:
+            self._render(now)
+
+    def _render(self, now: float) -> None:
+        from prometheus_client import generate_latest
+
+        server = self._server
+        if server is None:
+            return
+        self._rendered_at = now
+        self.renders += 1
+        server.publish(self._content_type, generate_latest(self.registry))
+
+    @property
+    def server_pid(self) -> int | None:
+        """The process serving the endpoint when it is a child process (``None`` when it is a thread here)."""
+        return getattr(self._server, "pid", None)
 
     @property
     def url(self) -> str:
@@ -152,24 +214,30 @@ class Exporter:
         server, self._server = self._server, None
         if server is None:
             return
-        server.shutdown()
-        server.server_close()
-        self._thread.join(5.0)
+        self._tracker.remove_listener(self._on_sample)
+        server.close()
 
 
-def start_exporter(tracker: MetricsSource, port: int, host: str = "127.0.0.1") -> Exporter:
+def start_exporter(
+    tracker: MetricsSource,
+    port: int,
+    host: str = "127.0.0.1",
+    *,
+    min_render_s: float = MIN_RENDER_S,
+    process: bool | None = None,
+) -> Exporter:
     """Serve ``tracker``'s metrics on ``http://host:port/metrics`` (``port=0``: any free port, see
-    :attr:`Exporter.port`). Raises :class:`~wattwatch.errors.ConfigurationError` when the address cannot be
-    bound (port in use, unknown host) and ``ImportError`` when prometheus_client is missing."""
-    from prometheus_client import CollectorRegistry, start_http_server
+    :attr:`Exporter.port`); the page is rendered at most once per sample and every ``min_render_s`` seconds.
+    Raises :class:`~wattwatch.errors.ConfigurationError` when the address cannot be bound (port in use,
+    unknown host) and ``ImportError`` when prometheus_client is missing."""
+    from prometheus_client import CollectorRegistry
 
     registry = CollectorRegistry(auto_describe=False)
     registry.register(TrackerCollector(tracker))  # type: ignore[arg-type]
     try:
-        server, thread = start_http_server(int(port), addr=host, registry=registry)
+        return Exporter(tracker, registry, host, int(port), min_render_s=min_render_s, process=process)
     except OSError as exc:
         raise ConfigurationError(
             f"cannot serve Prometheus metrics on {host}:{port} ({exc.strerror or exc}); choose another "
             "prometheus_port (--prometheus-port), or 0 for any free port"
         ) from None
-    return Exporter(server, thread, registry)

@@ -22,14 +22,15 @@ the mean since the previous row. ``energy_kwh`` holds every channel's energy up 
 from __future__ import annotations
 
 import csv
-import io
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
-from wattwatch.sinks.cells import sanitize_cell
+from wattwatch.sinks.cells import bound_text, clean_text, csv_line, sanitize_cell
+from wattwatch.sinks.files import open_or_create, open_regular
+from wattwatch.sinks.lines import BoundedLines, RowTooLong
 from wattwatch.util.times import utc_iso_ms
 
 __all__ = [
@@ -47,8 +48,12 @@ MAX_PENDING_ROWS = 64
 
 
 def timeseries_path(output_dir: str | os.PathLike[str], run_id: str) -> Path:
-    """Where the time series of run ``run_id`` lives."""
-    return Path(output_dir) / f"{run_id}{TIMESERIES_SUFFIX}"
+    """Where the time series of run ``run_id`` lives: ``<run_id>.timeseries.csv`` in ``output_dir``, the run id
+    as a safe slug (:func:`wattwatch.util.names.safe_name`: a UUID is unchanged, ``../x`` never leaves the
+    folder)."""
+    from wattwatch.util.names import safe_name
+
+    return Path(output_dir) / f"{safe_name(run_id)}{TIMESERIES_SUFFIX}"
 
 
 class TimeseriesWriter:
@@ -69,9 +74,17 @@ class TimeseriesWriter:
         self.rows = 0
 
     def _open(self) -> None:
+        """Open the file for appending, or create it: never through a link (one planted under the series' name
+        would send the rows elsewhere) and never on a FIFO (:class:`~wattwatch.sinks.files.UnsafeFileError`,
+        an ``OSError``, instead)."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        new = not self.path.exists() or self.path.stat().st_size == 0
-        self._fh = open(self.path, "a", newline="", encoding="utf-8")
+        fd, _ = open_or_create(self.path, os.O_WRONLY | os.O_APPEND)
+        try:
+            new = os.fstat(fd).st_size == 0
+            self._fh = open(fd, "a", newline="", encoding="utf-8")  # noqa: SIM115 - closed by close()
+        except BaseException:
+            os.close(fd)
+            raise
         if new:
             self._fh.write(_csv_line(self.header))
 
@@ -119,7 +132,8 @@ class TimeseriesWriter:
     ) -> str:
         known, cell = self._phase
         if phase != known:
-            cell = _csv_line([sanitize_cell(phase)])[:-1]  # phases are user text: sanitised, quoted as csv does
+            # phases are user text: valid UTF-8, inert, bounded (4096 characters), quoted as csv does
+            cell = _csv_line([bound_text(sanitize_cell(clean_text(phase)))])[:-1]
             self._phase = (phase, cell)
         stamp = utc_iso_ms(wall)
         watts = ["" if p is None else f"{p:.3f}" for p in powers_w]
@@ -138,10 +152,31 @@ class TimeseriesWriter:
 
 
 def _csv_line(cells: Sequence[str]) -> str:
-    """``cells`` as one CSV line (quoted as :mod:`csv` does), newline included."""
-    out = io.StringIO()
-    csv.writer(out, lineterminator="\n").writerow(cells)
-    return out.getvalue()
+    """``cells`` as one CSV line (:func:`wattwatch.sinks.cells.csv_line`: a cell with any separator quoted),
+    newline included."""
+    return csv_line(cells)
+
+
+MAX_SERIES_LINE_BYTES = 1 << 20
+"""Longest line of a time series read (1 MiB; a row is under 1 KB even with many GPUs): longer ones are skipped,
+so a hostile file cannot make a report or a plot hold gigabytes."""
+
+
+def _csv_rows(source: BoundedLines) -> Iterator[list[str]]:
+    """The rows of ``source`` as lists of cells; a row longer than its bound (or one the ``csv`` module
+    refuses) is left out and reading goes on from the next line."""
+    reader = csv.reader(source.lines())
+    while True:
+        try:
+            cells = next(reader)
+        except StopIteration:
+            return
+        except (RowTooLong, csv.Error):
+            source.row_done()
+            reader = csv.reader(source.lines())
+            continue
+        source.row_done()
+        yield cells
 
 
 @dataclass
@@ -181,15 +216,18 @@ def read_timeseries(path: str | os.PathLike[str]) -> Series:
     s = Series()
     t_off = e_off = g_off = 0.0
     last_t = 0.0
-    with open(path, newline="", encoding="utf-8") as fh:
-        reader = csv.DictReader(fh)
-        channels = [c[:-2] for c in (reader.fieldnames or []) if c.endswith("_w")]
-        if "elapsed_s" not in (reader.fieldnames or []):
+    with os.fdopen(open_regular(Path(path), os.O_RDONLY, follow=True), "rb") as raw:
+        rows = _csv_rows(BoundedLines(raw, max_row_bytes=MAX_SERIES_LINE_BYTES))
+        fieldnames = next(rows, [])
+        channels = [c[:-2] for c in fieldnames if c.endswith("_w")]
+        if "elapsed_s" not in fieldnames:
             raise ValueError(f"{path} is not a wattwatch time series (no elapsed_s column)")
         s.power_w = {c: [] for c in channels}
-        for row in reader:
-            if None in row.values():
-                continue  # cut short (the writer was killed mid-row)
+        width = len(fieldnames)
+        for cells in rows:
+            if len(cells) < width:
+                continue  # cut short (the writer was killed mid-row), or a blank line
+            row = dict(zip(fieldnames, cells, strict=False))
             try:
                 elapsed = float(row["elapsed_s"])
                 energy = float(row.get("energy_kwh") or 0.0)

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import errno
 import os
+import stat
 import threading
 import time
 
@@ -117,7 +118,7 @@ class FileLock:
             parent = os.path.dirname(self.lock_file)
             if parent:
                 os.makedirs(parent, exist_ok=True)  # as the filelock package does: callers rely on it
-            fd = os.open(self.lock_file, os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o666)
+            fd = _open_lock_file(self.lock_file)
             try:
                 _flock_waiting(fd, wait, self.lock_file)
             except BaseException:
@@ -156,6 +157,32 @@ class FileLock:
 
     def __exit__(self, *exc: object) -> None:
         self.release()
+
+
+_FLAGS = getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
+
+
+def _open_lock_file(path: str) -> int:
+    """The lock file's descriptor: opened or created without following a symbolic link (one planted at
+    ``<file>.lock`` would make us create or lock a file elsewhere) and without waiting on a FIFO; a lock file
+    another user created and we may only read is locked read-only (``flock`` needs no write access).
+    ``OSError`` (``ELOOP`` for a link) when it is none of these."""
+    try:
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT | _FLAGS, 0o666)
+        except PermissionError:
+            fd = os.open(path, os.O_RDONLY | _FLAGS)
+    except OSError as exc:
+        if exc.errno in (errno.ELOOP, errno.EMLINK):
+            raise OSError(exc.errno, "the lock file is a symbolic link; move it away", path) from None
+        raise
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise OSError(errno.ELOOP, "the lock file is not a regular file; move it away", path)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
 
 
 def _flock_waiting(fd: int, timeout: float, name: str) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from wattwatch import planning
+from wattwatch.util.terminal import say
 
 __all__ = ["HELP", "add_arguments", "run"]
 
@@ -74,9 +75,9 @@ def run(args: argparse.Namespace) -> int:
         ("CO2 (kg)", f"{c.dense.emissions_kg:,.0f}", f"{c.moe.emissions_kg:,.0f}"),
     ]
     for label, a, b in rows:
-        print(f"{label:<14} {a:>14} {b:>14}")
-    print(f"energy saving: {c.energy_saving * 100:.1f} %   CO2 saving: {c.emissions_saving * 100:.1f} %")
-    print(
+        say(f"{label:<14} {a:>14} {b:>14}")
+    say(f"energy saving: {c.energy_saving * 100:.1f} %   CO2 saving: {c.emissions_saving * 100:.1f} %")
+    say(
         f"assumptions: {c.flops_per_param_token:g} FLOPs/param-token, {c.peak_flops / 1e12:g} TFLOP/s peak, "
         f"MFU {c.mfu:.2f}, {c.gpu_watts:g} W/GPU, PUE {c.pue:g}, {c.g_per_kwh:g} gCO2eq/kWh"
     )

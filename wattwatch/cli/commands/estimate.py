@@ -10,6 +10,7 @@ import argparse
 
 from wattwatch import planning
 from wattwatch.errors import UsageError
+from wattwatch.util.terminal import say
 
 __all__ = ["HELP", "add_arguments", "run"]
 
@@ -106,16 +107,16 @@ def _from_run(args: argparse.Namespace, place: tuple[float, str] | None) -> int:
         g_per_kwh=None if place is None else place[0],
     )
     where = "the measured run's own" if place is None else place[1]
-    print(
+    say(
         f"measured run {run.run_id or '(unnamed)'}: {p.measured_units:,} {p.unit}s, {run.energy_kwh:.6g} kWh, "
         f"{run.emissions_kg:.6g} kg, {run.duration_s / 3600:.3g} h"
     )
-    print(f"energy per {p.unit}: {p.energy_per_unit_kwh * 1000:.6g} Wh")
-    print(
+    say(f"energy per {p.unit}: {p.energy_per_unit_kwh * 1000:.6g} Wh")
+    say(
         f"projected {p.target_units:,.0f} {p.unit}s (x{p.scale:.4g}): {p.energy_kwh:,.3f} kWh, "
         f"{p.emissions_kg:,.3f} kg CO2eq, {p.duration_s / 3600:,.2f} h"
     )
-    print(f"intensity: {p.g_per_kwh:.1f} gCO2eq/kWh ({where})")
+    say(f"intensity: {p.g_per_kwh:.1f} gCO2eq/kWh ({where})")
     return 0
 
 
@@ -137,7 +138,7 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError("give --gpu MODEL (e.g. H100-SXM) or --watts W per GPU")
     g, where = place if place is not None else (planning.DEFAULT_G_PER_KWH, _NO_PLACE)
     e = planning.estimate_energy(args.gpus, args.hours, watts, g_per_kwh=g, pue=args.pue)
-    print(f"{e.gpu_count} x {e.watts_per_gpu:g} W x {e.hours:g} h x PUE {e.pue:g}: {e.energy_kwh:,.3f} kWh")
-    print(f"CO2: {e.emissions_kg:,.3f} kg CO2eq at {e.g_per_kwh:.1f} gCO2eq/kWh ({where})")
-    print(f"power: {power_source}")
+    say(f"{e.gpu_count} x {e.watts_per_gpu:g} W x {e.hours:g} h x PUE {e.pue:g}: {e.energy_kwh:,.3f} kWh")
+    say(f"CO2: {e.emissions_kg:,.3f} kg CO2eq at {e.g_per_kwh:.1f} gCO2eq/kWh ({where})")
+    say(f"power: {power_source}")
     return 0

@@ -27,15 +27,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     """Print one line per run; write its row (and per-node rows in <stem>.nodes.csv)."""
     from wattwatch.distributed.merge import merge_directories
+    from wattwatch.util.terminal import say
 
     output = Path(args.output) if args.output else Path(args.directories[0]) / "emissions.csv"
     runs = merge_directories(args.directories, output, write=not args.dry_run)
     for d in runs:
         missing = f", missing ranks {d.missing_ranks}" if d.missing_ranks else ""
-        print(
+        say(
             f"{d.run_id}: {d.status}, {d.rank_count} rank(s) on {d.node_count} node(s), {d.gpu_count:g} GPU(s), "
             f"{d.energy_consumed:.6f} kWh, {d.emissions:.6f} kg CO2eq{missing}"
         )
     if not args.dry_run:
-        print(f"wrote {output}")
+        say(f"wrote {output}")
     return 0

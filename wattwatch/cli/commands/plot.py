@@ -8,12 +8,15 @@ draws off-screen (Agg), so no display is needed.
 from __future__ import annotations
 
 import argparse
+import glob
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from wattwatch.errors import UsageError
 from wattwatch.sinks.timeseries import TIMESERIES_SUFFIX as _SUFFIX
 from wattwatch.sinks.timeseries import read_timeseries
+from wattwatch.util.names import safe_name
+from wattwatch.util.terminal import say
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -28,7 +31,9 @@ def find_timeseries(run: str, folder: Path) -> Path:
     p = Path(run)
     if p.is_file():
         return p
-    matches = sorted(folder.rglob(f"{run}*{_SUFFIX}"))
+    matches = sorted(folder.rglob(f"{glob.escape(run)}*{_SUFFIX}"))
+    if not matches:  # a run id that is not a file name: its file is named by the id's slug
+        matches = sorted(folder.rglob(glob.escape(safe_name(run)) + _SUFFIX))
     if not matches:
         raise UsageError(f"no time series for run {run!r} under {folder}; give the {_SUFFIX} file or --dir")
     ids = {m.name[: -len(_SUFFIX)] for m in matches}
@@ -120,7 +125,7 @@ def run(args: argparse.Namespace) -> int:
     out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out, dpi=110)
     plt.close(fig)
-    print(f"wrote {out}")
+    say(f"wrote {out}")
     return 0
 
 

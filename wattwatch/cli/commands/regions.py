@@ -6,6 +6,7 @@ import argparse
 
 from wattwatch import planning
 from wattwatch.carbon.regions import default_catalog, merge_catalogs, read_catalog_csv
+from wattwatch.util.terminal import say
 
 __all__ = ["HELP", "add_arguments", "run"]
 
@@ -51,30 +52,30 @@ def run(args: argparse.Namespace) -> int:
         pue=args.pue,
     )
     budget = "" if plan.max_cost_usd is None else f", at most {_money(plan.max_cost_usd)}"
-    print(
+    say(
         f"{plan.gpu_hours:,.0f} GPU-hours x {plan.kwh_per_gpu_hour:g} kWh/GPU-hour "
         f"({plan.gpu_watts:g} W, PUE {plan.pue:g}){budget}:"
     )
     if not plan.ranked:
-        print("no region fits; raise --max-cost or add priced regions with --catalog")
+        say("no region fits; raise --max-cost or add priced regions with --catalog")
     for i, o in enumerate(plan.ranked, start=1):
         r = o.region
-        print(
+        say(
             f"{i:>2}. {r.region:<24} {o.emissions_kg:>10,.1f} kg {_money(o.cost_usd):>10} {_share(r.renewable_share):>5}"
             f"   {r.provider} {r.g_per_kwh:g} g/kWh ({r.source.split(' ')[0]})"
         )
     for o in plan.ranked:
         r = o.region
         if r.reference_g_per_kwh is not None and o.reference_emissions_kg is not None:
-            print(
+            say(
                 f"note: {r.provider} {r.region}: ranked on the {r.source} figure {r.g_per_kwh:g} g/kWh; "
                 f"{r.reference_source} gives {r.reference_g_per_kwh:g} g/kWh ({o.reference_emissions_kg:,.1f} kg)"
             )
-    print("ties in CO2 are broken by renewable share (highest first), then cost (lowest first)")
+    say("ties in CO2 are broken by renewable share (highest first), then cost (lowest first)")
     if plan.over_budget:
-        print(f"{len(plan.over_budget)} region(s) over budget left out")
+        say(f"{len(plan.over_budget)} region(s) over budget left out")
     if plan.unpriced:
-        print(
+        say(
             f"{len(plan.unpriced)} region(s) without a price left out (a cost ceiling was given); "
             "add their $/GPU-hour with --catalog"
         )

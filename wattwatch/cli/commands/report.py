@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING, Any
 
 from wattwatch.errors import UsageError
 from wattwatch.report.history import run_json
+from wattwatch.util.terminal import say
 
 if TYPE_CHECKING:
     from wattwatch.report.rollup import Rollup
@@ -164,7 +165,7 @@ def run(args: argparse.Namespace) -> int:
     print_details((rollup.run(i) for i in listed), tot, computed_here)
     print_ranking((ranking_cells(rollup, i) for i in ranking), ranked=ranked)
     for note in notes:
-        print(f"note: {note}", file=sys.stderr)
+        say(f"note: {note}", file=sys.stderr)
     return 0
 
 
@@ -237,7 +238,7 @@ def _write_html(args: argparse.Namespace, rollup: Rollup, notes: list[str], leve
     )
     title = f"wattwatch report: {args.project}" if args.project else "wattwatch report"
     out = write_html(report, args.html, title=title, levers=levers)
-    print(
+    say(
         f"wrote {out} ({out.stat().st_size / 1e6:.2f} MB, {len(report.runs)} of {report.runs_total} runs listed)",
         file=sys.stderr,
     )

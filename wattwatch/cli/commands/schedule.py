@@ -8,6 +8,7 @@ from collections.abc import Callable
 
 from wattwatch import planning
 from wattwatch.errors import UsageError
+from wattwatch.util.terminal import say
 from wattwatch.util.times import parse_utc, utc_display
 
 __all__ = ["HELP", "add_arguments", "run", "parse_time"]
@@ -73,21 +74,21 @@ def run(args: argparse.Namespace, clock: Callable[[], float] = time.time) -> int
         power_w=args.gpus * args.gpu_watts * args.pue,
         step_s=forecast.step_s,
     )
-    print(f"forecast: {forecast.source.description}")
-    print(
+    say(f"forecast: {forecast.source.description}")
+    say(
         f"job: {r.duration_s / 3600:g} h x {r.power_w:g} W = {r.energy_kwh:,.3f} kWh, "
         f"finish by {utc_display(r.deadline_s)}; {r.candidates} start time(s) compared"
     )
-    print(
+    say(
         f"{'earliest' if waits else 'start now':<12} {utc_display(r.now_s)}: {r.now_mean_g_per_kwh:7.1f} gCO2eq/kWh  "
         f"{r.now_emissions_kg:,.3f} kg{waits}"
     )
-    print(
+    say(
         f"best start   {utc_display(r.start_s)}: {r.mean_g_per_kwh:7.1f} gCO2eq/kWh  {r.emissions_kg:,.3f} kg  "
         f"(ends {utc_display(r.end_s)})"
     )
     if r.start_s == r.now_s:
-        print(f"starting {'as early as the forecast allows' if waits else 'now'} is already the greenest choice")
+        say(f"starting {'as early as the forecast allows' if waits else 'now'} is already the greenest choice")
     else:
-        print(f"saving: {r.saving_kg:,.3f} kg CO2eq ({r.saving_fraction * 100:.1f} %) by waiting")
+        say(f"saving: {r.saving_kg:,.3f} kg CO2eq ({r.saving_fraction * 100:.1f} %) by waiting")
     return 0
