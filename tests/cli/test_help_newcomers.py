@@ -52,6 +52,7 @@ _TYPOS = {
     "regions": ["regions", "--gpu-hours", "1", "--max-cots", "5"],
     "schedule": ["schedule", "--forecast", "f.csv", "--duration-hours", "1", "--deadline", "x", "--gpu-wats", "3"],
     "levers": ["levers", "tiny-gpt2", "--new-tokns", "4"],
+    "ledger": ["ledger", "push", ".", "--dbb", "sqlite:///x.db"],
 }
 _MEANT = {
     "run": "--country-iso-code",
@@ -63,6 +64,7 @@ _MEANT = {
     "regions": "--max-cost",
     "schedule": "--gpu-watts",
     "levers": "--new-tokens",
+    "ledger": "--db",
 }
 
 
@@ -73,9 +75,10 @@ def test_a_misspelt_option_gets_did_you_mean(command: str, capsys: pytest.Captur
         main(_TYPOS[command])
     assert exit_.value.code == 2
     (line,) = capsys.readouterr().err.strip().splitlines()
-    assert line.startswith(f"wattwatch {command}: error: unrecognized arguments: "), line
+    prog = "wattwatch ledger push" if command == "ledger" else f"wattwatch {command}"
+    assert line.startswith(f"{prog}: error: unrecognized arguments: "), line
     assert f"did you mean {_MEANT[command]}?" in line, line
-    assert f"(see wattwatch {command} --help)" in line
+    assert f"(see {prog} --help)" in line
 
 
 def test_a_misspelt_command_or_choice_gets_did_you_mean(capsys: pytest.CaptureFixture[str]) -> None:

@@ -38,6 +38,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     push.add_argument("--quiet", "-q", action="store_true", help="no progress bar, only the summary line")
     info = sub.add_parser("info", help="where the ledger is, its schema version, runs and segments")
     info.add_argument("--db", metavar="URL", help=_DB_HELP)
+    for action in (push, info):  # a misspelt option is looked up among the action's own (did you mean --db?)
+        action.set_defaults(_parser=action)
 
 
 class ProgressBar:
