@@ -122,6 +122,18 @@ class EmissionsData:
     """High end of ``energy_consumed``'s error band (kWh, PUE applied)."""
     energy_band: str = ""
     """The bands used, per component: ``gpu=nvml-counter cpu=vm-vcpu ram=tdp-model``."""
+    # -- issue 24: figures that agree with their energy (one block: other issues add theirs after it) ---------
+    requests: int | None = None
+    """Inference requests counted (``Tracker.count_requests``, ``GenerationMeter``); never training steps."""
+    generated_tokens: int | None = None
+    """Tokens those requests generated."""
+    request_phases: str = ""
+    """The phases requests were measured in, ``+``-joined: their energy is inference's (J/request)."""
+    overlaps_run_id: str = ""
+    """Another run that measured the same machine while this one ran (a second tracker in one process, a
+    tracker inside ``wattwatch run``): this run's energy during that time is also in that run's."""
+    overlap_energy_kwh: float | None = None
+    """This run's energy (kWh, PUE applied) while ``overlaps_run_id`` was running: ``report`` counts it once."""
 
     @property
     def values(self) -> dict[str, Any]:

@@ -98,7 +98,7 @@ def test_phases_current_and_steps(tmp_path: Path) -> None:
     t.step(3)
     data = t.stop()
     assert data is not None
-    assert set(data.phase_energy_kwh) == {"train", "eval"}
+    assert set(data.phase_energy_kwh) == {"(unphased)", "eval"}  # issue 24: unnamed time is not "train"
     assert data.phase_energy_kwh["eval"] == pytest.approx(100.0 * 0.1 / J_PER_KWH, rel=0.5)
     assert sum(data.phase_energy_kwh.values()) == pytest.approx(data.energy_consumed)
     assert (data.steps, data.samples, data.tokens) == (5, 16, 512)

@@ -29,6 +29,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
+from wattwatch.measure.figures import UNPHASED
 from wattwatch.sensors.base import ENERGY, ChannelInfo, Reading
 
 __all__ = [
@@ -169,7 +170,7 @@ class Ledger:
         self,
         infos: Sequence[ChannelInfo],
         *,
-        phase: str = "train",
+        phase: str = UNPHASED,
         intensity: Callable[[float], float] | None = None,
         pue: float = 1.0,
         max_gaps: int = 100,

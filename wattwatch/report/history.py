@@ -69,10 +69,12 @@ class ReportRun:
 
 
 def per_unit_energy_kwh(data: EmissionsData) -> float:
-    """The energy per-step/sample/token figures divide: the ``train`` phase's when the run has one (evaluation
-    and checkpoints excluded, as the callbacks' ``wattwatch/*_energy_j`` logs), else the run's; kWh, PUE applied."""
-    train = data.phase_energy_kwh.get("train")
-    return float(train) if train is not None and train > 0 else float(data.energy_consumed)
+    """The energy per-step/sample/token figures divide: training's (the ``train`` phase, else the unphased
+    time, else the run's; evaluation, checkpoints and inference excluded, as the callbacks' logs), kWh, PUE
+    applied: :func:`wattwatch.measure.figures.training_energy_kwh`."""
+    from wattwatch.measure.figures import training_energy_kwh
+
+    return training_energy_kwh(data.phase_energy_kwh, data.energy_consumed)
 
 
 def embodied_kg(data: EmissionsData) -> tuple[float, bool]:

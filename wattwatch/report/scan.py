@@ -31,6 +31,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import BinaryIO
 
+from wattwatch.measure.figures import training_energy_kwh
 from wattwatch.result import NO_STATUS, EmissionsData
 from wattwatch.sinks.emissions_reader import ColumnScan, TableLayout
 
@@ -151,16 +152,15 @@ def values_of(data: EmissionsData) -> tuple[list[float], bool]:
     ], computed  # fmt: skip
 
 
-def _train_kwh(cell: str) -> float | None:
-    """The ``train`` phase's kWh from a ``phase_energy_kwh`` cell, as ``EmissionsData.from_row`` reads it;
-    ``ValueError`` where it would refuse the cell."""
+def _train_kwh(cell: str, energy_kwh: float) -> float:
+    """Training's kWh (:func:`wattwatch.measure.figures.training_energy_kwh`) from a ``phase_energy_kwh`` cell,
+    as ``EmissionsData.from_row`` reads it; ``ValueError`` where it would refuse the cell."""
     phases = json.loads(cell) if cell else {}
     if not isinstance(phases, dict) or not all(
         isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v) for v in phases.values()
     ):
         raise ValueError("phase_energy_kwh")
-    train = phases.get("train")
-    return None if train is None else float(train)
+    return training_energy_kwh(phases, energy_kwh)
 
 
 def extract(
@@ -201,8 +201,7 @@ def extract(
             tokens = int(float(c[16])) if c[16] else None
             jpt = _NAN
             if tokens and tokens > 0:
-                train = _train_kwh(c[17])
-                jpt = (train if train is not None and train > 0 else v[4]) * 3.6e6 / tokens
+                jpt = _train_kwh(c[17], v[4]) * 3.6e6 / tokens
             v += (jpt, _NAN if tokens is None else float(tokens))
             computed, project, start_key = False, c[5], c[3] or c[2]
         except (ValueError, OverflowError):

@@ -46,6 +46,8 @@ class RunProgress:
     _counters: Counters
     _recorder: RowRecorder
     _listeners: list[Callable[[Tracker, float], None]]
+    first_phase: str
+    """The phase the next ``start()`` begins in (``(unphased)`` unless :meth:`set_phase` was called before it)."""
 
     def current(self, *, refresh: bool = False) -> EmissionsData:
         """A live snapshot of the totals so far (no file I/O, safe from any thread); for a resumed run, with the
@@ -94,23 +96,35 @@ class RunProgress:
 
     @property
     def current_phase(self) -> str:
-        return self._ledger.phase if self._ledger is not None else "train"
+        return self._ledger.phase if self._ledger is not None and self._state == "running" else self.first_phase
 
     def set_phase(self, name: str) -> None:
-        """Switch phase now (reading at the edge). No-op when not running."""
+        """Switch phase now (reading at the edge). Before ``start()``: the phase the run begins in."""
         if not isinstance(name, str) or not name:
             raise ValueError(f"phase names are non-empty strings; got {name!r}")
         if self._state == "running" and self._sampler is not None and os.getpid() == self._pid:
             self._sampler.mark_phase(name)
-        elif self._ledger is not None:
+        elif self._ledger is not None and self._state == "running":
             self._ledger.set_phase(name)
+        else:
+            self.first_phase = name  # before start(): the run begins in it (a callback's "train")
 
     def step(self, n: int = 1, *, samples: int | None = None, tokens: int | None = None) -> None:
-        """Count ``n`` training/inference steps (and the samples / tokens they processed) for per-step figures
-        and the projection to ``total_steps``."""
+        """Count ``n`` training steps (and the samples / tokens they processed) for per-step figures and the
+        projection to ``total_steps`` (inference requests: :meth:`count_requests`)."""
         with self._lock:
             self._counters.count(n, samples=samples, tokens=tokens)
             self._counters.feed_first_step(self._ledger)
+
+    def count_requests(self, n: int = 1, *, generated_tokens: int | None = None, phase: str | None = None) -> None:
+        """Count ``n`` inference requests (and the tokens they generated) measured in ``phase`` (default
+        ``inference``): their own figures (``requests``, ``generated_tokens``; J/request and J/generated token
+        over that phase's energy). Training's steps, samples and tokens are left alone, so its J/step never
+        includes them (:mod:`wattwatch.measure.figures`)."""
+        from wattwatch.measure.figures import INFERENCE_PHASE
+
+        with self._lock:
+            self._counters.count_requests(n, generated_tokens=generated_tokens, phase=phase or INFERENCE_PHASE)
 
     def set_counts(self, *, steps: int | None = None, samples: int | None = None, tokens: int | None = None) -> None:
         """Set the step / sample / token counters to absolute values (e.g. from a trainer's own state)."""

@@ -76,7 +76,7 @@ class RunSession:
             warn=warn,
             forced=ForcedPower(config.force_cpu_power, config.force_ram_power, config.force_mode_cpu_load),
         )
-        ledger = Ledger(hardware.infos, intensity=tracker.intensity.at, pue=tracker.pue)
+        ledger = Ledger(hardware.infos, intensity=tracker.intensity.at, pue=tracker.pue, phase=tracker.first_phase)
         if resume is not None:
             ledger.load_dict(resume["ledger"])
         usage = UsageMeter(config.proc_root, gpu_utilization=_gpu_utilization(hardware.sensors))

@@ -173,6 +173,7 @@ class Tracker(TrackerSettings, RunProgress):
         self._start_time_iso = ""
         self._flushes = FlushGrid(self.flush_every_s)
         self._listeners: list[Callable[[Tracker, float], None]] = []
+        self.first_phase = "(unphased)"  # wattwatch.measure.figures.UNPHASED (not imported by the facade)
         self._recorder = RowRecorder(self, self._counters, self._warn_once, self._wall)
         """Builds the run's figures and writes its journal and rows."""
 
@@ -240,6 +241,7 @@ class Tracker(TrackerSettings, RunProgress):
             session.sampler.stop()
             session.outputs.timeseries_tick(session.ledger, final=True)
             self._state = "stopped"
+            self.first_phase = "(unphased)"  # a later start() is a new run
             data = self._recorder.combined(self._recorder.figures(status), final=True, collective=True)
             self.final_emissions_data = data  # before writing: a signal handler's stop() returns it
             self.final_emissions_data = data = self._recorder.write_final(data)
@@ -293,7 +295,7 @@ class Tracker(TrackerSettings, RunProgress):
                 self._state = "new"
             self.run_id = saved.run_id or self.run_id
             self._run_id_fixed = True
-            self._counters.load_state(saved.counts, saved.counted)
+            self._counters.load_state(saved.counts, saved.counted, list(saved.request_phases))
             resume = {"ledger": saved.ledger, "start_time": saved.start_time}
             self._resume_state = resume if saved.ledger else None
             if self._state == "running" and self._ledger is not None and saved.ledger is not None:
