@@ -111,6 +111,7 @@ class Sampler:
     ``slow`` (a subset of ``sensors``) are read by the thread every ``slow_every_s`` seconds only, and by every
     synchronous read; ``on_slow_read(t)`` runs after each read of them, under the read lock (the usage meter
     samples there). Their readings must integrate exactly at that cadence (see the module doc).
+    ``on_phase_edge(t)`` runs inside :meth:`mark_phase`, after the edge's reading and before the switch.
     """
 
     def __init__(
@@ -128,6 +129,7 @@ class Sampler:
         slow: Collection[Sensor] = (),
         slow_every_s: float = SLOW_INTERVAL_S,
         on_slow_read: Callable[[float], object] | None = None,
+        on_phase_edge: TickHook | None = None,
     ) -> None:
         self._sensors = list(sensors)
         slow_ids = {id(s) for s in slow}
@@ -137,6 +139,7 @@ class Sampler:
         self._fast = [(s, c) for s, c in read if c and id(s) not in slow_ids]
         self._slow = [(s, c) for s, c in read if c and id(s) in slow_ids]
         self._on_slow_read = on_slow_read
+        self._on_phase_edge = on_phase_edge
         self._has_slow = bool(self._slow) or on_slow_read is not None
         self._slow_t: float | None = None
         """Monotonic time of the latest read of the slow sensors."""
@@ -215,11 +218,17 @@ class Sampler:
         self._thread.start()
 
     def mark_phase(self, phase: str) -> None:
-        """Read now, so the interval before belongs to the old phase, then switch the ledger to ``phase``."""
+        """Read now, so the interval before belongs to the old phase, then switch the ledger to ``phase``
+        (``on_phase_edge(t)`` runs in between, the old phase's last moment: the time series takes a row there)."""
         with self._lock:
             self._reader = threading.get_ident()
             try:
                 self._read_locked()
+                if self._on_phase_edge is not None:
+                    try:
+                        self._on_phase_edge(self._clock())
+                    except Exception as exc:  # never into user code
+                        self._warn_once("on_phase_edge", f"wattwatch: phase-edge task failed: {exc!r}")
                 self._ledger.set_phase(phase)
             finally:
                 self._reader = None

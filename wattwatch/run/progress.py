@@ -47,6 +47,10 @@ class RunProgress:
     _recorder: RowRecorder
     _listeners: list[Callable[[Tracker, float], None]]
     first_phase: str
+    experiment_id: str
+    _run_id_fixed: bool
+    _resume_state: dict[str, Any] | None
+    _start_time_iso: str
     """The phase the next ``start()`` begins in (``(unphased)`` unless :meth:`set_phase` was called before it)."""
 
     def current(self, *, refresh: bool = False) -> EmissionsData:
@@ -145,7 +149,46 @@ class RunProgress:
         """Call ``listener(tracker, t)`` on the sampler thread after every reading (errors are logged once)."""
         self._listeners.append(listener)
 
+    # -- continuing a run in another process ----------------------------------------------------------------
+    def state_dict(self) -> dict[str, Any]:
+        """Everything needed to continue this run in another process (JSON-serialisable, see
+        :mod:`wattwatch.run.state`)."""
+        from wattwatch.run.state import save_state  # loaded when used (import time is a benchmark figure)
+
+        with self._lock:
+            resumed = (self._resume_state or {}).get("ledger")
+            ledger = self._ledger.to_dict() if self._ledger is not None else resumed
+            return save_state(
+                run_id=self.run_id,
+                project_name=self.project_name,
+                experiment_id=self.experiment_id,
+                start_time=self._start_time_iso,
+                counters=self._counters,
+                ledger=ledger,
+            )
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Continue the run saved by :meth:`state_dict`: same ``run_id``, totals carried over. Call before
+        ``start()``. Raises ``ValueError`` for a state that is not a wattwatch tracker state."""
+        from wattwatch.run.state import read_state
+
+        saved = read_state(state)
+        with self._lock:
+            if self._state == "stopped":  # continuing a saved run after an earlier one: start from scratch
+                self._new_run()
+                self._state = "new"
+            self.run_id = saved.run_id or self.run_id
+            self._run_id_fixed = True
+            self._counters.load_state(saved.counts, saved.counted, list(saved.request_phases))
+            resume = {"ledger": saved.ledger, "start_time": saved.start_time}
+            self._resume_state = resume if saved.ledger else None
+            if self._state == "running" and self._ledger is not None and saved.ledger is not None:
+                self._ledger.load_dict(saved.ledger)
+
     # -- collaborators (read by tests and benchmarks) ----------------------------------------------------------
+    def _new_run(self) -> None:
+        raise NotImplementedError  # the tracker's: a new run id, fresh counts
+
     @property
     def _ledger(self) -> Ledger | None:
         return self._session.ledger if self._session is not None else None

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from wattwatch.measure.ledger import Ledger
 from wattwatch.measure.sampler import Sampler, slow_sensors
 from wattwatch.run.hardware import ForcedPower, Hardware, HardwareRoots, SliceOptions
-from wattwatch.run.outputs import Outputs
+from wattwatch.run.outputs import FreshMetrics, Outputs
 from wattwatch.sensors.usage import UsageMeter
 from wattwatch.util.once import WarnOnce
 from wattwatch.util.times import utc_iso
@@ -50,6 +50,7 @@ class RunSession:
         resume: Mapping[str, Any] | None,
         warn: WarnOnce,
         on_tick: Callable[[float], None],
+        on_phase_edge: Callable[[float], None] | None = None,
     ) -> RunSession:
         """Open everything ``tracker``'s options ask for. ``resume``: the saved ``ledger`` and ``start_time`` of a
         run continued with ``load_state_dict``. Raises ``ConfigurationError`` when the Prometheus port is taken."""
@@ -89,6 +90,7 @@ class RunSession:
             on_tick=on_tick,
             slow=slow_sensors(hardware.sensors),
             on_slow_read=usage.sample,
+            on_phase_edge=on_phase_edge,
         )
         t0 = config.clock()
         start_time = utc_iso(config.wall_clock())  # this process segment's (a resumed run's rows are per segment)
@@ -108,7 +110,7 @@ class RunSession:
                 timeseries=tracker.save_to_file and tracker.save_timeseries,
                 prometheus_port=tracker.prometheus_port,
                 prometheus_host=tracker.prometheus_host,
-                metrics=tracker,
+                metrics=FreshMetrics(tracker, lambda: sampler.sample_now(lock_timeout_s=0.2)),
                 journal=tracker.save_to_file and hardware.aggregator is None,
             )
         except BaseException:

@@ -203,7 +203,8 @@ class Tracker(TrackerSettings, RunProgress):
             from wattwatch.run.session import RunSession  # sensors, sampler, outputs: loaded by start()
 
             session = RunSession.open(
-                self, fixed_run_id=self._run_id_fixed, resume=self._resume_state, warn=self._warn_once, on_tick=self._on_tick
+                self, fixed_run_id=self._run_id_fixed, resume=self._resume_state, warn=self._warn_once,
+                on_tick=self._on_tick, on_phase_edge=self._on_phase_edge,
             )
             self._session = session
             self._recorder.attach(session)
@@ -266,41 +267,6 @@ class Tracker(TrackerSettings, RunProgress):
             session.outputs.flush_timeseries()
             return data
 
-    def state_dict(self) -> dict[str, Any]:
-        """Everything needed to continue this run in another process (JSON-serialisable, see
-        :mod:`wattwatch.run.state`)."""
-        from wattwatch.run.state import save_state  # loaded when used (import time is a benchmark figure)
-
-        with self._lock:
-            resumed = (self._resume_state or {}).get("ledger")
-            ledger = self._ledger.to_dict() if self._ledger is not None else resumed
-            return save_state(
-                run_id=self.run_id,
-                project_name=self.project_name,
-                experiment_id=self.experiment_id,
-                start_time=self._start_time_iso,
-                counters=self._counters,
-                ledger=ledger,
-            )
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        """Continue the run saved by :meth:`state_dict`: same ``run_id``, totals carried over. Call before
-        ``start()``. Raises ``ValueError`` for a state that is not a wattwatch tracker state."""
-        from wattwatch.run.state import read_state
-
-        saved = read_state(state)
-        with self._lock:
-            if self._state == "stopped":  # continuing a saved run after an earlier one: start from scratch
-                self._new_run()
-                self._state = "new"
-            self.run_id = saved.run_id or self.run_id
-            self._run_id_fixed = True
-            self._counters.load_state(saved.counts, saved.counted, list(saved.request_phases))
-            resume = {"ledger": saved.ledger, "start_time": saved.start_time}
-            self._resume_state = resume if saved.ledger else None
-            if self._state == "running" and self._ledger is not None and saved.ledger is not None:
-                self._ledger.load_dict(saved.ledger)
-
     # -- context manager and decorator ---------------------------------------------------------------------
     def __enter__(self) -> Tracker:
         return self.start()
@@ -356,7 +322,7 @@ class Tracker(TrackerSettings, RunProgress):
         session = self._session
         if os.getpid() != self._pid or session is None:
             return
-        session.outputs.timeseries_tick(session.ledger)
+        session.outputs.timeseries_tick(session.ledger, t=t)
         for listener in list(self._listeners) if self._listeners else ():
             try:
                 listener(self, t)
@@ -369,6 +335,11 @@ class Tracker(TrackerSettings, RunProgress):
             with self._lock:
                 if self._state == "running":
                     self._recorder.write_row("running")
+
+    def _on_phase_edge(self, t: float) -> None:
+        session = self._session
+        if session is not None and os.getpid() == self._pid:
+            session.outputs.timeseries_tick(session.ledger, edge=True)  # the old phase's band ends here
 
     def _should_write(self) -> bool:
         return self._recorder.should_write()

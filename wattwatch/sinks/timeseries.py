@@ -11,10 +11,12 @@ failed write drops the rows it held (one warning from the tracker) rather than k
 once. A file deleted under the writer (its folder removed mid-run) is recreated at the next push instead of
 feeding an unlinked inode.
 
-The tracker reads the host models (CPU, RAM) every 10 s, not every tick (see
-:data:`wattwatch.measure.sampler.SLOW_INTERVAL_S`): their columns hold the mean power over the latest interval
-between two of their reads, repeated until the next one (a step that lags by up to 10 s); the GPU columns are
-the mean since the previous row. ``energy_kwh`` holds every channel's energy up to its latest read.
+The tracker reads the host models (CPU, RAM) every 10 s, at every flush and at every phase change, not every tick
+(see :data:`wattwatch.measure.sampler.SLOW_INTERVAL_S`): at a row between two of their reads, their energy is
+the point on the line between those reads and their column the mean power over that interval
+(:mod:`wattwatch.run.series_rows`), so every row has its own time and energy on every host. A phase change
+takes a row at its edge (the old phase's last moment), so phase bands drawn from the rows start and end where
+the phases did. ``energy_kwh`` at the last row is the run's row's ``energy_consumed``.
 
 :func:`read_timeseries` is the one reader of the format (``wattwatch plot`` uses it).
 """
