@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -140,21 +140,22 @@ class EmissionsData:
         """All fields by name (CodeCarbon has the same property)."""
         return dataclasses.asdict(self)
 
-    def to_row(self) -> dict[str, str]:
-        """The CSV row: numbers as ``repr`` floats, ``None`` as empty, dicts as compact JSON."""
+    def to_row(self, names: Sequence[str] | None = None) -> dict[str, str]:
+        """The CSV row: numbers as ``repr`` floats, ``None`` as empty, dicts as compact JSON; ``names``: only
+        these columns (default: all of them)."""
         row: dict[str, str] = {}
-        for f in dataclasses.fields(self):
-            value = getattr(self, f.name)
+        for name in names if names is not None else _field_names(type(self)):
+            value = getattr(self, name)
             if value is None:
-                row[f.name] = ""
+                row[name] = ""
             elif isinstance(value, dict):
                 import json
 
-                row[f.name] = json.dumps(value, sort_keys=True, separators=(",", ":"))
+                row[name] = json.dumps(value, sort_keys=True, separators=(",", ":"))
             elif isinstance(value, float):
-                row[f.name] = repr(value)
+                row[name] = repr(value)
             else:
-                row[f.name] = str(value)
+                row[name] = str(value)
         return row
 
     @classmethod
@@ -176,6 +177,17 @@ class EmissionsData:
         if "status" not in row:
             kwargs["status"] = NO_STATUS
         return cls(**kwargs)
+
+
+_FIELD_NAMES: dict[type, tuple[str, ...]] = {}
+
+
+def _field_names(cls: type) -> tuple[str, ...]:
+    """The field names of ``cls``, looked up once (``dataclasses.fields`` builds a tuple at every call)."""
+    names = _FIELD_NAMES.get(cls)
+    if names is None:
+        names = _FIELD_NAMES[cls] = tuple(f.name for f in dataclasses.fields(cls))
+    return names
 
 
 def _parse_float(raw: str) -> float:

@@ -22,9 +22,12 @@ The run's share is ``duration / (lifetime x use ratio)`` (at most 1): hardware t
 life carries its footprint on fewer hours. With ``use_ratio=1`` that is Boavizta's own allocation
 (``duration / hours_life_time``). Default lifetime: 4 years (Boavizta's server archetype, 35,040 h).
 
-On a VM or a container that sees part of a host, the CPU and the server around it are charged by the share of
-the CPU's threads the run saw (Boavizta's cloud-instance rule: vCPUs / platform vCPUs); the RAM and the GPUs
-the run saw are charged whole.
+The run's slice (issue 24): a row the tracker writes carries the slice its energy was charged by -- the VM's
+vCPU share, the container's CPU limit, the process tree's share, the memory the RAM channel charges, a GPU's
+MIG or process share -- and the same shares apply to the footprint (:mod:`wattwatch.carbon.embodied_slice`);
+``embodied_source`` states them (``slice=...``). A row without one (written before, or CodeCarbon's) keeps the
+older rule: on a VM whose CPU Boavizta knows, the CPU and the server around it are charged by the share of its
+threads the run saw (Boavizta's cloud-instance rule: vCPUs / platform vCPUs); the RAM and GPUs whole.
 """
 
 from __future__ import annotations
@@ -37,6 +40,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from wattwatch.carbon.embodied_data import EmbodiedData, cpu_key, load_data, match_cpu, match_gpu
+from wattwatch.carbon.embodied_slice import EmbodiedSlice
 from wattwatch.errors import ConfigurationError
 from wattwatch.result import EmissionsData
 
@@ -84,9 +88,11 @@ class Hardware:
     ram_gb: float = 0.0
     """RAM the run saw on one node, GB."""
     nodes: int = 1
+    charged: EmbodiedSlice | None = None
+    """The share of each part the run is charged (per node); ``None``: the older rule (module docstring)."""
 
     @classmethod
-    def from_emissions(cls, data: EmissionsData) -> Hardware:
+    def from_emissions(cls, data: EmissionsData, charged: EmbodiedSlice | None = None) -> Hardware:
         """The hardware a row describes (``gpu_model`` is ``"4 x NVIDIA H100 80GB HBM3, 1 x ..."``)."""
         nodes = max(1, int(data.node_count or 1))
         gpus: list[str] = []
@@ -104,6 +110,7 @@ class Hardware:
             cpu_threads=int(round((data.cpu_count or 0) / nodes)),
             ram_gb=float(data.ram_total_size or 0.0) / nodes,
             nodes=nodes,
+            charged=charged,
         )
 
 
@@ -127,8 +134,10 @@ class HardwareFootprint:
 
     parts: tuple[Part, ...]
     host_share: float
-    """Share of the CPU and the server around it charged to the run (1 unless it saw part of the host)."""
+    """Share of the server around the CPUs charged to the run (1 unless it saw part of the host)."""
     data_version: str
+    slice_rule: str = ""
+    """The slice rule applied (``embodied_source``'s ``slice=``); ``""`` for the older rule."""
 
     @property
     def kg(self) -> float:
@@ -177,6 +186,8 @@ class EmbodiedShare:
             f"use_ratio={self.use_ratio:g}",
             f"host_share={f.host_share:.3g}",
         ]
+        if f.slice_rule:
+            bits.append(f"slice={f.slice_rule}")
         if gpus:
             bits.append("gpu=" + "+".join(gpus))
         if cpus:
@@ -247,9 +258,11 @@ def _footprint(hw: Hardware, data: EmbodiedData) -> HardwareFootprint:
         label = spec["name"] if spec else f"{data.gpu_default['name']} (Boavizta archetype; {name} unknown)"
         old = by_spec.get(label)
         by_spec[label] = (spec, (old[1] if old else 0) + 1)
+    sl = hw.charged
+    gpu_share = sl.gpu_share if sl is not None else 1.0
     for label, (spec, n) in by_spec.items():
-        one = gpu_kg(spec, data)
-        parts.append(Part("gpu", label, n, one * n, one * n, one * n))
+        one = gpu_kg(spec, data) * gpu_share
+        parts.append(Part("gpu", label, n * gpu_share, one * n, one * n, one * n))
 
     cpu = match_cpu(hw.cpu_model, data)
     share = 1.0
@@ -265,10 +278,14 @@ def _footprint(hw: Hardware, data: EmbodiedData) -> HardwareFootprint:
         cpu_label = "CPU average (Boavizta archetype" + (f"; {hw.cpu_model} unknown)" if hw.cpu_model else ")")
         dies = data.cpu_default_die_mm2
     units = sockets * nodes * share
+    if sl is not None:  # the slice the run's energy was charged by (issue 24)
+        units, share = sl.cpu_sockets * nodes, sl.server_share
     cpu_kgs = [_die_and_package(d, f["cpu"]) * units for d in dies]
-    parts.append(Part("cpu", cpu_label, sockets * nodes, cpu_kgs[0], min(cpu_kgs), max(cpu_kgs)))
+    parts.append(Part("cpu", cpu_label, units, cpu_kgs[0], min(cpu_kgs), max(cpu_kgs)))
 
     ram_gb = hw.ram_gb if hw.ram_gb > 0 else float(srv["ram_module_gb"])
+    if sl is not None and sl.ram_gb is not None:
+        ram_gb = max(sl.ram_gb, 1e-3)
     modules = max(1, math.ceil(ram_gb / srv["ram_module_gb"] - 1e-9))
     dens, dens_lo, dens_hi = data.ram_density
     ram = f["ram"]
@@ -303,7 +320,9 @@ def _footprint(hw: Hardware, data: EmbodiedData) -> HardwareFootprint:
     )
     asm = f["assembly"]["impact"] * base
     parts.append(Part("assembly", "server archetype", nodes, asm, asm, asm))
-    return HardwareFootprint(parts=tuple(parts), host_share=share, data_version=data.version)
+    return HardwareFootprint(
+        parts=tuple(parts), host_share=share, data_version=data.version, slice_rule=sl.rule if sl is not None else ""
+    )
 
 
 def check_lifetime(lifetime_years: float, use_ratio: float) -> None:
@@ -346,10 +365,11 @@ def with_embodied(
     *,
     lifetime_years: float = DEFAULT_LIFETIME_YEARS,
     use_ratio: float = DEFAULT_USE_RATIO,
+    charged: EmbodiedSlice | None = None,
 ) -> EmissionsData:
-    """A copy of the row with ``embodied_emissions`` and ``embodied_source`` computed from its hardware and
-    duration (the tracker calls this for every row it writes: one footprint per hardware, then arithmetic)."""
-    share = embodied_for_run(data, lifetime_years=lifetime_years, use_ratio=use_ratio)
+    """A copy of the row with ``embodied_emissions`` and ``embodied_source`` computed from its hardware, its
+    ``charged`` slice (the shares its energy was charged by) and its duration."""
+    share = embodied_for_run(data, lifetime_years=lifetime_years, use_ratio=use_ratio, charged=charged)
     return dataclasses.replace(data, embodied_emissions=share.kg, embodied_source=share.source)
 
 
@@ -359,9 +379,10 @@ def embodied_for_run(
     lifetime_years: float = DEFAULT_LIFETIME_YEARS,
     use_ratio: float = DEFAULT_USE_RATIO,
     embodied: EmbodiedData | None = None,
+    charged: EmbodiedSlice | None = None,
 ) -> EmbodiedShare:
-    """The embodied share of the run a row describes (its hardware, its duration)."""
-    hw = Hardware.from_emissions(data)
+    """The embodied share of the run a row describes (its hardware and ``charged`` slice, its duration)."""
+    hw = Hardware.from_emissions(data, charged)
     return amortise(
         manufacture_footprint(hw, embodied), data.duration, lifetime_years=lifetime_years, use_ratio=use_ratio
     )

@@ -238,10 +238,11 @@ class Sampler:
         when this thread is already inside a read (a signal handler that interrupted it: that read stands)."""
         return self._locked_read(self._read_locked, lock_timeout_s)
 
-    def sample_slow_now(self, lock_timeout_s: float = -1) -> bool:
+    def sample_slow_now(self, lock_timeout_s: float = -1, *, hook: bool = True) -> bool:
         """Read the slow sensors now (the tracker does before each periodic row, so the row holds the host's
-        energy up to now). Returns as :meth:`sample_now`."""
-        return self._locked_read(self._read_slow_locked, lock_timeout_s)
+        energy up to now); ``hook=False`` leaves ``on_slow_read`` out (the usage meter: its means need no
+        sample at every row). Returns as :meth:`sample_now`."""
+        return self._locked_read(lambda: self._read_slow_locked(hook=hook), lock_timeout_s)
 
     def _locked_read(self, read: Callable[[], None], lock_timeout_s: float) -> bool:
         if self._reader == threading.get_ident():
@@ -316,12 +317,12 @@ class Sampler:
     def _read_fast_locked(self) -> None:
         self._read_each(self._fast)
 
-    def _read_slow_locked(self) -> None:
+    def _read_slow_locked(self, *, hook: bool = True) -> None:
         if not self._has_slow:
             return
         self._read_each(self._slow)
         t = self._slow_t = self._clock()
-        if self._on_slow_read is not None:
+        if hook and self._on_slow_read is not None:
             try:
                 self._on_slow_read(t)
             except Exception as exc:  # never into user code

@@ -262,7 +262,8 @@ class TrackerConfig:
     flush_every_s: float = option(
         DEFAULT_FLUSH_EVERY_S,
         check=_positive,
-        help="seconds between rewrites of the run's row (a kill -9 loses at most this)",
+        help="the most a kill -9 may lose, in seconds; younger runs lose less: at most max(2 s, 10 %% of the "
+        "time elapsed) (the row is written every 2 s at the start)",
     )
     log_level: str | int | None = option(
         None, check=_log_level, help="wattwatch log level (debug, info, warning, error)"

@@ -13,7 +13,6 @@ a warning too. Units: W in the time series, kWh and kg CO2eq for totals.
 from __future__ import annotations
 
 import logging
-import math
 import os
 import threading
 from collections.abc import Callable, Sequence
@@ -22,6 +21,7 @@ from typing import TYPE_CHECKING
 
 from wattwatch.measure.ledger import Ledger
 from wattwatch.result import COLUMNS, EmissionsData
+from wattwatch.run.rowtext import RowText
 from wattwatch.run.series_rows import PendingRow, SeriesRows
 from wattwatch.util.once import WarnOnce
 
@@ -32,7 +32,7 @@ if TYPE_CHECKING:
     from wattwatch.sinks.prometheus import Exporter, MetricsSource
     from wattwatch.sinks.timeseries import TimeseriesWriter
 
-__all__ = ["FlushGrid", "FreshMetrics", "Outputs", "prepare_folder"]
+__all__ = ["FlushGrid", "FreshMetrics", "LOSS_FLOOR_S", "LOSS_FRACTION", "Outputs", "loss_bound_s", "prepare_folder"]
 
 log = logging.getLogger("wattwatch")
 
@@ -56,28 +56,52 @@ def prepare_folder(output_dir: Path, output_path: Path, proc_root: str | os.Path
     finalize_stale(output_dir, proc_root=proc_root)
 
 
+LOSS_FLOOR_S = 2.0
+"""A ``kill -9`` may lose up to this many seconds however young the run (s)."""
+LOSS_FRACTION = 0.10
+"""... or up to this fraction of the time elapsed, never more than ``flush_every_s``."""
+
+
+def loss_bound_s(elapsed_s: float, period_s: float) -> float:
+    """The most of a run a ``kill -9`` at ``elapsed_s`` may lose: ``max(2 s, 10 % of elapsed)``, never more than
+    ``period_s`` (``flush_every_s``); seconds."""
+    return min(period_s, max(LOSS_FLOOR_S, LOSS_FRACTION * elapsed_s))
+
+
 class FlushGrid:
-    """When the periodic flushes happen: at the first tick at or after each point of the grid ``origin + k *
-    period_s`` (monotonic seconds). A tick that lands late does not move the grid, so flushes keep their period
-    instead of drifting by the tick's lateness at every flush (10 s flushes on 1.1 s ticks stay 10 s on
-    average, never 11 s); a ``kill -9`` loses at most one period plus one tick."""
+    """When the periodic flushes happen, so that a ``kill -9`` never loses more than :func:`loss_bound_s` of
+    the run: dense at the start (a 25 s run loses at most 2.5 s, not the 25 s a fixed 30 s period lost), then
+    every ``period_s``.
+
+    :meth:`due` is asked at every tick of the sampler: it flushes when waiting for the next tick (``tick_s``
+    later at most: the interval with its dither) would leave more than the bound unwritten. So the bound holds
+    at every instant, to the lateness of one tick; a late tick moves nothing forward that is not needed.
+    Monotonic seconds."""
 
     def __init__(self, period_s: float) -> None:
         self.period_s = period_s
         self.origin = 0.0
-        self.next_t = period_s
+        self.last = 0.0
+        """Monotonic time of the data the last flush wrote."""
+        self.tick_s = 1.0
 
-    def start(self, origin: float) -> None:
-        self.origin = origin
-        self.next_t = origin + self.period_s
+    def start(self, origin: float, tick_s: float = 1.0) -> None:
+        """The run's data is on disk as of ``origin`` (its first row); the sampler ticks at most ``tick_s``
+        apart."""
+        self.origin = self.last = origin
+        self.tick_s = tick_s
 
     def due(self, t: float) -> bool:
-        """Whether the tick at ``t`` flushes; when it does, the next grid point after ``t`` becomes due."""
-        if t < self.next_t:
+        """Whether the tick at ``t`` flushes (then the data written is as of ``t``)."""
+        after = t + self.tick_s * 1.05  # the next tick, a little late
+        if after - self.last <= loss_bound_s(after - self.origin, self.period_s):
             return False
-        k = math.floor((t - self.origin) / self.period_s) + 1
-        self.next_t = self.origin + k * self.period_s
+        self.last = t
         return True
+
+    def flushed(self, t: float) -> None:
+        """An explicit flush wrote the data as of ``t``."""
+        self.last = max(self.last, t)
 
 
 class FreshMetrics:
@@ -153,6 +177,8 @@ class Outputs:
         """Rows are taken on the sampler thread, at phase edges (the user's thread) and at the end, and computed
         there or by an explicit ``flush()``."""
         self._write_failed = False
+        self._row_text = RowText()
+        """A running row's bounded text, its steady columns converted once (:mod:`wattwatch.run.rowtext`)."""
 
     # -- life cycle ----------------------------------------------------------------------------------------
     def open(
@@ -225,7 +251,7 @@ class Outputs:
         journal = self.journal
         if journal is None:
             return
-        if journal.update(data.to_row(), COLUMNS, durable=durable):
+        if journal.update(self._row_text(data), COLUMNS, durable=durable, bounded=True):
             if self._write_failed:
                 log.warning("wattwatch: %s is writable again; the run's journal is up to date", journal.path)
             self._write_failed = False

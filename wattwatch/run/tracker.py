@@ -8,9 +8,10 @@ Life cycle
   ``Tracker(...)`` validates every option (bad input raises :class:`~wattwatch.errors.ConfigurationError`, a
   ``ValueError``, before any work). ``start()`` checks that the output folder is writable, adds to
   ``emissions.csv`` the rows of runs whose processes died there (their journals), opens the sensors, takes the
-  first reading, writes the run's journal (status ``running``) and starts the sampler thread. The journal is
-  replaced atomically on a fixed grid, every ``flush_every_s`` seconds from the start (a ``kill -9`` loses at
-  most that much; the next opener of the folder adds the row the journal held). ``stop()`` takes the last
+  first reading, writes the run's journal (status ``running``) and starts the sampler thread. The journal gets
+  the run's totals often enough that a ``kill -9`` loses at most ``max(2 s, 10 %`` of the time elapsed``)``,
+  never more than ``flush_every_s`` (every 2 s at the start; the next opener of the folder adds the row the
+  journal held). ``stop()`` takes the last
   reading and appends the run's one row to ``emissions.csv`` -- O(1) whatever the file's history, see
   :mod:`wattwatch.sinks.journal`.
 
@@ -213,7 +214,8 @@ class Tracker(TrackerSettings, RunProgress):
             self._pid = os.getpid()
             self._start_time_iso = session.start_time
             self._counters.start_projection(self.total_steps)
-            self._flushes.start(self._clock())  # before the thread starts: its first tick is not a flush
+            sampler = session.sampler  # the first row (below) is the data as of now: the flushes go from here
+            self._flushes.start(self._clock(), sampler.interval_s * (1.0 + sampler.jitter))
             session.sampler.start()
             self._state = "running"
             from wattwatch.run.process import watch_forks
@@ -262,6 +264,7 @@ class Tracker(TrackerSettings, RunProgress):
             session = self._session
             assert session is not None
             session.sampler.sample_now()
+            self._flushes.flushed(self._clock())
             data = self._recorder.combined(self._recorder.figures("running"), final=False, collective=True)
             self._recorder.write(data)
             session.outputs.flush_timeseries()
@@ -329,8 +332,8 @@ class Tracker(TrackerSettings, RunProgress):
             except Exception as exc:
                 self._warn_once(f"listener:{id(listener)}", f"wattwatch: listener failed: {exc!r}")
         if self._flushes.due(t):
-            if not session.sampler.tick_read_slow:
-                session.sampler.sample_slow_now()  # the row holds the host's energy up to now
+            if not session.sampler.tick_read_slow:  # the row holds the host's energy up to now
+                session.sampler.sample_slow_now(hook=False)  # (usage means: on their own 10 s cadence)
             session.outputs.flush_timeseries()
             with self._lock:
                 if self._state == "running":

@@ -288,6 +288,16 @@ class NvmlSensor:
                 return dict(g.share.splitter.attributed_j)
         return {}
 
+    def board_energy_j(self) -> dict[str, float]:
+        """Each process-shared board's whole energy so far (J, every process's; ``{}`` without shares): what
+        this run's share of its manufacture is measured against."""
+        out: dict[str, float] = {}
+        for g in self._gpus:
+            splitter = g.share.splitter
+            if splitter is not None:
+                out[g.channel] = sum(splitter.attributed_j.values()) + splitter.unattributed_j
+        return out
+
     def _share_of(self, nvml: ModuleType, g: _Gpu, reading: Reading) -> Reading:
         def once(key: str, msg: str, *args: object) -> None:
             self._once(g, key, msg, *args)
