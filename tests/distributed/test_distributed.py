@@ -160,10 +160,16 @@ def test_two_nodes_one_total(fake_nvml_library: Path, tmp_path: Path) -> None:
     from wattwatch.carbon.embodied import Hardware, amortise, embodied_for_run, manufacture_footprint
     from wattwatch.result import EmissionsData
 
+    from wattwatch.carbon.embodied_slice import parse_charged
+
     combined = EmissionsData.from_row(row)
-    assert float(row["embodied_emissions"]) == pytest.approx(embodied_for_run(combined).kg, rel=1e-9)
-    one_node = Hardware.from_emissions(combined)
-    one_node = Hardware(one_node.gpu_models[:2], one_node.cpu_model, one_node.cpu_threads, one_node.ram_gb, 1)
+    charged = parse_charged(row["embodied_source"])  # the slice each node is charged (issue 24), per node
+    assert charged is not None
+    assert float(row["embodied_emissions"]) == pytest.approx(embodied_for_run(combined, charged=charged).kg, rel=1e-9)
+    one_node = Hardware.from_emissions(combined, charged)
+    one_node = Hardware(
+        one_node.gpu_models[:2], one_node.cpu_model, one_node.cpu_threads, one_node.ram_gb, 1, charged=charged
+    )
     assert float(row["embodied_emissions"]) == pytest.approx(
         2 * amortise(manufacture_footprint(one_node), combined.duration).kg, rel=1e-9
     )

@@ -16,11 +16,11 @@ import pytest
 from fakesensors import ConstantPowerSensor
 
 from wattwatch import EmissionsTracker, Tracker, track
-from wattwatch.run.defaults import DEFAULT_FLUSH_EVERY_S
 from wattwatch.carbon.codecarbon_data import installed_codecarbon_data_dir
 from wattwatch.errors import ConfigurationError
 from wattwatch.measure.ledger import J_PER_KWH
 from wattwatch.result import CODECARBON_COLUMNS, COLUMNS
+from wattwatch.run.defaults import DEFAULT_FLUSH_EVERY_S
 from wattwatch.sinks.files import OsFileOps
 from wattwatch.sinks.journal import finalize_stale
 
@@ -487,27 +487,27 @@ def test_start_removes_temp_files_left_by_a_killed_writer(tmp_path: Path) -> Non
 
 
 def test_sigterm_inside_a_flush_leaves_the_interrupted_row_last(tmp_path: Path) -> None:
-    """The program's own SIGTERM handler returns normally; the signal lands while flush() is replacing the
-    run's journal (its temporary file written, not yet renamed). The handler appends the ``interrupted`` row;
-    the interrupted journal write must not survive to become a second, ``running`` row."""
+    """The program's own SIGTERM handler returns normally; the signal lands while flush() is writing the run's
+    journal (appending its line: issue 24). The handler appends the ``interrupted`` row; the interrupted journal
+    write must not survive to become a second, ``running`` row."""
     seen: list[int] = []
     previous = signal.signal(signal.SIGTERM, lambda signum, frame: seen.append(signum))
 
-    class SignalOnRename(OsFileOps):
+    class SignalOnWrite(OsFileOps):
         fired = False
 
-        def replace(self, src: str | os.PathLike[str], dst: str | os.PathLike[str]) -> None:
-            if not self.fired:
+        def write(self, fd: int, data: bytes) -> int:
+            if not self.fired and b'"status":"running"' in data:
                 self.fired = True
                 os.kill(os.getpid(), signal.SIGTERM)  # handled here, between two bytecodes of this frame
                 time.sleep(0.01)
-            super().replace(src, dst)
+            return super().write(fd, data)
 
     try:
         t = Tracker(output_dir=tmp_path, sensors=[ConstantPowerSensor()])
         t.start()
         assert t._session is not None and t._session.outputs.journal is not None
-        t._session.outputs.journal._ops = SignalOnRename()
+        t._session.outputs.journal._ops = SignalOnWrite()
         t.flush()
     finally:
         signal.signal(signal.SIGTERM, previous)

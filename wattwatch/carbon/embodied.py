@@ -138,6 +138,8 @@ class HardwareFootprint:
     data_version: str
     slice_rule: str = ""
     """The slice rule applied (``embodied_source``'s ``slice=``); ``""`` for the older rule."""
+    charged_text: str = ""
+    """The shares applied (``embodied_source``'s ``charged=``, see ``EmbodiedSlice.text``)."""
 
     @property
     def kg(self) -> float:
@@ -188,6 +190,8 @@ class EmbodiedShare:
         ]
         if f.slice_rule:
             bits.append(f"slice={f.slice_rule}")
+        if f.charged_text:
+            bits.append(f"charged={f.charged_text}")
         if gpus:
             bits.append("gpu=" + "+".join(gpus))
         if cpus:
@@ -321,7 +325,11 @@ def _footprint(hw: Hardware, data: EmbodiedData) -> HardwareFootprint:
     asm = f["assembly"]["impact"] * base
     parts.append(Part("assembly", "server archetype", nodes, asm, asm, asm))
     return HardwareFootprint(
-        parts=tuple(parts), host_share=share, data_version=data.version, slice_rule=sl.rule if sl is not None else ""
+        parts=tuple(parts),
+        host_share=share,
+        data_version=data.version,
+        slice_rule=sl.rule if sl is not None else "",
+        charged_text=sl.text if sl is not None else "",
     )
 
 

@@ -36,7 +36,7 @@ from dataclasses import dataclass
 from wattwatch.result import EmissionsData
 from wattwatch.sensors.base import ChannelInfo
 
-__all__ = ["PLATFORM_SOCKETS", "PLATFORM_THREADS", "EmbodiedSlice", "embodied_slice"]
+__all__ = ["PLATFORM_SOCKETS", "PLATFORM_THREADS", "EmbodiedSlice", "embodied_slice", "parse_charged"]
 
 PLATFORM_SOCKETS = 2
 """Sockets of Boavizta's ``platform_compute_medium`` server archetype (its ``CPU.units``)."""
@@ -61,9 +61,47 @@ class EmbodiedSlice:
     rule: str = "machine"
     """The rule, for ``embodied_source`` (``vm-vcpu/machine: 2 of 96 vCPUs``...)."""
 
+    @property
+    def text(self) -> str:
+        """The shares as ``embodied_source`` states them, readable back by :func:`parse_charged`:
+        ``cpu_sockets:0.04167,server:0.02083,ram_gb:23.540279388,gpu:1``."""
+        ram = "" if self.ram_gb is None else f"{self.ram_gb:.12g}"
+        return (
+            f"cpu_sockets:{self.cpu_sockets:.12g},server:{self.server_share:.12g},ram_gb:{ram},"
+            f"gpu:{self.gpu_share:.12g}"
+        )
+
+
+def parse_charged(source: str) -> EmbodiedSlice | None:
+    """The shares an ``embodied_source`` states (its ``charged=`` field), or ``None`` when it has none (a row
+    from before issue 24, CodeCarbon's): what ``wattwatch check`` recomputes the embodied figure with."""
+    for field in source.split("; "):
+        if field.startswith("charged="):
+            try:
+                parts = dict(p.split(":", 1) for p in field[len("charged="):].split(","))
+                ram = parts.get("ram_gb", "")
+                return EmbodiedSlice(
+                    float(parts["cpu_sockets"]), float(parts["server"]), float(ram) if ram else None,
+                    float(parts["gpu"]), _rule_of(source),
+                )  # fmt: skip
+            except (KeyError, ValueError):
+                return None
+    return None
+
+
+def _rule_of(source: str) -> str:
+    return next((f[len("slice="):] for f in source.split("; ") if f.startswith("slice=")), "")
+
 
 def _sig(x: float) -> float:
     return float(f"{x:.{_ROUND}g}")
+
+
+def _num(value: object, default: float = 0.0) -> float:
+    """A detail as a number (``default`` when it is missing or not one)."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    return default
 
 
 def _cpu_slice(cpus: Sequence[ChannelInfo], data: EmissionsData) -> tuple[float, float, str]:
@@ -77,24 +115,25 @@ def _cpu_slice(cpus: Sequence[ChannelInfo], data: EmissionsData) -> tuple[float,
     d = info.details or {}
     rule = str(d.get("slice") or info.method)
     scale = str(d.get("scale_rule", rule.split("/")[0]))
-    n_cpus = float(d.get("n_cpus") or d.get("logical_cpus") or data.cpu_count or 1)
+    n_cpus = _num(d.get("n_cpus")) or _num(d.get("logical_cpus")) or float(data.cpu_count or 1)
     if scale == "vm-slice-tdp" and d.get("host_threads_per_socket"):
-        threads = float(d["host_threads_per_socket"])  # type: ignore[arg-type]
+        threads = _num(d["host_threads_per_socket"], 1.0)
         sockets, server = n_cpus / threads, n_cpus / (PLATFORM_SOCKETS * threads)
         text = f"{rule}: {n_cpus:g} vCPUs of {threads:g}-thread host sockets"
     elif scale == "vm-vcpu":
         sockets, server = PLATFORM_SOCKETS * n_cpus / PLATFORM_THREADS, n_cpus / PLATFORM_THREADS
         text = f"{rule}: {n_cpus:g} of {PLATFORM_THREADS} vCPUs (Boavizta platform_compute_medium)"
     else:
-        sockets, server = float(d.get("sockets") or 1), 1.0
+        sockets, server = _num(d.get("sockets"), 1.0) or 1.0, 1.0
         text = f"{rule}: the machine ({sockets:g} socket(s))"
     attribution = rule.rsplit("/", 1)[-1] if "/" in rule else "machine"
     if attribution == "cgroup" and d.get("cpu_limit_used"):
-        part = min(1.0, float(d["cpu_limit_used"]) / n_cpus)  # type: ignore[arg-type]
+        limit = _num(d["cpu_limit_used"], n_cpus)
+        part = min(1.0, limit / n_cpus)
         sockets, server = sockets * part, server * part
-        text += f" x CPU limit {float(d['cpu_limit_used']):g}/{n_cpus:g}"  # type: ignore[arg-type]
+        text += f" x CPU limit {limit:g}/{n_cpus:g}"
     elif attribution == "process":
-        full_w, idle = float(d.get("tdp_w") or 0.0), float(d.get("idle_fraction") or 0.0)  # type: ignore[arg-type]
+        full_w, idle = _num(d.get("tdp_w")), _num(d.get("idle_fraction"))
         dynamic_w = full_w * (1.0 - idle)
         mean_w = data.cpu_energy * 3.6e6 / (data.pue or 1.0) / data.duration if data.duration > 0 else 0.0
         part = _sig(min(1.0, mean_w / dynamic_w)) if dynamic_w > 0 else 0.0
@@ -110,7 +149,7 @@ def _ram_gb(info: ChannelInfo | None, data: EmissionsData) -> tuple[float | None
     d = info.details or {}
     attribution = str(d.get("attribution") or d.get("slice") or "machine")
     if attribution == "process":
-        per_gib = float(d.get("watts_per_gb") or 0.0)  # type: ignore[arg-type]
+        per_gib = _num(d.get("watts_per_gb"))
         mean_w = data.ram_energy * 3.6e6 / (data.pue or 1.0) / data.duration if data.duration > 0 else 0.0
         gb = _sig(mean_w / per_gib) if per_gib > 0 else 0.0
         return gb, f"ram: the process tree's mean resident {gb:g} GB"
@@ -129,7 +168,7 @@ def _gpu_share(infos: Sequence[ChannelInfo], data: EmissionsData, board_j: Mappi
         rule = str(d.get("slice") or "whole-gpu")
         rules.add(rule)
         if rule == "mig-slice-share" and isinstance(d.get("fraction"), int | float):
-            shares.append(float(d["fraction"]))  # type: ignore[arg-type]
+            shares.append(_num(d["fraction"], 1.0))
         elif rule == "gpu-process-share":
             board = board_j.get(info.channel, 0.0)
             ours = data.gpu_energy_by_device_kwh.get(info.channel, 0.0) * 3.6e6 / (data.pue or 1.0)
