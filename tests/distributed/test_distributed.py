@@ -158,9 +158,8 @@ def test_two_nodes_one_total(fake_nvml_library: Path, tmp_path: Path) -> None:
     assert (row["gpu_count"], row["node_count"], row["rank_count"]) == ("4", "2", "4")
     # embodied CO2 of the whole run's hardware (4 GPUs, 2 servers), not of rank 0's share of it
     from wattwatch.carbon.embodied import Hardware, amortise, embodied_for_run, manufacture_footprint
-    from wattwatch.result import EmissionsData
-
     from wattwatch.carbon.embodied_slice import parse_charged
+    from wattwatch.result import EmissionsData
 
     combined = EmissionsData.from_row(row)
     charged = parse_charged(row["embodied_source"])  # the slice each node is charged (issue 24), per node

@@ -249,24 +249,28 @@ def manufacture_footprint(hw: Hardware, data: EmbodiedData | None = None) -> Har
     return _footprint(hw, data or load_data())
 
 
+def _gpu_parts(models: tuple[str, ...], data: EmbodiedData, share: float) -> list[Part]:
+    """The GPUs' parts, one per Boavizta spec matched, each GPU charged ``share`` of its footprint."""
+    by_spec: dict[str, tuple[dict[str, Any] | None, int]] = {}
+    for name in models:
+        spec = match_gpu(name, data)
+        label = spec["name"] if spec else f"{data.gpu_default['name']} (Boavizta archetype; {name} unknown)"
+        old = by_spec.get(label)
+        by_spec[label] = (spec, (old[1] if old else 0) + 1)
+    parts = []
+    for label, (spec, n) in by_spec.items():
+        one = gpu_kg(spec, data) * share
+        parts.append(Part("gpu", label, n * share, one * n, one * n, one * n))
+    return parts
+
+
 @functools.lru_cache(maxsize=64)
 def _footprint(hw: Hardware, data: EmbodiedData) -> HardwareFootprint:
     f = data.factors
     srv = data.server
     nodes = max(1, hw.nodes)
-    parts: list[Part] = []
-
-    by_spec: dict[str, tuple[dict[str, Any] | None, int]] = {}
-    for name in hw.gpu_models:
-        spec = match_gpu(name, data)
-        label = spec["name"] if spec else f"{data.gpu_default['name']} (Boavizta archetype; {name} unknown)"
-        old = by_spec.get(label)
-        by_spec[label] = (spec, (old[1] if old else 0) + 1)
     sl = hw.charged
-    gpu_share = sl.gpu_share if sl is not None else 1.0
-    for label, (spec, n) in by_spec.items():
-        one = gpu_kg(spec, data) * gpu_share
-        parts.append(Part("gpu", label, n * gpu_share, one * n, one * n, one * n))
+    parts = _gpu_parts(hw.gpu_models, data, sl.gpu_share if sl is not None else 1.0)
 
     cpu = match_cpu(hw.cpu_model, data)
     share = 1.0
