@@ -19,6 +19,7 @@ __all__ = ["COMMANDS", "build_parser", "main"]
 COMMANDS: dict[str, str] = {
     "run": "wattwatch.cli.commands.run",
     "report": "wattwatch.cli.commands.report",
+    "check": "wattwatch.cli.commands.check",
     "plot": "wattwatch.cli.commands.plot",
     "merge": "wattwatch.cli.commands.merge",
     "estimate": "wattwatch.cli.commands.estimate",

@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from wattwatch.result import EmissionsData
     from wattwatch.run.config import TrackerConfig
     from wattwatch.run.counters import Counters
+    from wattwatch.run.overlap import Overlap
     from wattwatch.run.row import RunFacts
     from wattwatch.run.session import RunSession
     from wattwatch.sensors.base import ChannelInfo
@@ -92,6 +93,8 @@ class RowRecorder:
         """The row's columns that stay put during a session (place, host, slices): computed once."""
         self._charged: EmbodiedSlice | None = None
         """The slice charged for embodied CO2, when nothing in it moves with the run."""
+        self.overlap: Overlap | None = None
+        """The run this one overlaps on the same machine (set by ``start()``), or ``None``."""
 
     def attach(self, session: RunSession) -> None:
         """Record ``session``'s run from now on (called by ``start()``, in the process that writes the rows)."""
@@ -137,6 +140,10 @@ class RowRecorder:
         data = build_emissions_data(snap, facts, status, counters=self._counters, usage=usage, static=self._static)
         if self.eval_metrics:
             data.eval_metrics = dict(self.eval_metrics)
+        overlap = self.overlap
+        if overlap is not None:  # another run measured this machine meanwhile (wattwatch.run.overlap)
+            data.overlaps_run_id = overlap.run_id
+            data.overlap_energy_kwh = overlap.energy_kwh(data.energy_consumed)
         return self.with_embodied(data)
 
     def with_embodied(self, data: EmissionsData) -> EmissionsData:

@@ -120,6 +120,10 @@ class RunSession:
             raise
         return cls(hardware, ledger, sampler, outputs, usage, start_time)
 
+    def segment_kwh(self) -> float:
+        """This process segment's energy so far (kWh, PUE applied)."""
+        return self.ledger.snapshot(carried=False).energy_kwh
+
     def close(self) -> None:
         """Close the outputs and the sensors (the ledger's totals and the usage means stay readable)."""
         self.outputs.close()

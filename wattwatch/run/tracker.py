@@ -214,6 +214,9 @@ class Tracker(TrackerSettings, RunProgress):
             self._pid = os.getpid()
             self._start_time_iso = session.start_time
             self._counters.start_projection(self.total_steps)
+            from wattwatch.run.overlap import started  # another tracker measuring this machine (issue 24)
+
+            self._recorder.overlap = started(self, self.config.environ, session.segment_kwh, self._warn_once)
             sampler = session.sampler  # the first row (below) is the data as of now: the flushes go from here
             self._flushes.start(self._clock(), sampler.interval_s * (1.0 + sampler.jitter))
             session.sampler.start()
@@ -245,6 +248,9 @@ class Tracker(TrackerSettings, RunProgress):
             session.outputs.timeseries_tick(session.ledger, final=True)
             self._state = "stopped"
             self.first_phase = "(unphased)"  # a later start() is a new run
+            from wattwatch.run.overlap import stopped
+
+            stopped(self)
             data = self._recorder.combined(self._recorder.figures(status), final=True, collective=True)
             self.final_emissions_data = data  # before writing: a signal handler's stop() returns it
             self.final_emissions_data = data = self._recorder.write_final(data)
