@@ -304,3 +304,17 @@ def test_combine_adds_the_ranks_error_bands_and_slices() -> None:
     b.data = dataclasses.replace(b.data, energy_low_kwh=None, energy_high_kwh=None)
     data, _ = combine([a, b])
     assert data.energy_low_kwh is None and data.energy_high_kwh is None
+
+
+def test_a_rank_without_energy_leaves_the_band_whole() -> None:
+    """Found by ``wattwatch check`` in this suite (issue 24): a rank with no channel (no band) set the combined
+    band's high end to its low end, so the band no longer contained the energy."""
+    from dataclasses import replace
+
+    g0 = ChannelPart("gpu", 1.0, "H100", "GPU-a")
+    a = _part(0, "n", {"gpu:0": g0})
+    a = replace(a, data=replace(a.data, energy_low_kwh=0.9, energy_high_kwh=1.1))
+    b = _part(1, "n", {})
+    data, _ = combine([a, b])
+    assert (data.energy_low_kwh, data.energy_high_kwh) == pytest.approx((0.9, 1.1))
+    assert data.energy_low_kwh <= data.energy_consumed <= data.energy_high_kwh  # type: ignore[operator]

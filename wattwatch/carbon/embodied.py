@@ -60,6 +60,7 @@ __all__ = [
     "manufacture_footprint",
     "match_cpu",
     "match_gpu",
+    "restate_embodied",
     "with_embodied",
 ]
 
@@ -383,6 +384,20 @@ def with_embodied(
     ``charged`` slice (the shares its energy was charged by) and its duration."""
     share = embodied_for_run(data, lifetime_years=lifetime_years, use_ratio=use_ratio, charged=charged)
     return dataclasses.replace(data, embodied_emissions=share.kg, embodied_source=share.source)
+
+
+def restate_embodied(data: EmissionsData) -> EmissionsData:
+    """``data`` with its embodied CO2 recomputed for its own hardware columns and duration, at the lifetime, use
+    ratio and slice its ``embodied_source`` states: a row combined from several ranks' parts keeps rank 0's
+    source but describes every rank's hardware (``wattwatch merge``). Unchanged when the source says too little."""
+    from wattwatch.carbon.embodied_slice import parse_charged
+
+    fields = dict(f.split("=", 1) for f in data.embodied_source.split("; ") if "=" in f)
+    try:
+        lifetime, ratio = float(fields["lifetime_y"]), float(fields["use_ratio"])
+    except (KeyError, ValueError):
+        return data
+    return with_embodied(data, lifetime_years=lifetime, use_ratio=ratio, charged=parse_charged(data.embodied_source))
 
 
 def embodied_for_run(

@@ -36,6 +36,7 @@ from wattwatch.util.times import utc_iso_ms
 
 __all__ = [
     "MAX_PENDING_ROWS",
+    "SEGMENT_MARK",
     "TIMESERIES_SUFFIX",
     "Series",
     "TimeseriesWriter",
@@ -46,6 +47,10 @@ __all__ = [
 TIMESERIES_SUFFIX = ".timeseries.csv"
 MAX_PENDING_ROWS = 64
 """Rows kept in memory before they are appended to the file without waiting for a flush."""
+SEGMENT_MARK = "\n#segment\n"
+"""Written before the rows of a resumed run's next process segment (issue 24: a short segment's rows could have a
+later ``elapsed_s`` than the previous one's last, and the reader did not see the resume). The newline before
+it ends a row a killed writer cut short; readers that do not know it skip it (a row with missing cells)."""
 
 
 def timeseries_path(output_dir: str | os.PathLike[str], run_id: str) -> Path:
@@ -66,6 +71,8 @@ class TimeseriesWriter:
         ]
         self._fh: IO[str] | None = None
         self._pending: list[tuple[float, float, str, Sequence[float | None], float, float]] = []
+        self._opened = False
+        """This writer opened the file before (a reopening after a deletion is not a new segment)."""
         self._phase: tuple[str | None, str] = (None, "")
         """The last phase written and its cell (sanitised and quoted: phases are user text)."""
         self.rows = 0
@@ -76,6 +83,9 @@ class TimeseriesWriter:
         self._fh = open(self.path, "a", newline="", encoding="utf-8")
         if new:
             self._fh.write(_csv_line(self.header))
+        elif not self._opened:  # another process segment of the run appends here: say where it begins
+            self._fh.write(SEGMENT_MARK)
+        self._opened = True
 
     def write(
         self,
@@ -177,7 +187,7 @@ def read_timeseries(path: str | os.PathLike[str]) -> Series:
 
     A run resumed from a checkpoint in another process appends its own segment to the same file: its
     ``elapsed_s`` starts again near 0 and its energy and CO2 count from 0 (each segment counts only its own
-    energy). Segments are joined end to end: a later segment's seconds, kWh and kg are offset by where the
+    energy); the writer marks where it begins (:data:`SEGMENT_MARK`; files from before: where time goes back). Segments are joined end to end: a later segment's seconds, kWh and kg are offset by where the
     previous one ended, so time and the cumulative figures never go backwards, the last elapsed time is the
     tracked time of every segment together, and :attr:`Series.segment_starts` says where each resume is."""
     s = Series()
@@ -189,7 +199,11 @@ def read_timeseries(path: str | os.PathLike[str]) -> Series:
         if "elapsed_s" not in (reader.fieldnames or []):
             raise ValueError(f"{path} is not a wattwatch time series (no elapsed_s column)")
         s.power_w = {c: [] for c in channels}
+        resumed = False
         for row in reader:
+            if str(row.get("timestamp") or "").startswith("#segment"):
+                resumed = bool(s.elapsed_s)  # the next row begins a new process segment
+                continue
             if None in row.values():
                 continue  # cut short (the writer was killed mid-row)
             try:
@@ -199,9 +213,10 @@ def read_timeseries(path: str | os.PathLike[str]) -> Series:
                 powers = {c: float(row[f"{c}_w"]) if row.get(f"{c}_w") else None for c in channels}
             except (KeyError, ValueError):
                 continue  # a damaged row: skipped whole, so every list stays aligned
-            if s.elapsed_s and elapsed < last_t:  # a new process segment of a resumed run
+            if s.elapsed_s and (resumed or elapsed < last_t):  # a new process segment of a resumed run
                 t_off, e_off, g_off = s.elapsed_s[-1], s.energy_kwh[-1], s.emissions_kg[-1]
                 s.segment_starts.append(t_off)
+            resumed = False
             last_t = elapsed
             s.elapsed_s.append(elapsed + t_off)
             s.energy_kwh.append(energy + e_off)
