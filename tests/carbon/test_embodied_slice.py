@@ -55,7 +55,7 @@ def test_a_2_vcpu_vm_without_gpu_is_charged_its_vcpus_not_a_whole_server(tmp_pat
     assert charged.server_share == pytest.approx(2 / PLATFORM_THREADS, rel=1e-3)
     assert charged.cpu_sockets == pytest.approx(2 * 2 / PLATFORM_THREADS, rel=1e-3)
     assert charged.ram_gb == pytest.approx(24.0)
-    assert "slice=vm-vcpu/machine: 2 of 96 vCPUs" in data.embodied_source
+    assert "slice=vm-vcpu/machine 2/96 vCPUs" in data.embodied_source
     assert "host_share=0.0208" in data.embodied_source
     whole = Hardware.from_emissions(data)  # the old rule: "AMD EPYC" unknown to Boavizta -> the whole server
     sliced = Hardware.from_emissions(data, charged)
@@ -83,7 +83,7 @@ def test_a_cpu_and_memory_limited_container_is_charged_its_limits(tmp_path: Path
     assert data.cpu_slice.endswith("/cgroup") and data.ram_slice == "cgroup"
     charged = embodied_slice(t.channel_infos, data)
     assert (charged.cpu_sockets, charged.server_share, charged.ram_gb) == pytest.approx((0.25, 0.25, 16.0))
-    assert "x CPU limit 4/16" in data.embodied_source and "ram: cgroup 16 GB" in data.embodied_source
+    assert "x limit 4/16 CPUs" in data.embodied_source and "ram cgroup 16 GB" in data.embodied_source
 
 
 def test_process_mode_and_gpu_shares_follow_the_energy_rule() -> None:

@@ -101,3 +101,17 @@ def test_segments_in_both_halves_of_a_large_file_and_shortlists(tmp_path: Path, 
     ranking, ranked = rollup.ranking_rows(5)
     assert ranked == 201 and all(rollup.run(j).data.run_id != "resumed" for j in ranking)
     assert rollup.recent_rows(1) != [i]  # its start is its first segment's, the oldest
+
+
+def test_an_earlier_segment_without_tokens_still_counts_its_energy(tmp_path: Path) -> None:
+    """The first segment counted no tokens (its row's token cell is empty): its training energy is still in the
+    run's J/token (the reader keeps training energy only for rows with tokens and reads this one again)."""
+    path = tmp_path / "emissions.csv"
+    first = _row("late", 0, 2.0, 0, "2026-01-01T00:00:00+00:00", status="failed")
+    first.tokens = None
+    _write(path, [first, _row("late", 1, 0.8, 2000, "2026-01-03T00:00:00+00:00")])
+    rollup = collect_rollup([str(path)])
+    (i,) = rollup.recent_rows(None)
+    assert rollup.value("joules_per_token", i) == pytest.approx(TRUTH_JPT)
+    doc = json.loads(_cli("report", str(path), "--json"))
+    assert doc["runs"][0]["joules_per_token"] == pytest.approx(TRUTH_JPT)

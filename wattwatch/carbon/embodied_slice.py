@@ -59,17 +59,15 @@ class EmbodiedSlice:
     gpu_share: float = 1.0
     """Mean share of each GPU the run measured."""
     rule: str = "machine"
-    """The rule, for ``embodied_source`` (``vm-vcpu/machine: 2 of 96 vCPUs``...)."""
+    """The rule, for ``embodied_source`` (``vm-vcpu/machine 2/96 vCPUs of platform_compute_medium, ram machine
+    23.54 GB, gpu whole-gpu``...)."""
 
     @property
     def text(self) -> str:
         """The shares as ``embodied_source`` states them, readable back by :func:`parse_charged`:
-        ``cpu_sockets:0.04167,server:0.02083,ram_gb:23.540279388,gpu:1``."""
+        ``cpu:0.04167,server:0.02083,ram_gb:23.540279388,gpu:1`` (CPU in sockets)."""
         ram = "" if self.ram_gb is None else f"{self.ram_gb:.12g}"
-        return (
-            f"cpu_sockets:{self.cpu_sockets:.12g},server:{self.server_share:.12g},ram_gb:{ram},"
-            f"gpu:{self.gpu_share:.12g}"
-        )
+        return f"cpu:{self.cpu_sockets:.12g},server:{self.server_share:.12g},ram_gb:{ram},gpu:{self.gpu_share:.12g}"
 
 
 def parse_charged(source: str) -> EmbodiedSlice | None:
@@ -81,7 +79,7 @@ def parse_charged(source: str) -> EmbodiedSlice | None:
                 parts = dict(p.split(":", 1) for p in field[len("charged="):].split(","))
                 ram = parts.get("ram_gb", "")
                 return EmbodiedSlice(
-                    float(parts["cpu_sockets"]), float(parts["server"]), float(ram) if ram else None,
+                    float(parts["cpu"]), float(parts["server"]), float(ram) if ram else None,
                     float(parts["gpu"]), _rule_of(source),
                 )  # fmt: skip
             except (KeyError, ValueError):
@@ -108,10 +106,10 @@ def _cpu_slice(cpus: Sequence[ChannelInfo], data: EmissionsData) -> tuple[float,
     """``(sockets, server share, rule text)`` from the CPU channels' slice detail (RAPL: one channel per
     package, the machine's)."""
     if not cpus:
-        return 1.0, 1.0, "no CPU channel: whole server"
+        return 1.0, 1.0, "cpu none: whole server"
     info = cpus[0]
     if info.method == "counter":
-        return float(len(cpus)), 1.0, f"rapl: the machine ({len(cpus)} package(s))"
+        return float(len(cpus)), 1.0, f"rapl machine {len(cpus)} packages"
     d = info.details or {}
     rule = str(d.get("slice") or info.method)
     scale = str(d.get("scale_rule", rule.split("/")[0]))
@@ -119,44 +117,44 @@ def _cpu_slice(cpus: Sequence[ChannelInfo], data: EmissionsData) -> tuple[float,
     if scale == "vm-slice-tdp" and d.get("host_threads_per_socket"):
         threads = _num(d["host_threads_per_socket"], 1.0)
         sockets, server = n_cpus / threads, n_cpus / (PLATFORM_SOCKETS * threads)
-        text = f"{rule}: {n_cpus:g} vCPUs of {threads:g}-thread host sockets"
+        text = f"{rule} {n_cpus:g} vCPUs of {threads:g}-thread sockets"
     elif scale == "vm-vcpu":
         sockets, server = PLATFORM_SOCKETS * n_cpus / PLATFORM_THREADS, n_cpus / PLATFORM_THREADS
-        text = f"{rule}: {n_cpus:g} of {PLATFORM_THREADS} vCPUs (Boavizta platform_compute_medium)"
+        text = f"{rule} {n_cpus:g}/{PLATFORM_THREADS} vCPUs of platform_compute_medium"
     else:
         sockets, server = _num(d.get("sockets"), 1.0) or 1.0, 1.0
-        text = f"{rule}: the machine ({sockets:g} socket(s))"
+        text = f"{rule} machine {sockets:g} sockets"
     attribution = rule.rsplit("/", 1)[-1] if "/" in rule else "machine"
     if attribution == "cgroup" and d.get("cpu_limit_used"):
         limit = _num(d["cpu_limit_used"], n_cpus)
         part = min(1.0, limit / n_cpus)
         sockets, server = sockets * part, server * part
-        text += f" x CPU limit {limit:g}/{n_cpus:g}"
+        text += f" x limit {limit:g}/{n_cpus:g} CPUs"
     elif attribution == "process":
         full_w, idle = _num(d.get("tdp_w")), _num(d.get("idle_fraction"))
         dynamic_w = full_w * (1.0 - idle)
         mean_w = data.cpu_energy * 3.6e6 / (data.pue or 1.0) / data.duration if data.duration > 0 else 0.0
         part = _sig(min(1.0, mean_w / dynamic_w)) if dynamic_w > 0 else 0.0
         sockets, server = sockets * part, server * part
-        text += f" x the process tree's mean CPU share {part:g}"
+        text += f" x tree's mean CPU share {part:g}"
     return sockets, server, text
 
 
 def _ram_gb(info: ChannelInfo | None, data: EmissionsData) -> tuple[float | None, str]:
     """Memory charged (GB) and its rule text, from the RAM channel."""
     if info is None:
-        return None, "ram: the row's"
+        return None, "ram row"
     d = info.details or {}
     attribution = str(d.get("attribution") or d.get("slice") or "machine")
     if attribution == "process":
         per_gib = _num(d.get("watts_per_gb"))
         mean_w = data.ram_energy * 3.6e6 / (data.pue or 1.0) / data.duration if data.duration > 0 else 0.0
         gb = _sig(mean_w / per_gib) if per_gib > 0 else 0.0
-        return gb, f"ram: the process tree's mean resident {gb:g} GB"
+        return gb, f"ram tree's mean RSS {gb:g} GB"
     charged = d.get("charged_gib")
     if isinstance(charged, int | float) and charged > 0:
-        return float(charged), f"ram: {attribution} {float(charged):.4g} GB"
-    return None, f"ram: {attribution}"
+        return float(charged), f"ram {attribution} {float(charged):.4g} GB"
+    return None, f"ram {attribution}"
 
 
 def _gpu_share(infos: Sequence[ChannelInfo], data: EmissionsData, board_j: Mapping[str, float]) -> tuple[float, str]:
@@ -178,7 +176,7 @@ def _gpu_share(infos: Sequence[ChannelInfo], data: EmissionsData, board_j: Mappi
     if not shares:
         return 1.0, ""
     mean = sum(shares) / len(shares)
-    return mean, f"gpu: {'+'.join(sorted(rules))} x{mean:.4g}"
+    return mean, f"gpu {'+'.join(sorted(rules))}" + ("" if mean == 1.0 else f" x{mean:.4g}")
 
 
 def embodied_slice(

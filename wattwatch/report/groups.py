@@ -4,7 +4,7 @@ another on the same machine (issue 24: one run, one line; the overlap counted on
 Segments: a run resumed from a checkpoint has one row per process segment, all with its run id (see
 :mod:`wattwatch.report.segments` for how they add up). Rows are told apart by a hash of their run id; only ids
 hashed more than once are compared exactly (on the run ids the rollup keeps in its order keys), so a history of
-single-segment runs costs one sorted pass over 8-byte hashes. The row standing for a run (its *head*) is its
+single-segment runs costs nothing more: only the run ids of rows with ``resumed_segments`` > 0 are candidates. The row standing for a run (its *head*) is its
 latest segment; the others are its *members*, listed with it, never alone.
 
 Overlaps: a row whose run measured the same machine while another run did (``overlaps_run_id``: a second
@@ -15,16 +15,13 @@ components and CO2 in proportion), and the report says how much.
 
 from __future__ import annotations
 
-import bisect
 import itertools
 import math
-import operator
-from array import array
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from wattwatch.report.scan import VALUES
+from wattwatch.report.scan import VALUES, RunColumns
 
 if TYPE_CHECKING:
     from wattwatch.report.rollup import Rollup
@@ -49,19 +46,12 @@ class RunGroups:
     @classmethod
     def build(cls, rollup: Rollup) -> RunGroups:
         out = cls()
-        alive_ids = array("q")
-        for k, part in enumerate(rollup.parts):
-            alive_ids.extend(itertools.compress(part.id_hashes, rollup.alive_of(k)))
-        ordered = sorted(alive_ids)
-        del alive_ids
-        twice = set(itertools.compress(ordered, map(operator.eq, ordered, itertools.islice(ordered, 1, None))))
+        twice = _ids_twice(rollup.parts)  # candidates: checked exactly (the counted rows, their run ids) below
         if twice:
             out._group(rollup, twice)
         for base, part in zip(rollup.bases, rollup.parts, strict=True):
             for n, target in part.overlaps:
-                h = hash(target)
-                j = bisect.bisect_left(ordered, h)
-                if rollup.alive[base + n] and j < len(ordered) and ordered[j] == h and _counted(rollup, target):
+                if rollup.alive[base + n] and _counted(rollup, target):
                     out.overlapping.append((base + n, target))
         return out
 
@@ -95,7 +85,7 @@ class RunGroups:
         tokens = rollup.row_value(i, "tokens")
         if not tokens > 0:  # nan (no tokens) or zero
             return math.nan
-        return math.fsum(rollup.row_value(r, "train_kwh") for r in rows) * 3.6e6 / tokens
+        return math.fsum(_train_kwh(rollup, r) for r in rows) * 3.6e6 / tokens
 
     def take_off_overlaps(self, rollup: Rollup, out: dict[str, Any]) -> float:
         """Take off the totals ``out`` the energy counted twice by runs that overlapped another counted run (each
@@ -116,6 +106,24 @@ class RunGroups:
     def heads(self, rows: Sequence[int]) -> list[int]:
         """``rows`` without the members that are not heads."""
         return [i for i in rows if i not in self.member_of]
+
+
+def _ids_twice(parts: Sequence[RunColumns]) -> set[int]:
+    """The run-id hashes that may have several rows: those of a resumed run's later segments (a run has several
+    rows only if one of them is a later segment's; each part lists them as it reads: no sort or set of every
+    hash, the report's peak memory)."""
+    return {h for part in parts for h in part.resumed_ids}
+
+
+def _train_kwh(rollup: Rollup, i: int) -> float:
+    """Row ``i``'s training energy (kWh): kept when the row has tokens, else read again (a run's earlier
+    segment that counted none)."""
+    kwh = rollup.row_value(i, "train_kwh")
+    if kwh == kwh:
+        return kwh
+    from wattwatch.report.history import per_unit_energy_kwh
+
+    return per_unit_energy_kwh(rollup.row(i).data)
 
 
 def _counted(rollup: Rollup, run_id: str) -> bool:

@@ -110,6 +110,8 @@ class Rollup:
         one.key_hashes.append(hash((data.run_id, data.resumed_segments)))
         one.id_hashes.append(hash(data.run_id))
         one.sorted_hashes.extend(one.key_hashes)
+        if data.resumed_segments:
+            one.resumed_ids.append(hash(data.run_id))
         if data.overlaps_run_id:
             one.overlaps.append((0, data.overlaps_run_id))
         one.texts += [data.status, data.project_name]

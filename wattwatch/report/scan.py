@@ -63,7 +63,8 @@ VALUES: tuple[str, ...] = (
     "train_kwh", "overlap_kwh",
 )  # fmt: skip
 """The numbers kept per row, in :attr:`RunColumns.values` order (``nan``: none -- no band, no tokens).
-``train_kwh``: the energy J/token divides (:mod:`wattwatch.measure.figures`), so a run's segments can be summed;
+``train_kwh``: the energy J/token divides (:mod:`wattwatch.measure.figures`), so a run's segments can be summed
+(``nan`` for a row without tokens: not parsed then; :class:`~wattwatch.report.groups.RunGroups` reads it again);
 ``overlap_kwh``: the row's energy while another run measured the same machine (0 without one)."""
 
 PARALLEL_MIN_BYTES = 32 << 20
@@ -87,6 +88,9 @@ class RunColumns:
     """``(row, run id)`` for rows that measured the same machine as another run (``overlaps_run_id``)."""
     sorted_hashes: array = field(default_factory=lambda: array("q"))  # type: ignore[type-arg]
     """:attr:`key_hashes` in increasing order (sorted by whoever read the range: a worker sorts its own)."""
+    resumed_ids: list[int] = field(default_factory=list)
+    """:attr:`id_hashes` of the rows of a resumed run's later segments (``resumed_segments`` > 0): a run has
+    several rows only if one of them is such a row (few: no sort of every hash is needed)."""
     flat: array = field(default_factory=lambda: array("d"))  # type: ignore[type-arg]
     """The :data:`VALUES` of each row, one row after another (see :meth:`column`, :meth:`value`)."""
     embodied_computed: bytearray = field(default_factory=bytearray)
@@ -159,7 +163,7 @@ def values_of(data: EmissionsData) -> tuple[list[float], bool]:
         data.duration, data.gpu_energy, data.cpu_energy, data.ram_energy, data.energy_consumed,
         data.emissions, data.water_consumed, emb, _NAN if low is None else low, _NAN if high is None else high,
         _NAN if jpt is None else jpt, _NAN if data.tokens is None else float(data.tokens),
-        training_energy_kwh(data.phase_energy_kwh, data.energy_consumed), overlap,
+        training_energy_kwh(data.phase_energy_kwh, data.energy_consumed) if data.tokens else _NAN, overlap,
     ], computed  # fmt: skip
 
 
@@ -211,7 +215,8 @@ def extract(
                 raise ValueError  # inf or nan somewhere (or a sum that overflows): the exact path decides
             segments = int(float(c[1])) if c[1] else 0
             tokens = int(float(c[16])) if c[16] else None
-            train = _train_kwh(c[17], v[4])
+            # training's energy only where J/token needs it (a run's other segments: read again, rarely)
+            train = _train_kwh(c[17], v[4]) if tokens and tokens > 0 else _NAN
             jpt = train * 3.6e6 / tokens if tokens and tokens > 0 else _NAN
             overlap = float(c[24]) if c[24] and c[25] else 0.0
             if overlap - overlap != 0.0:
@@ -236,6 +241,8 @@ def extract(
         put_offset(at)
         put_hash(hash((rid, segments)))
         put_id(hash(rid))
+        if segments:
+            out.resumed_ids.append(hash(rid))
         i = text_index.get(status)
         put_status(text(status) if i is None else i)
         i = text_index.get(project)
@@ -299,6 +306,7 @@ def write_columns(cols: RunColumns, fh: BinaryIO) -> None:
         "texts": cols.texts,
         "no_run_id": cols.no_run_id,
         "overlaps": cols.overlaps,
+        "resumed_ids": cols.resumed_ids,
         "skipped": cols.skipped,
         "line_notes": cols.line_notes,
         "recent": [[key.hex(), row] for key, row in cols.recent],
@@ -337,6 +345,7 @@ def read_columns(fh: BinaryIO) -> RunColumns:
     cols.texts = [str(t) for t in head["texts"]]
     cols.no_run_id = [int(i) for i in head["no_run_id"]]
     cols.overlaps = [(int(n), str(rid)) for n, rid in head["overlaps"]]
+    cols.resumed_ids = [int(h) for h in head["resumed_ids"]]
     cols.skipped = [(int(n), str(why)) for n, why in head["skipped"]]
     cols.line_notes = [(int(n), str(why)) for n, why in head["line_notes"]]
     cols.recent = [(bytes.fromhex(key), int(row)) for key, row in head["recent"]]
