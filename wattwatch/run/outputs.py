@@ -21,7 +21,6 @@ from typing import TYPE_CHECKING
 
 from wattwatch.measure.ledger import Ledger
 from wattwatch.result import COLUMNS, EmissionsData
-from wattwatch.run.rowtext import RowText
 from wattwatch.run.series_rows import PendingRow, SeriesRows
 from wattwatch.util.once import WarnOnce
 
@@ -104,6 +103,20 @@ class FlushGrid:
         self.last = max(self.last, t)
 
 
+def _row_text_maker() -> Callable[[EmissionsData], dict[str, str]]:
+    """A :class:`~wattwatch.run.rowtext.RowText`, imported when first called (a flush, not ``start()``)."""
+    made: list[Callable[[EmissionsData], dict[str, str]]] = []
+
+    def text(data: EmissionsData) -> dict[str, str]:
+        if not made:
+            from wattwatch.run.rowtext import RowText
+
+            made.append(RowText())
+        return made[0](data)
+
+    return text
+
+
 class FreshMetrics:
     """What ``/metrics`` reads: ``tracker``'s figures after a reading taken at the scrape (at most one per
     ``min_gap_s``; waits at most 0.2 s for a read in progress), so the energy counters hold the host models'
@@ -177,8 +190,9 @@ class Outputs:
         """Rows are taken on the sampler thread, at phase edges (the user's thread) and at the end, and computed
         there or by an explicit ``flush()``."""
         self._write_failed = False
-        self._row_text = RowText()
-        """A running row's bounded text, its steady columns converted once (:mod:`wattwatch.run.rowtext`)."""
+        self._row_text: Callable[[EmissionsData], dict[str, str]] | None = None
+        """A running row's bounded text, its steady columns converted once (:mod:`wattwatch.run.rowtext`); made
+        at the second row (the flushes, on the sampler thread), so ``start()`` writes its first row plainly."""
 
     # -- life cycle ----------------------------------------------------------------------------------------
     def open(
@@ -251,7 +265,13 @@ class Outputs:
         journal = self.journal
         if journal is None:
             return
-        if journal.update(self._row_text(data), COLUMNS, durable=durable, bounded=True):
+        text = self._row_text
+        if text is not None:
+            row, bounded = text(data), True
+        else:  # the first row (start()): plainly, the journal bounds it; the flushes' way from the next one
+            row, bounded = data.to_row(), False
+            self._row_text = _row_text_maker()
+        if journal.update(row, COLUMNS, durable=durable, bounded=bounded):
             if self._write_failed:
                 log.warning("wattwatch: %s is writable again; the run's journal is up to date", journal.path)
             self._write_failed = False
