@@ -262,8 +262,13 @@ def _track(args: argparse.Namespace) -> dict[str, Any]:
     a1 = time.monotonic()
     p0, m0 = time.process_time(), time.thread_time()
     deadline = a1 + args.seconds
+    checkpoints = sorted(float(x) for x in args.cpu_at.split(",") if x) if args.cpu_at else []
+    cpu_at: list[list[float]] = []
     while time.monotonic() < deadline:
         time.sleep(min(0.5, max(0.0, deadline - time.monotonic())))
+        while checkpoints and time.monotonic() - a1 >= checkpoints[0]:
+            checkpoints.pop(0)
+            cpu_at.append([time.monotonic() - a1, (time.process_time() - p0) - (time.thread_time() - m0)])
     p1, m1 = time.process_time(), time.thread_time()
     b0 = time.monotonic()
     tracker.stop()
@@ -275,6 +280,7 @@ def _track(args: argparse.Namespace) -> dict[str, Any]:
         "start": [a0, a1],
         "stop": [b0, b1],
         "gpu_j": _gpu_j(args.tool, tracker),
+        "cpu_at": cpu_at,
     }
     if args.tool == "ww":
         snap = tracker.snapshot()
@@ -296,6 +302,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--interval", type=float, default=None)
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--start-at", type=float, default=0.0, help="monotonic instant to start tracking at")
+    parser.add_argument(
+        "--cpu-at", default="", help="track: seconds into the run at which to note the tracker's CPU, comma-separated"
+    )
     parser.add_argument(
         "--after", default="", help="import-after, cycle: modules imported first, comma-separated"
     )

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 __all__ = [
+    "readme_from_results",
     "CHILD",
     "Figure",
     "ROOT",
@@ -410,6 +411,28 @@ def write_readme_table(figures: Sequence[Figure], *, command: str, path: Path = 
         "(exact truth), read by both tools:"
     )
     block = f"{TABLE_START}\n{head}\n\n{render_table(figures)}\n"
+    path.write_text(text[:start] + block + text[end:])
+    return True
+
+
+def readme_from_results(*, results: Path = RESULTS, path: Path = README) -> bool:
+    """Copy RESULTS.md's table (every figure, as its own run last wrote it) into the README's table block, with a
+    line saying so (after ``--only`` runs updated some rows); ``False`` when either is missing."""
+    if not results.exists() or not path.exists():
+        return False
+    rows = [ln for ln in results.read_text().split("\n") if ln.startswith("|")]
+    end_of_table = next((i for i, ln in enumerate(rows[2:], 2) if not ln.startswith("| ")), len(rows))
+    text = path.read_text()
+    start, end = text.find(TABLE_START), text.find(TABLE_END)
+    if start < 0 or end < start or len(rows) < 3:
+        return False
+    info = machine_info()
+    head = (
+        f"From benchmarks/RESULTS.md (each figure as its last `scripts/bench` run measured it, on {info['cpu']}, "
+        f"{info['cores']} cores, Python {info['python']}, CodeCarbon {info['codecarbon']}); GPUs are the fake NVML "
+        "board (exact truth), read by both tools:"
+    )
+    block = f"{TABLE_START}\n{head}\n\n" + "\n".join(rows[:end_of_table]) + "\n"
     path.write_text(text[:start] + block + text[end:])
     return True
 

@@ -20,17 +20,27 @@ if __package__ in (None, ""):
 from benchmarks import (
     bench_accuracy,
     bench_callback,
+    bench_check,
     bench_cpu,
     bench_flatness,
     bench_history,
     bench_import,
+    bench_kill,
     bench_multirank,
     bench_report_rows,
     bench_startup,
     bench_stop,
     bench_throughput,
 )
-from benchmarks.common import ROOT, Figure, render_table, update_results, write_readme_table, write_results
+from benchmarks.common import (
+    ROOT,
+    Figure,
+    readme_from_results,
+    render_table,
+    update_results,
+    write_readme_table,
+    write_results,
+)
 
 __all__ = ["main"]
 
@@ -80,7 +90,8 @@ def main(argv: list[str] | None = None) -> int:
         lambda: bench_startup.measure(2 if q else 9, (4,) if q else (1, 4, 8), after_rounds=1 if q else 5),
     )
     figs += _safe("2", "import time and memory", lambda: bench_import.measure(3 if q else 15, 1 if q else 5))
-    figs += _safe("4", "tracker CPU per hour", lambda: bench_cpu.measure(5 if q else 30, 1 if q else 4))
+    figs += _safe("4", "tracker CPU per hour", lambda: bench_cpu.measure(40 if q else 330, 1))
+    figs += _safe("K", "kill -9 loss", lambda: bench_kill.measure((5.0, 25.0) if q else bench_kill.KILL_AT_S))
     figs += _safe("5", "GPU energy error", lambda: bench_accuracy.measure(10 if q else 60))
     sweep: list[dict[str, float]] = []
 
@@ -123,6 +134,7 @@ def main(argv: list[str] | None = None) -> int:
         "report and merge at 200,000 rows",
         lambda: bench_report_rows.measure(2000 if q else 200_000, 1 if q else 3),
     )
+    figs += _safe("12", "check at 200,000 rows", lambda: bench_check.measure(2000 if q else 200_000, 1 if q else 3))
     figs += _safe(
         "H",
         "cost against emissions.csv history",
@@ -161,7 +173,9 @@ ONLY: dict[str, tuple[str, Callable[[bool], list[Figure]]]] = {
         lambda q: bench_startup.measure(2 if q else 9, (4,) if q else (1, 4, 8), after_rounds=1 if q else 5),
     ),
     "2": ("import time and memory", lambda q: bench_import.measure(3 if q else 15, 1 if q else 5)),
-    "4": ("tracker CPU per hour", lambda q: bench_cpu.measure(5 if q else 30, 1 if q else 4)),
+    "4": ("tracker CPU per hour", lambda q: bench_cpu.measure(40 if q else 330, 1)),
+    "K": ("kill -9 loss", lambda q: bench_kill.measure((5.0, 25.0) if q else bench_kill.KILL_AT_S)),
+    "12": ("check at 200,000 rows", lambda q: bench_check.measure(2000 if q else 200_000, 1 if q else 3)),
     "9": ("stop() p99 with every core busy", lambda q: bench_stop.measure(5 if q else 50)),
     "10": ("HF Trainer callback", lambda q: bench_callback.measure(1 if q else 5, 20)),
     "11": (
@@ -187,6 +201,8 @@ def _only(keys: list[str], quick: bool, no_write: bool, t0: float) -> int:
     if not no_write:
         command = "python benchmarks/run_all.py --only " + ",".join(keys) + (" --quick" if quick else "")
         update_results(figs, command=command, elapsed_s=elapsed)
+        if readme_from_results():
+            print(f"copied the table into {ROOT / 'README.md'}")
         print(
             f"\nupdated {', '.join(f.key for f in figs)} in {ROOT / 'benchmarks' / 'RESULTS.md'} ({elapsed:.0f} s)"
         )

@@ -241,8 +241,8 @@ class WattwatchCallback(_CarbonHooks, TrainerCallback):
         self.tracker = tracker
         self.final_emissions_data = None
         self._card_data = None
+        tracker.set_phase("train")  # before start(): the run's first second is not "(unphased)"
         tracker.start()
-        tracker.set_phase("train")
         self._count(args, state)
 
     def on_train_end(self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs: Any) -> None:

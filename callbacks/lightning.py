@@ -87,8 +87,8 @@ class WattwatchLightningCallback(pl.Callback):
             self._resume = None
         self.tracker = tracker
         self.final_emissions_data = None
+        tracker.set_phase("train")  # before start(): the run's first second is not "(unphased)"
         tracker.start()
-        tracker.set_phase("train")
 
     def on_fit_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         self._count(trainer)

@@ -10,7 +10,7 @@ Training::
             with tracker.phase("eval"):      # evaluation energy kept apart
                 evaluate()
     tracker.stop()
-    print(energy_per_unit(tracker.final_emissions_data))   # J per step / sample / token (train phase)
+    print(energy_per_unit(tracker.final_emissions_data))   # J per step / sample / token (training's energy)
 
 Inference (the number the ML.energy leaderboard ranks models by, on your own model)::
 
@@ -35,6 +35,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 from wattwatch.levers.attribution import RequestAttributor, RequestEnergy
+from wattwatch.measure.figures import inference_energy_kwh, training_energy_kwh, training_phase
 from wattwatch.measure.ledger import J_PER_KWH
 from wattwatch.result import EmissionsData
 from wattwatch.run.tracker import Tracker
@@ -103,9 +104,17 @@ class UnitEnergy:
     per_token_j: float | None
 
 
-def energy_per_unit(data: EmissionsData, phase: str = "train") -> UnitEnergy:
-    """Joules per step / sample / token: ``phase``'s energy (PUE applied) over the run's counts."""
-    energy_j = float(data.phase_energy_kwh.get(phase, 0.0)) * J_PER_KWH
+def energy_per_unit(data: EmissionsData, phase: str | None = None) -> UnitEnergy:
+    """Joules per step / sample / token: the training energy (PUE applied) over the run's counts.
+
+    ``phase=None`` (default): training's energy as every wattwatch figure takes it -- the ``train`` phase, else
+    the time no phase was named (``(unphased)``), see :mod:`wattwatch.measure.figures`; inference requests
+    (:class:`GenerationMeter`) are never in it. A phase name divides that phase's energy instead."""
+    if phase is None:
+        phase = training_phase(data.phase_energy_kwh) or ""
+        energy_j = training_energy_kwh(data.phase_energy_kwh, data.energy_consumed) * J_PER_KWH
+    else:
+        energy_j = float(data.phase_energy_kwh.get(phase, 0.0)) * J_PER_KWH
 
     def per(count: int | None) -> float | None:
         return energy_j / count if count else None
@@ -113,23 +122,29 @@ def energy_per_unit(data: EmissionsData, phase: str = "train") -> UnitEnergy:
     return UnitEnergy(phase, energy_j, per(data.steps), per(data.samples), per(data.tokens))
 
 
-def log_metrics(data: EmissionsData, *, train_phase: str = "train") -> dict[str, float]:
+def log_metrics(data: EmissionsData, *, train_phase: str | None = None) -> dict[str, float]:
     """The ``wattwatch/*`` numbers for a log line: totals so far and energy per step / sample / token.
 
     Units: ``energy_kwh`` kWh, ``emissions_kg`` kg CO2eq, ``power_w`` mean W since the start, ``*_energy_j`` J.
-    Per-unit figures divide the *training phase's* energy by the counts (evaluation and checkpoints excluded).
+    Per-unit figures divide the *training* energy by the counts (evaluation, checkpoints and inference
+    excluded; see :func:`energy_per_unit`); inference requests get ``request_energy_j`` and
+    ``generated_token_energy_j``.
     """
     out: dict[str, float] = {
         "wattwatch/energy_kwh": float(data.energy_consumed),
         "wattwatch/emissions_kg": float(data.emissions),
         "wattwatch/power_w": float(data.cpu_power + data.gpu_power + data.ram_power),
     }
-    train_j = float(data.phase_energy_kwh.get(train_phase, 0.0)) * J_PER_KWH
+    train_j = energy_per_unit(data, train_phase).energy_j
     for key, count in (("step", data.steps), ("sample", data.samples), ("token", data.tokens)):
         if count:
             out[f"wattwatch/{key}_energy_j"] = train_j / count
+    inference_j = inference_energy_kwh(data.phase_energy_kwh, data.request_phases) * J_PER_KWH
+    for key, count in (("request", data.requests), ("generated_token", data.generated_tokens)):
+        if count:
+            out[f"wattwatch/{key}_energy_j"] = inference_j / count
     for phase, kwh in sorted(data.phase_energy_kwh.items()):
-        out[f"wattwatch/{phase}_energy_kwh"] = float(kwh)
+        out[f"wattwatch/{phase.strip('()')}_energy_kwh"] = float(kwh)  # "(unphased)" -> "unphased"
     return out
 
 
@@ -170,7 +185,7 @@ class OptimizerHook:
     def remove(self) -> None:
         self._handle.remove()
 
-    def per_unit(self, phase: str = "train") -> UnitEnergy:
+    def per_unit(self, phase: str | None = None) -> UnitEnergy:
         """Live joules per step / sample / token so far (cheap, no I/O)."""
         return energy_per_unit(self.tracker.current(refresh=True), phase)
 
@@ -238,7 +253,7 @@ class GenerationMeter:
             yield req
         self.requests += n
         self.generated_tokens += int(req.tokens)
-        self.tracker.step(n, samples=n, tokens=int(req.tokens))
+        self.tracker.count_requests(n, generated_tokens=int(req.tokens), phase=self.phase)
 
     def generate(
         self,

@@ -1,5 +1,6 @@
 """Shared fixtures: the fake NVML library (tests/support/fakenvml.py), the fake amdsmi library
-(tests/support/fakeamdsmi.py) and a tiny tmpfs for the full-disk tests."""
+(tests/support/fakeamdsmi.py), a tiny tmpfs for the full-disk tests, and the check every row a test's trackers
+write must pass (``wattwatch check``'s, issue 24: a new feature cannot break an invariant silently)."""
 
 from __future__ import annotations
 
@@ -126,3 +127,37 @@ def tiny_tmpfs(tmp_path: Path) -> Iterator[Path]:
         yield mnt
     finally:
         subprocess.run(["umount", "-l", str(mnt)], capture_output=True)
+
+
+# ---------------------------------------------------------------------------------------------- every row checked
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "rows_unchecked(reason): the test writes inconsistent wattwatch rows on purpose (seeded faults, tampering); "
+        "its files are not checked",
+    )
+
+
+@pytest.fixture(autouse=True)
+def _rows_agree(request: pytest.FixtureRequest) -> Iterator[None]:
+    """After a test that used ``tmp_path``: every row wattwatch wrote under it (emissions files, journals, time
+    series) passes ``wattwatch check`` (:mod:`wattwatch.report.check`); a disagreement fails the test. Rows a
+    test made up itself (no ``wattwatch_version``) are not wattwatch's, and are left alone."""
+    yield
+    tmp = request.node.funcargs.get("tmp_path") if hasattr(request.node, "funcargs") else None
+    if tmp is None or request.node.get_closest_marker("rows_unchecked") is not None:
+        return
+    folder = Path(tmp)
+    if not folder.is_dir() or not any(folder.rglob("*.csv")) and not any(folder.rglob("*.json")):
+        return
+    from wattwatch.report.check import check_paths
+
+    try:
+        report = check_paths([str(folder)], ours_only=True)
+    except (OSError, ValueError):
+        return  # a folder the test left unreadable on purpose
+    if report.problems:
+        pytest.fail("rows written by wattwatch disagree with their energy (wattwatch check):\n" + "\n".join(
+            str(p) for p in report.problems[:20]))  # fmt: skip

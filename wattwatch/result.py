@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -124,6 +124,18 @@ class EmissionsData:
     """High end of ``energy_consumed``'s error band (kWh, PUE applied)."""
     energy_band: str = ""
     """The bands used, per component: ``gpu=nvml-counter cpu=vm-vcpu ram=tdp-model``."""
+    # -- issue 24: figures that agree with their energy (one block: other issues add theirs after it) ---------
+    requests: int | None = None
+    """Inference requests counted (``Tracker.count_requests``, ``GenerationMeter``); never training steps."""
+    generated_tokens: int | None = None
+    """Tokens those requests generated."""
+    request_phases: str = ""
+    """The phases requests were measured in, ``+``-joined: their energy is inference's (J/request)."""
+    overlaps_run_id: str = ""
+    """Another run that measured the same machine while this one ran (a second tracker in one process, a
+    tracker inside ``wattwatch run``): this run's energy during that time is also in that run's."""
+    overlap_energy_kwh: float | None = None
+    """This run's energy (kWh, PUE applied) while ``overlaps_run_id`` was running: ``report`` counts it once."""
     # -- acting on carbon (wattwatch/policy, docs/acting.md) ----------------------------------------------
     budget_kg: float | None = None
     """The run's carbon budget (kg CO2eq), when it had one; a run it stopped has status ``budget-stopped``."""
@@ -166,21 +178,22 @@ class EmissionsData:
 
         return json.dumps(self, default=lambda o: o.__dict__, sort_keys=True, indent=4)
 
-    def to_row(self) -> dict[str, str]:
-        """The CSV row: numbers as ``repr`` floats, ``None`` as empty, dicts as compact JSON."""
+    def to_row(self, names: Sequence[str] | None = None) -> dict[str, str]:
+        """The CSV row: numbers as ``repr`` floats, ``None`` as empty, dicts as compact JSON; ``names``: only
+        these columns (default: all of them)."""
         row: dict[str, str] = {}
-        for f in dataclasses.fields(self):
-            value = getattr(self, f.name)
+        for name in names if names is not None else _field_names(type(self)):
+            value = getattr(self, name)
             if value is None:
-                row[f.name] = ""
+                row[name] = ""
             elif isinstance(value, dict):
                 import json
 
-                row[f.name] = json.dumps(value, sort_keys=True, separators=(",", ":"))
+                row[name] = json.dumps(value, sort_keys=True, separators=(",", ":"))
             elif isinstance(value, float):
-                row[f.name] = repr(value)
+                row[name] = repr(value)
             else:
-                row[f.name] = str(value)
+                row[name] = str(value)
         return row
 
     @classmethod
@@ -202,6 +215,17 @@ class EmissionsData:
         if "status" not in row:
             kwargs["status"] = NO_STATUS
         return cls(**kwargs)
+
+
+_FIELD_NAMES: dict[type, tuple[str, ...]] = {}
+
+
+def _field_names(cls: type) -> tuple[str, ...]:
+    """The field names of ``cls``, looked up once (``dataclasses.fields`` builds a tuple at every call)."""
+    names = _FIELD_NAMES.get(cls)
+    if names is None:
+        names = _FIELD_NAMES[cls] = tuple(f.name for f in dataclasses.fields(cls))
+    return names
 
 
 def _parse_float(raw: str) -> float:

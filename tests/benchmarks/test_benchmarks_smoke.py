@@ -184,6 +184,7 @@ def test_readme_table_is_replaced_between_its_markers(tmp_path: Path) -> None:
     assert nomarkers.read_text() == "no table here\n"
 
 
+@pytest.mark.rows_unchecked("the benchmark's history rows are made up (realistic cells, numbers that need not agree)")
 def test_history_rows_are_realistic(tmp_path: Path) -> None:
     from benchmarks import bench_history
 
@@ -239,3 +240,20 @@ def test_html_report_section_survives_the_other_writers(tmp_path: Path) -> None:
         and "0.8 s" in path.read_text()
         and "0.7 s" not in path.read_text()
     )
+
+
+def test_check_benchmark_runs_on_consistent_rows(tmp_path: Path) -> None:
+    """Figure 12's history: rows a tracker wrote, scaled row by row, every figure still agreeing (the check
+    must recompute everything and find nothing), and the figure's harness around ``wattwatch check``."""
+    from benchmarks import bench_check
+
+    figs = bench_check.measure(rows=200, rounds=1)
+    assert [f.key for f in figs] == ["12a", "12b"] and all(f.met for f in figs)
+
+
+def test_cpu_per_hour_is_the_first_hour() -> None:
+    """Figure 4: what the first 330 s cost, then the rest of the hour at the rate of the last 30 s."""
+    from benchmarks.bench_cpu import _first_hour
+
+    marks = [[float(t), 0.01 * min(t, 100) + 0.001 * max(0, t - 100)] for t in range(10, 331, 10)]
+    assert _first_hour(marks, 30.0) == pytest.approx(marks[-1][1] + 0.001 * (3600 - 330))

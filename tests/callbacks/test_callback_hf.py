@@ -107,7 +107,7 @@ def test_tensorboard_log_history_csv_and_model_card(tmp_path: Path) -> None:
     (row,) = rows(tmp_path / "emissions.csv")
     assert row["status"] == "completed"
     phases = json.loads(row["phase_energy_kwh"])
-    assert phases["train"] > 0 and phases["eval"] > 0
+    assert phases["train"] > 0 and phases["eval"] > 0 and "(unphased)" not in phases  # the Trainer's steps: train
     assert sum(phases.values()) == pytest.approx(float(row["energy_consumed"]), rel=1e-6)
     assert int(row["steps"]) == 8 and int(row["samples"]) == 32 and int(row["tokens"]) == 8 * 4 * 16
     data = cb.final_emissions_data
@@ -202,8 +202,22 @@ def test_crash_at_25_resume_from_20_counts_both_segments(tmp_path: Path) -> None
     from wattwatch.report.history import collect_runs, totals
 
     runs, _ = collect_runs([str(tmp_path)])
-    assert len(runs) == 2
+    assert len(runs) == 1  # issue 24: one run, one line, whatever its segments
     assert totals(runs)["gpu_energy_kwh"] == pytest.approx(truth_kwh, rel=1e-6)  # steps 21-25 not lost
+    # J/step and J/token: the training energy of both segments over the run's final counts (the replayed steps
+    # 21-25 count once, their energy twice: docs/accuracy.md)
+    (run,) = runs
+    train_kwh = sum(json.loads(r["phase_energy_kwh"])["train"] for r in segments.values())
+    assert run.data.steps == 30 and run.data.tokens == int(segments["1"]["tokens"])
+    report = _report_json(tmp_path)
+    (listed,) = report["runs"]
+    assert listed["run_id"] == run_id and listed["segments"] == 2 and listed["status"] == "completed"
+    assert listed["gpu_energy_kwh"] == pytest.approx(truth_kwh, rel=1e-6)
+    assert listed["joules_per_step"] == pytest.approx(train_kwh * 3.6e6 / 30, rel=1e-9)
+    assert listed["joules_per_token"] == pytest.approx(train_kwh * 3.6e6 / run.data.tokens, rel=1e-9)
+    assert report["runs_total"] == 1 and report["totals"]["by_status"] == {"completed": 1}
+    (ranked,) = report["ranking_by_joules_per_token"]
+    assert ranked == run_id
 
     from wattwatch.sinks.timeseries import read_timeseries, timeseries_path
 
@@ -220,6 +234,18 @@ def test_crash_at_25_resume_from_20_counts_both_segments(tmp_path: Path) -> None
     png = tmp_path / "plot.png"
     assert main(["plot", run_id, "--dir", str(tmp_path), "--out", str(png)]) == 0
     assert png.stat().st_size > 10_000
+
+
+def _report_json(folder: Path) -> dict[str, Any]:
+    import contextlib
+    import io
+
+    from wattwatch.cli.main import main
+
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        assert main(["report", str(folder), "--json"]) == 0
+    return json.loads(out.getvalue())  # type: ignore[no-any-return]
 
 
 def test_callback_added_after_init_still_logs_and_closes_a_failed_run(tmp_path: Path) -> None:

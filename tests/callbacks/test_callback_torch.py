@@ -13,9 +13,15 @@ from fakesensors import ConstantPowerSensor
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 torch = pytest.importorskip("torch")
 
-from wattwatch.callbacks.torch import GenerationMeter, energy_per_unit, track_optimizer  # noqa: E402
+from wattwatch.callbacks.torch import (  # noqa: E402
+    GenerationMeter,
+    energy_per_unit,
+    log_metrics,
+    track_optimizer,
+)
 
 from wattwatch import Tracker  # noqa: E402
+from wattwatch.measure.figures import UNPHASED  # noqa: E402
 
 
 def tracker(tmp_path: Path, sensor: ConstantPowerSensor) -> Tracker:
@@ -51,7 +57,8 @@ def test_optimizer_hook_counts_and_phases(tmp_path: Path) -> None:
     opt.step()  # not counted after remove()
     assert data is not None and data.steps == 12 and data.samples == 96 and data.tokens == 288
     unit = energy_per_unit(data)
-    train_j = data.phase_energy_kwh["train"] * 3.6e6
+    assert "train" not in data.phase_energy_kwh  # no phase was named: the loop's time is unphased
+    train_j = data.phase_energy_kwh[UNPHASED] * 3.6e6
     assert unit.per_step_j == pytest.approx(train_j / 12) and unit.per_token_j == pytest.approx(train_j / 288)
     assert data.phase_energy_kwh["eval"] > 0
     assert sum(data.phase_energy_kwh.values()) == pytest.approx(data.energy_consumed, rel=1e-6)
@@ -106,6 +113,43 @@ def test_generation_meter_joules_per_token_and_request(tmp_path: Path) -> None:
     assert rep.energy_j > 0
     assert rep.joules_per_token == pytest.approx(rep.energy_j / 31)
     assert rep.joules_per_request == pytest.approx(rep.energy_j / 7)
+
+
+def test_inference_apart_from_training(tmp_path: Path) -> None:
+    """Issue 24: generation requests and tokens have their own figures; training's J/step never includes them
+    (scripts/example_torch_loop.py printed 0.0949 J/step for 0.114: 8 requests counted as steps)."""
+    transformers = pytest.importorskip("transformers")
+    torch.manual_seed(0)
+    lm = transformers.GPT2LMHeadModel(
+        transformers.GPT2Config(n_layer=1, n_head=2, n_embd=32, vocab_size=128, n_positions=64)
+    )
+    opt = torch.optim.SGD(lm.parameters(), lr=0.01)
+    t = tracker(tmp_path, ConstantPowerSensor(200.0)).start()
+    track_optimizer(opt, t, batch_size=2, tokens_per_step=2 * 5)
+    for _ in range(6):
+        ids = torch.randint(0, 128, (2, 5))
+        loss = lm(input_ids=ids, labels=ids).loss
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    lm.eval()
+    meter = GenerationMeter(t)
+    for _ in range(4):
+        meter.generate(lm, torch.randint(0, 128, (2, 5)), max_new_tokens=3, min_new_tokens=3, do_sample=False)
+    data = t.stop()
+    assert data is not None
+    assert (data.steps, data.samples, data.tokens) == (6, 12, 60)  # training only
+    assert (data.requests, data.generated_tokens, data.request_phases) == (8, 24, "inference")
+    train_j = data.phase_energy_kwh[UNPHASED] * 3.6e6
+    inference_j = data.phase_energy_kwh["inference"] * 3.6e6
+    unit = energy_per_unit(data)
+    assert unit.per_step_j == pytest.approx(train_j / 6, rel=1e-12)
+    assert unit.per_token_j == pytest.approx(train_j / 60, rel=1e-12)
+    logs = log_metrics(data)
+    assert logs["wattwatch/step_energy_j"] == pytest.approx(train_j / 6, rel=1e-12)
+    assert logs["wattwatch/request_energy_j"] == pytest.approx(inference_j / 8, rel=1e-12)
+    assert logs["wattwatch/generated_token_energy_j"] == pytest.approx(inference_j / 24, rel=1e-12)
+    assert "wattwatch/unphased_energy_kwh" in logs
 
 
 def test_track_optimizer_rejects_non_optimizer(tmp_path: Path) -> None:

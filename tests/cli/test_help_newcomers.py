@@ -53,6 +53,7 @@ _TYPOS = {
     "schedule": ["schedule", "--forecast", "f.csv", "--duration-hours", "1", "--deadline", "x", "--gpu-wats", "3"],
     "levers": ["levers", "tiny-gpt2", "--new-tokns", "4"],
     "ledger": ["ledger", "push", ".", "--dbb", "sqlite:///x.db"],
+    "check": ["check", ".", "--jsn"],
 }
 _MEANT = {
     "run": "--country-iso-code",
@@ -65,6 +66,7 @@ _MEANT = {
     "schedule": "--gpu-watts",
     "levers": "--new-tokens",
     "ledger": "--db",
+    "check": "--json",
 }
 
 

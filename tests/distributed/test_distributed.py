@@ -158,12 +158,17 @@ def test_two_nodes_one_total(fake_nvml_library: Path, tmp_path: Path) -> None:
     assert (row["gpu_count"], row["node_count"], row["rank_count"]) == ("4", "2", "4")
     # embodied CO2 of the whole run's hardware (4 GPUs, 2 servers), not of rank 0's share of it
     from wattwatch.carbon.embodied import Hardware, amortise, embodied_for_run, manufacture_footprint
+    from wattwatch.carbon.embodied_slice import parse_charged
     from wattwatch.result import EmissionsData
 
     combined = EmissionsData.from_row(row)
-    assert float(row["embodied_emissions"]) == pytest.approx(embodied_for_run(combined).kg, rel=1e-9)
-    one_node = Hardware.from_emissions(combined)
-    one_node = Hardware(one_node.gpu_models[:2], one_node.cpu_model, one_node.cpu_threads, one_node.ram_gb, 1)
+    charged = parse_charged(row["embodied_source"])  # the slice each node is charged (issue 24), per node
+    assert charged is not None
+    assert float(row["embodied_emissions"]) == pytest.approx(embodied_for_run(combined, charged=charged).kg, rel=1e-9)
+    one_node = Hardware.from_emissions(combined, charged)
+    one_node = Hardware(
+        one_node.gpu_models[:2], one_node.cpu_model, one_node.cpu_threads, one_node.ram_gb, 1, charged=charged
+    )
     assert float(row["embodied_emissions"]) == pytest.approx(
         2 * amortise(manufacture_footprint(one_node), combined.duration).kg, rel=1e-9
     )
@@ -299,3 +304,17 @@ def test_combine_adds_the_ranks_error_bands_and_slices() -> None:
     b.data = dataclasses.replace(b.data, energy_low_kwh=None, energy_high_kwh=None)
     data, _ = combine([a, b])
     assert data.energy_low_kwh is None and data.energy_high_kwh is None
+
+
+def test_a_rank_without_energy_leaves_the_band_whole() -> None:
+    """Found by ``wattwatch check`` in this suite (issue 24): a rank with no channel (no band) set the combined
+    band's high end to its low end, so the band no longer contained the energy."""
+    from dataclasses import replace
+
+    g0 = ChannelPart("gpu", 1.0, "H100", "GPU-a")
+    a = _part(0, "n", {"gpu:0": g0})
+    a = replace(a, data=replace(a.data, energy_low_kwh=0.9, energy_high_kwh=1.1))
+    b = _part(1, "n", {})
+    data, _ = combine([a, b])
+    assert (data.energy_low_kwh, data.energy_high_kwh) == pytest.approx((0.9, 1.1))
+    assert data.energy_low_kwh <= data.energy_consumed <= data.energy_high_kwh  # type: ignore[operator]

@@ -66,6 +66,7 @@ def _cut_inside_a_quoted_cell(path: Path) -> None:
     path.write_bytes(data[: quote + 8])
 
 
+@pytest.mark.rows_unchecked("the file's last row is cut inside a quoted cell on purpose (check says it cannot read it)")
 @pytest.mark.parametrize("history", [1, 1200], ids=["small-file", "file-larger-than-the-window"])
 def test_a_tail_cut_inside_a_quoted_cell_never_swallows_the_next_row(tmp_path: Path, history: int) -> None:
     """Fault: the last row of emissions.csv cut inside a quoted cell. Used to: absorb the next run's row into

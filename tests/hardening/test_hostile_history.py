@@ -139,6 +139,7 @@ def test_concurrent_runs_in_one_folder_never_lose_a_row(tmp_path: Path) -> None:
     assert len({r["run_id"] for r in table.rows}) == 30
 
 
+@pytest.mark.rows_unchecked("the journals are made up, with numbers that need not agree")
 def test_report_shows_a_live_run_and_finalises_a_dead_one_once(tmp_path: Path) -> None:
     live = _run(tmp_path, measure_power_secs=0.02)
     live.flush()

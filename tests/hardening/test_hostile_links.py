@@ -93,6 +93,7 @@ def test_journals_are_never_written_through_a_planted_folder_link(
                                      "it is a symbolic link; wattwatch refuses to use it (move it away)"]  # fmt: skip
 
 
+@pytest.mark.rows_unchecked("the run's time series is a planted link on purpose (check refuses to read it)")
 def test_a_planted_time_series_link_gets_nothing(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     """Fault: ``<run_id>.timeseries.csv`` planted as a link to the user's file. Used to: have the series appended
     to it. User sees: one warning saying the series is not written; the run's row. Not written: the victim."""

@@ -268,11 +268,14 @@ codecarbon_env = st.dictionaries(
 @FUZZ
 @given(home=config_bytes, here=config_bytes, env=codecarbon_env)
 @example(home=b"[codecarbon]\nproject_name=%(nope)s\n", here=b"\xff\xfe", env={})
+@example(home=b"", here=b"[codecarbon]\nMEASURE_POWER_SECS=\n", env={})  # an empty number: ignored
 def test_codecarbon_config_files_and_variables(folder: _Folder, home: bytes, here: bytes, env: dict[str, str]) -> None:
     """Any bytes as ~/.codecarbon.config and ./.codecarbon.config, any CODECARBON_* variables: the options
     read as strings, never an exception (an unreadable file counts as absent, as CodeCarbon's parser would
-    refuse it); the tracker options they map to are accepted or refused with one ConfigurationError."""
+    refuse it); converted as CodeCarbon does (a bad value ignored with its message), the tracker options they
+    map to are accepted or refused with one ConfigurationError."""
     from wattwatch.compat.settings import plan
+    from wattwatch.compat.values import resolve_values
 
     folder.reset()
     (folder.path / "home").mkdir(exist_ok=True)
@@ -283,7 +286,7 @@ def test_codecarbon_config_files_and_variables(folder: _Folder, home: bytes, her
     try:
         with warnings.catch_warnings():  # save_to_file=... warns as CodeCarbon's does (DeprecationWarning)
             warnings.simplefilter("ignore", DeprecationWarning)
-            plan({k: v for k, (v, _) in found.items()})
+            plan(resolve_values({}, found).values)  # as EmissionsTracker does: values converted, then mapped
     except (ConfigurationError, TypeError):
         pass
     assert folder.outside() == []

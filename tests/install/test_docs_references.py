@@ -192,8 +192,12 @@ def test_every_command_named_in_prose_has_the_options_it_shows(doc: Path) -> Non
     failures = []
     for span in _mentions(doc.read_text(encoding="utf-8")):
         words = span.split()
-        known = {o for a in _subparser(words[1])._actions for o in a.option_strings}
-        for word in words[2:]:
+        parser, rest = _subparser(words[1]), words[2:]
+        nested = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+        if nested and rest and rest[0] in nested[0].choices:  # an action: `wattwatch ledger push --db`
+            parser, rest = nested[0].choices[rest[0]], rest[1:]
+        known = {o for a in parser._actions for o in a.option_strings}
+        for word in rest:
             if word == "--":
                 break
             option = word.split("=", 1)[0].rstrip(",.;:)")

@@ -12,7 +12,7 @@ from pathlib import Path
 import pgserver
 import pytest
 
-pytest.importorskip("sqlalchemy", reason="the ledger extra is not installed (pip install 'wattwatch[ledger]')")
+pytest.importorskip("sqlalchemy", reason="the ledger extra is not installed (pip install -e '.[ledger]')")
 
 
 @pytest.fixture(scope="session")

@@ -45,12 +45,12 @@ def test_trapezoid_is_exact_for_a_ramp() -> None:
 def test_phases_split_energy_and_emissions() -> None:
     led = Ledger([GPU0], intensity=lambda wall: 100.0)
     led.add(0.0, 0.0, {"gpu:0": e(0.0)})
-    led.add(1.0, 1.0, {"gpu:0": e(3.6e6)})  # 1 kWh in train
+    led.add(1.0, 1.0, {"gpu:0": e(3.6e6)})  # 1 kWh before any phase was named
     led.set_phase("eval")
     led.add(2.0, 2.0, {"gpu:0": e(5.4e6)})  # 0.5 kWh in eval
     snap = led.snapshot()
-    assert snap.phase_energy_j == pytest.approx({"train": 3.6e6, "eval": 1.8e6})
-    assert snap.phase_emissions_g == pytest.approx({"train": 100.0, "eval": 50.0})
+    assert snap.phase_energy_j == pytest.approx({"(unphased)": 3.6e6, "eval": 1.8e6})  # nothing named first
+    assert snap.phase_emissions_g == pytest.approx({"(unphased)": 100.0, "eval": 50.0})
     assert snap.emissions_g == pytest.approx(150.0)
 
 

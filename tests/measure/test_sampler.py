@@ -100,11 +100,11 @@ def test_phase_marks_read_at_the_edge() -> None:
     led = Ledger(counter.describe())
     sampler = Sampler([counter], led, interval_s=10.0)  # the thread never ticks during the test
     sampler.start()
-    sampler.mark_phase("eval")  # +10 J to train
+    sampler.mark_phase("eval")  # +10 J to the unphased time
     sampler.mark_phase("save")  # +10 J to eval
     sampler.stop()  # +10 J to save
     snap = led.snapshot()
-    assert snap.phase_energy_j == {"train": 10.0, "eval": 10.0, "save": 10.0}
+    assert snap.phase_energy_j == {"(unphased)": 10.0, "eval": 10.0, "save": 10.0}
 
 
 def test_failing_sensor_is_a_gap_not_an_exception(caplog: pytest.LogCaptureFixture) -> None:

@@ -155,19 +155,31 @@ def test_each_periodic_row_holds_the_host_energy_up_to_its_tick(tmp_path: Path) 
         handle_signals=False, save_timeseries=False, carbon_intensity_g_per_kwh=100.0, flush_every_s=5.0,
     ).start()  # fmt: skip
     assert t._session is not None
-    for _ in range(12):
+    t._flushes.tick_s = 1.0  # the ticks the test drives (the sampler's own interval is 1e6 s)
+    flushed: list[float] = []
+    write_row = t._session.outputs.write_row
+
+    def spy(data, *, durable):  # type: ignore[no-untyped-def]
+        flushed.append(mono.t)
+        write_row(data, durable=durable)
+
+    t._session.outputs.write_row = spy  # type: ignore[method-assign]
+    for _ in range(60):
         mono.t += 1.0
         wall.t += 1.0
         t._session.sampler._tick()
-    # the slow cadence is the interval here (1e6 s): besides start and the first tick, only the flush ticks
-    # (5 s, 10 s) read the CPU model
-    assert cpu.reads == [1000.0, 1001.0, 1005.0, 1010.0]
+    # the slow cadence is the interval here (1e6 s): besides start and the first tick, only the flush ticks (every
+    # second at first, then further apart: the flush grid) read the CPU model
+    assert cpu.reads == [1000.0, 1001.0, *flushed[1:]] and len(flushed) < 60
     (entry,), _ = read_journals(tmp_path)
-    assert float(entry.row["cpu_energy"]) * 3.6e6 == pytest.approx(50.0 * 10.0, rel=1e-9)
+    assert float(entry.row["cpu_energy"]) * 3.6e6 == pytest.approx(50.0 * (flushed[-1] - 1000.0), rel=1e-9)
     t.stop()
 
 
-def test_time_series_repeats_a_slow_channel_mean_between_its_reads(tmp_path: Path) -> None:
+def test_time_series_places_a_slow_channel_between_its_reads(tmp_path: Path) -> None:
+    """Issue 24: a channel read every few rows (the host models) gets, at each row between two of its readings,
+    the energy on the line between them -- its mean power over that interval, not the previous interval's
+    repeated; rows after its latest reading (none follows yet) keep the latest mean."""
     mono = Clock(0.0)
     infos = [ChannelInfo("gpu:0", "gpu", "counter"), ChannelInfo("cpu", "cpu", "model:x", details={"interval_mean": True})]
     ledger = Ledger(infos)
@@ -184,9 +196,37 @@ def test_time_series_repeats_a_slow_channel_mean_between_its_reads(tmp_path: Pat
         if s in (1, 4):
             readings["cpu"] = Reading(30.0 if s == 1 else 60.0, POWER)  # mean since its previous read
         ledger.add(mono.t, mono.t, readings)
-        outputs.timeseries_tick(ledger)
+        outputs.timeseries_tick(ledger, t=mono.t)
     outputs.close()
     series = read_timeseries(timeseries_path(tmp_path, "r"))
+    assert series.elapsed_s == pytest.approx([1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0])
     assert series.power_w["gpu:0"] == pytest.approx([100.0] * 7)
-    assert series.power_w["cpu"] == pytest.approx([30.0, 30.0, 30.0, 60.0, 60.0, 60.0, 60.0])
-    assert series.energy_kwh[-1] * 3.6e6 == pytest.approx(700.0 + 30.0 + 60.0 * 3)
+    assert series.power_w["cpu"] == pytest.approx([30.0, 60.0, 60.0, 60.0, 60.0, 60.0, 60.0])
+    cpu_j = [30.0, 90.0, 150.0, 210.0, 210.0, 210.0, 210.0]  # rows 5-7: no later reading of the CPU yet
+    assert [e * 3.6e6 for e in series.energy_kwh] == pytest.approx([100.0 * s + c for s, c in zip(range(1, 8), cpu_j, strict=True)])
+
+
+def test_time_series_rows_are_fresh_on_a_host_without_gpus(tmp_path: Path) -> None:
+    """Issue 24: on a host whose only channels are the host models (read every 10 s), rows repeated a frozen
+    elapsed_s, power and energy for up to 10 rows; each row now has its own time and the energy at it."""
+    mono = Clock(0.0)
+    infos = [ChannelInfo("cpu", "cpu", "model:x", details={"interval_mean": True})]
+    ledger = Ledger(infos)
+    outputs = Outputs(
+        tmp_path / "emissions.csv", warn=WarnOnce(), clock=mono, wall_clock=lambda: 1.7e9 + mono.t,
+        timeseries_every_s=1.0,
+    )  # fmt: skip
+    outputs.open(run_id="r", channels=["cpu"], t0=0.0, timeseries=True, prometheus_port=None,
+                 prometheus_host="", metrics=None)  # type: ignore[arg-type]  # fmt: skip
+    ledger.add(0.0, 0.0, {"cpu": Reading(10.0, POWER)})
+    for s in range(1, 21):
+        mono.t = float(s)
+        if s % 10 == 0:
+            ledger.add(mono.t, mono.t, {"cpu": Reading(10.0 * s / 10, POWER)})  # 10 W, then 20 W means
+        outputs.timeseries_tick(ledger, t=mono.t)
+    outputs.flush_timeseries()
+    series = read_timeseries(timeseries_path(tmp_path, "r"))
+    assert series.elapsed_s == pytest.approx([float(s) for s in range(1, 21)])
+    assert series.power_w["cpu"] == pytest.approx([10.0] * 10 + [20.0] * 10)
+    assert [e * 3.6e6 for e in series.energy_kwh] == pytest.approx([10.0 * s if s <= 10 else 100.0 + 20.0 * (s - 10) for s in range(1, 21)])
+    outputs.close()

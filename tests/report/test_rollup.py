@@ -14,7 +14,8 @@ import pytest
 
 from wattwatch.cli.main import main
 from wattwatch.report.history import collect_runs, totals
-from wattwatch.report.rollup import Rollup, collect_rollup
+from wattwatch.report.rollup import Rollup, collect_rollup, hash_twice
+from wattwatch.report.rollup_lists import _shortlist
 from wattwatch.report.scan import scan_table
 from wattwatch.result import CODECARBON_COLUMNS, COLUMNS, EmissionsData
 from wattwatch.sinks.emissions_file import append_row, companion_path
@@ -301,10 +302,10 @@ def test_the_readers_shortlists_pick_the_same_runs(tmp_path: Path) -> None:
     for keep in (3, 5, 40):
         rollup = collect_rollup([str(path)], keep=keep, min_parallel_bytes=0, threads=_one_thread)
         assert len(rollup.parts) == 2
-        assert rollup._shortlist("recent") is not None
+        assert _shortlist(rollup, "recent") is not None
         _same_as_collect_runs([str(path)], rollup)
     tied = collect_rollup([str(path)], keep=1, min_parallel_bytes=0, threads=_one_thread)
-    assert any(p.tied for p in tied.parts) and tied._shortlist("cheapest") is None
+    assert any(p.tied for p in tied.parts) and _shortlist(tied, "cheapest") is None
     _same_as_collect_runs([str(path)], tied)
     old, _ = collect_runs([str(path)])
     best = min((r for r in old if r.data.tokens), key=lambda r: (_jpt(r.data), r.data.start_time))
@@ -446,11 +447,12 @@ def test_a_run_in_both_halves_of_one_file_counts_once(tmp_path: Path) -> None:
     _write(path, [_data(i, rng) for i in range(20)])
     _write(path, [_data(2, rng, timestamp="2027-03-03T00:00:00+00:00", status="completed")])  # run 2, later
     rollup = collect_rollup([str(path)], keep=5, min_parallel_bytes=0, threads=_one_thread)
-    assert len(rollup.parts) == 2 and rollup._hash_twice()
+    assert len(rollup.parts) == 2 and hash_twice(rollup.parts, len(rollup.alive))
     assert rollup.count == 20
     _same_as_collect_runs([str(path)], rollup)
     single = collect_rollup([str(path)], keep=5, min_parallel_bytes=1 << 30)
-    assert len(single.parts) == 1 and single._hash_twice()  # the same run twice in one range
+    assert len(single.parts) == 1 and hash_twice(single.parts, len(single.alive))  # the same run twice in one range
     clean = tmp_path / "clean.csv"
     _write(clean, [_data(i, rng) for i in range(20)])
-    assert not collect_rollup([str(clean)], min_parallel_bytes=0, threads=_one_thread)._hash_twice()
+    clean_rollup = collect_rollup([str(clean)], min_parallel_bytes=0, threads=_one_thread)
+    assert not hash_twice(clean_rollup.parts, len(clean_rollup.alive))

@@ -15,6 +15,7 @@ from fakesensors import ConstantPowerSensor
 
 from wattwatch import Tracker
 from wattwatch.carbon.embodied import Hardware, amortise, manufacture_footprint
+from wattwatch.carbon.embodied_slice import embodied_slice
 from wattwatch.errors import ConfigurationError
 
 
@@ -39,15 +40,18 @@ def test_four_fake_h100s_row_has_the_hardware_share(tmp_path: Path, fake_nvml: C
         time.sleep(0.2)
     data = t.final_emissions_data
     assert data is not None and data.gpu_model == "4 x NVIDIA H100 80GB HBM3"
+    charged = embodied_slice(t.channel_infos, data)  # the slice its energy was charged by (this host's rule)
     hw = Hardware(
         gpu_models=("NVIDIA H100 80GB HBM3",) * 4,
         cpu_model=data.cpu_model,
         cpu_threads=int(data.cpu_count),
         ram_gb=data.ram_total_size,
+        charged=charged,
     )
     expected = amortise(manufacture_footprint(hw), data.duration, lifetime_years=5, use_ratio=0.5)
     assert data.embodied_emissions == pytest.approx(expected.kg, rel=1e-12)
-    # a 4 x H100 host's manufacture (about 2.8 t CO2eq here: 4 x 575 kg of GPUs) over 5 y at half use
+    assert f"slice={charged.rule}" in data.embodied_source
+    # a 4 x H100 host's manufacture (4 x 575 kg of GPUs, charged whole) over 5 y at half use
     assert expected.footprint.kg > 4 * 575
     assert data.embodied_emissions == pytest.approx(expected.footprint.kg * data.duration / (5 * 8760 * 3600 * 0.5))
     assert "lifetime_y=5; use_ratio=0.5" in data.embodied_source and "gpu=NVIDIA H100 SXM 80GB" in data.embodied_source

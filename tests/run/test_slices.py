@@ -96,7 +96,8 @@ def test_container_row_says_cgroup(tmp_path: Path) -> None:
     d = t.final_emissions_data
     assert d is not None
     assert d.cpu_method == "model:tdp/cgroup" and d.ram_method == "model:ram-0.375w-per-gib/cgroup"
-    assert d.ram_power == pytest.approx(0.5 * 0.375, rel=1e-2)  # the container's 0.5 GiB, not the host's
+    # issue 24: the memory the container holds (its 1 GiB limit), not the host's, nor the 0.5 GiB it uses now
+    assert d.ram_power == pytest.approx(1.0 * 0.375, rel=1e-2)
 
 
 def test_gpu_share_row_is_an_estimate(

@@ -21,7 +21,7 @@ import pytest
 from fakeamdsmi import Constant, FakeAmdGpu, FakeAmdSmi
 
 from wattwatch.sensors.amd import STUCK_S, AmdSmiSensor
-from wattwatch.sensors.base import ENERGY, POWER
+from wattwatch.sensors.base import ENERGY, POWER, Reading
 
 Rig = Callable[..., FakeAmdSmi]
 
@@ -132,16 +132,40 @@ def test_a_counter_that_stops_answering_falls_back_to_power(fake_amdsmi: Rig, ca
     assert "stopped answering" in caplog.text
 
 
-def test_a_frozen_counter_under_load_is_abandoned_for_power(fake_amdsmi: Rig) -> None:
+def test_a_frozen_counter_under_load_is_a_gap_then_abandoned_for_power(fake_amdsmi: Rig) -> None:
+    """Issue 24: while the counter stands still under load its readings are gaps (they counted 0 J: up to 5 s
+    lost, no gap recorded); once frozen for STUCK_S the power path takes over and the ledger fills the stretch at
+    the first power reading, recording the gap."""
+    from wattwatch.measure.ledger import Ledger
+
     rig = fake_amdsmi([FakeAmdGpu(trace=(Constant(220.0),), counter_frozen_after_s=0.0)])
     sensor = _sensor(rig)
+    ledger = Ledger(sensor.describe())
     # The sensor's clock is the ``t`` it is given: no sleeping needed to pass STUCK_S.
-    assert sensor.read(100.0)["gpu:0"].kind == ENERGY
-    assert sensor.read(101.0)["gpu:0"].kind == ENERGY
-    assert sensor.read(101.0 + STUCK_S - 0.1)["gpu:0"].kind == ENERGY
-    reading = sensor.read(102.0 + STUCK_S)["gpu:0"]
-    assert reading.kind == POWER and reading.value == 220.0
+    times = [100.0, 101.0, 101.0 + STUCK_S - 0.1, 102.0 + STUCK_S]
+    reads = []
+    for t in times:
+        got = sensor.read(t)
+        reads.append(got)
+        ledger.add(t, t, {k: Reading(r.value, r.kind) for k, r in got.items()}, ["gpu:0"])
+    assert reads[0]["gpu:0"].kind == ENERGY
+    assert reads[1] == {} and reads[2] == {}  # gaps, not 0 J
+    assert reads[3]["gpu:0"].kind == POWER and reads[3]["gpu:0"].value == 220.0
     assert sensor.describe()[0].details["method_changed_from"] == "counter"
+    ch = ledger.snapshot().channels["gpu:0"]
+    assert ch.energy_j == pytest.approx(220.0 * (2.0 + STUCK_S))  # the frozen stretch filled at 220 W
+    assert ch.gap_count == 1 and ch.gap_s == pytest.approx(2.0 + STUCK_S)
+
+
+def test_a_counter_restart_is_warned(fake_amdsmi: Rig, caplog: pytest.LogCaptureFixture) -> None:
+    rig = fake_amdsmi([FakeAmdGpu(trace=(Constant(200.0),), energy_offset_uj=5e9)])
+    sensor = _sensor(rig)
+    sensor.read(time.monotonic())
+    rig.change([FakeAmdGpu(trace=(Constant(200.0),), energy_offset_uj=5e9, counter_reset_at_s=time.monotonic() - rig.t0)])
+    time.sleep(0.05)
+    with caplog.at_level(logging.WARNING):
+        sensor.read(time.monotonic())
+    assert "energy counter went back" in caplog.text
 
 
 def test_a_transient_counter_glitch_is_a_gap_and_costs_no_energy(fake_amdsmi: Rig, caplog: pytest.LogCaptureFixture) -> None:
@@ -336,7 +360,7 @@ def test_rocm_visibility_variables(fake_amdsmi: Rig, environ: dict[str, str], ex
     sensor = _sensor(rig, environ=environ)
     assert sensor.channels() == expected
     if not expected:
-        assert "selects no AMD GPU" in (sensor.unavailable_reason or "")
+        assert "hides every AMD GPU this machine has (4" in (sensor.unavailable_reason or "")  # said: issue 24
 
 
 def test_visibility_indices_follow_hip_order_not_amdsmi_order(fake_amdsmi: Rig) -> None:

@@ -152,7 +152,9 @@ def test_container_ram_is_its_memory_not_the_hosts(tmp_path: Path, version: int)
     fake.set_memory(10 * GIB, 2 * GIB)
     sensor = RamModelSensor("machine", watts_per_gb=0.375, cgroup=slice_)
     assert sensor.method == "model:ram-0.375w-per-gib/cgroup"
-    assert sensor.read(0.0)["ram"].value == pytest.approx(8 * 0.375)
+    # issue 24: the memory the container holds (its 16 GiB limit), not the 8 GiB it uses now
+    assert sensor.read(0.0)["ram"].value == pytest.approx(16 * 0.375)
+    assert sensor.describe()[0].details["charged_gib"] == pytest.approx(16.0)
     sensor.close()
 
 

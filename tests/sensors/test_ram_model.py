@@ -1,11 +1,10 @@
-"""RamModelSensor: memory in use, not installed; bounded on a huge idle host."""
+"""RamModelSensor: the memory the slice holds (installed, a container's limit, a process's resident set)."""
 
 from __future__ import annotations
 
 import logging
 import os
 from pathlib import Path
-from types import SimpleNamespace
 
 import pytest
 
@@ -23,17 +22,20 @@ def test_figure_is_codecarbon_3w_per_8gb() -> None:
     assert WATTS_PER_GIB == pytest.approx(3.0 / 8.0)
 
 
-def test_huge_idle_host_is_not_billed_for_installed_memory() -> None:
-    """2 TiB installed, 16 GiB in use (and 1 TiB of reclaimable page cache): 6 W, not 768 W."""
-    tib = 1024 * GIB
-    vm = SimpleNamespace(total=2 * tib, available=2 * tib - 16 * GIB, free=tib - 16 * GIB, cached=tib)
-    assert machine_used_bytes(lambda: vm) == 16 * GIB
-    sensor = RamModelSensor("machine", used_bytes=lambda: machine_used_bytes(lambda: vm))
+def test_machine_mode_charges_the_installed_memory(tmp_path: Path) -> None:
+    """Issue 24: DRAM draws its background power for every installed gigabyte; a 24 GiB VM using 0.5 GiB is
+    charged 24 GiB x 0.375 W (9 W), not 0.2 W for what is in use."""
+    (tmp_path / "meminfo").write_text(
+        f"MemTotal:       {24 * 1024 * 1024} kB\nMemFree:        1000 kB\nMemAvailable:   {int(23.5 * 1024 * 1024)} kB\n"
+    )
+    sensor = RamModelSensor("machine", proc_root=tmp_path)
     assert isinstance(sensor, Sensor)
     reading = sensor.read(0.0)["ram"]
-    assert reading.kind == POWER
-    assert reading.value == pytest.approx(6.0)
-    assert 2048 * WATTS_PER_GIB == pytest.approx(768.0)  # what billing installed memory would claim
+    assert reading.kind == POWER and reading.value == pytest.approx(24 * WATTS_PER_GIB)
+    (info,) = sensor.describe()
+    assert info.details["charged_gib"] == pytest.approx(24.0) and "crucial.com" in str(info.details["source"])
+    assert info.details["unit"] == "W per GiB installed"
+    sensor.close()
 
 
 def test_machine_used_bytes_on_this_host_is_bounded() -> None:
@@ -43,11 +45,11 @@ def test_machine_used_bytes_on_this_host_is_bounded() -> None:
     assert 0 < used <= psutil.virtual_memory().total
 
 
-def test_linear_in_use_and_custom_figure() -> None:
-    used = {"b": 0}
-    sensor = RamModelSensor("machine", watts_per_gb=1.0, used_bytes=lambda: used["b"])
+def test_linear_in_the_charged_memory_and_custom_figure() -> None:
+    charged = {"b": 0}
+    sensor = RamModelSensor("machine", watts_per_gb=1.0, charged_bytes=lambda: charged["b"])
     assert sensor.read(0.0)["ram"].value == 0.0
-    used["b"] = 3 * GIB
+    charged["b"] = 3 * GIB
     assert sensor.read(1.0)["ram"].value == pytest.approx(3.0)
     (info,) = sensor.describe()
     assert info.component == "ram" and info.method == "model:ram-1w-per-gib/machine"
@@ -55,7 +57,7 @@ def test_linear_in_use_and_custom_figure() -> None:
 
 
 def test_default_method_name() -> None:
-    assert RamModelSensor(used_bytes=lambda: 0).method == "model:ram-0.375w-per-gib/machine"
+    assert RamModelSensor(charged_bytes=lambda: 0).method == "model:ram-0.375w-per-gib/machine"
 
 
 def test_process_mode_reads_this_process_rss() -> None:
@@ -75,7 +77,7 @@ def test_failure_is_a_gap_logged_once(caplog: pytest.LogCaptureFixture) -> None:
     def broken() -> int:
         raise OSError("no /proc/meminfo")
 
-    sensor = RamModelSensor(used_bytes=broken)
+    sensor = RamModelSensor(charged_bytes=broken)
     with caplog.at_level(logging.WARNING):
         assert sensor.read(0.0) == {} and sensor.read(1.0) == {}
     assert len(caplog.records) == 1
@@ -89,15 +91,19 @@ def test_bad_configuration_raises() -> None:
 
 
 def test_meminfo_reader_and_fallback(tmp_path: Path) -> None:
-    from wattwatch.sensors.ram import GIB, RamModelSensor, parse_meminfo_used
+    from wattwatch.sensors.ram import GIB, RamModelSensor, parse_meminfo_total, parse_meminfo_used
 
     (tmp_path / "meminfo").write_text(
         "MemTotal:       2147483648 kB\nMemFree:        1000 kB\nMemAvailable:   2130706432 kB\n"
     )
     used = parse_meminfo_used((tmp_path / "meminfo").read_bytes())
     assert used == (2147483648 - 2130706432) * 1024  # 16 GiB in use on a 2 TiB host
+    total = parse_meminfo_total((tmp_path / "meminfo").read_bytes())
+    assert total == 2147483648 * 1024
     sensor = RamModelSensor("machine", proc_root=tmp_path)
-    assert sensor.read(0.0)["ram"].value == pytest.approx(used / GIB * sensor.watts_per_gb)
-    (tmp_path / "meminfo").write_text("MemTotal: 1 kB\n")
+    assert sensor.read(0.0)["ram"].value == pytest.approx(total / GIB * sensor.watts_per_gb)  # installed: 768 W
+    (tmp_path / "meminfo").write_text("MemFree: 1 kB\n")
+    with pytest.raises(ValueError):
+        parse_meminfo_total((tmp_path / "meminfo").read_bytes())
     with pytest.raises(ValueError):
         parse_meminfo_used((tmp_path / "meminfo").read_bytes())

@@ -241,3 +241,86 @@ def test_journal_names_are_safe_and_distinct(tmp_path: Path) -> None:
     a.update(_row("same-id", kwh=1.0), COLUMNS)
     b.update(_row("same-id", kwh=2.0), COLUMNS)
     assert sorted(e.row["energy_consumed"] for e in read_journals(tmp_path)[0]) == ["1.0", "2.0"]
+
+
+class _CountingOps(OsFileOps):
+    """Real system calls, counted (how a flush writes: one append, no new file, no rename)."""
+
+    def __init__(self) -> None:
+        self.calls: list[str] = []
+
+    def open(self, path: str | os.PathLike[str], flags: int, mode: int = 0o666) -> int:
+        self.calls.append("open")
+        return super().open(path, flags, mode)
+
+    def replace(self, src: str | os.PathLike[str], dst: str | os.PathLike[str]) -> None:
+        self.calls.append("replace")
+        super().replace(src, dst)
+
+    def write(self, fd: int, data: bytes) -> int:
+        self.calls.append("write")
+        return super().write(fd, data)
+
+
+def test_a_flush_appends_one_line_and_the_last_whole_line_stands(tmp_path: Path) -> None:
+    """Issue 24: a flush is one append on the open journal (no temporary file, no rename: ~30 us instead of
+    ~1 ms on ext4), and a reader takes the last whole record, so a line cut short by a kill is never read."""
+    ops = _CountingOps()
+    j = RunJournal(tmp_path, "emissions.csv", "run-a", ops=ops)
+    assert j.update(_row("run-a", kwh=0.1), COLUMNS)  # the first write creates the file atomically
+    assert ops.calls.count("replace") == 1
+    ops.calls.clear()
+    for i in range(2, 6):
+        assert j.update(_row("run-a", kwh=0.1 * i), COLUMNS)
+    assert ops.calls == ["write"] * 4  # one write per flush
+    assert read_journal(j.path).row["energy_consumed"] == repr(0.1 * 5)
+    with open(j.path, "ab") as fh:  # a record cut short, as a kill in the middle of a write leaves it
+        fh.write(b'{"format":"wattwatch.journal","version":1,"run_id":"run-a","row":{"energy_consu')
+    assert read_journal(j.path).row["energy_consumed"] == repr(0.1 * 5)
+    finalize_stale(tmp_path)  # our own, live: left alone
+    outcome = j.finish(_row("run-a", "completed", 1.0), COLUMNS)
+    assert outcome.saved and not j.path.exists()
+    (row,) = read_table(tmp_path / "emissions.csv").rows
+    assert row["energy_consumed"] == "1.0"
+
+
+def test_the_journal_stays_small_and_survives_deletion(tmp_path: Path) -> None:
+    """Past COMPACT_BYTES the journal is replaced by its last record; deleted under the writer (the folder
+    cleaned mid-run), it is made again at the next flush instead of appending to a file nobody can see."""
+    from wattwatch.sinks.journal import COMPACT_BYTES
+
+    j = RunJournal(tmp_path, "emissions.csv", "run-b")
+    sizes = []
+    for i in range(200):
+        assert j.update(_row("run-b", kwh=float(i)), COLUMNS)
+        sizes.append(j.path.stat().st_size)
+    assert max(sizes) <= COMPACT_BYTES and len(j.path.read_bytes().splitlines()) < 200
+    assert read_journal(j.path).row["energy_consumed"] == "199.0"
+    j.path.unlink()
+    assert j.update(_row("run-b", kwh=500.0), COLUMNS)
+    assert read_journal(j.path).row["energy_consumed"] == "500.0"
+    j.finish(_row("run-b", "completed", 501.0), COLUMNS)
+
+
+def test_a_failed_append_is_followed_by_a_whole_rewrite(tmp_path: Path) -> None:
+    """A write that fails half-way (disk full) leaves a torn line: the next flush replaces the file rather than
+    append after it (a line glued to a torn one would never read)."""
+
+    class FailOnce(OsFileOps):
+        failed = False
+
+        def write(self, fd: int, data: bytes) -> int:
+            if not self.failed and b'"energy_consumed":"2.0"' in data:
+                self.failed = True
+                super().write(fd, data[:50])
+                raise OSError(errno.ENOSPC, "No space left on device")
+            return super().write(fd, data)
+
+    j = RunJournal(tmp_path, "emissions.csv", "run-c", ops=FailOnce())
+    assert j.update(_row("run-c", kwh=1.0), COLUMNS)
+    assert not j.update(_row("run-c", kwh=2.0), COLUMNS) and "space" in j.last_error
+    assert read_journal(j.path).row["energy_consumed"] == "1.0"
+    assert j.update(_row("run-c", kwh=3.0), COLUMNS)
+    assert read_journal(j.path).row["energy_consumed"] == "3.0"
+    assert len(j.path.read_bytes().splitlines()) == 1
+    j.finish(_row("run-c", "completed", 3.0), COLUMNS)

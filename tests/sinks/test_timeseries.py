@@ -105,3 +105,20 @@ def test_a_failed_flush_drops_its_rows_instead_of_keeping_them(tmp_path: Path) -
     with pytest.raises(OSError):
         w.flush()
     w.close()  # nothing left to write: no second error
+
+
+def test_a_resumed_segment_is_joined_even_when_its_time_does_not_go_back(tmp_path: Path) -> None:
+    """Issue 24: two short segments, the second's first row later (0.21 s) than the first's last (0.2 s): the
+    reader took them for one segment and the series ended at the second's energy alone (half the run's)."""
+    path = tmp_path / "r.timeseries.csv"
+    first = TimeseriesWriter(path, ["gpu:0"])
+    first.write(0.0, 0.2, "train", [100.0], 0.5, 0.05)
+    first.close()
+    with open(path, "a") as fh:
+        fh.write("2026-01-01T00:00:00.000Z,0.3,tr")  # the first process was killed mid-row
+    second = TimeseriesWriter(path, ["gpu:0"])
+    second.write(1.0, 0.21, "train", [100.0], 0.4, 0.04)
+    second.close()
+    s = read_timeseries(path)
+    assert s.elapsed_s == pytest.approx([0.2, 0.41]) and s.energy_kwh == pytest.approx([0.5, 0.9])
+    assert s.segment_starts == pytest.approx([0.2])

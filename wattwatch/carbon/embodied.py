@@ -22,9 +22,12 @@ The run's share is ``duration / (lifetime x use ratio)`` (at most 1): hardware t
 life carries its footprint on fewer hours. With ``use_ratio=1`` that is Boavizta's own allocation
 (``duration / hours_life_time``). Default lifetime: 4 years (Boavizta's server archetype, 35,040 h).
 
-On a VM or a container that sees part of a host, the CPU and the server around it are charged by the share of
-the CPU's threads the run saw (Boavizta's cloud-instance rule: vCPUs / platform vCPUs); the RAM and the GPUs
-the run saw are charged whole.
+The run's slice (issue 24): a row the tracker writes carries the slice its energy was charged by -- the VM's
+vCPU share, the container's CPU limit, the process tree's share, the memory the RAM channel charges, a GPU's
+MIG or process share -- and the same shares apply to the footprint (:mod:`wattwatch.carbon.embodied_slice`);
+``embodied_source`` states them (``slice=...``). A row without one (written before, or CodeCarbon's) keeps the
+older rule: on a VM whose CPU Boavizta knows, the CPU and the server around it are charged by the share of its
+threads the run saw (Boavizta's cloud-instance rule: vCPUs / platform vCPUs); the RAM and GPUs whole.
 """
 
 from __future__ import annotations
@@ -37,6 +40,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from wattwatch.carbon.embodied_data import EmbodiedData, cpu_key, load_data, match_cpu, match_gpu
+from wattwatch.carbon.embodied_slice import EmbodiedSlice
 from wattwatch.errors import ConfigurationError
 from wattwatch.result import EmissionsData
 
@@ -56,6 +60,7 @@ __all__ = [
     "manufacture_footprint",
     "match_cpu",
     "match_gpu",
+    "restate_embodied",
     "with_embodied",
 ]
 
@@ -84,9 +89,11 @@ class Hardware:
     ram_gb: float = 0.0
     """RAM the run saw on one node, GB."""
     nodes: int = 1
+    charged: EmbodiedSlice | None = None
+    """The share of each part the run is charged (per node); ``None``: the older rule (module docstring)."""
 
     @classmethod
-    def from_emissions(cls, data: EmissionsData) -> Hardware:
+    def from_emissions(cls, data: EmissionsData, charged: EmbodiedSlice | None = None) -> Hardware:
         """The hardware a row describes (``gpu_model`` is ``"4 x NVIDIA H100 80GB HBM3, 1 x ..."``)."""
         nodes = max(1, int(data.node_count or 1))
         gpus: list[str] = []
@@ -104,6 +111,7 @@ class Hardware:
             cpu_threads=int(round((data.cpu_count or 0) / nodes)),
             ram_gb=float(data.ram_total_size or 0.0) / nodes,
             nodes=nodes,
+            charged=charged,
         )
 
 
@@ -127,8 +135,12 @@ class HardwareFootprint:
 
     parts: tuple[Part, ...]
     host_share: float
-    """Share of the CPU and the server around it charged to the run (1 unless it saw part of the host)."""
+    """Share of the server around the CPUs charged to the run (1 unless it saw part of the host)."""
     data_version: str
+    slice_rule: str = ""
+    """The slice rule applied (``embodied_source``'s ``slice=``); ``""`` for the older rule."""
+    charged_text: str = ""
+    """The shares applied (``embodied_source``'s ``charged=``, see ``EmbodiedSlice.text``)."""
 
     @property
     def kg(self) -> float:
@@ -177,6 +189,10 @@ class EmbodiedShare:
             f"use_ratio={self.use_ratio:g}",
             f"host_share={f.host_share:.3g}",
         ]
+        if f.slice_rule:
+            bits.append(f"slice={f.slice_rule}")
+        if f.charged_text:
+            bits.append(f"charged={f.charged_text}")
         if gpus:
             bits.append("gpu=" + "+".join(gpus))
         if cpus:
@@ -234,22 +250,28 @@ def manufacture_footprint(hw: Hardware, data: EmbodiedData | None = None) -> Har
     return _footprint(hw, data or load_data())
 
 
+def _gpu_parts(models: tuple[str, ...], data: EmbodiedData, share: float) -> list[Part]:
+    """The GPUs' parts, one per Boavizta spec matched, each GPU charged ``share`` of its footprint."""
+    by_spec: dict[str, tuple[dict[str, Any] | None, int]] = {}
+    for name in models:
+        spec = match_gpu(name, data)
+        label = spec["name"] if spec else f"{data.gpu_default['name']} (Boavizta archetype; {name} unknown)"
+        old = by_spec.get(label)
+        by_spec[label] = (spec, (old[1] if old else 0) + 1)
+    parts = []
+    for label, (spec, n) in by_spec.items():
+        one = gpu_kg(spec, data) * share
+        parts.append(Part("gpu", label, n * share, one * n, one * n, one * n))
+    return parts
+
+
 @functools.lru_cache(maxsize=64)
 def _footprint(hw: Hardware, data: EmbodiedData) -> HardwareFootprint:
     f = data.factors
     srv = data.server
     nodes = max(1, hw.nodes)
-    parts: list[Part] = []
-
-    by_spec: dict[str, tuple[dict[str, Any] | None, int]] = {}
-    for name in hw.gpu_models:
-        spec = match_gpu(name, data)
-        label = spec["name"] if spec else f"{data.gpu_default['name']} (Boavizta archetype; {name} unknown)"
-        old = by_spec.get(label)
-        by_spec[label] = (spec, (old[1] if old else 0) + 1)
-    for label, (spec, n) in by_spec.items():
-        one = gpu_kg(spec, data)
-        parts.append(Part("gpu", label, n, one * n, one * n, one * n))
+    sl = hw.charged
+    parts = _gpu_parts(hw.gpu_models, data, sl.gpu_share if sl is not None else 1.0)
 
     cpu = match_cpu(hw.cpu_model, data)
     share = 1.0
@@ -265,10 +287,14 @@ def _footprint(hw: Hardware, data: EmbodiedData) -> HardwareFootprint:
         cpu_label = "CPU average (Boavizta archetype" + (f"; {hw.cpu_model} unknown)" if hw.cpu_model else ")")
         dies = data.cpu_default_die_mm2
     units = sockets * nodes * share
+    if sl is not None:  # the slice the run's energy was charged by (issue 24)
+        units, share = sl.cpu_sockets * nodes, sl.server_share
     cpu_kgs = [_die_and_package(d, f["cpu"]) * units for d in dies]
-    parts.append(Part("cpu", cpu_label, sockets * nodes, cpu_kgs[0], min(cpu_kgs), max(cpu_kgs)))
+    parts.append(Part("cpu", cpu_label, units, cpu_kgs[0], min(cpu_kgs), max(cpu_kgs)))
 
     ram_gb = hw.ram_gb if hw.ram_gb > 0 else float(srv["ram_module_gb"])
+    if sl is not None and sl.ram_gb is not None:
+        ram_gb = max(sl.ram_gb, 1e-3)
     modules = max(1, math.ceil(ram_gb / srv["ram_module_gb"] - 1e-9))
     dens, dens_lo, dens_hi = data.ram_density
     ram = f["ram"]
@@ -303,7 +329,13 @@ def _footprint(hw: Hardware, data: EmbodiedData) -> HardwareFootprint:
     )
     asm = f["assembly"]["impact"] * base
     parts.append(Part("assembly", "server archetype", nodes, asm, asm, asm))
-    return HardwareFootprint(parts=tuple(parts), host_share=share, data_version=data.version)
+    return HardwareFootprint(
+        parts=tuple(parts),
+        host_share=share,
+        data_version=data.version,
+        slice_rule=sl.rule if sl is not None else "",
+        charged_text=sl.text if sl is not None else "",
+    )
 
 
 def check_lifetime(lifetime_years: float, use_ratio: float) -> None:
@@ -346,11 +378,26 @@ def with_embodied(
     *,
     lifetime_years: float = DEFAULT_LIFETIME_YEARS,
     use_ratio: float = DEFAULT_USE_RATIO,
+    charged: EmbodiedSlice | None = None,
 ) -> EmissionsData:
-    """A copy of the row with ``embodied_emissions`` and ``embodied_source`` computed from its hardware and
-    duration (the tracker calls this for every row it writes: one footprint per hardware, then arithmetic)."""
-    share = embodied_for_run(data, lifetime_years=lifetime_years, use_ratio=use_ratio)
+    """A copy of the row with ``embodied_emissions`` and ``embodied_source`` computed from its hardware, its
+    ``charged`` slice (the shares its energy was charged by) and its duration."""
+    share = embodied_for_run(data, lifetime_years=lifetime_years, use_ratio=use_ratio, charged=charged)
     return dataclasses.replace(data, embodied_emissions=share.kg, embodied_source=share.source)
+
+
+def restate_embodied(data: EmissionsData) -> EmissionsData:
+    """``data`` with its embodied CO2 recomputed for its own hardware columns and duration, at the lifetime, use
+    ratio and slice its ``embodied_source`` states: a row combined from several ranks' parts keeps rank 0's
+    source but describes every rank's hardware (``wattwatch merge``). Unchanged when the source says too little."""
+    from wattwatch.carbon.embodied_slice import parse_charged
+
+    fields = dict(f.split("=", 1) for f in data.embodied_source.split("; ") if "=" in f)
+    try:
+        lifetime, ratio = float(fields["lifetime_y"]), float(fields["use_ratio"])
+    except (KeyError, ValueError):
+        return data
+    return with_embodied(data, lifetime_years=lifetime, use_ratio=ratio, charged=parse_charged(data.embodied_source))
 
 
 def embodied_for_run(
@@ -359,9 +406,10 @@ def embodied_for_run(
     lifetime_years: float = DEFAULT_LIFETIME_YEARS,
     use_ratio: float = DEFAULT_USE_RATIO,
     embodied: EmbodiedData | None = None,
+    charged: EmbodiedSlice | None = None,
 ) -> EmbodiedShare:
-    """The embodied share of the run a row describes (its hardware, its duration)."""
-    hw = Hardware.from_emissions(data)
+    """The embodied share of the run a row describes (its hardware and ``charged`` slice, its duration)."""
+    hw = Hardware.from_emissions(data, charged)
     return amortise(
         manufacture_footprint(hw, embodied), data.duration, lifetime_years=lifetime_years, use_ratio=use_ratio
     )

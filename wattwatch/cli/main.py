@@ -21,6 +21,7 @@ __all__ = ["COMMANDS", "PIPE_CLOSED_EXIT", "build_parser", "main"]
 COMMANDS: dict[str, str] = {
     "run": "wattwatch.cli.commands.run",
     "report": "wattwatch.cli.commands.report",
+    "check": "wattwatch.cli.commands.check",
     "plot": "wattwatch.cli.commands.plot",
     "merge": "wattwatch.cli.commands.merge",
     "estimate": "wattwatch.cli.commands.estimate",
@@ -133,6 +134,8 @@ def _main(argv: Sequence[str] | None) -> int:
         return 2
     try:
         return int(args._run(args) or 0)
+    except BrokenPipeError:
+        raise  # the reader of our output is gone (``| head``): main() ends quietly
     except (UsageError, ValueError, OSError) as exc:  # a file that cannot be read or written: one line too
         from wattwatch.util.terminal import say
 

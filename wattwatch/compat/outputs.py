@@ -131,7 +131,7 @@ def codecarbon_output_class(name: str, method: OutputMethod) -> Any:
         import codecarbon.output as cc_output
     except ImportError:
         raise ConfigurationError(
-            f"OutputMethod.{method.name} uses CodeCarbon's {name}: `pip install 'wattwatch[codecarbon]'`, "
+            f"OutputMethod.{method.name} uses CodeCarbon's {name}: `pip install codecarbon` (wattwatch's [codecarbon] extra), "
             "or leave it out of output_methods"
         ) from None
     return getattr(cc_output, name)

@@ -158,7 +158,9 @@ class _Sums:
         # The error band of the channels kept: the part's band in proportion (None once a part has none).
         low, high = p.data.energy_low_kwh, p.data.energy_high_kwh
         if self.band_low is None or self.band_high is None or low is None or high is None:
-            self.band_low = self.band_high = None if own > 0 else self.band_low
+            if own > 0:  # a part with energy and no band: the run's band is unknown
+                self.band_low = self.band_high = None
+            # (a part without energy adds nothing: each end keeps its own sum -- it set both to the low one)
         else:
             self.band_low += low * share
             self.band_high += high * share

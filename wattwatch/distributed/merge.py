@@ -102,6 +102,7 @@ def merge_directories(
     tracker's ``start()`` would (journals of gone processes become rows). Raises ``FileNotFoundError`` when no
     part file is found.
     """
+    from wattwatch.carbon.embodied import restate_embodied
     from wattwatch.result import COLUMNS
     from wattwatch.sinks.emissions_file import append_row
     from wattwatch.sinks.files import atomic_write_text
@@ -126,6 +127,7 @@ def merge_directories(
     out: list[EmissionsData] = []
     for key in sorted(runs):
         data, nodes = combine(runs[key])
+        data = restate_embodied(data)  # the whole run's hardware, not rank 0's (its slice and life as stated)
         markers = [folder / ROW_MARKER for folder in sorted(folders_of[key])]
         if write and not any(_written_to(m, output_path) for m in markers):
             outcome = append_row(output_path, data.to_row(), COLUMNS)

@@ -35,7 +35,7 @@ def _import_sqlalchemy() -> None:
         import sqlalchemy  # noqa: F401
     except ImportError:
         raise LedgerError(
-            "the ledger needs its extra: pip install 'wattwatch[ledger]' (SQLAlchemy, psycopg, platformdirs)"
+            "the ledger needs wattwatch's [ledger] extra (SQLAlchemy, psycopg, platformdirs): pip install -e '.[ledger]' in wattwatch's clone"
         ) from None
 
 
@@ -79,7 +79,7 @@ def open_engine(url: LedgerURL, *, connect_timeout_s: float = CONNECT_TIMEOUT_S)
     try:
         import psycopg  # noqa: F401
     except ImportError:
-        raise LedgerError("PostgreSQL needs psycopg 3: pip install 'wattwatch[ledger]'") from None
+        raise LedgerError("PostgreSQL needs psycopg 3: pip install -e '.[ledger]' in wattwatch's clone") from None
     engine = sa.create_engine(
         url.sqlalchemy,
         connect_args={"connect_timeout": max(1, round(connect_timeout_s)), "application_name": "wattwatch"},

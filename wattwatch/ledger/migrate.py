@@ -52,7 +52,7 @@ def _record(conn: sa.Connection, version: int) -> None:
 def _newer(where: str, found: int, version: int) -> LedgerError:
     return LedgerError(
         f"the ledger {where or 'database'} has schema version {found}, newer than this wattwatch knows "
-        f"({version}): upgrade wattwatch here (pip install -U 'wattwatch[ledger]') to write to it"
+        f"({version}): upgrade wattwatch here (git pull in its clone, then pip install -U -e '.[ledger]') to write to it"
     )
 
 

@@ -165,7 +165,7 @@ def open_sink(text: str, warn: Callable[[str, str], None], folder: str) -> Ledge
         import importlib.util
 
         if importlib.util.find_spec("sqlalchemy") is None:
-            raise LedgerError("the ledger needs its extra: pip install 'wattwatch[ledger]'")
+            raise LedgerError("the ledger needs wattwatch's [ledger] extra: pip install -e '.[ledger]' in wattwatch's clone")
     except LedgerError as exc:
         warn("ledger", f"wattwatch: no ledger for this run ({exc}); its row is in the CSV only")
         return None

@@ -101,7 +101,7 @@ def default_sqlite_path() -> str:
         from platformdirs import user_data_dir
     except ImportError:
         raise LedgerError(
-            "the ledger needs its extra: pip install 'wattwatch[ledger]' (SQLAlchemy, psycopg, platformdirs)"
+            "the ledger needs wattwatch's [ledger] extra (SQLAlchemy, psycopg, platformdirs): pip install -e '.[ledger]' in wattwatch's clone"
         ) from None
     return os.path.join(user_data_dir("wattwatch", appauthor=False), "ledger.db")
 

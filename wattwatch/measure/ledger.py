@@ -29,6 +29,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
+from wattwatch.measure.figures import UNPHASED
 from wattwatch.sensors.base import ENERGY, ChannelInfo, Reading
 
 __all__ = [
@@ -38,6 +39,7 @@ __all__ = [
     "LedgerSnapshot",
     "J_PER_KWH",
     "LedgerLiveView",
+    "read_carried",
 ]
 
 J_PER_KWH = 3.6e6
@@ -169,7 +171,7 @@ class Ledger:
         self,
         infos: Sequence[ChannelInfo],
         *,
-        phase: str = "train",
+        phase: str = UNPHASED,
         intensity: Callable[[float], float] | None = None,
         pue: float = 1.0,
         max_gaps: int = 100,
@@ -221,8 +223,9 @@ class Ledger:
     def add(self, t: float, wall: float, readings: Mapping[str, Reading], expected: Sequence[str] = ()) -> None:
         """Fold one read into the totals.
 
-        ``t`` is the monotonic time of the read (s), ``wall`` the matching unix time (s). ``expected`` names the
-        channels this read was supposed to return: those missing from ``readings`` open (or extend) a gap.
+        ``t`` is the monotonic time of the read (s), ``wall`` the matching unix time (s); a reading with its own
+        ``t`` (taken at its own moment within the read) is folded at that time. ``expected`` names the channels
+        this read was supposed to return: those missing from ``readings`` open (or extend) a gap.
         """
         with self._lock:
             self._samples += 1
@@ -236,7 +239,13 @@ class Ledger:
                 ch = self._channels.get(name)
                 if ch is None:
                     continue
-                self._fold(ch, t, wall, reading)
+                rt = reading.t
+                if rt is None:
+                    self._fold(ch, t, wall, reading)
+                else:  # stamped by the sensor at its own call: the wall time moves with it
+                    self._fold(ch, rt, wall + (rt - t), reading)
+                    if rt > self._last_t:
+                        self._last_t = rt
 
     def _open_gap(self, name: str, t: float) -> None:
         ch = self._channels.get(name)
@@ -414,36 +423,7 @@ class Ledger:
 
         Raises ``ValueError`` for a state this version cannot read.
         """
-        if not isinstance(state, Mapping) or state.get("version") != _STATE_VERSION:
-            raise ValueError(
-                f"cannot resume from this ledger state (version {state.get('version') if isinstance(state, Mapping) else '?'}, "
-                f"expected {_STATE_VERSION}); start a new run instead"
-            )
-        try:
-            channels = {
-                str(name): {
-                    "component": str(c["component"]),
-                    "method": str(c["method"]),
-                    "energy_j": float(c["energy_j"]),
-                    "phase_energy_j": {str(p): float(e) for p, e in dict(c["phase_energy_j"]).items()},
-                    "samples": int(c["samples"]),
-                    "gap_count": int(c["gap_count"]),
-                    "gap_s": float(c["gap_s"]),
-                    "resets": int(c["resets"]),
-                }
-                for name, c in dict(state["channels"]).items()
-            }
-            carried = {
-                "segments": int(state["segments"]),
-                "duration_s": float(state["duration_s"]),
-                "emissions_g": float(state["emissions_g"]),
-                "phase_emissions_g": {str(p): float(g) for p, g in dict(state["phase_emissions_g"]).items()},
-                "samples": int(state["samples"]),
-                "gap_count": int(state["gap_count"]),
-                "channels": channels,
-            }
-        except (KeyError, TypeError, ValueError) as exc:
-            raise ValueError(f"corrupt ledger state ({exc!r}); start a new run instead") from exc
+        carried = read_carried(state)
         with self._lock:
             self._carried = carried
 
@@ -459,3 +439,39 @@ class Ledger:
         ledger = cls(infos, **kwargs)
         ledger.load_dict(state)
         return ledger
+
+
+def read_carried(state: Mapping[str, Any]) -> dict[str, Any]:
+    """The totals of earlier segments as :meth:`Ledger.to_dict` saved them, checked and typed (what the ledger
+    keeps as carried). Raises ``ValueError`` for a state this version cannot read."""
+    if not isinstance(state, Mapping) or state.get("version") != _STATE_VERSION:
+        raise ValueError(
+            f"cannot resume from this ledger state (version {state.get('version') if isinstance(state, Mapping) else '?'}, "
+            f"expected {_STATE_VERSION}); start a new run instead"
+        )
+    try:
+        channels = {
+            str(name): {
+                "component": str(c["component"]),
+                "method": str(c["method"]),
+                "energy_j": float(c["energy_j"]),
+                "phase_energy_j": {str(p): float(e) for p, e in dict(c["phase_energy_j"]).items()},
+                "samples": int(c["samples"]),
+                "gap_count": int(c["gap_count"]),
+                "gap_s": float(c["gap_s"]),
+                "resets": int(c["resets"]),
+            }
+            for name, c in dict(state["channels"]).items()
+        }
+        carried = {
+            "segments": int(state["segments"]),
+            "duration_s": float(state["duration_s"]),
+            "emissions_g": float(state["emissions_g"]),
+            "phase_emissions_g": {str(p): float(g) for p, g in dict(state["phase_emissions_g"]).items()},
+            "samples": int(state["samples"]),
+            "gap_count": int(state["gap_count"]),
+            "channels": channels,
+        }
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ValueError(f"corrupt ledger state ({exc!r}); start a new run instead") from exc
+    return carried

@@ -111,6 +111,7 @@ class Sampler:
     ``slow`` (a subset of ``sensors``) are read by the thread every ``slow_every_s`` seconds only, and by every
     synchronous read; ``on_slow_read(t)`` runs after each read of them, under the read lock (the usage meter
     samples there). Their readings must integrate exactly at that cadence (see the module doc).
+    ``on_phase_edge(t)`` runs inside :meth:`mark_phase`, after the edge's reading and before the switch.
     """
 
     def __init__(
@@ -128,6 +129,7 @@ class Sampler:
         slow: Collection[Sensor] = (),
         slow_every_s: float = SLOW_INTERVAL_S,
         on_slow_read: Callable[[float], object] | None = None,
+        on_phase_edge: TickHook | None = None,
     ) -> None:
         self._sensors = list(sensors)
         slow_ids = {id(s) for s in slow}
@@ -139,6 +141,7 @@ class Sampler:
         self._on_slow_read = on_slow_read
         self.after_read: Callable[[], object] | None = None
         """Runs after every read, under the read lock (the live total of :mod:`wattwatch.measure.live`)."""
+        self._on_phase_edge = on_phase_edge
         self._has_slow = bool(self._slow) or on_slow_read is not None
         self._slow_t: float | None = None
         """Monotonic time of the latest read of the slow sensors."""
@@ -217,11 +220,17 @@ class Sampler:
         self._thread.start()
 
     def mark_phase(self, phase: str) -> None:
-        """Read now, so the interval before belongs to the old phase, then switch the ledger to ``phase``."""
+        """Read now, so the interval before belongs to the old phase, then switch the ledger to ``phase``
+        (``on_phase_edge(t)`` runs in between, the old phase's last moment: the time series takes a row there)."""
         with self._lock:
             self._reader = threading.get_ident()
             try:
                 self._read_locked()
+                if self._on_phase_edge is not None:
+                    try:
+                        self._on_phase_edge(self._clock())
+                    except Exception as exc:  # never into user code
+                        self._warn_once("on_phase_edge", f"wattwatch: phase-edge task failed: {exc!r}")
                 self._ledger.set_phase(phase)
             finally:
                 self._reader = None
@@ -231,10 +240,11 @@ class Sampler:
         when this thread is already inside a read (a signal handler that interrupted it: that read stands)."""
         return self._locked_read(self._read_locked, lock_timeout_s)
 
-    def sample_slow_now(self, lock_timeout_s: float = -1) -> bool:
+    def sample_slow_now(self, lock_timeout_s: float = -1, *, hook: bool = True) -> bool:
         """Read the slow sensors now (the tracker does before each periodic row, so the row holds the host's
-        energy up to now). Returns as :meth:`sample_now`."""
-        return self._locked_read(self._read_slow_locked, lock_timeout_s)
+        energy up to now); ``hook=False`` leaves ``on_slow_read`` out (the usage meter: its means need no
+        sample at every row). Returns as :meth:`sample_now`."""
+        return self._locked_read(lambda: self._read_slow_locked(hook=hook), lock_timeout_s)
 
     def _locked_read(self, read: Callable[[], None], lock_timeout_s: float) -> bool:
         if self._reader == threading.get_ident():
@@ -309,12 +319,12 @@ class Sampler:
     def _read_fast_locked(self) -> None:
         self._read_each(self._fast)
 
-    def _read_slow_locked(self) -> None:
+    def _read_slow_locked(self, *, hook: bool = True) -> None:
         if not self._has_slow:
             return
         self._read_each(self._slow)
         t = self._slow_t = self._clock()
-        if self._on_slow_read is not None:
+        if hook and self._on_slow_read is not None:
             try:
                 self._on_slow_read(t)
             except Exception as exc:  # never into user code

@@ -10,7 +10,7 @@ seconds, joules per token, grams CO2eq per kWh.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +28,7 @@ __all__ = [
     "joules_per_token",
     "kwh_text",
     "mass_text",
+    "merge_segments",
     "per_unit_energy_kwh",
     "row_intensity",
     "run_json",
@@ -79,10 +80,12 @@ class ReportRun:
 
 
 def per_unit_energy_kwh(data: EmissionsData) -> float:
-    """The energy per-step/sample/token figures divide: the ``train`` phase's when the run has one (evaluation
-    and checkpoints excluded, as the callbacks' ``wattwatch/*_energy_j`` logs), else the run's; kWh, PUE applied."""
-    train = data.phase_energy_kwh.get("train")
-    return float(train) if train is not None and train > 0 else float(data.energy_consumed)
+    """The energy per-step/sample/token figures divide: training's (the ``train`` phase, else the unphased
+    time, else the run's; evaluation, checkpoints and inference excluded, as the callbacks' logs), kWh, PUE
+    applied: :func:`wattwatch.measure.figures.training_energy_kwh`."""
+    from wattwatch.measure.figures import training_energy_kwh
+
+    return training_energy_kwh(data.phase_energy_kwh, data.energy_consumed)
 
 
 def embodied_kg(data: EmissionsData) -> tuple[float, bool]:
@@ -183,10 +186,38 @@ def collect_runs(paths: list[str]) -> tuple[list[ReportRun], list[str]]:
         for data, where in runs_from_parts(Path(raw)):
             if data.run_id and not any(k[0] == data.run_id for k in by_id):
                 add(data, where, True, str(where))
-    runs = sorted(
-        (by_id[k][1] for k in order), key=lambda r: (r.data.start_time or r.data.timestamp, r.data.run_id)
-    )
-    return runs, notes
+    return merge_segments([by_id[k][1] for k in order]), notes
+
+
+def merge_segments(rows: list[ReportRun]) -> list[ReportRun]:
+    """One run per run id (issue 24: one run, one line): a resumed run's segment rows combined
+    (:func:`wattwatch.report.segments.combine_segments`; the file is the last segment's), rows without a run id
+    each their own run; in ``wattwatch report``'s order (by the run's start, then run id)."""
+    from wattwatch.report.segments import combine_segments, segment_order
+
+    by_run: dict[str, list[ReportRun]] = {}
+    alone: list[ReportRun] = []
+    for r in rows:
+        if r.data.run_id:
+            by_run.setdefault(r.data.run_id, []).append(r)
+        else:
+            alone.append(r)
+    runs = alone
+    for segments in by_run.values():
+        segments.sort(key=lambda r: segment_order(r.data))
+        start = min((r.data.start_time or r.data.timestamp) for r in segments)
+        data = combine_segments([r.data for r in segments])
+        if len(segments) > 1 and not data.start_time:
+            data = replace(data, start_time=start)
+        runs.append(ReportRun(data, segments[-1].path))
+    return sorted(runs, key=lambda r: (_first_start(r, by_run), r.data.run_id))
+
+
+def _first_start(r: ReportRun, by_run: dict[str, list[ReportRun]]) -> str:
+    segments = by_run.get(r.data.run_id) if r.data.run_id else None
+    if not segments:
+        return r.data.start_time or r.data.timestamp
+    return min(s.data.start_time or s.data.timestamp for s in segments)
 
 
 def journal_folders(paths: list[str]) -> list[Path]:
@@ -233,19 +264,28 @@ def totals(runs: list[ReportRun]) -> dict[str, Any]:
     status: dict[str, int] = {}
     for r in runs:
         status[r.data.status] = status.get(r.data.status, 0) + 1
-    energy = math.fsum(r.data.energy_consumed for r in runs)
-    kg = math.fsum(r.data.emissions for r in runs)
+    ids = {r.data.run_id for r in runs if r.data.run_id}
+    overlapping = [r.data for r in runs if r.data.overlaps_run_id in ids and r.data.overlap_energy_kwh]
+
+    def total(name: str) -> float:  # the energy two runs measured at once, counted once (issue 24)
+        twice = (getattr(d, name) * min(1.0, d.overlap_energy_kwh / d.energy_consumed) for d in overlapping
+                 if d.energy_consumed > 0 and d.overlap_energy_kwh)  # fmt: skip
+        return math.fsum(getattr(r.data, name) for r in runs) - math.fsum(twice)
+
+    energy = total("energy_consumed")
+    kg = total("emissions")
     return {
         "runs": len(runs),
         "by_status": status,
         "duration_s": math.fsum(r.data.duration for r in runs),
-        "gpu_energy_kwh": math.fsum(r.data.gpu_energy for r in runs),
-        "cpu_energy_kwh": math.fsum(r.data.cpu_energy for r in runs),
-        "ram_energy_kwh": math.fsum(r.data.ram_energy for r in runs),
+        "gpu_energy_kwh": total("gpu_energy"),
+        "cpu_energy_kwh": total("cpu_energy"),
+        "ram_energy_kwh": total("ram_energy"),
         "energy_kwh": energy,
         "emissions_kg": kg,
         "embodied_emissions_kg": math.fsum(embodied_kg(r.data)[0] for r in runs),
-        "water_l": math.fsum(r.data.water_consumed for r in runs),
+        "water_l": total("water_consumed"),
+        "overlap_kwh": math.fsum(min(d.overlap_energy_kwh or 0.0, d.energy_consumed) for d in overlapping),
         "energy_low_kwh": _band_total(runs, "energy_low_kwh"),
         "energy_high_kwh": _band_total(runs, "energy_high_kwh"),
         "intensity_g_per_kwh": kg * 1000.0 / energy if energy > 0 else None,
@@ -299,6 +339,10 @@ def mass_text(kg: float) -> str:
 
 
 def run_json(r: ReportRun) -> dict[str, Any]:
+    """One run for ``--json``: its segments together (``segments``: how many), per-unit figures over training's
+    energy, inference's apart (:mod:`wattwatch.measure.figures`)."""
+    from wattwatch.measure.figures import inference_energy_kwh, joules_per
+
     d = r.data
     g_per_kwh, source = row_intensity(d)
     return {
@@ -325,10 +369,21 @@ def run_json(r: ReportRun) -> dict[str, Any]:
         "energy_low_kwh": d.energy_low_kwh,
         "energy_high_kwh": d.energy_high_kwh,
         "energy_band": d.energy_band,
+        "segments": d.resumed_segments + 1,
         "steps": d.steps,
         "samples": d.samples,
         "tokens": d.tokens,
+        "joules_per_step": joules_per(per_unit_energy_kwh(d), d.steps),
+        "joules_per_sample": joules_per(per_unit_energy_kwh(d), d.samples),
         "joules_per_token": joules_per_token(d),
+        "requests": d.requests,
+        "generated_tokens": d.generated_tokens,
+        "joules_per_request": joules_per(inference_energy_kwh(d.phase_energy_kwh, d.request_phases), d.requests),
+        "joules_per_generated_token": joules_per(
+            inference_energy_kwh(d.phase_energy_kwh, d.request_phases), d.generated_tokens
+        ),
+        "overlaps_run_id": d.overlaps_run_id,
+        "overlap_energy_kwh": d.overlap_energy_kwh,
         "embodied_emissions_kg": embodied_kg(d)[0],
         "embodied_source": d.embodied_source
         if d.embodied_emissions is not None

@@ -121,6 +121,7 @@ def overall_of(rollup: Rollup, *, max_points: int = 400) -> Overall:
     phases: dict[str, list[float]] = {}
     starts, ops, totals_kg = array("d"), array("d"), array("d")
     fronts: dict[str, _Front] = {}
+    members, heads = rollup.groups.member_of, rollup.groups.members
     for i, cells in _rows_counted(rollup):
         part, n, _ = rollup.locate(i)
         gpu, cpu, ram = (part.value(c, n) for c in ("gpu_energy_kwh", "cpu_energy_kwh", "ram_energy_kwh"))
@@ -142,11 +143,14 @@ def overall_of(rollup: Rollup, *, max_points: int = 400) -> Overall:
             starts.append(start)
             ops.append(op)
             totals_kg.append(op + emb)
+        if i in members:
+            continue  # a resumed run's earlier segment: the run is one point, at its last segment's metrics
+        run_kg = op + emb if i not in heads else rollup.value("emissions_kg", i) + rollup.value("embodied_emissions_kg", i)
         for metric, value in _numbers(cells[4]).items():
             front = fronts.get(metric)
             if front is None:
                 front = fronts[metric] = _Front(metric)
-            front.add(op + emb, value)
+            front.add(run_kg, value)
 
     return Overall(
         runs=int(totals["runs"]),

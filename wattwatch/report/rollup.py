@@ -17,22 +17,24 @@ the runs shown.
 from __future__ import annotations
 
 import bisect
-import heapq
 import itertools
 import math
 import operator
 import threading
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from wattwatch.report.groups import RunGroups
 from wattwatch.report.history import ReportRun, find_files, journal_folders, runs_from_parts
+from wattwatch.report.rollup_lists import RunLists, counted_values
 from wattwatch.report.scan import NAMES, PARALLEL_MIN_BYTES, VALUES, RunColumns, scan_table, values_of
+from wattwatch.report.segments import combine_segments, segment_order
 from wattwatch.result import EmissionsData
 from wattwatch.sinks.emissions_reader import TableLayout, read_row_at, table_layout
 
-__all__ = ["Rollup", "collect_rollup"]
+__all__ = ["Rollup", "collect_rollup", "hash_twice"]
 
 _REQUIRED = {"run_id", "energy_consumed", "emissions"}
 _KEY_NAMES = ("run_id", "resumed_segments", "timestamp", "status")
@@ -73,6 +75,7 @@ class Rollup:
         """1 for the row that counts for its run, 0 for a row another row of the same run won over."""
         self.notes: list[str] = []
         self._finished = True
+        self._groups: RunGroups | None = None
 
     # ------------------------------------------------------------------------------------------ reading
 
@@ -105,7 +108,12 @@ class Rollup:
         one.embodied_computed.append(computed)
         one.offsets.append(0)
         one.key_hashes.append(hash((data.run_id, data.resumed_segments)))
+        one.id_hashes.append(hash(data.run_id))
         one.sorted_hashes.extend(one.key_hashes)
+        if data.resumed_segments:
+            one.resumed_ids.append(hash(data.run_id))
+        if data.overlaps_run_id:
+            one.overlaps.append((0, data.overlaps_run_id))
         one.texts += [data.status, data.project_name]
         one.statuses.append(0)
         one.projects.append(1)
@@ -143,6 +151,7 @@ class Rollup:
     def keep_project(self, project: str) -> None:
         """Only the runs of ``project`` count from now on (the row that won for its run decides)."""
         self.finish()
+        self._groups = None
         for base, part in zip(self.bases, self.parts, strict=True):
             wanted = part.texts.index(project) if project in part.texts else -1
             for i, p in enumerate(part.projects, start=base):
@@ -161,8 +170,9 @@ class Rollup:
         if self._finished:
             return
         self._finished = True
+        self._groups = None
         self.alive[:] = b"\x01" * len(self.alive)
-        if not self._hash_twice():
+        if not hash_twice(self.parts, len(self.alive)):
             return  # no key hash twice: no run read twice (the usual case)
         seen: set[int] = set()
         shared: set[int] = set()
@@ -187,37 +197,11 @@ class Rollup:
                 else:
                     self.alive[i] = 0
 
-    def _hash_twice(self) -> bool:
-        """Whether some key hash is in two rows. For a few parts (a large file read in two halves), from their
-        sorted hashes, without a set of every hash (that would be the peak of the whole report's memory)."""
-        if len(self.parts) > 4:
-            seen: set[int] = set()
-            for part in self.parts:
-                seen.update(part.key_hashes)
-            return len(seen) != len(self.alive)
-        for part in self.parts:
-            ordered = part.sorted_hashes
-            if any(map(operator.eq, ordered, itertools.islice(ordered, 1, None))):
-                return True
-        for a, b in itertools.combinations(self.parts, 2):
-            small, large = sorted((a.sorted_hashes, b.sorted_hashes), key=len)
-            end = len(large)
-            for h in small:
-                j = bisect.bisect_left(large, h)
-                if j < end and large[j] == h:
-                    return True
-        return False
-
     def _key_row(self, i: int) -> tuple[tuple[str, int], tuple[bool, str]]:
         """Row ``i``'s run key and rank (``(full row, timestamp)``), re-read from its file."""
-        part, n, src = self.locate(i)
-        if src < 0:
-            data = self.memory[-1 - src][0]
-            return (data.run_id, data.resumed_segments), (True, data.timestamp)
-        layout = self.layouts[src]
-        row = read_row_at(layout, part.offsets[n])
-        data = EmissionsData.from_row({k: row[k] for k in _KEY_NAMES if k in row})
-        return (data.run_id, data.resumed_segments), ("status" in layout.header, data.timestamp)
+        data, src = self.key_data(i), self.locate(i)[2]
+        full = src < 0 or "status" in self.layouts[src].header
+        return (data.run_id, data.resumed_segments), (full, data.timestamp)
 
     # ---------------------------------------------------------------------------------------------- views
 
@@ -225,32 +209,60 @@ class Rollup:
         base = self.bases[k]
         return self.alive[base : base + len(self.parts[k])]
 
+    alive_of = _alive_of
+
+    @property
+    def groups(self) -> RunGroups:
+        """The counted rows' segments and overlaps (:mod:`wattwatch.report.groups`)."""
+        self.finish()
+        if self._groups is None:
+            self._groups = RunGroups.build(self)
+        return self._groups
+
     @property
     def count(self) -> int:
-        """Runs that count."""
+        """Runs that count (a resumed run's segments: one run)."""
         self.finish()
-        return self.alive.count(1)
+        return self.alive.count(1) - len(self.groups.member_of)
 
-    def _counted(self, name: str) -> Iterator[float]:
-        """One of :data:`VALUES` of every row that counts (iterated in C: no Python step per row)."""
-        self.finish()
-        return itertools.chain.from_iterable(
-            itertools.compress(part.column(name), self._alive_of(k)) for k, part in enumerate(self.parts)
-        )
+    def segment_key(self, i: int) -> tuple[int, str]:
+        """Row ``i``'s place among its run's segments: ``(resumed_segments, timestamp)``, read again."""
+        return segment_order(self.key_data(i))
+
+    def key_data(self, i: int) -> EmissionsData:
+        """Row ``i``'s key columns (:data:`_KEY_NAMES`), read again (a journal's: its data)."""
+        part, n, src = self.locate(i)
+        if src < 0:
+            return self.memory[-1 - src][0]
+        row = read_row_at(self.layouts[src], part.offsets[n])
+        return EmissionsData.from_row({k: row[k] for k in _KEY_NAMES if k in row})
+
+    def row_value(self, i: int, name: str) -> float:
+        """One of :data:`VALUES` of row ``i`` alone."""
+        return (loc := self.locate(i))[0].value(name, loc[1])
+
+    def value(self, name: str, i: int) -> float:
+        """One of :data:`VALUES` of the run whose row ``i`` stands for it (its segments together)."""
+        return self.groups.value(self, name, i)
 
     def totals(self) -> dict[str, Any]:
         """The same dict as :func:`wattwatch.report.history.totals`, over every run that counts."""
         self.finish()
+        groups = self.groups
         status: dict[str, int] = {}
         for k, part in enumerate(self.parts):
             for s, n in Counter(itertools.compress(part.statuses, self._alive_of(k))).items():
                 status[part.texts[s]] = status.get(part.texts[s], 0) + n
-        out: dict[str, Any] = {"runs": self.count, "by_status": status}
+        for i in groups.member_of:  # a run's earlier segments: its status is its last one's
+            part, n, _ = self.locate(i)
+            status[part.texts[part.statuses[n]]] -= 1
+        out: dict[str, Any] = {"runs": self.count, "by_status": {k: v for k, v in status.items() if v}}
         for name in VALUES[:8]:
-            out[name] = math.fsum(self._counted(name))
+            out[name] = math.fsum(counted_values(self, name))
         for name in ("energy_low_kwh", "energy_high_kwh"):
-            band = math.fsum(self._counted(name))  # nan when a run has no band
+            band = math.fsum(counted_values(self, name))  # nan when a run has no band
             out[name] = None if math.isnan(band) else band
+        out["overlap_kwh"] = groups.take_off_overlaps(self, out)
         energy, kg = out["energy_kwh"], out["emissions_kg"]
         out["intensity_g_per_kwh"] = kg * 1000.0 / energy if energy > 0 else None
         return out
@@ -264,6 +276,15 @@ class Rollup:
         )
 
     def run(self, i: int) -> ReportRun:
+        """The run row ``i`` stands for, read again, whole: its segments combined when it has several
+        (:func:`wattwatch.report.segments.combine_segments`)."""
+        rows = self.groups.members.get(i)
+        if rows is not None:
+            head = self.row(i)
+            return ReportRun(combine_segments([self.row(r).data for r in rows]), head.path)
+        return self.row(i)
+
+    def row(self, i: int) -> ReportRun:
         """Row ``i`` read again, whole (only its columns the report reads when another cell is damaged)."""
         part, n, src = self.locate(i)
         if src < 0:
@@ -277,67 +298,46 @@ class Rollup:
             data = EmissionsData.from_row({k: row[k] for k in NAMES if k in row})
         return ReportRun(data, layout.path)
 
-    def _order_key(self, i: int) -> bytes:
-        part, n, _ = self.locate(i)
-        return part.order_key(n)
-
-    def _jpt(self, i: int) -> float:
-        part, n, _ = self.locate(i)
-        return part.value("joules_per_token", n)
-
-    def _shortlist(self, which: str) -> list[int] | None:
-        """The rows that may be among the ``keep`` most recent (``"recent"``) or cheapest (``"cheapest"``),
-        from the readers' notes, or ``None`` when those notes cannot settle it (a run they kept lost to a
-        duplicate, or a tie at the edge): then every row is looked at."""
-        if self.keep is None:
-            return None
-        out: list[int] = []
-        for base, part, src in zip(self.bases, self.parts, self.sources, strict=True):
-            if src < 0:  # a journal's or part files' run
-                out.append(base)
-                continue
-            rows = [base + e[-1] for e in getattr(part, which)]
-            if part.overflowed and (part.tied or not all(self.alive[i] for i in rows)):
-                return None
-            out += rows
-        return out
-
-    def _candidates(self, which: str, limit: int | None) -> Iterable[int]:
-        shortlist = self._shortlist(which) if limit is not None and limit <= (self.keep or 0) else None
-        if shortlist is None:
-            return itertools.compress(range(len(self.alive)), self.alive)
-        return (i for i in shortlist if self.alive[i])
-
+    # ------------------------------------------------------------------------------------- runs listed
     def recent_rows(self, limit: int | None) -> list[int]:
         """The rows of the ``limit`` most recent runs (all with ``None``), oldest first: ``collect_runs``'s
-        order (see :meth:`run`)."""
-        self.finish()
-        key = self._order_key
-        rows = self._candidates("recent", limit)
-        chosen = list(rows) if limit is None else heapq.nlargest(limit, rows, key=lambda i: (key(i), i))
-        return sorted(chosen, key=key)
+        order (:mod:`wattwatch.report.rollup_lists`)."""
+        return RunLists(self).recent_rows(limit)
 
     def recent(self, limit: int | None) -> list[ReportRun]:
         """The runs of :meth:`recent_rows`, read again in full."""
-        return [self.run(i) for i in self.recent_rows(limit)]
+        return RunLists(self).recent(limit)
 
     def ranking_rows(self, limit: int | None) -> tuple[list[int], int]:
-        """The rows of the ``limit`` runs with the lowest J/token (all with ``None``), lowest first (ties keep
-        ``collect_runs``'s order), and how many runs recorded tokens."""
-        self.finish()
-        scored = sum(1 for v in self._counted("joules_per_token") if v == v)
-        rows = [i for i in self._candidates("cheapest", limit) if not math.isnan(self._jpt(i))]
-
-        def order(i: int) -> tuple[float, bytes]:
-            return self._jpt(i), self._order_key(i)
-
-        chosen = sorted(rows, key=order) if limit is None else heapq.nsmallest(limit, rows, key=order)
-        return chosen, scored
+        """The rows of the ``limit`` runs with the lowest J/token, lowest first, and how many recorded tokens."""
+        return RunLists(self).ranking_rows(limit)
 
     def ranking(self, limit: int | None) -> tuple[list[tuple[ReportRun, float]], int]:
         """The runs of :meth:`ranking_rows`, read again in full, with their J/token."""
-        rows, scored = self.ranking_rows(limit)
-        return [(self.run(i), self._jpt(i)) for i in rows], scored
+        return RunLists(self).ranking(limit)
+
+
+def hash_twice(parts: list[RunColumns], rows: int) -> bool:
+    """Whether some key hash is in two rows of ``parts`` (``rows`` in all). For a few parts (a large file read in
+    two halves), from their sorted hashes, without a set of every hash (that would be the peak of the whole
+    report's memory)."""
+    if len(parts) > 4:
+        seen: set[int] = set()
+        for part in parts:
+            seen.update(part.key_hashes)
+        return len(seen) != rows
+    for part in parts:
+        ordered = part.sorted_hashes
+        if any(map(operator.eq, ordered, itertools.islice(ordered, 1, None))):
+            return True
+    for a, b in itertools.combinations(parts, 2):
+        small, large = sorted((a.sorted_hashes, b.sorted_hashes), key=len)
+        end = len(large)
+        for h in small:
+            j = bisect.bisect_left(large, h)
+            if j < end and large[j] == h:
+                return True
+    return False
 
 
 def collect_rollup(

@@ -31,6 +31,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import BinaryIO
 
+from wattwatch.measure.figures import training_energy_kwh
 from wattwatch.result import NO_STATUS, EmissionsData
 from wattwatch.sinks.emissions_reader import ColumnScan, TableLayout
 
@@ -51,14 +52,20 @@ NAMES: tuple[str, ...] = (
     "gpu_energy", "cpu_energy", "ram_energy", "energy_consumed", "emissions", "water_consumed",
     "embodied_emissions", "energy_low_kwh", "energy_high_kwh", "tokens", "phase_energy_kwh",
     "gpu_model", "gpu_count", "cpu_model", "cpu_count", "ram_total_size", "node_count",
+    "overlap_energy_kwh", "overlaps_run_id",
 )  # fmt: skip
-"""The columns read (the last six only for a row whose embodied CO2 is computed at report time)."""
+"""The columns read (``gpu_model`` ... ``node_count`` only for a row whose embodied CO2 is computed at report
+time)."""
 
 VALUES: tuple[str, ...] = (
     "duration_s", "gpu_energy_kwh", "cpu_energy_kwh", "ram_energy_kwh", "energy_kwh", "emissions_kg",
     "water_l", "embodied_emissions_kg", "energy_low_kwh", "energy_high_kwh", "joules_per_token", "tokens",
+    "train_kwh", "overlap_kwh",
 )  # fmt: skip
-"""The numbers kept per row, in :attr:`RunColumns.values` order (``nan``: none -- no band, no tokens)."""
+"""The numbers kept per row, in :attr:`RunColumns.values` order (``nan``: none -- no band, no tokens).
+``train_kwh``: the energy J/token divides (:mod:`wattwatch.measure.figures`), so a run's segments can be summed
+(``nan`` for a row without tokens: not parsed then; :class:`~wattwatch.report.groups.RunGroups` reads it again);
+``overlap_kwh``: the row's energy while another run measured the same machine (0 without one)."""
 
 PARALLEL_MIN_BYTES = 32 << 20
 """Files this large (bytes) are read by two processes; smaller ones in this process alone."""
@@ -77,8 +84,15 @@ class RunColumns:
     """Byte offset of each row in its file."""
     key_hashes: array = field(default_factory=lambda: array("q"))  # type: ignore[type-arg]
     """``hash((run_id, resumed_segments))``: the deduplication key, compact (equal keys are checked on disk)."""
+    id_hashes: array = field(default_factory=lambda: array("q"))  # type: ignore[type-arg]
+    """``hash(run_id)``: which rows may be segments of one run (equal run ids are checked on the order keys)."""
+    overlaps: list[tuple[int, str]] = field(default_factory=list)
+    """``(row, run id)`` for rows that measured the same machine as another run (``overlaps_run_id``)."""
     sorted_hashes: array = field(default_factory=lambda: array("q"))  # type: ignore[type-arg]
     """:attr:`key_hashes` in increasing order (sorted by whoever read the range: a worker sorts its own)."""
+    resumed_ids: list[int] = field(default_factory=list)
+    """:attr:`id_hashes` of the rows of a resumed run's later segments (``resumed_segments`` > 0): a run has
+    several rows only if one of them is such a row (few: no sort of every hash is needed)."""
     flat: array = field(default_factory=lambda: array("d"))  # type: ignore[type-arg]
     """The :data:`VALUES` of each row, one row after another (see :meth:`column`, :meth:`value`)."""
     embodied_computed: bytearray = field(default_factory=bytearray)
@@ -146,23 +160,37 @@ def values_of(data: EmissionsData) -> tuple[list[float], bool]:
     emb, computed = embodied_kg(data)
     jpt = joules_per_token(data)
     low, high = data.energy_low_kwh, data.energy_high_kwh
+    overlap = data.overlap_energy_kwh if data.overlaps_run_id and data.overlap_energy_kwh else 0.0
     return [
         data.duration, data.gpu_energy, data.cpu_energy, data.ram_energy, data.energy_consumed,
         data.emissions, data.water_consumed, emb, _NAN if low is None else low, _NAN if high is None else high,
         _NAN if jpt is None else jpt, _NAN if data.tokens is None else float(data.tokens),
+        training_energy_kwh(data.phase_energy_kwh, data.energy_consumed) if data.tokens else _NAN, overlap,
     ], computed  # fmt: skip
 
 
-def _train_kwh(cell: str) -> float | None:
-    """The ``train`` phase's kWh from a ``phase_energy_kwh`` cell, as ``EmissionsData.from_row`` reads it;
-    ``ValueError`` where it would refuse the cell."""
+def _train_kwh(cell: str, energy_kwh: float) -> float:
+    """Training's kWh (:func:`wattwatch.measure.figures.training_energy_kwh`) from a ``phase_energy_kwh`` cell,
+    as ``EmissionsData.from_row`` reads it; ``ValueError`` where it would refuse the cell."""
     phases = json.loads(cell) if cell else {}
     if not isinstance(phases, dict) or not all(
         isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v) for v in phases.values()
     ):
         raise ValueError("phase_energy_kwh")
-    train = phases.get("train")
-    return None if train is None else float(train)
+    return training_energy_kwh(phases, energy_kwh)
+
+
+class _TextIndex(dict[str, int]):
+    """Each distinct text's number in ``texts`` (a status, a project): numbered when first seen."""
+
+    def __init__(self, texts: list[str]) -> None:
+        super().__init__()
+        self.texts = texts
+
+    def __missing__(self, text: str) -> int:
+        i = self[text] = len(self.texts)
+        self.texts.append(text)
+        return i
 
 
 def extract(
@@ -173,16 +201,9 @@ def extract(
     out = RunColumns()
     full = "status" in layout.header
     present = [n for n in NAMES if n in layout.header]
-    text_index: dict[str, int] = {}
-
-    def text(s: str) -> int:
-        i = text_index.get(s)
-        if i is None:
-            i = text_index[s] = len(out.texts)
-            out.texts.append(s)
-        return i
-
+    text_index = _TextIndex(out.texts)
     put_values, put_offset, put_hash = out.flat.extend, out.offsets.append, out.key_hashes.append
+    put_id = out.id_hashes.append
     put_status, put_project, put_end = out.statuses.append, out.projects.append, out.order_ends.append
     blob, recent = out.order_blob, out.recent
     scan = ColumnScan(layout, NAMES, start=start, end=end)
@@ -201,12 +222,14 @@ def extract(
                 raise ValueError  # inf or nan somewhere (or a sum that overflows): the exact path decides
             segments = int(float(c[1])) if c[1] else 0
             tokens = int(float(c[16])) if c[16] else None
-            jpt = _NAN
-            if tokens and tokens > 0:
-                train = _train_kwh(c[17])
-                jpt = (train if train is not None and train > 0 else v[4]) * 3.6e6 / tokens
-            v += (jpt, _NAN if tokens is None else float(tokens))
-            computed, project, start_key = False, c[5], c[3] or c[2]
+            # training's energy only where J/token needs it (a run's other segments: read again, rarely)
+            train = _train_kwh(c[17], v[4]) if tokens and tokens > 0 else _NAN
+            jpt = train * 3.6e6 / tokens if tokens and tokens > 0 else _NAN
+            overlap = float(c[24]) if c[24] and c[25] else 0.0
+            if overlap - overlap != 0.0:
+                raise ValueError
+            v += (jpt, _NAN if tokens is None else float(tokens), train, overlap)
+            computed, project, start_key, over = False, c[5], c[3] or c[2], c[25]
         except (ValueError, OverflowError):
             if not (rid or c[6] or c[10] or c[11]):  # history.RUN_FIGURES: run_id, duration, energy, emissions
                 out.skipped.append((n, _NOT_A_RUN))
@@ -218,18 +241,21 @@ def extract(
                 continue
             v, computed = values_of(data)
             rid, segments, status, project = data.run_id, data.resumed_segments, data.status, data.project_name
-            start_key = data.start_time or data.timestamp
+            start_key, over = data.start_time or data.timestamp, data.overlaps_run_id
             status = status if full else NO_STATUS
         put_values(v)
         out.embodied_computed.append(computed)
         if not rid:
             out.no_run_id.append(len(out.offsets))
+        if over:
+            out.overlaps.append((len(out.offsets), over))
         put_offset(at)
         put_hash(hash((rid, segments)))
-        i = text_index.get(status)
-        put_status(text(status) if i is None else i)
-        i = text_index.get(project)
-        put_project(text(project) if i is None else i)
+        put_id(hash(rid))
+        if segments:
+            out.resumed_ids.append(hash(rid))
+        put_status(text_index[status])
+        put_project(text_index[project])
         key = f"{start_key}\0{rid}".encode("utf-8", "surrogatepass")
         blob += key
         put_end(len(blob))
@@ -274,7 +300,7 @@ def _row(present: list[str], cells: Sequence[str]) -> dict[str, str]:
 
 _TORN = (ValueError, KeyError, TypeError, IndexError, EOFError)
 """What reading a worker's rows raises when the worker died or wrote nothing."""
-_ARRAYS = ("offsets", "key_hashes", "sorted_hashes", "flat", "statuses", "projects", "order_ends")
+_ARRAYS = ("offsets", "key_hashes", "id_hashes", "sorted_hashes", "flat", "statuses", "projects", "order_ends")
 _BYTES = ("embodied_computed", "order_blob")
 
 
@@ -288,6 +314,8 @@ def write_columns(cols: RunColumns, fh: BinaryIO) -> None:
         "sizes": [len(a) * a.itemsize for a in arrays] + [len(b) for b in blobs],
         "texts": cols.texts,
         "no_run_id": cols.no_run_id,
+        "overlaps": cols.overlaps,
+        "resumed_ids": cols.resumed_ids,
         "skipped": cols.skipped,
         "line_notes": cols.line_notes,
         "recent": [[key.hex(), row] for key, row in cols.recent],
@@ -325,6 +353,8 @@ def read_columns(fh: BinaryIO) -> RunColumns:
         raise ValueError("trailing bytes")
     cols.texts = [str(t) for t in head["texts"]]
     cols.no_run_id = [int(i) for i in head["no_run_id"]]
+    cols.overlaps = [(int(n), str(rid)) for n, rid in head["overlaps"]]
+    cols.resumed_ids = [int(h) for h in head["resumed_ids"]]
     cols.skipped = [(int(n), str(why)) for n, why in head["skipped"]]
     cols.line_notes = [(int(n), str(why)) for n, why in head["line_notes"]]
     cols.recent = [(bytes.fromhex(key), int(row)) for key, row in head["recent"]]

@@ -54,19 +54,22 @@ def table_cells(rollup: Rollup, i: int) -> tuple[str, ...]:
     """Row ``i``'s line of the table, from the numbers the rollup keeps (nothing read again)."""
     part, n, _ = rollup.locate(i)
     key = part.order_key(n).rpartition(b"\0")[2].decode("utf-8", "surrogatepass")
-    value = part.value
-    jpt = value("joules_per_token", n)
+
+    def value(name: str) -> float:  # the run's: its segments together (issue 24: one run, one line)
+        return rollup.value(name, i)
+
+    jpt = value("joules_per_token")
     return (
         key[:8],
         part.texts[part.projects[n]],
         part.texts[part.statuses[n]],
-        _duration(value("duration_s", n)),
-        kwh_text(value("gpu_energy_kwh", n)),
-        kwh_text(value("cpu_energy_kwh", n)),
-        kwh_text(value("ram_energy_kwh", n)),
-        kwh_text(value("energy_kwh", n)),
-        f"{value('emissions_kg', n):.4g}",
-        f"{value('embodied_emissions_kg', n):.4g}{'*' if part.embodied_computed[n] else ''}",
+        _duration(value("duration_s")),
+        kwh_text(value("gpu_energy_kwh")),
+        kwh_text(value("cpu_energy_kwh")),
+        kwh_text(value("ram_energy_kwh")),
+        kwh_text(value("energy_kwh")),
+        f"{value('emissions_kg'):.4g}",
+        f"{value('embodied_emissions_kg'):.4g}{'*' if part.embodied_computed[n] else ''}",
         "" if jpt != jpt else f"{jpt:.4g}",
     )
 
@@ -127,8 +130,17 @@ def print_details(runs: Iterable[ReportRun], tot: dict[str, Any], computed_here:
         d = r.data
         g_per_kwh, source = row_intensity(d)
         extra = ""
+        if d.resumed_segments:
+            extra += f"; {d.resumed_segments + 1} segments (resumed), one line: energy of all, counts of the last"
+        if d.overlaps_run_id:
+            extra += (
+                f"; measured the same machine as run {d.overlaps_run_id[:8]} "
+                f"({d.overlap_energy_kwh or 0:.4g} kWh counted once)"
+            )
         if d.status == "running":
-            extra = f"; still running or killed: last flush {d.timestamp} ({_age(d.timestamp, now)}), totals up to then"
+            extra += (
+                f"; still running or killed: last flush {d.timestamp} ({_age(d.timestamp, now)}), totals up to then"
+            )
         say(
             f"{d.run_id[:8]}: {g_per_kwh:.0f} g/kWh from {source or 'unknown source'}; "
             f"{r.method or 'no method recorded'}{'; ' + r.band if r.band else ''}{extra}"
@@ -138,6 +150,11 @@ def print_details(runs: Iterable[ReportRun], tot: dict[str, Any], computed_here:
             f"total: {energy_text(tot['energy_kwh'])}, {mass_text(tot['emissions_kg'])} CO2eq operational "
             f"+ {mass_text(tot['embodied_emissions_kg'])} embodied over {tot['runs']} run(s) "
             "-- every run counts, finished or not: the total is what the atmosphere sees"
+        )
+    if tot.get("overlap_kwh"):
+        say(
+            f"overlap: {tot['overlap_kwh']:.6g} kWh measured by two runs on one machine at once is counted once "
+            "(runs with overlaps_run_id)"
         )
     if tot["energy_low_kwh"] is not None and tot["energy_high_kwh"] is not None and tot["runs"]:
         say(
@@ -154,8 +171,7 @@ def ranking_cells(rollup: Rollup, i: int) -> tuple[str, float, int, float]:
     """Row ``i``'s place in the ranking: run id, J/token, tokens, kWh (from the numbers the rollup keeps)."""
     part, n, _ = rollup.locate(i)
     run_id = part.order_key(n).rpartition(b"\0")[2].decode("utf-8", "surrogatepass")
-    value = part.value
-    return run_id, value("joules_per_token", n), int(value("tokens", n)), value("energy_kwh", n)
+    return run_id, rollup.value("joules_per_token", i), int(rollup.value("tokens", i)), rollup.value("energy_kwh", i)
 
 
 def print_ranking(ranking: Iterable[tuple[str, float, int, float]], *, ranked: int) -> None:

@@ -1,7 +1,10 @@
-"""The run's work counters -- steps, samples, tokens -- and the projection of its final totals from them.
+"""The run's work counters -- training's steps, samples, tokens; inference's requests and generated tokens --
+and the projection of its final totals from them.
 
 A counter that was never fed stays unknown (``None`` in the row), not zero: a run that does not count samples
-must not claim to have processed none. Units: kWh, kg CO2eq, seconds.
+must not claim to have processed none. Inference is counted apart (:meth:`Counters.count_requests`): a
+generation request is never a training step (see :mod:`wattwatch.measure.figures`). Units: kWh, kg CO2eq,
+seconds.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ if TYPE_CHECKING:
 
 __all__ = ["COUNTER_NAMES", "Counters", "WorkDone"]
 
-COUNTER_NAMES = ("steps", "samples", "tokens")
+COUNTER_NAMES = ("steps", "samples", "tokens", "requests", "generated_tokens")
 
 
 @dataclass
@@ -26,6 +29,10 @@ class WorkDone:
     steps: int | None = None
     samples: int | None = None
     tokens: int | None = None
+    requests: int | None = None
+    generated_tokens: int | None = None
+    request_phases: str = ""
+    """The phases requests were counted in, ``+``-joined (their energy is inference's)."""
 
 
 class Counters:
@@ -36,12 +43,14 @@ class Counters:
     def __init__(self) -> None:
         self.counts = dict.fromkeys(COUNTER_NAMES, 0)
         self.counted = dict.fromkeys(COUNTER_NAMES, False)
+        self.request_phases: list[str] = []
         self._projector: Projector | None = None
 
     def reset(self) -> None:
         """Forget every count (a new run)."""
         self.counts = dict.fromkeys(COUNTER_NAMES, 0)
         self.counted = dict.fromkeys(COUNTER_NAMES, False)
+        self.request_phases = []
 
     def add(self, name: str, n: int) -> None:
         """Add ``n`` to counter ``name``."""
@@ -61,6 +70,15 @@ class Counters:
         if tokens is not None:
             self.add("tokens", tokens)
 
+    def count_requests(self, n: int, *, generated_tokens: int | None = None, phase: str) -> None:
+        """Add ``n`` inference requests (and the tokens they generated) measured in ``phase``; training's counters
+        are left alone."""
+        self.add("requests", n)
+        if generated_tokens is not None:
+            self.add("generated_tokens", generated_tokens)
+        if phase not in self.request_phases:
+            self.request_phases.append(phase)
+
     def assign(self, *, steps: int | None = None, samples: int | None = None, tokens: int | None = None) -> None:
         """Set the counters given to absolute values (e.g. from a trainer's own state)."""
         for name, value in (("steps", steps), ("samples", samples), ("tokens", tokens)):
@@ -70,18 +88,23 @@ class Counters:
     def done(self) -> WorkDone:
         """The counters for the row (unknown ones ``None``)."""
         c, known = self.counts, self.counted
-        return WorkDone(*(c[n] if known[n] else None for n in COUNTER_NAMES))
+        steps, samples, tokens, requests, generated = (c[n] if known[n] else None for n in COUNTER_NAMES)
+        return WorkDone(steps, samples, tokens, requests, generated, "+".join(self.request_phases))
 
     # -- saved state ---------------------------------------------------------------------------------------
     def to_state(self) -> tuple[dict[str, int], dict[str, bool]]:
-        """``(counts, counted)`` as :meth:`Tracker.state_dict` saves them."""
+        """``(counts, counted)`` as :meth:`Tracker.state_dict` saves them (with :attr:`request_phases`)."""
         return dict(self.counts), dict(self.counted)
 
-    def load_state(self, counts: Mapping[str, object], counted: Mapping[str, object]) -> None:
+    def load_state(
+        self, counts: Mapping[str, object], counted: Mapping[str, object], request_phases: object = ()
+    ) -> None:
         """Restore what :meth:`to_state` saved (missing counters: zero, not counted)."""
         for name in COUNTER_NAMES:
             self.counts[name] = int(counts.get(name, 0))  # type: ignore[call-overload]
             self.counted[name] = bool(counted.get(name, False))
+        phases = request_phases if isinstance(request_phases, list | tuple) else ()
+        self.request_phases = [str(p) for p in phases if isinstance(p, str) and p][:16]
 
     # -- projection ----------------------------------------------------------------------------------------
     def start_projection(self, total_steps: int | None) -> None:

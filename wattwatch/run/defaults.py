@@ -3,9 +3,10 @@
 __all__ = ["DEFAULT_FLUSH_EVERY_S"]
 
 DEFAULT_FLUSH_EVERY_S = 30.0
-"""Seconds between atomic rewrites of the run's journal (and of the time series' buffer), on a fixed grid from
-the start: a ``kill -9`` loses at most this much plus one sampling interval. Each rewrite costs about a
-millisecond of CPU on a 1 s tick's cold caches, whatever the history of emissions.csv (benchmarks/RESULTS.md,
-figure H1): at 10 s that was a quarter of the tracker's CPU (figure 4: 1.80 CPU s/h at 10 s, 1.46 at 30 s), for
-no gain a training run would see; ``flush_every_s=10`` (or ``--flush-every-s``) brings the shorter bound back. Here (not in
-:mod:`.config`) so that ``from wattwatch import Tracker`` does not import the config's dataclasses."""
+"""The most a ``kill -9`` may lose (s): the run's journal gets a line often enough that the data on disk is never
+older than ``max(2 s, 10 % of the time elapsed)``, and never older than this (issue 24; the grid is
+:class:`wattwatch.run.outputs.FlushGrid`): every 2 s for the first 20 s, then 10 % of the elapsed time, every
+30 s from 300 s on. A flush appends one line to the journal (no temporary file, no rename: about 0.6 ms of CPU
+with the row built, benchmarks/RESULTS.md figure 4), so the dense start costs no more than the fixed 30 s grid
+did. Here (not in :mod:`.config`) so that ``from wattwatch import Tracker`` does not import the config's
+dataclasses."""

@@ -146,6 +146,9 @@ class Hardware:
                 run_id = aggregator.shared_run_id(run_id)
         elif not fixed_run_id:
             run_id = launcher_run_id(topology) or run_id
+        outer = (roots.environ if roots.environ is not None else os.environ).get("WATTWATCH_OUTER_RUN_ID")
+        if outer and run_id == outer and not fixed_run_id:
+            run_id = f"{outer}.inner"  # a tracker inside `wattwatch run`: its own run (wattwatch.run.overlap)
         if sensors is not None:
             opened = list(sensors)
         else:

@@ -13,23 +13,25 @@ a warning too. Units: W in the time series, kWh and kg CO2eq for totals.
 from __future__ import annotations
 
 import logging
-import math
 import os
 import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from wattwatch.measure.ledger import J_PER_KWH, Ledger, LedgerLiveView
+from wattwatch.measure.ledger import Ledger
 from wattwatch.result import COLUMNS, EmissionsData
+from wattwatch.run.series_rows import PendingRow, SeriesRows
 from wattwatch.util.once import WarnOnce
 
 if TYPE_CHECKING:
+    from wattwatch.distributed.topology import Topology
+    from wattwatch.measure.ledger import LedgerSnapshot
     from wattwatch.sinks.journal import RunJournal, SaveOutcome
     from wattwatch.sinks.prometheus import Exporter, MetricsSource
     from wattwatch.sinks.timeseries import TimeseriesWriter
 
-__all__ = ["FlushGrid", "Outputs", "prepare_folder"]
+__all__ = ["FlushGrid", "FreshMetrics", "LOSS_FLOOR_S", "LOSS_FRACTION", "Outputs", "loss_bound_s", "prepare_folder"]
 
 log = logging.getLogger("wattwatch")
 
@@ -53,28 +55,108 @@ def prepare_folder(output_dir: Path, output_path: Path, proc_root: str | os.Path
     finalize_stale(output_dir, proc_root=proc_root)
 
 
+LOSS_FLOOR_S = 2.0
+"""A ``kill -9`` may lose up to this many seconds however young the run (s)."""
+LOSS_FRACTION = 0.10
+"""... or up to this fraction of the time elapsed, never more than ``flush_every_s``."""
+
+
+def loss_bound_s(elapsed_s: float, period_s: float) -> float:
+    """The most of a run a ``kill -9`` at ``elapsed_s`` may lose: ``max(2 s, 10 % of elapsed)``, never more than
+    ``period_s`` (``flush_every_s``); seconds."""
+    return min(period_s, max(LOSS_FLOOR_S, LOSS_FRACTION * elapsed_s))
+
+
 class FlushGrid:
-    """When the periodic flushes happen: at the first tick at or after each point of the grid ``origin + k *
-    period_s`` (monotonic seconds). A tick that lands late does not move the grid, so flushes keep their period
-    instead of drifting by the tick's lateness at every flush (10 s flushes on 1.1 s ticks stay 10 s on
-    average, never 11 s); a ``kill -9`` loses at most one period plus one tick."""
+    """When the periodic flushes happen, so that a ``kill -9`` never loses more than :func:`loss_bound_s` of
+    the run: dense at the start (a 25 s run loses at most 2.5 s, not the 25 s a fixed 30 s period lost), then
+    every ``period_s``.
+
+    :meth:`due` is asked at every tick of the sampler: it flushes when waiting for the next tick (``tick_s``
+    later at most: the interval with its dither) would leave more than the bound unwritten. So the bound holds
+    at every instant, to the lateness of one tick; a late tick moves nothing forward that is not needed.
+    Monotonic seconds."""
 
     def __init__(self, period_s: float) -> None:
         self.period_s = period_s
         self.origin = 0.0
-        self.next_t = period_s
+        self.last = 0.0
+        """Monotonic time of the data the last flush wrote."""
+        self.tick_s = 1.0
 
-    def start(self, origin: float) -> None:
-        self.origin = origin
-        self.next_t = origin + self.period_s
+    def start(self, origin: float, tick_s: float = 1.0) -> None:
+        """The run's data is on disk as of ``origin`` (its first row); the sampler ticks at most ``tick_s``
+        apart."""
+        self.origin = self.last = origin
+        self.tick_s = tick_s
 
     def due(self, t: float) -> bool:
-        """Whether the tick at ``t`` flushes; when it does, the next grid point after ``t`` becomes due."""
-        if t < self.next_t:
+        """Whether the tick at ``t`` flushes (then the data written is as of ``t``)."""
+        after = t + self.tick_s * 1.05  # the next tick, a little late
+        if after - self.last <= loss_bound_s(after - self.origin, self.period_s):
             return False
-        k = math.floor((t - self.origin) / self.period_s) + 1
-        self.next_t = self.origin + k * self.period_s
+        self.last = t
         return True
+
+    def flushed(self, t: float) -> None:
+        """An explicit flush wrote the data as of ``t``."""
+        self.last = max(self.last, t)
+
+
+def _row_text_maker() -> Callable[[EmissionsData], dict[str, str]]:
+    """A :class:`~wattwatch.run.rowtext.RowText`, imported when first called (a flush, not ``start()``)."""
+    made: list[Callable[[EmissionsData], dict[str, str]]] = []
+
+    def text(data: EmissionsData) -> dict[str, str]:
+        if not made:
+            from wattwatch.run.rowtext import RowText
+
+            made.append(RowText())
+        return made[0](data)
+
+    return text
+
+
+class FreshMetrics:
+    """What ``/metrics`` is rendered from: ``tracker``'s figures after a reading of the host models taken at the
+    render (at most one per ``min_gap_s``; waits at most 0.2 s for a read in progress), so the energy counters
+    hold the host models' energy up to the page, not up to their last read up to 10 s before (on a host without
+    GPUs, all of it). The page is rendered after a sample, on the sampler thread, at most every 0.25 s
+    (:class:`~wattwatch.sinks.prometheus.Exporter`): at most 5 reads of ``/proc/stat`` and ``/proc/meminfo`` a
+    second while an exporter runs, and a scrape itself still costs the training process nothing."""
+
+    def __init__(self, tracker: MetricsSource, refresh: Callable[[], object], *, min_gap_s: float = 0.2) -> None:
+        self._tracker = tracker
+        self._refresh = refresh
+        self._min_gap_s = min_gap_s
+        self._next = 0.0
+        self._lock = threading.Lock()
+
+    @property
+    def topology(self) -> Topology | None:
+        return self._tracker.topology
+
+    def current(self) -> EmissionsData:
+        import time
+
+        with self._lock:
+            now = time.monotonic()
+            if now >= self._next:
+                self._next = now + self._min_gap_s
+                try:
+                    self._refresh()
+                except Exception:  # noqa: BLE001 - a scrape never fails for want of a fresh reading
+                    pass
+        return self._tracker.current()
+
+    def snapshot(self) -> LedgerSnapshot | None:
+        return self._tracker.snapshot()
+
+    def add_listener(self, listener: Callable[[Any, float], None]) -> None:
+        self._tracker.add_listener(listener)
+
+    def remove_listener(self, listener: Callable[[Any, float], None]) -> None:
+        self._tracker.remove_listener(listener)
 
 
 class Outputs:
@@ -106,14 +188,20 @@ class Outputs:
         self.exporter: Exporter | None = None
         self._t0 = 0.0
         self._ts_t = 0.0
-        """Monotonic time of the latest time-series row (its reading)."""
-        self._ts_last: dict[str, tuple[float, float, float | None]] = {}
-        """Per channel at the latest row: ``(energy J, time of its reading, mean power W since the row before)``."""
-        self._ts_pending: list[tuple[float, float, LedgerLiveView, float]] = []
-        """Rows taken but not yet computed: ``(unix time, monotonic time, the ledger's view, PUE)``."""
+        """Monotonic time of the latest time-series row."""
+        self._ts_rows: SeriesRows | None = None
+        """Computes the rows (keeps each channel's energy at the last row)."""
+        self._ts_pending: list[PendingRow] = []
+        """Rows taken but not yet computed (see :mod:`wattwatch.run.series_rows`)."""
+        self._ts_ledger: Ledger | None = None
+        """The ledger the rows are taken from: its view at the flush is the reading after the last row."""
         self._ts_lock = threading.Lock()
-        """Rows are taken on the sampler thread and computed there or by an explicit ``flush()``."""
+        """Rows are taken on the sampler thread, at phase edges (the user's thread) and at the end, and computed
+        there or by an explicit ``flush()``."""
         self._write_failed = False
+        self._row_text: Callable[[EmissionsData], dict[str, str]] | None = None
+        """A running row's bounded text, its steady columns converted once (:mod:`wattwatch.run.rowtext`); made
+        at the second row (the flushes, on the sampler thread), so ``start()`` writes its first row plainly."""
 
     # -- life cycle ----------------------------------------------------------------------------------------
     def open(
@@ -133,7 +221,7 @@ class Outputs:
         cannot be bound; the caller closes what was opened."""
         self._t0 = t0
         self._ts_t = t0
-        self._ts_last = {}
+        self._ts_rows = SeriesRows(list(channels), t0)
         self._ts_pending = []
         self._write_failed = False
         if journal:
@@ -186,7 +274,13 @@ class Outputs:
         journal = self.journal
         if journal is None:
             return
-        if journal.update(data.to_row(), COLUMNS, durable=durable):
+        text = self._row_text
+        if text is not None:
+            row, bounded = text(data), True
+        else:  # the first row (start()): plainly, the journal bounds it; the flushes' way from the next one
+            row, bounded = data.to_row(), False
+            self._row_text = _row_text_maker()
+        if journal.update(row, COLUMNS, durable=durable, bounded=bounded):
             if self._write_failed:
                 log.warning("wattwatch: %s is writable again; the run's journal is up to date", journal.path)
             self._write_failed = False
@@ -219,7 +313,8 @@ class Outputs:
 
     # -- the time series -----------------------------------------------------------------------------------
     def flush_timeseries(self) -> None:
-        """Push buffered time-series rows to the file."""
+        """Compute the rows taken since the last flush and push them to the file (the caller reads the host
+        models first, so every row's energy can be placed between two readings)."""
         if self.timeseries is not None:
             try:
                 with self._ts_lock:
@@ -228,21 +323,28 @@ class Outputs:
             except OSError as exc:
                 self._warn("timeseries", f"wattwatch: cannot write the time series ({exc}); skipping rows")
 
-    def timeseries_tick(self, ledger: Ledger, *, final: bool = False) -> None:
-        """Take one time-series row when ``timeseries_every_s`` has passed (or at the end): each channel's mean
-        power since the previous row, from energy differences over its own reading times, so no sample is lost
-        between rows. A channel not read since the previous row (a host model, read every 10 s) repeats its
-        latest mean; a channel in a gap is empty. The tick only keeps the ledger's view: the rows are computed
-        and formatted together at the next flush (a tick's code runs on cold caches; ten rows in a row do not)."""
+    def timeseries_tick(
+        self, ledger: Ledger, *, t: float | None = None, final: bool = False, edge: bool = False
+    ) -> None:
+        """Take one time-series row when ``timeseries_every_s`` has passed since the last one (``final``: the
+        run's last row; ``edge``: a row at a phase change, before the new phase begins, so that every phase's
+        band starts and ends where it did). ``t`` is the row's monotonic time (the sampler's tick; default: the
+        latest reading). Only the ledger's view is kept: the rows are computed together at the next flush
+        (:mod:`wattwatch.run.series_rows`; a tick's code runs on cold caches, ten rows in a row do not)."""
         if self.timeseries is None:
             return
-        if not final and self._clock() - self._ts_t < self.timeseries_every_s:
-            return
-        view = ledger.live(carried=False)  # this segment's own (see plot)
-        now = view.read_t if view.read_t is not None else self._clock()
-        self._ts_t = now
         with self._ts_lock:
-            self._ts_pending.append((self._wall(), now, view, ledger.pue))
+            if not (final or edge) and (t if t is not None else self._clock()) - self._ts_t < self.timeseries_every_s:
+                return
+            view = ledger.live(carried=False)  # this segment's own (see plot)
+            now = view.read_t if t is None or final or edge else t
+            if now is None:
+                now = self._clock()
+            if now < self._ts_t:
+                now = self._ts_t  # never back in time (an edge row taken just before a tick's)
+            self._ts_t = now
+            self._ts_ledger = ledger
+            self._ts_pending.append(PendingRow(self._wall(), now, view, ledger.pue))
             full = len(self._ts_pending) >= _PENDING_ROWS
         if full:
             self.flush_timeseries()
@@ -251,18 +353,8 @@ class Outputs:
         """Turn the rows taken since the last flush into the writer's rows (``OSError`` from the writer
         propagates; the rows are dropped then)."""
         series, rows, self._ts_pending = self.timeseries, self._ts_pending, []
-        if series is None:
+        if series is None or self._ts_rows is None or not rows:
             return
-        last, t0 = self._ts_last, self._t0
-        for wall, now, view, pue in rows:
-            powers: list[float | None] = []
-            total_j = 0.0
-            for name in series.channels:
-                energy, read_t, in_gap = view.channels.get(name, (0.0, None, True))
-                total_j += energy
-                last_e, last_t, power = last.get(name, (0.0, t0, None))
-                if read_t is not None and read_t > last_t:
-                    power = (energy - last_e) / (read_t - last_t)
-                    last[name] = (energy, read_t, power)
-                powers.append(None if in_gap else power)
-            series.write(wall, now - t0, view.phase, powers, total_j * pue / J_PER_KWH, view.grams / 1000.0)
+        latest = self._ts_ledger.live(carried=False) if self._ts_ledger is not None else None
+        for r in self._ts_rows.compute(rows, latest):
+            series.write(r.wall, r.elapsed_s, r.phase, r.powers, r.energy_kwh, r.emissions_kg)

@@ -48,6 +48,12 @@ class RunProgress:
     _recorder: RowRecorder
     _listeners: list[Callable[[Tracker, float], None]]
     _policy: CarbonPolicy | None
+    first_phase: str
+    """The phase the next ``start()`` begins in (``(unphased)`` unless :meth:`set_phase` was called before it)."""
+    experiment_id: str
+    _run_id_fixed: bool
+    _resume_state: dict[str, Any] | None
+    _start_time_iso: str
 
     def current(self, *, refresh: bool = False) -> EmissionsData:
         """A live snapshot of the totals so far (no file I/O, safe from any thread); for a resumed run, with the
@@ -109,26 +115,39 @@ class RunProgress:
 
     @property
     def current_phase(self) -> str:
-        return self._ledger.phase if self._ledger is not None else "train"
+        return self._ledger.phase if self._ledger is not None and self._state == "running" else self.first_phase
 
     def set_phase(self, name: str) -> None:
-        """Switch phase now (reading at the edge). No-op when not running."""
+        """Switch phase now (reading at the edge). Before ``start()``: the phase the run begins in."""
         if not isinstance(name, str) or not name:
             raise ValueError(f"phase names are non-empty strings; got {name!r}")
         if self._state == "running" and self._sampler is not None and os.getpid() == self._pid:
             self._sampler.mark_phase(name)
-        elif self._ledger is not None:
+        elif self._ledger is not None and self._state == "running":
             self._ledger.set_phase(name)
+        else:
+            self.first_phase = name  # before start(): the run begins in it (a callback's "train")
 
     def step(self, n: int = 1, *, samples: int | None = None, tokens: int | None = None) -> None:
-        """Count ``n`` training/inference steps (and the samples / tokens they processed) for per-step figures
-        and the projection to ``total_steps``. With a budget and ``on_budget="raise"``, raises
-        :class:`~wattwatch.errors.BudgetExceeded` at the first step past it (docs/acting.md)."""
+        """Count ``n`` training steps (and the samples / tokens they processed) for per-step figures and the
+        projection to ``total_steps`` (inference requests: :meth:`count_requests`). With a budget and
+        ``on_budget="raise"``, raises :class:`~wattwatch.errors.BudgetExceeded` at the first step past it
+        (docs/acting.md)."""
         with self._lock:
             self._counters.count(n, samples=samples, tokens=tokens)
             self._counters.feed_first_step(self._ledger)
         if self._policy is not None:  # the budget check between steps (O(1)); may raise BudgetExceeded
             self._policy.after_step()
+
+    def count_requests(self, n: int = 1, *, generated_tokens: int | None = None, phase: str | None = None) -> None:
+        """Count ``n`` inference requests (and the tokens they generated) measured in ``phase`` (default
+        ``inference``): their own figures (``requests``, ``generated_tokens``; J/request and J/generated token
+        over that phase's energy). Training's steps, samples and tokens are left alone, so its J/step never
+        includes them (:mod:`wattwatch.measure.figures`)."""
+        from wattwatch.measure.figures import INFERENCE_PHASE
+
+        with self._lock:
+            self._counters.count_requests(n, generated_tokens=generated_tokens, phase=phase or INFERENCE_PHASE)
 
     def set_counts(self, *, steps: int | None = None, samples: int | None = None, tokens: int | None = None) -> None:
         """Set the step / sample / token counters to absolute values (e.g. from a trainer's own state)."""
@@ -158,7 +177,46 @@ class RunProgress:
         except ValueError:
             pass
 
+    # -- continuing a run in another process ----------------------------------------------------------------
+    def state_dict(self) -> dict[str, Any]:
+        """Everything needed to continue this run in another process (JSON-serialisable, see
+        :mod:`wattwatch.run.state`)."""
+        from wattwatch.run.state import save_state  # loaded when used (import time is a benchmark figure)
+
+        with self._lock:
+            resumed = (self._resume_state or {}).get("ledger")
+            ledger = self._ledger.to_dict() if self._ledger is not None else resumed
+            return save_state(
+                run_id=self.run_id,
+                project_name=self.project_name,
+                experiment_id=self.experiment_id,
+                start_time=self._start_time_iso,
+                counters=self._counters,
+                ledger=ledger,
+            )
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Continue the run saved by :meth:`state_dict`: same ``run_id``, totals carried over. Call before
+        ``start()``. Raises ``ValueError`` for a state that is not a wattwatch tracker state."""
+        from wattwatch.run.state import read_state
+
+        saved = read_state(state)
+        with self._lock:
+            if self._state == "stopped":  # continuing a saved run after an earlier one: start from scratch
+                self._new_run()
+                self._state = "new"
+            self.run_id = saved.run_id or self.run_id
+            self._run_id_fixed = True
+            self._counters.load_state(saved.counts, saved.counted, list(saved.request_phases))
+            resume = {"ledger": saved.ledger, "start_time": saved.start_time}
+            self._resume_state = resume if saved.ledger else None
+            if self._state == "running" and self._ledger is not None and saved.ledger is not None:
+                self._ledger.load_dict(saved.ledger)
+
     # -- collaborators (read by tests and benchmarks) ----------------------------------------------------------
+    def _new_run(self) -> None:
+        raise NotImplementedError  # the tracker's: a new run id, fresh counts
+
     @property
     def _ledger(self) -> Ledger | None:
         return self._session.ledger if self._session is not None else None

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
+    from wattwatch.carbon.embodied_slice import EmbodiedSlice
     from wattwatch.carbon.intensity import CarbonIntensity
     from wattwatch.distributed.topology import Ownership, Topology
     from wattwatch.ledger.sink import LedgerSink
@@ -26,6 +27,7 @@ if TYPE_CHECKING:
     from wattwatch.result import EmissionsData
     from wattwatch.run.config import TrackerConfig
     from wattwatch.run.counters import Counters
+    from wattwatch.run.overlap import Overlap
     from wattwatch.run.row import RunFacts
     from wattwatch.run.session import RunSession
     from wattwatch.sensors.base import ChannelInfo
@@ -95,6 +97,14 @@ class RowRecorder:
         """The ledger's pusher (``ledger_url`` / ``$WATTWATCH_DB``): :meth:`write_final` hands it the row."""
         self.job: dict[str, object] = {}
         """The run's job-metadata columns, read at each :meth:`attach` (:mod:`wattwatch.run.job`)."""
+        self._embodied: tuple[object, float, float, str] | None = None
+        """``(hardware and slice, kg per second of run, whole footprint kg, source)`` of the last row."""
+        self._static: dict[str, object] | None = None
+        """The row's columns that stay put during a session (place, host, slices): computed once."""
+        self._charged: EmbodiedSlice | None = None
+        """The slice charged for embodied CO2, when nothing in it moves with the run."""
+        self.overlap: Overlap | None = None
+        """The run this one overlaps on the same machine (set by ``start()``), or ``None``."""
 
     def attach(self, session: RunSession) -> None:
         """Record ``session``'s run from now on (called by ``start()``, in the process that writes the rows)."""
@@ -103,6 +113,9 @@ class RowRecorder:
         from wattwatch.run.job import job_fields
 
         self.job = job_fields(self._run.config.environ)
+        self._static = None
+        self._embodied = None
+        self._charged = None
 
     # -- figures ---------------------------------------------------------------------------------------------
     def facts(self) -> RunFacts:
@@ -130,16 +143,23 @@ class RowRecorder:
     def figures(self, status: str, *, carried: bool = False) -> EmissionsData:
         """The run's figures: this segment's own (its row), or with a resumed run's earlier segments (``carried``,
         for live logs), with the embodied CO2 of its hardware."""
-        from wattwatch.run.row import build_emissions_data
+        from wattwatch.run.row import build_emissions_data, static_fields
 
         assert self._session is not None
         snap = self._session.ledger.snapshot(carried=carried)
         usage = self._run.usage_totals().means_since()
-        data = build_emissions_data(snap, self.facts(), status, counters=self._counters, usage=usage)
+        facts = self.facts()
+        if self._static is None:
+            self._static = static_fields(facts)
+        data = build_emissions_data(snap, facts, status, counters=self._counters, usage=usage, static=self._static)
         if self.eval_metrics:
             data.eval_metrics = dict(self.eval_metrics)
         if self.annotate is not None:
             self.annotate(data)
+        overlap = self.overlap
+        if overlap is not None:  # another run measured this machine meanwhile (wattwatch.run.overlap)
+            data.overlaps_run_id = overlap.run_id
+            data.overlap_energy_kwh = overlap.energy_kwh(data.energy_consumed)
         return self.with_embodied(self.adjust(data, snap))
 
     def adjust(self, data: EmissionsData, snap: LedgerSnapshot) -> EmissionsData:
@@ -148,19 +168,49 @@ class RowRecorder:
         return data
 
     def with_embodied(self, data: EmissionsData) -> EmissionsData:
-        """``data`` with its embodied CO2 (the run's share of its hardware's manufacturing footprint, from the
-        row's own hardware and duration: a combined row of several ranks gets its whole hardware). Cheap: the
-        footprint is computed once per hardware. A failure leaves the columns empty, with one warning."""
-        from wattwatch.carbon.embodied import with_embodied
+        """``data`` (a row this recorder built: set in place) with its embodied CO2: the run's share of its
+        hardware's manufacturing footprint, from the row's own hardware and duration (a combined row of several
+        ranks gets its whole hardware) and the slice its energy was charged by -- the VM's vCPUs, the
+        container's limit, the process's share, the MIG slice (:mod:`wattwatch.carbon.embodied_slice`). Cheap:
+        the footprint is computed once per hardware and slice. A failure leaves the columns empty, with one
+        warning."""
+        from wattwatch.carbon.embodied import embodied_for_run
+        from wattwatch.carbon.embodied_slice import embodied_slice
 
         config = self._run.config
         try:
-            return with_embodied(
-                data, lifetime_years=config.embodied_lifetime_years, use_ratio=config.embodied_use_ratio
-            )
+            infos = self._run.channel_infos
+            charged = self._charged if self._charged is not None else embodied_slice(infos, data, board_j=self._board_j())
+            if self._charged is None and not _moving_slice(infos):
+                self._charged = charged  # nothing in it moves with the run: computed once
+            key = (data.gpu_model, data.cpu_model, data.cpu_count, data.ram_total_size, data.node_count, charged)
+            cached = self._embodied
+            if cached is None or cached[0] != key:  # once per hardware and slice (a flush: arithmetic only)
+                one_second = embodied_for_run(
+                    replace(data, duration=1.0),
+                    lifetime_years=config.embodied_lifetime_years,
+                    use_ratio=config.embodied_use_ratio,
+                    charged=charged,
+                )
+                cached = self._embodied = (key, one_second.kg, one_second.footprint.kg, one_second.source)
         except Exception as exc:  # noqa: BLE001 - never into user code
             self._warn("embodied", f"wattwatch: cannot compute the embodied CO2 ({exc!r}); column left empty")
             return data
+        _, per_s, whole, source = cached
+        data.embodied_emissions = min(whole, per_s * max(0.0, data.duration))  # the share is at most the whole
+        data.embodied_source = source
+        return data
+
+    def _board_j(self) -> dict[str, float]:
+        """Each shared GPU's whole-board joules so far (sensors that can say: ``board_energy_j``)."""
+        if self._session is None:
+            return {}
+        out: dict[str, float] = {}
+        for sensor in self._session.hardware.sensors:
+            board = getattr(sensor, "board_energy_j", None)
+            if callable(board):
+                out.update(board())
+        return out
 
     def combined(self, data: EmissionsData, *, final: bool, collective: bool = False) -> EmissionsData:
         """Combine this process's totals with the other ranks' (distributed runs); identity otherwise.
@@ -233,5 +283,14 @@ class RowRecorder:
     def _append_row(self, data: EmissionsData) -> SaveOutcome:
         """A distributed run's one combined row, with the embodied CO2 of the whole run's hardware."""
         assert self._session is not None
-        self.appended = row = self.with_embodied(data)
+        self.appended = row = self.with_embodied(replace(data))
         return self._session.outputs.append_row(row)
+
+
+def _moving_slice(infos: Sequence[ChannelInfo]) -> bool:
+    """Whether the embodied slice moves with the run: a process-mode CPU or RAM share, a process-shared GPU."""
+    for info in infos:
+        rule = str((info.details or {}).get("slice", ""))
+        if rule.endswith("process") or rule == "gpu-process-share":
+            return True
+    return False

@@ -160,6 +160,19 @@ def _intensity_source(run: RunFacts) -> str:
     return src.description if src.description.startswith(f"{src.kind}:") else f"{src.kind}: {src.description}"
 
 
+def static_fields(run: RunFacts) -> dict[str, Any]:
+    """The row's columns that do not move during a process segment (place, host, slices, intensity source):
+    what :func:`build_emissions_data` takes as ``static`` (a flush then recomputes none of them)."""
+    infos = run.infos
+    return {
+        "gpu_slice": _component_slice(infos, "gpu"),
+        "cpu_slice": _component_slice(infos, "cpu"),
+        "ram_slice": _component_slice(infos, "ram"),
+        "intensity_source": _intensity_source(run),
+        **_place_and_host(run, infos),
+    }
+
+
 def build_emissions_data(
     snap: LedgerSnapshot,
     run: RunFacts,
@@ -167,11 +180,14 @@ def build_emissions_data(
     *,
     counters: Counters,
     usage: UsageMeans | None = None,
+    static: dict[str, Any] | None = None,
 ) -> EmissionsData:
     """Turn a ledger snapshot into the run's :class:`EmissionsData` (CodeCarbon's units). ``counters`` gives the
     steps, samples and tokens, and is fed these totals for its projection; ``usage`` the mean utilisation
-    (CodeCarbon's usage columns; zeros when nothing was sampled, as CodeCarbon writes)."""
+    (CodeCarbon's usage columns; zeros when nothing was sampled, as CodeCarbon writes); ``static`` the columns
+    :func:`static_fields` computed for this run (default: computed here)."""
     use = usage or UsageMeans()
+    fixed = static if static is not None else static_fields(run)
     infos = run.infos
     pue = snap.pue
     emissions_kg = snap.emissions_g / 1000.0
@@ -205,7 +221,6 @@ def build_emissions_data(
         gpu_method=_component_method(infos, snap, "gpu"),
         cpu_method=_component_method(infos, snap, "cpu"),
         ram_method=_component_method(infos, snap, "ram"),
-        intensity_source=_intensity_source(run),
         intensity_g_per_kwh=(snap.emissions_g / energy_kwh) if energy_kwh > 0 else run.intensity.mean_g_per_kwh(),
         phase_energy_kwh={p: e * pue / J_PER_KWH for p, e in snap.phase_energy_j.items()},
         phase_emissions_kg={p: g / 1000.0 for p, g in snap.phase_emissions_g.items()},
@@ -219,17 +234,17 @@ def build_emissions_data(
         steps=work.steps,
         samples=work.samples,
         tokens=work.tokens,
+        requests=work.requests,
+        generated_tokens=work.generated_tokens,
+        request_phases=work.request_phases,
         node_count=1,
         rank_count=run.rank_count,
         ownership=run.ownership,
         resumed_segments=snap.resumed_segments,
         projected_energy_kwh=projection.energy_kwh if projection is not None else None,
         projected_emissions_kg=projection.emissions_kg if projection is not None else None,
-        gpu_slice=_component_slice(infos, "gpu"),
-        cpu_slice=_component_slice(infos, "cpu"),
-        ram_slice=_component_slice(infos, "ram"),
         **_band_fields(snap, infos),
-        **_place_and_host(run, infos),
+        **fixed,
         **energy,
     )
 

@@ -15,12 +15,13 @@ from typing import TYPE_CHECKING, Any
 from wattwatch.measure.ledger import Ledger
 from wattwatch.measure.sampler import SLOW_INTERVAL_S, Sampler, slow_sensors
 from wattwatch.run.hardware import ForcedPower, Hardware, HardwareRoots, SliceOptions
-from wattwatch.run.outputs import Outputs
+from wattwatch.run.outputs import FreshMetrics, Outputs
 from wattwatch.sensors.usage import UsageMeter
 from wattwatch.util.once import WarnOnce
 from wattwatch.util.times import utc_iso
 
 if TYPE_CHECKING:
+    from wattwatch.run.config import TrackerConfig
     from wattwatch.run.tracker import Tracker
     from wattwatch.sensors.base import Sensor
 
@@ -51,21 +52,13 @@ class RunSession:
         resume: Mapping[str, Any] | None,
         warn: WarnOnce,
         on_tick: Callable[[float], None],
+        on_phase_edge: Callable[[float], None] | None = None,
     ) -> RunSession:
         """Open everything ``tracker``'s options ask for. ``resume``: the saved ``ledger`` and ``start_time`` of a
         run continued with ``load_state_dict``. Raises ``ConfigurationError`` when the Prometheus port is taken."""
         config = tracker.config
         hardware = Hardware.open(
-            roots=HardwareRoots(
-                nvml_library=config.nvml_library,
-                powercap_root=config.powercap_root,
-                proc_root=config.proc_root,
-                environ=config.environ,
-                amd_library=config.amd_library,
-                hwmon_root=config.hwmon_root,
-                dmi_root=config.dmi_root,
-                cgroup_root=config.cgroup_root,
-            ),
+            roots=_roots(config),
             run_id=tracker.run_id,
             fixed_run_id=fixed_run_id,
             gpu_ids=tracker.gpu_ids,
@@ -79,7 +72,7 @@ class RunSession:
                 config.force_cpu_power, config.force_ram_power, config.force_mode_cpu_load, tracker.cpu_power_curve
             ),
         )
-        ledger = Ledger(hardware.infos, intensity=tracker.intensity.at, pue=tracker.pue)
+        ledger = Ledger(hardware.infos, intensity=tracker.intensity.at, pue=tracker.pue, phase=tracker.first_phase)
         if resume is not None:
             ledger.load_dict(resume["ledger"])
         usage = UsageMeter(config.proc_root, gpu_utilization=_gpu_utilization(hardware.sensors))
@@ -93,6 +86,7 @@ class RunSession:
             slow=(slow := slow_sensors(hardware.sensors)),
             slow_every_s=_slow_every_s(slow),
             on_slow_read=usage.sample,
+            on_phase_edge=on_phase_edge,
         )
         t0 = config.clock()
         start_time = utc_iso(config.wall_clock())  # this process segment's (a resumed run's rows are per segment)
@@ -112,7 +106,7 @@ class RunSession:
                 timeseries=tracker.save_to_file and tracker.save_timeseries,
                 prometheus_port=tracker.prometheus_port,
                 prometheus_host=tracker.prometheus_host,
-                metrics=tracker,
+                metrics=FreshMetrics(tracker, lambda: sampler.sample_slow_now(lock_timeout_s=0.2)),
                 journal=tracker.save_to_file and hardware.aggregator is None,
             )
         except BaseException:
@@ -121,6 +115,10 @@ class RunSession:
             hardware.close()
             raise
         return cls(hardware, ledger, sampler, outputs, usage, start_time)
+
+    def segment_kwh(self) -> float:
+        """This process segment's energy so far (kWh, PUE applied)."""
+        return self.ledger.snapshot(carried=False).energy_kwh
 
     def close(self) -> None:
         """Close the outputs and the sensors (the ledger's totals and the usage means stay readable)."""
@@ -150,3 +148,17 @@ def _gpu_utilization(sensors: Sequence[Any]) -> Callable[[], list[float]] | None
     if not readers:
         return None
     return lambda: [u for read in readers for u in read()]
+
+
+def _roots(config: TrackerConfig) -> HardwareRoots:
+    """Where the hardware is read from (each root a parameter: tests build them in temp dirs)."""
+    return HardwareRoots(
+        nvml_library=config.nvml_library,
+        powercap_root=config.powercap_root,
+        proc_root=config.proc_root,
+        environ=config.environ,
+        amd_library=config.amd_library,
+        hwmon_root=config.hwmon_root,
+        dmi_root=config.dmi_root,
+        cgroup_root=config.cgroup_root,
+    )

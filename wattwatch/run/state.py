@@ -4,7 +4,10 @@ Format (JSON-serialisable, version 1)::
 
     {"format": "wattwatch.run.tracker", "version": 1, "run_id": ..., "project_name": ..., "experiment_id": ...,
      "start_time": ISO-8601 UTC, "counts": {"steps": n, ...}, "counted": {"steps": bool, ...},
-     "ledger": Ledger.to_dict() or None}
+     "request_phases": [phase, ...], "ledger": Ledger.to_dict() or None}
+
+``request_phases`` (the phases inference requests were counted in) is absent from states saved before it
+existed: read as none.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ class SavedRun:
     counts: Mapping[str, object]
     counted: Mapping[str, object]
     ledger: dict[str, Any] | None
+    request_phases: tuple[str, ...] = ()
     """The ledger's totals (``None``: nothing measured yet)."""
 
 
@@ -53,8 +57,16 @@ def save_state(
         "start_time": start_time,
         "counts": counts,
         "counted": counted,
+        "request_phases": list(counters.request_phases),
         "ledger": ledger,
     }
+
+
+def _phases(value: object) -> tuple[str, ...]:
+    """The saved request phases: a list of non-empty strings (anything else is none)."""
+    if not isinstance(value, list):
+        return ()
+    return tuple(p for p in value if isinstance(p, str) and p)
 
 
 def read_state(state: object) -> SavedRun:
@@ -77,4 +89,5 @@ def read_state(state: object) -> SavedRun:
         counts=state.get("counts") or {},
         counted=state.get("counted") or {},
         ledger=ledger,
+        request_phases=_phases(state.get("request_phases")),
     )

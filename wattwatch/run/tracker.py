@@ -8,9 +8,10 @@ Life cycle
   ``Tracker(...)`` validates every option (bad input raises :class:`~wattwatch.errors.ConfigurationError`, a
   ``ValueError``, before any work). ``start()`` checks that the output folder is writable, adds to
   ``emissions.csv`` the rows of runs whose processes died there (their journals), opens the sensors, takes the
-  first reading, writes the run's journal (status ``running``) and starts the sampler thread. The journal is
-  replaced atomically on a fixed grid, every ``flush_every_s`` seconds from the start (a ``kill -9`` loses at
-  most that much; the next opener of the folder adds the row the journal held). ``stop()`` takes the last
+  first reading, writes the run's journal (status ``running``) and starts the sampler thread. The journal gets
+  the run's totals often enough that a ``kill -9`` loses at most ``max(2 s, 10 %`` of the time elapsed``)``,
+  never more than ``flush_every_s`` (every 2 s at the start; the next opener of the folder adds the row the
+  journal held). ``stop()`` takes the last
   reading and appends the run's one row to ``emissions.csv`` -- O(1) whatever the file's history, see
   :mod:`wattwatch.sinks.journal`.
 
@@ -179,6 +180,7 @@ class Tracker(TrackerSettings, RunProgress, RunActing):
         self._start_time_iso = ""
         self._flushes = FlushGrid(self.flush_every_s)
         self._listeners: list[Callable[[Tracker, float], None]] = []
+        self.first_phase = "(unphased)"  # wattwatch.measure.figures.UNPHASED (not imported by the facade)
         self._recorder = RowRecorder(self, self._counters, self._warn_once, self._wall)  # figures, journal, rows
         self._init_policy()  # budgets, pause rule, live intensity (docs/acting.md); None when not asked for
 
@@ -208,7 +210,8 @@ class Tracker(TrackerSettings, RunProgress, RunActing):
             from wattwatch.run.session import RunSession  # sensors, sampler, outputs: loaded by start()
 
             session = RunSession.open(
-                self, fixed_run_id=self._run_id_fixed, resume=self._resume_state, warn=self._warn_once, on_tick=self._on_tick
+                self, fixed_run_id=self._run_id_fixed, resume=self._resume_state, warn=self._warn_once,
+                on_tick=self._on_tick, on_phase_edge=self._on_phase_edge,
             )
             self._session = session
             self._recorder.attach(session)
@@ -217,7 +220,11 @@ class Tracker(TrackerSettings, RunProgress, RunActing):
             self._pid = os.getpid()
             self._start_time_iso = session.start_time
             self._attach_policy(session, self.set_phase, lambda: self.current_phase)  # projection + carbon policy
-            self._flushes.start(self._clock())  # before the thread starts: its first tick is not a flush
+            from wattwatch.run.overlap import started  # another tracker measuring this machine (issue 24)
+
+            self._recorder.overlap = started(self, self.config.environ, session.segment_kwh, self._warn_once)
+            sampler = session.sampler  # the first row (below) is the data as of now: the flushes go from here
+            self._flushes.start(self._clock(), sampler.interval_s * (1.0 + sampler.jitter))
             session.sampler.start()
             self._state = "running"
             from wattwatch.run.process import watch_forks
@@ -248,6 +255,10 @@ class Tracker(TrackerSettings, RunProgress, RunActing):
             status = self._final_status(status)  # a run a budget stopped ends "budget-stopped"
             session.outputs.timeseries_tick(session.ledger, final=True)
             self._state = "stopped"
+            self.first_phase = "(unphased)"  # a later start() is a new run
+            from wattwatch.run.overlap import stopped
+
+            stopped(self)
             data = self._recorder.combined(self._recorder.figures(status), final=True, collective=True)
             self.final_emissions_data = data  # before writing: a signal handler's stop() returns it
             self.final_emissions_data = data = self._recorder.write_final(data)
@@ -267,45 +278,11 @@ class Tracker(TrackerSettings, RunProgress, RunActing):
             session = self._session
             assert session is not None
             session.sampler.sample_now()
+            self._flushes.flushed(self._clock())
             data = self._recorder.combined(self._recorder.figures("running"), final=False, collective=True)
             self._recorder.write(data)
             session.outputs.flush_timeseries()
             return data
-
-    def state_dict(self) -> dict[str, Any]:
-        """Everything needed to continue this run in another process (JSON-serialisable, see
-        :mod:`wattwatch.run.state`)."""
-        from wattwatch.run.state import save_state  # loaded when used (import time is a benchmark figure)
-
-        with self._lock:
-            resumed = (self._resume_state or {}).get("ledger")
-            ledger = self._ledger.to_dict() if self._ledger is not None else resumed
-            return save_state(
-                run_id=self.run_id,
-                project_name=self.project_name,
-                experiment_id=self.experiment_id,
-                start_time=self._start_time_iso,
-                counters=self._counters,
-                ledger=ledger,
-            )
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        """Continue the run saved by :meth:`state_dict`: same ``run_id``, totals carried over. Call before
-        ``start()``. Raises ``ValueError`` for a state that is not a wattwatch tracker state."""
-        from wattwatch.run.state import read_state
-
-        saved = read_state(state)
-        with self._lock:
-            if self._state == "stopped":  # continuing a saved run after an earlier one: start from scratch
-                self._new_run()
-                self._state = "new"
-            self.run_id = saved.run_id or self.run_id
-            self._run_id_fixed = True
-            self._counters.load_state(saved.counts, saved.counted)
-            resume = {"ledger": saved.ledger, "start_time": saved.start_time}
-            self._resume_state = resume if saved.ledger else None
-            if self._state == "running" and self._ledger is not None and saved.ledger is not None:
-                self._ledger.load_dict(saved.ledger)
 
     # -- context manager and decorator ---------------------------------------------------------------------
     def __enter__(self) -> Tracker:
@@ -362,7 +339,7 @@ class Tracker(TrackerSettings, RunProgress, RunActing):
         session = self._session
         if os.getpid() != self._pid or session is None:
             return
-        session.outputs.timeseries_tick(session.ledger)
+        session.outputs.timeseries_tick(session.ledger, t=t)
         self._policy_tick(t)
         for listener in list(self._listeners) if self._listeners else ():
             try:
@@ -370,12 +347,17 @@ class Tracker(TrackerSettings, RunProgress, RunActing):
             except Exception as exc:
                 self._warn_once(f"listener:{id(listener)}", f"wattwatch: listener failed: {exc!r}")
         if self._flushes.due(t):
-            if not session.sampler.tick_read_slow:
-                session.sampler.sample_slow_now()  # the row holds the host's energy up to now
+            if not session.sampler.tick_read_slow:  # the row holds the host's energy up to now
+                session.sampler.sample_slow_now(hook=False)  # (usage means: on their own 10 s cadence)
             session.outputs.flush_timeseries()
             with self._lock:
                 if self._state == "running":
                     self._recorder.write_row("running")
+
+    def _on_phase_edge(self, t: float) -> None:
+        session = self._session
+        if session is not None and os.getpid() == self._pid:
+            session.outputs.timeseries_tick(session.ledger, edge=True)  # the old phase's band ends here
 
     def _should_write(self) -> bool:
         return self._recorder.should_write()

@@ -6,7 +6,9 @@ One channel per physical **package**, ``gpu:<amdsmi index of the die that report
   ``counter_resolution`` microjoules -- as cumulative **joules**. Wraparound (accumulators narrower than 64 bits),
   restarts (driver reload) and implausible jumps are undone by :class:`~wattwatch.sensors.gpu_common.EnergyCounter`.
   A counter that stops answering, or that stays still for :data:`STUCK_S` seconds while the board draws power
-  (older ROCm releases served a frozen value), is abandoned for the power path.
+  (older ROCm releases served a frozen value), is abandoned for the power path; while it stands still under
+  load its readings are gaps (issue 24: they counted 0 J), bridged exactly if it moves again, else filled at
+  the first power reading. A counter that goes back (a restart) is warned about.
 - **power** (method ``power-integral``): ``amdsmi_get_power_info`` in **watts**, preferring
   ``current_socket_power`` (instantaneous; MI300 and newer) over ``average_socket_power`` (a trailing average;
   MI200 and older, where the current value is N/A). The sampler integrates it at its 20 ms dithered interval.
@@ -39,7 +41,8 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Mapping, Sequence
+import time
+from collections.abc import Callable, Mapping, Sequence
 from types import ModuleType
 
 from wattwatch.sensors.amd_devices import AmdGpu, enumerate_gpus, select_gpus
@@ -103,8 +106,11 @@ class AmdSmiSensor:
         implausible_factor: float = 3.0,
         measure_shared_packages: bool = True,
         logger: logging.Logger | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._log = logger or _LOG
+        self._clock = clock
+        """Times each package's call within a read (offsets added to the ``t`` the read is given)."""
         self._environ = os.environ if environ is None else environ
         self._prefer_current = prefer_current
         self._factor = implausible_factor
@@ -140,13 +146,18 @@ class AmdSmiSensor:
             log=self._log,
         )
         if not self._packages:
-            self._unavailable(selection.empty_reason or "no AMD GPU to measure")
+            hidden = selection.rule not in ("gpu_ids", "all") and not selection.chosen and bool(self.devices)
+            self._unavailable(selection.empty_reason or "no AMD GPU to measure", failed=hidden)
 
     # ------------------------------------------------------------------------------------------ setup
 
-    def _unavailable(self, reason: str) -> None:
+    def _unavailable(self, reason: str, *, failed: bool = True) -> None:
+        """No channel: one WARNING with the reason when something failed -- this sensor is only opened where the
+        host shows an AMD GPU (``/dev/kfd``, an amdgpu device, a library named), so a failed start, a failed
+        listing or ROCm variables hiding every GPU mean GPU energy the run will lack; INFO otherwise (an empty
+        ``gpu_ids``, a probe)."""
         self.unavailable_reason = reason
-        self._log.info("wattwatch: no AMD GPU energy: %s", reason)
+        (self._log.warning if failed else self._log.info)("wattwatch: no AMD GPU energy: %s", reason)
         self.close()
 
     def _start(self, library_path: str | os.PathLike[str] | None) -> ModuleType | None:
@@ -214,14 +225,17 @@ class AmdSmiSensor:
         if amdsmi is None:
             return {}
         out: dict[str, Reading] = {}
+        clock = self._clock
+        origin = clock()
         for p in self._packages:
             try:
-                reading = self._read_one(amdsmi, p, t)
+                reading = self._read_one(amdsmi, p, t + clock() - origin)
             except Exception as exc:  # noqa: BLE001 - a sensor fault must never reach user code
                 self._once(p, f"error:{describe_error(exc)}", "wattwatch: reading AMD GPU %d failed (%s); "
                            "recording a gap", p.primary.index, describe_error(exc))
                 continue
             if reading is not None:
+                reading.t = t + clock() - origin  # the end of this package's call (see NvmlSensor.read)
                 out[p.channel] = reading
         return out
 
@@ -252,15 +266,23 @@ class AmdSmiSensor:
                 self._leave_counter(amdsmi, p, "its energy counter stopped answering")
                 return self._read_one(amdsmi, p, t)
             raw = int(info.get("energy_accumulator", info.get("power")))
-            before = p.counter.last_raw
+            if self._still_under_load(amdsmi, p, raw, t):
+                if t - (p.still_since or t) < STUCK_S:
+                    self._once(p, "still", "wattwatch: AMD GPU %d energy counter stands still while the board "
+                               "draws power; recording a gap", p.primary.index)
+                    return None  # a gap: a counter that moves again bridges it exactly
+                # frozen: the power path from now on; the ledger fills the frozen stretch at its first power
+                self._leave_counter(amdsmi, p, f"its energy counter stood still for {STUCK_S:g} s under load")
+                return self._read_one(amdsmi, p, t)
+            resets = p.counter.resets
             joules = p.counter.update(raw, t)
             if joules is None:
                 self._once(p, "implausible", "wattwatch: AMD GPU %d energy counter jumped by more than %.0f W "
                            "could draw; dropping the reading as a gap", p.primary.index, p.limit_w)
                 return None
-            if self._frozen(amdsmi, p, raw, before, t):
-                self._leave_counter(amdsmi, p, f"its energy counter stood still for {STUCK_S:g} s under load")
-                return self._read_one(amdsmi, p, t)
+            if p.counter.resets > resets:
+                self._log.warning("wattwatch: AMD GPU %d energy counter went back (a driver reload?); counting "
+                                  "from its new value", p.primary.index)  # fmt: skip
             return Reading(joules, ENERGY)
         info = amdsmi.amdsmi_get_power_info(p.primary.handle)
         watts = as_number(info.get(POWER_FIELDS[p.source]))
@@ -277,21 +299,23 @@ class AmdSmiSensor:
             return None
         return Reading(watts, POWER)
 
-    def _frozen(self, amdsmi: ModuleType, p: Package, raw: int, before: int | None, t: float) -> bool:
-        """True when the counter has not moved for :data:`STUCK_S` s while the board reports power."""
-        if before is None or raw != before:
+    def _still_under_load(self, amdsmi: ModuleType, p: Package, raw: int, t: float) -> bool:
+        """True when the counter has not moved since the last reading while the board reports power (over 1 W):
+        the counter may be frozen (older ROCm releases served one), so the reading is not trusted.
+        ``p.still_since`` is when it was first seen still. Costs a power query only when the counter stood
+        still."""
+        if p.counter is None or p.counter.last_raw is None or raw != p.counter.last_raw:
             p.still_since = None
             return False
-        if p.still_since is None:
-            p.still_since = t
-            return False
-        if t - p.still_since < STUCK_S:
-            return False
-        p.still_since = t
         watts = as_number(info_of(amdsmi.amdsmi_get_power_info, p.primary.handle).get("average_socket_power"))
         if watts is None:
             watts = as_number(info_of(amdsmi.amdsmi_get_power_info, p.primary.handle).get("current_socket_power"))
-        return watts is not None and watts > 1.0
+        if watts is None or watts <= 1.0:
+            p.still_since = None
+            return False  # an idle board: its counter may well stand still
+        if p.still_since is None:
+            p.still_since = t
+        return True
 
     def _leave_counter(self, amdsmi: ModuleType, p: Package, why: str) -> None:
         source = power_source(amdsmi, p.primary.handle, self._prefer_current)

@@ -151,7 +151,11 @@ def select_gpus(
     visible, rule = rocm_visible(hip_order, environ, _by_id)
     if visible is None:
         return Selection(list(devices), "all")
-    return Selection(visible, rule, None if visible else f"{rule} selects no AMD GPU")
+    hidden = (
+        f"{rule} hides every AMD GPU this machine has ({len(devices)}: {listing(devices)}); no GPU energy is "
+        "measured -- unset it (or pass gpu_ids=) if this run uses them"
+    )
+    return Selection(visible, rule, None if visible or not devices else hidden)
 
 
 def primary_of(device: AmdGpu, devices: Sequence[AmdGpu]) -> AmdGpu:

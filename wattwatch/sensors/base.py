@@ -46,11 +46,14 @@ class Reading:
     """One channel's value at one instant.
 
     ``value`` is joules when ``kind == "energy_j"`` (cumulative, non-decreasing) and watts when
-    ``kind == "power_w"``.
+    ``kind == "power_w"``. ``t``: when the value was taken, on the clock of the ``t`` given to ``read`` (a sensor
+    that reads its channels one after the other stamps each at its own call, so a slow read does not shift the
+    others: issue 24); ``None``: the sampler stamps it at the middle of the whole ``read`` call.
     """
 
     value: float
     kind: ReadingKind
+    t: float | None = None
 
 
 @dataclass

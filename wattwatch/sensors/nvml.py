@@ -26,16 +26,20 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import ModuleType
 
 from wattwatch.sensors.base import ENERGY, POWER, ChannelInfo, Reading
+from wattwatch.sensors.gpu_common import EnergyCounter, plausible_limit_w
 from wattwatch.sensors.gpu_share import NvmlHandle, process_tree_pids
 from wattwatch.sensors.nvml_devices import (
     NvmlDevice,
     NvmlUnavailable,
+    energy_reader,
     enumerate_devices,
+    instant_w,
     load_nvml,
     parse_visible_devices,
     select_devices,
@@ -73,8 +77,8 @@ class _Gpu:
     source: str
     power_limit_w: float | None
     mig_requested: list[str] = field(default_factory=list)
-    offset_mj: int = 0
-    last_raw_mj: int = -1
+    counter: EnergyCounter = field(default_factory=lambda: EnergyCounter(1e-3, plausible_limit_w(None), 2**64))
+    """The energy counter (mJ) as cumulative joules: restarts stitched, implausible steps dropped."""
     resets: int = 0
     lost: bool = False
     method_changed_from: str | None = None
@@ -114,8 +118,11 @@ class NvmlSensor:
         share: bool = False,
         pids: Callable[[], Collection[int]] | None = None,
         logger: logging.Logger | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._log = logger or _LOG
+        self._clock = clock
+        """Times each GPU's call within a read (offsets added to the ``t`` the read is given)."""
         self._share = share
         self._shares = ShareReader(pids or process_tree_pids())
         self._environ = os.environ if environ is None else environ
@@ -125,7 +132,7 @@ class NvmlSensor:
         """The library this sensor's ``nvmlInit`` ran in (``pynvml.nvmlLib`` then)."""
         self._gpus: list[_Gpu] = []
         self._energy: Callable[[NvmlHandle], int] | None = None
-        """Reads one board's energy counter (mJ); made at the first read (see :func:`_energy_reader`)."""
+        """Reads one board's energy counter (mJ); made at the first read (see :func:`~wattwatch.sensors.nvml_devices.energy_reader`)."""
         self.driver_version: str = ""
         self.unavailable_reason: str | None = None
         """Why there are no channels, when there are none (else ``None``)."""
@@ -140,7 +147,7 @@ class NvmlSensor:
         try:
             devices = enumerate_devices(nvml, self._log)
         except nvml.NVMLError as exc:
-            self._unavailable(f"NVML could not list GPUs ({exc})")
+            self._unavailable(f"NVML could not list GPUs ({exc})", failed=True)
             return
         selection = select_devices(devices, gpu_ids, self._environ, self._log)
         for device, mig_ids in selection.chosen:
@@ -148,13 +155,16 @@ class NvmlSensor:
             if gpu is not None:
                 self._gpus.append(gpu)
         if not self._gpus:
-            self._unavailable(selection.empty_reason or "no NVIDIA GPU to measure")
+            self._unavailable(selection.empty_reason or "no NVIDIA GPU to measure", failed=selection.hidden)
 
     # ------------------------------------------------------------------------------------------ setup
 
-    def _unavailable(self, reason: str) -> None:
+    def _unavailable(self, reason: str, *, failed: bool = False) -> None:
+        """No channel: one WARNING when something that should have worked did not (``failed``: NVIDIA's library is
+        there but would not start or list GPUs, or ``CUDA_VISIBLE_DEVICES`` hides them all), else one INFO line
+        (no NVIDIA driver: a CPU host)."""
         self.unavailable_reason = reason
-        self._log.info("wattwatch: no GPU energy: %s", reason)
+        (self._log.warning if failed else self._log.info)("wattwatch: no GPU energy: %s", reason)
         self.close()
 
     def _start(self, library_path: str | os.PathLike[str] | None) -> ModuleType | None:
@@ -162,7 +172,7 @@ class NvmlSensor:
         try:
             nvml = load_nvml(library_path)
         except NvmlUnavailable as exc:
-            self._unavailable(str(exc))
+            self._unavailable(str(exc), failed=exc.failed)
             return None
         self._nvml = nvml
         self._lib = nvml.nvmlLib
@@ -191,6 +201,7 @@ class NvmlSensor:
             )
             return None
         gpu = _Gpu(device, f"gpu:{device.index}", source, limit, mig_ids)
+        gpu.counter = EnergyCounter(1e-3, plausible_limit_w(limit), 2**64)  # 64-bit mJ: never wraps
         if self._share:
             gpu.share = prepare_share(nvml, device.index, handle, device.mig_handles, mig_ids, self._log)
         return gpu
@@ -198,7 +209,7 @@ class NvmlSensor:
     def _power_source(self, nvml: ModuleType, handle: NvmlHandle) -> str | None:
         if self._prefer_instant:
             try:
-                _instant_w(nvml, handle)
+                instant_w(nvml, handle)
                 return INSTANT
             except nvml.NVMLError:
                 pass
@@ -216,58 +227,35 @@ class NvmlSensor:
 
     def describe(self) -> list[ChannelInfo]:
         """Static facts per channel; ``method`` reflects the current path (it changes if a counter stops)."""
-        infos = []
-        for g in self._gpus:
-            d = g.device
-            details: dict[str, object] = {
-                "index": d.index,
-                "uuid": d.uuid,
-                "name": d.name,
-                "pci_bus_id": d.pci_bus_id,
-                "power_limit_w": g.power_limit_w,
-                "power_source": g.source,
-                "driver_version": self.driver_version,
-                "mig_parent": d.uuid if g.mig_requested else None,
-                "mig_devices": list(g.mig_requested),
-            }
-            if g.mig_requested:
-                details["mig_note"] = (
-                    "NVML meters the whole GPU, not a MIG slice: this is the parent's energy"
-                    if g.share.rule != MIG_SHARE
-                    else "the parent's energy x the instances' share of its slices (an estimate)"
-                )
-            if g.source == AVERAGE:
-                details["power_note"] = _AVERAGE_NOTE
-            if g.method_changed_from is not None:
-                details["method_changed_from"] = g.method_changed_from
-            if g.resets:
-                details["counter_resets"] = g.resets
-            method = "counter" if g.source == COUNTER else "power-integral"
-            details.update(g.share.details)
-            details["slice"] = {PROCESS_SHARE: "gpu-process-share", MIG_SHARE: "mig-slice-share"}.get(
-                g.share.rule or "", "whole-gpu"
-            )
-            if g.share.rule is not None:
-                details["share_of"] = method
-                method = g.share.rule
-            infos.append(ChannelInfo(g.channel, "gpu", method, model=d.name, details=details))
-        return infos
+        return [_describe(g, self.driver_version) for g in self._gpus]
 
     def read(self, t: float) -> dict[str, Reading]:
-        """Cumulative joules (counter) or watts (power) per live GPU; never raises. ``t`` is unused."""
+        """Cumulative joules (counter) or watts (power) per live GPU; never raises. Each GPU's reading is stamped
+        at the end of its own call (``t`` is the clock when this read began): GPUs are read one after the other,
+        and a slow call -- time spent waiting for the driver or the board's firmware, then the value read -- must
+        not shift its value, nor the others' (issue 24: with 250 ms calls, one stamp for the whole read put the
+        four GPUs' energy -3 % to +6 % off their windows). A counter step above 3 x the board's power limit over
+        the interval is a glitch: the GPU is left out of this read (a gap), as for AMD boards."""
         nvml = self._nvml
         if nvml is None:
             return {}
         energy = self._energy
         if energy is None:
-            energy = self._energy = _energy_reader(nvml)
+            energy = self._energy = energy_reader(nvml)
         out: dict[str, Reading] = {}
+        clock = self._clock
+        origin = clock()
         for g in self._gpus:
             if g.lost:
                 continue
+            before = clock()
             if g.source == COUNTER and g.share.rule is None:  # the common case, kept short: it runs every tick
                 try:
-                    out[g.channel] = _counted(g, energy(g.device.handle), self._log)
+                    raw = energy(g.device.handle)
+                    at = t + clock() - origin
+                    reading = _counted(g, raw, at, self._log)
+                    if reading is not None:
+                        out[g.channel] = reading
                     continue
                 except Exception as exc:  # noqa: BLE001 - a sensor fault must never reach user code
                     if not isinstance(exc, nvml.NVMLError) or nvml_code(exc) != nvml.NVML_ERROR_NOT_SUPPORTED:
@@ -275,8 +263,15 @@ class NvmlSensor:
                         continue
                     self._counter_lost(nvml, g)  # and the full path below reads its power
             try:
-                reading = self._read_one(nvml, g)
-                out[g.channel] = reading if g.share.rule is None else self._share_of(nvml, g, reading)
+                got = self._read_one(nvml, g, t + before - origin)
+                if got is None:
+                    continue
+                at = t + clock() - origin
+                got.t = at
+                if g.share.rule is not None:
+                    got = self._share_of(nvml, g, got)
+                    got.t = at
+                out[g.channel] = got
             except Exception as exc:  # noqa: BLE001 - a sensor fault must never reach user code
                 self._on_error(nvml, g, exc)
         return out
@@ -287,6 +282,16 @@ class NvmlSensor:
             if g.channel == channel and g.share.splitter is not None:
                 return dict(g.share.splitter.attributed_j)
         return {}
+
+    def board_energy_j(self) -> dict[str, float]:
+        """Each process-shared board's whole energy so far (J, every process's; ``{}`` without shares): what
+        this run's share of its manufacture is measured against."""
+        out: dict[str, float] = {}
+        for g in self._gpus:
+            splitter = g.share.splitter
+            if splitter is not None:
+                out[g.channel] = sum(splitter.attributed_j.values()) + splitter.unattributed_j
+        return out
 
     def _share_of(self, nvml: ModuleType, g: _Gpu, reading: Reading) -> Reading:
         def once(key: str, msg: str, *args: object) -> None:
@@ -330,19 +335,19 @@ class NvmlSensor:
 
     # ------------------------------------------------------------------------------------------ reading
 
-    def _read_one(self, nvml: ModuleType, g: _Gpu) -> Reading:
+    def _read_one(self, nvml: ModuleType, g: _Gpu, at: float) -> Reading | None:
         if g.source == COUNTER:
             try:
-                raw = (self._energy or _energy_reader(nvml))(g.device.handle)
+                raw = (self._energy or energy_reader(nvml))(g.device.handle)
             except nvml.NVMLError as exc:
                 if nvml_code(exc) != nvml.NVML_ERROR_NOT_SUPPORTED:
                     raise
                 self._counter_lost(nvml, g)
-                return self._read_one(nvml, g)
-            return _counted(g, raw, self._log)
+                return self._read_one(nvml, g, at)
+            return _counted(g, raw, at, self._log)
         if g.source == INSTANT:
             try:
-                return Reading(_instant_w(nvml, g.device.handle), POWER)
+                return Reading(instant_w(nvml, g.device.handle), POWER)
             except nvml.NVMLError as exc:
                 if nvml_code(exc) != nvml.NVML_ERROR_NOT_SUPPORTED:
                     raise
@@ -382,54 +387,62 @@ class NvmlSensor:
 # ---------------------------------------------------------------------------------------------- helpers
 
 
-def _counted(g: _Gpu, raw: int, log: logging.Logger) -> Reading:
-    """The cumulative joules of ``g``'s counter reading ``raw`` (mJ), a restart from 0 stitched on."""
-    if raw < g.last_raw_mj:
-        # Driver reload: the counter restarted from 0. Keep the total non-decreasing.
-        g.offset_mj += g.last_raw_mj
+def _counted(g: _Gpu, raw: int, at: float, log: logging.Logger) -> Reading | None:
+    """The cumulative joules of ``g``'s counter reading ``raw`` (mJ) taken at ``at``: restarts stitched on
+    (with a warning), implausible steps dropped (``None``: a gap; warned once per GPU)."""
+    counter = g.counter
+    if counter.last_raw is None:
+        counter.cumulative_j = raw / 1000.0  # the counter's own value: joules since the driver loaded
+    resets = counter.resets
+    joules = counter.update(raw, at)
+    if joules is None:
+        if "implausible" not in g.logged:
+            g.logged.add("implausible")
+            limit = f"{g.power_limit_w:g}" if g.power_limit_w else "assumed"
+            log.warning("wattwatch: GPU %d energy counter jumped by more than %.0f W could draw (3 x its %s W "
+                        "limit); dropping such readings as gaps", g.device.index, counter.limit_w, limit)  # fmt: skip
+        return None
+    if counter.resets > resets:
         g.resets += 1
-        log.warning(
-            "wattwatch: GPU %d energy counter went back (%d -> %d mJ); assuming a restart from 0",
-            g.device.index,
-            g.last_raw_mj,
-            raw,
+        log.warning("wattwatch: GPU %d energy counter went back (to %d mJ); assuming a restart from 0", g.device.index, raw)
+    return Reading(joules, ENERGY, at)
+
+
+def _describe(g: _Gpu, driver_version: str) -> ChannelInfo:
+    """One GPU's channel: its identity, power limit and path, the share rule and notes."""
+    d = g.device
+    details: dict[str, object] = {
+        "index": d.index,
+        "uuid": d.uuid,
+        "name": d.name,
+        "pci_bus_id": d.pci_bus_id,
+        "power_limit_w": g.power_limit_w,
+        "implausible_above_w": g.counter.limit_w,
+        "power_source": g.source,
+        "driver_version": driver_version,
+        "mig_parent": d.uuid if g.mig_requested else None,
+        "mig_devices": list(g.mig_requested),
+    }
+    if g.mig_requested:
+        details["mig_note"] = (
+            "NVML meters the whole GPU, not a MIG slice: this is the parent's energy"
+            if g.share.rule != MIG_SHARE
+            else "the parent's energy x the instances' share of its slices (an estimate)"
         )
-    g.last_raw_mj = raw
-    return Reading((g.offset_mj + raw) / 1000.0, ENERGY)
-
-
-def _energy_reader(nvml: ModuleType) -> Callable[[NvmlHandle], int]:
-    """``nvmlDeviceGetTotalEnergyConsumption(handle)`` in mJ, as pynvml answers it (raising its ``NVMLError``),
-    without pynvml's per-call wrapper: the function pointer is looked up once and the result buffer reused (one
-    reader at a time: the sampler's lock), instead of three Python calls and a new ctypes buffer per GPU per
-    tick. pynvml without the private look-up: its public function."""
-    import ctypes  # pynvml has loaded it already
-
-    public: Callable[[NvmlHandle], int] = nvml.nvmlDeviceGetTotalEnergyConsumption
-    try:
-        fn = nvml._nvmlGetFunctionPointer("nvmlDeviceGetTotalEnergyConsumption")
-        buffer = ctypes.c_uint64()
-        ref = ctypes.byref(buffer)
-        error, success = nvml.NVMLError, nvml.NVML_SUCCESS
-    except Exception:  # noqa: BLE001 - another pynvml: its public function is the contract
-        return lambda handle: int(public(handle))
-
-    def read(handle: NvmlHandle) -> int:
-        ret = fn(handle, ref)
-        if ret != success:
-            raise error(ret)
-        return buffer.value
-
-    return read
-
-
-def _instant_w(nvml: ModuleType, handle: NvmlHandle) -> float:
-    """``NVML_FI_DEV_POWER_INSTANT`` in watts; raises the field's own NVMLError when unsupported."""
-    value = nvml.nvmlDeviceGetFieldValues(handle, [nvml.NVML_FI_DEV_POWER_INSTANT])[0]
-    if value.nvmlReturn != nvml.NVML_SUCCESS:
-        raise nvml.NVMLError(value.nvmlReturn)
-    attr = _VALUE_ATTR.get(value.valueType, "uiVal")
-    return float(getattr(value.value, attr)) / 1000.0
-
-
-_VALUE_ATTR = {0: "dVal", 1: "uiVal", 2: "ulVal", 3: "ullVal", 4: "sllVal", 5: "siVal", 6: "usVal"}
+    if g.source == AVERAGE:
+        details["power_note"] = _AVERAGE_NOTE
+    if g.method_changed_from is not None:
+        details["method_changed_from"] = g.method_changed_from
+    if g.resets:
+        details["counter_resets"] = g.resets
+    if g.counter.glitches:
+        details["counter_glitches"] = g.counter.glitches
+    method = "counter" if g.source == COUNTER else "power-integral"
+    details.update(g.share.details)
+    details["slice"] = {PROCESS_SHARE: "gpu-process-share", MIG_SHARE: "mig-slice-share"}.get(
+        g.share.rule or "", "whole-gpu"
+    )
+    if g.share.rule is not None:
+        details["share_of"] = method
+        method = g.share.rule
+    return ChannelInfo(g.channel, "gpu", method, model=d.name, details=details)

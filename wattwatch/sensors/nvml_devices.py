@@ -14,7 +14,7 @@ import ctypes
 import logging
 import os
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
@@ -23,6 +23,8 @@ from wattwatch.sensors.gpu_common import gpu_id_tokens, split_visible
 from wattwatch.sensors.gpu_share import NvmlHandle
 
 __all__ = [
+    "energy_reader",
+    "instant_w",
     "NvmlDevice",
     "NvmlSelection",
     "NvmlUnavailable",
@@ -38,7 +40,13 @@ _LINUX_LIBRARY = "libnvidia-ml.so.1"
 
 
 class NvmlUnavailable(Exception):
-    """pynvml, the library or ``nvmlInit`` is missing; ``str()`` is the reason, for one INFO line."""
+    """pynvml, the library or ``nvmlInit`` is missing; ``str()`` is the reason. ``failed``: NVIDIA's library is
+    there (a driver is installed) but could not be used -- a WARNING, since the run will count no GPU energy
+    on a machine that has GPUs; without the library (a host with no NVIDIA driver) one INFO line."""
+
+    def __init__(self, reason: str, *, failed: bool = True) -> None:
+        super().__init__(reason)
+        self.failed = failed
 
 
 @dataclass
@@ -60,6 +68,8 @@ class NvmlSelection:
 
     chosen: list[tuple[NvmlDevice, list[str]]]
     empty_reason: str | None = None
+    hidden: bool = False
+    """``CUDA_VISIBLE_DEVICES`` hides every GPU there is (said as a WARNING)."""
 
 
 def text(value: object) -> str:
@@ -93,7 +103,9 @@ def load_nvml(library_path: str | os.PathLike[str] | None) -> ModuleType:
         try:
             ctypes.CDLL(_LINUX_LIBRARY)
         except OSError:
-            raise NvmlUnavailable(f"NVML Shared Library Not Found ({_LINUX_LIBRARY}: no NVIDIA driver)") from None
+            raise NvmlUnavailable(
+                f"NVML Shared Library Not Found ({_LINUX_LIBRARY}: no NVIDIA driver)", failed=False
+            ) from None
     try:
         import pynvml
     except ImportError:
@@ -191,14 +203,22 @@ def select_devices(
                     _listing(devices),
                 )
             if not chosen:
-                empty_reason = "CUDA_VISIBLE_DEVICES selects no GPU"
+                empty_reason = _hidden(environ["CUDA_VISIBLE_DEVICES"], devices)
             break
         entry = chosen.setdefault(device.index, (device, []))
         if token.upper().startswith("MIG-"):
             entry[1].append(token)
     if not tokens:
-        empty_reason = "gpu_ids is empty" if strict else "CUDA_VISIBLE_DEVICES is empty"
-    return NvmlSelection(list(chosen.values()), empty_reason)
+        empty_reason = "gpu_ids is empty" if strict else _hidden(environ["CUDA_VISIBLE_DEVICES"], devices)
+    return NvmlSelection(list(chosen.values()), empty_reason, hidden=not strict and not chosen and bool(devices))
+
+
+def _hidden(value: str, devices: list[NvmlDevice]) -> str:
+    """Why no GPU is measured when ``CUDA_VISIBLE_DEVICES`` hides them all (what to do about it included)."""
+    return (
+        f"CUDA_VISIBLE_DEVICES={value!r} hides every GPU this machine has ({len(devices)}: {_listing(devices)}); "
+        "no GPU energy is measured -- unset it (or pass gpu_ids=) if this run uses them"
+    )
 
 
 def _unique(matches: list[NvmlDevice]) -> NvmlDevice | None:
@@ -228,3 +248,40 @@ def _listing(devices: list[NvmlDevice]) -> str:
     if not devices:
         return "none"
     return ", ".join(f"{d.index} ({d.uuid}, {d.name})" for d in devices)
+
+
+def energy_reader(nvml: ModuleType) -> Callable[[NvmlHandle], int]:
+    """``nvmlDeviceGetTotalEnergyConsumption(handle)`` in mJ, as pynvml answers it (raising its ``NVMLError``),
+    without pynvml's per-call wrapper: the function pointer is looked up once and the result buffer reused (one
+    reader at a time: the sampler's lock), instead of three Python calls and a new ctypes buffer per GPU per
+    tick. pynvml without the private look-up: its public function."""
+    import ctypes  # pynvml has loaded it already
+
+    public: Callable[[NvmlHandle], int] = nvml.nvmlDeviceGetTotalEnergyConsumption
+    try:
+        fn = nvml._nvmlGetFunctionPointer("nvmlDeviceGetTotalEnergyConsumption")
+        buffer = ctypes.c_uint64()
+        ref = ctypes.byref(buffer)
+        error, success = nvml.NVMLError, nvml.NVML_SUCCESS
+    except Exception:  # noqa: BLE001 - another pynvml: its public function is the contract
+        return lambda handle: int(public(handle))
+
+    def read(handle: NvmlHandle) -> int:
+        ret = fn(handle, ref)
+        if ret != success:
+            raise error(ret)
+        return buffer.value
+
+    return read
+
+
+def instant_w(nvml: ModuleType, handle: NvmlHandle) -> float:
+    """``NVML_FI_DEV_POWER_INSTANT`` in watts; raises the field's own NVMLError when unsupported."""
+    value = nvml.nvmlDeviceGetFieldValues(handle, [nvml.NVML_FI_DEV_POWER_INSTANT])[0]
+    if value.nvmlReturn != nvml.NVML_SUCCESS:
+        raise nvml.NVMLError(value.nvmlReturn)
+    attr = _VALUE_ATTR.get(value.valueType, "uiVal")
+    return float(getattr(value.value, attr)) / 1000.0
+
+
+_VALUE_ATTR = {0: "dVal", 1: "uiVal", 2: "ulVal", 3: "ullVal", 4: "sllVal", 5: "siVal", 6: "usVal"}

@@ -1,21 +1,25 @@
-"""RAM power modelled from memory in use.
+"""RAM power modelled from the memory the run's slice holds (issue 24).
 
-Model: ``P = WATTS_PER_GIB * GiB in use``, with ``WATTS_PER_GIB = 0.375`` -- CodeCarbon's long-standing figure
-of 3 W per 8 GB of DDR3/DDR4 (``codecarbon/external/ram.py``: "3 watts of power for every 8GB of DDR3 or DDR4
-memory"), expressed per GiB (2**30 bytes, as DIMM sizes are).
+Model: ``P = WATTS_PER_GIB * GiB charged``, with ``WATTS_PER_GIB = 0.375``: 3 W per 8 GB of DDR3/DDR4, Crucial's
+figure ("allocate around 3 watts of power for every 8GB of DDR3 or DDR4 memory", crucial.com, "How much power
+does memory use?"; the figure CodeCarbon 2.x used, and cited), expressed per GiB (2**30 bytes, as DIMM sizes
+are).
 
-Why memory *in use* and not installed memory: DRAM's background power (refresh, idle DIMMs) is part of the
-machine's idle power, whoever runs on it. Charging installed memory would bill a 2 TiB host 768 W for a job that
-touches 16 GiB; charging what is in use bills 6 W. Machine mode uses ``total - available`` from
-``psutil.virtual_memory()`` (page cache that can be reclaimed is not "in use"); process mode the summed RSS of
-the process tree (shared pages are counted once per process, an upper bound).
+What is charged -- the memory the slice *holds*, not what the run touches:
 
-In a container that limits memory (``cgroup`` given, machine mode) memory in use is the cgroup's:
-``memory.current`` (v1 ``memory.usage_in_bytes``) less its inactive page cache, see
-:mod:`wattwatch.sensors.cgroup`.
+- ``machine``: the installed memory of the machine or VM (``MemTotal``). DRAM draws its background power --
+  refresh, the DIMMs' idle power -- for every installed gigabyte whether a page is in use or not, and a VM holds
+  its memory whether it uses it or not; charging memory in use (``MemTotal - MemAvailable``, before issue 24)
+  made RAM all but vanish (0.2 W on a 24 GiB VM where CodeCarbon 3 charges 20 W by its DIMM estimate, 5 W per
+  estimated DIMM; ``docs/codecarbon.md`` compares the two on one machine).
+- ``cgroup`` (a container that limits memory): its limit (``memory.max``), at most the machine's memory: what
+  the container holds of the host.
+- ``process``: the process tree's resident memory (summed RSS): its share of the machine's memory, moving with
+  the run (shared pages counted once per process: an upper bound).
 
 Readings are kind ``power_w`` with method ``model:ram-0.375w-per-gib/<attribution>`` (the figure follows
-``watts_per_gb``; the attribution is ``machine``, ``cgroup`` or ``process``).
+``watts_per_gb``; the attribution is ``machine``, ``cgroup`` or ``process``); ``describe()`` states the GiB
+charged (``charged_gib``, at start; machine and cgroup) and the source.
 """
 
 from __future__ import annotations
@@ -32,9 +36,12 @@ from wattwatch.sensors.cgroup import CgroupSlice
 
 __all__ = [
     "GIB",
+    "RAM_SOURCE",
     "WATTS_PER_GIB",
     "RamModelSensor",
+    "machine_total_bytes",
     "machine_used_bytes",
+    "parse_meminfo_total",
     "parse_meminfo_used",
     "FixedRamSensor",
     "process_tree_rss_bytes",
@@ -42,7 +49,12 @@ __all__ = [
 
 GIB = 2**30
 WATTS_PER_GIB = 3.0 / 8.0
-"""CodeCarbon's 3 W per 8 GB (DDR3/DDR4), in watts per GiB in use."""
+"""Crucial's 3 W per 8 GB (DDR3/DDR4), in watts per GiB charged."""
+RAM_SOURCE = (
+    "Crucial, 'How much power does memory use?': about 3 W per 8 GB of DDR3 or DDR4 "
+    "(https://www.crucial.com/support/articles-faq-memory/how-much-power-does-memory-use; CodeCarbon 2.x's figure)"
+)
+"""Where :data:`WATTS_PER_GIB` comes from."""
 
 Mode = Literal["machine", "process"]
 
@@ -58,6 +70,23 @@ def parse_meminfo_used(data: bytes) -> int:
         if total is not None and available is not None:
             return total - available
     raise ValueError("/proc/meminfo has no MemTotal/MemAvailable")
+
+
+def parse_meminfo_total(data: bytes) -> int:
+    """``MemTotal`` in bytes from the text of ``/proc/meminfo``; ``ValueError`` if absent."""
+    for line in data.splitlines():
+        if line.startswith(b"MemTotal:"):
+            return int(line.split()[1]) * 1024
+    raise ValueError("/proc/meminfo has no MemTotal")
+
+
+def machine_total_bytes(virtual_memory: Callable[[], Any] | None = None) -> int:
+    """The machine's (or VM's) installed memory in bytes: ``virtual_memory().total`` (psutil's by default)."""
+    if virtual_memory is None:
+        import psutil  # only off Linux
+
+        virtual_memory = psutil.virtual_memory
+    return int(virtual_memory().total)
 
 
 def machine_used_bytes(virtual_memory: Callable[[], Any] | None = None) -> int:
@@ -96,10 +125,10 @@ def _psutil_errors() -> tuple[type[Exception], ...]:
 
 
 class RamModelSensor:
-    """Modelled RAM power in watts; one channel, ``ram``.
+    """Modelled RAM power in watts; one channel, ``ram``: ``watts_per_gb`` x the GiB the slice holds (see the
+    module docstring: installed memory, a container's limit, or the process tree's resident memory).
 
-    ``watts_per_gb`` is watts per GiB in use (default :data:`WATTS_PER_GIB`). ``used_bytes`` returns bytes in
-    use (default: the machine's ``total - available``, or the process tree's RSS in process mode); tests fake it.
+    ``charged_bytes`` returns the bytes charged now (default: by mode, as above); tests fake it.
     """
 
     def __init__(
@@ -109,7 +138,7 @@ class RamModelSensor:
         watts_per_gb: float = WATTS_PER_GIB,
         logger: logging.Logger | None = None,
         *,
-        used_bytes: Callable[[], int] | None = None,
+        charged_bytes: Callable[[], int] | None = None,
         proc_root: Path = Path("/proc"),
         cgroup: CgroupSlice | None = None,
     ) -> None:
@@ -125,27 +154,37 @@ class RamModelSensor:
         self._pid = pid if pid is not None else os.getpid()
         self.watts_per_gb = float(watts_per_gb)
         self._cgroup = cgroup if mode == "machine" else None
-        self._close_cgroup: Callable[[], None] | None = None
         if self._cgroup is not None and self._cgroup.memory_dir is None:
             raise ValueError("cgroup given to RamModelSensor does not limit memory")
-        if used_bytes is not None:
-            self._used = used_bytes
-        elif self._cgroup is not None:
-            reader = self._cgroup.memory_reader()
-            self._close_cgroup = reader.close
-            self._used = reader
-        elif mode == "machine":
-            try:
-                meminfo = ProcFile(Path(proc_root) / "meminfo")
-                parse_meminfo_used(meminfo.read())
-            except (OSError, ValueError):
-                self._used = machine_used_bytes  # not Linux: psutil
-            else:
-                self._meminfo = meminfo
-                self._used = lambda: parse_meminfo_used(meminfo.read())
+        if charged_bytes is not None:
+            self._charged = charged_bytes
+        elif mode == "process":
+            self._charged = lambda: process_tree_rss_bytes(self._pid)
         else:
-            self._used = lambda: process_tree_rss_bytes(self._pid)
+            total = self._machine_total(Path(proc_root))
+            limit = self._cgroup.memory_limit_bytes if self._cgroup is not None else None
+            if limit is not None:
+                self._charged = lambda: min(int(limit), total())
+            else:
+                self._charged = total
         self._warned = False
+        self.charged_at_start: float | None = None
+        """GiB charged when the sensor opened (machine and cgroup: constant but for a VM's memory hot-plug)."""
+        if mode == "machine":
+            try:
+                self.charged_at_start = max(0, int(self._charged())) / GIB
+            except (OSError, ValueError):
+                self.charged_at_start = None
+
+    def _machine_total(self, proc_root: Path) -> Callable[[], int]:
+        """Installed memory: ``MemTotal`` from ``/proc/meminfo`` (kept open and ``pread``), psutil off Linux."""
+        try:
+            meminfo = ProcFile(proc_root / "meminfo")
+            parse_meminfo_total(meminfo.read())
+        except (OSError, ValueError):
+            return machine_total_bytes  # not Linux: psutil
+        self._meminfo = meminfo
+        return lambda: parse_meminfo_total(meminfo.read())
 
     @property
     def attribution(self) -> str:
@@ -163,14 +202,17 @@ class RamModelSensor:
         return ["ram"]
 
     def describe(self) -> list[ChannelInfo]:
+        unit = {"machine": "installed", "cgroup": "the container's memory limit", "process": "resident (RSS)"}
         details: dict[str, object] = {
             "watts_per_gb": self.watts_per_gb,
-            "unit": "W per GiB in use",
+            "unit": f"W per GiB {unit[self.attribution]}",
             "mode": self._mode,
             "attribution": self.attribution,
             "slice": self.attribution,
-            "source": "CodeCarbon: 3 W per 8 GB of DDR3/DDR4",
+            "source": RAM_SOURCE,
         }
+        if self.charged_at_start is not None:
+            details["charged_gib"] = round(self.charged_at_start, 6)
         if self._mode == "process":
             details["pid"] = self._pid
         if self._cgroup is not None:
@@ -178,24 +220,21 @@ class RamModelSensor:
         return [ChannelInfo("ram", "ram", self.method, "", details)]
 
     def read(self, t: float) -> dict[str, Reading]:
-        """Watts for the memory in use now; a failed query leaves the channel out (a gap), logged once."""
+        """Watts for the memory charged now; a failed query leaves the channel out (a gap), logged once."""
         errors: tuple[type[Exception], ...] = (OSError, ValueError, *_psutil_errors())
         try:
-            used = max(0, int(self._used()))
+            charged = max(0, int(self._charged()))
         except errors as exc:
             if not self._warned:
                 self._warned = True
-                self._log.warning("memory usage unreadable (%s); recording a gap", exc)
+                self._log.warning("memory size unreadable (%s); recording a gap", exc)
             return {}
-        return {"ram": Reading(used / GIB * self.watts_per_gb, POWER)}
+        return {"ram": Reading(charged / GIB * self.watts_per_gb, POWER)}
 
     def close(self) -> None:
-        """Close the kept-open ``/proc/meminfo`` (or cgroup files)."""
+        """Close the kept-open ``/proc/meminfo``."""
         if self._meminfo is not None:
             self._meminfo.close()
-        if self._close_cgroup is not None:
-            self._close_cgroup()
-            self._close_cgroup = None
 
 
 class FixedRamSensor:

@@ -2,10 +2,19 @@
 
 Why a journal
   ``emissions.csv`` only ever gets rows appended (:mod:`wattwatch.sinks.emissions_file`), once per run, when
-  the run ends. Until then the run's numbers live here: the journal is written at ``start()`` and replaced
-  atomically at every flush (a few KB, whatever the CSV's history), so a ``kill -9`` loses at most one flush
-  period. It names its owner process (pid, host, boot id and the process's start time, so a pid reused after a
-  reboot or a wrap-around is not taken for the owner).
+  the run ends. Until then the run's numbers live here: the journal is written at ``start()`` and at every
+  flush (a few KB, whatever the CSV's history), so a ``kill -9`` loses at most one flush period.
+
+Format
+  JSON lines: each flush *appends* the run's current state as one line (one ``write`` on a descriptor kept
+  open), and a reader takes the last line that is a whole journal record -- a write cut short can only be the
+  last line, and the one before it stands. Appending costs about 30 us of CPU where replacing the file (a
+  temporary file, then a rename) cost about 1 ms: on ext4 a rename over an existing file starts the new file's
+  block allocation and write-back at once (``auto_da_alloc``), in the flushing thread. When the file passes
+  :data:`COMPACT_BYTES` it is replaced atomically by its last record (about one flush in twenty), so it stays
+  small. A journal from before (one JSON document) is one line of this format. It names its owner process
+  (pid, host, boot id and the process's start time, so a pid reused after a reboot or a wrap-around is not
+  taken for the owner).
 
 Who turns it into a row
   - the owner, at ``stop()`` (:meth:`RunJournal.finish`): under the CSV's lock it records in the journal where
@@ -30,10 +39,9 @@ import json
 import logging
 import os
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
 
 from wattwatch.sinks.cells import bound_row
 from wattwatch.sinks.emissions_file import PendingAppend, WriteOutcome, append_row, was_appended
@@ -44,23 +52,22 @@ from wattwatch.sinks.files import (
     locked,
     private_folder,
     remove_dead_temp_files,
+    write_all,
 )
 from wattwatch.sinks.journal_file import (
     JOURNAL_DIR,
     MAX_JOURNAL_BYTES,
     JournalEntry,
-    ProcessIdentity,
-    _boot_id,
-    _hostname,
-    _start_ticks,
     journal_dir,
     journal_folder,
     journal_path,
     read_journal,
     read_journals,
 )
+from wattwatch.sinks.owner import ProcessIdentity, process_state
 
 __all__ = [
+    "COMPACT_BYTES",
     "DEFAULT_FOREIGN_STALE_S",
     "ENDED_UNSEEN_STATUS",
     "JOURNAL_DIR",
@@ -85,35 +92,21 @@ _ENDED: set[Path] = set()
 """Journals of runs that ended in this process (their owner is alive, but will not write them again)."""
 
 
-def process_state(
-    owner: ProcessIdentity, *, proc_root: str | os.PathLike[str] = "/proc", host: str | None = None
-) -> Literal["alive", "gone", "unknown"]:
-    """Whether ``owner`` still runs: ``unknown`` when it ran on another host (nothing to check here)."""
-    if owner.host != (host or _hostname()):
-        return "unknown"
-    here_boot = _boot_id(proc_root)
-    if owner.boot_id and here_boot and owner.boot_id != here_boot:
-        return "gone"  # the machine rebooted since
-    if Path(proc_root, "self").exists() or Path(proc_root, str(os.getpid())).exists():
-        ticks = _start_ticks(proc_root, owner.pid)
-        if ticks is None:
-            return "gone"
-        return "alive" if owner.start_ticks is None or ticks == owner.start_ticks else "gone"
-    try:  # no /proc: the pid alone
-        os.kill(owner.pid, 0)
-    except ProcessLookupError:
-        return "gone"
-    except OSError:
-        return "alive"
-    return "alive"
+COMPACT_BYTES = 256 * 1024
+"""A journal larger than this is replaced by its last record at the next flush (bytes)."""
+
+
+def _record(entry: JournalEntry) -> str:
+    """``entry`` as one line of the journal (JSON, newline-terminated; ``\\n`` inside strings is escaped)."""
+    return json.dumps(entry.to_dict(), separators=(",", ":")) + "\n"
 
 
 def _write(entry: JournalEntry, *, durable: bool, ops: FileOps) -> None:
-    """Replace the journal; its folder is made when missing (removed under us) and refused when a link was
-    planted in its place (:class:`~wattwatch.sinks.files.UnsafeFileError`, an ``OSError``)."""
-    text = json.dumps(entry.to_dict(), separators=(",", ":"))
+    """Replace the journal atomically by ``entry`` alone (its first write, a compaction, the final record); its
+    folder is made when missing (removed under us) and refused when a link was planted in its place
+    (:class:`~wattwatch.sinks.files.UnsafeFileError`, an ``OSError``)."""
     private_folder(entry.path.parent, len(JOURNAL_DIR.parts))
-    atomic_write_text(entry.path, text, durable=durable, ops=ops)
+    atomic_write_text(entry.path, _record(entry), durable=durable, ops=ops)
 
 
 @dataclass
@@ -155,11 +148,16 @@ class SaveOutcome:
 
 
 def _finalise_locked(
-    entry: JournalEntry, csv_path: Path, *, durable: bool, ops: FileOps
+    entry: JournalEntry,
+    csv_path: Path,
+    *,
+    durable: bool,
+    ops: FileOps,
+    write: Callable[[JournalEntry], None] | None = None,
 ) -> tuple[WriteOutcome | None, bool]:
     """Append ``entry``'s row (we hold the CSV's lock) unless it already was, then delete the journal. Returns
     the append's outcome (``None`` when it was already appended) and whether the journal records the pending
-    append."""
+    append. ``write`` records ``entry`` in the journal (default: replace it atomically)."""
     if entry.pending is not None and was_appended(csv_path, entry.pending, ops=ops):
         # The row is in the main file; when that file's header lacks columns, the full row may still be due in
         # the companion (its write failed, or the writer died in between): never count it as saved before.
@@ -173,7 +171,7 @@ def _finalise_locked(
         entry.pending = pending
         entry.final = True
         try:
-            _write(entry, durable=durable, ops=ops)
+            (write or (lambda e: _write(e, durable=durable, ops=ops)))(entry)
             recorded[0] = True
         except OSError:
             pass
@@ -217,13 +215,20 @@ class RunJournal:
         self._finished: SaveOutcome | None = None
         self.last_error = ""
         """Why the last :meth:`update` failed (``""`` after one that worked)."""
+        self._fd: int | None = None
+        """The journal opened for appending (after its first atomic write), or ``None``."""
+        self._size = 0
+        self._writing = False
+        """An :meth:`update` is under way (a signal handler's :meth:`finish` must not close its descriptor)."""
 
-    def _entry(self, row: Mapping[str, str], columns: Sequence[str], status: str, final: bool) -> JournalEntry:
+    def _entry(
+        self, row: Mapping[str, str], columns: Sequence[str], status: str, final: bool, bounded: bool = False
+    ) -> JournalEntry:
         return JournalEntry(
             run_id=self.run_id,
             output_file=self._output_file,
             status=status,
-            row=bound_row(row),
+            row=dict(row) if bounded else bound_row(row),
             columns=list(columns),
             owner=self._owner,
             written_at=time.time(),
@@ -231,23 +236,72 @@ class RunJournal:
             path=self.path,
         )
 
-    def update(self, row: Mapping[str, str], columns: Sequence[str], *, durable: bool = False) -> bool:
-        """Replace the journal with the run's current ``row`` (status ``row["status"]``); ``durable`` also
-        ``fsync``s. Returns whether it worked (see :attr:`last_error`)."""
+    def update(
+        self, row: Mapping[str, str], columns: Sequence[str], *, durable: bool = False, bounded: bool = False
+    ) -> bool:
+        """Record the run's current ``row`` (status ``row["status"]``); ``durable`` also ``fsync``s; ``bounded``:
+        its cells are already bounded (:func:`~wattwatch.sinks.cells.bound_row`). Returns whether it worked (see
+        :attr:`last_error`)."""
         if self._finished is not None:
             return True  # the run has ended: its final row is the last word
-        entry = self._entry(row, columns, row.get("status", "running"), final=False)
+        entry = self._entry(row, columns, row.get("status", "running"), final=False, bounded=bounded)
+        self._writing = True
         try:
-            _write(entry, durable=durable, ops=self._ops)
+            self._append(entry, durable=durable)
         except OSError as exc:
             self.last_error = exc.strerror or str(exc)
+            self._close_fd()  # the next update replaces the file whole: no line is written after a torn one
             return False
+        finally:
+            self._writing = False
+            if self._finished is not None:
+                self._close_fd()
         if self._finished is not None and self._finished.journal is None:
-            # A signal handler ended the run (appending its row) while this write was under way: the journal
-            # just renamed into place is stale, and must not become a second row.
+            # A signal handler ended the run (appending its row) while this write was under way: a journal
+            # this write renamed into place is stale, and must not become a second row (an appended line went
+            # to the file the handler had already replaced or deleted).
             _unlink(self.path, self._ops)
         self.last_error = ""
         return True
+
+    def _append(self, entry: JournalEntry, *, durable: bool) -> None:
+        """One more line on the open journal; the whole file replaced atomically by ``entry`` when there is
+        none open yet, when it has grown past :data:`COMPACT_BYTES`, or when it was deleted under us."""
+        line = _record(entry).encode("utf-8", "surrogateescape")
+        ops, fd = self._ops, self._fd
+        if fd is not None and (self._size + len(line) > COMPACT_BYTES or ops.fstat(fd).st_nlink == 0):
+            self._close_fd()
+            fd = None
+        if fd is None:
+            _write(entry, durable=durable, ops=ops)
+            self._fd = ops.open(self.path, os.O_WRONLY | os.O_APPEND | getattr(os, "O_NOFOLLOW", 0))
+            self._size = len(line)
+            return
+        write_all(ops, fd, line)
+        self._size += len(line)
+        if durable:
+            ops.fsync(fd)
+
+    def _write_final(self, entry: JournalEntry) -> None:
+        """Record the run's final state: replace the journal atomically; where no new file can be created (a
+        full or immutable folder) but the journal is open, append it as its last line instead (``fsync``ed).
+        ``OSError`` when neither works."""
+        try:
+            _write(entry, durable=True, ops=self._ops)
+        except OSError:
+            fd = self._fd
+            if fd is None or self._writing:
+                raise
+            write_all(self._ops, fd, _record(entry).encode("utf-8", "surrogateescape"))
+            self._ops.fsync(fd)
+
+    def _close_fd(self) -> None:
+        fd, self._fd = self._fd, None
+        if fd is not None:
+            try:
+                self._ops.close(fd)
+            except OSError:
+                pass
 
     def finish(self, row: Mapping[str, str], columns: Sequence[str], *, durable: bool = True) -> SaveOutcome:
         """The run has ended: append its final ``row`` to the CSV and delete the journal. When the append fails,
@@ -255,7 +309,11 @@ class RunJournal:
         returns the first one's outcome (the row is appended once)."""
         if self._finished is not None:
             return self._finished
-        outcome = self._finish(row, columns, durable=durable)
+        try:
+            outcome = self._finish(row, columns, durable=durable)
+        finally:
+            if not self._writing:  # else the interrupted update closes it when it returns
+                self._close_fd()
         self._finished = outcome
         if not outcome.saved:
             _ENDED.add(self.path)  # whatever the journal still holds, no process will update it again
@@ -265,7 +323,9 @@ class RunJournal:
         entry = self._entry(row, columns, row.get("status", "completed"), final=True)
         try:
             with locked(self.csv_path):
-                outcome, recorded = _finalise_locked(entry, self.csv_path, durable=durable, ops=self._ops)
+                outcome, recorded = _finalise_locked(
+                    entry, self.csv_path, durable=durable, ops=self._ops, write=self._write_final
+                )
         except Exception as exc:  # noqa: BLE001 - lock timeout or a lock file we cannot create
             outcome, recorded = WriteOutcome(self.csv_path, None, error=str(exc) or type(exc).__name__), False
         if outcome is None or outcome.saved_in is not None:
@@ -273,7 +333,7 @@ class RunJournal:
         if not recorded:  # the journal may still hold the last periodic flush: give it the final row
             entry.pending = None
             try:
-                _write(entry, durable=durable, ops=self._ops)
+                self._write_final(entry)
                 recorded = True
             except OSError:
                 pass
@@ -289,6 +349,8 @@ class RunJournal:
 
     def discard(self) -> None:
         """Delete the journal (a run that must leave no row, e.g. a forked child's copy)."""
+        if not self._writing:
+            self._close_fd()
         _unlink(self.path, self._ops)
 
 

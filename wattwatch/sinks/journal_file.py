@@ -22,6 +22,7 @@ from typing import Any
 from wattwatch.result import CODECARBON_COLUMNS
 from wattwatch.sinks.emissions_file import PendingAppend
 from wattwatch.sinks.files import private_folder, read_regular
+from wattwatch.sinks.owner import ProcessIdentity
 
 __all__ = [
     "JOURNAL_DIR",
@@ -38,78 +39,11 @@ __all__ = [
 JOURNAL_DIR = Path(".wattwatch") / "runs"
 """Where, under ``output_dir``, the journals live."""
 MAX_JOURNAL_BYTES = 4 << 20
-"""Largest journal read (4 MiB). A journal holds one row of bounded cells, a few KB (at most about 0.5 MB with
-every cell at its bound); anything larger is not one, and is skipped unread."""
+"""Largest journal read (4 MiB). A journal holds records of one row of bounded cells, a few KB each (at most
+about 0.5 MB with every cell at its bound), and is compacted to its last record once past 256 KB
+(:data:`wattwatch.sinks.journal.COMPACT_BYTES`); anything larger is not one, and is skipped unread."""
 _FORMAT = "wattwatch.journal"
 _VERSION = 1
-
-
-def _hostname() -> str:
-    """``socket.gethostname()``; on POSIX read from ``os.uname()`` (the same value) so a start does not import
-    ``socket``."""
-    if hasattr(os, "uname"):
-        return os.uname().nodename
-    import socket
-
-    return socket.gethostname()
-
-
-@dataclass
-class ProcessIdentity:
-    """A process, told apart from a later one that reuses its pid: ``host``, ``boot_id`` (Linux's
-    ``/proc/sys/kernel/random/boot_id``) and ``start_ticks`` (field 22 of ``/proc/<pid>/stat``; ``None`` where
-    there is no ``/proc``)."""
-
-    pid: int
-    host: str
-    boot_id: str = ""
-    start_ticks: int | None = None
-
-    @classmethod
-    def of(
-        cls, pid: int | None = None, *, proc_root: str | os.PathLike[str] = "/proc", host: str | None = None
-    ) -> ProcessIdentity:
-        """The identity of ``pid`` (default: this process) as seen through ``proc_root``."""
-        pid = os.getpid() if pid is None else pid
-        return cls(pid, host or _hostname(), _boot_id(proc_root), _start_ticks(proc_root, pid))
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"pid": self.pid, "host": self.host, "boot_id": self.boot_id, "start_ticks": self.start_ticks}
-
-    @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> ProcessIdentity:
-        """``ValueError`` for anything but the mapping :meth:`to_dict` makes (a pid out of range included)."""
-        if not isinstance(d, Mapping):
-            raise ValueError("owner is not an object")
-        pid, ticks = _integer(d["pid"], "owner pid"), d.get("start_ticks")
-        if not 0 < pid < 2**31:
-            raise ValueError(f"owner pid {pid} out of range")
-        host, boot = d["host"], d.get("boot_id") or ""
-        if not isinstance(host, str) or not isinstance(boot, str) or len(host) > 1024 or len(boot) > 1024:
-            raise ValueError("owner host or boot_id is not a short string")
-        return cls(pid, host, boot, None if ticks is None else _integer(ticks, "owner start_ticks"))
-
-
-def _integer(value: object, what: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ValueError(f"{what} is not an integer")
-    return value
-
-
-def _boot_id(proc_root: str | os.PathLike[str]) -> str:
-    try:
-        return (Path(proc_root) / "sys" / "kernel" / "random" / "boot_id").read_text().strip()
-    except OSError:
-        return ""
-
-
-def _start_ticks(proc_root: str | os.PathLike[str], pid: int) -> int | None:
-    """Clock ticks after boot at which ``pid`` started, or ``None`` (no such process, or no ``/proc``)."""
-    try:
-        text = (Path(proc_root) / str(pid) / "stat").read_text()
-        return int(text[text.rindex(")") + 2 :].split()[19])
-    except (OSError, ValueError, IndexError):
-        return None
 
 
 def journal_dir(output_dir: str | os.PathLike[str]) -> Path:
@@ -244,19 +178,27 @@ def _short_text(value: object, what: str) -> str:
 
 
 def read_journal(path: str | os.PathLike[str]) -> JournalEntry:
-    """``OSError`` when it cannot be read (a link, a FIFO or a device is refused without waiting:
-    :func:`~wattwatch.sinks.files.open_regular`), ``ValueError`` when it is not a journal (larger than
-    :data:`MAX_JOURNAL_BYTES`, not JSON, nested too deeply, fields not as wattwatch writes them)."""
+    """The journal's last whole record (JSON lines, :mod:`wattwatch.sinks.journal`: a write cut short can only
+    be the last line, and the one before it stands). ``OSError`` when it cannot be read (a link, a FIFO or a
+    device is refused without waiting: :func:`~wattwatch.sinks.files.open_regular`), ``ValueError`` when no
+    line is a journal (larger than :data:`MAX_JOURNAL_BYTES`, not JSON, nested too deeply, fields not as
+    wattwatch writes them)."""
     p = Path(path)
     try:
         data = read_regular(p, MAX_JOURNAL_BYTES)
     except ValueError as exc:
         raise ValueError(f"{exc}: not a journal") from None
-    try:
-        document = json.loads(data.decode("utf-8", "replace"))
-    except RecursionError:
-        raise ValueError("JSON nested too deeply: not a journal") from None
-    return JournalEntry.from_dict(document, p)
+    error: ValueError | None = None
+    for line in reversed(data.split(b"\n")):
+        if not line.strip():
+            continue
+        try:
+            return JournalEntry.from_dict(json.loads(line.decode("utf-8", "replace")), p)
+        except RecursionError:
+            error = error or ValueError("JSON nested too deeply: not a journal")
+        except ValueError as exc:  # a record cut short (the last line only), or not a journal
+            error = error or exc
+    raise error or ValueError("not a wattwatch journal (empty)")
 
 
 def journal_folder(output_dir: str | os.PathLike[str]) -> tuple[Path | None, str]:

@@ -11,10 +11,12 @@ failed write drops the rows it held (one warning from the tracker) rather than k
 once. A file deleted under the writer (its folder removed mid-run) is recreated at the next push instead of
 feeding an unlinked inode.
 
-The tracker reads the host models (CPU, RAM) every 10 s, not every tick (see
-:data:`wattwatch.measure.sampler.SLOW_INTERVAL_S`): their columns hold the mean power over the latest interval
-between two of their reads, repeated until the next one (a step that lags by up to 10 s); the GPU columns are
-the mean since the previous row. ``energy_kwh`` holds every channel's energy up to its latest read.
+The tracker reads the host models (CPU, RAM) every 10 s, at every flush and at every phase change, not every tick
+(see :data:`wattwatch.measure.sampler.SLOW_INTERVAL_S`): at a row between two of their reads, their energy is
+the point on the line between those reads and their column the mean power over that interval
+(:mod:`wattwatch.run.series_rows`), so every row has its own time and energy on every host. A phase change
+takes a row at its edge (the old phase's last moment), so phase bands drawn from the rows start and end where
+the phases did. ``energy_kwh`` at the last row is the run's row's ``energy_consumed``.
 
 :func:`read_timeseries` is the one reader of the format (``wattwatch plot`` uses it).
 """
@@ -35,6 +37,7 @@ from wattwatch.util.times import utc_iso_ms
 
 __all__ = [
     "MAX_PENDING_ROWS",
+    "SEGMENT_MARK",
     "TIMESERIES_SUFFIX",
     "Series",
     "TimeseriesWriter",
@@ -45,6 +48,10 @@ __all__ = [
 TIMESERIES_SUFFIX = ".timeseries.csv"
 MAX_PENDING_ROWS = 64
 """Rows kept in memory before they are appended to the file without waiting for a flush."""
+SEGMENT_MARK = "\n#segment\n"
+"""Written before the rows of a resumed run's next process segment (issue 24: a short segment's rows could have a
+later ``elapsed_s`` than the previous one's last, and the reader did not see the resume). The newline before
+it ends a row a killed writer cut short; readers that do not know it skip it (a row with missing cells)."""
 
 
 def timeseries_path(output_dir: str | os.PathLike[str], run_id: str) -> Path:
@@ -69,6 +76,8 @@ class TimeseriesWriter:
         ]
         self._fh: IO[str] | None = None
         self._pending: list[tuple[float, float, str, Sequence[float | None], float, float]] = []
+        self._opened = False
+        """This writer opened the file before (a reopening after a deletion is not a new segment)."""
         self._phase: tuple[str | None, str] = (None, "")
         """The last phase written and its cell (sanitised and quoted: phases are user text)."""
         self.rows = 0
@@ -87,6 +96,9 @@ class TimeseriesWriter:
             raise
         if new:
             self._fh.write(_csv_line(self.header))
+        elif not self._opened:  # another process segment of the run appends here: say where it begins
+            self._fh.write(SEGMENT_MARK)
+        self._opened = True
 
     def write(
         self,
@@ -210,8 +222,9 @@ def read_timeseries(path: str | os.PathLike[str]) -> Series:
 
     A run resumed from a checkpoint in another process appends its own segment to the same file: its
     ``elapsed_s`` starts again near 0 and its energy and CO2 count from 0 (each segment counts only its own
-    energy). Segments are joined end to end: a later segment's seconds, kWh and kg are offset by where the
-    previous one ended, so time and the cumulative figures never go backwards, the last elapsed time is the
+    energy); the writer marks where it begins (:data:`SEGMENT_MARK`; files from before: where time goes back).
+    Segments are joined end to end: a later segment's seconds, kWh and kg are offset by where the previous one
+    ended, so time and the cumulative figures never go backwards, the last elapsed time is the
     tracked time of every segment together, and :attr:`Series.segment_starts` says where each resume is."""
     s = Series()
     t_off = e_off = g_off = 0.0
@@ -224,10 +237,14 @@ def read_timeseries(path: str | os.PathLike[str]) -> Series:
             raise ValueError(f"{path} is not a wattwatch time series (no elapsed_s column)")
         s.power_w = {c: [] for c in channels}
         width = len(fieldnames)
+        resumed = False
         for cells in rows:
+            row = dict(zip(fieldnames, cells, strict=False))
+            if str(row.get("timestamp") or "").startswith("#segment"):
+                resumed = bool(s.elapsed_s)  # the next row begins a new process segment
+                continue
             if len(cells) < width:
                 continue  # cut short (the writer was killed mid-row), or a blank line
-            row = dict(zip(fieldnames, cells, strict=False))
             try:
                 elapsed = float(row["elapsed_s"])
                 energy = float(row.get("energy_kwh") or 0.0)
@@ -235,9 +252,10 @@ def read_timeseries(path: str | os.PathLike[str]) -> Series:
                 powers = {c: float(row[f"{c}_w"]) if row.get(f"{c}_w") else None for c in channels}
             except (KeyError, ValueError):
                 continue  # a damaged row: skipped whole, so every list stays aligned
-            if s.elapsed_s and elapsed < last_t:  # a new process segment of a resumed run
+            if s.elapsed_s and (resumed or elapsed < last_t):  # a new process segment of a resumed run
                 t_off, e_off, g_off = s.elapsed_s[-1], s.energy_kwh[-1], s.emissions_kg[-1]
                 s.segment_starts.append(t_off)
+            resumed = False
             last_t = elapsed
             s.elapsed_s.append(elapsed + t_off)
             s.energy_kwh.append(energy + e_off)

@@ -97,7 +97,7 @@ def run(args: argparse.Namespace) -> int:
         import torch  # noqa: F401
         import transformers
     except ImportError as exc:
-        raise UsageError(f"levers needs torch and transformers ({exc.name} is missing): pip install 'wattwatch[hf]'") from None
+        raise UsageError(f"levers needs torch and transformers ({exc.name} is missing): pip install -e '.[hf]' in wattwatch's clone") from None
     verbosity = transformers.logging.get_verbosity()
     transformers.logging.set_verbosity_error()  # generate's notices are not the user's business here
     try:

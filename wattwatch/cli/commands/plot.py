@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from wattwatch.errors import UsageError
+from wattwatch.measure.figures import UNPHASED
 from wattwatch.sinks.timeseries import TIMESERIES_SUFFIX as _SUFFIX
 from wattwatch.sinks.timeseries import read_timeseries
 from wattwatch.util.names import safe_name
@@ -79,13 +80,13 @@ def run(args: argparse.Namespace) -> int:
         ys = [float("nan") if v is None else v for v in values]
         # each row is the mean power over the interval that ends at its time: draw it over that interval
         ax_p.plot(x, ys, label=name, color=colors(i % 10), linewidth=1.2, drawstyle="steps-pre")
-    phases = sorted({p for p in series.phase if p})
+    phases = sorted({p for p in series.phase if p and p != UNPHASED})  # unphased time: no band, the background
     band = plt.get_cmap("Pastel2")
     phase_color = {p: band(i % 8) for i, p in enumerate(phases)}
     if len(phases) > 1 or (phases and phases[0] != "train"):
         labelled: set[str] = set()
-        for name, a, b in series.phase_spans():
-            if not name:
+        for name, a, b in series.phase_spans():  # edges are rows taken at each phase change (issue 24)
+            if not name or name == UNPHASED:
                 continue
             for ax in (ax_p, ax_c):
                 ax.axvspan(

@@ -237,6 +237,7 @@ def run(args: argparse.Namespace) -> int:
     env = dict(os.environ)
     env[STEPS_FILE_ENV] = steps_name
     env["WATTWATCH_RUN_ID"] = tracker.run_id
+    env["WATTWATCH_OUTER_RUN_ID"] = tracker.run_id  # a Tracker in the command: its own run, its overlap said
 
     signals = _Forwarder()
     previous = {s: signal.signal(s, signals.on_signal) for s in (signal.SIGINT, signal.SIGTERM)}

@@ -1,0 +1,85 @@
+"""One run, one line: the rows of a run's process segments combined into the run's figures (issue 24).
+
+A run resumed from a checkpoint (``Tracker.state_dict`` / ``load_state_dict``, the Trainer's
+``resume_from_checkpoint``) has one row per process segment: each holds *its own* energy, emissions and
+duration, and the *run's* cumulative counts (steps, samples, tokens, requests) as the trainer's state had them.
+Listing the rows as runs showed one run twice, and the second segment at its own energy over the whole run's
+tokens (1.52 J/token where the run's truth is 2.77), which put resumed runs first in the J/token ranking.
+
+The rules (:func:`combine_segments`):
+
+- energies, emissions, water, embodied CO2, durations, error bands, readings and gaps **add up** over the
+  segments (each segment holds its own), and so do the per-phase and per-GPU figures;
+- the counts are the **last segment's** (the highest ``resumed_segments``; the latest row among equals): the
+  trainer's counters at the end. A step replayed after a crash (a crash at step 25, resumed from the checkpoint
+  of step 20: steps 21-25 run twice) counts once -- the model took it once -- while the energy of both runs of
+  it counts: it was spent. The crash's cost shows in J/step, where a user deciding on checkpoint intervals
+  wants to see it;
+- the status, the evaluation metrics and the row's other facts are the last segment's; the start is the first
+  segment's; mean powers and the intensity are recomputed from the sums.
+
+J/step, J/sample and J/token are then the training energy of all segments over those counts
+(:mod:`wattwatch.measure.figures`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Iterable, Mapping, Sequence
+
+from wattwatch.result import EmissionsData
+
+__all__ = ["combine_segments", "segment_order"]
+
+_ADDED = (
+    "duration", "emissions", "cpu_energy", "gpu_energy", "ram_energy", "energy_consumed", "water_consumed",
+    "gap_seconds",
+)  # fmt: skip
+_ADDED_INT = ("readings", "gaps")
+_ADDED_OPTIONAL = ("embodied_emissions", "energy_low_kwh", "energy_high_kwh", "overlap_energy_kwh")
+_ADDED_MAPS = ("phase_energy_kwh", "phase_emissions_kg", "gpu_energy_by_device_kwh")
+
+
+def segment_order(data: EmissionsData) -> tuple[int, str]:
+    """How a run's segments are ordered: by ``resumed_segments``, then by when the row was written."""
+    return (data.resumed_segments, data.timestamp)
+
+
+def _sum_maps(maps: Iterable[Mapping[str, float]]) -> dict[str, float]:
+    out: dict[str, float] = {}
+    for m in maps:
+        for k, v in m.items():
+            out[k] = out.get(k, 0.0) + float(v)
+    return out
+
+
+def combine_segments(segments: Sequence[EmissionsData]) -> EmissionsData:
+    """The run whose segments' rows are ``segments`` (one run id), as one row: see the module docstring. One
+    segment is returned as it is."""
+    if len(segments) == 1:
+        return segments[0]
+    ordered = sorted(segments, key=segment_order)
+    first, last = ordered[0], ordered[-1]
+    sums: dict[str, object] = {n: math.fsum(getattr(d, n) for d in ordered) for n in _ADDED}
+    sums.update({n: sum(getattr(d, n) for d in ordered) for n in _ADDED_INT})
+    for name in _ADDED_OPTIONAL:
+        values = [getattr(d, name) for d in ordered]
+        if name == "overlap_energy_kwh":
+            values = [v for v in values if v is not None] or [None]
+        sums[name] = None if any(v is None for v in values) else math.fsum(values)
+    sums.update({n: _sum_maps(getattr(d, n) for d in ordered) for n in _ADDED_MAPS})
+    duration = float(sums["duration"])  # type: ignore[arg-type]
+    per_w = 3.6e6 / duration if duration > 0 else 0.0
+    energy = float(sums["energy_consumed"])  # type: ignore[arg-type]
+    emissions = float(sums["emissions"])  # type: ignore[arg-type]
+    return dataclasses.replace(
+        last,
+        start_time=first.start_time or last.start_time,
+        cpu_power=float(sums["cpu_energy"]) * per_w,  # type: ignore[arg-type]
+        gpu_power=float(sums["gpu_energy"]) * per_w,  # type: ignore[arg-type]
+        ram_power=float(sums["ram_energy"]) * per_w,  # type: ignore[arg-type]
+        emissions_rate=emissions / duration if duration > 0 else 0.0,
+        intensity_g_per_kwh=emissions * 1000.0 / energy if energy > 0 else last.intensity_g_per_kwh,
+        **sums,  # type: ignore[arg-type]
+    )
