@@ -297,7 +297,7 @@ def test_boamps_uses_codecarbons_class_and_is_rejected_without_it(
     t = make(tmp_path, output_methods=["csv", "boamps"])
     assert any(isinstance(h, output.BoAmpsOutput) for h in t._output_handlers)
     monkeypatch.setitem(sys.modules, "codecarbon.output", None)  # as if CodeCarbon were not installed
-    with pytest.raises(ConfigurationError, match=r"wattwatch\[codecarbon\]"):
+    with pytest.raises(ConfigurationError, match=r"pip install codecarbon. \(wattwatch.s \[codecarbon\] extra\)"):
         make(tmp_path, output_methods=["boamps"])
     with pytest.warns(DeprecationWarning), pytest.raises(ConfigurationError, match="LogfireOutput"):
         make(tmp_path, save_to_logfire=True)

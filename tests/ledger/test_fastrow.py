@@ -77,4 +77,4 @@ def test_a_real_row_takes_the_fast_path(tmp_path) -> None:  # type: ignore[no-un
     row = data.to_row()
     fast = prepare_cells(row, full_row=True, source="f.csv", pushed_at="now")
     assert fast is not None and fast == _slow(row, True)
-    assert len(fast.phase_values) == 2 and len(fast.device_values) == 2
+    assert len(fast.phase_values) == 3 and len(fast.device_values) == 2  # (unphased) before the phases, train, eval

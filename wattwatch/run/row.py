@@ -161,14 +161,14 @@ def _intensity_source(run: RunFacts) -> str:
 
 
 def static_fields(run: RunFacts) -> dict[str, Any]:
-    """The row's columns that do not move during a process segment (place, host, slices, intensity source):
-    what :func:`build_emissions_data` takes as ``static`` (a flush then recomputes none of them)."""
+    """The row's columns that do not move during a process segment (place, host, slices): what
+    :func:`build_emissions_data` takes as ``static`` (a flush then recomputes none of them). Not the intensity
+    source: a live provider's, an hourly file's, say which answers and fallbacks the energy so far used."""
     infos = run.infos
     return {
         "gpu_slice": _component_slice(infos, "gpu"),
         "cpu_slice": _component_slice(infos, "cpu"),
         "ram_slice": _component_slice(infos, "ram"),
-        "intensity_source": _intensity_source(run),
         **_place_and_host(run, infos),
     }
 
@@ -245,6 +245,7 @@ def build_emissions_data(
         projected_emissions_kg=projection.emissions_kg if projection is not None else None,
         **_band_fields(snap, infos),
         **fixed,
+        intensity_source=_intensity_source(run),
         **energy,
     )
 
