@@ -4,7 +4,7 @@ Figure 4: each tool tracks 8 fake GPUs (energy counters) at a 1 s interval, both
 started together), their main threads asleep; the tracker's CPU time is the process's CPU time minus the main
 thread's (``time.process_time()`` minus ``time.thread_time()``). Per hour means *the first hour of a run*: the
 CPU of the first ``warm_s`` seconds as measured (wattwatch's flush grid is dense at the start: every 2 s, then
-10 % of the elapsed time, every ``flush_every_s`` = 30 s from 300 s on) plus the remaining ``3600 - warm_s`` at
+10 % of the elapsed time, every ``flush_every_s`` = 10 s from 100 s on) plus the remaining ``3600 - warm_s`` at
 the rate measured over the last ``steady_s`` of them, when the grid has reached its period (issue 24: scaling
 a 30 s window to an hour would bill the dense start 120 times). The same formula for CodeCarbon, whose rate is
 steady from the start.
@@ -110,7 +110,7 @@ def measure(
             note=f"{rounds} round(s) of {seconds:.0f} s, two processes of each tool tracking at once; per hour = the "
             f"run's first hour: the CPU of its first {seconds:.0f} s as measured, then the rest of the hour at the "
             f"rate of its last {steady_s:.0f} s (wattwatch's flush grid is dense at the start -- a line in the "
-            "journal every 2 s, then 10 % of the elapsed time, every 30 s from 300 s on, issue 24 -- and steady "
+            "journal every 2 s, then 10 % of the elapsed time, every 10 s from 100 s on, issue 24 -- and steady "
             "after); tracker CPU = process CPU - main thread CPU (CodeCarbon starts a new Timer thread per tick, so "
             "this counts all of them; its 1 s power-monitor timer is included). wattwatch includes its journal "
             "writes (a flush appends one line to the journal: about 0.6 ms of CPU with the row built; replacing "

@@ -6,7 +6,7 @@ opened as the next run would open it (wattwatch: :func:`wattwatch.sinks.journal.
 journal into its row; CodeCarbon: nothing to do, it has no journal) and the row is read: the loss is the time
 from the start to the kill minus the ``duration`` the row covers (the whole time when there is no row), and the
 share of the GPU energy drawn by then (the fake's exact integral) that is missing. wattwatch's promise: at most
-max(2 s, 10 % of the elapsed time), never more than ``flush_every_s`` (30 s); a kill lands anywhere in the
+max(2 s, 10 % of the elapsed time), never more than ``flush_every_s`` (10 s by default); a kill lands anywhere in the
 flush cycle, so one kill shows one point at or under the bound. The 300 s kill is measured for real (a 300 s
 child), not from a shortened run: the grid's gaps depend on the elapsed time itself.
 """
