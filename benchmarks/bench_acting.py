@@ -470,16 +470,6 @@ def machine_line() -> str:
     )
 
 
-def _section(old: str, text: str) -> str:
-    block = f"{HEADING}\n\n{text.strip()}\n"
-    if HEADING + "\n" not in old:
-        return old.rstrip("\n") + "\n\n" + block
-    start = old.index(HEADING + "\n")
-    nxt = old.find("\n## ", start + len(HEADING))
-    tail = old[nxt + 1 :] if nxt >= 0 else ""
-    return old[:start] + block + ("\n" + tail if tail else "")
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true")
@@ -511,7 +501,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     print(text)
     if args.write:
-        RESULTS.write_text(_section(RESULTS.read_text(), text))
+        sys.path.insert(0, str(ROOT))
+        from benchmarks.common import write_section
+
+        write_section(HEADING, text, RESULTS)
     return 0
 
 

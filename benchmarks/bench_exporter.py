@@ -38,17 +38,6 @@ RESULTS = ROOT / "benchmarks" / "RESULTS.md"
 HEADING = "## Prometheus exporter"
 
 
-def _section(old: str, text: str) -> str:
-    """``old`` with its "## Prometheus exporter" section replaced by ``text`` (or added before "## GPU")."""
-    block = f"{HEADING}\n\n{text.strip()}\n"
-    if HEADING + "\n" in old:
-        start = old.index(HEADING + "\n")
-        nxt = old.find("\n## ", start + len(HEADING))
-        tail = old[nxt + 1 :] if nxt >= 0 else ""
-        return old[:start] + block + ("\n" + tail if tail else "")
-    return old.rstrip("\n") + "\n\n" + block
-
-
 # ------------------------------------------------------------------------------------------- the scrapers
 
 
@@ -381,7 +370,10 @@ def main(argv: list[str] | None = None) -> int:
     text = "\n".join(lines)
     print(text)
     if args.write:
-        RESULTS.write_text(_section(RESULTS.read_text() if RESULTS.exists() else "", text))
+        sys.path.insert(0, str(ROOT))
+        from benchmarks.common import write_section
+
+        write_section(HEADING, text, RESULTS)
     return 0
 
 

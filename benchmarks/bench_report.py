@@ -28,17 +28,6 @@ RESULTS = ROOT / "benchmarks" / "RESULTS.md"
 HEADING = "## HTML report"
 
 
-def _section(old: str, text: str) -> str:
-    """``old`` with its "## HTML report" section (up to the next "## " heading) replaced by ``text``, or added."""
-    block = f"{HEADING}\n\n{text.strip()}\n"
-    if HEADING + "\n" not in old:
-        return old.rstrip("\n") + "\n\n" + block
-    start = old.index(HEADING + "\n")
-    nxt = old.find("\n## ", start + len(HEADING))
-    tail = old[nxt + 1 :] if nxt >= 0 else ""
-    return old[:start] + block + ("\n" + tail if tail else "")
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=10_000)
@@ -101,7 +90,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     print(text)
     if args.write:
-        RESULTS.write_text(_section(RESULTS.read_text() if RESULTS.exists() else "", text))
+        sys.path.insert(0, str(ROOT))
+        from benchmarks.common import write_section
+
+        write_section(HEADING, text, RESULTS)
     return 0
 
 

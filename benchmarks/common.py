@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 __all__ = [
+    "write_section",
     "readme_from_results",
     "CHILD",
     "Figure",
@@ -560,3 +561,18 @@ def burst_gpus(n: int, start_s: float, end_s: float, *, counter: bool = True) ->
         )
         for i in range(n)
     ]
+
+
+def write_section(heading: str, text: str, path: Path | None = None) -> None:
+    """Replace the section of ``path`` (default ``benchmarks/RESULTS.md``) under ``heading`` (a ``## `` line, up
+    to the next one) by ``text``, or add it at the end: each benchmark that writes a section of its own."""
+    path = path or ROOT / "benchmarks" / "RESULTS.md"
+    old = path.read_text() if path.exists() else ""
+    block = f"{heading}\n\n{text.strip()}\n"
+    if heading + "\n" not in old:
+        path.write_text(old.rstrip("\n") + "\n\n" + block)
+        return
+    start = old.index(heading + "\n")
+    nxt = old.find("\n## ", start + len(heading))
+    tail = old[nxt + 1 :] if nxt >= 0 else ""
+    path.write_text(old[:start] + block + ("\n" + tail if tail else ""))
