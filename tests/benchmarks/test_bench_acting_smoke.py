@@ -27,8 +27,13 @@ def test_pause_vs_oracle_and_coverage_run_and_are_well_formed() -> None:
     assert len(trace) == 48 and min(trace) >= 20
 
 
-def test_the_results_section_is_replaced_in_place() -> None:
-    old = "# R\n\n## GPU\n\nx\n\n## Acting on carbon\n\nold\n\n## Later\n\ny\n"
-    new = bench_acting._section(old, "new")
-    assert new == "# R\n\n## GPU\n\nx\n\n## Acting on carbon\n\nnew\n\n## Later\n\ny\n"
-    assert bench_acting._section("# R\n", "n").endswith("## Acting on carbon\n\nn\n")
+def test_the_results_section_is_replaced_in_place(tmp_path: Path) -> None:
+    from benchmarks.common import write_section
+
+    path = tmp_path / "RESULTS.md"
+    path.write_text("# R\n\n## GPU\n\nx\n\n## Acting on carbon\n\nold\n\n## Later\n\ny\n")
+    write_section(bench_acting.HEADING, "new", path)
+    assert path.read_text() == "# R\n\n## GPU\n\nx\n\n## Acting on carbon\n\nnew\n\n## Later\n\ny\n"
+    path.write_text("# R\n")
+    write_section(bench_acting.HEADING, "n", path)
+    assert path.read_text().endswith("## Acting on carbon\n\nn\n")

@@ -225,16 +225,17 @@ def test_history_figures_go_into_results_without_touching_the_rest(tmp_path: Pat
 
 
 def test_html_report_section_survives_the_other_writers(tmp_path: Path) -> None:
-    from benchmarks.bench_report import HEADING, _section
+    from benchmarks.bench_report import HEADING
+    from benchmarks.common import write_section
 
     path = tmp_path / "RESULTS.md"
     figs = [Figure("1", "latency", 0.01, 1.0, "s", "ratio < 0.1", True)]
     write_results(figs, command="test", elapsed_s=1.0, path=path)
-    path.write_text(_section(path.read_text(), "10,000 runs: 0.7 s"))
+    write_section(HEADING, "10,000 runs: 0.7 s", path)
     gpu_validate.write_gpu_section("GPU numbers here", path=path)
     text = write_results(figs, command="test", elapsed_s=1.0, path=path)
     assert text.count(HEADING) == 1 and "10,000 runs: 0.7 s" in text and "GPU numbers here" in text
-    path.write_text(_section(text, "10,000 runs: 0.8 s"))
+    write_section(HEADING, "10,000 runs: 0.8 s", path)
     assert (
         path.read_text().count(HEADING) == 1
         and "0.8 s" in path.read_text()

@@ -40,7 +40,7 @@ def test_gpu_levers_table() -> None:
     assert "- skipped: tiny-gpt2 int4: int4 on a GPU needs bitsandbytes" in text
 
 
-def test_attribution_overhead_and_results_section() -> None:
+def test_attribution_overhead_and_results_section(tmp_path: Path) -> None:
     pytest.importorskip("transformers")
     overhead = bench_levers.attribution_overhead(rounds=1, batch_sizes=(2,), new_tokens=3)
     assert set(overhead) == {2}
@@ -48,7 +48,10 @@ def test_attribution_overhead_and_results_section() -> None:
     assert v["plain_s"] > 0 and v["attributed_s"] > 0 and 0 < v["own_share"] < 1
     text = bench_levers.render((50.0, "table", "1.0 -> 1.2"), (40.0, "table 2", "1.2 -> 1.1"), overhead, 1)
     assert "| <= 120 s | met |" in text and "| 2 |" in text
-    old = "# R\n\n## GPU\n\nx\n\n## Levers\n\nold\n\n## Later\n\ny\n"
-    new = bench_levers._section(old, "fresh")
+    from benchmarks.common import write_section
+
+    path = tmp_path / "RESULTS.md"
+    path.write_text("# R\n\n## GPU\n\nx\n\n## Levers\n\nold\n\n## Later\n\ny\n")
+    write_section(bench_levers.HEADING, "fresh", path)
+    new = path.read_text()
     assert "old" not in new and "## Levers\n\nfresh\n" in new and new.endswith("## Later\n\ny\n")
-    assert bench_levers._section("# R\n", "fresh").endswith("## Levers\n\nfresh\n")
