@@ -78,6 +78,16 @@ def _wattwatch_loggers() -> Iterator[None]:
         logger.disabled = disabled
 
 
+@pytest.fixture(autouse=True)
+def _own_tracker_registry(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Each test's machine-mode trackers (and the subprocesses it starts) list themselves in a host registry
+    of their own (:mod:`wattwatch.run.host_registry`), never the real per-user one: tests running in parallel
+    would otherwise see each other's trackers as overlapping runs."""
+    folder = tmp_path_factory.mktemp("registry") / "trackers"
+    monkeypatch.setenv("WATTWATCH_REGISTRY_DIR", str(folder))
+    return folder
+
+
 # ---------------------------------------------------------------------------------------------- fake amdsmi
 
 

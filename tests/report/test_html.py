@@ -146,3 +146,39 @@ def test_report_of_runs_a_tracker_wrote(tmp_path: Path) -> None:
     assert all(r[COLUMNS.index("emb")] > 0 for r in data["runs"])  # written by the tracker, not computed here
     assert not any("computed here" in n for n in report.notes)
     assert render(report).startswith("<!DOCTYPE html>")
+
+
+def _page_data(page: str) -> dict[str, object]:
+    block = re.search(r'<script type="application/json" id="wattwatch-data">(.*?)</script>', page, flags=re.S)
+    assert block is not None
+    return json.loads(block.group(1))  # type: ignore[no-any-return]
+
+
+def test_the_page_says_how_much_overlap_its_totals_count_once(tmp_path: Path) -> None:
+    """Two runs measured one machine at once (issue 24, item 8): the page's totals take the overlap off as the
+    text and ``--json`` reports do, and -- like them -- say how much (it used to take it off silently)."""
+    from wattwatch.result import COLUMNS as ROW_COLUMNS
+    from wattwatch.sinks.emissions_file import append_row
+
+    folder = tmp_path / "p"
+    a = EmissionsData(run_id="outer-run", status="completed", start_time="2026-01-01T00:00:00+00:00", duration=100.0,
+                      gpu_energy=1.5, cpu_energy=0.5, energy_consumed=2.0, emissions=0.2)  # fmt: skip
+    b = EmissionsData(run_id="inner-run", status="completed", start_time="2026-01-01T00:00:10+00:00", duration=50.0,
+                      gpu_energy=0.6, cpu_energy=0.2, energy_consumed=0.8, emissions=0.08,
+                      overlaps_run_id="outer-run", overlap_energy_kwh=0.4)  # fmt: skip
+    for d in (a, b):
+        append_row(folder / "emissions.csv", d.to_row(), ROW_COLUMNS, durable=False)
+    report = load_report([str(folder)])
+    tot = report.totals()
+    assert tot["overlap_kwh"] == pytest.approx(0.4) and tot["energy_kwh"] == pytest.approx(2.4)
+    assert tot["gpu_kwh"] == pytest.approx(1.8) and tot["operational_kg"] == pytest.approx(0.24)
+    assert "overlap: 0.4 kWh measured by two runs on one machine at once is counted once" in report.overlap_sentence()
+    out = tmp_path / "r.html"
+    assert main(["report", str(folder), "--html", str(out)]) == 0  # the CLI's page: totals over every run
+    data = _page_data(out.read_text(encoding="utf-8"))
+    totals = data["totals"]
+    assert isinstance(totals, dict) and totals["overlap_kwh"] == pytest.approx(0.4)
+    assert totals["energy_kwh"] == pytest.approx(2.4)
+    assert any("0.4 kWh measured by two runs" in n for n in data["notes"])  # type: ignore[attr-defined]
+    alone = load_report([str(folder)], rows=[a])  # the other run not listed: nothing counted twice, nothing said
+    assert alone.totals()["overlap_kwh"] == 0 and alone.overlap_sentence() == ""

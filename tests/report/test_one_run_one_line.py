@@ -115,3 +115,73 @@ def test_an_earlier_segment_without_tokens_still_counts_its_energy(tmp_path: Pat
     assert rollup.value("joules_per_token", i) == pytest.approx(TRUTH_JPT)
     doc = json.loads(_cli("report", str(path), "--json"))
     assert doc["runs"][0]["joules_per_token"] == pytest.approx(TRUTH_JPT)
+
+
+def _retries(folder: Path) -> list[dict[str, str]]:
+    """A run, a crash, a resume from its checkpoint that crashes too, then a second resume from the *same*
+    checkpoint: three segments, the last two both ``resumed_segments`` 1, every one holding energy that was
+    spent. Returns the full rows written."""
+    import time
+
+    from fakesensors import ConstantPowerSensor
+
+    from wattwatch import Tracker
+
+    def tracker(watts: float) -> Tracker:
+        return Tracker(output_dir=folder, sensors=[ConstantPowerSensor(watts)], country_iso_code="FRA",
+                       measure_power_secs=0.02, timeseries_every_s=0.02, handle_signals=False)  # fmt: skip
+
+    first = tracker(100.0).start()
+    first.set_phase("train")
+    first.step(5, tokens=500)
+    time.sleep(0.1)
+    saved = json.loads(json.dumps(first.state_dict()))
+    first.stop("failed")
+    for watts, steps, status in ((200.0, 3, "failed"), (300.0, 5, "completed")):
+        again = tracker(watts)
+        again.load_state_dict(saved)
+        again.start()
+        again.set_phase("train")
+        again.step(steps, tokens=steps * 100)
+        time.sleep(0.1)
+        again.stop(status)
+    name = "emissions.wattwatch.csv" if (folder / "emissions.wattwatch.csv").exists() else "emissions.csv"
+    with open(folder / name, newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+@pytest.mark.parametrize("codecarbon_header", [False, True], ids=["our file", "CodeCarbon's file + companion"])
+def test_two_retries_from_one_checkpoint_are_two_segments(tmp_path: Path, codecarbon_header: bool) -> None:
+    """Both retries resumed from one checkpoint carry ``resumed_segments`` 1; each is its own segment (its own
+    start), so the run's energy is all three rows' -- while the same rows found again (a copy of the folder,
+    CodeCarbon's columns beside the full rows) still count once."""
+    import shutil
+
+    from wattwatch.report.check import check_paths
+    from wattwatch.result import CODECARBON_COLUMNS
+
+    folder = tmp_path / "runs"
+    folder.mkdir()
+    if codecarbon_header:
+        (folder / "emissions.csv").write_text(",".join(CODECARBON_COLUMNS) + "\n")
+    rows = _retries(folder)
+    assert [r["resumed_segments"] for r in rows] == ["0", "1", "1"] and len({r["start_time"] for r in rows}) == 3
+    energy = sum(float(r["energy_consumed"]) for r in rows)
+    train = sum(json.loads(r["phase_energy_kwh"])["train"] for r in rows)
+    shutil.copytree(folder, tmp_path / "copy")  # the same rows found twice
+    paths = [str(folder), str(tmp_path / "copy")]
+    runs, _ = collect_runs(paths)
+    assert len(runs) == 1 and totals(runs)["energy_kwh"] == pytest.approx(energy, rel=1e-12)
+    assert runs[0].data.tokens == 1000 and runs[0].data.steps == 10  # the last retry's counts
+    for split in (True, False):
+        rollup = collect_rollup(paths, min_parallel_bytes=0 if split else 1 << 30, threads=lambda: 1)
+        assert rollup.count == 1 and rollup.totals() == totals(runs)
+    doc = json.loads(_cli("report", *paths, "--json"))
+    assert doc["totals"]["energy_kwh"] == pytest.approx(energy, rel=1e-12)
+    (run,) = doc["runs"]
+    assert run["segments"] == 3 and run["energy_kwh"] == pytest.approx(energy, rel=1e-12)
+    assert run["joules_per_token"] == pytest.approx(train * 3.6e6 / 1000, rel=1e-9)
+    assert "3 segments (resumed)" in _cli("report", *paths)
+    report = load_report(paths)
+    assert len(report.runs) == 1 and report.runs[0].energy_kwh == pytest.approx(energy, rel=1e-12)
+    assert not check_paths(paths).problems

@@ -4,12 +4,15 @@ side reach the caller with the other side closed, and a single-process run never
 from __future__ import annotations
 
 import ast
+import os
 import subprocess
 import sys
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from fakenvml import FakeNvml
 from fakesensors import ConstantPowerSensor
 
 from wattwatch.run.hardware import open_together
@@ -134,6 +137,56 @@ def test_a_vm_without_hwmon_gpus_loads_neither_rapl_nor_hwmon_nor_openssl(tmp_pa
     slow = ("wattwatch.sensors.rapl", "wattwatch.sensors.hwmon", "hashlib", "_hashlib", "filelock", "tempfile",
             "importlib.resources", "pynvml")  # fmt: skip
     assert _loaded_by_a_cycle(args, slow) == []
+
+
+@pytest.mark.parametrize("pynvml_first", [False, True], ids=["wattwatch alone", "pynvml imported first"])
+def test_no_nvidia_driver_is_info_whoever_imported_pynvml(tmp_path: Path, pynvml_first: bool) -> None:
+    """A CPU-only host: no GPU energy is one INFO line, never a WARNING -- also when another library (CodeCarbon)
+    imported pynvml before the tracker started (it used to skip the driver check and warn ``nvmlInit failed``)."""
+    import ctypes
+
+    if not sys.platform.startswith("linux"):
+        pytest.skip("pynvml loads libnvidia-ml.so.1 by name on Linux only")
+    try:
+        ctypes.CDLL("libnvidia-ml.so.1")
+        pytest.skip("this machine has an NVIDIA library")
+    except OSError:
+        pass
+    code = (
+        "import sys, logging\n"
+        + ("import pynvml\n" if pynvml_first else "")
+        + "logging.basicConfig(level=logging.INFO, format='%(levelname)s %(name)s: %(message)s')\n"
+        "from wattwatch import Tracker\n"
+        f"t = Tracker(output_dir={str(tmp_path)!r}, country_iso_code='FRA', handle_signals=False, environ={{}},\n"
+        "            log_level='info')\n"
+        "t.start(); t.stop()\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    gpu_lines = [line for line in done.stderr.splitlines() if "NVML" in line or "GPU energy" in line]
+    assert gpu_lines and all(line.startswith("INFO") for line in gpu_lines), done.stderr
+    assert "NVML Shared Library Not Found" in done.stderr and "nvmlInit failed" not in done.stderr
+
+
+@pytest.mark.parametrize("pynvml_first", [False, True], ids=["wattwatch alone", "pynvml imported first"])
+def test_a_driver_whose_start_fails_is_a_warning_whoever_imported_pynvml(
+    tmp_path: Path, fake_nvml: Callable[..., FakeNvml], pynvml_first: bool
+) -> None:
+    """The driver's library is there (found by name, as pynvml finds it) but ``nvmlInit`` fails: a WARNING with
+    the reason, in either import order."""
+    from fakenvml import FakeGpu
+
+    rig = fake_nvml([FakeGpu()], init_error=9)  # NVML_ERROR_DRIVER_NOT_LOADED
+    code = (
+        "import sys, logging\n"
+        + ("import pynvml\n" if pynvml_first else "")
+        + "logging.basicConfig(level=logging.INFO, format='%(levelname)s %(name)s: %(message)s')\n"
+        "from wattwatch import Tracker\n"
+        f"t = Tracker(output_dir={str(tmp_path)!r}, country_iso_code='FRA', handle_signals=False, environ={{}})\n"
+        "t.start(); t.stop()\n"
+    )
+    env = {**os.environ, **rig.env}
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env)
+    assert any(line.startswith("WARNING") and "nvmlInit failed" in line for line in done.stderr.splitlines()), done.stderr
 
 
 def test_without_an_nvidia_library_pynvml_is_not_imported(tmp_path: Path) -> None:

@@ -8,9 +8,11 @@ One place, so that the callbacks' logs, the row, ``wattwatch report`` (text, ``-
   their steps ``train``), else the energy of the time no phase was named (:data:`UNPHASED`: a plain loop that
   counts steps with ``Tracker.step`` or ``track_optimizer``), else -- a row from before phases were recorded,
   CodeCarbon's -- the run's whole energy. Evaluation, checkpoints and inference are never in it.
-- **Inference energy** is the energy of the phases in which requests were counted (``Tracker.count_requests``,
-  which :class:`wattwatch.callbacks.torch.GenerationMeter` calls); its requests and generated tokens never
-  enter the training counts.
+- **Inference energy** is the energy of the phases in which requests were counted (``Tracker.count_requests``:
+  the phase the tracker is in at the call unless one is named; :class:`wattwatch.callbacks.torch.GenerationMeter`
+  names its own); its requests and generated tokens never enter the training counts. A plain inference script
+  without phases counts them in :data:`UNPHASED`: its energy over its requests. Steps and requests counted in
+  one phase share its energy (a phase of their own keeps generation out of J/step).
 
 Units: kWh in, joules per unit out (PUE applied, as the row's energies).
 """

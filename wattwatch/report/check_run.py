@@ -24,16 +24,14 @@ another moment)."""
 
 def distinct_segments(segments: list[Segment]) -> list[Segment]:
     """One row per segment, in order: a segment found twice (CodeCarbon's columns beside the full row, a journal
-    beside its row) is its fullest, latest row, as ``wattwatch report`` counts it."""
-    best: dict[tuple[int, str], Segment] = {}
+    beside its row) is its fullest, latest row, and two retries from one checkpoint are two segments, as
+    ``wattwatch report`` counts them (:class:`~wattwatch.report.segments.SegmentWinners`)."""
+    from wattwatch.report.segments import SegmentWinners
+
+    found: SegmentWinners[Segment] = SegmentWinners()
     for seg in segments:
-        key = (seg.segment, seg.start if seg.full else "")
-        if not seg.full:  # CodeCarbon's columns alone: the same segment as any full row with its index
-            key = next((k for k in best if k[0] == seg.segment), key)
-        old = best.get(key)
-        if old is None or (seg.full, seg.timestamp) >= (old.full, old.timestamp):
-            best[key] = seg
-    return sorted(best.values(), key=lambda s: (s.segment, s.start, s.timestamp))
+        found.add(seg, "", seg.segment, seg.start, (seg.full, seg.timestamp))
+    return sorted(found.winners(), key=lambda s: (s.segment, s.start, s.timestamp))
 
 
 def check_run(run_id: str, segments: list[Segment], series: Path | None) -> list[Problem]:

@@ -52,6 +52,13 @@ class ReportRun:
 
     data: EmissionsData
     path: Path
+    rows: int = 1
+    """How many segment rows ``data`` combines (two retries from one checkpoint: two rows, one number)."""
+
+    @property
+    def segments(self) -> int:
+        """The run's process segments: the rows combined, or more where earlier segments' rows are elsewhere."""
+        return max(self.rows, self.data.resumed_segments + 1)
 
     @property
     def method(self) -> str:
@@ -127,29 +134,26 @@ def find_files(paths: list[str]) -> list[Path]:
 def collect_runs(paths: list[str]) -> tuple[list[ReportRun], list[str]]:
     """Runs from every file and from the journals of runs not yet in a file, and notes about what was skipped.
 
-    A run is one ``(run_id, resumed_segments)``: each process segment of a resumed run has its own row, holding
-    its own energy, so the segments add up. When the same segment appears more than once (a copy of the file,
-    CodeCarbon's columns in ``emissions.csv`` and the full row in ``emissions.wattwatch.csv``, a journal and
-    its row), the fuller row wins, then the latest ``timestamp``. Folders are opened as a tracker's ``start()``
+    Each process segment of a resumed run has its own row, holding its own energy, so the segments add up; a
+    segment is ``(run_id, resumed_segments, start_time)`` (two retries from one checkpoint are two segments).
+    When the same segment appears more than once (a copy of the file, CodeCarbon's columns in ``emissions.csv``
+    and the full row in ``emissions.wattwatch.csv``, a journal and its row), the fuller row wins, then the latest
+    ``timestamp`` (:class:`wattwatch.report.segments.SegmentWinners`). Folders are opened as a tracker's ``start()``
     opens them: the journals of processes that are gone are first turned into their rows
     (:func:`wattwatch.sinks.journal.finalize_stale`; best effort, a read-only folder is only read). Files are
     streamed: memory holds one row at a time plus the runs found."""
+    from wattwatch.report.segments import SegmentWinners
     from wattwatch.sinks.emissions_reader import TableReader
     from wattwatch.sinks.journal import finalize_stale, read_journals
 
     notes: list[str] = []
-    by_id: dict[tuple[str, int], tuple[tuple[bool, str], ReportRun]] = {}
-    order: list[tuple[str, int]] = []
+    found: SegmentWinners[ReportRun] = SegmentWinners()
+    ids: set[str] = set()
 
     def add(data: EmissionsData, where: Path, full: bool, fallback: str) -> None:
-        key = (data.run_id or fallback, data.resumed_segments)
-        rank = (full, data.timestamp)
-        old = by_id.get(key)
-        if old is None:
-            order.append(key)
-            by_id[key] = (rank, ReportRun(data, where))
-        elif rank >= old[0]:
-            by_id[key] = (rank, ReportRun(data, where))
+        rid = data.run_id or fallback
+        ids.add(rid)
+        found.add(ReportRun(data, where), rid, data.resumed_segments, data.start_time, (full, data.timestamp))
 
     folders = journal_folders(paths)
     for folder in folders:
@@ -184,9 +188,9 @@ def collect_runs(paths: list[str]) -> tuple[list[ReportRun], list[str]]:
                 notes.append(f"skipped journal {entry.path}: {exc}")
     for raw in paths:  # distributed runs whose parts never made it into a row (copied from nodes, say)
         for data, where in runs_from_parts(Path(raw)):
-            if data.run_id and not any(k[0] == data.run_id for k in by_id):
+            if data.run_id and data.run_id not in ids:
                 add(data, where, True, str(where))
-    return merge_segments([by_id[k][1] for k in order]), notes
+    return merge_segments(found.winners()), notes
 
 
 def merge_segments(rows: list[ReportRun]) -> list[ReportRun]:
@@ -209,7 +213,7 @@ def merge_segments(rows: list[ReportRun]) -> list[ReportRun]:
         data = combine_segments([r.data for r in segments])
         if len(segments) > 1 and not data.start_time:
             data = replace(data, start_time=start)
-        runs.append(ReportRun(data, segments[-1].path))
+        runs.append(ReportRun(data, segments[-1].path, len(segments)))
     return sorted(runs, key=lambda r: (_first_start(r, by_run), r.data.run_id))
 
 
@@ -369,7 +373,7 @@ def run_json(r: ReportRun) -> dict[str, Any]:
         "energy_low_kwh": d.energy_low_kwh,
         "energy_high_kwh": d.energy_high_kwh,
         "energy_band": d.energy_band,
-        "segments": d.resumed_segments + 1,
+        "segments": r.segments,
         "steps": d.steps,
         "samples": d.samples,
         "tokens": d.tokens,

@@ -85,7 +85,7 @@ def payload(report: Report) -> dict[str, Any]:
         "components": {k: [_num(o), _num(e)] for k, (o, e) in report.by_component().items()},
         "metrics": _metrics(report),
         "series": _series(report, row_of),
-        "notes": list(report.notes),
+        "notes": list(report.notes) + [n for n in (report.overlap_sentence(),) if n],
         "stack_runs": _STACK_RUNS,
         "runs_total": report.runs_total,
         "cumulative": None

@@ -164,6 +164,7 @@ def overall_of(rollup: Rollup, *, max_points: int = 400) -> Overall:
             "operational_kg": totals["emissions_kg"],
             "embodied_kg": totals["embodied_emissions_kg"],
             "total_kg": totals["emissions_kg"] + totals["embodied_emissions_kg"],
+            "overlap_kwh": totals.get("overlap_kwh", 0.0),
         },
         by_component={c: (o, e) for c, (o, e) in components.items()},
         by_phase={p: (e, k) for p, (e, k) in phases.items()},

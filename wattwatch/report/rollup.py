@@ -4,10 +4,12 @@
 pass, two processes for a large file), then the journals of runs not yet in a file and the part files of
 distributed runs, exactly as :func:`wattwatch.report.history.collect_runs` does -- the same runs, the same
 winner when a segment is found twice -- but keeps per row only a few numbers and where the row is (file, byte
-offset), never the row itself. A run is ``(run_id, resumed_segments)``; when a key is seen again, both rows are
-re-read from their files (rare: copies, CodeCarbon's columns beside ``emissions.wattwatch.csv``, a journal and its
-row) to compare their keys (the hash is only a hint) and their rank (the fuller row, then the latest
-``timestamp``, wins, a later one on a tie). Totals are :func:`math.fsum` sums (exactly rounded, whatever the
+offset), never the row itself. Rows are hashed on ``(run_id, resumed_segments)``; when a hash is seen again, the
+rows are re-read from their files (rare: copies, CodeCarbon's columns beside ``emissions.wattwatch.csv``, a
+journal and its row, two retries from one checkpoint) and settled exactly as ``collect_runs`` settles them
+(:class:`~wattwatch.report.segments.SegmentWinners`: a segment is ``(run_id, resumed_segments, start_time)``; the
+fuller row, then the latest ``timestamp``, wins, a later one on a tie). The hash leaves out ``start_time`` on
+purpose: a row in CodeCarbon's columns has none and must still meet the full row it copies. Totals are :func:`math.fsum` sums (exactly rounded, whatever the
 order). The runs shown are re-read in full (:meth:`Rollup.recent`, :meth:`Rollup.ranking`).
 
 Memory: about 200 bytes per row read (measured: 70.7 MiB peak at 200,000 rows, interpreter included), plus
@@ -30,14 +32,14 @@ from wattwatch.report.groups import RunGroups
 from wattwatch.report.history import ReportRun, find_files, journal_folders, runs_from_parts
 from wattwatch.report.rollup_lists import RunLists, counted_values
 from wattwatch.report.scan import NAMES, PARALLEL_MIN_BYTES, VALUES, RunColumns, scan_table, values_of
-from wattwatch.report.segments import combine_segments, segment_order
+from wattwatch.report.segments import SegmentWinners, combine_segments, segment_order
 from wattwatch.result import EmissionsData
 from wattwatch.sinks.emissions_reader import TableLayout, read_row_at, table_layout
 
 __all__ = ["Rollup", "collect_rollup", "hash_twice"]
 
 _REQUIRED = {"run_id", "energy_consumed", "emissions"}
-_KEY_NAMES = ("run_id", "resumed_segments", "timestamp", "status")
+_KEY_NAMES = ("run_id", "resumed_segments", "timestamp", "status", "start_time")
 
 
 class Rollup:
@@ -181,27 +183,19 @@ class Rollup:
                 shared.add(h)
             seen.add(h)
         del seen
-        winners: dict[tuple[str, int], tuple[int, tuple[bool, str]]] = {}
+        found: SegmentWinners[int] = SegmentWinners()
         for base, part in zip(self.bases, self.parts, strict=True):
             lone = set(part.no_run_id)
             for n, h in enumerate(part.key_hashes):
                 if h not in shared or n in lone:
                     continue
                 i = base + n
-                key, rank = self._key_row(i)
-                old = winners.get(key)
-                if old is None or rank >= old[1]:
-                    winners[key] = (i, rank)
-                    if old is not None:
-                        self.alive[old[0]] = 0
-                else:
-                    self.alive[i] = 0
-
-    def _key_row(self, i: int) -> tuple[tuple[str, int], tuple[bool, str]]:
-        """Row ``i``'s run key and rank (``(full row, timestamp)``), re-read from its file."""
-        data, src = self.key_data(i), self.locate(i)[2]
-        full = src < 0 or "status" in self.layouts[src].header
-        return (data.run_id, data.resumed_segments), (full, data.timestamp)
+                data, src = self.key_data(i), self.locate(i)[2]
+                full = src < 0 or "status" in self.layouts[src].header
+                found.add(i, data.run_id, data.resumed_segments, data.start_time, (full, data.timestamp))
+                self.alive[i] = 0
+        for i in found.winners():
+            self.alive[i] = 1
 
     # ---------------------------------------------------------------------------------------------- views
 
@@ -225,8 +219,9 @@ class Rollup:
         self.finish()
         return self.alive.count(1) - len(self.groups.member_of)
 
-    def segment_key(self, i: int) -> tuple[int, str]:
-        """Row ``i``'s place among its run's segments: ``(resumed_segments, timestamp)``, read again."""
+    def segment_key(self, i: int) -> tuple[int, str, str]:
+        """Row ``i``'s place among its run's segments (:func:`~wattwatch.report.segments.segment_order`), read
+        again."""
         return segment_order(self.key_data(i))
 
     def key_data(self, i: int) -> EmissionsData:
@@ -281,7 +276,7 @@ class Rollup:
         rows = self.groups.members.get(i)
         if rows is not None:
             head = self.row(i)
-            return ReportRun(combine_segments([self.row(r).data for r in rows]), head.path)
+            return ReportRun(combine_segments([self.row(r).data for r in rows]), head.path, len(rows))
         return self.row(i)
 
     def row(self, i: int) -> ReportRun:

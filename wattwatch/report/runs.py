@@ -96,6 +96,10 @@ class RunSummary:
 
     per_unit_kwh: float = 0.0
     """The energy per-unit figures divide: the ``train`` phase's if the run has one, else the run's (kWh)."""
+    overlaps_run_id: str = ""
+    """The run this one measured the same machine with (issue 24), ``""`` when none."""
+    overlap_kwh: float = 0.0
+    """This run's energy while that run measured too (kWh): counted once in the totals when both are listed."""
 
     def joules_per(self, count: int | None) -> float | None:
         """Energy (J, PUE applied; see ``per_unit_kwh``) per unit of ``count``; ``None`` without a count."""
@@ -151,20 +155,39 @@ class Report:
         return self.overall.runs if self.overall is not None else len(self.runs)
 
     def totals(self) -> dict[str, float]:
-        """Sums across runs: kWh by component, kg CO2eq operational, embodied and total."""
+        """Sums across runs: kWh by component, kg CO2eq operational, embodied and total; the energy two runs
+        measured on one machine at once counted once (``overlap_kwh`` taken off, its components and CO2 in the
+        overlapping run's proportions, as ``wattwatch report``'s text and ``--json`` totals)."""
         if self.overall is not None:
             return dict(self.overall.totals)
+        ids = {r.run_id for r in self.runs if r.run_id}
+        twice = [(r, r.overlap_kwh / r.energy_kwh) for r in self.runs
+                 if r.overlaps_run_id in ids and r.overlap_kwh > 0 and r.energy_kwh > 0]  # fmt: skip
+
+        def total(name: str) -> float:
+            return math.fsum(getattr(r, name) for r in self.runs) - math.fsum(getattr(r, name) * f for r, f in twice)
+
+        operational, embodied = total("operational_kg"), math.fsum(r.embodied_kg or 0.0 for r in self.runs)
         return {
             "runs": float(len(self.runs)),
-            "duration_s": sum(r.duration_s for r in self.runs),
-            "gpu_kwh": sum(r.gpu_kwh for r in self.runs),
-            "cpu_kwh": sum(r.cpu_kwh for r in self.runs),
-            "ram_kwh": sum(r.ram_kwh for r in self.runs),
-            "energy_kwh": sum(r.energy_kwh for r in self.runs),
-            "operational_kg": sum(r.operational_kg for r in self.runs),
-            "embodied_kg": sum(r.embodied_kg or 0.0 for r in self.runs),
-            "total_kg": sum(r.total_kg for r in self.runs),
+            "duration_s": math.fsum(r.duration_s for r in self.runs),
+            "gpu_kwh": total("gpu_kwh"),
+            "cpu_kwh": total("cpu_kwh"),
+            "ram_kwh": total("ram_kwh"),
+            "energy_kwh": total("energy_kwh"),
+            "operational_kg": operational,
+            "embodied_kg": embodied,
+            "total_kg": operational + embodied,
+            "overlap_kwh": math.fsum(r.overlap_kwh for r, _ in twice),
         }
+
+    def overlap_sentence(self) -> str:
+        """What the page says when its totals count an overlap once (``""`` when none)."""
+        kwh = self.totals().get("overlap_kwh", 0.0)
+        if not kwh > 0:
+            return ""
+        return (f"overlap: {kwh:.6g} kWh measured by two runs on one machine at once is counted once in the totals "
+                "(runs with overlaps_run_id; each run's own line keeps all it measured)")  # fmt: skip
 
     def by_component(self) -> dict[str, tuple[float, float]]:
         """``component -> (operational kg, embodied kg)`` summed across runs (see :func:`operational_by_component`)."""
@@ -254,6 +277,8 @@ def summarise(
         hardware=hardware,
         per_unit_kwh=per_unit_energy_kwh(data),
         embodied_by_part_kg=_embodied_parts(data, embodied) if embodied else {},
+        overlaps_run_id=data.overlaps_run_id,
+        overlap_kwh=min(data.overlap_energy_kwh or 0.0, data.energy_consumed) if data.overlaps_run_id else 0.0,
     )
 
 

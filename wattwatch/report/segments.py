@@ -10,7 +10,7 @@ The rules (:func:`combine_segments`):
 
 - energies, emissions, water, embodied CO2, durations, error bands, readings and gaps **add up** over the
   segments (each segment holds its own), and so do the per-phase and per-GPU figures;
-- the counts are the **last segment's** (the highest ``resumed_segments``; the latest row among equals): the
+- the counts are the **last segment's** (the highest ``resumed_segments``; the latest started among equals): the
   trainer's counters at the end. A step replayed after a crash (a crash at step 25, resumed from the checkpoint
   of step 20: steps 21-25 run twice) counts once -- the model took it once -- while the energy of both runs of
   it counts: it was spent. The crash's cost shows in J/step, where a user deciding on checkpoint intervals
@@ -20,6 +20,14 @@ The rules (:func:`combine_segments`):
 
 J/step, J/sample and J/token are then the training energy of all segments over those counts
 (:mod:`wattwatch.measure.figures`).
+
+Which rows are segments (:class:`SegmentWinners`, the one rule of ``report``'s readers and of ``check``): a
+process segment is ``(run_id, resumed_segments, start_time)``. ``resumed_segments`` alone is not enough: two
+retries resumed from the *same* checkpoint carry the same number, and each holds energy that was spent. The same
+segment found twice (a copy of the file, a journal and its row) has the same start and counts once: its fuller
+row, then its latest ``timestamp``. A row without a ``start_time`` (CodeCarbon's columns in ``emissions.csv``
+beside the full row in ``emissions.wattwatch.csv``) is a copy of the segment of its run and number that has one;
+rows without one anywhere (CodeCarbon's own file) are told apart by ``(run_id, resumed_segments)`` only.
 """
 
 from __future__ import annotations
@@ -27,10 +35,13 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections.abc import Iterable, Mapping, Sequence
+from typing import Generic, TypeVar
 
 from wattwatch.result import EmissionsData
 
-__all__ = ["combine_segments", "segment_order"]
+__all__ = ["SegmentWinners", "combine_segments", "segment_order"]
+
+T = TypeVar("T")
 
 _ADDED = (
     "duration", "emissions", "cpu_energy", "gpu_energy", "ram_energy", "energy_consumed", "water_consumed",
@@ -41,9 +52,34 @@ _ADDED_OPTIONAL = ("embodied_emissions", "energy_low_kwh", "energy_high_kwh", "o
 _ADDED_MAPS = ("phase_energy_kwh", "phase_emissions_kg", "gpu_energy_by_device_kwh")
 
 
-def segment_order(data: EmissionsData) -> tuple[int, str]:
-    """How a run's segments are ordered: by ``resumed_segments``, then by when the row was written."""
-    return (data.resumed_segments, data.timestamp)
+def segment_order(data: EmissionsData) -> tuple[int, str, str]:
+    """How a run's segments are ordered: by ``resumed_segments``, then by when the segment started (two retries
+    from one checkpoint), then by when the row was written."""
+    return (data.resumed_segments, data.start_time, data.timestamp)
+
+
+class SegmentWinners(Generic[T]):
+    """The row that stands for each process segment among rows added one by one (see the module docstring):
+    ``add`` each row's item with its run id, ``resumed_segments``, ``start_time`` and rank (higher wins; a later
+    row on a tie), then read :meth:`winners`."""
+
+    def __init__(self) -> None:
+        self._best: dict[tuple[str, int, str], tuple[tuple[bool, str], T]] = {}
+        self._dated: set[tuple[str, int]] = set()
+
+    def add(self, item: T, run_id: str, segment: int, start: str, rank: tuple[bool, str]) -> None:
+        key = (run_id, segment, start)
+        old = self._best.get(key)
+        if old is None or rank >= old[0]:
+            self._best[key] = (rank, item)
+        if start:
+            self._dated.add((run_id, segment))
+
+    def winners(self) -> list[T]:
+        """One item per segment, in the order each segment was first seen; a row without a start is left out
+        where its run and number have rows with one (it is a copy of one of them in fewer columns)."""
+        dated = self._dated
+        return [item for (rid, seg, start), (_, item) in self._best.items() if start or (rid, seg) not in dated]
 
 
 def _sum_maps(maps: Iterable[Mapping[str, float]]) -> dict[str, float]:

@@ -130,8 +130,8 @@ def print_details(runs: Iterable[ReportRun], tot: dict[str, Any], computed_here:
         d = r.data
         g_per_kwh, source = row_intensity(d)
         extra = ""
-        if d.resumed_segments:
-            extra += f"; {d.resumed_segments + 1} segments (resumed), one line: energy of all, counts of the last"
+        if r.segments > 1:
+            extra += f"; {r.segments} segments (resumed), one line: energy of all, counts of the last"
         if d.overlaps_run_id:
             extra += (
                 f"; measured the same machine as run {d.overlaps_run_id[:8]} "

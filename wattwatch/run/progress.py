@@ -140,14 +140,14 @@ class RunProgress:
             self._policy.after_step()
 
     def count_requests(self, n: int = 1, *, generated_tokens: int | None = None, phase: str | None = None) -> None:
-        """Count ``n`` inference requests (and the tokens they generated) measured in ``phase`` (default
-        ``inference``): their own figures (``requests``, ``generated_tokens``; J/request and J/generated token
-        over that phase's energy). Training's steps, samples and tokens are left alone, so its J/step never
-        includes them (:mod:`wattwatch.measure.figures`)."""
-        from wattwatch.measure.figures import INFERENCE_PHASE
-
+        """Count ``n`` inference requests (and the tokens they generated) measured in ``phase`` (default: the
+        phase the tracker is in now, ``(unphased)`` outside any): their own figures (``requests``,
+        ``generated_tokens``; J/request and J/generated token over that phase's energy). Training's steps,
+        samples and tokens are left alone (:mod:`wattwatch.measure.figures`); to keep generation's energy out of
+        J/step, generate inside its own phase (``with tracker.phase("inference")``, as ``GenerationMeter``
+        does)."""
         with self._lock:
-            self._counters.count_requests(n, generated_tokens=generated_tokens, phase=phase or INFERENCE_PHASE)
+            self._counters.count_requests(n, generated_tokens=generated_tokens, phase=phase or self.current_phase)
 
     def set_counts(self, *, steps: int | None = None, samples: int | None = None, tokens: int | None = None) -> None:
         """Set the step / sample / token counters to absolute values (e.g. from a trainer's own state)."""

@@ -18,7 +18,7 @@ from wattwatch.run.hardware import ForcedPower, Hardware, HardwareRoots, SliceOp
 from wattwatch.run.outputs import FreshMetrics, Outputs
 from wattwatch.sensors.usage import UsageMeter
 from wattwatch.util.once import WarnOnce
-from wattwatch.util.times import utc_iso
+from wattwatch.util.times import utc_iso_ms
 
 if TYPE_CHECKING:
     from wattwatch.run.config import TrackerConfig
@@ -89,7 +89,8 @@ class RunSession:
             on_phase_edge=on_phase_edge,
         )
         t0 = config.clock()
-        start_time = utc_iso(config.wall_clock())  # this process segment's (a resumed run's rows are per segment)
+        start_time = utc_iso_ms(config.wall_clock())  # this process segment's: a resumed run's rows are per segment,
+        # told apart by it (two retries from one checkpoint share resumed_segments): to the millisecond
         outputs = Outputs(
             tracker.output_path,
             warn=warn,

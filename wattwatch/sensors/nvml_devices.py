@@ -97,9 +97,10 @@ def load_nvml(library_path: str | os.PathLike[str] | None) -> ModuleType:
                 lib = ctypes.CDLL(path)
             except OSError as exc:
                 raise NvmlUnavailable(f"cannot load NVML library {path!r} ({exc})") from None
-    elif "pynvml" not in sys.modules and sys.platform.startswith("linux"):
+    elif getattr(sys.modules.get("pynvml"), "nvmlLib", None) is None and sys.platform.startswith("linux"):
         # pynvml loads exactly this name on Linux; without it there is no NVIDIA driver, and importing pynvml
-        # (~10 ms: hundreds of ctypes structures, ctypes.util, subprocess) would buy nothing.
+        # (~10 ms: hundreds of ctypes structures, ctypes.util, subprocess) would buy nothing. Also when another
+        # library (CodeCarbon) imported pynvml first but it has loaded no library yet: still no driver, not a fault.
         try:
             ctypes.CDLL(_LINUX_LIBRARY)
         except OSError:
@@ -117,6 +118,8 @@ def load_nvml(library_path: str | os.PathLike[str] | None) -> ModuleType:
     try:
         pynvml.nvmlInit()
     except pynvml.NVMLError as exc:
+        if library_path is None and getattr(exc, "value", None) == getattr(pynvml, "NVML_ERROR_LIBRARY_NOT_FOUND", -1):
+            raise NvmlUnavailable("NVML Shared Library Not Found (no NVIDIA driver)", failed=False) from None
         raise NvmlUnavailable(f"nvmlInit failed ({exc})") from None
     except Exception as exc:  # noqa: BLE001 - e.g. a library without the expected symbols
         raise NvmlUnavailable(f"nvmlInit failed ({exc!r})") from None

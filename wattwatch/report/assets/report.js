@@ -73,7 +73,8 @@
   [["runs", fmt(T.runs, 6) + (D.runs_total > R.length ? " (" + fmt(R.length, 6) + " listed)" : "")], ["energy", energyText(T.energy_kwh)], ["operational CO2eq", massText(T.operational_kg)],
    ["embodied CO2eq", massText(T.embodied_kg)], ["total CO2eq", massText(T.total_kg)],
    ["GPU / CPU / RAM", [T.gpu_kwh, T.cpu_kwh, T.ram_kwh].map(energyText).join(" / ")]
-  ].forEach(function (kv) {
+  ].concat(T.overlap_kwh > 0 ? [["overlap counted once (two runs, one machine)", energyText(T.overlap_kwh)]] : []
+  ).forEach(function (kv) {
     var c = el("div", null, "card");
     c.appendChild(el("div", kv[1], "v"));
     c.appendChild(el("div", kv[0], "k"));
