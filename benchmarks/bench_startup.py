@@ -1,31 +1,56 @@
-"""Figures 1 and 3: construct + start + stop latency (s) with 1, 4 and 8 fake GPUs and a country code (and with 4
-after ``import torch``, as in a training script), and the peak RSS (MiB) of a process that imports a tracker,
+"""Figures 1 and 3: construct + start + stop latency (s) with 1, 4 and 8 fake GPUs and a country code, in the
+users' set-up (an output folder with history and journals, :mod:`benchmarks.userdir`), with and without
+``import torch`` first (as in a training script), and the peak RSS (MiB) of a process that imports a tracker,
 starts and stops it (4 GPUs).
 
 Each run is a fresh process (``child.py cycle``: the tracker is constructed, started and stopped right after
-import, ``Tracker(country_iso_code="FRA")`` against ``OfflineEmissionsTracker(country_iso_code="FRA")``); the
-tools alternate, and both load the same fake ``libnvidia-ml.so.1`` through pynvml.
+import, ``Tracker(country_iso_code="FRA")`` against ``OfflineEmissionsTracker(country_iso_code="FRA")``) in its
+own fresh copy of the tool's users' folder (written to disk before the process starts); the tools alternate,
+and both load the same fake ``libnvidia-ml.so.1`` through pynvml (CodeCarbon sees the same GPUs: its row says
+``4 x NVIDIA H100 80GB HBM3`` with 4 of them).
+
+``python benchmarks/bench_startup.py [--rounds 9]`` prints the figures; ``run_all.py --only 1`` writes them.
 """
 
 from __future__ import annotations
 
+import os
+import sys
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
-from benchmarks.common import Figure, compile_bytecode, fake_rig, median, run_child
+if __package__ in (None, ""):
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from benchmarks.common import Figure, compile_bytecode, fake_rig, median, run_child, spread
+from benchmarks.userdir import fresh_copy, user_folders
 
 __all__ = ["GOAL_RATIO", "measure"]
 
 GOAL_RATIO = 1 / 20
-"""construct + start + stop with 4 GPUs and a country code: at most this fraction of CodeCarbon's (issue 18)."""
+"""construct + start + stop with 4 GPUs and a country code: at most this fraction of CodeCarbon's (issues 18,
+25), in the users' set-up (folder with history and journals, ``import torch`` first) and without torch."""
+
+
+def _ms(values: Sequence[float]) -> str:
+    return ", ".join(f"{v * 1e3:.0f}" for v in values)
+
+
+def _load() -> str:
+    try:
+        return "/".join(f"{x:.2f}" for x in os.getloadavg())
+    except OSError:
+        return "unknown"
 
 
 def measure(
-    rounds: int = 5, gpus: Sequence[int] = (1, 4, 8), rss_gpus: int = 4, after_rounds: int = 5
+    rounds: int = 9,
+    gpus: Sequence[int] = (1, 4, 8),
+    rss_gpus: int = 4,
+    after_rounds: int = 9,
+    rows: int = 10_000,
 ) -> list[Figure]:
-    import sys
-
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests" / "support"))
     import fakenvml
 
@@ -33,45 +58,20 @@ def measure(
     figures: list[Figure] = []
     rss: dict[str, list[float]] = {"ww": [], "cc": [], "none": []}
     with tempfile.TemporaryDirectory() as tmp:
-        for n in gpus:
-            rig = fake_rig(Path(tmp) / f"rig{n}", fakenvml.square_wave_gpus(n))
-            cycle: dict[str, list[float]] = {"ww": [], "cc": []}
-            cpu: dict[str, list[float]] = {"ww": [], "cc": []}
-            for i in range(rounds):
-                order = ("ww", "cc") if i % 2 == 0 else ("cc", "ww")
-                for tool in order:
-                    out = Path(tmp) / f"{tool}{n}-{i}"
-                    out.mkdir()
-                    r = run_child("cycle", tool, rig.env, "--out", str(out))
-                    cycle[tool].append(r.result["cycle_s"])
-                    cpu[tool].append(r.result["cycle_cpu_s"])
-                    if n == rss_gpus:
-                        rss[tool].append(r.result["vmhwm_mib"])
+        base = fake_rig(Path(tmp) / "rig-setup", fakenvml.square_wave_gpus(4))
+        with user_folders(Path(tmp) / "templates", base.env, rows=rows) as folders:
+            template = {"ww": folders.ww, "cc": folders.cc}
+            setup = folders.describe()
+            for n in gpus:
+                rig = fake_rig(Path(tmp) / f"rig{n}", fakenvml.square_wave_gpus(n))
+                runs = _alternate(rig.env, template, Path(tmp) / f"n{n}", rounds)
                 if n == rss_gpus:
-                    rss["none"].append(run_child("bare", "none", rig.env).result["vmhwm_mib"])
-            if n == rss_gpus and after_rounds:
-                figures.append(_after_torch(rig.env, Path(tmp), n, after_rounds))
-            ww_c, cc_c = median(cycle["ww"]), median(cycle["cc"])
-            goal = n == 4
-            figures.append(
-                Figure(
-                    f"1.{n}",
-                    f"construct + start + stop, {n} fake GPU{'s' if n > 1 else ''} + country code (fresh process)",
-                    ww_c,
-                    cc_c,
-                    "s",
-                    "ratio <= 1/20" if goal else "—",
-                    (ww_c / cc_c <= GOAL_RATIO) if goal else None,
-                    note=f"median of {rounds} fresh processes per tool, alternated; timed inside the child after "
-                    "import (`child.py cycle`). Runs (ms): wattwatch "
-                    f"{', '.join(f'{v * 1e3:.0f}' for v in cycle['ww'])}; CodeCarbon "
-                    f"{', '.join(f'{v * 1e3:.0f}' for v in cycle['cc'])}. CPU time of the same calls (process "
-                    f"CPU, all threads; less sensitive to other load on the machine): wattwatch "
-                    f"{median(cpu['ww']) * 1e3:.0f} ms, CodeCarbon {median(cpu['cc']) * 1e3:.0f} ms, ratio "
-                    f"{median(cpu['ww']) / median(cpu['cc']):.3f}.",
-                    extra={"ww": cycle["ww"], "cc": cycle["cc"], "cpu": cpu},
-                )
-            )
+                    rss["ww"] += [r["vmhwm_mib"] for r in runs["ww"]]
+                    rss["cc"] += [r["vmhwm_mib"] for r in runs["cc"]]
+                    rss["none"] += [run_child("bare", "none", rig.env).result["vmhwm_mib"] for _ in range(3)]
+                    if after_rounds:
+                        figures.append(_after_torch(rig.env, template, Path(tmp), n, after_rounds, setup))
+                figures.append(_figure(f"1.{n}", n, runs, setup, torch=False))
     ww_m, cc_m, bare = median(rss["ww"]), median(rss["cc"]), median(rss["none"])
     figures.append(
         Figure(
@@ -89,37 +89,93 @@ def measure(
     return figures
 
 
-def _after_torch(env: dict[str, str], tmp: Path, n: int, rounds: int) -> Figure:
+def _alternate(
+    env: dict[str, str], template: dict[str, Path], where: Path, rounds: int, *after: str
+) -> dict[str, list[dict[str, float]]]:
+    """``rounds`` fresh processes per tool, alternated (ww first in even rounds), each in its own fresh copy of
+    the tool's users' folder; their results."""
+    runs: dict[str, list[dict[str, float]]] = {"ww": [], "cc": []}
+    for i in range(rounds):
+        for tool in ("ww", "cc") if i % 2 == 0 else ("cc", "ww"):
+            out = fresh_copy(template[tool], where / f"{tool}-{i}")
+            extra = ("--after", ",".join(after)) if after else ()
+            runs[tool].append(run_child("cycle", tool, env, "--out", str(out), *extra).result)
+    return runs
+
+
+def _figure(key: str, n: int, runs: dict[str, list[dict[str, float]]], setup: str, *, torch: bool) -> Figure:
+    cycle = {tool: [r["cycle_s"] for r in rs] for tool, rs in runs.items()}
+    cpu = {tool: [r["cycle_cpu_s"] for r in rs] for tool, rs in runs.items()}
+    ww_c, cc_c = median(cycle["ww"]), median(cycle["cc"])
+    ratios = sorted(w / c for w, c in zip(cycle["ww"], cycle["cc"], strict=True))
+    goal = n == 4
+    parts = "; ".join(
+        f"{name} {median([r[name + '_s'] for r in runs['ww']]) * 1e3:.1f} ms"
+        f" (CodeCarbon {median([r[name + '_s'] for r in runs['cc']]) * 1e3:.0f} ms)"
+        for name in ("construct", "start", "stop")
+    )
+    where = (
+        "`child.py cycle --after torch`: torch imported and a full garbage collection run (torch leaves one due, "
+        "~70 ms over its objects, that whichever code allocates next would pay; a script's model set-up does), "
+        "then the tool imported, then the timed cycle"
+        if torch
+        else "timed inside the child after import (`child.py cycle`)"
+    )
+    name = f"construct + start + stop, {n} fake GPU{'s' if n > 1 else ''} + country code, folder with history"
+    name += ", after `import torch` (users' set-up)" if torch else " (fresh process)"
+    return Figure(
+        key,
+        name,
+        ww_c,
+        cc_c,
+        "s",
+        "ratio <= 1/20" if goal else "—",
+        (ww_c / cc_c <= GOAL_RATIO) if goal else None,
+        note=f"{setup}; a fresh copy per process. Median of {len(cycle['ww'])} fresh processes per tool, "
+        f"alternated; {where}. Runs (ms): wattwatch {_ms(cycle['ww'])}; CodeCarbon {_ms(cycle['cc'])}. Ratio per "
+        f"pair: median {median(ratios):.4f}, from {ratios[0]:.4f} to {ratios[-1]:.4f} (half IQR "
+        f"{spread(ratios):.4f}). Medians by call: {parts}. CPU time of the same calls (process CPU, all threads; "
+        f"less sensitive to other load on the machine): wattwatch {median(cpu['ww']) * 1e3:.0f} ms, CodeCarbon "
+        f"{median(cpu['cc']) * 1e3:.0f} ms, ratio {median(cpu['ww']) / median(cpu['cc']):.3f}. Load average "
+        f"(1/5/15 min) at the end: {_load()}.",
+        extra={"ww": cycle["ww"], "cc": cycle["cc"], "cpu": cpu, "runs": runs},
+    )
+
+
+def _after_torch(
+    env: dict[str, str], template: dict[str, Path], tmp: Path, n: int, rounds: int, setup: str
+) -> Figure:
     """Figure 1.<n>t: the same cycle in a process that imported torch first, as a training script has (torch
     brings the standard-library modules and pynvml that a bare process loads during the cycle)."""
     import importlib.util
 
-    title = f"construct + start + stop, {n} fake GPUs + country code, after `import torch` (training script)"
     if importlib.util.find_spec("torch") is None:
+        title = (
+            f"construct + start + stop, {n} fake GPUs + country code, after `import torch` (users' set-up)"
+        )
         return Figure(
             f"1.{n}t", title, None, None, "s", "—", None, note="not measured: torch is not installed"
         )
-    cycle: dict[str, list[float]] = {"ww": [], "cc": []}
-    for i in range(rounds):
-        for tool in ("ww", "cc") if i % 2 == 0 else ("cc", "ww"):
-            out = tmp / f"{tool}{n}-torch-{i}"
-            out.mkdir()
-            r = run_child("cycle", tool, env, "--out", str(out), "--after", "torch")
-            cycle[tool].append(r.result["cycle_s"])
-    ww_c, cc_c = median(cycle["ww"]), median(cycle["cc"])
-    return Figure(
-        f"1.{n}t",
-        title,
-        ww_c,
-        cc_c,
-        "s",
-        "—",
-        None,
-        note="`child.py cycle --after torch`: torch imported and a full garbage collection run (torch leaves one "
-        "due, ~70 ms over its objects, that whichever code allocates next would pay; a script's model set-up does), "
-        f"then the tool imported, then the timed cycle; median of "
-        f"{rounds} fresh processes per tool, alternated. Runs (ms): wattwatch "
-        f"{', '.join(f'{v * 1e3:.0f}' for v in cycle['ww'])}; CodeCarbon "
-        f"{', '.join(f'{v * 1e3:.0f}' for v in cycle['cc'])}.",
-        extra={"ww": cycle["ww"], "cc": cycle["cc"]},
-    )
+    runs = _alternate(env, template, tmp / f"n{n}-torch", rounds, "torch")
+    return _figure(f"1.{n}t", n, runs, setup, torch=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    import argparse
+
+    from benchmarks.common import render_table
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--rounds", type=int, default=9)
+    parser.add_argument("--gpus", type=int, nargs="+", default=[4])
+    parser.add_argument("--rows", type=int, default=10_000, help="earlier rows in the users' emissions.csv")
+    args = parser.parse_args(argv)
+    figures = measure(args.rounds, tuple(args.gpus), 4, args.rounds, args.rows)
+    print(render_table(figures))
+    for f in figures:
+        print(f"- {f.key}: {f.note}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -94,10 +94,19 @@ def _cycle(args: argparse.Namespace) -> dict[str, Any]:
     _import(args.tool)
     t1, c1 = time.perf_counter(), time.process_time()
     tracker = _make(args.tool, args.out, args.interval)
+    ta = time.perf_counter()
     tracker.start()
+    tb = time.perf_counter()
     tracker.stop()
     t2, c2 = time.perf_counter(), time.process_time()
-    return {"import_s": t1 - t0, "cycle_s": t2 - t1, "cycle_cpu_s": c2 - c1}
+    return {
+        "import_s": t1 - t0,
+        "cycle_s": t2 - t1,
+        "cycle_cpu_s": c2 - c1,
+        "construct_s": ta - t1,
+        "start_s": tb - ta,
+        "stop_s": t2 - tb,
+    }
 
 
 def _import_after(args: argparse.Namespace) -> dict[str, Any]:
@@ -113,16 +122,23 @@ def _import_after(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _stop_latency(args: argparse.Namespace) -> dict[str, Any]:
-    """``args.runs`` + 1 start/stop cycles (the first is a warm-up, not reported); before each ``stop()`` the
-    busy-loop processes ``args.busy`` (pids, paused by the parent) are resumed, and paused again after it, so every
-    timed ``stop()`` runs with every core busy while the set-up does not crawl."""
+    """``args.runs`` + 1 start/stop cycles (the first is a warm-up, not reported; with ``--one-folder`` all in
+    ``args.out``, as a user's sweep writes into one folder, else each in its own sub-folder; ``--after torch``
+    imports torch first, as a training script has); before each ``stop()`` the busy-loop processes ``args.busy``
+    (pids, paused by the parent) are resumed, and paused again after it, so every timed ``stop()`` runs with every
+    core busy while the set-up does not crawl."""
+    import gc
+    import importlib
     import signal
 
     busy = [int(p) for p in args.busy.split(",") if p]
+    for name in filter(None, args.after.split(",")):
+        importlib.import_module(name)
+    gc.collect()  # as in _cycle: what importing left due is not the tracker's
     _import(args.tool)
     times: list[float] = []
     for i in range(args.runs + 1):
-        out = os.path.join(args.out, f"run{i}")
+        out = args.out if args.one_folder else os.path.join(args.out, f"run{i}")
         os.makedirs(out, exist_ok=True)
         tracker = _make(args.tool, out, args.interval)
         tracker.start()
@@ -306,10 +322,11 @@ def main(argv: list[str] | None = None) -> int:
         "--cpu-at", default="", help="track: seconds into the run at which to note the tracker's CPU, comma-separated"
     )
     parser.add_argument(
-        "--after", default="", help="import-after, cycle: modules imported first, comma-separated"
+        "--after", default="", help="import-after, cycle, stop-latency: modules imported first, comma-separated"
     )
     parser.add_argument("--runs", type=int, default=50, help="stop-latency: timed start/stop cycles")
     parser.add_argument("--busy", default="", help="stop-latency: pids of paused busy loops, comma-separated")
+    parser.add_argument("--one-folder", action="store_true", help="stop-latency: every run in --out itself")
     parser.add_argument("--steps", type=int, default=20, help="hf: training steps")
     parser.add_argument(
         "--cli", nargs=argparse.REMAINDER, default=[], help="cli: the wattwatch command line (last)"

@@ -87,7 +87,7 @@ def main(argv: list[str] | None = None) -> int:
     figs += _safe(
         "1/3",
         "startup latency (1, 4, 8 GPUs) and peak RSS",
-        lambda: bench_startup.measure(2 if q else 9, (4,) if q else (1, 4, 8), after_rounds=1 if q else 5),
+        lambda: bench_startup.measure(2 if q else 9, (4,) if q else (1, 4, 8), after_rounds=1 if q else 9),
     )
     figs += _safe("2", "import time and memory", lambda: bench_import.measure(3 if q else 15, 1 if q else 5))
     figs += _safe("4", "tracker CPU per hour", lambda: bench_cpu.measure(40 if q else 330, 1))
@@ -170,7 +170,7 @@ ONLY: dict[str, tuple[str, Callable[[bool], list[Figure]]]] = {
     "5amd": ("AMD GPU energy error", lambda q: bench_accuracy.measure_amd(10 if q else 60)),
     "1": (
         "startup latency and peak RSS",
-        lambda q: bench_startup.measure(2 if q else 9, (4,) if q else (1, 4, 8), after_rounds=1 if q else 5),
+        lambda q: bench_startup.measure(2 if q else 9, (4,) if q else (1, 4, 8), after_rounds=1 if q else 9),
     ),
     "2": ("import time and memory", lambda q: bench_import.measure(3 if q else 15, 1 if q else 5)),
     "4": ("tracker CPU per hour", lambda q: bench_cpu.measure(40 if q else 330, 1)),

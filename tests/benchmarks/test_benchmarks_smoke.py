@@ -258,3 +258,35 @@ def test_cpu_per_hour_is_the_first_hour() -> None:
 
     marks = [[float(t), 0.01 * min(t, 100) + 0.001 * max(0, t - 100)] for t in range(10, 331, 10)]
     assert _first_hour(marks, 30.0) == pytest.approx(marks[-1][1] + 0.001 * (3600 - 330))
+
+
+@pytest.mark.rows_unchecked("the benchmark's history rows are made up (realistic cells, numbers that need not agree)")
+def test_users_folder_has_history_and_journals_and_a_cycle_runs_in_it(tmp_path: Path) -> None:
+    """The users' set-up of figures 1 and 9: history rows, a live journal that a start leaves and a dead one it
+    adds as a row; CodeCarbon's template holds its own rows (it appends instead of backing the file up)."""
+    import os
+
+    sys.path.insert(0, str(ROOT / "tests" / "support"))
+    import fakenvml
+
+    from benchmarks.common import fake_rig
+    from benchmarks.userdir import fresh_copy, user_folders
+    from wattwatch.sinks.emissions_reader import read_table
+
+    rig = fake_rig(tmp_path / "rig", fakenvml.square_wave_gpus(2))
+    with user_folders(tmp_path / "tpl", rig.env, rows=30, live=1, dead=1, run_s=0.2) as folders:
+        journals = sorted(p.name for p in (folders.ww / ".wattwatch" / "runs").glob("*.json"))
+        assert len(journals) == 2 and sum(name.endswith("-live.json") for name in journals) == 1
+        assert len(read_table(folders.ww / "emissions.csv").rows) == 31  # history + the finished run
+        assert (folders.cc / "emissions.csv").read_text().count("\n") == 31  # header + 30 of CodeCarbon's
+        assert list(folders.ww.glob("*.timeseries.csv"))
+        out = fresh_copy(folders.ww, tmp_path / "ww")
+        r = run_child("cycle", "ww", rig.env, "--out", str(out))
+        assert r.result["start_s"] > 0 and r.result["stop_s"] > 0
+        left = [p.name for p in (out / ".wattwatch" / "runs").glob("*.json")]
+        assert left == [n for n in journals if n.endswith("-live.json")]  # the dead run became a row
+        assert len(read_table(out / "emissions.csv").rows) == 33
+        owners = [p.pid for p in folders.owners]
+    for pid in owners:
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)

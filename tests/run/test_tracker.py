@@ -341,6 +341,37 @@ def _spawn(tmp_path: Path, flush: float) -> subprocess.Popen[str]:
     return proc
 
 
+def test_start_adds_killed_runs_rows_before_it_returns_and_leaves_live_ones(tmp_path: Path) -> None:
+    """Issue 25 (the users' folder of the start benchmark): the journals of runs that died in the folder are in
+    emissions.csv by the time start() returns, before this run's row, exactly once; the journal of a run still
+    going stays; a start that raises (a port taken) has added them too."""
+    killed, live = _spawn(tmp_path, flush=DEFAULT_FLUSH_EVERY_S), _spawn(tmp_path, flush=DEFAULT_FLUSH_EVERY_S)
+    try:
+        killed.send_signal(signal.SIGKILL)
+        killed.wait(10)
+        journals = tmp_path / ".wattwatch" / "runs"
+        assert len(list(journals.glob("*.json"))) == 2
+        t = Tracker(output_dir=tmp_path, sensors=[ConstantPowerSensor()]).start()
+        try:
+            (dead_row,) = rows(tmp_path / "emissions.csv")  # in when start() returned
+            assert dead_row["status"] == "interrupted" and dead_row["run_id"] != t.run_id
+            names = {p.name.split(".")[0] for p in journals.glob("*.json")}
+            assert t.run_id in names and dead_row["run_id"] not in names and len(names) == 2  # ours + the live one
+        finally:
+            t.stop()
+        assert [r["run_id"] for r in rows(tmp_path / "emissions.csv")] == [dead_row["run_id"], t.run_id]
+    finally:
+        live.kill()
+        live.wait(10)
+    import socket
+
+    with socket.socket() as taken, pytest.raises(ConfigurationError):  # the live run is dead now: its row too
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        Tracker(output_dir=tmp_path, sensors=[ConstantPowerSensor()], prometheus_port=taken.getsockname()[1]).start()
+    assert len(rows(tmp_path / "emissions.csv")) == 3 and not list(journals.glob("*.json"))
+
+
 def test_sigkill_after_25_s_loses_at_most_10_percent(tmp_path: Path) -> None:
     """Issue 24: with the default flush_every_s (30 s) a kill -9 at 25 s kept 0 J (the first rewrite came at
     30 s); the grid is dense at the start, so it loses at most max(2 s, 10 % of 25 s) (+ a tick's lateness)."""

@@ -284,6 +284,50 @@ def test_a_flush_appends_one_line_and_the_last_whole_line_stands(tmp_path: Path)
     assert row["energy_consumed"] == "1.0"
 
 
+class _Killed(BaseException):
+    """The process dies here (nothing after this line of the writer runs)."""
+
+
+def test_the_final_record_is_appended_and_a_kill_before_the_row_loses_nothing(tmp_path: Path) -> None:
+    """Issue 25: stop() records the run's final state as one more line of its open journal (no temporary file,
+    no rename before the row is appended); a kill between that record and the row leaves a journal whose last
+    line is final, and the next opener appends the row exactly once. A journal someone else wrote to is
+    replaced whole instead (a line glued to theirs would not read)."""
+    ops = _CountingOps()
+    j = RunJournal(tmp_path, "emissions.csv", "run-f", ops=ops)
+    assert j.update(_row("run-f", kwh=0.1), COLUMNS) and j.update(_row("run-f", kwh=0.2), COLUMNS)
+    ops.calls.clear()
+    assert j.finish(_row("run-f", "completed", 0.3), COLUMNS).saved
+    assert "replace" not in ops.calls and ops.calls.count("write") == 2  # the journal's line, the CSV's row
+    assert not j.path.exists() and len(read_table(tmp_path / "emissions.csv").rows) == 1
+
+    class KilledBeforeTheRow(OsFileOps):
+        def write(self, fd: int, data: bytes) -> int:
+            if os.readlink(f"/proc/self/fd/{fd}").endswith("other.csv"):
+                raise _Killed
+            return super().write(fd, data)
+
+    k = RunJournal(tmp_path, "other.csv", "run-k", ops=KilledBeforeTheRow())
+    assert k.update(_row("run-k", kwh=1.0), COLUMNS)
+    with pytest.raises(_Killed):
+        k.finish(_row("run-k", "completed", 2.0), COLUMNS)
+    entry = read_journal(k.path)
+    assert entry.final and entry.pending is not None and entry.row["energy_consumed"] == "2.0"
+    assert len(k.path.read_bytes().splitlines()) == 2  # the running record, then the final one
+    (outcome,) = finalize_stale(tmp_path)
+    assert outcome.saved and finalize_stale(tmp_path) == [] and not k.path.exists()
+    (row,) = read_table(tmp_path / "other.csv").rows
+    assert (row["status"], row["energy_consumed"]) == ("completed", "2.0")
+
+    ops = _CountingOps()
+    w = RunJournal(tmp_path, "emissions.csv", "run-w", ops=ops)
+    assert w.update(_row("run-w"), COLUMNS)
+    with open(w.path, "ab") as fh:  # another writer's line, cut short
+        fh.write(b'{"format":"wattwatch.journal","version":1,"run_id":"run-w","row":{"energy_consu')
+    ops.calls.clear()
+    assert w.finish(_row("run-w", "completed", 4.0), COLUMNS).saved and "replace" in ops.calls
+
+
 def test_the_journal_stays_small_and_survives_deletion(tmp_path: Path) -> None:
     """Past COMPACT_BYTES the journal is replaced by its last record; deleted under the writer (the folder
     cleaned mid-run), it is made again at the next flush instead of appending to a file nobody can see."""

@@ -283,17 +283,26 @@ class RunJournal:
             ops.fsync(fd)
 
     def _write_final(self, entry: JournalEntry) -> None:
-        """Record the run's final state: replace the journal atomically; where no new file can be created (a
-        full or immutable folder) but the journal is open, append it as its last line instead (``fsync``ed).
-        ``OSError`` when neither works."""
-        try:
-            _write(entry, durable=True, ops=self._ops)
-        except OSError:
-            fd = self._fd
-            if fd is None or self._writing:
-                raise
-            write_all(self._ops, fd, _record(entry).encode("utf-8", "surrogateescape"))
-            self._ops.fsync(fd)
+        """Record the run's final state (``fsync``ed): as the last line of the journal open for appending (one
+        ``write``: a reader takes the last whole line, and every line this writer wrote ended whole, or the
+        descriptor was closed); else -- none open, an update under way, the file deleted under us or not the
+        size this writer left it (someone else wrote to it), or the append failed -- by replacing the journal
+        atomically. ``OSError`` when neither works.
+
+        Appending is ``stop()``'s cheaper way (issue 25): no temporary file to create, ``fsync`` and rename
+        before the row is appended; the same ``fsync`` makes it durable."""
+        fd = self._fd
+        if fd is not None and not self._writing:
+            ops = self._ops
+            try:
+                stat = ops.fstat(fd)
+                if stat.st_nlink > 0 and stat.st_size == self._size:
+                    write_all(ops, fd, _record(entry).encode("utf-8", "surrogateescape"))
+                    ops.fsync(fd)
+                    return
+            except OSError:
+                self._close_fd()  # a line cut short may end the file: the next record replaces it whole
+        _write(entry, durable=True, ops=self._ops)
 
     def _close_fd(self) -> None:
         fd, self._fd = self._fd, None
