@@ -209,6 +209,18 @@ def fmt(x: float | None, digits: int = 3) -> str:
     return f"{x:.{digits}g}" if abs(x) < 1 else f"{x:.{max(digits - 1, 1)}f}".rstrip("0").rstrip(".")
 
 
+_REGISTRY: list[str] = []
+
+
+def _private_registry() -> str:
+    """A registry of running trackers of this benchmark's own (wattwatch/run/host_registry.py): the children see
+    each other, as a user's trackers on one machine do, but not the trackers of whoever else shares the build
+    machine (other sessions' tests and benchmarks), whose entries would add overlap warnings and reads."""
+    if not _REGISTRY:
+        _REGISTRY.append(tempfile.mkdtemp(prefix="wattwatch-bench-registry-"))  # mode 0700
+    return _REGISTRY[0]
+
+
 def spawn_child(
     mode: str, tool: str, env: dict[str, str] | None = None, *extra: str
 ) -> subprocess.Popen[str]:
@@ -216,6 +228,7 @@ def spawn_child(
     full = dict(os.environ)
     full.update(env or {})
     full.setdefault("PYTHONPATH", str(ROOT))
+    full.setdefault("WATTWATCH_REGISTRY_DIR", _private_registry())
     full["CODECARBON_LOG_LEVEL"] = "error"
     return subprocess.Popen(
         [sys.executable, str(CHILD), mode, "--tool", tool, *extra],

@@ -9,8 +9,10 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any
+
+from wattwatch.util.records import record
 
 __all__ = [
     "CODECARBON_COLUMNS",
@@ -31,7 +33,7 @@ NO_STATUS = "unknown"
 such a row is not a run still going)."""
 
 
-@dataclass
+@record
 class EmissionsData:
     """One run's totals. The first 38 fields are CodeCarbon's ``EmissionsData``, in its order."""
 

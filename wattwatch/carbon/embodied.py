@@ -36,13 +36,14 @@ import dataclasses
 import functools
 import math
 import re
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any
 
 from wattwatch.carbon.embodied_data import EmbodiedData, cpu_key, load_data, match_cpu, match_gpu
 from wattwatch.carbon.embodied_slice import EmbodiedSlice
 from wattwatch.errors import ConfigurationError
 from wattwatch.result import EmissionsData
+from wattwatch.util.records import record
 
 __all__ = [
     "DEFAULT_LIFETIME_YEARS",
@@ -77,7 +78,7 @@ _WAFER_SURFACE_MM2 = math.pi * (_WAFER_DIAMETER_MM / 2) ** 2
 _VRAM_DIE_MM2_PER_GB = 15.5
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Hardware:
     """The machines a run used. ``cpu_threads`` and ``ram_gb`` are per node; 0 means unknown."""
 
@@ -115,7 +116,7 @@ class Hardware:
         )
 
 
-@dataclass
+@record
 class Part:
     """The manufacturing footprint of all units of one part (kg CO2eq over the hardware's whole life)."""
 
@@ -129,7 +130,7 @@ class Part:
     high_kg: float
 
 
-@dataclass
+@record
 class HardwareFootprint:
     """Manufacturing footprint of a run's hardware, before any share of its life is taken."""
 
@@ -162,7 +163,7 @@ class HardwareFootprint:
         return out
 
 
-@dataclass
+@record
 class EmbodiedShare:
     """A run's share of its hardware's manufacturing footprint (kg CO2eq)."""
 

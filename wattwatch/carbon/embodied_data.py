@@ -11,9 +11,10 @@ from __future__ import annotations
 import functools
 import json
 import re
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from wattwatch.util.records import record
 
 __all__ = ["SHIPPED_DATA", "EmbodiedData", "cpu_key", "load_data", "match_cpu", "match_gpu"]
 
@@ -21,7 +22,7 @@ SHIPPED_DATA = Path(__file__).resolve().parent / "data" / "embodied" / "boavizta
 """The Boavizta data wattwatch ships (a file beside this module, as ``codecarbon_data.BUNDLED_DATA_DIR``)."""
 
 
-@dataclass(frozen=True, eq=False)  # hashed by identity: results are cached per (hardware, data)
+@record(frozen=True, eq=False)  # hashed by identity: results are cached per (hardware, data)
 class EmbodiedData:
     """Boavizta's reference data as shipped (see ``scripts/embodied_data.py``)."""
 

@@ -31,10 +31,10 @@ Units: shares are fractions (0..1], sockets a count, memory GB (GiB, as ``ram_to
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 
 from wattwatch.result import EmissionsData
 from wattwatch.sensors.base import ChannelInfo
+from wattwatch.util.records import record
 
 __all__ = ["PLATFORM_SOCKETS", "PLATFORM_THREADS", "EmbodiedSlice", "embodied_slice", "parse_charged"]
 
@@ -46,7 +46,7 @@ _ROUND = 4
 """Significant digits kept of a share that moves with the run (process mode), so the footprint cache holds."""
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class EmbodiedSlice:
     """What of one node's hardware a run is charged for its manufacture (see the module docstring)."""
 

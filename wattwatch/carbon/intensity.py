@@ -22,13 +22,14 @@ import bisect
 import math
 import os
 import threading
-from dataclasses import dataclass, field, replace
+from dataclasses import field, replace
 from itertools import pairwise
 from pathlib import Path
 from typing import Protocol
 
 from wattwatch.carbon import intensity_data as _data
 from wattwatch.carbon.intensity_data import CloudRegion
+from wattwatch.util.records import record
 from wattwatch.util.times import utc_iso_minutes
 
 __all__ = [
@@ -66,7 +67,7 @@ _WORLD_AVERAGE_CITATION = (
 )
 
 
-@dataclass
+@record
 class IntensitySource:
     """Provenance of an intensity figure, for the output row and the model card."""
 
@@ -96,7 +97,7 @@ class CarbonIntensity(Protocol):
         ...
 
 
-@dataclass
+@record
 class StaticIntensity:
     """One figure for all time, gCO2eq/kWh."""
 
@@ -134,7 +135,7 @@ class _Counter:
         self.value = value
 
 
-@dataclass
+@record
 class HourlyIntensity:
     """A step function of time: ``hours`` holds ``(unix start s, gCO2eq/kWh)`` pairs, strictly increasing in time.
 

@@ -12,12 +12,12 @@ import csv
 import json
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 from wattwatch.carbon.codecarbon_data import require_data_file
+from wattwatch.util.records import record
 
 __all__ = [
     "CANADA_FOSSIL_KG_PER_KWH",
@@ -82,7 +82,7 @@ _CHINA = "private_infra/2023/china_provincial_emissions.json"
 _CLOUD = "cloud/impact.csv"
 
 
-@dataclass
+@record
 class Lookup:
     """One static figure and where it came from."""
 
@@ -93,7 +93,7 @@ class Lookup:
     region: str = ""
 
 
-@dataclass
+@record
 class CloudRegion:
     """One row of CodeCarbon's ``cloud/impact.csv``: a provider's region and its grid intensity (gCO2eq/kWh)."""
 

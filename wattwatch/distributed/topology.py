@@ -22,7 +22,8 @@ import os
 import re
 import sys
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+
+from wattwatch.util.records import record
 
 __all__ = [
     "MAX_WORLD_SIZE",
@@ -46,7 +47,7 @@ MAX_WORLD_SIZE = 1 << 20
 bookkeeping (missing ranks, part files) would run for ever."""
 
 
-@dataclass
+@record
 class Topology:
     """Rank facts of this process. ``run_id`` is the launcher's shared job/run id when it has one.
 
@@ -69,7 +70,7 @@ class Topology:
         return self.world_size > 1
 
 
-@dataclass
+@record
 class Ownership:
     """What this process measures. ``gpu_ids`` ``None`` means every visible GPU; ``[]`` none."""
 

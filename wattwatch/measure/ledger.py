@@ -31,6 +31,7 @@ from typing import Any, NamedTuple
 
 from wattwatch.measure.figures import UNPHASED
 from wattwatch.sensors.base import ENERGY, ChannelInfo, Reading
+from wattwatch.util.records import record
 
 __all__ = [
     "ChannelTotals",
@@ -65,7 +66,7 @@ class Gap:
         return None if self.end_t is None else self.end_t - self.start_t
 
 
-@dataclass
+@record
 class ChannelTotals:
     """One channel's totals at snapshot time. Energies in joules (before PUE), times in monotonic seconds."""
 
@@ -85,7 +86,7 @@ class ChannelTotals:
     in_gap: bool
 
 
-@dataclass
+@record
 class LedgerSnapshot:
     """A consistent view of the whole ledger. Energies in joules before PUE unless the name says ``_kwh``."""
 

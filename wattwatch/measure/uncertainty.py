@@ -45,8 +45,9 @@ independent errors would give, and the honest one when every CPU channel shares 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 from typing import Protocol
+
+from wattwatch.util.records import record
 
 __all__ = [
     "BANDS",
@@ -71,7 +72,7 @@ _SRC_YANG = (
 )
 
 
-@dataclass
+@record
 class Band:
     """The truth lies within ``[E x (1 - low), E x (1 + high)]``, widened to ``E -+ abs_w x duration`` when that
     is wider. ``rule`` names the band (``nvml-counter``...), ``source`` says where the figures come from."""
@@ -165,7 +166,7 @@ def method_band(
     return BANDS["unknown"]
 
 
-@dataclass
+@record
 class EnergyBand:
     """Reported energy and its band, in kWh; ``rules`` are the bands that went into it."""
 

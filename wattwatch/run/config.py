@@ -15,7 +15,7 @@ import dataclasses
 import os
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -56,6 +56,7 @@ from wattwatch.run.option_checks import (
     check_watts_or_none,
     check_wue,
 )
+from wattwatch.util.records import record
 
 if TYPE_CHECKING:
     from wattwatch.carbon.intensity import CarbonIntensity
@@ -87,7 +88,7 @@ def option(
 # -- the config ---------------------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, eq=False)  # no generated __eq__/__hash__: import time is a benchmark figure
+@record(frozen=True, eq=False)  # no generated __eq__/__hash__: import time is a benchmark figure
 class TrackerConfig:
     """A tracker's options, validated and normalised (``pue`` a float, ``gpu_ids`` a tuple, paths as ``Path``).
 

@@ -10,8 +10,9 @@ seconds.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
+
+from wattwatch.util.records import record
 
 if TYPE_CHECKING:
     from wattwatch.measure.ledger import Ledger
@@ -22,7 +23,7 @@ __all__ = ["COUNTER_NAMES", "Counters", "WorkDone"]
 COUNTER_NAMES = ("steps", "samples", "tokens", "requests", "generated_tokens")
 
 
-@dataclass
+@record
 class WorkDone:
     """The counters as the row shows them: ``None`` for a counter never fed."""
 

@@ -17,13 +17,14 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Collection, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import field
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 from wattwatch.sensors.base import ChannelInfo, Sensor
 from wattwatch.util.background import Background
 from wattwatch.util.once import WarnOnce
+from wattwatch.util.records import record
 
 if TYPE_CHECKING:
     from wattwatch.distributed.aggregator import Aggregator
@@ -42,7 +43,7 @@ __all__ = [
 ]
 
 
-@dataclass
+@record
 class HardwareRoots:
     """Where the hardware is read from (parameters, so tests and unusual hosts can point elsewhere)."""
 
@@ -61,7 +62,7 @@ class HardwareRoots:
     """Read (with ``<proc_root>/self/cgroup``) to find a container's CPU and memory limits."""
 
 
-@dataclass
+@record
 class SliceOptions:
     """How the run's slice of shared hardware is charged (see docs/accuracy.md): ``tdp_w`` (watts of the
     visible CPUs at full load), ``vcpu_w`` (watts per vCPU on a VM), ``gpu_share`` (a shared GPU's share)."""
@@ -71,7 +72,7 @@ class SliceOptions:
     gpu_share: bool = False
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class ForcedPower:
     """Powers the user imposes (CodeCarbon's ``force_cpu_power``, ``force_ram_power``, ``force_mode_cpu_load``)."""
 
@@ -85,7 +86,7 @@ class ForcedPower:
     """How ``cpu_w`` is charged: wattwatch's load model, or ``"codecarbon"`` (CodeCarbon 3.3.2's)."""
 
 
-@dataclass
+@record
 class Hardware:
     """The open sensors of one run, with the rank facts that chose them."""
 
@@ -185,7 +186,7 @@ def _discover(
     explicit_gpus: bool = False,
     distributed: bool = False,
     slices: SliceOptions | None = None,
-    forced: ForcedPower = ForcedPower(),
+    forced: ForcedPower = ForcedPower(),  # noqa: B008 - a frozen record: immutable, shared safely
 ) -> list[Sensor]:
     """NVML for the GPUs this rank owns (their share when ``slices.gpu_share``) and the host's CPU/RAM sensors:
     RAPL or the model on bare metal, the VM's or the container's slice where there is one, the process tree in

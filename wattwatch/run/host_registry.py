@@ -22,7 +22,6 @@ import json
 import os
 import stat
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 
 from wattwatch.sinks.files import (
@@ -34,6 +33,7 @@ from wattwatch.sinks.files import (
     write_all,
 )
 from wattwatch.sinks.owner import ProcessIdentity, process_state
+from wattwatch.util.records import record
 
 __all__ = ["MAX_ENTRY_BYTES", "REGISTRY_ENV", "Entry", "HostRegistry", "registry_dir"]
 
@@ -44,7 +44,7 @@ MAX_ENTRY_BYTES = 4096
 _SUFFIX = ".json"
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Entry:
     """A running machine-mode tracker listed in the registry."""
 

@@ -28,9 +28,11 @@ import os
 import threading
 import weakref
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 from pathlib import Path
 from typing import Protocol
+
+from wattwatch.util.records import record
 
 __all__ = ["OUTER_RUN_ENV", "Overlap", "started", "stopped"]
 
@@ -58,7 +60,7 @@ class Measuring(Protocol):
     def config(self) -> _Roots: ...
 
 
-@dataclass
+@record
 class Overlap:
     """The run this one overlaps, and this run's energy when that one stopped (``None`` while it runs)."""
 

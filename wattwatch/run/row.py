@@ -11,7 +11,7 @@ Units: CodeCarbon's -- kWh (PUE applied), kg CO2eq, W, seconds, litres.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import TYPE_CHECKING, Any, TypedDict
 
 from wattwatch import __version__
@@ -20,6 +20,7 @@ from wattwatch.measure.ledger import J_PER_KWH, LedgerSnapshot
 from wattwatch.result import EmissionsData
 from wattwatch.sensors.base import ChannelInfo
 from wattwatch.sensors.usage import UsageMeans
+from wattwatch.util.records import record
 
 if TYPE_CHECKING:
     from wattwatch.carbon.intensity import CarbonIntensity
@@ -28,7 +29,7 @@ if TYPE_CHECKING:
 __all__ = ["EnergyFields", "RunFacts", "build_emissions_data", "energy_fields", "gpu_model_label", "host_facts"]
 
 
-@dataclass
+@record
 class RunFacts:
     """What the row says about the run besides its measured energy."""
 

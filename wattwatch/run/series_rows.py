@@ -23,6 +23,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from wattwatch.measure.ledger import J_PER_KWH, LedgerLiveView
+from wattwatch.util.records import record
 
 __all__ = ["PendingRow", "SeriesRow", "SeriesRows"]
 
@@ -52,7 +53,7 @@ class SeriesRow:
     emissions_kg: float
 
 
-@dataclass
+@record
 class SeriesRows:
     """Computes rows channel by channel (see the module docstring); keeps, per channel, its energy and time at
     the last computed row and its mean power since the row before."""

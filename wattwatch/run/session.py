@@ -9,7 +9,6 @@ fails there, before any thread is started, and everything opened so far is close
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from wattwatch.measure.ledger import Ledger
@@ -18,6 +17,7 @@ from wattwatch.run.hardware import ForcedPower, Hardware, HardwareRoots, SliceOp
 from wattwatch.run.outputs import FreshMetrics, Outputs
 from wattwatch.sensors.usage import UsageMeter
 from wattwatch.util.once import WarnOnce
+from wattwatch.util.records import record
 from wattwatch.util.times import utc_iso_ms
 
 if TYPE_CHECKING:
@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 __all__ = ["RunSession"]
 
 
-@dataclass
+@record
 class RunSession:
     """The hardware, ledger, sampler and outputs of one run (units: see their modules)."""
 

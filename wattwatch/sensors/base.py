@@ -21,6 +21,8 @@ import os
 from dataclasses import dataclass, field
 from typing import Literal, Protocol, runtime_checkable
 
+from wattwatch.util.records import record
+
 __all__ = [
     "ENERGY",
     "ProcFile",
@@ -56,7 +58,7 @@ class Reading:
     t: float | None = None
 
 
-@dataclass
+@record
 class ChannelInfo:
     """Static description of one channel.
 

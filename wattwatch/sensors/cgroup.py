@@ -25,10 +25,10 @@ directory the container cannot see, and the controller's mount root is used, whi
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
 from wattwatch.sensors.base import ProcFile
+from wattwatch.util.records import record
 
 __all__ = [
     "DEFAULT_CGROUP_ROOT",
@@ -128,7 +128,7 @@ def _first_dir(root: Path, names: tuple[str, ...]) -> Path | None:
     return None
 
 
-@dataclass
+@record
 class CgroupSlice:
     """The limits of this process's cgroup, and where to read its usage.
 

@@ -12,11 +12,11 @@ from __future__ import annotations
 import csv
 import os
 import re
-from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
 from wattwatch.carbon.codecarbon_data import codecarbon_data_dir
+from wattwatch.util.records import record
 
 __all__ = [
     "DEFAULT_TDP_W",
@@ -56,7 +56,7 @@ def normalize_cpu_name(name: str) -> str:
     return " ".join(out.lower().split())
 
 
-@dataclass
+@record
 class CpuInfo:
     """What ``/proc/cpuinfo`` says: raw ``model_name`` (``""`` if absent), ``sockets`` (distinct physical ids,
     ``None`` when not listed), ``logical_cpus`` (``processor`` entries) and whether the CPU flags include
@@ -96,7 +96,7 @@ def read_cpuinfo(proc_root: Path = Path("/proc")) -> CpuInfo:
     return CpuInfo(model, len(physical_ids) or None, processors or os.cpu_count() or 1, hypervisor)
 
 
-@dataclass
+@record
 class TdpMatch:
     """A TDP lookup result: ``tdp_w`` per socket, the table ``name`` matched (``""`` for the default) and
     ``source``: ``codecarbon-csv`` (exact), ``codecarbon-csv-partial`` (all the table name's words found in the

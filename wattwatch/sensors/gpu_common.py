@@ -8,8 +8,9 @@ Units: joules, watts, seconds (monotonic).
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from typing import TypeVar
+
+from wattwatch.util.records import record
 
 __all__ = [
     "FALLBACK_POWER_CAP_W",
@@ -41,7 +42,7 @@ def plausible_limit_w(power_cap_w: float | None, factor: float = IMPLAUSIBLE_FAC
     return factor * cap
 
 
-@dataclass
+@record
 class EnergyCounter:
     """A raw energy counter (``raw`` units of ``resolution_j`` joules) as cumulative joules that never decrease.
 

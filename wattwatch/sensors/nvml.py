@@ -28,7 +28,7 @@ import logging
 import os
 import time
 from collections.abc import Callable, Collection, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import field
 from types import ModuleType
 
 from wattwatch.sensors.base import ENERGY, POWER, ChannelInfo, Reading
@@ -53,6 +53,7 @@ from wattwatch.sensors.nvml_share import (
     nvml_code,
     prepare_share,
 )
+from wattwatch.util.records import record
 
 __all__ = ["NvmlSensor", "parse_visible_devices"]
 
@@ -68,7 +69,7 @@ _AVERAGE_NOTE = (
 )
 
 
-@dataclass
+@record
 class _Gpu:
     """Per-channel read state."""
 

@@ -15,12 +15,13 @@ import logging
 import os
 import sys
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import field
 from pathlib import Path
 from types import ModuleType
 
 from wattwatch.sensors.gpu_common import gpu_id_tokens, split_visible
 from wattwatch.sensors.gpu_share import NvmlHandle
+from wattwatch.util.records import record
 
 __all__ = [
     "energy_reader",
@@ -49,7 +50,7 @@ class NvmlUnavailable(Exception):
         self.failed = failed
 
 
-@dataclass
+@record
 class NvmlDevice:
     """What enumeration learns about one physical GPU."""
 
@@ -62,7 +63,7 @@ class NvmlDevice:
     mig_handles: dict[str, NvmlHandle] = field(default_factory=dict)
 
 
-@dataclass
+@record
 class NvmlSelection:
     """The GPUs to measure, each with the MIG ids that selected it, and why there are none when empty."""
 

@@ -12,11 +12,12 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Collection, Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 from types import ModuleType
 
 from wattwatch.sensors.base import ENERGY, POWER, Reading
 from wattwatch.sensors.gpu_share import NvmlHandle, ProcessSplitter, mig_slice_fraction
+from wattwatch.util.records import record
 
 __all__ = ["MIG_SHARE", "PROCESS_SHARE", "GpuShare", "ShareReader", "nvml_code", "prepare_share"]
 
@@ -40,7 +41,7 @@ def nvml_code(exc: BaseException) -> int | None:
     return value if isinstance(value, int) else None
 
 
-@dataclass
+@record
 class GpuShare:
     """One GPU's share rule (``rule``: :data:`PROCESS_SHARE`, :data:`MIG_SHARE` or ``None``, the whole board),
     what ``describe()`` says of it, and the state the process share keeps between reads."""

@@ -14,13 +14,14 @@ from __future__ import annotations
 
 import os
 import sys
-from dataclasses import dataclass
 from functools import lru_cache
+
+from wattwatch.util.records import record
 
 __all__ = ["HostFacts", "host_facts", "platform_string", "ram_total_bytes"]
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class HostFacts:
     """What the run's row says about the host."""
 

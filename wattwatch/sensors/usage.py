@@ -14,10 +14,10 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 from wattwatch.sensors.base import ProcFile
+from wattwatch.util.records import record
 
 __all__ = ["MIN_INTERVAL_S", "UsageMeans", "UsageMeter", "UsageTotals", "parse_meminfo_total"]
 
@@ -35,7 +35,7 @@ def parse_meminfo_total(data: bytes) -> int:
     raise ValueError("/proc/meminfo has no MemTotal")
 
 
-@dataclass
+@record
 class UsageMeans:
     """Mean usage over a window (CodeCarbon's columns): percent 0-100 and GB; 0.0 when nothing was sampled."""
 
@@ -45,7 +45,7 @@ class UsageMeans:
     ram_used_gb: float = 0.0
 
 
-@dataclass
+@record
 class UsageTotals:
     """Cumulative sums since the meter started (a snapshot: compare two to get a window's means)."""
 

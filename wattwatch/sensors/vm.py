@@ -29,11 +29,12 @@ hypervisor sets for its guests), else a DMI vendor or product of a known hypervi
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import field
 from pathlib import Path
 
 from wattwatch.sensors.cpuinfo import CpuInfo, normalize_cpu_name, read_cpuinfo
 from wattwatch.sensors.tdp_index import find_tdp
+from wattwatch.util.records import record
 
 __all__ = [
     "CCF_MAX_W_PER_VCPU",
@@ -99,7 +100,7 @@ HOST_THREADS: dict[str, int] = {
 _N_CORE = re.compile(r"\b(\d+)-core\b", re.IGNORECASE)
 
 
-@dataclass
+@record
 class VmInfo:
     """What says this is a VM: ``hypervisor`` (a name, e.g. ``"KVM"``, or ``"unknown"`` when only the CPU flag
     says so) and ``evidence`` (``"cpuinfo hypervisor flag"``, ``"dmi sys_vendor=QEMU"``...)."""
@@ -150,7 +151,7 @@ def threads_per_socket(model_name: str) -> int | None:
     return HOST_THREADS.get(normalize_cpu_name(model_name))
 
 
-@dataclass
+@record
 class CpuScale:
     """Full-load watts of the CPUs this run can see (``full_w``) and the ``rule`` that gave them
     (``user-tdp``, ``tdp``, ``tdp-default``, ``vm-slice-tdp``, ``vm-vcpu``). ``details`` are the rule's inputs,

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import csv
 import io
-from dataclasses import dataclass
 
 from wattwatch.sinks.files import FileOps
+from wattwatch.util.records import record
 
 __all__ = ["BOM", "MAX_HEADER_BYTES", "CsvLayout", "read_layout", "parse_header"]
 
@@ -22,7 +22,7 @@ MAX_HEADER_BYTES = 1 << 20
 _SEPARATORS = (",", ";", "\t", "|")
 
 
-@dataclass
+@record
 class CsvLayout:
     """What an append must match. ``header`` is empty for an empty (or missing) file; ``readable`` is false
     when the first line is not a CSV header we can use (then rows go to the companion file only)."""

@@ -26,7 +26,6 @@ from __future__ import annotations
 import os
 import zlib
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +33,7 @@ from wattwatch.sinks.cells import bound_row, csv_line
 from wattwatch.sinks.csv_layout import CsvLayout, read_layout
 from wattwatch.sinks.csv_tail import closing_bytes
 from wattwatch.sinks.files import OS_FILE_OPS, FileOps, locked, open_or_create, open_regular, write_all
+from wattwatch.util.records import record
 
 __all__ = [
     "COMPANION_TAG",
@@ -54,7 +54,7 @@ COMPANION_TAG = ".wattwatch"
 """``emissions.csv`` -> ``emissions.wattwatch.csv``: full-schema rows when the main file's header lacks columns."""
 
 
-@dataclass
+@record
 class PendingAppend:
     """Where a row is about to be appended: byte ``offset``, ``length`` and a digest of its bytes. A journal
     records it before the write, so whoever finishes the run after a crash can tell whether the row made it
@@ -81,7 +81,7 @@ class PendingAppend:
         return cls(offset, length, digest)
 
 
-@dataclass
+@record
 class WriteOutcome:
     """What :func:`append_row` did. ``saved_in`` is the file that holds the full row (the main file, or the
     companion when the main file's header lacks columns or cannot be read); ``None`` when it is on no disk.

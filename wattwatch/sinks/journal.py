@@ -40,7 +40,6 @@ import logging
 import os
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 from wattwatch.sinks.cells import bound_row
@@ -65,6 +64,7 @@ from wattwatch.sinks.journal_file import (
     read_journals,
 )
 from wattwatch.sinks.owner import ProcessIdentity, process_state
+from wattwatch.util.records import record
 
 __all__ = [
     "COMPACT_BYTES",
@@ -109,7 +109,7 @@ def _write(entry: JournalEntry, *, durable: bool, ops: FileOps) -> None:
     atomic_write_text(entry.path, _record(entry), durable=durable, ops=ops)
 
 
-@dataclass
+@record
 class SaveOutcome:
     """Where a run's final numbers ended up. ``saved_in``: the CSV file holding the final row (``None`` when
     the append failed); ``journal``: the journal still holding them when they are in no CSV (``None`` when that

@@ -15,7 +15,7 @@ import json
 import os
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import field
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +23,7 @@ from wattwatch.result import CODECARBON_COLUMNS
 from wattwatch.sinks.emissions_file import PendingAppend
 from wattwatch.sinks.files import private_folder, read_regular
 from wattwatch.sinks.owner import ProcessIdentity
+from wattwatch.util.records import record
 
 __all__ = [
     "JOURNAL_DIR",
@@ -61,7 +62,7 @@ def journal_path(output_dir: str | os.PathLike[str], run_id: str, token: str = "
     return journal_dir(output_dir) / (f"{safe}.{token}.json" if token else f"{safe}.json")
 
 
-@dataclass
+@record
 class JournalEntry:
     """One journal: the run's current row (``row``, bounded cells) for the CSV ``output_file`` beside it."""
 

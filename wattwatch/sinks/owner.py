@@ -6,9 +6,10 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
+
+from wattwatch.util.records import record
 
 __all__ = ["ProcessIdentity", "process_state"]
 
@@ -23,7 +24,7 @@ def _hostname() -> str:
     return socket.gethostname()
 
 
-@dataclass
+@record
 class ProcessIdentity:
     """A process, told apart from a later one that reuses its pid: ``host``, ``boot_id`` (Linux's
     ``/proc/sys/kernel/random/boot_id``) and ``start_ticks`` (field 22 of ``/proc/<pid>/stat``; ``None`` where

@@ -26,13 +26,14 @@ from __future__ import annotations
 import csv
 import os
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import field
 from pathlib import Path
 from typing import IO
 
 from wattwatch.sinks.cells import bound_text, clean_text, csv_line, sanitize_cell
 from wattwatch.sinks.files import open_or_create, open_regular
 from wattwatch.sinks.lines import BoundedLines, RowTooLong
+from wattwatch.util.records import record
 from wattwatch.util.times import utc_iso_ms
 
 __all__ = [
@@ -191,7 +192,7 @@ def _csv_rows(source: BoundedLines) -> Iterator[list[str]]:
         yield cells
 
 
-@dataclass
+@record
 class Series:
     """A run's time series: seconds since start, phase, watts per channel (``None`` in a gap), kWh and kg CO2eq
     so far."""
