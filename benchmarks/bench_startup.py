@@ -1,7 +1,9 @@
 """Figures 1 and 3: construct + start + stop latency (s) with 1, 4 and 8 fake GPUs and a country code, in the
-users' set-up (an output folder with history and journals, :mod:`benchmarks.userdir`), with and without
-``import torch`` first (as in a training script), and the peak RSS (MiB) of a process that imports a tracker,
-starts and stops it (4 GPUs).
+users' set-up (an output folder with history, time series and the journals of runs still going,
+:mod:`benchmarks.userdir`), with and without ``import torch`` first (as in a training script), and the peak RSS
+(MiB) of a process that imports a tracker, starts and stops it (4 GPUs). Figure 1.4k: the first start in that
+folder after two runs were killed there -- the start that adds their rows from their journals (every later
+start finds no journal of theirs); it pays two more appends, each with its pending record, and their fsyncs.
 
 Each run is a fresh process (``child.py cycle``: the tracker is constructed, started and stopped right after
 import, ``Tracker(country_iso_code="FRA")`` against ``OfflineEmissionsTracker(country_iso_code="FRA")``) in its
@@ -59,7 +61,9 @@ def measure(
     rss: dict[str, list[float]] = {"ww": [], "cc": [], "none": []}
     with tempfile.TemporaryDirectory() as tmp:
         base = fake_rig(Path(tmp) / "rig-setup", fakenvml.square_wave_gpus(4))
-        with user_folders(Path(tmp) / "templates", base.env, rows=rows) as folders:
+        # a start as most are: history, time series, the journals of runs still going (a killed run's journal
+        # becomes a row at the first start after it, once: figure 1.4k)
+        with user_folders(Path(tmp) / "templates", base.env, rows=rows, dead=0) as folders:
             template = {"ww": folders.ww, "cc": folders.cc}
             setup = folders.describe()
             for n in gpus:
@@ -72,6 +76,13 @@ def measure(
                     if after_rounds:
                         figures.append(_after_torch(rig.env, template, Path(tmp), n, after_rounds, setup))
                 figures.append(_figure(f"1.{n}", n, runs, setup, torch=False))
+        if after_rounds and rss_gpus in gpus:
+            with user_folders(Path(tmp) / "templates-killed", base.env, rows=rows, dead=2) as killed:
+                rig = fake_rig(Path(tmp) / "rig-killed", fakenvml.square_wave_gpus(rss_gpus))
+                template = {"ww": killed.ww, "cc": killed.cc}
+                figures.append(
+                    _after_torch(rig.env, template, Path(tmp), rss_gpus, after_rounds, killed.describe(), killed=True)
+                )
     ww_m, cc_m, bare = median(rss["ww"]), median(rss["cc"]), median(rss["none"])
     figures.append(
         Figure(
@@ -103,12 +114,14 @@ def _alternate(
     return runs
 
 
-def _figure(key: str, n: int, runs: dict[str, list[dict[str, float]]], setup: str, *, torch: bool) -> Figure:
+def _figure(
+    key: str, n: int, runs: dict[str, list[dict[str, float]]], setup: str, *, torch: bool, killed: bool = False
+) -> Figure:
     cycle = {tool: [r["cycle_s"] for r in rs] for tool, rs in runs.items()}
     cpu = {tool: [r["cycle_cpu_s"] for r in rs] for tool, rs in runs.items()}
     ww_c, cc_c = median(cycle["ww"]), median(cycle["cc"])
     ratios = sorted(w / c for w, c in zip(cycle["ww"], cycle["cc"], strict=True))
-    goal = n == 4
+    goal = n == 4 and not killed
     parts = "; ".join(
         f"{name} {median([r[name + '_s'] for r in runs['ww']]) * 1e3:.1f} ms"
         f" (CodeCarbon {median([r[name + '_s'] for r in runs['cc']]) * 1e3:.0f} ms)"
@@ -123,6 +136,8 @@ def _figure(key: str, n: int, runs: dict[str, list[dict[str, float]]], setup: st
     )
     name = f"construct + start + stop, {n} fake GPU{'s' if n > 1 else ''} + country code, folder with history"
     name += ", after `import torch` (users' set-up)" if torch else " (fresh process)"
+    if killed:
+        name += ": the first start after two runs were killed there (it adds their rows, once)"
     return Figure(
         key,
         name,
@@ -143,7 +158,7 @@ def _figure(key: str, n: int, runs: dict[str, list[dict[str, float]]], setup: st
 
 
 def _after_torch(
-    env: dict[str, str], template: dict[str, Path], tmp: Path, n: int, rounds: int, setup: str
+    env: dict[str, str], template: dict[str, Path], tmp: Path, n: int, rounds: int, setup: str, *, killed: bool = False
 ) -> Figure:
     """Figure 1.<n>t: the same cycle in a process that imported torch first, as a training script has (torch
     brings the standard-library modules and pynvml that a bare process loads during the cycle)."""
@@ -156,8 +171,9 @@ def _after_torch(
         return Figure(
             f"1.{n}t", title, None, None, "s", "—", None, note="not measured: torch is not installed"
         )
-    runs = _alternate(env, template, tmp / f"n{n}-torch", rounds, "torch")
-    return _figure(f"1.{n}t", n, runs, setup, torch=True)
+    key = f"1.{n}k" if killed else f"1.{n}t"
+    runs = _alternate(env, template, tmp / f"n{n}-torch{'-killed' if killed else ''}", rounds, "torch")
+    return _figure(key, n, runs, setup, torch=True, killed=killed)
 
 
 def main(argv: list[str] | None = None) -> int:
