@@ -187,12 +187,8 @@ class Sampler:
         """Held while the thread runs; :meth:`stop` releases it, which ends the thread's timed wait at once (one
         C-level ``acquire(timeout)`` per tick, where an ``Event.wait`` runs a dozen lines of Python)."""
         self._wake.acquire()
-        self._tick_lock = threading.RLock()
-        """Held by the thread for a whole tick (its read and ``on_tick``): :meth:`stop` takes it, so the final read
-        waits for a tick in flight but never for the thread to be scheduled, and no tick starts after it (the
-        thread checks the stop flag once it holds the lock). Reentrant: a ``stop()`` from ``on_tick`` itself."""
-        self._abandoned = False
-        """:meth:`stop` gave up waiting for a tick (a hung read or ``on_tick``): that tick runs no ``on_tick``."""
+        self._tick_lock = threading.RLock()  # a whole tick (see stop()); reentrant: a stop() from on_tick
+        self._abandoned = False  # stop() gave up waiting for a tick (hung): that tick runs no on_tick
         self._stopping = False
         self._thread: threading.Thread | None = None
         self._warn_once = WarnOnce(log)
