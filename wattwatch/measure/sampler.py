@@ -174,8 +174,7 @@ class Sampler:
 
         self._random = random.Random()
         self._ledger = ledger
-        self._clock = clock
-        self._wall = wall_clock
+        self._clock, self._wall = clock, wall_clock
         self._on_tick = on_tick
         self._stop_timeout_s = stop_timeout_s
         self._name = name
@@ -187,8 +186,8 @@ class Sampler:
         """Held while the thread runs; :meth:`stop` releases it, which ends the thread's timed wait at once (one
         C-level ``acquire(timeout)`` per tick, where an ``Event.wait`` runs a dozen lines of Python)."""
         self._wake.acquire()
-        self._tick_lock = threading.RLock()  # a whole tick (see stop()); reentrant: a stop() from on_tick
-        self._abandoned = False  # stop() gave up waiting for a tick (hung): that tick runs no on_tick
+        # held for a whole tick (see stop(); reentrant: a stop() from on_tick); abandoned: stop() gave up on a tick
+        self._tick_lock, self._abandoned = threading.RLock(), False
         self._stopping = False
         self._thread: threading.Thread | None = None
         self._warn_once = WarnOnce(log)
