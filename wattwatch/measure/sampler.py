@@ -173,8 +173,7 @@ class Sampler:
         import random  # only a started sampler needs it
 
         self._random = random.Random()
-        self._ledger = ledger
-        self._clock, self._wall = clock, wall_clock
+        self._ledger, self._clock, self._wall = ledger, clock, wall_clock
         self._on_tick = on_tick
         self._stop_timeout_s = stop_timeout_s
         self._name = name
