@@ -350,9 +350,14 @@ class Tracker(TrackerSettings, RunProgress, RunActing):
             if not session.sampler.tick_read_slow:  # the row holds the host's energy up to now
                 session.sampler.sample_slow_now(hook=False)  # (usage means: on their own 10 s cadence)
             session.outputs.flush_timeseries()
-            with self._lock:
+            while not self._lock.acquire(timeout=0.005):  # stop() holds it while it waits for this tick to end
+                if session.sampler.stopping:
+                    return  # the final row supersedes this one
+            try:
                 if self._state == "running":
                     self._recorder.write_row("running")
+            finally:
+                self._lock.release()
 
     def _on_phase_edge(self, t: float) -> None:
         session = self._session
