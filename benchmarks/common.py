@@ -472,7 +472,8 @@ def update_results(figures: Sequence[Figure], *, command: str, elapsed_s: float,
     ):
         for new in rendered:
             key = new[len(prefix) :].split(" |" if prefix == "| " else ". ")[0]
-            rows = [i for i, ln in enumerate(lines) if ln.startswith(prefix) and not ln.startswith("|---")]
+            lo, hi = _figures_region(lines, prefix)  # the figures' table, or the notes under it: no other section's
+            rows = [i for i in range(lo, hi) if lines[i].startswith(prefix) and not lines[i].startswith("|---")]
             row_keys = {i: lines[i][len(prefix) :].split(" |" if prefix == "| " else ". ")[0] for i in rows}
             same = [i for i in rows if row_keys[i] == key]
             if same:
@@ -484,6 +485,19 @@ def update_results(figures: Sequence[Figure], *, command: str, elapsed_s: float,
     out = "\n".join(lines)
     path.write_text(out)
     return out
+
+
+def _figures_region(lines: list[str], prefix: str) -> tuple[int, int]:
+    """Where the figures' rows (``"| "``: the table after the first ``| # | figure`` header) or their notes
+    (``"- **"``: the lines under ``## Notes`` up to the next section) are in RESULTS.md: ``(first, end)``."""
+    if prefix == "| ":
+        start = next((i for i, ln in enumerate(lines) if ln.startswith("| # | figure")), len(lines))
+    else:
+        start = next((i for i, ln in enumerate(lines) if ln.strip() == "## Notes"), len(lines))
+    end = start + 1
+    while end < len(lines) and not (lines[end].startswith("## ") or (prefix == "| " and not lines[end].strip())):
+        end += 1
+    return start, end
 
 
 def track_together(

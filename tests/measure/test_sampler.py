@@ -219,3 +219,105 @@ def test_a_read_asked_for_inside_a_read_on_the_same_thread_is_refused_at_once() 
     assert nested == [False]
     assert sampler.sample_now() is True  # the lock was released: reads go on
     sampler.stop()
+
+
+class _Recorder(CounterSensor):
+    """A counter sensor that logs each read as ``("read", thread name)`` into a shared event list."""
+
+    def __init__(self, events: list[tuple[str, str]]) -> None:
+        super().__init__()
+        self.events = events
+
+    def read(self, t: float) -> dict[str, Reading]:
+        self.events.append(("read", threading.current_thread().name))
+        return super().read(t)
+
+
+def test_stop_takes_the_final_read_without_waiting_for_the_thread_to_be_scheduled() -> None:
+    """Under load the sampler thread's wake-up is a scheduling tail of milliseconds; stop() used to join it before
+    the final read. Here the thread, between two ticks, cannot run until stop() has returned (its clock blocks on
+    that): stop() still takes the final read and returns, and the thread then exits without reading again."""
+    events: list[tuple[str, str]] = []
+    sensor = _Recorder(events)
+    ledger = Ledger(sensor.describe())
+    ticked, stopped, blocked = threading.Event(), threading.Event(), []
+
+    def clock() -> float:
+        if threading.current_thread().name == "wattwatch-sampler" and ticked.is_set() and not blocked:
+            blocked.append(True)
+            blocked.append(stopped.wait(30.0))  # not scheduled until stop() returns (30 s: a deadlock, not a bound)
+        return time.monotonic()
+
+    def on_tick(t: float) -> None:
+        events.append(("on_tick", threading.current_thread().name))
+        ticked.set()
+
+    sampler = Sampler([sensor], ledger, interval_s=0.001, clock=clock, on_tick=on_tick, stop_timeout_s=60.0)
+    sampler.start()
+    assert ticked.wait(30.0)
+    while not blocked:  # the thread is now stuck in its wait between ticks
+        time.sleep(0.001)
+    worker = threading.Thread(target=lambda: (sampler.stop(), stopped.set()), name="user")
+    worker.start()
+    worker.join(30.0)
+    assert not worker.is_alive(), "stop() waited for the sampler thread"
+    assert sampler.join(30.0)
+    assert blocked == [True, True], "stop() returned only after the thread ran again"
+    assert events[-1] == ("read", "user")  # the final read, and nothing read or ticked after it
+    assert not sampler.running
+    assert ledger.snapshot().channels["cpu:package-0"].samples == sum(1 for e in events if e[0] == "read")
+
+
+def test_stop_waits_for_a_tick_in_flight_and_nothing_ticks_after_the_final_read() -> None:
+    """A tick in flight (its on_tick writing the time series or the journal) ends before the final read is taken:
+    the caller of stop() never writes its last rows beside the thread's, and no tick follows the final read."""
+    events: list[tuple[str, str]] = []
+    sensor = _Recorder(events)
+    ledger = Ledger(sensor.describe())
+    inside, release = threading.Event(), threading.Event()
+
+    def on_tick(t: float) -> None:
+        events.append(("on_tick", "begin"))
+        if not inside.is_set():
+            inside.set()
+            release.wait(30.0)
+        events.append(("on_tick", "end"))
+
+    sampler = Sampler([sensor], ledger, interval_s=0.001, on_tick=on_tick, stop_timeout_s=60.0)
+    sampler.start()
+    assert inside.wait(30.0)
+    worker = threading.Thread(target=sampler.stop, name="user")
+    worker.start()
+    while not sampler.stopping:
+        time.sleep(0.001)
+    assert ("read", "user") not in events  # the tick in flight has the tick lock: no final read beside it
+    release.set()
+    worker.join(30.0)
+    assert not worker.is_alive()
+    assert sampler.join(30.0)
+    final = events.index(("read", "user"))
+    assert events[final - 1] == ("on_tick", "end")  # the tick ended first
+    assert events[final:] == [("read", "user")]  # nothing read, no on_tick after the final read
+
+
+def test_a_stop_from_on_tick_itself_takes_the_final_read() -> None:
+    """A listener that stops the run runs on the sampler thread, inside a tick: stop() must not wait for the tick
+    lock that thread holds."""
+    events: list[tuple[str, str]] = []
+    sensor = _Recorder(events)
+    ledger = Ledger(sensor.describe())
+    done = threading.Event()
+    holder: list[Sampler] = []
+
+    def on_tick(t: float) -> None:
+        if not done.is_set():
+            holder[0].stop()
+            done.set()
+
+    sampler = Sampler([sensor], ledger, interval_s=0.001, on_tick=on_tick, stop_timeout_s=60.0)
+    holder.append(sampler)
+    sampler.start()
+    assert done.wait(30.0)
+    assert sampler.join(30.0)
+    assert events[-1] == ("read", "wattwatch-sampler")
+    assert events.count(("read", "wattwatch-sampler")) == 2  # its tick's read, then the final one

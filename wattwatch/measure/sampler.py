@@ -173,9 +173,7 @@ class Sampler:
         import random  # only a started sampler needs it
 
         self._random = random.Random()
-        self._ledger = ledger
-        self._clock = clock
-        self._wall = wall_clock
+        self._ledger, self._clock, self._wall = ledger, clock, wall_clock
         self._on_tick = on_tick
         self._stop_timeout_s = stop_timeout_s
         self._name = name
@@ -187,6 +185,8 @@ class Sampler:
         """Held while the thread runs; :meth:`stop` releases it, which ends the thread's timed wait at once (one
         C-level ``acquire(timeout)`` per tick, where an ``Event.wait`` runs a dozen lines of Python)."""
         self._wake.acquire()
+        # held for a whole tick (see stop(); reentrant: a stop() from on_tick); abandoned: stop() gave up on a tick
+        self._tick_lock, self._abandoned = threading.RLock(), False
         self._stopping = False
         self._thread: threading.Thread | None = None
         self._warn_once = WarnOnce(log)
@@ -199,6 +199,7 @@ class Sampler:
         """The sampling thread does not exist in a forked child, and a lock it held at the fork stays locked
         forever there: take a fresh one, so the child's ``sample_now()`` never hangs."""
         self._lock = threading.Lock()
+        self._tick_lock = threading.RLock()
         self._reader = None
 
     @property
@@ -208,7 +209,24 @@ class Sampler:
 
     @property
     def running(self) -> bool:
-        return self._thread is not None and self._thread.is_alive()
+        """Whether the thread samples: started, not stopped (after :meth:`stop` it may still be alive for a moment,
+        on its way out without reading; :meth:`join` waits for that)."""
+        return self._thread is not None and self._thread.is_alive() and not self._stopping
+
+    @property
+    def stopping(self) -> bool:
+        """Whether :meth:`stop` was called (the thread's ticks end; a hook waiting on the caller of ``stop()``
+        should give up)."""
+        return self._stopping
+
+    def join(self, timeout_s: float | None = None) -> bool:
+        """Wait for the stopped thread to exit (at most ``timeout_s``); ``True`` when it has (or never ran).
+        :meth:`stop` does not wait for it: the thread reads nothing after the final read and exits by itself."""
+        thread = self._thread
+        if thread is None or thread is threading.current_thread():
+            return thread is None
+        thread.join(timeout_s)
+        return not thread.is_alive()
 
     def start(self) -> None:
         """Read once now (the window's start), then start the sampling thread."""
@@ -260,38 +278,64 @@ class Sampler:
         return True
 
     def stop(self) -> None:
-        """Stop the thread and take the window's last read. Bounded: waits at most ``stop_timeout_s`` for a read
-        in progress (a hung driver call), then gives up on the final read rather than stall the caller.
+        """Stop the thread and take the window's last read. Bounded: waits at most ``stop_timeout_s`` for a tick
+        in progress (a hung driver call, a slow ``on_tick``), then at most ``stop_timeout_s`` for a read in
+        progress, then gives up on the final read rather than stall the caller.
 
-        The bound, for the caller: the read in flight (if any, at most ``stop_timeout_s``) plus one final read.
+        The bound, for the caller: the tick in flight (if any, at most ``stop_timeout_s``) plus one final read.
         With 2 s NVML calls that is about 4 s; with a call that never returns, ``2 * stop_timeout_s`` (10 s by
-        default) and the run ends at the previous read. Ticks missed meanwhile are skipped, never replayed."""
+        default) and the run ends at the previous read. Ticks missed meanwhile are skipped, never replayed.
+
+        The final read does not wait for the thread to be scheduled (under load its wake-up is a scheduling tail
+        of milliseconds): it waits for the tick lock only, which the thread holds for a whole tick (read and
+        ``on_tick``). Once ``stop()`` has it no tick starts (the thread sees the stop flag and exits by itself,
+        reading nothing), so nothing is read and no ``on_tick`` runs after the final read, and the caller may
+        write the run's last rows without the thread writing beside them. The thread is not joined
+        (:meth:`join`); a signal handler's ``stop()`` that interrupted a read on its own thread returns at once
+        without a read (that read stands)."""
         if not self._stopping:
             self._stopping = True
             self._wake.release()
-        thread = self._thread
-        if thread is not None and thread is not threading.current_thread():
-            thread.join(self._stop_timeout_s)
-        if not self.sample_now(lock_timeout_s=self._stop_timeout_s):
-            self._warn_once("stop", "wattwatch: the final read timed out; the run ends at the previous read")
+        if self._reader is not None and self._reader == threading.get_ident():
+            # a signal handler interrupted a read on this thread: that read stands as the last; the thread's tick,
+            # if one waits for this read's lock, then sees the stop flag and reads nothing
+            return
+        tick = self._tick_lock
+        held = self._thread is not None and tick.acquire(timeout=self._stop_timeout_s)
+        if self._thread is not None and not held:
+            self._abandoned = True
+            self._warn_once("stop-tick", "wattwatch: the sampler's last tick did not end in time; stopping anyway")
+        try:
+            if not self.sample_now(lock_timeout_s=self._stop_timeout_s):
+                self._warn_once("stop", "wattwatch: the final read timed out; the run ends at the previous read")
+        finally:
+            if held:
+                tick.release()
 
     # -- internals -----------------------------------------------------------------------------------------
     def _loop(self) -> None:
         interval = self.interval_s
         clock, wake = self._clock, self._wake
         next_t = clock() + interval
+        tick = self._tick_lock
         while not wake.acquire(timeout=max(0.0, next_t - clock())):
-            now = self._tick()
+            with tick:
+                now = None if self._stopping else self._tick()
+            if now is None:  # stopped: stop() takes (or took) the final read, no tick after it
+                return
             next_t += interval * (1.0 + self.jitter * (2.0 * self._random.random() - 1.0))
             if next_t <= now:
                 missed = int((now - next_t) // interval) + 1
                 self.skipped_ticks += missed
                 next_t += missed * interval
 
-    def _tick(self) -> float:
-        """One tick of the thread: read the fast sensors, and the slow ones when due (the tick nearest to
-        ``slow_every_s`` after their last read), then ``on_tick``. Returns the monotonic time after the read."""
+    def _tick(self) -> float | None:
+        """One tick of the thread (under the tick lock): read the fast sensors, and the slow ones when due (the
+        tick nearest to ``slow_every_s`` after their last read), then ``on_tick``. Returns the monotonic time
+        after the read; ``None`` when the sampler stopped before the read (nothing read, no ``on_tick``)."""
         with self._lock:
+            if self._stopping:
+                return None
             self._reader = threading.get_ident()
             try:
                 slow = self._has_slow and (
@@ -305,7 +349,7 @@ class Sampler:
                 self._reader = None
         self.ticks += 1
         now = self._clock()
-        if self._on_tick is not None:
+        if self._on_tick is not None and not self._abandoned:  # stop() gave up on this tick: it ran without it
             try:
                 self._on_tick(now)
             except Exception as exc:  # never into user code

@@ -34,7 +34,7 @@ from typing import Protocol
 
 from wattwatch.util.records import record
 
-__all__ = ["OUTER_RUN_ENV", "Overlap", "started", "stopped"]
+__all__ = ["OUTER_RUN_ENV", "Overlap", "remove_entries", "started", "stopped"]
 
 OUTER_RUN_ENV = "WATTWATCH_OUTER_RUN_ID"
 """Set by ``wattwatch run`` for its command: the run id of the run measuring from outside."""
@@ -179,17 +179,14 @@ def _remove_entries() -> None:
         remove(path)
 
 
-def stopped(tracker: Measuring) -> None:
-    """``tracker`` stopped: forget it (and its host registry entry), and freeze the overlap of the runs that
-    overlapped it (their energy now)."""
+def stopped(tracker: Measuring) -> list[Path]:
+    """``tracker`` stopped: forget it, and freeze the overlap of the runs that overlapped it (their energy now).
+    Returns its host registry entries, for :func:`remove_entries`: ``stop()`` removes them once its row is
+    written (an unlink on the row's file system would join the journal commit the row's ``fsync`` forces)."""
     with _LOCK:
         entries = list(_RUNNING)
         _RUNNING[:] = [e for e in entries if e[0]() is not tracker and e[0]() is not None]
-    for ref, pid, _, path in entries:
-        if ref() is tracker and path is not None and pid == os.getpid():
-            from wattwatch.run.host_registry import remove
-
-            remove(path)
+    paths = [path for ref, pid, _, path in entries if ref() is tracker and path is not None and pid == os.getpid()]
     for ref, _, overlap, _ in entries:
         if overlap is None or overlap.other is None or overlap.other() is not tracker or overlap.frozen_kwh is not None:
             continue
@@ -198,3 +195,13 @@ def stopped(tracker: Measuring) -> None:
                 overlap.frozen_kwh = overlap.energy_now()
             except Exception:  # noqa: BLE001 - never into user code: the overlap stays "all of it"
                 pass
+    return paths
+
+
+def remove_entries(paths: list[Path]) -> None:
+    """Remove these host registry entries (gone already: nothing to do)."""
+    if paths:
+        from wattwatch.run.host_registry import remove
+
+        for path in paths:
+            remove(path)

@@ -256,12 +256,15 @@ class Tracker(TrackerSettings, RunProgress, RunActing):
             session.outputs.timeseries_tick(session.ledger, final=True)
             self._state = "stopped"
             self.first_phase = "(unphased)"  # a later start() is a new run
-            from wattwatch.run.overlap import stopped
+            from wattwatch.run.overlap import remove_entries, stopped
 
-            stopped(self)
-            data = self._recorder.combined(self._recorder.figures(status), final=True, collective=True)
-            self.final_emissions_data = data  # before writing: a signal handler's stop() returns it
-            self.final_emissions_data = data = self._recorder.write_final(data)
+            entries = stopped(self)  # its host registry entry is removed once the row is written (see stopped)
+            try:
+                data = self._recorder.combined(self._recorder.figures(status), final=True, collective=True)
+                self.final_emissions_data = data  # before writing: a signal handler's stop() returns it
+                self.final_emissions_data = data = self._recorder.write_final(data)
+            finally:
+                remove_entries(entries)
             self._guard.remove()
             session.close()
             from wattwatch.run.notices import announce_stop
@@ -350,9 +353,14 @@ class Tracker(TrackerSettings, RunProgress, RunActing):
             if not session.sampler.tick_read_slow:  # the row holds the host's energy up to now
                 session.sampler.sample_slow_now(hook=False)  # (usage means: on their own 10 s cadence)
             session.outputs.flush_timeseries()
-            with self._lock:
+            while not self._lock.acquire(timeout=0.005):  # stop() holds it while it waits for this tick to end
+                if session.sampler.stopping:
+                    return  # the final row supersedes this one
+            try:
                 if self._state == "running":
                     self._recorder.write_row("running")
+            finally:
+                self._lock.release()
 
     def _on_phase_edge(self, t: float) -> None:
         session = self._session
