@@ -10,6 +10,13 @@ phases and devices are replaced with it. When another writer inserted one of the
 and the insert (PostgreSQL; SQLite's ``BEGIN IMMEDIATE`` makes writers take turns), the batch is rolled back
 and done again.
 
+``segments.latest`` (each run's highest segment: what ``report --db`` counts a run by) is kept true at every
+push: a row is inserted as its run's latest unless a higher segment of the run is in the batch or the table,
+and a stored segment it supersedes is updated. On PostgreSQL the ``runs`` rows of the runs a batch writes to
+are locked first (``SELECT ... FOR UPDATE``, in run id order: no deadlock), so two pushes of two segments of
+one run take turns and never both mark theirs latest; a run new to the ledger is serialized by its ``runs``
+row's key instead (the second insert fails and its batch is done again).
+
 Inserts are executemany of Core ``insert()`` statements (SQLAlchemy batches them into multi-row ``VALUES``);
 memory holds one batch.
 """
@@ -131,14 +138,21 @@ def warm(engine: sa.Engine) -> None:
 def _copy_rows(conn: sa.Connection, table: sa.Table, columns: list[str], rows: Sequence[Sequence[Any]]) -> None:
     """PostgreSQL: the rows through ``COPY ... FROM STDIN`` on the transaction's own connection (psycopg 3's
     ``Cursor.copy``): an executemany sends one statement per row (20,000 rows: 9 s), and one multi-row
-    ``INSERT`` is re-parsed by psycopg for every batch (24 s); COPY takes about 1 s."""
+    ``INSERT`` is re-parsed by psycopg for every batch (24 s); COPY takes about 1 s. A key already there (another
+    writer's, inserted meanwhile) is SQLAlchemy's ``IntegrityError``, as for an ``INSERT``: the driver's own
+    error would escape :func:`push_prepared`'s retry."""
     preparer = conn.dialect.identifier_preparer
     names = ", ".join(preparer.quote(c) for c in columns)
     driver = conn.connection.driver_connection
-    with driver.cursor() as cursor:  # type: ignore[union-attr]
-        with cursor.copy(f"COPY {preparer.format_table(table)} ({names}) FROM STDIN") as copy:
-            for row in rows:
-                copy.write_row(row)
+    try:
+        with driver.cursor() as cursor:  # type: ignore[union-attr]
+            with cursor.copy(f"COPY {preparer.format_table(table)} ({names}) FROM STDIN") as copy:
+                for row in rows:
+                    copy.write_row(row)
+    except Exception as exc:
+        if getattr(exc, "sqlstate", None) == "23505":  # a key another writer inserted first: the batch is redone
+            raise sa.exc.IntegrityError(f"COPY {table.name}", None, exc) from exc
+        raise
 
 
 def _delete_keys(conn: sa.Connection, keys: list[tuple[str, int]]) -> None:
@@ -172,11 +186,13 @@ def _push_batch(conn: sa.Connection, batch: Sequence[PushItem]) -> PushCounts:
             replace.append(item.row)
         else:
             counts.unchanged += 1
-    if replace:
-        _delete_keys(conn, [r.key for r in replace])
     rows = new + replace
     if rows:
-        known = {r for (r,) in conn.execute(sa.select(runs.c.run_id).where(runs.c.run_id.in_(run_ids)))}
+        touched = sorted({r.run_id for r in rows})
+        lock = sa.select(runs.c.run_id).where(runs.c.run_id.in_(touched)).order_by(runs.c.run_id).with_for_update()
+        known = {r for (r,) in conn.execute(lock)}  # PostgreSQL: these runs' rows locked until the commit
+        if replace:
+            _delete_keys(conn, [r.key for r in replace])
         fresh: dict[str, tuple[Any, ...]] = {}
         for row in rows:
             if row.run_id not in known:
@@ -184,13 +200,41 @@ def _push_batch(conn: sa.Connection, batch: Sequence[PushItem]) -> PushCounts:
                 if old_run is None or row.first_start_time < old_run[-1]:
                     fresh[row.run_id] = row.run_values
         insert_many(conn, runs, list(fresh.values()))
-        insert_many(conn, segments, [r.segment_values for r in rows])
+        flags = _latest_flags(conn, rows, sorted(known))
+        insert_many(conn, segments, [r.segment_values if flags.get(r.key, True) else r.segment_values[:-1] + (False,) for r in rows])
         insert_many(conn, details, [r.detail_values for r in rows])
         insert_many(conn, phases, [p for r in rows for p in r.phase_values])
         insert_many(conn, devices, [d for r in rows for d in r.device_values])
     counts.inserted += len(new)
     counts.replaced += len(replace)
     return counts
+
+
+def _latest_flags(conn: sa.Connection, rows: Sequence[PreparedRow], known: list[str]) -> dict[tuple[str, int], bool]:
+    """``segments.latest`` for ``rows`` (about to be inserted; their keys not in the table): true for each run's
+    highest segment among ``rows`` and what the table holds of it. The table's segments of ``known`` runs (read
+    after their ``runs`` rows were locked: a concurrent push of another segment of one of them waits for this one)
+    whose flag changes are updated here. Returns only the keys whose flag is false."""
+    top: dict[str, int] = {}
+    for r in rows:
+        top[r.run_id] = max(top.get(r.run_id, r.segment), r.segment)
+    if not any(r.segment > 0 for r in rows) and not known:
+        return {}  # every run new, each in one segment: every row is its run's latest (a push's usual case)
+    stored: list[tuple[str, int, bool]] = []
+    s = segments.c
+    for part in range(0, len(known), 1000):
+        ids = known[part : part + 1000]
+        stored += [(r, int(g), bool(f)) for r, g, f in conn.execute(sa.select(s.run_id, s.segment, s.latest).where(s.run_id.in_(ids)))]
+    for run_id, segment, _ in stored:
+        if run_id in top:
+            top[run_id] = max(top[run_id], segment)
+    changed = [{"r": r, "g": g, "f": g == top[r]} for r, g, f in stored if r in top and f != (g == top[r])]
+    if changed:
+        conn.execute(
+            sa.update(segments).where(s.run_id == sa.bindparam("r"), s.segment == sa.bindparam("g")).values(latest=sa.bindparam("f")),
+            changed,
+        )
+    return {r.key: False for r in rows if r.segment != top[r.run_id]}
 
 
 def push_prepared(engine: sa.Engine, batch: Sequence[PushItem]) -> PushCounts:
