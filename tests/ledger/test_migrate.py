@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from ledgerruns import count_rows
+from ledgerruns import count_rows, make_run
 
 from wattwatch.cli.main import main
 from wattwatch.ledger.engine import open_engine
@@ -19,7 +19,10 @@ from wattwatch.ledger.migrate import ensure_schema, schema_version
 from wattwatch.ledger.schema import SEGMENT_KEYS, details, devices, phases, runs, schema_table, segments
 from wattwatch.ledger.urls import parse_url
 
-_ADDED_TO_SEGMENTS = ("requests", "generated_tokens", "inference_energy_kwh", "overlaps_run_id", "overlap_energy_kwh", "latest")
+_ADDED_TO_SEGMENTS = (
+    "requests", "generated_tokens", "inference_energy_kwh", "overlaps_run_id", "overlap_energy_kwh", "other_group",
+    "latest",
+)  # fmt: skip
 _MOVED = ("requests", "generated_tokens", "request_phases", "overlaps_run_id", "overlap_energy_kwh")
 """The row columns version 1 kept in ``extra`` (JSON) and version 2 keeps in their own columns."""
 
@@ -110,11 +113,15 @@ def _json(capsys: pytest.CaptureFixture[str], *argv: str) -> dict[str, Any]:
 def test_a_v1_ledger_with_rows_migrates_in_place(
     db_url: str, tmp_path: Path, team_history: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    t, _ = make_run(tmp_path / "requeued", environ={"USER": "ann", "SLURM_JOB_ID": "9"})  # resumed in another job
+    make_run(tmp_path / "requeued", state=t.state_dict(), environ={"USER": "ann", "SLURM_JOB_ID": "10"})
+    paths = [str(team_history), str(tmp_path / "requeued")]
     fresh_url = f"sqlite:///{tmp_path / 'fresh' / 'v2.db'}"  # the same runs pushed into a new version-2 ledger
-    assert main(["ledger", "push", str(team_history), "--db", fresh_url, "-q"]) == 0
+    assert main(["ledger", "push", *paths, "--db", fresh_url, "-q"]) == 0
     fresh = _read(fresh_url)
     assert any(s["overlap_energy_kwh"] for s in fresh["segments"]) and any(s["requests"] for s in fresh["segments"])
-    assert [s["latest"] for s in fresh["segments"]].count(False) == 1  # the resumed run's first segment
+    assert [s["latest"] for s in fresh["segments"]].count(False) == 2  # the resumed runs' first segments
+    assert [s["other_group"] for s in fresh["segments"]].count(True) == 1  # the one in its first job
     _write_v1(db_url, _as_v1(fresh))
     before = count_rows(db_url)
 
@@ -124,9 +131,9 @@ def test_a_v1_ledger_with_rows_migrates_in_place(
         with engine.connect() as conn:
             assert schema_version(conn) == 2
             names = {i["name"] for i in sa.inspect(conn).get_indexes("segments")}
-            assert {"segments_status", "segments_earlier", "segments_overlapping"} <= names
+            assert {"segments_status", "segments_overlapping", "segments_other_group"} <= names
             view = conn.execute(sa.text("SELECT * FROM ledger_rows")).mappings().all()
-            assert len(view) == 8 and {"request_phases", "overlap_energy_kwh", "latest"} <= set(view[0])
+            assert len(view) == 10 and {"request_phases", "overlap_energy_kwh", "latest"} <= set(view[0])
     finally:
         engine.dispose()
     assert count_rows(db_url) == before
@@ -140,11 +147,14 @@ def test_a_v1_ledger_with_rows_migrates_in_place(
                 else:
                     assert _same(new[column], value), (name, column, new[column], value)
 
-    files = _json(capsys, str(team_history))["totals"]
-    db = _json(capsys, "--db", db_url)["totals"]
-    assert db["runs"] == files["runs"] == 7 and db["by_status"] == files["by_status"]
-    for key in ("energy_kwh", "emissions_kg", "overlap_kwh", "embodied_emissions_kg", "water_l"):
-        assert db[key] == pytest.approx(files[key], rel=1e-12), key
+    files = _json(capsys, *paths)["totals"]
+    for argv in ((), ("--by", "job"), ("--by", "month", "--all")):
+        db = _json(capsys, "--db", db_url, *argv)["totals"]
+        assert db["runs"] == files["runs"] == 8 and db["by_status"] == files["by_status"]
+        for key in ("energy_kwh", "emissions_kg", "overlap_kwh", "embodied_emissions_kg", "water_l"):
+            assert db[key] == pytest.approx(files[key], rel=1e-12), key
+    jobs = {g["key"]: (g["runs"], g["segments"]) for g in _json(capsys, "--db", db_url, "--by", "job")["groups"]}
+    assert jobs["10"] == (1, 2) and "9" not in jobs
     capsys.readouterr()
-    assert main(["ledger", "push", str(team_history), "--db", db_url]) == 0
-    assert "0 segments added, 0 updated, 8 already there" in capsys.readouterr().out
+    assert main(["ledger", "push", *paths, "--db", db_url]) == 0
+    assert "0 segments added, 0 updated, 10 already there" in capsys.readouterr().out

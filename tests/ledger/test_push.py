@@ -120,6 +120,31 @@ def test_a_resumed_run_pushed_segment_by_segment_counts_once(
     assert db["runs"][0]["tokens"] == 1000
 
 
+@pytest.mark.parametrize("order", ["first-first", "last-first"])
+def test_a_run_resumed_in_another_job_counts_in_its_latest_job(
+    order: str, db_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A run requeued by Slurm (its checkpoint resumed in a new job, by another user's account): ``--by job`` and
+    ``--by user`` count it once, in its latest segment's group, with all its energy -- whichever segment was
+    pushed first; the groups add up to the files' totals."""
+    t, first = make_run(tmp_path / "a", tokens=100, environ={"USER": "alice", "SLURM_JOB_ID": "501"})
+    _, second = make_run(tmp_path / "b", state=t.state_dict(), tokens=300, environ={"USER": "bob", "SLURM_JOB_ID": "502"})
+    make_run(tmp_path / "c", environ={"USER": "alice", "SLURM_JOB_ID": "501"})  # another run in the first job
+    for folder in ("a", "b", "c") if order == "first-first" else ("c", "b", "a"):
+        _push(capsys, db_url, tmp_path / folder)
+    files = _json(capsys, *(str(tmp_path / f) for f in "abc"))["totals"]
+    for by, expected in (("job", {"501": 1, "502": 1}), ("user", {"alice": 1, "bob": 1})):
+        doc = _json(capsys, "--db", db_url, "--by", by, "--all")
+        groups = {g["key"]: g for g in doc["groups"]}
+        assert {k: g["runs"] for k, g in groups.items()} == expected, by
+        moved = groups["502" if by == "job" else "bob"]
+        assert moved["segments"] == 2
+        assert moved["energy_kwh"] == pytest.approx(first.energy_consumed + second.energy_consumed, rel=1e-12)
+        _same_totals(doc["totals"], files)
+        _same_totals(_json(capsys, "--db", db_url, "--by", by, "--limit", "1")["totals"], files)
+    assert _json(capsys, "--db", db_url)["totals"]["runs"] == files["runs"] == 2
+
+
 def test_a_running_run_is_replaced_by_its_final_row(
     db_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

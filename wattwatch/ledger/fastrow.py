@@ -149,7 +149,7 @@ def _prepare(row: Mapping[str, str], full_row: bool, source: str, pushed_at: str
         _get(row, "steps", _int, None), _get(row, "samples", _int, None), _get(row, "tokens", _int, None),
         _get(row, "requests", _int, None), _get(row, "generated_tokens", _int, None),
         inference_energy_kwh(phase_kwh, _text_of(row, "request_phases")), _text(_text_of(row, "overlaps_run_id")),
-        _get(row, "overlap_energy_kwh", _float, None), True,
+        _get(row, "overlap_energy_kwh", _float, None), False, True,
     )  # fmt: skip
     numbers = [parse(raw) if (raw := get(name)) else default for name, parse, default in _NUMBER_PLAN]
     extra = {name: _get(row, name, parse, default) for name, parse, default in _EXTRA_PLAN}

@@ -15,10 +15,11 @@ After migrations the view ``ledger_rows`` is created again (PostgreSQL expands i
 Migrations (in place, in the one transaction: a failure leaves the ledger as it was):
 
 - **1 -> 2** (issue 24's figures, :func:`to_v2`): the columns ``segments.requests``, ``generated_tokens``,
-  ``inference_energy_kwh``, ``overlaps_run_id``, ``overlap_energy_kwh``, ``latest`` and
+  ``inference_energy_kwh``, ``overlaps_run_id``, ``overlap_energy_kwh``, ``other_group``, ``latest`` and
   ``segment_details.request_phases`` are added and filled from what version 1 kept of them in ``extra`` (JSON);
   ``train_energy_kwh`` is computed again by issue 24's rule (``train``, else ``(unphased)``, else the row's);
-  ``latest`` is set on each run's highest segment; the indexes of
+  ``latest`` is set on each run's highest segment, ``other_group`` on the earlier segments whose project, user,
+  month, host or job differ from their run's latest segment's; the indexes of
   :data:`~wattwatch.ledger.schema.SEGMENT_INDEXES` are made. Cost: the rows whose ``extra`` holds a request
   count, request phases or an overlap are read in Python (few: inference runs, overlapping runs); the rest is
   done by SQL statements.
@@ -37,6 +38,7 @@ import sqlalchemy as sa
 from wattwatch.ledger.engine import writer
 from wattwatch.ledger.schema import (
     _COMPACT,
+    GROUP_KEYS,
     METADATA,
     SCHEMA_VERSION,
     SEGMENT_INDEXES,
@@ -54,7 +56,10 @@ __all__ = ["MIGRATIONS", "Migration", "ensure_schema", "mark_latest", "schema_ve
 
 Migration = Callable[[sa.Connection], None]
 
-_V2_SEGMENTS = ("requests", "generated_tokens", "inference_energy_kwh", "overlaps_run_id", "overlap_energy_kwh", "latest")
+_V2_SEGMENTS = (
+    "requests", "generated_tokens", "inference_energy_kwh", "overlaps_run_id", "overlap_energy_kwh", "other_group",
+    "latest",
+)  # fmt: skip
 _V2_DEFAULTS: dict[str, str] = {
     "requests": "null", "generated_tokens": "null", "request_phases": '""', "overlaps_run_id": '""',
     "overlap_energy_kwh": "null",
@@ -125,7 +130,7 @@ def _moved_values(conn: sa.Connection) -> None:
                              "v_extra": json.dumps(rest, sort_keys=True, separators=_COMPACT) if rest else "{}"})  # fmt: skip
         key = sa.and_(s.run_id == sa.bindparam("r"), s.segment == sa.bindparam("g"))
         if seg_rows:
-            values: dict[str, Any] = {n: sa.bindparam(f"v_{n}") for n in _V2_SEGMENTS if n != "latest"}
+            values: dict[str, Any] = {n: sa.bindparam(f"v_{n}") for n in _V2_SEGMENTS[:5]}
             conn.execute(sa.update(segments).where(key).values(values), seg_rows)
             dkey = sa.and_(d.run_id == sa.bindparam("r"), d.segment == sa.bindparam("g"))
             conn.execute(
@@ -149,11 +154,16 @@ def _strip_defaults(conn: sa.Connection) -> None:
 
 def mark_latest(conn: sa.Connection) -> None:
     """Set ``segments.latest`` on each run's highest segment and clear it on the others (only runs with a
-    segment above 0 can have several)."""
+    segment above 0 can have several), then ``other_group`` on the earlier segments whose group keys differ from
+    their run's latest segment's."""
     conn.exec_driver_sql(
         "UPDATE segments SET latest = (segment = (SELECT max(t.segment) FROM segments t WHERE t.run_id = segments.run_id))"
         " WHERE run_id IN (SELECT run_id FROM segments WHERE segment > 0)"
     )
+    s, latest = segments.c, segments.alias("run_latest")
+    differs = sa.or_(*(latest.c[k] != s[k] for k in GROUP_KEYS))
+    other = sa.exists().where(latest.c.run_id == s.run_id, latest.c.latest == sa.true(), differs)
+    conn.execute(sa.update(segments).where(s.latest == sa.false(), other).values(other_group=True))
 
 
 def to_v2(conn: sa.Connection) -> None:

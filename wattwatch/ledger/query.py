@@ -4,18 +4,19 @@ rules (issue 24: one run, one line):
 - **a run counts once**, however many segments it has: ``runs`` counts each run's latest segment
   (``segments.latest``, kept by every push), ``by_status`` counts runs by their latest segment's status;
 - **its figures are all its segments'**: energies, CO2, water, durations, error bands add up over the segments;
-- **its group is its latest segment's** (``--by project|user|month|host|job``, and ``--project``): the latest
-  segments are grouped by their own key, the earlier ones (rare: resumed runs, found through a partial index)
-  by their run's latest segment's key, and the two are added up;
+- **its group is its latest segment's** (``--by project|user|month|host|job``, and ``--project``): every
+  segment is summed under its own key, then the few earlier segments whose key is not their run's
+  (``other_group``, kept by every push: a resumed run that crossed a month, say) are moved to their run's group;
 - **energy two runs measured at once counts once**: a segment with ``overlaps_run_id`` and
   ``overlap_energy_kwh`` (another run measured the same machine meanwhile) has that energy -- at most its own
   -- taken off when the other run is counted too (in the same ``--project``), with its components, CO2 and
   water in the segment's own proportions; ``overlap_kwh`` says how much
   (:meth:`wattwatch.report.groups.RunGroups.take_off_overlaps` is the files' side of the same rule).
 
-Each figure is one statement: the sums of the segments ``UNION ALL`` the (negative) sums of the overlaps,
-summed again (per group for ``--by``), so a million runs are summed by the database without a row reaching
-Python. :func:`totals` is the dict ``wattwatch report PATH --json`` prints (same keys and meaning; also
+Each figure is one statement over one scan of ``segments``, so a million runs are summed by the database
+without a row reaching Python: the totals are the sums of the segments ``UNION ALL`` the (negative) sums of the
+overlaps (found through a partial index), summed again; the groups are the segments' sums per group (a plain
+``GROUP BY``) joined to the corrections of the few groups that have some (moved segments, overlaps). :func:`totals` is the dict ``wattwatch report PATH --json`` prints (same keys and meaning; also
 ``segments``, ``run_ids`` and ``embodied_computed``: embodied CO2 computed at push time for rows that predate
 the column, as report computes it), :func:`groups` and :func:`top_groups` the same per group.
 
@@ -33,7 +34,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.sql.base import ReadOnlyColumnCollection
 
-from wattwatch.ledger.schema import EARLIER, LATEST, OVERLAPPING, runs, segments
+from wattwatch.ledger.schema import LATEST, OTHER_GROUP, OVERLAPPING, runs, segments
 
 __all__ = ["BY", "GroupRow", "GroupSums", "by_status", "groups", "in_project", "top_groups", "totals"]
 
@@ -79,17 +80,21 @@ def in_project(project: str, s: Columns = segments.c) -> sa.ColumnElement[bool]:
     )
 
 
-def _segment_sums(s: Columns) -> list[sa.ColumnElement[Any]]:
-    """The branch of the segments ``s`` (a table's or alias's columns)."""
+def _segment_sums(s: Columns, *, sign: int = 1) -> list[sa.ColumnElement[Any]]:
+    """The branch of the segments ``s`` (a table's or alias's columns); ``sign`` -1: their sums taken off."""
+
+    def signed(value: Any) -> Any:
+        return value if sign == 1 else -value
+
     return [
-        sa.func.count().label("segments"),
-        sa.func.coalesce(sa.func.sum(sa.case((s.latest, 1), else_=0)), 0).label("runs"),
-        *(sa.func.coalesce(sa.func.sum(s[col]), 0.0).label(key) for key, col in _SUMS),
-        sa.func.sum(s.energy_low_kwh).label("energy_low_kwh"),
-        sa.func.count(s.energy_low_kwh).label("with_low"),
-        sa.func.sum(s.energy_high_kwh).label("energy_high_kwh"),
-        sa.func.count(s.energy_high_kwh).label("with_high"),
-        sa.func.coalesce(sa.func.sum(sa.case((s.embodied_computed, 1), else_=0)), 0).label("embodied_computed"),
+        signed(sa.func.count()).label("segments"),
+        signed(sa.func.coalesce(sa.func.sum(sa.case((s.latest, 1), else_=0)), 0)).label("runs"),
+        *(signed(sa.func.coalesce(sa.func.sum(s[col]), 0.0)).label(key) for key, col in _SUMS),
+        signed(sa.func.sum(s.energy_low_kwh)).label("energy_low_kwh"),
+        signed(sa.func.count(s.energy_low_kwh)).label("with_low"),
+        signed(sa.func.sum(s.energy_high_kwh)).label("energy_high_kwh"),
+        signed(sa.func.count(s.energy_high_kwh)).label("with_high"),
+        signed(sa.func.coalesce(sa.func.sum(sa.case((s.embodied_computed, 1), else_=0)), 0)).label("embodied_computed"),
         sa.literal(0.0, sa.Double).label("overlap_kwh"),
     ]
 
@@ -130,21 +135,27 @@ def _totals_query(project: str | None) -> sa.Select[Any]:
 
 
 def _grouped(by: str, project: str | None) -> sa.Subquery:
-    """Per key of ``by``: the sums of the latest segments (their own key), of the earlier segments (their run's
-    latest segment's key) and of the overlaps (likewise), added up."""
+    """Per key of ``by``: every segment's sums under its own key (one scan, as ``totals``: the plan of a plain
+    ``GROUP BY``, parallel on PostgreSQL), joined to the corrections of the few groups that need one -- the
+    figures of earlier segments in another group than their run's (``other_group``, found through its partial
+    index) moved to their run's group, and the overlaps taken off their run's group."""
     s, latest = segments.c, segments.alias("run_latest")
     column = BY[by]
-    key = s[column].label("key")
-    mine = sa.select(key, *_segment_sums(s)).where(LATEST).group_by(s[column])
-    joined = segments.join(latest, sa.and_(latest.c.run_id == s.run_id, latest.c.latest == sa.true()))
-    theirs = latest.c[column].label("key")
-    earlier = sa.select(theirs, *_segment_sums(s)).select_from(joined).where(EARLIER).group_by(latest.c[column])
-    over = sa.select(theirs, *_overlap_sums()).select_from(joined).where(*_overlapping(project)).group_by(latest.c[column])
-    if project is not None:
-        mine = mine.where(s.project_name == project)
-        earlier = earlier.where(latest.c.project_name == project)
-    u = sa.union_all(mine, earlier, over).subquery()
-    return sa.select(u.c.key, *(sa.func.sum(u.c[n]).label(n) for n in _NAMES)).group_by(u.c.key).subquery()
+    where = [in_project(project)] if project is not None else []
+    mine = sa.select(s[column].label("key"), *_segment_sums(s)).where(*where).group_by(s[column]).subquery()
+    moved = segments.join(latest, sa.and_(latest.c.run_id == s.run_id, latest.c.latest == sa.true()))
+    moves = [OTHER_GROUP, latest.c[column] != s[column], *where]
+    parts = [
+        sa.select(latest.c[column].label("key"), *_segment_sums(s)).select_from(moved).where(*moves),
+        sa.select(s[column].label("key"), *_segment_sums(s, sign=-1)).select_from(moved).where(*moves),
+        sa.select(latest.c[column].label("key"), *_overlap_sums()).select_from(moved).where(*_overlapping(project)),
+    ]
+    u = sa.union_all(*(p.group_by(sa.literal_column("key")) for p in parts)).subquery()
+    fix = sa.select(u.c.key, *(sa.func.sum(u.c[n]).label(n) for n in _NAMES)).group_by(u.c.key).subquery()
+    columns = [(mine.c[n] + sa.func.coalesce(fix.c[n], 0)).label(n) for n in _NAMES]
+    left = mine.c.segments + sa.func.coalesce(fix.c.segments, 0) > 0  # a group all of whose segments moved: gone
+    joined = mine.outerjoin(fix, fix.c.key == mine.c.key)
+    return sa.select(mine.c.key, *columns).select_from(joined).where(left).subquery()
 
 
 class _Row:

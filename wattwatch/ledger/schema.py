@@ -40,10 +40,11 @@ __all__ = [
     "DETAIL_TEXT",
     "DETAIL_ORDER",
     "DEVICE_ORDER",
-    "EARLIER",
     "LATEST",
     "METADATA",
+    "OTHER_GROUP",
     "OVERLAPPING",
+    "GROUP_KEYS",
     "PHASE_ORDER",
     "RUN_ORDER",
     "SEGMENT_ORDER",
@@ -67,7 +68,7 @@ __all__ = [
 
 SCHEMA_VERSION = 2
 """The schema this wattwatch writes. A database with a newer one is refused (see :mod:`.migrate`). Version 2
-(issue 24's figures): ``segments.latest``, ``requests``, ``generated_tokens``, ``inference_energy_kwh``,
+(issue 24's figures): ``segments.latest``, ``other_group``, ``requests``, ``generated_tokens``, ``inference_energy_kwh``,
 ``overlaps_run_id``, ``overlap_energy_kwh``; ``segment_details.request_phases``; ``train_energy_kwh`` by
 :func:`wattwatch.measure.figures.training_energy_kwh` (``train``, else ``(unphased)``, else the row's)."""
 
@@ -125,30 +126,37 @@ segments = sa.Table(
     sa.Column("inference_energy_kwh", sa.Double, nullable=False, server_default="0"),
     sa.Column("overlaps_run_id", sa.String, nullable=False, server_default=""),
     sa.Column("overlap_energy_kwh", sa.Double),
+    sa.Column("other_group", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.Column("latest", sa.Boolean, nullable=False, server_default=sa.true()),
 )
 """``inference_energy_kwh``: the energy of the phases the segment counted requests in (what J/request divides,
 :func:`wattwatch.measure.figures.inference_energy_kwh`); ``overlaps_run_id``, ``overlap_energy_kwh``: the row's
-(another run measured the same machine meanwhile); ``latest``: see the module's docstring."""
+(another run measured the same machine meanwhile); ``latest``: see the module's docstring; ``other_group``: an
+earlier segment whose run's latest segment names another project, user, month, host or job (kept by every
+push, as ``latest``: ``report --db --by`` moves its figures to its run's group)."""
+
+GROUP_KEYS: tuple[str, ...] = ("project_name", "user_name", "month", "hostname", "job_key")
+"""The columns ``report --db --by`` groups by (``other_group`` compares them)."""
 
 LATEST = segments.c.latest == sa.true()
-"""A run's latest segment (the condition as every query and index writes it, so partial indexes apply)."""
-EARLIER = segments.c.latest == sa.false()
-"""A resumed run's earlier segment."""
+"""A run's latest segment."""
+OTHER_GROUP = segments.c.other_group == sa.true()
+"""An earlier segment of a run whose group is another (rare: a resumed run that crossed a month, say)."""
 OVERLAPPING = segments.c.overlap_energy_kwh > 0
 """A segment that measured the same machine as another run (its overlap is taken off once, when both count)."""
 
 SEGMENT_INDEXES = (
     sa.Index("segments_status", segments.c.status, segments.c.latest),
     sa.Index("segments_start_time", segments.c.start_time),
-    sa.Index("segments_earlier", segments.c.run_id, sqlite_where=EARLIER, postgresql_where=EARLIER),
     sa.Index(
         "segments_overlapping", segments.c.overlaps_run_id, sqlite_where=OVERLAPPING, postgresql_where=OVERLAPPING
     ),
+    sa.Index("segments_other_group", segments.c.run_id, sqlite_where=OTHER_GROUP, postgresql_where=OTHER_GROUP),
 )
 """``segments``' indexes: by status (of latest segments: ``by_status`` reads the index alone), by start (the
-most recent runs), and two partial ones, small as what they index is rare: earlier segments (attributed to
-their run's group) and segments that overlapped another run."""
+most recent runs), and partial ones, small as what they index is rare: the segments that overlapped another
+run, the earlier segments in another group than their run's (the conditions are written as every query writes
+them, so that the indexes apply)."""
 
 _DICT_FIELDS = {"phase_energy_kwh", "phase_emissions_kg", "gpu_energy_by_device_kwh", "gpu_method_by_device"}
 """Row columns stored as rows of ``phases`` and ``devices``."""
@@ -330,7 +338,7 @@ def prepare_row(
         data.water_consumed, embodied[0], _finite(data.energy_low_kwh), _finite(data.energy_high_kwh),
         training_energy_kwh(phase_kwh, data.energy_consumed), data.steps, data.samples, data.tokens,
         data.requests, data.generated_tokens, inference_energy_kwh(phase_kwh, data.request_phases),
-        _text(data.overlaps_run_id), _finite(data.overlap_energy_kwh), True,
+        _text(data.overlaps_run_id), _finite(data.overlap_energy_kwh), False, True,
     )  # fmt: skip
     texts = _get_texts(data)
     try:
