@@ -9,7 +9,8 @@ and its forked worker), then pushed again (nothing added). Goals: 30 s (SQLite),
 
 L3/L4 report: a ledger of 1,000,000 runs in 1,100,000 segments (every table filled: segments, details, 2 phases
 and 4 GPUs per segment; 20 projects, 50 users, 60 hosts, 12 months, 125,000 Slurm jobs; one run in 10 resumed
-from a checkpoint, so two segments, one in 1,000 overlapping another run), then ``wattwatch report --db URL``
+from a checkpoint, so two segments -- one in 10 of those begun the month before --, one in 1,000 overlapping
+another run), then ``wattwatch report --db URL``
 (the 50 most recent runs and the totals over all: runs counted once, the overlaps once) and ``--by
 project|user|month|host|job``, each in a fresh process, medians of ``--repeat``. Goals: 3 s on SQLite, 2 s on
 PostgreSQL, < 100 MB.
@@ -117,6 +118,8 @@ def measure_push(url: str, rows: int, folder: Path) -> dict[str, Any]:
 
 RESUMED_EVERY = 10
 """One run in 10 was resumed from a checkpoint: two segments (issue 24: ``report --db`` counts it once)."""
+CROSSED_EVERY = 10
+"""One resumed run in 10 began the month before its latest segment (its first segment in another month)."""
 OVERLAP_EVERY = 1000
 """One run in 1,000 measured its machine while another run did (its overlap is taken off the totals once)."""
 
@@ -173,9 +176,12 @@ def fill_ledger(url: str, runs: int, *, batch: int = 20_000) -> float:
                 segments_of = 2 if i % RESUMED_EVERY == 0 else 1
                 for segment in range(segments_of):  # a resumed run: its first segment, then the resumed one
                     data = EmissionsData(**{**values, "resumed_segments": segment})
+                    other = segment + 1 < segments_of and i % (RESUMED_EVERY * CROSSED_EVERY) == 0
+                    if other:  # begun the month before: its first segment is in another --by month group
+                        data.start_time = f"2025-12-{day:02d}T00:00:00+00:00"
                     row = prepare_row(data, full_row=True, source="bench", pushed_at="", embodied=(0.002, False))
-                    if segment + 1 < segments_of:
-                        row.segment_values = row.segment_values[:-1] + (False,)  # not the run's latest
+                    if segment + 1 < segments_of:  # not the run's latest (push keeps these flags)
+                        row.segment_values = row.segment_values[:-2] + (other, False)
                     prepared.append(row)
             with writer(engine).begin() as conn:
                 insert_many(conn, runs_table, [p.run_values for p in prepared if p.segment == 0])
@@ -384,7 +390,8 @@ def _render(r: dict[str, Any], args: argparse.Namespace, machine: dict[str, str]
     )
     lines += [
         "",
-        f"Filling the {rs['runs']:,}-run ledgers ({rs['segments']:,} segments: one run in {RESUMED_EVERY} resumed, "
+        f"Filling the {rs['runs']:,}-run ledgers ({rs['segments']:,} segments: one run in {RESUMED_EVERY} resumed "
+        f"(one of those in {CROSSED_EVERY} from the month before), "
         f"one in {OVERLAP_EVERY:,} overlapping another; Core inserts / COPY, every table): SQLite {rs['fill_s']:.0f} s, "
         f"PostgreSQL {rp['fill_s']:.0f} s. `report --db --json` counted {rs['runs']:,} runs in {rs['segments']:,} "
         f"segments on both, {rs['overlap_kwh']:.6g} kWh of overlap counted once. Report runs (s): "

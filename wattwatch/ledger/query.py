@@ -83,7 +83,7 @@ def in_project(project: str, s: Columns = segments.c) -> sa.ColumnElement[bool]:
 def _segment_sums(s: Columns, *, sign: int = 1) -> list[sa.ColumnElement[Any]]:
     """The branch of the segments ``s`` (a table's or alias's columns); ``sign`` -1: their sums taken off."""
 
-    def signed(value: Any) -> Any:
+    def signed(value: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:
         return value if sign == 1 else -value
 
     return [
