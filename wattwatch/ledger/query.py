@@ -99,9 +99,8 @@ def _segment_sums(s: Columns, *, sign: int = 1) -> list[sa.ColumnElement[Any]]:
     ]
 
 
-def _overlap_sums() -> list[sa.ColumnElement[Any]]:
+def _overlap_sums(s: Columns = segments.c) -> list[sa.ColumnElement[Any]]:
     """The branch of the overlaps: the energy counted twice, and its share of each figure, negative."""
-    s = segments.c
     taken = sa.case((s.overlap_energy_kwh < s.energy_consumed, s.overlap_energy_kwh), else_=s.energy_consumed)
     share = taken / s.energy_consumed
     zero, none = sa.literal(0.0, sa.Double), sa.null().cast(sa.Double)
@@ -143,14 +142,25 @@ def _grouped(by: str, project: str | None) -> sa.Subquery:
     column = BY[by]
     where = [in_project(project)] if project is not None else []
     mine = sa.select(s[column].label("key"), *_segment_sums(s)).where(*where).group_by(s[column]).subquery()
-    moved = segments.join(latest, sa.and_(latest.c.run_id == s.run_id, latest.c.latest == sa.true()))
-    moves = [OTHER_GROUP, latest.c[column] != s[column], *where]
+    # the run's key, looked up by primary key for each of the few rows (a join would let a planner hash every
+    # latest segment: a second full scan)
+    theirs = sa.select(latest.c[column]).where(latest.c.run_id == s.run_id, latest.c.latest == sa.true())
+    theirs_key = sa.func.coalesce(theirs.scalar_subquery(), "")
+    keyed = sa.select(theirs_key.label("run_key"), s[column].label("own_key"), *segments.c)
+    moving = keyed.where(OTHER_GROUP, *where).subquery()
+    pairs = (
+        sa.select(moving.c.run_key, moving.c.own_key, *_segment_sums(moving.c))
+        .where(moving.c.run_key != moving.c.own_key)
+        .group_by(moving.c.run_key, moving.c.own_key)
+        .cte("moved")  # once, then added to the run's group and taken off its own
+    )
+    over = sa.select(theirs_key.label("key"), *segments.c).where(*_overlapping(project)).subquery()
     parts = [
-        sa.select(latest.c[column].label("key"), *_segment_sums(s)).select_from(moved).where(*moves),
-        sa.select(s[column].label("key"), *_segment_sums(s, sign=-1)).select_from(moved).where(*moves),
-        sa.select(latest.c[column].label("key"), *_overlap_sums()).select_from(moved).where(*_overlapping(project)),
+        sa.select(pairs.c.run_key.label("key"), *(pairs.c[n] for n in _NAMES)),
+        sa.select(pairs.c.own_key.label("key"), *(-pairs.c[n] for n in _NAMES)),
+        sa.select(over.c.key, *_overlap_sums(over.c)).group_by(over.c.key),
     ]
-    u = sa.union_all(*(p.group_by(sa.literal_column("key")) for p in parts)).subquery()
+    u = sa.union_all(*parts).subquery()
     fix = sa.select(u.c.key, *(sa.func.sum(u.c[n]).label(n) for n in _NAMES)).group_by(u.c.key).subquery()
     columns = [(mine.c[n] + sa.func.coalesce(fix.c[n], 0)).label(n) for n in _NAMES]
     left = mine.c.segments + sa.func.coalesce(fix.c.segments, 0) > 0  # a group all of whose segments moved: gone
