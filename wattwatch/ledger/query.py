@@ -36,7 +36,13 @@ from sqlalchemy.sql.base import ReadOnlyColumnCollection
 
 from wattwatch.ledger.schema import LATEST, OTHER_GROUP, OVERLAPPING, runs, segments
 
-__all__ = ["BY", "GroupRow", "GroupSums", "by_status", "groups", "in_project", "top_groups", "totals"]
+__all__ = [
+    "BY", "REPORT_WORK_MEM", "GroupRow", "GroupSums", "by_status", "groups", "in_project", "top_groups", "totals", "tune",
+]  # fmt: skip
+
+REPORT_WORK_MEM = "64MB"
+"""PostgreSQL's ``work_mem`` for ``report --db``'s session: the groups of a million segments sorted or hashed in
+memory (the server's; this process's memory is unchanged)."""
 
 BY = {"project": "project_name", "user": "user_name", "month": "month", "host": "hostname", "job": "job_key"}
 """``--by`` choices and the ``segments`` column each groups by (the run's latest segment's)."""
@@ -135,9 +141,10 @@ def _totals_query(project: str | None) -> sa.Select[Any]:
 
 def _grouped(by: str, project: str | None) -> sa.Subquery:
     """Per key of ``by``: every segment's sums under its own key (one scan, as ``totals``: the plan of a plain
-    ``GROUP BY``, parallel on PostgreSQL), joined to the corrections of the few groups that need one -- the
-    figures of earlier segments in another group than their run's (``other_group``, found through its partial
-    index) moved to their run's group, and the overlaps taken off their run's group."""
+    ``GROUP BY``, parallel on PostgreSQL), then the corrections of the few groups that need one -- the figures of
+    earlier segments in another group than their run's (``other_group``, found through its partial index) moved
+    to their run's group, and the overlaps taken off their run's group -- added per group (a second ``GROUP BY``
+    over the groups, not the segments; a join there let SQLite scan the corrections once per group)."""
     s, latest = segments.c, segments.alias("run_latest")
     column = BY[by]
     where = [in_project(project)] if project is not None else []
@@ -160,12 +167,17 @@ def _grouped(by: str, project: str | None) -> sa.Subquery:
         sa.select(pairs.c.own_key.label("key"), *(-pairs.c[n] for n in _NAMES)),
         sa.select(over.c.key, *_overlap_sums(over.c)).group_by(over.c.key),
     ]
-    u = sa.union_all(*parts).subquery()
-    fix = sa.select(u.c.key, *(sa.func.sum(u.c[n]).label(n) for n in _NAMES)).group_by(u.c.key).subquery()
-    columns = [(mine.c[n] + sa.func.coalesce(fix.c[n], 0)).label(n) for n in _NAMES]
-    left = mine.c.segments + sa.func.coalesce(fix.c.segments, 0) > 0  # a group all of whose segments moved: gone
-    joined = mine.outerjoin(fix, fix.c.key == mine.c.key)
-    return sa.select(mine.c.key, *columns).select_from(joined).where(left).subquery()
+    u = sa.union_all(sa.select(mine), *parts).subquery()
+    sums = [sa.func.sum(u.c[n]).label(n) for n in _NAMES]
+    left = sa.func.sum(u.c.segments) > 0  # a group all of whose segments moved: gone
+    return sa.select(u.c.key, *sums).group_by(u.c.key).having(left).subquery()
+
+
+def tune(conn: sa.Connection) -> None:
+    """Ask PostgreSQL for :data:`REPORT_WORK_MEM` of sort and hash memory in this session (its default, 4 MB,
+    sorts a million segments by job on disk); nothing on SQLite."""
+    if conn.dialect.name == "postgresql":
+        conn.exec_driver_sql(f"SET work_mem = '{REPORT_WORK_MEM}'")
 
 
 class _Row:

@@ -184,6 +184,7 @@ def run_report(args: argparse.Namespace) -> int:
     url, engine = open_ledger(args.db or None)
     try:
         with engine.connect() as conn:
+            query.tune(conn)
             if getattr(args, "html", None):
                 _write_html(conn, args)
             if args.by:
