@@ -7,10 +7,13 @@ phase and per-GPU cells, 4 GPUs) pushed into an empty ledger by ``wattwatch ledg
 fresh process (wall time of the whole command; peak RSS: ``wait4``'s ``ru_maxrss``, the largest of the process
 and its forked worker), then pushed again (nothing added). Goals: 30 s (SQLite), 60 s (PostgreSQL), < 150 MB.
 
-L3/L4 report: a ledger of 1,000,000 runs (every table filled: segments, details, 2 phases and 4 GPUs per run;
-20 projects, 50 users, 60 hosts, 12 months, 125,000 Slurm jobs), then ``wattwatch report --db URL`` (the 50 most
-recent runs and the totals over all) and ``--by project|user|month|host|job``, each in a fresh process, medians
-of ``--repeat``. Goals: 3 s on SQLite, 2 s on PostgreSQL, < 100 MB.
+L3/L4 report: a ledger of 1,000,000 runs in 1,100,000 segments (every table filled: segments, details, 2 phases
+and 4 GPUs per segment; 20 projects, 50 users, 60 hosts, 12 months, 125,000 Slurm jobs; one run in 10 resumed
+from a checkpoint, so two segments -- one in 10 of those begun the month before --, one in 1,000 overlapping
+another run), then ``wattwatch report --db URL``
+(the 50 most recent runs and the totals over all: runs counted once, the overlaps once) and ``--by
+project|user|month|host|job``, each in a fresh process, medians of ``--repeat``. Goals: 3 s on SQLite, 2 s on
+PostgreSQL, < 100 MB.
 
 L5 stop: construct, start, 1 s of "training" (the ledger's thread imports SQLAlchemy and connects meanwhile; on a
 loaded machine the run waits until it is ready, as any run longer than that set-up does), then ``stop()`` timed, with ``ledger_url`` and without, alternated, fresh processes; whether the row was in the
@@ -113,6 +116,18 @@ def measure_push(url: str, rows: int, folder: Path) -> dict[str, Any]:
     }
 
 
+RESUMED_EVERY = 10
+"""One run in 10 was resumed from a checkpoint: two segments (issue 24: ``report --db`` counts it once)."""
+CROSSED_EVERY = 10
+"""One resumed run in 10 began the month before its latest segment (its first segment in another month)."""
+OVERLAP_EVERY = 1000
+"""One run in 1,000 measured its machine while another run did (its overlap is taken off the totals once)."""
+
+
+def _bench_run_id(i: int) -> str:
+    return f"{i:08d}-0000-4000-8000-{i:012d}"
+
+
 def fill_ledger(url: str, runs: int, *, batch: int = 20_000) -> float:
     """A ledger of ``runs`` runs, every table filled (see the module's docstring); returns the seconds it took."""
     from wattwatch.ledger.engine import open_engine, writer
@@ -139,9 +154,9 @@ def fill_ledger(url: str, runs: int, *, batch: int = 20_000) -> float:
             prepared = []
             for i in range(start, min(runs, start + batch)):
                 month, day = 1 + i % 12, 1 + i % 28
-                data = EmissionsData(**{
+                values = {
                     **base.__dict__,
-                    "run_id": f"{i:08d}-0000-4000-8000-{i:012d}",
+                    "run_id": _bench_run_id(i),
                     "project_name": f"project-{i % 20}",
                     "user_name": f"user-{i % 50}",
                     "hostname": f"node-{i % 60:03d}",
@@ -155,10 +170,21 @@ def fill_ledger(url: str, runs: int, *, batch: int = 20_000) -> float:
                     "phase_emissions_kg": {"train": 0.045, "eval": 0.005},
                     "gpu_energy_by_device_kwh": {f"gpu:{d}": 0.25 for d in range(4)},
                     "gpu_method_by_device": {f"gpu:{d}": "counter" for d in range(4)},
-                })  # fmt: skip
-                prepared.append(prepare_row(data, full_row=True, source="bench", pushed_at="", embodied=(0.002, False)))
+                }
+                if i % OVERLAP_EVERY == 1:  # measured the machine while the run before it did
+                    values.update(overlaps_run_id=_bench_run_id(i - 1), overlap_energy_kwh=0.25)
+                segments_of = 2 if i % RESUMED_EVERY == 0 else 1
+                for segment in range(segments_of):  # a resumed run: its first segment, then the resumed one
+                    data = EmissionsData(**{**values, "resumed_segments": segment})
+                    other = segment + 1 < segments_of and i % (RESUMED_EVERY * CROSSED_EVERY) == 0
+                    if other:  # begun the month before: its first segment is in another --by month group
+                        data.start_time = f"2025-12-{day:02d}T00:00:00+00:00"
+                    row = prepare_row(data, full_row=True, source="bench", pushed_at="", embodied=(0.002, False))
+                    if segment + 1 < segments_of:  # not the run's latest (push keeps these flags)
+                        row.segment_values = row.segment_values[:-2] + (other, False)
+                    prepared.append(row)
             with writer(engine).begin() as conn:
-                insert_many(conn, runs_table, [p.run_values for p in prepared])
+                insert_many(conn, runs_table, [p.run_values for p in prepared if p.segment == 0])
                 insert_many(conn, segments, [p.segment_values for p in prepared])
                 insert_many(conn, details, [p.detail_values for p in prepared])
                 insert_many(conn, phases, [v for p in prepared for v in p.phase_values])
@@ -188,6 +214,11 @@ def measure_report(url: str, runs: int, repeat: int) -> dict[str, Any]:
             peaks.append(peak)
         out[name] = {"s": statistics.median(walls), "mib": statistics.median(peaks), "runs_s": walls,
                      "cpu_s": statistics.median(_CPU[-repeat:]), "load": os.getloadavg()[0]}  # fmt: skip
+    tot = json.loads(_run(_cli("report", "--db", url, "--json"))[2])["totals"]  # what was counted
+    expected = runs + (runs + RESUMED_EVERY - 1) // RESUMED_EVERY
+    if tot["runs"] != runs or tot["segments"] != expected or not tot["overlap_kwh"] > 0:
+        raise RuntimeError(f"report --db counted {tot['runs']} runs in {tot['segments']} segments: wrong")
+    out["segments"], out["overlap_kwh"] = tot["segments"], tot["overlap_kwh"]
     return out
 
 
@@ -332,9 +363,11 @@ def _render(r: dict[str, Any], args: argparse.Namespace, machine: dict[str, str]
     for n, (name, _) in enumerate(REPORTS):
         s, p = rs[name], rp[name]
         lines.append(
-            f"| L3.{n} | `wattwatch {name} URL` over {rs['runs']:,} runs: wall time (fresh process), CPU s, peak RSS | "
-            f"{s['s']:.2f} s ({s['cpu_s']:.2f} CPU s), {s['mib']:.0f} MiB | {p['s']:.2f} s ({p['cpu_s']:.2f} CPU s; "
-            f"the server's own not counted), {p['mib']:.0f} MiB | <= 3 s / <= 2 s, < 100 MB | "
+            f"| L3.{n} | `wattwatch {name} URL` over {rs['runs']:,} runs ({rs['segments']:,} segments): wall time "
+            f"(fresh process), CPU s, peak RSS; 1-min load average | "
+            f"{s['s']:.2f} s ({s['cpu_s']:.2f} CPU s), {s['mib']:.0f} MiB; load {s['load']:.1f} | {p['s']:.2f} s "
+            f"({p['cpu_s']:.2f} CPU s; the server's own not counted), {p['mib']:.0f} MiB; load {p['load']:.1f} | "
+            "<= 3 s / <= 2 s, < 100 MB | "
             f"{_met(s['s'] <= 3 and p['s'] <= 2 and max(s['mib'], p['mib']) * 2**20 < 100e6)} |"
         )
     ss, sp = r["stop_sqlite"], r["stop_postgresql"]
@@ -357,8 +390,11 @@ def _render(r: dict[str, Any], args: argparse.Namespace, machine: dict[str, str]
     )
     lines += [
         "",
-        f"Filling the {rs['runs']:,}-run ledgers (Core inserts / COPY, every table): SQLite {rs['fill_s']:.0f} s, "
-        f"PostgreSQL {rp['fill_s']:.0f} s. Report runs (s): "
+        f"Filling the {rs['runs']:,}-run ledgers ({rs['segments']:,} segments: one run in {RESUMED_EVERY} resumed "
+        f"(one of those in {CROSSED_EVERY} from the month before), "
+        f"one in {OVERLAP_EVERY:,} overlapping another; Core inserts / COPY, every table): SQLite {rs['fill_s']:.0f} s, "
+        f"PostgreSQL {rp['fill_s']:.0f} s. `report --db --json` counted {rs['runs']:,} runs in {rs['segments']:,} "
+        f"segments on both, {rs['overlap_kwh']:.6g} kWh of overlap counted once. Report runs (s): "
         + "; ".join(f"{name}: SQLite {', '.join(f'{v:.2f}' for v in rs[name]['runs_s'])}, PostgreSQL "
                     f"{', '.join(f'{v:.2f}' for v in rp[name]['runs_s'])}" for name, _ in REPORTS)  # fmt: skip
         + ". Push summaries: SQLite `" + ps["summary"] + "`, again `" + ps["again_summary"] + "`; PostgreSQL `"

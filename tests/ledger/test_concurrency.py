@@ -84,3 +84,69 @@ def test_32_writers_at_once(kind: str, tmp_path: Path, request: pytest.FixtureRe
     finally:
         engine.dispose()
     assert stored == run_ids and versions == 1
+
+
+SEGMENTS = 8
+
+
+def _segment_writer(url: str, row: dict, barrier: multiprocessing.synchronize.Barrier, out: multiprocessing.Queue) -> None:
+    from wattwatch.ledger.engine import open_engine
+    from wattwatch.ledger.push import PushItem, push_prepared
+    from wattwatch.ledger.sources import prepare
+    from wattwatch.ledger.urls import parse_url
+    from wattwatch.result import EmissionsData
+
+    try:
+        engine = open_engine(parse_url(url))
+        item = prepare(EmissionsData.from_row(row), full_row=True, source="test", pushed_at="now")
+        with engine.connect():
+            pass
+        barrier.wait(timeout=120)
+        counts = push_prepared(engine, [PushItem(item.row)])
+        engine.dispose()
+        out.put((os.getpid(), counts.inserted, ""))
+    except BaseException as exc:  # noqa: BLE001 - reported to the test
+        out.put((os.getpid(), 0, repr(exc)))
+
+
+@pytest.mark.parametrize("first_known", [False, True])
+@pytest.mark.parametrize("kind", ["sqlite", "postgresql"])
+def test_segments_of_one_run_pushed_at_once_leave_one_latest(
+    kind: str, first_known: bool, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    """8 processes push 8 later segments of one run at the same moment (the run new to the ledger, or its first
+    segment already there): every segment lands, and exactly one -- the highest -- is the run's latest, so
+    ``report --db`` counts the run once (PostgreSQL: the run's row is locked, or its insert conflicts, and the
+    pushes take turns)."""
+    import sqlalchemy as sa
+    from ledgerruns import make_run
+
+    from wattwatch.ledger.engine import open_engine
+    from wattwatch.ledger.migrate import ensure_schema
+    from wattwatch.ledger.urls import parse_url
+
+    url = f"sqlite:///{tmp_path / 'ledger.db'}" if kind == "sqlite" else str(request.getfixturevalue("pg_url"))
+    _, data = make_run(tmp_path / "run", ledger_url=url if first_known else "")
+    engine = open_engine(parse_url(url))
+    ensure_schema(engine)
+    engine.dispose()
+    ctx = multiprocessing.get_context("fork")
+    barrier = ctx.Barrier(SEGMENTS)
+    out: multiprocessing.Queue = ctx.Queue()
+    rows = [{**data.to_row(), "resumed_segments": str(k)} for k in range(1, SEGMENTS + 1)]
+    procs = [ctx.Process(target=_segment_writer, args=(url, row, barrier, out)) for row in rows]
+    for p in procs:
+        p.start()
+    results = [out.get(timeout=300) for _ in procs]
+    for p in procs:
+        p.join(timeout=60)
+    assert not [r for r in results if r[2]], results
+    assert sum(r[1] for r in results) == SEGMENTS
+    engine = open_engine(parse_url(url))
+    try:
+        with engine.connect() as conn:
+            flags = dict(conn.execute(sa.text("SELECT segment, latest FROM segments ORDER BY segment")).all())
+    finally:
+        engine.dispose()
+    expected = {k: k == SEGMENTS for k in range(0 if first_known else 1, SEGMENTS + 1)}
+    assert {k: bool(v) for k, v in flags.items()} == expected

@@ -24,62 +24,67 @@ def _json(capsys: pytest.CaptureFixture[str], *argv: str) -> dict:
     return json.loads(capsys.readouterr().out)
 
 
-def _history(tmp_path: Path) -> Path:
-    """A folder as teams have them: two projects, a resumed run (two segments), a failed run, token counts."""
-    folder = tmp_path / "runs"
-    make_run(folder, project="llm", tokens=1000, phases=("train", "eval"))
-    t, _ = make_run(folder, project="llm", tokens=500)
-    state = t.state_dict()
-    make_run(folder, project="llm", state=state, tokens=700)  # the resumed segment of the same run
-    make_run(folder / "vision", project="vision", environ={"USER": "bob", "SLURM_JOB_ID": "77", "SLURM_STEP_ID": "0"})
-    try:
-        with __import__("wattwatch").Tracker(
-            project_name="vision",
-            output_dir=folder / "vision",
-            sensors=[__import__("fakesensors").ConstantPowerSensor(50.0)],
-            carbon_intensity_g_per_kwh=400.0,
-            handle_signals=False,
-            save_timeseries=False,
-            ledger_url="",
-        ):
-            raise RuntimeError("boom")
-    except RuntimeError:
-        pass
-    return folder
+_FIGURES = (
+    "duration_s", "gpu_energy_kwh", "cpu_energy_kwh", "ram_energy_kwh", "energy_kwh", "emissions_kg",
+    "embodied_emissions_kg", "water_l", "overlap_kwh", "energy_low_kwh", "energy_high_kwh", "intensity_g_per_kwh",
+)  # fmt: skip
+
+
+def _same_totals(db: dict, files: dict) -> None:
+    """``report --db`` totals (or a group's figures) equal ``report PATH`` totals, key by key."""
+    assert db["runs"] == files["runs"]
+    assert db.get("by_status", files["by_status"]) == files["by_status"]
+    for key in _FIGURES:
+        if files[key] is None:
+            assert db[key] is None, key
+        else:
+            assert db[key] == pytest.approx(files[key], rel=1e-12, abs=1e-15), key
 
 
 def test_push_twice_adds_nothing_and_totals_equal_the_files(
-    db_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    db_url: str, team_history: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    folder = _history(tmp_path)
+    folder = team_history
     first = _push(capsys, db_url, folder)
     counts = count_rows(db_url)
-    assert counts["segments"] == 5 and counts["runs"] == 4 and counts["segment_details"] == 5
-    assert counts["devices"] == 2 * 4 + 1  # two fake GPUs per run, one on the failed run
-    assert "5 segments added" in first
+    assert counts["segments"] == 8 and counts["runs"] == 7 and counts["segment_details"] == 8
+    assert counts["devices"] == 2 * 4 + 1 + 2 + 1  # two fake GPUs per llm/vision run, one on the others
+    assert "8 segments added" in first
     second = _push(capsys, db_url, folder)
     assert count_rows(db_url) == counts
-    assert "0 segments added, 0 updated, 5 already there" in second
+    assert "0 segments added, 0 updated, 8 already there" in second
 
     files = _json(capsys, str(folder))["totals"]
     db = _json(capsys, "--db", db_url)["totals"]
-    assert db["runs"] == files["runs"] == 5
-    assert db["by_status"] == files["by_status"] == {"completed": 4, "failed": 1}
-    for key in ("duration_s", "gpu_energy_kwh", "cpu_energy_kwh", "ram_energy_kwh", "energy_kwh", "emissions_kg",
-                "embodied_emissions_kg", "water_l", "energy_low_kwh", "energy_high_kwh", "intensity_g_per_kwh"):  # fmt: skip
-        assert db[key] == pytest.approx(files[key], rel=1e-12, abs=1e-15), key
-    assert db["run_ids"] == 4
+    _same_totals(db, files)
+    assert db["runs"] == 7 and db["segments"] == 8 and db["run_ids"] == 7  # the resumed run: once
+    assert db["by_status"] == {"completed": 6, "failed": 1}
+    assert db["overlap_kwh"] > 0  # the shared machine's energy: once
 
     grouped = _json(capsys, "--db", db_url, "--by", "project")
-    assert grouped["groups_total"] == grouped["groups_listed"] == 2
+    assert grouped["groups_total"] == grouped["groups_listed"] == 4
     assert [g["key"] for g in grouped["groups"]] == sorted(by_kg := {g["key"]: g["emissions_kg"] for g in grouped["groups"]}, key=lambda k: -by_kg[k])
     by = {g["key"]: g for g in grouped["groups"]}
-    assert set(by) == {"llm", "vision"} and by["llm"]["runs"] == 3 and by["vision"]["runs"] == 2
-    assert grouped["totals"]["energy_kwh"] == pytest.approx(files["energy_kwh"], rel=1e-12)
+    assert {k: g["runs"] for k, g in by.items()} == {"llm": 2, "vision": 2, "shared": 2, "serve": 1}
+    assert by["llm"]["segments"] == 3 and by["shared"]["overlap_kwh"] == pytest.approx(db["overlap_kwh"], rel=1e-12)
+    _same_totals(grouped["totals"], files)
+    for project in ("llm", "shared"):  # each group is the files' report of that project, the overlap within it
+        one = _json(capsys, str(folder), "--project", project)["totals"]
+        _same_totals(by[project], one)
+        _same_totals(_json(capsys, "--db", db_url, "--project", project)["totals"], one)
     users = {g["key"]: g["runs"] for g in _json(capsys, "--db", db_url, "--by", "user")["groups"]}
-    assert users["alice"] == 3 and users["bob"] == 1 and sum(users.values()) == 5
+    assert users == {"alice": 2, "bob": 1, "dave": 1, "carol": 2, "erin": 1}
     jobs = {g["key"]: g["runs"] for g in _json(capsys, "--db", db_url, "--by", "job")["groups"]}
     assert jobs["77"] == 1
+    for by_what in ("month", "host", "user", "job"):
+        _same_totals(_json(capsys, "--db", db_url, "--by", by_what, "--all")["totals"], files)
+        _same_totals(_json(capsys, "--db", db_url, "--by", by_what, "--limit", "1")["totals"], files)
+
+    assert main(["report", "--db", db_url]) == 0  # the text says the overlap as the files' report says it
+    text = capsys.readouterr().out
+    assert "7 run(s) in 8 segment(s)" in text and "overlap: " in text and "is counted once" in text
+    line = next(x for x in text.splitlines() if x.startswith("TOTAL"))
+    assert "7 run(s)" in line and "6 completed, 1 failed" in line
 
 
 def test_one_line_per_run_across_its_segments(db_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -93,6 +98,51 @@ def test_one_line_per_run_across_its_segments(db_url: str, tmp_path: Path, capsy
     assert runs[0]["tokens"] == 1200  # the run's count (cumulative across segments)
     joules = (first.energy_consumed + second.energy_consumed) * 3.6e6
     assert runs[0]["joules_per_token"] == pytest.approx(joules / 1200, rel=1e-9)
+
+
+def test_a_resumed_run_pushed_segment_by_segment_counts_once(
+    db_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The later segment first (its folder pushed first), the earlier one after, then a third by the tracker's own
+    push at ``stop()``: one run, its latest segment the highest, as the files' report counts it."""
+    t, _ = make_run(tmp_path / "a", tokens=100)
+    t2, _ = make_run(tmp_path / "b", state=t.state_dict(), tokens=300)
+    _push(capsys, db_url, tmp_path / "b")
+    _push(capsys, db_url, tmp_path / "a")
+    db = _json(capsys, "--db", db_url)
+    assert db["totals"]["runs"] == 1 and db["runs"][0]["segments"] == 2 and db["runs"][0]["tokens"] == 400  # cumulative
+    make_run(tmp_path / "c", state=t2.state_dict(), tokens=600, ledger_url=db_url)
+    db = _json(capsys, "--db", db_url)
+    files = _json(capsys, str(tmp_path / "a"), str(tmp_path / "b"), str(tmp_path / "c"))
+    assert db["totals"]["runs"] == files["totals"]["runs"] == 1 and db["runs"][0]["segments"] == 3
+    assert db["totals"]["energy_kwh"] == pytest.approx(files["totals"]["energy_kwh"], rel=1e-12)
+    assert db["runs"][0]["joules_per_token"] == pytest.approx(files["runs"][0]["joules_per_token"], rel=1e-12)
+    assert db["runs"][0]["tokens"] == 1000
+
+
+@pytest.mark.parametrize("order", ["first-first", "last-first"])
+def test_a_run_resumed_in_another_job_counts_in_its_latest_job(
+    order: str, db_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A run requeued by Slurm (its checkpoint resumed in a new job, by another user's account): ``--by job`` and
+    ``--by user`` count it once, in its latest segment's group, with all its energy -- whichever segment was
+    pushed first; the groups add up to the files' totals."""
+    t, first = make_run(tmp_path / "a", tokens=100, environ={"USER": "alice", "SLURM_JOB_ID": "501"})
+    _, second = make_run(tmp_path / "b", state=t.state_dict(), tokens=300, environ={"USER": "bob", "SLURM_JOB_ID": "502"})
+    make_run(tmp_path / "c", environ={"USER": "alice", "SLURM_JOB_ID": "501"})  # another run in the first job
+    for folder in ("a", "b", "c") if order == "first-first" else ("c", "b", "a"):
+        _push(capsys, db_url, tmp_path / folder)
+    files = _json(capsys, *(str(tmp_path / f) for f in "abc"))["totals"]
+    for by, expected in (("job", {"501": 1, "502": 1}), ("user", {"alice": 1, "bob": 1})):
+        doc = _json(capsys, "--db", db_url, "--by", by, "--all")
+        groups = {g["key"]: g for g in doc["groups"]}
+        assert {k: g["runs"] for k, g in groups.items()} == expected, by
+        moved = groups["502" if by == "job" else "bob"]
+        assert moved["segments"] == 2
+        assert moved["energy_kwh"] == pytest.approx(first.energy_consumed + second.energy_consumed, rel=1e-12)
+        _same_totals(doc["totals"], files)
+        _same_totals(_json(capsys, "--db", db_url, "--by", by, "--limit", "1")["totals"], files)
+    assert _json(capsys, "--db", db_url)["totals"]["runs"] == files["runs"] == 2
 
 
 def test_a_running_run_is_replaced_by_its_final_row(
@@ -185,7 +235,7 @@ def test_a_large_history_is_pushed_by_two_processes(
 
 
 def test_html_page_and_its_figures_equal_the_files(
-    db_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    db_url: str, tmp_path: Path, team_history: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """``report --db --html``: the page's figures over every run (totals, CO2 by component, by phase) are the
     ones ``report PATH --html`` draws from the files."""
@@ -195,7 +245,7 @@ def test_html_page_and_its_figures_equal_the_files(
     from wattwatch.report.overall import overall_of
     from wattwatch.report.rollup import collect_rollup
 
-    folder = _history(tmp_path)
+    folder = team_history
     _push(capsys, db_url, folder)
     page = tmp_path / "ledger.html"
     assert main(["report", "--db", db_url, "--html", str(page), "--html-runs", "3"]) == 0
@@ -208,7 +258,7 @@ def test_html_page_and_its_figures_equal_the_files(
             db = overall_from_ledger(conn)
     finally:
         engine.dispose()
-    assert db.runs == files.runs == 5
+    assert db.runs == files.runs == 7
     for key, value in files.totals.items():
         assert db.totals[key] == pytest.approx(value, rel=1e-12), key
     for component, (op, emb) in files.by_component.items():
@@ -217,22 +267,36 @@ def test_html_page_and_its_figures_equal_the_files(
     for phase, (kwh, kg) in files.by_phase.items():
         assert db.by_phase[phase] == (pytest.approx(kwh, rel=1e-12), pytest.approx(kg, rel=1e-12))
     assert db.cumulative[-1][1] == pytest.approx(files.cumulative[-1][1], rel=1e-12)
+    assert db.metric_runs == files.metric_runs == {"loss": 1} and len(db.fronts["loss"]) == 1  # the resumed run: once
+    assert db.fronts["loss"][0] == (pytest.approx(files.fronts["loss"][0][0], rel=1e-12), 1.5)
     assert main(["ledger", "info", "--db", db_url]) == 0
-    assert "schema version 1, 4 runs, 5 segments" in capsys.readouterr().out
+    assert "schema version 2, 7 runs, 8 segments" in capsys.readouterr().out
 
 
-def test_all_runs_are_streamed(db_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    folder = _history(tmp_path)
+def test_all_runs_are_streamed(db_url: str, team_history: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    folder = team_history
     _push(capsys, db_url, folder)
     doc = _json(capsys, "--db", db_url, "--all")
-    assert doc["runs_listed"] == 4 and sum(r["segments"] for r in doc["runs"]) == 5
+    assert doc["runs_listed"] == 7 and sum(r["segments"] for r in doc["runs"]) == 8
     assert [r["run_id"] for r in doc["runs"]] == sorted(r["run_id"] for r in doc["runs"])
-    assert sum(r["energy_kwh"] for r in doc["runs"]) == pytest.approx(doc["totals"]["energy_kwh"], rel=1e-12)
+    tot = doc["totals"]  # each run holds all its energy; the totals count the overlap once
+    assert sum(r["energy_kwh"] for r in doc["runs"]) - tot["overlap_kwh"] == pytest.approx(tot["energy_kwh"], rel=1e-12)
+    files = {r["run_id"]: r for r in _json(capsys, str(folder), "--all")["runs"]}
+    assert set(files) == {r["run_id"] for r in doc["runs"]}
+    for run in doc["runs"]:  # one line per run, as the files' report has it
+        mine = files[run["run_id"]]
+        for key in ("status", "project_name", "segments", "steps", "samples", "tokens", "requests",
+                    "generated_tokens", "overlaps_run_id"):  # fmt: skip
+            assert run[key] == mine[key], key
+        for key in ("duration_s", "energy_kwh", "gpu_energy_kwh", "emissions_kg", "embodied_emissions_kg",
+                    "overlap_energy_kwh", "joules_per_step", "joules_per_sample", "joules_per_token",
+                    "joules_per_request", "joules_per_generated_token"):  # fmt: skip
+            assert run[key] == (None if mine[key] is None else pytest.approx(mine[key], rel=1e-12)), key
     limited = _json(capsys, "--db", db_url, "--limit", "2")
     assert limited["runs_listed"] == 2
     assert main(["report", "--db", db_url, "--all", "--project", "llm"]) == 0
     text = capsys.readouterr().out.splitlines()
-    assert text[-1].startswith("TOTAL") and "3 run(s)" in text[-1] and len(text) == 2 + 2 + 1
+    assert text[-1].startswith("TOTAL") and "2 run(s)" in text[-1] and len(text) == 2 + 2 + 1
 
 
 def test_groups_beyond_the_limit_are_counted(db_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -31,7 +31,7 @@ def test_created_once_with_its_version(db_url: str) -> None:
 
 
 def test_forward_migrations_run_once_in_order(db_url: str) -> None:
-    """A ledger at version 1 opened by a wattwatch at version 3: both steps run, in order, once."""
+    """A ledger at this version (V) opened by a wattwatch at version V + 2: both steps run, in order, once."""
     calls: list[int] = []
 
     def add_column(conn: sa.Connection) -> None:
@@ -47,15 +47,16 @@ def test_forward_migrations_run_once_in_order(db_url: str) -> None:
         ensure_schema(engine)
         with engine.begin() as conn:
             conn.execute(sa.text("INSERT INTO runs (run_id) VALUES ('r1')"))
-        steps = {1: add_column, 2: fill_column}
-        assert ensure_schema(engine, version=3, migrations=steps) == 1
-        assert ensure_schema(engine, version=3, migrations=steps) == 3
+        v = SCHEMA_VERSION
+        steps = {v: add_column, v + 1: fill_column}
+        assert ensure_schema(engine, version=v + 2, migrations=steps) == v
+        assert ensure_schema(engine, version=v + 2, migrations=steps) == v + 2
         assert calls == [1, 2]
         with engine.connect() as conn:
-            assert schema_version(conn) == 3
+            assert schema_version(conn) == v + 2
             assert conn.execute(sa.text("SELECT team FROM runs")).scalar() == "ml"
-        with pytest.raises(LedgerError, match="no migration from ledger schema version 3 to 4"):
-            ensure_schema(engine, version=4, migrations=steps)
+        with pytest.raises(LedgerError, match=f"no migration from ledger schema version {v + 2} to {v + 3}"):
+            ensure_schema(engine, version=v + 3, migrations=steps)
     finally:
         engine.dispose()
 

@@ -1,11 +1,12 @@
 """Connections to the ledger's database: one SQLAlchemy engine per URL, set up for many writers at once.
 
 SQLite: the file's folder is created; every connection runs ``PRAGMA journal_mode=WAL`` (readers never block
-the writer), waits up to :data:`BUSY_TIMEOUT_S` for a lock (``sqlite3``'s ``timeout``, which is SQLite's busy
-timeout), and each writing transaction (:func:`writer`) starts with ``BEGIN IMMEDIATE``: a writer takes the write
-lock when it begins, so two writers never both read and then fail to upgrade (the one ``database is locked`` a
-busy timeout cannot wait out); readers begin plainly. PostgreSQL: psycopg 3, a connect timeout, ``pool_pre_ping`` (a tracker's connection may sit idle for
-days of training).
+the writer), may sort with :data:`SORT_THREADS` threads, waits up to :data:`BUSY_TIMEOUT_S` for a lock
+(``sqlite3``'s ``timeout``, which is SQLite's busy timeout), and each writing transaction (:func:`writer`)
+starts with ``BEGIN IMMEDIATE``: a writer takes the write lock when it begins, so two writers never both read
+and then fail to upgrade (the one ``database is locked`` a busy timeout cannot wait out); readers begin plainly.
+PostgreSQL: psycopg 3, a connect timeout, ``pool_pre_ping`` (a tracker's connection may sit idle for days of
+training).
 
 :func:`describe_fault` turns a driver's error into the one line the CLI prints and the tracker warns with,
 naming the host and port (or the SQLite path) and never the password.
@@ -21,10 +22,15 @@ from wattwatch.ledger.urls import LedgerError, LedgerURL
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
 
-__all__ = ["BUSY_TIMEOUT_S", "CONNECT_TIMEOUT_S", "WRITE_OPTION", "describe_fault", "open_engine", "unreachable", "writer"]
+__all__ = ["BUSY_TIMEOUT_S", "CONNECT_TIMEOUT_S", "SORT_THREADS", "WRITE_OPTION", "describe_fault", "open_engine", "unreachable", "writer"]
 
 BUSY_TIMEOUT_S = 60.0
 """How long a SQLite writer waits for another's write lock (32 concurrent pushes take well under a second)."""
+
+SORT_THREADS = 2
+"""SQLite: helper threads a large sort may use (``PRAGMA threads``): ``report --db --by`` sorts a million
+segments by their group, a third faster with one more thread, for about 4 MiB more (benchmarks/RESULTS.md, L3);
+PostgreSQL's own parallel workers do the same there."""
 
 CONNECT_TIMEOUT_S = 5
 """How long a PostgreSQL connection attempt may take before the database counts as unreachable."""
@@ -66,6 +72,7 @@ def open_engine(url: LedgerURL, *, connect_timeout_s: float = CONNECT_TIMEOUT_S)
             dbapi_connection.isolation_level = None  # type: ignore[attr-defined]  # transactions are ours
             cursor = dbapi_connection.cursor()  # type: ignore[attr-defined]
             cursor.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
+            cursor.execute(f"PRAGMA threads = {SORT_THREADS}")
             if url.database:
                 cursor.execute("PRAGMA journal_mode = WAL")
             cursor.close()

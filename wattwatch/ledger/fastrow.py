@@ -26,6 +26,7 @@ from wattwatch.ledger.schema import (
     PreparedRow,
     _text,
 )
+from wattwatch.measure.figures import inference_energy_kwh, training_energy_kwh
 from wattwatch.result import NO_STATUS, EmissionsData
 
 __all__ = ["prepare_cells"]
@@ -130,7 +131,6 @@ def _prepare(row: Mapping[str, str], full_row: bool, source: str, pushed_at: str
     methods = _get(row, "gpu_method_by_device", _texts, {})
     metrics = _get(row, "eval_metrics", _numbers, {}) if row.get("eval_metrics") != "{}" else {}
     energy = _get(row, "energy_consumed", _float, 0.0)
-    train = phase_kwh.get("train")
     get = row.get
     texts = tuple([get(name) or default for name, default in _TEXT_PLAN])
     joined = "".join(texts)
@@ -145,9 +145,11 @@ def _prepare(row: Mapping[str, str], full_row: bool, source: str, pushed_at: str
         _text(start_raw), _text(stamp_raw), full_row, False,
         _get(row, "duration", _float, 0.0), _get(row, "gpu_energy", _float, 0.0), _get(row, "cpu_energy", _float, 0.0),
         _get(row, "ram_energy", _float, 0.0), energy, _get(row, "emissions", _float, 0.0),
-        _get(row, "water_consumed", _float, 0.0), embodied, low, high,
-        float(train) if train is not None and train > 0 else energy,
+        _get(row, "water_consumed", _float, 0.0), embodied, low, high, training_energy_kwh(phase_kwh, energy),
         _get(row, "steps", _int, None), _get(row, "samples", _int, None), _get(row, "tokens", _int, None),
+        _get(row, "requests", _int, None), _get(row, "generated_tokens", _int, None),
+        inference_energy_kwh(phase_kwh, _text_of(row, "request_phases")), _text(_text_of(row, "overlaps_run_id")),
+        _get(row, "overlap_energy_kwh", _float, None), False, True,
     )  # fmt: skip
     numbers = [parse(raw) if (raw := get(name)) else default for name, parse, default in _NUMBER_PLAN]
     extra = {name: _get(row, name, parse, default) for name, parse, default in _EXTRA_PLAN}

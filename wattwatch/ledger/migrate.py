@@ -9,26 +9,188 @@ PostgreSQL: a transaction-level advisory lock), so 32 processes opening a new da
   -> the function taking the database from ``v`` to ``v + 1``), then the version is recorded;
 - a newer version (a newer wattwatch wrote it): :class:`~wattwatch.ledger.urls.LedgerError` saying to upgrade
   wattwatch; nothing is written to a schema this version does not know.
+
+After migrations the view ``ledger_rows`` is created again (PostgreSQL expands its ``*`` when it is created).
+
+Migrations (in place, in the one transaction: a failure leaves the ledger as it was):
+
+- **1 -> 2** (issue 24's figures, :func:`to_v2`): the columns ``segments.requests``, ``generated_tokens``,
+  ``inference_energy_kwh``, ``overlaps_run_id``, ``overlap_energy_kwh``, ``other_group``, ``latest`` and
+  ``segment_details.request_phases`` are added and filled from what version 1 kept of them in ``extra`` (JSON);
+  ``train_energy_kwh`` is computed again by issue 24's rule (``train``, else ``(unphased)``, else the row's);
+  ``latest`` is set on each run's highest segment, ``other_group`` on the earlier segments whose project, user,
+  month, host or job differ from their run's latest segment's; the indexes of
+  :data:`~wattwatch.ledger.schema.SEGMENT_INDEXES` are made. Cost: the rows whose ``extra`` holds a request
+  count, request phases or an overlap are read in Python (few: inference runs, overlapping runs); the rest is
+  done by SQL statements.
 """
 
 from __future__ import annotations
 
+import json
+import math
 import time
 from collections.abc import Callable, Mapping
+from typing import Any
 
 import sqlalchemy as sa
 
 from wattwatch.ledger.engine import writer
-from wattwatch.ledger.schema import METADATA, SCHEMA_VERSION, VIEW_SQL, schema_table
+from wattwatch.ledger.schema import (
+    _COMPACT,
+    GROUP_KEYS,
+    METADATA,
+    SCHEMA_VERSION,
+    SEGMENT_INDEXES,
+    VIEW_SQL,
+    _text,
+    details,
+    phases,
+    schema_table,
+    segments,
+)
 from wattwatch.ledger.urls import LedgerError
+from wattwatch.measure.figures import inference_energy_kwh
 
-__all__ = ["MIGRATIONS", "Migration", "ensure_schema", "schema_version"]
+__all__ = ["MIGRATIONS", "Migration", "ensure_schema", "mark_latest", "schema_version", "to_v2"]
 
 Migration = Callable[[sa.Connection], None]
 
-MIGRATIONS: dict[int, Migration] = {}
-"""Forward migrations: ``MIGRATIONS[v]`` takes a database at version ``v`` to ``v + 1`` (none yet: version 1 is
-the first)."""
+_V2_SEGMENTS = (
+    "requests", "generated_tokens", "inference_energy_kwh", "overlaps_run_id", "overlap_energy_kwh", "other_group",
+    "latest",
+)  # fmt: skip
+_V2_DEFAULTS: dict[str, str] = {
+    "requests": "null", "generated_tokens": "null", "request_phases": '""', "overlaps_run_id": '""',
+    "overlap_energy_kwh": "null",
+}  # fmt: skip
+"""The columns version 2 took out of ``extra``, and their empty values as version 1 wrote them there (compact
+JSON)."""
+
+
+def _add_column(conn: sa.Connection, table: sa.Table, name: str) -> None:
+    column = table.c[name]
+    kind = column.type.compile(dialect=conn.dialect)
+    default = ""
+    if column.server_default is not None:
+        arg = column.server_default.arg  # type: ignore[attr-defined]
+        value = arg if isinstance(arg, str) else str(arg.compile(dialect=conn.dialect))
+        default = f" DEFAULT {value}" if value.isidentifier() or value.lstrip("-").isdigit() else f" DEFAULT '{value}'"
+    null = "" if column.nullable else " NOT NULL"
+    conn.exec_driver_sql(f"ALTER TABLE {table.name} ADD COLUMN {name} {kind}{default}{null}")
+
+
+def _number(value: object, kind: type) -> Any:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        return None
+    return kind(value)
+
+
+def _moved_values(conn: sa.Connection) -> None:
+    """The rows whose ``extra`` holds a moved column with a value: the value into its column (J/request's
+    energy computed from the segment's phases), the key out of ``extra``."""
+    d, s, p = details.c, segments.c, phases.c
+    holds = sa.or_(
+        *(sa.and_(d.extra.like(f'%"{k}":%'), d.extra.notlike(f'%"{k}":{v}%')) for k, v in _V2_DEFAULTS.items())
+    )
+    after: tuple[str, int] = ("", -1)
+    while True:
+        query = (
+            sa.select(d.run_id, d.segment, d.extra)
+            .where(holds, sa.tuple_(d.run_id, d.segment) > sa.tuple_(sa.literal(after[0]), sa.literal(after[1])))
+            .order_by(d.run_id, d.segment)
+            .limit(1000)
+        )
+        chunk = conn.execute(query).all()
+        if not chunk:
+            return
+        after = (chunk[-1][0], int(chunk[-1][1]))
+        phase_kwh: dict[tuple[str, int], dict[str, float]] = {}
+        ids = sorted({r for r, _, _ in chunk})
+        for r, g, name, kwh in conn.execute(sa.select(p.run_id, p.segment, p.phase, p.energy_kwh).where(p.run_id.in_(ids))):
+            phase_kwh.setdefault((r, int(g)), {})[name] = float(kwh)
+        seg_rows, det_rows = [], []
+        for run_id, segment, text in chunk:
+            try:
+                extra = json.loads(text)
+            except ValueError:
+                continue
+            if not isinstance(extra, dict):
+                continue
+            phases_of = _text(str(extra.get("request_phases") or ""))
+            seg_rows.append({
+                "r": run_id, "g": segment, "v_requests": _number(extra.get("requests"), int),
+                "v_generated_tokens": _number(extra.get("generated_tokens"), int),
+                "v_inference_energy_kwh": inference_energy_kwh(phase_kwh.get((run_id, int(segment)), {}), phases_of),
+                "v_overlaps_run_id": _text(str(extra.get("overlaps_run_id") or "")),
+                "v_overlap_energy_kwh": _number(extra.get("overlap_energy_kwh"), float),
+            })  # fmt: skip
+            rest = {k: v for k, v in extra.items() if k not in _V2_DEFAULTS}
+            det_rows.append({"r": run_id, "g": segment, "v_phases": phases_of,
+                             "v_extra": json.dumps(rest, sort_keys=True, separators=_COMPACT) if rest else "{}"})  # fmt: skip
+        key = sa.and_(s.run_id == sa.bindparam("r"), s.segment == sa.bindparam("g"))
+        if seg_rows:
+            values: dict[str, Any] = {n: sa.bindparam(f"v_{n}") for n in _V2_SEGMENTS[:5]}
+            conn.execute(sa.update(segments).where(key).values(values), seg_rows)
+            dkey = sa.and_(d.run_id == sa.bindparam("r"), d.segment == sa.bindparam("g"))
+            conn.execute(
+                sa.update(details).where(dkey).values(request_phases=sa.bindparam("v_phases"), extra=sa.bindparam("v_extra")),
+                det_rows,
+            )
+
+
+def _strip_defaults(conn: sa.Connection) -> None:
+    """Take the moved columns' empty values out of every other row's ``extra`` (compact JSON, as version 1 wrote
+    it: ``,"k":v`` inside or at the end, ``"k":v,`` first, ``{"k":v}`` alone -- a quote inside a JSON string is
+    escaped, so these never match inside a value)."""
+    d = details.c
+    expr: sa.ColumnElement[Any] = d.extra
+    for k, v in _V2_DEFAULTS.items():
+        pair = f'"{k}":{v}'
+        expr = sa.func.replace(sa.func.replace(sa.func.replace(expr, f",{pair}", ""), f"{pair},", ""), f"{{{pair}}}", "{}")
+    some = sa.or_(*(d.extra.like(f'%"{k}":%') for k in _V2_DEFAULTS))
+    conn.execute(sa.update(details).where(some).values(extra=expr))
+
+
+def mark_latest(conn: sa.Connection) -> None:
+    """Set ``segments.latest`` on each run's highest segment and clear it on the others (only runs with a
+    segment above 0 can have several), then ``other_group`` on the earlier segments whose group keys differ from
+    their run's latest segment's."""
+    conn.exec_driver_sql(
+        "UPDATE segments SET latest = (segment = (SELECT max(t.segment) FROM segments t WHERE t.run_id = segments.run_id))"
+        " WHERE run_id IN (SELECT run_id FROM segments WHERE segment > 0)"
+    )
+    s, latest = segments.c, segments.alias("run_latest")
+    differs = sa.or_(*(latest.c[k] != s[k] for k in GROUP_KEYS))
+    other = sa.exists().where(latest.c.run_id == s.run_id, latest.c.latest == sa.true(), differs)
+    conn.execute(sa.update(segments).where(s.latest == sa.false(), other).values(other_group=True))
+
+
+def to_v2(conn: sa.Connection) -> None:
+    """Version 1 -> 2 (see the module's docstring)."""
+    conn.exec_driver_sql("DROP VIEW IF EXISTS ledger_rows")
+    for name in _V2_SEGMENTS:
+        _add_column(conn, segments, name)
+    _add_column(conn, details, "request_phases")
+    conn.exec_driver_sql("DROP INDEX IF EXISTS segments_status")
+    for index in SEGMENT_INDEXES:
+        index.create(conn, checkfirst=True)
+    _moved_values(conn)
+    _strip_defaults(conn)
+    conn.exec_driver_sql(
+        "UPDATE segments SET train_energy_kwh = coalesce("
+        "(SELECT p.energy_kwh FROM phases p WHERE p.run_id = segments.run_id AND p.segment = segments.segment"
+        " AND p.phase = 'train'), "
+        "(SELECT p.energy_kwh FROM phases p WHERE p.run_id = segments.run_id AND p.segment = segments.segment"
+        " AND p.phase = '(unphased)'), energy_consumed) "
+        "WHERE (run_id, segment) IN (SELECT run_id, segment FROM phases WHERE phase = '(unphased)'"
+        " OR (phase = 'train' AND energy_kwh <= 0))"
+    )
+    mark_latest(conn)
+
+
+MIGRATIONS: dict[int, Migration] = {1: to_v2}
+"""Forward migrations: ``MIGRATIONS[v]`` takes a database at version ``v`` to ``v + 1``."""
 
 _LOCK_KEY = 0x77617474  # "watt": the advisory lock PostgreSQL sessions take while checking the schema
 
@@ -88,5 +250,7 @@ def ensure_schema(
                 if step not in migrations:
                     raise LedgerError(f"no migration from ledger schema version {step} to {step + 1}")
                 migrations[step](conn)
+            conn.exec_driver_sql("DROP VIEW IF EXISTS ledger_rows")
+            conn.exec_driver_sql(VIEW_SQL)
             _record(conn, version)
         return found

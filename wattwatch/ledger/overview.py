@@ -4,8 +4,10 @@ The same :class:`~wattwatch.report.overall.Overall` that ``report PATH --html`` 
 SQL: totals (:func:`wattwatch.ledger.query.totals`); operational CO2 by component in proportion to kWh (summed
 by the database); embodied CO2 by component in the proportions of each hardware's manufacturing footprint (the
 database groups the segments by hardware, the footprint is computed once per hardware); energy and CO2 by
-phase; the cumulative footprint by day; the Pareto fronts of the evaluation metrics (only segments that
-recorded metrics are read). Power time series are not in the ledger: the page has none.
+phase; the cumulative footprint by day; the Pareto fronts of the evaluation metrics (one point per run: its
+latest segment's metrics against all its segments' CO2, as the files' page; only runs that recorded metrics are
+read). ``project``: the runs whose latest segment names it (:func:`wattwatch.ledger.query.in_project`). Power
+time series are not in the ledger: the page has none.
 """
 
 from __future__ import annotations
@@ -16,8 +18,8 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from wattwatch.ledger.query import totals
-from wattwatch.ledger.schema import details, phases, segments
+from wattwatch.ledger.query import in_project, totals
+from wattwatch.ledger.schema import LATEST, details, phases, segments
 
 __all__ = ["overall_from_ledger"]
 
@@ -31,7 +33,7 @@ def _joined(*columns: Any) -> sa.Select[Any]:
 
 
 def _where(query: sa.Select[Any], project: str | None) -> sa.Select[Any]:
-    return query.where(segments.c.project_name == project) if project is not None else query
+    return query.where(in_project(project)) if project is not None else query
 
 
 def _operational_by_component(conn: sa.Connection, project: str | None) -> dict[str, float]:
@@ -93,10 +95,14 @@ def _cumulative(conn: sa.Connection, project: str | None, max_points: int) -> li
 def _fronts(conn: sa.Connection, project: str | None) -> tuple[dict[str, list[tuple[float, float]]], dict[str, int]]:
     from wattwatch.report.overall import _Front
 
+    run = segments.alias("run_segment")
+    run_kg = (
+        sa.select(sa.func.sum(run.c.emissions + run.c.embodied_emissions))
+        .where(run.c.run_id == segments.c.run_id)
+        .scalar_subquery()
+    )
     query = _where(
-        _joined(segments.c.emissions, segments.c.embodied_emissions, details.c.eval_metrics).where(
-            details.c.eval_metrics != "{}"
-        ),
+        _joined(run_kg, sa.literal(0.0), details.c.eval_metrics).where(details.c.eval_metrics != "{}", LATEST),
         project,
     )
     fronts: dict[str, _Front] = {}
@@ -118,7 +124,7 @@ def _fronts(conn: sa.Connection, project: str | None) -> tuple[dict[str, list[tu
 
 
 def overall_from_ledger(conn: sa.Connection, *, project: str | None = None, max_points: int = 400) -> Any:
-    """The :class:`~wattwatch.report.overall.Overall` of every segment in the ledger (of ``project``)."""
+    """The :class:`~wattwatch.report.overall.Overall` of every run in the ledger (of ``project``)."""
     from wattwatch.report.overall import Overall
 
     tot = totals(conn, project=project)
@@ -127,7 +133,7 @@ def overall_from_ledger(conn: sa.Connection, *, project: str | None = None, max_
     if project is not None:
         phase_q = phase_q.join(
             segments, sa.and_(segments.c.run_id == p.run_id, segments.c.segment == p.segment)
-        ).where(segments.c.project_name == project)
+        ).where(in_project(project))
     by_phase = {str(name): (float(e or 0.0), float(k or 0.0)) for name, e, k in conn.execute(phase_q)}
     operational = _operational_by_component(conn, project)
     embodied = _embodied_by_component(conn, project)

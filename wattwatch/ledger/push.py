@@ -10,6 +10,14 @@ phases and devices are replaced with it. When another writer inserted one of the
 and the insert (PostgreSQL; SQLite's ``BEGIN IMMEDIATE`` makes writers take turns), the batch is rolled back
 and done again.
 
+``segments.latest`` (each run's highest segment: what ``report --db`` counts a run by) and ``other_group`` (an
+earlier segment in another group than its run's latest) are kept true at every push: a row is inserted as its
+run's latest unless a higher segment of the run is in the batch or the table, and a stored segment it
+supersedes is updated. On PostgreSQL the ``runs`` rows of the runs a batch writes to
+are locked first (``SELECT ... FOR UPDATE``, in run id order: no deadlock), so two pushes of two segments of
+one run take turns and never both mark theirs latest; a run new to the ledger is serialized by its ``runs``
+row's key instead (the second insert fails and its batch is done again).
+
 Inserts are executemany of Core ``insert()`` statements (SQLAlchemy batches them into multi-row ``VALUES``);
 memory holds one batch.
 """
@@ -24,7 +32,17 @@ from typing import Any
 import sqlalchemy as sa
 
 from wattwatch.ledger.engine import writer
-from wattwatch.ledger.schema import PreparedRow, details, devices, phases, rank_of, runs, segments
+from wattwatch.ledger.schema import (
+    GROUP_KEYS,
+    SEGMENT_ORDER,
+    PreparedRow,
+    details,
+    devices,
+    phases,
+    rank_of,
+    runs,
+    segments,
+)
 
 __all__ = ["BATCH_ROWS", "PushCounts", "PushItem", "insert_many", "push_prepared", "push_rows", "warm"]
 
@@ -131,14 +149,21 @@ def warm(engine: sa.Engine) -> None:
 def _copy_rows(conn: sa.Connection, table: sa.Table, columns: list[str], rows: Sequence[Sequence[Any]]) -> None:
     """PostgreSQL: the rows through ``COPY ... FROM STDIN`` on the transaction's own connection (psycopg 3's
     ``Cursor.copy``): an executemany sends one statement per row (20,000 rows: 9 s), and one multi-row
-    ``INSERT`` is re-parsed by psycopg for every batch (24 s); COPY takes about 1 s."""
+    ``INSERT`` is re-parsed by psycopg for every batch (24 s); COPY takes about 1 s. A key already there (another
+    writer's, inserted meanwhile) is SQLAlchemy's ``IntegrityError``, as for an ``INSERT``: the driver's own
+    error would escape :func:`push_prepared`'s retry."""
     preparer = conn.dialect.identifier_preparer
     names = ", ".join(preparer.quote(c) for c in columns)
     driver = conn.connection.driver_connection
-    with driver.cursor() as cursor:  # type: ignore[union-attr]
-        with cursor.copy(f"COPY {preparer.format_table(table)} ({names}) FROM STDIN") as copy:
-            for row in rows:
-                copy.write_row(row)
+    try:
+        with driver.cursor() as cursor:  # type: ignore[union-attr]
+            with cursor.copy(f"COPY {preparer.format_table(table)} ({names}) FROM STDIN") as copy:
+                for row in rows:
+                    copy.write_row(row)
+    except Exception as exc:
+        if getattr(exc, "sqlstate", None) == "23505":  # a key another writer inserted first: the batch is redone
+            raise sa.exc.IntegrityError(f"COPY {table.name}", None, exc) from exc
+        raise
 
 
 def _delete_keys(conn: sa.Connection, keys: list[tuple[str, int]]) -> None:
@@ -172,11 +197,13 @@ def _push_batch(conn: sa.Connection, batch: Sequence[PushItem]) -> PushCounts:
             replace.append(item.row)
         else:
             counts.unchanged += 1
-    if replace:
-        _delete_keys(conn, [r.key for r in replace])
     rows = new + replace
     if rows:
-        known = {r for (r,) in conn.execute(sa.select(runs.c.run_id).where(runs.c.run_id.in_(run_ids)))}
+        touched = sorted({r.run_id for r in rows})
+        lock = sa.select(runs.c.run_id).where(runs.c.run_id.in_(touched)).order_by(runs.c.run_id).with_for_update()
+        known = {r for (r,) in conn.execute(lock)}  # PostgreSQL: these runs' rows locked until the commit
+        if replace:
+            _delete_keys(conn, [r.key for r in replace])
         fresh: dict[str, tuple[Any, ...]] = {}
         for row in rows:
             if row.run_id not in known:
@@ -184,13 +211,55 @@ def _push_batch(conn: sa.Connection, batch: Sequence[PushItem]) -> PushCounts:
                 if old_run is None or row.first_start_time < old_run[-1]:
                     fresh[row.run_id] = row.run_values
         insert_many(conn, runs, list(fresh.values()))
-        insert_many(conn, segments, [r.segment_values for r in rows])
+        flags = _flags(conn, rows, sorted(known))
+        insert_many(conn, segments, [r.segment_values[:-2] + flags[r.key] if r.key in flags else r.segment_values for r in rows])
         insert_many(conn, details, [r.detail_values for r in rows])
         insert_many(conn, phases, [p for r in rows for p in r.phase_values])
         insert_many(conn, devices, [d for r in rows for d in r.device_values])
     counts.inserted += len(new)
     counts.replaced += len(replace)
     return counts
+
+
+_KEY_AT = [SEGMENT_ORDER.index(k) for k in GROUP_KEYS]
+_FLAG_COLUMNS = ("other_group", "latest")
+assert SEGMENT_ORDER[-2:] == _FLAG_COLUMNS
+
+
+def _flags(conn: sa.Connection, rows: Sequence[PreparedRow], known: list[str]) -> dict[tuple[str, int], tuple[bool, bool]]:
+    """``segments.other_group`` and ``latest`` for ``rows`` (about to be inserted; their keys not in the table):
+    latest for each run's highest segment among ``rows`` and what the table holds of it; other group for an
+    earlier segment whose group keys (:data:`~wattwatch.ledger.schema.GROUP_KEYS`) differ from its run's latest
+    segment's. The table's segments of ``known`` runs (read after their ``runs`` rows were locked: a concurrent
+    push of another segment of one of them waits for this one) whose flags change are updated here. Returns the
+    flags of the rows that are not ``(False, True)`` (a run's only or latest segment)."""
+    if not any(r.segment > 0 for r in rows) and not known:
+        return {}  # every run new, each in one segment: every row is its run's latest (a push's usual case)
+    s = segments.c
+    keys: dict[tuple[str, int], tuple[tuple[Any, ...], tuple[bool, bool] | None]] = {}
+    for part in range(0, len(known), 1000):
+        query = sa.select(s.run_id, s.segment, s.other_group, s.latest, *(s[k] for k in GROUP_KEYS))
+        for r, g, other, latest, *cells in conn.execute(query.where(s.run_id.in_(known[part : part + 1000]))):
+            keys[(r, int(g))] = (tuple(cells), (bool(other), bool(latest)))
+    for row in rows:
+        keys[row.key] = (tuple(row.segment_values[i] for i in _KEY_AT), None)
+    top: dict[str, int] = {}
+    for run_id, segment in keys:
+        top[run_id] = max(top.get(run_id, segment), segment)
+    changed: list[dict[str, Any]] = []
+    out: dict[tuple[str, int], tuple[bool, bool]] = {}
+    for (run_id, segment), (group, old) in keys.items():
+        latest = segment == top[run_id]
+        flags = (not latest and group != keys[(run_id, top[run_id])][0], latest)
+        if old is None:
+            if flags != (False, True):
+                out[(run_id, segment)] = flags
+        elif old != flags:
+            changed.append({"r": run_id, "g": segment, "o": flags[0], "l": flags[1]})
+    if changed:
+        update = sa.update(segments).where(s.run_id == sa.bindparam("r"), s.segment == sa.bindparam("g"))
+        conn.execute(update.values(other_group=sa.bindparam("o"), latest=sa.bindparam("l")), changed)
+    return out
 
 
 def push_prepared(engine: sa.Engine, batch: Sequence[PushItem]) -> PushCounts:

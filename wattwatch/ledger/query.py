@@ -1,13 +1,26 @@
-"""``wattwatch report --db``'s figures, aggregated by the database: totals, groups, the most recent runs.
+"""``wattwatch report --db``'s totals and groups, aggregated by the database, under ``wattwatch report PATH``'s
+rules (issue 24: one run, one line):
 
-Everything is one or two SQL statements over ``segments`` (the narrow table), so a million runs are summed
-by the database without a row reaching Python: :func:`totals` is the dict ``wattwatch report PATH`` prints
-(same keys, same meaning -- ``runs`` counts segments there as here; embodied CO2 computed at push time for rows
-that predate the column, as report computes it), :func:`groups` the same sums per project, user, month, host
-or job, :func:`recent_runs` the most recent runs, one line per run with its segments added up (J/token: the
-run's energy over its counts).
+- **a run counts once**, however many segments it has: ``runs`` counts each run's latest segment
+  (``segments.latest``, kept by every push), ``by_status`` counts runs by their latest segment's status;
+- **its figures are all its segments'**: energies, CO2, water, durations, error bands add up over the segments;
+- **its group is its latest segment's** (``--by project|user|month|host|job``, and ``--project``): every
+  segment is summed under its own key, then the few earlier segments whose key is not their run's
+  (``other_group``, kept by every push: a resumed run that crossed a month, say) are moved to their run's group;
+- **energy two runs measured at once counts once**: a segment with ``overlaps_run_id`` and
+  ``overlap_energy_kwh`` (another run measured the same machine meanwhile) has that energy -- at most its own
+  -- taken off when the other run is counted too (in the same ``--project``), with its components, CO2 and
+  water in the segment's own proportions; ``overlap_kwh`` says how much
+  (:meth:`wattwatch.report.groups.RunGroups.take_off_overlaps` is the files' side of the same rule).
 
-Units: kWh (PUE applied), kg CO2eq, s, L, J per token.
+Each figure is one statement over one scan of ``segments``, so a million runs are summed by the database
+without a row reaching Python: the totals are the sums of the segments ``UNION ALL`` the (negative) sums of the
+overlaps (found through a partial index), summed again; the groups are the segments' sums per group (a plain
+``GROUP BY``) joined to the corrections of the few groups that have some (moved segments, overlaps). :func:`totals` is the dict ``wattwatch report PATH --json`` prints (same keys and meaning; also
+``segments``, ``run_ids`` and ``embodied_computed``: embodied CO2 computed at push time for rows that predate
+the column, as report computes it), :func:`groups` and :func:`top_groups` the same per group.
+
+Units: kWh (PUE applied), kg CO2eq, s, L.
 """
 
 from __future__ import annotations
@@ -19,19 +32,20 @@ from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.sql.base import ReadOnlyColumnCollection
 
-from wattwatch.ledger.schema import detail_row, details, devices, phases, runs, segments
+from wattwatch.ledger.schema import LATEST, OTHER_GROUP, OVERLAPPING, runs, segments
 
-__all__ = ["BY", "GroupRow", "GroupSums", "all_runs", "top_groups", "groups", "recent_rows", "recent_runs", "totals"]
+__all__ = [
+    "BY", "REPORT_WORK_MEM", "GroupRow", "GroupSums", "by_status", "groups", "in_project", "top_groups", "totals", "tune",
+]  # fmt: skip
 
-BY = {
-    "project": segments.c.project_name,
-    "user": segments.c.user_name,
-    "month": segments.c.month,
-    "host": segments.c.hostname,
-    "job": segments.c.job_key,
-}
-"""``--by`` choices and the column each groups by."""
+REPORT_WORK_MEM = "64MB"
+"""PostgreSQL's ``work_mem`` for ``report --db``'s session: the groups of a million segments sorted or hashed in
+memory (the server's; this process's memory is unchanged)."""
+
+BY = {"project": "project_name", "user": "user_name", "month": "month", "host": "hostname", "job": "job_key"}
+"""``--by`` choices and the ``segments`` column each groups by (the run's latest segment's)."""
 
 _SUMS = (
     ("duration_s", "duration"),
@@ -43,34 +57,146 @@ _SUMS = (
     ("embodied_emissions_kg", "embodied_emissions"),
     ("water_l", "water_consumed"),
 )
+_OVERLAP_TAKES = {"gpu_energy_kwh", "cpu_energy_kwh", "ram_energy_kwh", "energy_kwh", "emissions_kg", "water_l"}
+"""The figures an overlap is taken off (the files' rule); duration and embodied CO2 stay whole."""
+
+_NAMES = (
+    "segments", "runs", *(k for k, _ in _SUMS), "energy_low_kwh", "with_low", "energy_high_kwh", "with_high",
+    "embodied_computed", "overlap_kwh",
+)  # fmt: skip
+"""The columns of every branch, in order (all of them re-summable)."""
 
 
-def _aggregates() -> list[sa.ColumnElement[Any]]:
-    s = segments.c
+Columns = ReadOnlyColumnCollection[str, Any]
+"""``segments``' columns, or an alias's."""
+
+
+def in_project(project: str, s: Columns = segments.c) -> sa.ColumnElement[bool]:
+    """Segments ``s`` of runs of ``project``: a run's project is its latest segment's (an earlier segment is
+    checked through its run's latest one: rare, and only with ``--project``)."""
+    latest = segments.alias("run_latest")
+    return sa.or_(
+        sa.and_(s.latest == sa.true(), s.project_name == project),
+        sa.and_(
+            s.latest == sa.false(),
+            sa.exists().where(
+                latest.c.run_id == s.run_id, latest.c.latest == sa.true(), latest.c.project_name == project
+            ),
+        ),
+    )
+
+
+def _segment_sums(s: Columns, *, sign: int = 1) -> list[sa.ColumnElement[Any]]:
+    """The branch of the segments ``s`` (a table's or alias's columns); ``sign`` -1: their sums taken off."""
+
+    def signed(value: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:
+        return value if sign == 1 else -value
+
     return [
-        sa.func.count().label("segments"),
-        *(sa.func.coalesce(sa.func.sum(s[col]), 0.0).label(key) for key, col in _SUMS),
-        sa.func.sum(s.energy_low_kwh).label("energy_low_kwh"),
-        sa.func.count(s.energy_low_kwh).label("with_low"),
-        sa.func.sum(s.energy_high_kwh).label("energy_high_kwh"),
-        sa.func.count(s.energy_high_kwh).label("with_high"),
-        sa.func.sum(sa.case((s.embodied_computed, 1), else_=0)).label("embodied_computed"),
+        signed(sa.func.count()).label("segments"),
+        signed(sa.func.coalesce(sa.func.sum(sa.case((s.latest, 1), else_=0)), 0)).label("runs"),
+        *(signed(sa.func.coalesce(sa.func.sum(s[col]), 0.0)).label(key) for key, col in _SUMS),
+        signed(sa.func.sum(s.energy_low_kwh)).label("energy_low_kwh"),
+        signed(sa.func.count(s.energy_low_kwh)).label("with_low"),
+        signed(sa.func.sum(s.energy_high_kwh)).label("energy_high_kwh"),
+        signed(sa.func.count(s.energy_high_kwh)).label("with_high"),
+        signed(sa.func.coalesce(sa.func.sum(sa.case((s.embodied_computed, 1), else_=0)), 0)).label("embodied_computed"),
+        sa.literal(0.0, sa.Double).label("overlap_kwh"),
     ]
 
 
-def _where(query: sa.Select[Any], project: str | None) -> sa.Select[Any]:
-    return query.where(segments.c.project_name == project) if project is not None else query
+def _overlap_sums(s: Columns = segments.c) -> list[sa.ColumnElement[Any]]:
+    """The branch of the overlaps: the energy counted twice, and its share of each figure, negative."""
+    taken = sa.case((s.overlap_energy_kwh < s.energy_consumed, s.overlap_energy_kwh), else_=s.energy_consumed)
+    share = taken / s.energy_consumed
+    zero, none = sa.literal(0.0, sa.Double), sa.null().cast(sa.Double)
+    sums: list[sa.ColumnElement[Any]] = [sa.literal(0).label("segments"), sa.literal(0).label("runs")]
+    for key, col in _SUMS:
+        sums.append((-sa.func.sum(s[col] * share) if key in _OVERLAP_TAKES else zero).label(key))
+    return sums + [
+        none.label("energy_low_kwh"), sa.literal(0).label("with_low"), none.label("energy_high_kwh"),
+        sa.literal(0).label("with_high"), sa.literal(0).label("embodied_computed"),
+        sa.func.sum(taken).label("overlap_kwh"),
+    ]  # fmt: skip
 
 
-def _figures(row: sa.Row[Any] | _Totals) -> dict[str, Any]:
-    """A row of :func:`_aggregates` as the report's totals dict (without ``by_status``)."""
+def _overlapping(project: str | None) -> list[sa.ColumnElement[bool]]:
+    """Conditions on ``segments``: an overlap with another run that is counted too (in ``project``)."""
+    s = segments.c
+    other = segments.alias("other_run")
+    target = [other.c.run_id == s.overlaps_run_id]
+    if project is not None:
+        target += [other.c.latest == sa.true(), other.c.project_name == project]
+    out = [OVERLAPPING, s.overlaps_run_id != "", s.energy_consumed > 0, sa.exists().where(*target)]
+    return out + ([in_project(project)] if project is not None else [])
+
+
+def _totals_query(project: str | None) -> sa.Select[Any]:
+    where = [in_project(project)] if project is not None else []
+    main = sa.select(*_segment_sums(segments.c)).where(*where)
+    over = sa.select(*_overlap_sums()).where(*_overlapping(project))
+    u = sa.union_all(main, over).subquery()
+    return sa.select(*(sa.func.sum(u.c[n]).label(n) for n in _NAMES))
+
+
+def _grouped(by: str, project: str | None) -> sa.Subquery:
+    """Per key of ``by``: every segment's sums under its own key (one scan, as ``totals``: the plan of a plain
+    ``GROUP BY``, parallel on PostgreSQL), then the corrections of the few groups that need one -- the figures of
+    earlier segments in another group than their run's (``other_group``, found through its partial index) moved
+    to their run's group, and the overlaps taken off their run's group -- added per group (a second ``GROUP BY``
+    over the groups, not the segments; a join there let SQLite scan the corrections once per group)."""
+    s, latest = segments.c, segments.alias("run_latest")
+    column = BY[by]
+    where = [in_project(project)] if project is not None else []
+    mine = sa.select(s[column].label("key"), *_segment_sums(s)).where(*where).group_by(s[column]).subquery()
+    # the run's key, looked up by primary key for each of the few rows (a join would let a planner hash every
+    # latest segment: a second full scan)
+    theirs = sa.select(latest.c[column]).where(latest.c.run_id == s.run_id, latest.c.latest == sa.true())
+    theirs_key = sa.func.coalesce(theirs.scalar_subquery(), "")
+    keyed = sa.select(theirs_key.label("run_key"), s[column].label("own_key"), *segments.c)
+    moving = keyed.where(OTHER_GROUP, *where).subquery()
+    pairs = (
+        sa.select(moving.c.run_key, moving.c.own_key, *_segment_sums(moving.c))
+        .where(moving.c.run_key != moving.c.own_key)
+        .group_by(moving.c.run_key, moving.c.own_key)
+        .cte("moved")  # once, then added to the run's group and taken off its own
+    )
+    over = sa.select(theirs_key.label("key"), *segments.c).where(*_overlapping(project)).subquery()
+    parts = [
+        sa.select(pairs.c.run_key.label("key"), *(pairs.c[n] for n in _NAMES)),
+        sa.select(pairs.c.own_key.label("key"), *(-pairs.c[n] for n in _NAMES)),
+        sa.select(over.c.key, *_overlap_sums(over.c)).group_by(over.c.key),
+    ]
+    u = sa.union_all(sa.select(mine), *parts).subquery()
+    sums = [sa.func.sum(u.c[n]).label(n) for n in _NAMES]
+    left = sa.func.sum(u.c.segments) > 0  # a group all of whose segments moved: gone
+    return sa.select(u.c.key, *sums).group_by(u.c.key).having(left).subquery()
+
+
+def tune(conn: sa.Connection) -> None:
+    """Ask PostgreSQL for :data:`REPORT_WORK_MEM` of sort and hash memory in this session (its default, 4 MB,
+    sorts a million segments by job on disk); nothing on SQLite."""
+    if conn.dialect.name == "postgresql":
+        conn.exec_driver_sql(f"SET work_mem = '{REPORT_WORK_MEM}'")
+
+
+class _Row:
+    """A mapping in the shape of a row of the branches' sums, for :func:`_figures`."""
+
+    def __init__(self, values: dict[str, Any]) -> None:
+        self._mapping = values
+
+
+def _figures(row: sa.Row[Any] | _Row) -> dict[str, Any]:
+    """A row of the branches' sums as the report's totals dict (without ``by_status``)."""
     m = row._mapping
-    out: dict[str, Any] = {"runs": int(m["segments"])}
+    out: dict[str, Any] = {"runs": int(m["runs"] or 0), "segments": int(m["segments"] or 0)}
     for key, _ in _SUMS:
         out[key] = float(m[key] or 0.0)
-    n = out["runs"]
+    n = out["segments"]
     out["energy_low_kwh"] = float(m["energy_low_kwh"]) if n and m["with_low"] == n else None
     out["energy_high_kwh"] = float(m["energy_high_kwh"]) if n and m["with_high"] == n else None
+    out["overlap_kwh"] = float(m["overlap_kwh"] or 0.0)
     energy, kg = out["energy_kwh"], out["emissions_kg"]
     out["intensity_g_per_kwh"] = kg * 1000.0 / energy if energy > 0 else None
     out["embodied_computed"] = int(m["embodied_computed"] or 0)
@@ -78,17 +204,26 @@ def _figures(row: sa.Row[Any] | _Totals) -> dict[str, Any]:
 
 
 def totals(conn: sa.Connection, *, project: str | None = None) -> dict[str, Any]:
-    """``wattwatch report``'s totals over every segment in the ledger (of ``project``): ``runs`` (segments, as
-    report counts them), ``by_status``, seconds, kWh by component and in total, kg CO2eq operational and
-    embodied, water, the error band (``None`` when a segment has none) and the mean intensity."""
-    out = _figures(conn.execute(_where(sa.select(*_aggregates()), project)).one())
-    status = _where(sa.select(segments.c.status, sa.func.count()).group_by(segments.c.status), project)
-    out["by_status"] = {str(k): int(v) for k, v in conn.execute(status)}
+    """``wattwatch report``'s totals over every run in the ledger (of ``project``; see the module's docstring):
+    ``runs`` (each once), ``by_status`` (by the latest segment), seconds, kWh by component and in total, kg
+    CO2eq operational and embodied, water, ``overlap_kwh`` (measured twice, counted once), the error band
+    (``None`` when a segment has none) and the mean intensity; ``segments``, ``run_ids`` (rows of ``runs``) and
+    ``embodied_computed`` besides."""
+    out = _figures(conn.execute(_totals_query(project)).one())
+    out["by_status"] = by_status(conn, project=project)
     ids = sa.select(sa.func.count()).select_from(runs)
     if project is not None:
         ids = ids.where(runs.c.project_name == project)
     out["run_ids"] = int(conn.execute(ids).scalar() or 0)
     return out
+
+
+def by_status(conn: sa.Connection, *, project: str | None = None) -> dict[str, int]:
+    """Runs per status (their latest segment's), read from the index on ``(status, latest)`` alone."""
+    status = sa.select(segments.c.status, sa.func.count()).where(LATEST).group_by(segments.c.status)
+    if project is not None:
+        status = status.where(segments.c.project_name == project)
+    return {str(k): int(v) for k, v in conn.execute(status)}
 
 
 @dataclass
@@ -101,13 +236,9 @@ class GroupRow:
 
 def groups(conn: sa.Connection, by: str, *, project: str | None = None) -> Iterator[GroupRow]:
     """The totals per ``by`` (a key of :data:`BY`), largest operational CO2 first, streamed (a server-side
-    cursor on PostgreSQL: a ledger with 125,000 Slurm jobs is never held whole); one scan of ``segments``."""
-    column = BY[by]
-    aggregates = _aggregates()
-    emissions = next(a for a in aggregates if a.name == "emissions_kg")  # type: ignore[attr-defined]
-    query = _where(
-        sa.select(column.label("key"), *aggregates).group_by(column).order_by(sa.desc(emissions), column), project
-    )
+    cursor on PostgreSQL: a ledger with 125,000 Slurm jobs is never held whole)."""
+    g = _grouped(by, project)
+    query = sa.select(g).order_by(sa.desc(g.c.emissions_kg), g.c.key)
     for row in conn.execution_options(yield_per=2000).execute(query):
         yield GroupRow(str(row._mapping["key"] or ""), _figures(row))
 
@@ -119,29 +250,19 @@ def top_groups(
     them -- one statement: the database sums the groups' sums and counts them with window functions over the
     grouped rows, so no group beyond the ``limit`` reaches Python (and PostgreSQL may scan in parallel, which it
     never does for a cursor)."""
-    column = BY[by]
-    aggregates = _aggregates()
-    names = [a.name for a in aggregates]  # type: ignore[attr-defined]
-    inner = _where(sa.select(column.label("key"), *aggregates).group_by(column), project).subquery()
-    windows = [sa.func.sum(inner.c[n]).over().label(f"all_{n}") for n in names]
+    g = _grouped(by, project)
+    windows = [sa.func.sum(g.c[n]).over().label(f"all_{n}") for n in _NAMES]
     query = (
-        sa.select(inner, sa.func.count().over().label("groups_total"), *windows)
-        .order_by(sa.desc(inner.c.emissions_kg), inner.c.key)
+        sa.select(g, sa.func.count().over().label("groups_total"), *windows)
+        .order_by(sa.desc(g.c.emissions_kg), g.c.key)
         .limit(max(limit, 1))
     )
     rows = conn.execute(query).all()
     top = [GroupRow(str(r._mapping["key"] or ""), _figures(r)) for r in rows[:limit]]
     if not rows:
-        return [], 0, _figures(conn.execute(_where(sa.select(*aggregates), project)).one())
+        return [], 0, _figures(conn.execute(_totals_query(project)).one())
     m = rows[0]._mapping
-    return top, int(m["groups_total"]), _figures(_Totals({n: m[f"all_{n}"] for n in names}))
-
-
-class _Totals:
-    """A mapping in the shape of a row of :func:`_aggregates`, for :func:`_figures`."""
-
-    def __init__(self, values: dict[str, Any]) -> None:
-        self._mapping = values
+    return top, int(m["groups_total"]), _figures(_Row({n: m[f"all_{n}"] for n in _NAMES}))
 
 
 class GroupSums:
@@ -150,13 +271,16 @@ class GroupSums:
     def __init__(self) -> None:
         self.count = 0
         self.runs = 0
-        self._sums: dict[str, array[float]] = {key: array("d") for key, _ in _SUMS}  # 8 bytes a group
+        self.segments = 0
+        keys = [key for key, _ in _SUMS] + ["overlap_kwh"]
+        self._sums: dict[str, array[float]] = {key: array("d") for key in keys}  # 8 bytes a group
         self._bands: dict[str, array[float] | None] = {"energy_low_kwh": array("d"), "energy_high_kwh": array("d")}
 
     def add(self, group: GroupRow) -> GroupRow:
         f = group.figures
         self.count += 1
         self.runs += f["runs"]
+        self.segments += f["segments"]
         for key, values in self._sums.items():
             values.append(f[key])
         for key, band in self._bands.items():
@@ -168,7 +292,7 @@ class GroupSums:
         return group
 
     def totals(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"runs": self.runs}
+        out: dict[str, Any] = {"runs": self.runs, "segments": self.segments}
         for key, values in self._sums.items():
             out[key] = math.fsum(values)
         for key, band in self._bands.items():
@@ -176,141 +300,3 @@ class GroupSums:
         energy, kg = out["energy_kwh"], out["emissions_kg"]
         out["intensity_g_per_kwh"] = kg * 1000.0 / energy if energy > 0 else None
         return out
-
-
-def _latest_keys(
-    conn: sa.Connection, limit: int | None, project: str | None, *, per_run: bool
-) -> list[tuple[str, int]]:
-    """``(run_id, segment)`` of the ``limit`` latest-started segments (``per_run``: of the latest-started runs,
-    one key per run), newest first, read along the ``start_time`` index in growing chunks (never the whole
-    table into memory: a PostgreSQL client receives every row of a result)."""
-    s = segments.c
-    base = _where(sa.select(s.run_id, s.segment), project).order_by(
-        sa.desc(s.start_time), sa.desc(s.run_id), sa.desc(s.segment)
-    )
-    out: list[tuple[str, int]] = []
-    seen: set[str] = set()
-    offset, chunk = 0, max(64, 2 * (limit or 0))
-    while limit is None or len(out) < limit:
-        got = conn.execute(base.limit(chunk).offset(offset) if limit is not None else base).all()
-        for run_id, segment in got:
-            if per_run and run_id in seen:
-                continue
-            seen.add(run_id)
-            out.append((run_id, int(segment)))
-            if limit is not None and len(out) >= limit:
-                break
-        if limit is None or len(got) < chunk:
-            break
-        offset += chunk
-        chunk *= 2
-    return out
-
-
-def _run_columns() -> list[sa.ColumnElement[Any]]:
-    s = segments.c
-    return [
-        s.run_id,
-        sa.func.count().label("segments"),
-        sa.func.min(s.start_time).label("start_time"),
-        sa.func.max(s.timestamp).label("last_write"),
-        sa.func.max(s.project_name).label("project_name"),
-        *(sa.func.sum(s[col]).label(key) for key, col in _SUMS),
-        sa.func.sum(s.train_energy_kwh).label("train_energy_kwh"),
-        sa.func.max(s.tokens).label("tokens"),
-        sa.func.max(s.steps).label("steps"),
-        sa.func.max(s.samples).label("samples"),
-        sa.func.max(s.hostname).label("hostname"),
-        sa.func.max(s.job_key).label("job"),
-        sa.func.max(s.user_name).label("user_name"),
-    ]
-
-
-def _finish_runs(conn: sa.Connection, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Each run's status (its latest segment's) and J/token, for a chunk of at most 1,000 runs."""
-    s = segments.c
-    ids = [m["run_id"] for m in rows]
-    status = {
-        r: st for r, st in conn.execute(sa.select(s.run_id, s.status).where(s.run_id.in_(ids)).order_by(s.run_id, s.segment))
-    }
-    for m in rows:
-        m["status"] = status.get(m["run_id"], "")
-        tokens = m.get("tokens")
-        train = m.pop("train_energy_kwh")
-        m["joules_per_token"] = train * 3.6e6 / tokens if tokens and train is not None else None
-    return rows
-
-
-def recent_runs(conn: sa.Connection, limit: int, *, project: str | None = None) -> list[dict[str, Any]]:
-    """The ``limit`` runs whose latest segment started last, oldest first, one dict per run: its segments added up
-    (kWh, kg, s), its status (the latest segment's), start (the first segment's), J/token (the energy per-token
-    figures divide, all segments, over the run's largest token count)."""
-    s = segments.c
-    chosen = [r for r, _ in _latest_keys(conn, limit, project, per_run=True)]
-    out: list[dict[str, Any]] = []
-    for part in range(0, len(chosen), 1000):
-        ids = chosen[part : part + 1000]
-        query = sa.select(*_run_columns()).where(s.run_id.in_(ids)).group_by(s.run_id)
-        out += _finish_runs(conn, [dict(row._mapping) for row in conn.execute(query)])
-    out.sort(key=lambda m: (m["start_time"] or "", m["run_id"]))
-    return out
-
-
-def all_runs(conn: sa.Connection, *, project: str | None = None) -> Iterator[dict[str, Any]]:
-    """Every run, as :func:`recent_runs` gives them, in run id order, streamed (a server-side cursor on
-    PostgreSQL): memory holds 1,000 runs whatever the ledger's size."""
-    s = segments.c
-    query = _where(sa.select(*_run_columns()).group_by(s.run_id).order_by(s.run_id), project)
-    chunk: list[dict[str, Any]] = []
-    for row in conn.execution_options(yield_per=1000).execute(query):
-        chunk.append(dict(row._mapping))
-        if len(chunk) >= 1000:
-            yield from _finish_runs(conn, chunk)
-            chunk = []
-    if chunk:
-        yield from _finish_runs(conn, chunk)
-
-
-def recent_rows(conn: sa.Connection, limit: int, *, project: str | None = None) -> list[dict[str, Any]]:
-    """The ``limit`` most recent segments as :class:`~wattwatch.result.EmissionsData` keyword values (phases and
-    GPUs included), oldest first: what the HTML page lists in full. A segment whose embodied CO2 was computed at
-    push time has none (the page computes it, and says so, as for a file)."""
-    keys = _latest_keys(conn, limit, project, per_run=False)
-    rows: dict[tuple[str, int], dict[str, Any]] = {}
-    extra = [c for c in details.columns if c.name not in ("run_id", "segment", "user_name")]
-    for part in range(0, len(keys), 500):
-        ids = sorted({r for r, _ in keys[part : part + 500]})
-        wanted = set(keys[part : part + 500])
-        query = (
-            sa.select(segments, *extra)
-            .join(details, sa.and_(details.c.run_id == segments.c.run_id, details.c.segment == segments.c.segment))
-            .where(segments.c.run_id.in_(ids))
-        )
-        for row in conn.execute(query):
-            m = dict(row._mapping)
-            key = (m["run_id"], int(m["segment"]))
-            if key in wanted:
-                values = detail_row(m)
-                if m.get("embodied_computed"):
-                    values.pop("embodied_emissions", None)
-                values.update(
-                    phase_energy_kwh={}, phase_emissions_kg={}, gpu_energy_by_device_kwh={}, gpu_method_by_device={}
-                )
-                rows[key] = values
-        p, d = phases.c, devices.c
-        for r, g, phase, kwh, kg in conn.execute(
-            sa.select(p.run_id, p.segment, p.phase, p.energy_kwh, p.emissions_kg).where(p.run_id.in_(ids))
-        ):
-            if (r, g) in rows:
-                rows[(r, g)]["phase_energy_kwh"][phase] = kwh
-                if kg is not None:
-                    rows[(r, g)]["phase_emissions_kg"][phase] = kg
-        for r, g, device, kwh, method in conn.execute(
-            sa.select(d.run_id, d.segment, d.device, d.energy_kwh, d.method).where(d.run_id.in_(ids))
-        ):
-            if (r, g) in rows:
-                rows[(r, g)]["gpu_energy_by_device_kwh"][device] = kwh
-                rows[(r, g)]["gpu_method_by_device"][device] = method
-    ordered = [rows[k] for k in keys if k in rows]
-    ordered.reverse()
-    return ordered

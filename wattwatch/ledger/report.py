@@ -1,13 +1,16 @@
 """``wattwatch report --db URL [--by project|user|month|host|job] [--json] [--html FILE]``: the ledger's runs.
 
 Without ``--by``: the most recent runs (``--limit``, default 50; ``--all``: every run, streamed in run id order),
-one line per run with its segments added up, then the TOTAL over every run in the ledger -- the same totals ``wattwatch report PATH`` prints for
-the same rows. With ``--by``: one line per project, user, month (UTC, of the start), host or job (Slurm job,
-``<array job>_<task>`` for an array task, else ``k8s:<namespace>/<pod>``), largest CO2 first -- the ``--limit``
-largest, every group with ``--all`` (streamed) -- and the TOTAL over all.
+one line per run with its segments added up (:mod:`wattwatch.ledger.runlist`), then the TOTAL over every run in
+the ledger -- the same totals ``wattwatch report PATH`` prints for the same rows, under the same rules (issue
+24): a run counts once whatever its segments, by its latest segment's status, and energy two runs measured at
+once counts once (said in an ``overlap:`` line, as the files' report says it). With ``--by``: one line per
+project, user, month (UTC, of the start), host or job (Slurm job, ``<array job>_<task>`` for an array task,
+else ``k8s:<namespace>/<pod>``) -- a run's group is its latest segment's --, largest CO2 first -- the
+``--limit`` largest, every group with ``--all`` (streamed) -- and the TOTAL over all.
 Every sum is computed by the database (:mod:`wattwatch.ledger.query`); memory holds only what is printed.
 ``--json`` prints the same as JSON; ``--html FILE`` writes the report page (the ``--html-runs`` most recent
-segments in full, the figures over every run; no power time series: the ledger does not hold them).
+runs in full, the figures over every run; no power time series: the ledger does not hold them).
 """
 
 from __future__ import annotations
@@ -76,12 +79,23 @@ def _group_cells(key: str, figures: dict[str, Any]) -> tuple[str, ...]:
     return (_cell(key) or "(none)", f"{figures['runs']:,}", *_figure_cells(figures))
 
 
+def _say_overlap(tot: dict[str, Any]) -> None:
+    """The files' report's sentence for energy measured by two runs at once (``wattwatch report PATH``)."""
+    if tot.get("overlap_kwh"):
+        print(
+            f"overlap: {tot['overlap_kwh']:.6g} kWh measured by two runs on one machine at once is counted once "
+            "(runs with overlaps_run_id)"
+        )
+
+
 def _report_groups(conn: sa.Connection, args: argparse.Namespace, where: str, limit: int | None) -> None:
     """``--by``: the ``limit`` largest groups (every group, streamed, with ``--all``), then the TOTAL over all."""
-    from wattwatch.ledger.query import GroupSums, groups, top_groups
+    from wattwatch.ledger.query import GroupSums, by_status, groups, top_groups
 
     if limit is not None:
-        _report_top_groups(args, where, *top_groups(conn, args.by, limit, project=args.project))
+        top, count, tot = top_groups(conn, args.by, limit, project=args.project)
+        tot["by_status"] = by_status(conn, project=args.project)
+        _report_top_groups(args, where, top, count, tot)
         return
     sums = GroupSums()
     stream = (sums.add(g) for g in groups(conn, args.by, project=args.project))
@@ -91,7 +105,7 @@ def _report_groups(conn: sa.Connection, args: argparse.Namespace, where: str, li
         for n, g in enumerate(stream):
             if limit is None or n < limit:
                 out.write(("," if n else "") + "\n    " + json.dumps({"key": g.key, **g.figures}, default=str))
-        tot = sums.totals()
+        tot = {**sums.totals(), "by_status": by_status(conn, project=args.project)}
         out.write(f'\n  ],\n  "groups_listed": {sums.count if limit is None else min(limit, sums.count)},')
         out.write(f'\n  "groups_total": {sums.count},\n  "totals": {json.dumps(tot, default=str)}\n}}\n')
         return
@@ -106,7 +120,9 @@ def _report_groups(conn: sa.Connection, args: argparse.Namespace, where: str, li
         print(line(header).rstrip())
         for g in stream:
             print(line(_group_cells(g.key, g.figures)).rstrip())
-        print(line(("TOTAL", f"{sums.runs:,}", *_figure_cells(sums.totals()))).rstrip())
+        tot = sums.totals()
+        print(line(("TOTAL", f"{sums.runs:,}", *_figure_cells(tot))).rstrip())
+        _say_overlap(tot)
         return
     raise AssertionError("unreachable")  # pragma: no cover - a limit goes to _report_top_groups
 
@@ -132,6 +148,7 @@ def _report_top_groups(args: argparse.Namespace, where: str, top: list[Any], cou
         print(f"... {count - len(rows):,} smaller group(s) not listed (counted in the TOTAL): --all lists every group")
     rows.append(("TOTAL", f"{tot['runs']:,}", *_figure_cells(tot)))
     _table((args.by, "runs", *_FIGURES), rows, 1)
+    _say_overlap(tot)
 
 
 def _run_cells(r: dict[str, Any]) -> tuple[str, ...]:
@@ -151,12 +168,13 @@ def _print_runs(listed: list[dict[str, Any]], tot: dict[str, Any]) -> None:
     status = ", ".join(f"{n} {_cell(s)}" for s, n in sorted(tot["by_status"].items()))
     rows.append(("TOTAL", f"{tot['runs']:,} run(s)", status, "", "", *_figure_cells(tot), ""))
     _table(("run", "project", "status", "job", "segments", *_FIGURES, "J/token"), rows, 4)
+    _say_overlap(tot)
 
 
 def run_report(args: argparse.Namespace) -> int:
     """Print (or write) the ledger's report for ``args`` (``report``'s options plus ``--db`` and ``--by``)."""
     from wattwatch.cli.commands.ledger import open_ledger
-    from wattwatch.ledger import query
+    from wattwatch.ledger import query, runlist
 
     if args.paths:
         raise UsageError("give PATH... or --db, not both (wattwatch ledger push PATH... --db URL adds files to it)")
@@ -166,6 +184,7 @@ def run_report(args: argparse.Namespace) -> int:
     url, engine = open_ledger(args.db or None)
     try:
         with engine.connect() as conn:
+            query.tune(conn)
             if getattr(args, "html", None):
                 _write_html(conn, args)
             if args.by:
@@ -175,7 +194,7 @@ def run_report(args: argparse.Namespace) -> int:
             if limit is None:  # every run, streamed (runs in run id order)
                 _stream_all(conn, args, url.where, tot)
                 return 0
-            listed = query.recent_runs(conn, limit, project=args.project)
+            listed = runlist.recent_runs(conn, limit, project=args.project)
     finally:
         engine.dispose()
     if args.json:
@@ -190,16 +209,16 @@ def run_report(args: argparse.Namespace) -> int:
         json.dump(doc, sys.stdout, indent=2, default=str)
         sys.stdout.write("\n")
         return 0
-    print(f"ledger {url.where}: {tot['runs']:,} run segment(s)")
+    print(f"ledger {url.where}: {tot['runs']:,} run(s) in {tot['segments']:,} segment(s)")
     if limit is not None and tot["runs"] > len(listed):
-        print(f"the {len(listed)} most recent run(s); the TOTAL counts every segment (--all lists every run)")
+        print(f"the {len(listed)} most recent run(s); the TOTAL counts every run (--all lists every run)")
     _print_runs(listed, tot)
     return 0
 
 
 def _stream_all(conn: sa.Connection, args: argparse.Namespace, where: str, tot: dict[str, Any]) -> None:
     """``--all``: every run, one at a time (fixed column widths, JSON written as it goes), then the TOTAL."""
-    from wattwatch.ledger.query import all_runs
+    from wattwatch.ledger.runlist import all_runs
 
     runs = all_runs(conn, project=args.project)
     if args.json:
@@ -210,7 +229,7 @@ def _stream_all(conn: sa.Connection, args: argparse.Namespace, where: str, tot: 
             out.write(("," if n > 1 else "") + "\n    " + json.dumps(r, default=str))
         out.write(f'\n  ],\n  "runs_listed": {n},\n  "totals": {json.dumps(tot, default=str)}\n}}\n')
         return
-    print(f"ledger {where}: {tot['runs']:,} run segment(s); every run, in run id order")
+    print(f"ledger {where}: {tot['runs']:,} run(s) in {tot['segments']:,} segment(s); every run, in run id order")
     widths = (36, 16, 11, 12, 8, 9, 10, 10, 10, 10, 20, 17, 9)
     header = ("run", "project", "status", "job", "segments", *_FIGURES, "J/token")
 
@@ -222,17 +241,17 @@ def _stream_all(conn: sa.Connection, args: argparse.Namespace, where: str, tot: 
         print(line(_run_cells(r)).rstrip())
     status = ", ".join(f"{n} {_cell(s)}" for s, n in sorted(tot["by_status"].items()))
     print(line(("TOTAL", f"{tot['runs']:,} run(s)", status, "", "", *_figure_cells(tot), "")).rstrip())
+    _say_overlap(tot)
 
 
 def _write_html(conn: sa.Connection, args: argparse.Namespace) -> None:
     from wattwatch.ledger.overview import overall_from_ledger
-    from wattwatch.ledger.query import recent_rows
+    from wattwatch.ledger.runlist import recent_rows
     from wattwatch.report import load_report, write_html
-    from wattwatch.result import EmissionsData
 
     if args.html_runs < 1:
         raise UsageError("--html-runs must be 1 or more")
-    rows = [EmissionsData(**values) for values in recent_rows(conn, args.html_runs, project=args.project)]
+    rows = recent_rows(conn, args.html_runs, project=args.project)
     overall = overall_from_ledger(conn, project=args.project)
     report = load_report([], series_runs=0, rows=rows, notes=["the ledger holds no power time series"], overall=overall)
     title = f"wattwatch ledger report: {args.project}" if args.project else "wattwatch ledger report"

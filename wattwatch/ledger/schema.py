@@ -5,7 +5,11 @@ it) and lands in five tables, all keyed by ``(run_id, segment)``:
 
 - ``runs``: one row per run id (project, experiment, user, the first segment's start);
 - ``segments``: the figures that are summed and grouped (status, project, user, host, month, job, energies
-  in kWh, CO2 in kg, water in L, tokens...), narrow so that ``report --db`` scans a million of them in a second;
+  in kWh, CO2 in kg, water in L, tokens, requests, overlap...), narrow so that ``report --db`` scans a million
+  of them in a second. ``latest`` marks each run's latest segment (its highest ``segment``), kept true by every
+  push (:mod:`.push`): ``report --db`` counts a run once by counting latest segments, takes its status, counts
+  and group (project, user, month, host, job) from it, and adds its earlier segments' figures to that group
+  (issue 24: one run, one line);
 - ``segment_details``: every other column of the row (host, methods, intensity, band, job metadata...), and
   ``extra``: JSON of any column this schema version has no place for (a newer wattwatch's), so nothing is lost;
 - ``phases``: energy and CO2 per phase; ``devices``: energy and method per GPU.
@@ -27,6 +31,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from wattwatch.measure.figures import inference_energy_kwh, training_energy_kwh
 from wattwatch.result import EmissionsData
 
 __all__ = [
@@ -35,12 +40,17 @@ __all__ = [
     "DETAIL_TEXT",
     "DETAIL_ORDER",
     "DEVICE_ORDER",
+    "LATEST",
     "METADATA",
+    "OTHER_GROUP",
+    "OVERLAPPING",
+    "GROUP_KEYS",
     "PHASE_ORDER",
     "RUN_ORDER",
     "SEGMENT_ORDER",
     "SCHEMA_VERSION",
     "SEGMENT_FIGURES",
+    "SEGMENT_INDEXES",
     "SEGMENT_KEYS",
     "VIEW_SQL",
     "PreparedRow",
@@ -56,8 +66,11 @@ __all__ = [
     "segments",
 ]
 
-SCHEMA_VERSION = 1
-"""The schema this wattwatch writes. A database with a newer one is refused (see :mod:`.migrate`)."""
+SCHEMA_VERSION = 2
+"""The schema this wattwatch writes. A database with a newer one is refused (see :mod:`.migrate`). Version 2
+(issue 24's figures): ``segments.latest``, ``other_group``, ``requests``, ``generated_tokens``, ``inference_energy_kwh``,
+``overlaps_run_id``, ``overlap_energy_kwh``; ``segment_details.request_phases``; ``train_energy_kwh`` by
+:func:`wattwatch.measure.figures.training_energy_kwh` (``train``, else ``(unphased)``, else the row's)."""
 
 METADATA = sa.MetaData()
 
@@ -89,8 +102,9 @@ SEGMENT_FIGURES: tuple[str, ...] = (
     "duration", "gpu_energy", "cpu_energy", "ram_energy", "energy_consumed", "emissions", "water_consumed",
     "embodied_emissions", "energy_low_kwh", "energy_high_kwh", "train_energy_kwh",
 )  # fmt: skip
-"""Numbers of ``segments`` (s, kWh, kg, L); ``train_energy_kwh`` is the energy per-token figures divide (the
-``train`` phase's when the row has one, else the row's: :func:`wattwatch.report.history.per_unit_energy_kwh`)."""
+"""Numbers of ``segments`` (s, kWh, kg, L); ``train_energy_kwh`` is the energy per-step/sample/token figures
+divide (:func:`wattwatch.measure.figures.training_energy_kwh`: the ``train`` phase's, else ``(unphased)``'s,
+else the row's)."""
 
 _NULLABLE_FIGURES = {"energy_low_kwh", "energy_high_kwh"}
 
@@ -106,9 +120,43 @@ segments = sa.Table(
     sa.Column("steps", sa.BigInteger),
     sa.Column("samples", sa.BigInteger),
     sa.Column("tokens", sa.BigInteger),
-    sa.Index("segments_status", "status"),
-    sa.Index("segments_start_time", "start_time"),
+    # -- version 2 (issue 24) -------------------------------------------------------------------------------
+    sa.Column("requests", sa.BigInteger),
+    sa.Column("generated_tokens", sa.BigInteger),
+    sa.Column("inference_energy_kwh", sa.Double, nullable=False, server_default="0"),
+    sa.Column("overlaps_run_id", sa.String, nullable=False, server_default=""),
+    sa.Column("overlap_energy_kwh", sa.Double),
+    sa.Column("other_group", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("latest", sa.Boolean, nullable=False, server_default=sa.true()),
 )
+"""``inference_energy_kwh``: the energy of the phases the segment counted requests in (what J/request divides,
+:func:`wattwatch.measure.figures.inference_energy_kwh`); ``overlaps_run_id``, ``overlap_energy_kwh``: the row's
+(another run measured the same machine meanwhile); ``latest``: see the module's docstring; ``other_group``: an
+earlier segment whose run's latest segment names another project, user, month, host or job (kept by every
+push, as ``latest``: ``report --db --by`` moves its figures to its run's group)."""
+
+GROUP_KEYS: tuple[str, ...] = ("project_name", "user_name", "month", "hostname", "job_key")
+"""The columns ``report --db --by`` groups by (``other_group`` compares them)."""
+
+LATEST = segments.c.latest == sa.true()
+"""A run's latest segment."""
+OTHER_GROUP = segments.c.other_group == sa.true()
+"""An earlier segment of a run whose group is another (rare: a resumed run that crossed a month, say)."""
+OVERLAPPING = segments.c.overlap_energy_kwh > 0
+"""A segment that measured the same machine as another run (its overlap is taken off once, when both count)."""
+
+SEGMENT_INDEXES = (
+    sa.Index("segments_status", segments.c.status, segments.c.latest),
+    sa.Index("segments_start_time", segments.c.start_time),
+    sa.Index(
+        "segments_overlapping", segments.c.overlaps_run_id, sqlite_where=OVERLAPPING, postgresql_where=OVERLAPPING
+    ),
+    sa.Index("segments_other_group", segments.c.run_id, sqlite_where=OTHER_GROUP, postgresql_where=OTHER_GROUP),
+)
+"""``segments``' indexes: by status (of latest segments: ``by_status`` reads the index alone), by start (the
+most recent runs), and partial ones, small as what they index is rare: the segments that overlapped another
+run, the earlier segments in another group than their run's (the conditions are written as every query writes
+them, so that the indexes apply)."""
 
 _DICT_FIELDS = {"phase_energy_kwh", "phase_emissions_kg", "gpu_energy_by_device_kwh", "gpu_method_by_device"}
 """Row columns stored as rows of ``phases`` and ``devices``."""
@@ -117,7 +165,7 @@ DETAIL_TEXT: tuple[str, ...] = (
     "experiment_id", "country_name", "country_iso_code", "region", "cloud_provider", "cloud_region", "os",
     "python_version", "codecarbon_version", "cpu_model", "gpu_model", "tracking_mode", "on_cloud",
     "wattwatch_version", "gpu_method", "cpu_method", "ram_method", "intensity_source", "missing_ranks",
-    "ownership", "embodied_source", "gpu_slice", "cpu_slice", "ram_slice", "energy_band",
+    "ownership", "embodied_source", "gpu_slice", "cpu_slice", "ram_slice", "energy_band", "request_phases",
     "user_name", "git_commit", "slurm_job_id", "slurm_array_job_id", "slurm_array_task_id", "slurm_step_id",
     "slurm_node_list", "slurm_job_user", "slurm_partition", "k8s_pod", "k8s_namespace", "k8s_node",
 )  # fmt: skip
@@ -128,8 +176,8 @@ DETAIL_NUMBERS: tuple[str, ...] = (
     "rank_count", "projected_energy_kwh", "projected_emissions_kg", "torchrun_world_size",
 )  # fmt: skip
 DETAIL_COLUMNS: tuple[str, ...] = DETAIL_TEXT + DETAIL_NUMBERS + ("eval_metrics",)
-"""Row columns of ``segment_details`` in schema version 1: text, then numbers, then ``eval_metrics`` (JSON
-text). A row column in no table goes into ``extra`` (JSON)."""
+"""Row columns of ``segment_details``: text, then numbers, then ``eval_metrics`` (JSON text). A row column in
+no table goes into ``extra`` (JSON)."""
 
 _FIELD_TYPES = {f.name: str(f.type) for f in dataclasses.fields(EmissionsData)}
 
@@ -197,7 +245,7 @@ VIEW_SQL = (
 
 _IN_TABLES = (
     {"run_id", "resumed_segments"} | set(SEGMENT_KEYS) | set(SEGMENT_FIGURES) | {"steps", "samples", "tokens"}
-    | set(DETAIL_COLUMNS) | _DICT_FIELDS
+    | {"requests", "generated_tokens", "overlaps_run_id", "overlap_energy_kwh"} | set(DETAIL_COLUMNS) | _DICT_FIELDS
 )  # fmt: skip
 
 
@@ -281,15 +329,16 @@ def prepare_row(
     push time (a row that predates the column: :func:`wattwatch.report.history.embodied_kg`)."""
     run_id, segment = _text(data.run_id), int(data.resumed_segments)
     start = data.start_time or data.timestamp
-    train = data.phase_energy_kwh.get("train")
     project, user = _text(data.project_name), _text(data.user_name)
+    phase_kwh = data.phase_energy_kwh
     seg = (
         run_id, segment, _text(data.status), project, user, _text(data.hostname), _text(start[:7]),
         _text(job_key(data)), _text(data.start_time), _text(data.timestamp), full_row, embodied[1],
         data.duration, data.gpu_energy, data.cpu_energy, data.ram_energy, data.energy_consumed, data.emissions,
         data.water_consumed, embodied[0], _finite(data.energy_low_kwh), _finite(data.energy_high_kwh),
-        float(train) if train is not None and train > 0 else data.energy_consumed,
-        data.steps, data.samples, data.tokens,
+        training_energy_kwh(phase_kwh, data.energy_consumed), data.steps, data.samples, data.tokens,
+        data.requests, data.generated_tokens, inference_energy_kwh(phase_kwh, data.request_phases),
+        _text(data.overlaps_run_id), _finite(data.overlap_energy_kwh), False, True,
     )  # fmt: skip
     texts = _get_texts(data)
     try:
