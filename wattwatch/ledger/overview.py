@@ -150,6 +150,7 @@ def overall_from_ledger(conn: sa.Connection, *, project: str | None = None, max_
             "operational_kg": tot["emissions_kg"],
             "embodied_kg": tot["embodied_emissions_kg"],
             "total_kg": tot["emissions_kg"] + tot["embodied_emissions_kg"],
+            "overlap_kwh": tot.get("overlap_kwh", 0.0),  # counted once, as report PATH's page says
         },
         by_component={c: (operational[c], embodied[c]) for c in ("gpu", "cpu", "ram", "server")},
         by_phase=by_phase,
