@@ -78,7 +78,7 @@ def _init(cls: type, fields: tuple[dataclasses.Field[Any], ...]) -> Callable[...
     set_attr = object.__setattr__
     qualname = cls.__qualname__
 
-    def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
+    def __init__(self: object, *args: Any, **kwargs: Any) -> None:
         if len(args) > len(names):
             raise TypeError(
                 f"{qualname}.__init__() takes {len(names) + 1} positional arguments but {len(args) + 1} were given"
@@ -104,7 +104,7 @@ def _init(cls: type, fields: tuple[dataclasses.Field[Any], ...]) -> Callable[...
         for name, default, factory in rest:
             set_attr(self, name, default() if factory else default)
         if post_init:
-            self.__post_init__()
+            self.__post_init__()  # type: ignore[attr-defined]
 
     __init__.__qualname__ = f"{qualname}.__init__"
     return __init__
@@ -117,15 +117,15 @@ def _default(f: dataclasses.Field[Any]) -> tuple[str, Any, bool]:
     return f.name, f.default, False
 
 
-def _repr(names: tuple[str, ...]) -> Callable[[Any], str]:
-    def __repr__(self: Any) -> str:
+def _repr(names: tuple[str, ...]) -> Callable[[object], str]:
+    def __repr__(self: object) -> str:
         return f"{type(self).__qualname__}({', '.join(f'{n}={getattr(self, n)!r}' for n in names)})"
 
     return __repr__
 
 
-def _eq(names: tuple[str, ...]) -> Callable[[Any, object], bool]:
-    def __eq__(self: Any, other: object) -> bool:
+def _eq(names: tuple[str, ...]) -> Callable[[object, object], bool]:
+    def __eq__(self: object, other: object) -> bool:
         if other.__class__ is not self.__class__:
             return NotImplemented
         return tuple(getattr(self, n) for n in names) == tuple(getattr(other, n) for n in names)
@@ -133,15 +133,15 @@ def _eq(names: tuple[str, ...]) -> Callable[[Any, object], bool]:
     return __eq__
 
 
-def _hash(names: tuple[str, ...]) -> Callable[[Any], int]:
-    def __hash__(self: Any) -> int:
+def _hash(names: tuple[str, ...]) -> Callable[[object], int]:
+    def __hash__(self: object) -> int:
         return hash(tuple(getattr(self, n) for n in names))
 
     return __hash__
 
 
-def _frozen_setattr(cls: type, names: frozenset[str]) -> Callable[[Any, str, Any], None]:
-    def __setattr__(self: Any, name: str, value: Any) -> None:
+def _frozen_setattr(cls: type, names: frozenset[str]) -> Callable[[object, str, object], None]:
+    def __setattr__(self: object, name: str, value: object) -> None:
         if type(self) is cls or name in names:
             raise dataclasses.FrozenInstanceError(f"cannot assign to field {name!r}")
         object.__setattr__(self, name, value)
@@ -149,8 +149,8 @@ def _frozen_setattr(cls: type, names: frozenset[str]) -> Callable[[Any, str, Any
     return __setattr__
 
 
-def _frozen_delattr(cls: type, names: frozenset[str]) -> Callable[[Any, str], None]:
-    def __delattr__(self: Any, name: str) -> None:
+def _frozen_delattr(cls: type, names: frozenset[str]) -> Callable[[object, str], None]:
+    def __delattr__(self: object, name: str) -> None:
         if type(self) is cls or name in names:
             raise dataclasses.FrozenInstanceError(f"cannot delete field {name!r}")
         object.__delattr__(self, name)
