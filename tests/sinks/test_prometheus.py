@@ -7,6 +7,7 @@ import socket
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 
 import psutil
@@ -63,14 +64,24 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def _scrape_until(url: str, ok: Callable[[str], bool], timeout_s: float = 30.0) -> str:
+    """The first page that satisfies ``ok`` (scraped every 50 ms; the last one after ``timeout_s``)."""
+    deadline = time.monotonic() + timeout_s
+    page = scrape(url)
+    while not ok(page) and time.monotonic() < deadline:
+        time.sleep(0.05)
+        page = scrape(url)
+    return page
+
+
 def test_scrape_during_a_run_shows_rising_counters(tmp_path: Path) -> None:
     tracker = _tracker(tmp_path).start()
     exporter = start_exporter(tracker, port=0)
+    counter = ("wattwatch_energy_joules_total", "gpu:0")
     try:
-        time.sleep(0.3)
-        first = scrape(exporter.url)
-        time.sleep(0.5)
-        second = scrape(exporter.url)
+        # the page is rendered after samples, at most every 0.25 s: poll (a loaded machine delays the ticks)
+        first = _scrape_until(exporter.url, lambda page: value(page, *counter) > 0)
+        second = _scrape_until(exporter.url, lambda page: value(page, *counter) > value(first, *counter))
     finally:
         exporter.close()
         tracker.stop()
