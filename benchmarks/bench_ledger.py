@@ -268,16 +268,6 @@ def measure_stop(url: str, rounds: int, folder: Path) -> dict[str, Any]:
             "ready_s": statistics.median(ready) if ready else 0.0}  # fmt: skip
 
 
-def _section(old: str, text: str) -> str:
-    block = f"{HEADING}\n\n{text.strip()}\n"
-    if HEADING + "\n" not in old:
-        return old.rstrip("\n") + "\n\n" + block
-    start = old.index(HEADING + "\n")
-    nxt = old.find("\n## ", start + len(HEADING))
-    tail = old[nxt + 1 :] if nxt >= 0 else ""
-    return old[:start] + block + ("\n" + tail if tail else "")
-
-
 def _met(ok: bool) -> str:
     return "met" if ok else "NOT met"
 
@@ -325,7 +315,9 @@ def main(argv: list[str] | None = None) -> int:
     text = _render(results, args, machine_info(), elapsed, binaries)
     print(text)
     if args.write and not args.quick:
-        RESULTS.write_text(_section(RESULTS.read_text() if RESULTS.exists() else "", text))
+        from benchmarks.common import write_section
+
+        write_section(HEADING, text, RESULTS)
     return 0
 
 
