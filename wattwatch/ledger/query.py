@@ -37,7 +37,7 @@ from sqlalchemy.sql.base import ReadOnlyColumnCollection
 from wattwatch.ledger.schema import LATEST, OTHER_GROUP, OVERLAPPING, runs, segments
 
 __all__ = [
-    "BY", "REPORT_WORK_MEM", "GroupRow", "GroupSums", "by_status", "groups", "in_project", "top_groups", "totals", "tune",
+    "BY", "REPORT_WORK_MEM", "SUMS", "GroupRow", "GroupSums", "by_status", "groups", "in_project", "top_groups", "totals", "tune",
 ]  # fmt: skip
 
 REPORT_WORK_MEM = "64MB"
@@ -47,7 +47,7 @@ memory (the server's; this process's memory is unchanged)."""
 BY = {"project": "project_name", "user": "user_name", "month": "month", "host": "hostname", "job": "job_key"}
 """``--by`` choices and the ``segments`` column each groups by (the run's latest segment's)."""
 
-_SUMS = (
+SUMS = (
     ("duration_s", "duration"),
     ("gpu_energy_kwh", "gpu_energy"),
     ("cpu_energy_kwh", "cpu_energy"),
@@ -57,11 +57,12 @@ _SUMS = (
     ("embodied_emissions_kg", "embodied_emissions"),
     ("water_l", "water_consumed"),
 )
+"""The totals' sums: ``(key in the report's dict, segments column)`` (also each run's, :mod:`.runlist`)."""
 _OVERLAP_TAKES = {"gpu_energy_kwh", "cpu_energy_kwh", "ram_energy_kwh", "energy_kwh", "emissions_kg", "water_l"}
 """The figures an overlap is taken off (the files' rule); duration and embodied CO2 stay whole."""
 
 _NAMES = (
-    "segments", "runs", *(k for k, _ in _SUMS), "energy_low_kwh", "with_low", "energy_high_kwh", "with_high",
+    "segments", "runs", *(k for k, _ in SUMS), "energy_low_kwh", "with_low", "energy_high_kwh", "with_high",
     "embodied_computed", "overlap_kwh",
 )  # fmt: skip
 """The columns of every branch, in order (all of them re-summable)."""
@@ -95,7 +96,7 @@ def _segment_sums(s: Columns, *, sign: int = 1) -> list[sa.ColumnElement[Any]]:
     return [
         signed(sa.func.count()).label("segments"),
         signed(sa.func.coalesce(sa.func.sum(sa.case((s.latest, 1), else_=0)), 0)).label("runs"),
-        *(signed(sa.func.coalesce(sa.func.sum(s[col]), 0.0)).label(key) for key, col in _SUMS),
+        *(signed(sa.func.coalesce(sa.func.sum(s[col]), 0.0)).label(key) for key, col in SUMS),
         signed(sa.func.sum(s.energy_low_kwh)).label("energy_low_kwh"),
         signed(sa.func.count(s.energy_low_kwh)).label("with_low"),
         signed(sa.func.sum(s.energy_high_kwh)).label("energy_high_kwh"),
@@ -111,7 +112,7 @@ def _overlap_sums(s: Columns = segments.c) -> list[sa.ColumnElement[Any]]:
     share = taken / s.energy_consumed
     zero, none = sa.literal(0.0, sa.Double), sa.null().cast(sa.Double)
     sums: list[sa.ColumnElement[Any]] = [sa.literal(0).label("segments"), sa.literal(0).label("runs")]
-    for key, col in _SUMS:
+    for key, col in SUMS:
         sums.append((-sa.func.sum(s[col] * share) if key in _OVERLAP_TAKES else zero).label(key))
     return sums + [
         none.label("energy_low_kwh"), sa.literal(0).label("with_low"), none.label("energy_high_kwh"),
@@ -191,7 +192,7 @@ def _figures(row: sa.Row[Any] | _Row) -> dict[str, Any]:
     """A row of the branches' sums as the report's totals dict (without ``by_status``)."""
     m = row._mapping
     out: dict[str, Any] = {"runs": int(m["runs"] or 0), "segments": int(m["segments"] or 0)}
-    for key, _ in _SUMS:
+    for key, _ in SUMS:
         out[key] = float(m[key] or 0.0)
     n = out["segments"]
     out["energy_low_kwh"] = float(m["energy_low_kwh"]) if n and m["with_low"] == n else None
@@ -272,7 +273,7 @@ class GroupSums:
         self.count = 0
         self.runs = 0
         self.segments = 0
-        keys = [key for key, _ in _SUMS] + ["overlap_kwh"]
+        keys = [key for key, _ in SUMS] + ["overlap_kwh"]
         self._sums: dict[str, array[float]] = {key: array("d") for key in keys}  # 8 bytes a group
         self._bands: dict[str, array[float] | None] = {"energy_low_kwh": array("d"), "energy_high_kwh": array("d")}
 

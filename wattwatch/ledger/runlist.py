@@ -18,21 +18,11 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from wattwatch.ledger.query import in_project
+from wattwatch.ledger.query import SUMS, in_project
 from wattwatch.ledger.schema import LATEST, detail_row, details, devices, phases, segments
 
 __all__ = ["all_runs", "recent_rows", "recent_runs"]
 
-_SUMS = (
-    ("duration_s", "duration"),
-    ("gpu_energy_kwh", "gpu_energy"),
-    ("cpu_energy_kwh", "cpu_energy"),
-    ("ram_energy_kwh", "ram_energy"),
-    ("energy_kwh", "energy_consumed"),
-    ("emissions_kg", "emissions"),
-    ("embodied_emissions_kg", "embodied_emissions"),
-    ("water_l", "water_consumed"),
-)
 _LAST = (
     ("project_name", "project_name"), ("status", "status"), ("hostname", "hostname"), ("job", "job_key"),
     ("user_name", "user_name"), ("steps", "steps"), ("samples", "samples"), ("tokens", "tokens"),
@@ -61,7 +51,7 @@ def _run_columns() -> list[sa.ColumnElement[Any]]:
         sa.func.min(s.start_time).label("start_time"),
         sa.func.max(s.timestamp).label("last_write"),
         *(sa.func.max(sa.case((s.latest, s[col]))).label(key) for key, col in _LAST),
-        *(sa.func.sum(s[col]).label(key) for key, col in _SUMS),
+        *(sa.func.sum(s[col]).label(key) for key, col in SUMS),
         sa.func.sum(s.train_energy_kwh).label("train_energy_kwh"),
         sa.func.sum(s.inference_energy_kwh).label("inference_energy_kwh"),
         sa.func.max(s.overlaps_run_id).label("overlaps_run_id"),
