@@ -139,10 +139,8 @@ def test_a_vm_without_hwmon_gpus_loads_neither_rapl_nor_hwmon_nor_openssl(tmp_pa
     assert _loaded_by_a_cycle(args, slow) == []
 
 
-@pytest.mark.parametrize("pynvml_first", [False, True], ids=["wattwatch alone", "pynvml imported first"])
-def test_no_nvidia_driver_is_info_whoever_imported_pynvml(tmp_path: Path, pynvml_first: bool) -> None:
-    """A CPU-only host: no GPU energy is one INFO line, never a WARNING -- also when another library (CodeCarbon)
-    imported pynvml before the tracker started (it used to skip the driver check and warn ``nvmlInit failed``)."""
+def _skip_unless_no_nvidia_library() -> None:
+    """Skip where the dynamic linker finds ``libnvidia-ml.so.1`` (or off Linux): these tests need a host without."""
     import ctypes
 
     if not sys.platform.startswith("linux"):
@@ -152,6 +150,13 @@ def test_no_nvidia_driver_is_info_whoever_imported_pynvml(tmp_path: Path, pynvml
         pytest.skip("this machine has an NVIDIA library")
     except OSError:
         pass
+
+
+@pytest.mark.parametrize("pynvml_first", [False, True], ids=["wattwatch alone", "pynvml imported first"])
+def test_no_nvidia_driver_is_info_whoever_imported_pynvml(tmp_path: Path, pynvml_first: bool) -> None:
+    """A CPU-only host: no GPU energy is one INFO line, never a WARNING -- also when another library (CodeCarbon)
+    imported pynvml before the tracker started (it used to skip the driver check and warn ``nvmlInit failed``)."""
+    _skip_unless_no_nvidia_library()
     code = (
         "import sys, logging\n"
         + ("import pynvml\n" if pynvml_first else "")
@@ -192,15 +197,7 @@ def test_a_driver_whose_start_fails_is_a_warning_whoever_imported_pynvml(
 def test_without_an_nvidia_library_pynvml_is_not_imported(tmp_path: Path) -> None:
     """No ``libnvidia-ml.so.1`` for the dynamic linker: no NVIDIA driver, so the NVML sensor says so without
     importing pynvml (~10 ms of every start on CPU-only and AMD hosts)."""
-    import ctypes
-
-    if not sys.platform.startswith("linux"):
-        pytest.skip("pynvml loads libnvidia-ml.so.1 by name on Linux only")
-    try:
-        ctypes.CDLL("libnvidia-ml.so.1")
-        pytest.skip("this machine has an NVIDIA library")
-    except OSError:
-        pass
+    _skip_unless_no_nvidia_library()
     code = (
         "import sys, logging\n"
         "logging.basicConfig(level=logging.INFO)\n"
