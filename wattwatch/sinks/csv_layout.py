@@ -8,6 +8,7 @@ row holding a Windows-1252 byte cannot stop a write.
 from __future__ import annotations
 
 import csv
+import functools
 import io
 
 from wattwatch.sinks.files import FileOps
@@ -71,6 +72,16 @@ def parse_header(head: bytes, *, whole_file: bool = False) -> tuple[tuple[str, .
             return None
         end = len(head)
     raw = head[:end]
+    parsed = _parse_line_cached(raw) if len(raw) <= _CACHED_LINE_BYTES else _parse_line(raw)
+    return None if parsed is None else (*parsed, bom)
+
+
+_CACHED_LINE_BYTES = 64 * 1024
+"""Header lines up to this long are parsed once per process (:func:`_parse_line_cached`)."""
+
+
+def _parse_line(raw: bytes) -> tuple[tuple[str, ...], str, str] | None:
+    """``(header, separator, line terminator)`` of a first line (without its ``\\n``), or ``None``."""
     terminator = "\r\n" if raw.endswith(b"\r") else "\n"
     line = raw.rstrip(b"\r").decode("utf-8", "replace")
     if not line.strip():
@@ -83,7 +94,12 @@ def parse_header(head: bytes, *, whole_file: bool = False) -> tuple[tuple[str, .
     names = tuple(h.strip() for h in header)
     if len(names) < 2 or any(ch < " " and ch != "\t" for ch in line):
         return None  # one column or control bytes: not a table's header
-    return names, separator, terminator, bom
+    return names, separator, terminator
+
+
+_parse_line_cached = functools.lru_cache(maxsize=8)(_parse_line)
+""":func:`_parse_line`, remembered: every ``stop()`` reads its folder's CSV header again, and a wide header costs
+0.5 ms to parse (issue 25: ``stop()`` within CodeCarbon's time)."""
 
 
 def read_layout(ops: FileOps, fd: int) -> CsvLayout:

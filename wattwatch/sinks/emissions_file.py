@@ -147,11 +147,13 @@ def append_row(
     on_prepared: Callable[[PendingAppend], None] | None = None,
     main_done: bool = False,
     follow_link: bool = True,
+    bounded: bool = False,
 ) -> WriteOutcome:
     """Append ``row`` to the CSV at ``path`` (created with header ``columns`` when missing or empty), in place,
     under the file's lock. Never raises for I/O: the returned :class:`WriteOutcome` says what happened.
 
-    Cells are bounded and cleaned first (:func:`wattwatch.sinks.cells.bound_row`). ``durable`` ``fsync``s
+    Cells are bounded and cleaned first (:func:`wattwatch.sinks.cells.bound_row`; ``bounded``: the caller did, as
+    a journal's row is). ``durable`` ``fsync``s
     the file after the write. ``on_prepared`` is called under the lock with the :class:`PendingAppend` just
     before the main file is written (the journal records it; an exception from it is ignored). ``main_done``:
     the row is already in the main file (a journal's recorded append), only the companion may still need it.
@@ -161,7 +163,7 @@ def append_row(
     nothing is refused. The companion file is never written through a link, nor is a file
     created through one. A FIFO or a device under either name is refused, never waited on."""
     p = Path(path)
-    clean = bound_row(row)
+    clean = dict(row) if bounded else bound_row(row)
     try:
         with locked(p, lock_timeout_s):
             if main_done:

@@ -154,14 +154,18 @@ def _finalise_locked(
     durable: bool,
     ops: FileOps,
     write: Callable[[JournalEntry], None] | None = None,
+    bounded: bool = False,
 ) -> tuple[WriteOutcome | None, bool]:
     """Append ``entry``'s row (we hold the CSV's lock) unless it already was, then delete the journal. Returns
     the append's outcome (``None`` when it was already appended) and whether the journal records the pending
-    append. ``write`` records ``entry`` in the journal (default: replace it atomically)."""
+    append. ``write`` records ``entry`` in the journal (default: replace it atomically); ``bounded``: the row's
+    cells are bounded already (the owner's own row; one read from a journal file is bounded again)."""
     if entry.pending is not None and was_appended(csv_path, entry.pending, ops=ops):
         # The row is in the main file; when that file's header lacks columns, the full row may still be due in
         # the companion (its write failed, or the writer died in between): never count it as saved before.
-        done = append_row(csv_path, entry.row, entry.columns, durable=durable, ops=ops, main_done=True)
+        done = append_row(
+            csv_path, entry.row, entry.columns, durable=durable, ops=ops, main_done=True, bounded=bounded
+        )
         if done.saved_in is not None:
             _unlink(entry.path, ops)
         return (None if done.saved_in == csv_path else done), True
@@ -176,7 +180,9 @@ def _finalise_locked(
         except OSError:
             pass
 
-    outcome = append_row(csv_path, entry.row, entry.columns, durable=durable, ops=ops, on_prepared=record)
+    outcome = append_row(
+        csv_path, entry.row, entry.columns, durable=durable, ops=ops, on_prepared=record, bounded=bounded
+    )
     if outcome.saved_in is not None:
         _unlink(entry.path, ops)
     return outcome, recorded[0]
@@ -333,7 +339,7 @@ class RunJournal:
         try:
             with locked(self.csv_path):
                 outcome, recorded = _finalise_locked(
-                    entry, self.csv_path, durable=durable, ops=self._ops, write=self._write_final
+                    entry, self.csv_path, durable=durable, ops=self._ops, write=self._write_final, bounded=True
                 )
         except Exception as exc:  # noqa: BLE001 - lock timeout or a lock file we cannot create
             outcome, recorded = WriteOutcome(self.csv_path, None, error=str(exc) or type(exc).__name__), False
