@@ -129,7 +129,10 @@ def _bench_run_id(i: int) -> str:
 
 
 def fill_ledger(url: str, runs: int, *, batch: int = 20_000) -> float:
-    """A ledger of ``runs`` runs, every table filled (see the module's docstring); returns the seconds it took."""
+    """A ledger of ``runs`` runs, every table filled (see the module's docstring); returns the seconds it took.
+    The rows are laid out by :func:`~wattwatch.ledger.schema.prepare_row`, as a push lays them out, so each table
+    gets the schema's key (version 3: ``run_id``, ``segment``, ``start_time``) and the flags are set as a push
+    sets them; ``report --db`` is checked to count them as the files' report would (:func:`measure_report`)."""
     from wattwatch.ledger.engine import open_engine, writer
     from wattwatch.ledger.migrate import ensure_schema
     from wattwatch.ledger.push import insert_many

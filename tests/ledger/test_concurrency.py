@@ -150,3 +150,48 @@ def test_segments_of_one_run_pushed_at_once_leave_one_latest(
         engine.dispose()
     expected = {k: k == SEGMENTS for k in range(0 if first_known else 1, SEGMENTS + 1)}
     assert {k: bool(v) for k, v in flags.items()} == expected
+
+
+@pytest.mark.parametrize("first_known", [False, True])
+@pytest.mark.parametrize("kind", ["sqlite", "postgresql"])
+def test_retries_and_copies_without_a_start_pushed_at_once(
+    kind: str, first_known: bool, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    """8 processes push, at the same moment, 5 retries resumed from one checkpoint (``resumed_segments`` 1, each
+    its own start) and 3 copies of that segment without a start (CodeCarbon's columns): the 5 retries land, no
+    copy stays beside them -- under other keys than the retries', a copy raises no key error, so each push reads
+    the run again once it holds the run's lock -- and the latest start is the run's latest segment."""
+    import sqlalchemy as sa
+    from ledgerruns import make_run
+
+    from wattwatch.ledger.engine import open_engine
+    from wattwatch.ledger.migrate import ensure_schema
+    from wattwatch.ledger.urls import parse_url
+
+    url = f"sqlite:///{tmp_path / 'ledger.db'}" if kind == "sqlite" else str(request.getfixturevalue("pg_url"))
+    _, data = make_run(tmp_path / "run", ledger_url=url if first_known else "")
+    engine = open_engine(parse_url(url))
+    ensure_schema(engine)
+    engine.dispose()
+    base = {**data.to_row(), "resumed_segments": "1"}
+    starts = [f"2030-01-01T00:00:0{k}.000+00:00" for k in range(5)]
+    rows = [{**base, "start_time": start} for start in starts] + [{**base, "start_time": ""} for _ in range(3)]
+    ctx = multiprocessing.get_context("fork")
+    barrier = ctx.Barrier(len(rows))
+    out: multiprocessing.Queue = ctx.Queue()
+    procs = [ctx.Process(target=_segment_writer, args=(url, row, barrier, out)) for row in rows]
+    for p in procs:
+        p.start()
+    results = [out.get(timeout=300) for _ in procs]
+    for p in procs:
+        p.join(timeout=60)
+    assert not [r for r in results if r[2]], results
+    engine = open_engine(parse_url(url))
+    try:
+        with engine.connect() as conn:
+            query = sa.text("SELECT start_time, latest FROM segments WHERE segment = 1 ORDER BY start_time")
+            flags = {t: bool(latest) for t, latest in conn.execute(query)}
+            details = conn.execute(sa.text("SELECT count(*) FROM segment_details WHERE segment = 1")).scalar()
+    finally:
+        engine.dispose()
+    assert flags == {t: t == starts[-1] for t in starts} and details == 5

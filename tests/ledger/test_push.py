@@ -1,4 +1,4 @@
-"""``wattwatch ledger push``: idempotent (keyed by run and segment), the same rows ``report`` counts, and
+"""``wattwatch ledger push``: idempotent (keyed by run, segment and start), the same rows ``report`` counts, and
 ``report --db`` totals equal to ``report PATH``'s on the same runs -- on SQLite and on a real PostgreSQL."""
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ import pytest
 from ledgerruns import count_rows, make_run
 
 from wattwatch.cli.main import main
+from wattwatch.ledger.schema import SCHEMA_VERSION
 
 
 def _push(capsys: pytest.CaptureFixture[str], url: str, *paths: Path) -> str:
@@ -270,7 +271,7 @@ def test_html_page_and_its_figures_equal_the_files(
     assert db.metric_runs == files.metric_runs == {"loss": 1} and len(db.fronts["loss"]) == 1  # the resumed run: once
     assert db.fronts["loss"][0] == (pytest.approx(files.fronts["loss"][0][0], rel=1e-12), 1.5)
     assert main(["ledger", "info", "--db", db_url]) == 0
-    assert "schema version 2, 7 runs, 8 segments" in capsys.readouterr().out
+    assert f"schema version {SCHEMA_VERSION}, 7 runs, 8 segments" in capsys.readouterr().out
 
 
 def test_all_runs_are_streamed(db_url: str, team_history: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -348,3 +349,144 @@ def test_a_split_file_loses_and_doubles_no_row(
     assert "202 segments added" in _push(capsys, sqlite_url, folder)
     assert count_rows(sqlite_url)["segments"] == 202
     assert _json(capsys, "--db", sqlite_url)["totals"]["runs"] == _json(capsys, str(folder))["totals"]["runs"] == 202
+
+
+def _retry_segments(folders: tuple[Path, Path, Path], ledger_url: str = "") -> list[float]:
+    """A run (in ``folders[0]``) that crashes, a resume from its checkpoint (``folders[1]``) that crashes too, and a
+    second resume from the *same* checkpoint (``folders[2]``) that completes: three segments, the last two both
+    ``resumed_segments`` 1 with their own starts (issue 28). ``ledger_url``: each pushes its row at ``stop()``.
+    Returns the segments' kWh."""
+    import json
+    import time
+
+    from fakesensors import ConstantPowerSensor
+
+    from wattwatch import Tracker
+
+    def tracker(folder: Path, watts: float) -> Tracker:
+        return Tracker(project_name="retries", output_dir=folder, sensors=[ConstantPowerSensor(watts)],
+                       carbon_intensity_g_per_kwh=100.0, handle_signals=False, save_timeseries=False,
+                       environ={"USER": "alice"}, ledger_url=ledger_url)  # fmt: skip
+
+    def stop(t: Tracker, status: str) -> float:
+        sink = t._recorder.ledger
+        data = t.stop(status)
+        assert data is not None
+        if sink is not None:
+            assert sink.done.wait(60) and sink.pushed, sink.error
+        return data.energy_consumed
+
+    first = tracker(folders[0], 100.0).start()
+    first.step(5, tokens=500)
+    saved = json.loads(json.dumps(first.state_dict()))
+    kwh = [stop(first, "failed")]
+    for folder, watts, steps, status in ((folders[1], 200.0, 3, "failed"), (folders[2], 300.0, 5, "completed")):
+        time.sleep(0.01)  # the retries' starts differ (to the millisecond)
+        again = tracker(folder, watts)
+        again.load_state_dict(saved)
+        again.start()
+        again.step(steps, tokens=steps * 100)
+        kwh.append(stop(again, status))
+    return kwh
+
+
+def _full_rows(folder: Path) -> list[dict[str, str]]:
+    name = "emissions.wattwatch.csv" if (folder / "emissions.wattwatch.csv").exists() else "emissions.csv"
+    with open(folder / name, newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+def _same_run(db: dict, files: dict) -> None:
+    """``report --db`` equals ``report PATH``: the totals, and the one run's line (segments, counts, status)."""
+    _same_totals(db["totals"], files["totals"])
+    assert db["totals"]["segments"] == sum(r["segments"] for r in files["runs"])
+    (mine,), (theirs,) = db["runs"], files["runs"]
+    for key in ("segments", "status", "steps", "tokens"):
+        assert mine[key] == theirs[key], key
+    for key in ("energy_kwh", "emissions_kg", "duration_s", "joules_per_token"):
+        assert mine[key] == pytest.approx(theirs[key], rel=1e-12), key
+
+
+@pytest.mark.parametrize("codecarbon_header", [False, True], ids=["our file", "CodeCarbon's file + companion"])
+def test_two_retries_from_one_checkpoint_are_two_segments(
+    codecarbon_header: bool, db_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Issue 28: both retries resumed from one checkpoint carry ``resumed_segments`` 1; the ledger keeps each (its
+    own start), so ``report --db`` counts all three segments' energy as ``report PATH`` does -- while the same rows
+    found again (a copy of the folder; CodeCarbon's columns, without a start, beside the full rows) add nothing."""
+    import shutil
+
+    from wattwatch.result import CODECARBON_COLUMNS
+
+    folder = tmp_path / "runs"
+    folder.mkdir()
+    if codecarbon_header:  # the tracker writes CodeCarbon's columns here, the full rows to emissions.wattwatch.csv
+        (folder / "emissions.csv").write_text(",".join(CODECARBON_COLUMNS) + "\n")
+    kwh = _retry_segments((folder, folder, folder))
+    rows = _full_rows(folder)
+    assert [r["resumed_segments"] for r in rows] == ["0", "1", "1"] and len({r["start_time"] for r in rows}) == 3
+    shutil.copytree(folder, tmp_path / "copy")  # the same rows found twice
+    out = _push(capsys, db_url, folder, tmp_path / "copy")
+    assert "3 segments added, 0 updated" in out
+    assert count_rows(db_url)["segments"] == count_rows(db_url)["segment_details"] == 3
+    files = _json(capsys, str(folder), str(tmp_path / "copy"))
+    db = _json(capsys, "--db", db_url)
+    _same_run(db, files)
+    assert db["totals"]["runs"] == 1 and db["totals"]["segments"] == 3
+    assert db["totals"]["energy_kwh"] == pytest.approx(sum(kwh), rel=1e-12)
+    assert db["totals"]["by_status"] == {"completed": 1}  # the later retry's
+    assert db["runs"][0]["tokens"] == 1000 and db["runs"][0]["steps"] == 10  # its counts
+    for by in ("project", "month", "user"):
+        _same_totals(_json(capsys, "--db", db_url, "--by", by)["totals"], files["totals"])
+    again = _push(capsys, db_url, folder, tmp_path / "copy")
+    seen = 12 if codecarbon_header else 6  # every row read: the full rows twice, CodeCarbon's twice
+    assert f"0 segments added, 0 updated, {seen} already there" in again
+    assert _json(capsys, "--db", db_url)["totals"] == db["totals"]
+
+
+@pytest.mark.parametrize("order", ["by the trackers", "last first", "middle last"])
+def test_retries_pushed_in_any_order_count_as_the_files(
+    order: str, db_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The three segments in three folders, pushed by each tracker's ``stop()`` or by ``ledger push`` in any
+    order: the run's latest segment is the later retry (the latest start among the highest ``resumed_segments``,
+    as the files' report takes it: its status and counts), and every segment counts once."""
+    folders = (tmp_path / "a", tmp_path / "b", tmp_path / "c")
+    _retry_segments(folders, ledger_url=db_url if order == "by the trackers" else "")
+    pushes = {"by the trackers": (), "last first": (2, 1, 0), "middle last": (2, 0, 1)}[order]
+    for i in pushes:
+        _push(capsys, db_url, folders[i])
+    files = _json(capsys, *map(str, folders))
+    db = _json(capsys, "--db", db_url)
+    _same_run(db, files)
+    assert db["totals"]["by_status"] == {"completed": 1} and db["runs"][0]["segments"] == 3
+    assert "0 segments added, 0 updated, 3 already there" in _push(capsys, db_url, *folders)
+
+
+def test_a_row_without_a_start_is_a_copy_of_the_segment_with_one(
+    db_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """CodeCarbon's columns of a segment (no ``start_time``) pushed before its full row, then the full row: the
+    full row takes its place (one segment, not two); the copy pushed again adds nothing -- as ``report PATH``
+    counts the two files. A run with only such a row keeps it."""
+    from wattwatch.result import CODECARBON_COLUMNS
+
+    _, data = make_run(tmp_path / "full", tokens=100)
+    make_run(tmp_path / "alone")
+    copies = tmp_path / "copies"
+    copies.mkdir()
+    with open(copies / "emissions.csv", "w", newline="") as fh:  # CodeCarbon's columns of both runs' rows
+        writer = csv.DictWriter(fh, fieldnames=list(CODECARBON_COLUMNS), extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(_full_rows(tmp_path / "full") + _full_rows(tmp_path / "alone"))
+    assert "2 segments added" in _push(capsys, db_url, copies)
+    assert "0 segments added, 1 updated, 0 already there" in _push(capsys, db_url, tmp_path / "full")
+    assert "0 segments added, 0 updated, 2 already there" in _push(capsys, db_url, copies)
+    assert count_rows(db_url)["segments"] == 2
+    paths = [str(copies), str(tmp_path / "full")]
+    files, db = _json(capsys, *paths)["totals"], _json(capsys, "--db", db_url)["totals"]
+    _same_totals(db, files)
+    assert db["segments"] == 2 and db["by_status"] == {"completed": 1, "unknown": 1}
+    assert db["energy_kwh"] == pytest.approx(files["energy_kwh"], rel=1e-12)
+    runs = {r["run_id"]: r for r in _json(capsys, "--db", db_url, "--all")["runs"]}
+    assert runs[data.run_id]["tokens"] == 100 and runs[data.run_id]["segments"] == 1

@@ -124,7 +124,7 @@ def _prepare(row: Mapping[str, str], full_row: bool, source: str, pushed_at: str
     segment = _get(row, "resumed_segments", _int, 0)
     status = _text(_text_of(row, "status") if "status" in row else NO_STATUS)
     start_raw, stamp_raw = _text_of(row, "start_time"), _text_of(row, "timestamp")
-    start = start_raw or stamp_raw
+    start, start_key = start_raw or stamp_raw, _text(start_raw)
     phase_kwh = _get(row, "phase_energy_kwh", _numbers, {})
     phase_kg = _get(row, "phase_emissions_kg", _numbers, {})
     by_device = _get(row, "gpu_energy_by_device_kwh", _numbers, {})
@@ -142,7 +142,7 @@ def _prepare(row: Mapping[str, str], full_row: bool, source: str, pushed_at: str
     low, high = _get(row, "energy_low_kwh", _float, None), _get(row, "energy_high_kwh", _float, None)
     seg = (
         run_id, segment, status, project, user, _text(_text_of(row, "hostname")), _text(start[:7]), _text(job),
-        _text(start_raw), _text(stamp_raw), full_row, False,
+        start_key, _text(stamp_raw), full_row, False,
         _get(row, "duration", _float, 0.0), _get(row, "gpu_energy", _float, 0.0), _get(row, "cpu_energy", _float, 0.0),
         _get(row, "ram_energy", _float, 0.0), energy, _get(row, "emissions", _float, 0.0),
         _get(row, "water_consumed", _float, 0.0), embodied, low, high, training_energy_kwh(phase_kwh, energy),
@@ -154,22 +154,22 @@ def _prepare(row: Mapping[str, str], full_row: bool, source: str, pushed_at: str
     numbers = [parse(raw) if (raw := get(name)) else default for name, parse, default in _NUMBER_PLAN]
     extra = {name: _get(row, name, parse, default) for name, parse, default in _EXTRA_PLAN}
     det = (
-        run_id, segment, *texts, *numbers,
+        run_id, segment, start_key, *texts, *numbers,
         json.dumps(metrics, sort_keys=True, separators=_COMPACT) if metrics else "{}",
         _text(json.dumps(extra, sort_keys=True, separators=_COMPACT, default=str)) if extra else "{}",
         _text(source), pushed_at,
     )  # fmt: skip
     phase_rows = [
-        (run_id, segment, _text(str(name)), float(kwh), float(phase_kg[name]) if name in phase_kg else None)
+        (run_id, segment, start_key, _text(str(name)), float(kwh), float(phase_kg[name]) if name in phase_kg else None)
         for name, kwh in phase_kwh.items()
     ]
     device_rows = [
-        (run_id, segment, _text(str(name)), float(kwh), _text(str(methods.get(name, ""))))
+        (run_id, segment, start_key, _text(str(name)), float(kwh), _text(str(methods.get(name, ""))))
         for name, kwh in by_device.items()
     ]
     first = _text(start)
     run = (run_id, project, t["experiment_id"], user, first)
-    return PreparedRow(run_id, segment, full_row, stamp_raw, first, seg, det, run, phase_rows, device_rows)
+    return PreparedRow(run_id, segment, start_key, full_row, stamp_raw, first, seg, det, run, phase_rows, device_rows)
 
 
 def _job_key(t: Mapping[str, str]) -> str:

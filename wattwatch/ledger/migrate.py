@@ -23,6 +23,15 @@ Migrations (in place, in the one transaction: a failure leaves the ledger as it 
   :data:`~wattwatch.ledger.schema.SEGMENT_INDEXES` are made. Cost: the rows whose ``extra`` holds a request
   count, request phases or an overlap are read in Python (few: inference runs, overlapping runs); the rest is
   done by SQL statements.
+- **2 -> 3** (issue 28, :func:`to_v3`): a segment's key becomes ``(run_id, segment, start_time)`` in
+  ``segments``, ``segment_details``, ``phases`` and ``devices`` (``report PATH``'s segment: two retries resumed
+  from one checkpoint are two). A key cannot be altered in SQLite, so each of the four tables is rebuilt, on
+  both databases alike (:func:`_rebuild`): renamed ``<name>_v2``, created again with its key and indexes, its rows
+  copied by one ``INSERT ... SELECT`` -- ``segment_details``, ``phases`` and ``devices`` take ``start_time`` from
+  their segment's row --, then dropped. Version 2 held one segment per ``(run_id, segment)``, so every row keeps
+  its place and ``latest`` its value; :func:`mark_latest` computes both flags again by version 3's rule all the
+  same (the highest ``segment``, then the latest ``start_time``). Indexes a team added to these tables by hand
+  go with the old tables: make them again. Cost: every row of the four tables is copied once (all by SQL).
 """
 
 from __future__ import annotations
@@ -45,6 +54,7 @@ from wattwatch.ledger.schema import (
     VIEW_SQL,
     _text,
     details,
+    devices,
     phases,
     schema_table,
     segments,
@@ -52,7 +62,7 @@ from wattwatch.ledger.schema import (
 from wattwatch.ledger.urls import LedgerError
 from wattwatch.measure.figures import inference_energy_kwh
 
-__all__ = ["MIGRATIONS", "Migration", "ensure_schema", "mark_latest", "schema_version", "to_v2"]
+__all__ = ["MIGRATIONS", "Migration", "ensure_schema", "mark_latest", "schema_version", "to_v2", "to_v3"]
 
 Migration = Callable[[sa.Connection], None]
 
@@ -152,18 +162,30 @@ def _strip_defaults(conn: sa.Connection) -> None:
     conn.execute(sa.update(details).where(some).values(extra=expr))
 
 
+def _bytewise(conn: sa.Connection, column: sa.ColumnElement[str]) -> sa.ColumnElement[str]:
+    """``column`` compared by code point, as Python compares text (PostgreSQL's default collation may follow a
+    locale; SQLite's compares bytes already)."""
+    return sa.collate(column, "C") if conn.dialect.name == "postgresql" else column
+
+
 def mark_latest(conn: sa.Connection) -> None:
-    """Set ``segments.latest`` on each run's highest segment and clear it on the others (only runs with a
-    segment above 0 can have several), then ``other_group`` on the earlier segments whose group keys differ from
-    their run's latest segment's."""
-    conn.exec_driver_sql(
-        "UPDATE segments SET latest = (segment = (SELECT max(t.segment) FROM segments t WHERE t.run_id = segments.run_id))"
-        " WHERE run_id IN (SELECT run_id FROM segments WHERE segment > 0)"
+    """Set ``segments.latest`` on each run's latest segment -- the highest ``segment``, then the latest
+    ``start_time`` (:func:`wattwatch.report.segments.segment_order`; ``(segment, start_time)`` is unique within a
+    run) -- and clear it on the others, then ``other_group`` on the earlier segments whose group keys differ from
+    their run's latest segment's (and off everywhere else). Only the rows whose flags change are written."""
+    s, later = segments.c, segments.alias("later")
+    after = sa.or_(
+        later.c.segment > s.segment,
+        sa.and_(later.c.segment == s.segment, _bytewise(conn, later.c.start_time) > s.start_time),
     )
-    s, latest = segments.c, segments.alias("run_latest")
-    differs = sa.or_(*(latest.c[k] != s[k] for k in GROUP_KEYS))
-    other = sa.exists().where(latest.c.run_id == s.run_id, latest.c.latest == sa.true(), differs)
-    conn.execute(sa.update(segments).where(s.latest == sa.false(), other).values(other_group=True))
+    is_latest = ~sa.exists().where(later.c.run_id == s.run_id, after)
+    conn.execute(sa.update(segments).where(s.latest != is_latest).values(latest=is_latest))
+    run_latest = segments.alias("run_latest")
+    differs = sa.or_(*(run_latest.c[k] != s[k] for k in GROUP_KEYS))
+    other = sa.exists().where(run_latest.c.run_id == s.run_id, run_latest.c.latest == sa.true(), differs)
+    is_other = sa.and_(s.latest == sa.false(), other)
+    wrong = sa.or_(s.other_group == sa.true(), s.latest == sa.false())
+    conn.execute(sa.update(segments).where(wrong, s.other_group != is_other).values(other_group=is_other))
 
 
 def to_v2(conn: sa.Connection) -> None:
@@ -189,7 +211,46 @@ def to_v2(conn: sa.Connection) -> None:
     mark_latest(conn)
 
 
-MIGRATIONS: dict[int, Migration] = {1: to_v2}
+def _rebuild(conn: sa.Connection, table: sa.Table) -> None:
+    """``table`` made again at version 3 with its rows: the version-2 table renamed ``<name>_v2`` (its indexes
+    dropped first, their names being the new table's; PostgreSQL's key constraint renamed for the same reason),
+    the new one created with its key and indexes, the rows copied -- ``start_time`` from the segment's row in
+    ``segments_v2`` (``""`` where there is none) --, the old table dropped."""
+    old = f"{table.name}_v2"
+    for index in table.indexes:
+        conn.exec_driver_sql(f"DROP INDEX IF EXISTS {index.name}")
+    conn.exec_driver_sql(f"ALTER TABLE {table.name} RENAME TO {old}")
+    if conn.dialect.name == "postgresql":
+        key = sa.inspect(conn).get_pk_constraint(old).get("name")
+        if key:
+            conn.exec_driver_sql(f'ALTER TABLE {old} RENAME CONSTRAINT "{key}" TO "{old}_pkey"')
+    table.create(conn)
+    had = {c["name"] for c in sa.inspect(conn).get_columns(old)}
+    names = [c.name for c in table.columns if c.name in had or c.name == "start_time"]
+    source = sa.table(old, *(sa.column(n) for n in had))
+    if "start_time" in had:  # segments: the key's start is the row's own
+        query = sa.select(*(source.c[n] for n in names))
+    else:
+        seg = sa.table("segments_v2", sa.column("run_id"), sa.column("segment"), sa.column("start_time"))
+        on = sa.and_(seg.c.run_id == source.c.run_id, seg.c.segment == source.c.segment)
+        start = sa.func.coalesce(seg.c.start_time, "").label("start_time")
+        query = sa.select(*(start if n == "start_time" else source.c[n] for n in names)).select_from(
+            source.outerjoin(seg, on)
+        )
+    conn.execute(sa.insert(table).from_select(names, query))
+
+
+def to_v3(conn: sa.Connection) -> None:
+    """Version 2 -> 3 (see the module's docstring)."""
+    conn.exec_driver_sql("DROP VIEW IF EXISTS ledger_rows")
+    for table in (segments, details, phases, devices):
+        _rebuild(conn, table)
+    for table in (devices, phases, details, segments):
+        conn.exec_driver_sql(f"DROP TABLE {table.name}_v2")
+    mark_latest(conn)
+
+
+MIGRATIONS: dict[int, Migration] = {1: to_v2, 2: to_v3}
 """Forward migrations: ``MIGRATIONS[v]`` takes a database at version ``v`` to ``v + 1``."""
 
 _LOCK_KEY = 0x77617474  # "watt": the advisory lock PostgreSQL sessions take while checking the schema

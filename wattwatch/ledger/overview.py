@@ -19,7 +19,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from wattwatch.ledger.query import in_project, totals
-from wattwatch.ledger.schema import LATEST, details, phases, segments
+from wattwatch.ledger.schema import KEY_COLUMNS, LATEST, details, phases, segments
 
 __all__ = ["overall_from_ledger"]
 
@@ -27,9 +27,12 @@ _HARDWARE = ("gpu_model", "gpu_count", "cpu_model", "cpu_count", "ram_total_size
 
 
 def _joined(*columns: Any) -> sa.Select[Any]:
-    return sa.select(*columns).select_from(
-        segments.join(details, sa.and_(details.c.run_id == segments.c.run_id, details.c.segment == segments.c.segment))
-    )
+    return sa.select(*columns).select_from(segments.join(details, _same_segment(details)))
+
+
+def _same_segment(table: sa.Table) -> sa.ColumnElement[bool]:
+    """``table``'s rows of the segment of ``segments``' row (:data:`~wattwatch.ledger.schema.KEY_COLUMNS`)."""
+    return sa.and_(*(table.c[k] == segments.c[k] for k in KEY_COLUMNS))
 
 
 def _where(query: sa.Select[Any], project: str | None) -> sa.Select[Any]:
@@ -131,9 +134,7 @@ def overall_from_ledger(conn: sa.Connection, *, project: str | None = None, max_
     p = phases.c
     phase_q = sa.select(p.phase, sa.func.sum(p.energy_kwh), sa.func.sum(p.emissions_kg)).group_by(p.phase)
     if project is not None:
-        phase_q = phase_q.join(
-            segments, sa.and_(segments.c.run_id == p.run_id, segments.c.segment == p.segment)
-        ).where(in_project(project))
+        phase_q = phase_q.join(segments, _same_segment(phases)).where(in_project(project))
     by_phase = {str(name): (float(e or 0.0), float(k or 0.0)) for name, e, k in conn.execute(phase_q)}
     operational = _operational_by_component(conn, project)
     embodied = _embodied_by_component(conn, project)

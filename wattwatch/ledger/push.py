@@ -1,21 +1,25 @@
-"""Rows into the ledger, idempotently: a segment is ``(run_id, segment)``, and pushing it again adds nothing.
+"""Rows into the ledger, idempotently: a segment is ``(run_id, segment, start_time)`` -- ``report PATH``'s
+segment (issue 28: two retries resumed from one checkpoint are two) --, and pushing it again adds nothing.
 
-:func:`push_rows` takes rows in batches; per batch, in one transaction: the batch's keys already in
-``segments`` are read with their rank, and each row is inserted (new key), replaces the stored one (it ranks
+:func:`push_rows` takes rows in batches; per batch, in one transaction: the segments the ledger holds of the
+batch's runs are read with their rank, and each row is inserted (new key), replaces the stored one (it ranks
 higher: the fuller row -- from a file with a ``status`` column --, then the later ``timestamp``, as
 ``wattwatch report`` decides), or is left out (the stored one ranks as high: pushing twice changes nothing). A
-``weak`` row (a distributed run rebuilt from its part files) is pushed only when the ledger holds no segment of
-its run. A replaced segment's
-phases and devices are replaced with it. When another writer inserted one of the batch's keys between the read
-and the insert (PostgreSQL; SQLite's ``BEGIN IMMEDIATE`` makes writers take turns), the batch is rolled back
-and done again.
+row without a ``start_time`` (CodeCarbon's columns beside the full row) is a copy of its run's segment of the
+same number that has one: it is left out where the ledger or the batch has such a segment, and replaced by the
+first one pushed (:class:`wattwatch.report.segments.SegmentWinners`' rule). A ``weak`` row (a distributed run
+rebuilt from its part files) is pushed only when neither the ledger nor the batch's other rows hold its run. A
+replaced segment's phases and devices are replaced with it. When another writer inserted one of the batch's
+keys between the read and the insert (PostgreSQL; SQLite's ``BEGIN IMMEDIATE`` makes writers take turns), the
+batch is rolled back and done again.
 
-``segments.latest`` (each run's highest segment: what ``report --db`` counts a run by) and ``other_group`` (an
-earlier segment in another group than its run's latest) are kept true at every push: a row is inserted as its
-run's latest unless a higher segment of the run is in the batch or the table, and a stored segment it
-supersedes is updated. On PostgreSQL the ``runs`` rows of the runs a batch writes to
-are locked first (``SELECT ... FOR UPDATE``, in run id order: no deadlock), so two pushes of two segments of
-one run take turns and never both mark theirs latest; a run new to the ledger is serialized by its ``runs``
+``segments.latest`` (each run's latest segment: the highest ``segment``, then the latest ``start_time``; what
+``report --db`` counts a run by) and ``other_group`` (an earlier segment in another group than its run's
+latest) are kept true at every push: a row is inserted as its run's latest unless a later segment of the run is
+in the batch or the table, and a stored segment it supersedes is updated. On PostgreSQL the ``runs`` rows of
+the runs a batch writes to are locked first (``SELECT ... FOR UPDATE``, in run id order: no deadlock) and their
+segments read again under the lock, so two pushes to one run take turns -- they never both mark theirs latest,
+nor both keep a segment and its copy without a start; a run new to the ledger is serialized by its ``runs``
 row's key instead (the second insert fails and its batch is done again).
 
 Inserts are executemany of Core ``insert()`` statements (SQLAlchemy batches them into multi-row ``VALUES``);
@@ -90,9 +94,13 @@ def _batches(items: Iterable[PushItem], size: int) -> Iterator[list[PushItem]]:
         yield batch
 
 
-def _dedupe(batch: Sequence[PushItem]) -> dict[tuple[str, int], PushItem]:
+Key = tuple[str, int, str]
+"""A segment's key: run id, ``resumed_segments``, ``start_time`` (:data:`~wattwatch.ledger.schema.KEY_COLUMNS`)."""
+
+
+def _dedupe(batch: Sequence[PushItem]) -> dict[Key, PushItem]:
     """One row per key within the batch: the highest rank (a strong row over a weak one)."""
-    best: dict[tuple[str, int], PushItem] = {}
+    best: dict[Key, PushItem] = {}
     for item in batch:
         old = best.get(item.row.key)
         if old is None or (not item.weak and (old.weak or item.row.rank >= old.row.rank)):
@@ -166,44 +174,90 @@ def _copy_rows(conn: sa.Connection, table: sa.Table, columns: list[str], rows: S
         raise
 
 
-def _delete_keys(conn: sa.Connection, keys: list[tuple[str, int]]) -> None:
-    params = [{"r": r, "s": s} for r, s in keys]
+def _delete_keys(conn: sa.Connection, keys: list[Key]) -> None:
+    params = [{"r": r, "s": g, "t": t} for r, g, t in keys]
     for table in (phases, devices, details, segments):
+        c = table.c
         conn.execute(
-            sa.delete(table).where(table.c.run_id == sa.bindparam("r"), table.c.segment == sa.bindparam("s")),
+            sa.delete(table).where(c.run_id == sa.bindparam("r"), c.segment == sa.bindparam("s"), c.start_time == sa.bindparam("t")),
             params,
         )
+
+
+Rank = tuple[bool, str, bool]
+
+
+def _stored(conn: sa.Connection, run_ids: list[str]) -> dict[Key, Rank]:
+    """The segments the table holds of ``run_ids``, with their rank."""
+    s = segments.c
+    out: dict[Key, Rank] = {}
+    for part in range(0, len(run_ids), 1000):
+        query = sa.select(s.run_id, s.segment, s.start_time, s.full_row, s.timestamp, s.status)
+        for run_id, segment, start, full, stamp, status in conn.execute(query.where(s.run_id.in_(run_ids[part : part + 1000]))):
+            out[(run_id, int(segment), start)] = rank_of(full, stamp, status)
+    return out
+
+
+@dataclass
+class _Plan:
+    """What a batch does: rows to insert (``new``), rows that replace stored segments (``replace``: the stored
+    keys ``gone`` are deleted first), and how many rows change nothing."""
+
+    new: list[PreparedRow]
+    replace: list[PreparedRow]
+    gone: list[Key]
+    unchanged: int
+
+
+def _plan(best: dict[Key, PushItem], stored: dict[Key, Rank]) -> _Plan:
+    """Each row of ``best`` against the ``stored`` segments of its run (``report PATH``'s rule,
+    :class:`wattwatch.report.segments.SegmentWinners`): a new key is inserted, a stored one replaced when the row
+    ranks higher; a row without a start where its run has a segment of that number with one (stored, or in the
+    batch) is a copy of it (left out); a row with a start replaces its run's stored row of that number without
+    one (which was a copy of it). A weak row is pushed only when nothing of its run is stored or in the batch's
+    other rows (``report PATH`` counts a run rebuilt from part files only when no row has it)."""
+    plan = _Plan([], [], [], 0)
+    has_run = {k[0] for k in stored} | {k[0] for k, item in best.items() if not item.weak}
+    dated = {k[:2] for k in stored if k[2]} | {k[:2] for k, item in best.items() if k[2] and not item.weak}
+    for key, item in best.items():
+        old = stored.get(key)
+        if (item.weak and key[0] in has_run) or (not key[2] and key[:2] in dated):
+            plan.unchanged += 1
+        elif old is None:
+            undated = (key[0], key[1], "")
+            if key[2] and undated in stored and undated not in plan.gone:
+                plan.replace.append(item.row)
+                plan.gone.append(undated)
+            else:
+                plan.new.append(item.row)
+        elif not item.weak and item.row.rank > old:
+            plan.replace.append(item.row)
+            plan.gone.append(key)
+        else:
+            plan.unchanged += 1
+    return plan
 
 
 def _push_batch(conn: sa.Connection, batch: Sequence[PushItem]) -> PushCounts:
     best = _dedupe(batch)
     counts = PushCounts(unchanged=len(batch) - len(best))
     run_ids = sorted({k[0] for k in best})
-    stored: dict[tuple[str, int], tuple[bool, str, bool]] = {}
-    s = segments.c
-    query = sa.select(s.run_id, s.segment, s.full_row, s.timestamp, s.status).where(s.run_id.in_(run_ids))
-    for run_id, segment, full, stamp, status in conn.execute(query):
-        stored[(run_id, int(segment))] = rank_of(full, stamp, status)
-    new: list[PreparedRow] = []
-    replace: list[PreparedRow] = []
-    stored_runs = {k[0] for k in stored}
-    for key, item in best.items():
-        old = stored.get(key)
-        if item.weak and key[0] in stored_runs:
-            counts.unchanged += 1
-        elif old is None:
-            new.append(item.row)
-        elif not item.weak and item.row.rank > old:
-            replace.append(item.row)
-        else:
-            counts.unchanged += 1
-    rows = new + replace
+    stored = _stored(conn, run_ids)
+    plan = _plan(best, stored)
+    rows = plan.new + plan.replace
     if rows:
         touched = sorted({r.run_id for r in rows})
         lock = sa.select(runs.c.run_id).where(runs.c.run_id.in_(touched)).order_by(runs.c.run_id).with_for_update()
         known = {r for (r,) in conn.execute(lock)}  # PostgreSQL: these runs' rows locked until the commit
-        if replace:
-            _delete_keys(conn, [r.key for r in replace])
+        if known and conn.dialect.name == "postgresql":  # read again under the lock: another push may have written
+            # to them since, under other keys (another retry, a row with a start beside one without) that raise no
+            # key error (SQLite: the transaction has held the write lock since it began)
+            fresh_stored = _stored(conn, sorted(known))
+            stored = {k: v for k, v in stored.items() if k[0] not in known} | fresh_stored
+            plan = _plan(best, stored)
+            rows = plan.new + plan.replace
+        if plan.gone:
+            _delete_keys(conn, plan.gone)
         fresh: dict[str, tuple[Any, ...]] = {}
         for row in rows:
             if row.run_id not in known:
@@ -216,8 +270,9 @@ def _push_batch(conn: sa.Connection, batch: Sequence[PushItem]) -> PushCounts:
         insert_many(conn, details, [r.detail_values for r in rows])
         insert_many(conn, phases, [p for r in rows for p in r.phase_values])
         insert_many(conn, devices, [d for r in rows for d in r.device_values])
-    counts.inserted += len(new)
-    counts.replaced += len(replace)
+    counts.unchanged += plan.unchanged
+    counts.inserted += len(plan.new)
+    counts.replaced += len(plan.replace)
     return counts
 
 
@@ -226,38 +281,45 @@ _FLAG_COLUMNS = ("other_group", "latest")
 assert SEGMENT_ORDER[-2:] == _FLAG_COLUMNS
 
 
-def _flags(conn: sa.Connection, rows: Sequence[PreparedRow], known: list[str]) -> dict[tuple[str, int], tuple[bool, bool]]:
+def _flags(conn: sa.Connection, rows: Sequence[PreparedRow], known: list[str]) -> dict[Key, tuple[bool, bool]]:
     """``segments.other_group`` and ``latest`` for ``rows`` (about to be inserted; their keys not in the table):
-    latest for each run's highest segment among ``rows`` and what the table holds of it; other group for an
-    earlier segment whose group keys (:data:`~wattwatch.ledger.schema.GROUP_KEYS`) differ from its run's latest
-    segment's. The table's segments of ``known`` runs (read after their ``runs`` rows were locked: a concurrent
-    push of another segment of one of them waits for this one) whose flags change are updated here. Returns the
-    flags of the rows that are not ``(False, True)`` (a run's only or latest segment)."""
-    if not any(r.segment > 0 for r in rows) and not known:
+    latest for each run's latest segment among ``rows`` and what the table holds of it (the highest ``segment``,
+    then the latest ``start_time``: :func:`wattwatch.report.segments.segment_order`; ``(segment, start_time)``
+    is unique within a run); other group for an earlier segment whose group keys
+    (:data:`~wattwatch.ledger.schema.GROUP_KEYS`) differ from its run's latest segment's. The table's segments of
+    ``known`` runs (read after their ``runs`` rows were locked: a concurrent push of another segment of one of
+    them waits for this one) whose flags change are updated here. Returns the flags of the rows that are not
+    ``(False, True)`` (a run's only or latest segment)."""
+    if not known and len({r.run_id for r in rows}) == len(rows):
         return {}  # every run new, each in one segment: every row is its run's latest (a push's usual case)
     s = segments.c
-    keys: dict[tuple[str, int], tuple[tuple[Any, ...], tuple[bool, bool] | None]] = {}
+    keys: dict[Key, tuple[tuple[Any, ...], tuple[bool, bool] | None]] = {}
     for part in range(0, len(known), 1000):
-        query = sa.select(s.run_id, s.segment, s.other_group, s.latest, *(s[k] for k in GROUP_KEYS))
-        for r, g, other, latest, *cells in conn.execute(query.where(s.run_id.in_(known[part : part + 1000]))):
-            keys[(r, int(g))] = (tuple(cells), (bool(other), bool(latest)))
+        query = sa.select(s.run_id, s.segment, s.start_time, s.other_group, s.latest, *(s[k] for k in GROUP_KEYS))
+        for r, g, t, other, latest, *cells in conn.execute(query.where(s.run_id.in_(known[part : part + 1000]))):
+            keys[(r, int(g), t)] = (tuple(cells), (bool(other), bool(latest)))
     for row in rows:
         keys[row.key] = (tuple(row.segment_values[i] for i in _KEY_AT), None)
-    top: dict[str, int] = {}
-    for run_id, segment in keys:
-        top[run_id] = max(top.get(run_id, segment), segment)
+    top: dict[str, tuple[int, str]] = {}
+    for run_id, segment, start in keys:
+        order = (segment, start)
+        if run_id not in top or order > top[run_id]:
+            top[run_id] = order
     changed: list[dict[str, Any]] = []
-    out: dict[tuple[str, int], tuple[bool, bool]] = {}
-    for (run_id, segment), (group, old) in keys.items():
-        latest = segment == top[run_id]
-        flags = (not latest and group != keys[(run_id, top[run_id])][0], latest)
+    out: dict[Key, tuple[bool, bool]] = {}
+    for key, (group, old) in keys.items():
+        run_id = key[0]
+        latest = key[1:] == top[run_id]
+        flags = (not latest and group != keys[(run_id, *top[run_id])][0], latest)
         if old is None:
             if flags != (False, True):
-                out[(run_id, segment)] = flags
+                out[key] = flags
         elif old != flags:
-            changed.append({"r": run_id, "g": segment, "o": flags[0], "l": flags[1]})
+            changed.append({"r": run_id, "g": key[1], "t": key[2], "o": flags[0], "l": flags[1]})
     if changed:
-        update = sa.update(segments).where(s.run_id == sa.bindparam("r"), s.segment == sa.bindparam("g"))
+        update = sa.update(segments).where(
+            s.run_id == sa.bindparam("r"), s.segment == sa.bindparam("g"), s.start_time == sa.bindparam("t")
+        )
         conn.execute(update.values(other_group=sa.bindparam("o"), latest=sa.bindparam("l")), changed)
     return out
 

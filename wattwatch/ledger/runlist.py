@@ -19,7 +19,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from wattwatch.ledger.query import SUMS, in_project
-from wattwatch.ledger.schema import LATEST, detail_row, details, devices, phases, segments
+from wattwatch.ledger.schema import KEY_COLUMNS, LATEST, detail_row, details, devices, phases, segments
 
 __all__ = ["all_runs", "recent_rows", "recent_runs"]
 
@@ -100,38 +100,35 @@ def all_runs(conn: sa.Connection, *, project: str | None = None) -> Iterator[dic
         yield _finish(row)
 
 
-def _segment_rows(conn: sa.Connection, ids: list[str]) -> dict[tuple[str, int], dict[str, Any]]:
+def _segment_rows(conn: sa.Connection, ids: list[str]) -> dict[tuple[str, int, str], dict[str, Any]]:
     """Every segment of the runs ``ids`` as :class:`~wattwatch.result.EmissionsData` keyword values (phases and
     GPUs included). A segment whose embodied CO2 was computed at push time has none (the page computes it, and
     says so, as for a file)."""
-    rows: dict[tuple[str, int], dict[str, Any]] = {}
-    extra = [c for c in details.columns if c.name not in ("run_id", "segment", "user_name")]
-    query = (
-        sa.select(segments, *extra)
-        .join(details, sa.and_(details.c.run_id == segments.c.run_id, details.c.segment == segments.c.segment))
-        .where(segments.c.run_id.in_(ids))
-    )
+    rows: dict[tuple[str, int, str], dict[str, Any]] = {}
+    extra = [c for c in details.columns if c.name not in (*KEY_COLUMNS, "user_name")]
+    on = sa.and_(*(details.c[k] == segments.c[k] for k in KEY_COLUMNS))
+    query = sa.select(segments, *extra).join(details, on).where(segments.c.run_id.in_(ids))
     for row in conn.execute(query):
         m = dict(row._mapping)
         values = detail_row(m)
         if m.get("embodied_computed"):
             values.pop("embodied_emissions", None)
         values.update(phase_energy_kwh={}, phase_emissions_kg={}, gpu_energy_by_device_kwh={}, gpu_method_by_device={})
-        rows[(m["run_id"], int(m["segment"]))] = values
+        rows[(m["run_id"], int(m["segment"]), m["start_time"])] = values
     p, d = phases.c, devices.c
-    for r, g, phase, kwh, kg in conn.execute(
-        sa.select(p.run_id, p.segment, p.phase, p.energy_kwh, p.emissions_kg).where(p.run_id.in_(ids))
+    for r, g, t, phase, kwh, kg in conn.execute(
+        sa.select(p.run_id, p.segment, p.start_time, p.phase, p.energy_kwh, p.emissions_kg).where(p.run_id.in_(ids))
     ):
-        if (r, g) in rows:
-            rows[(r, g)]["phase_energy_kwh"][phase] = kwh
+        if (seg := rows.get((r, int(g), t))) is not None:
+            seg["phase_energy_kwh"][phase] = kwh
             if kg is not None:
-                rows[(r, g)]["phase_emissions_kg"][phase] = kg
-    for r, g, device, kwh, method in conn.execute(
-        sa.select(d.run_id, d.segment, d.device, d.energy_kwh, d.method).where(d.run_id.in_(ids))
+                seg["phase_emissions_kg"][phase] = kg
+    for r, g, t, device, kwh, method in conn.execute(
+        sa.select(d.run_id, d.segment, d.start_time, d.device, d.energy_kwh, d.method).where(d.run_id.in_(ids))
     ):
-        if (r, g) in rows:
-            rows[(r, g)]["gpu_energy_by_device_kwh"][device] = kwh
-            rows[(r, g)]["gpu_method_by_device"][device] = method
+        if (seg := rows.get((r, int(g), t))) is not None:
+            seg["gpu_energy_by_device_kwh"][device] = kwh
+            seg["gpu_method_by_device"][device] = method
     return rows
 
 
@@ -147,7 +144,7 @@ def recent_rows(conn: sa.Connection, limit: int, *, project: str | None = None) 
     for part in range(0, len(chosen), 500):
         ids = chosen[part : part + 500]
         by_run: dict[str, list[EmissionsData]] = {}
-        for (run_id, _), values in sorted(_segment_rows(conn, ids).items()):
+        for (run_id, _, _), values in sorted(_segment_rows(conn, ids).items()):
             by_run.setdefault(run_id, []).append(EmissionsData(**values))
         out += [combine_segments(by_run[r]) for r in ids if r in by_run]
     out.reverse()

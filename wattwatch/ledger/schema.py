@@ -1,12 +1,18 @@
 """The ledger's tables (SQLAlchemy 2 Core), its schema version, and a row's columns in them.
 
-One row of ``emissions.csv`` is one *segment* of a run (a process's share of it: ``resumed_segments`` numbers
-it) and lands in five tables, all keyed by ``(run_id, segment)``:
+One row of ``emissions.csv`` is one *segment* of a run (a process's share of it) and lands in five tables, all
+keyed by ``(run_id, segment, start_time)``: ``segment`` is the row's ``resumed_segments``, ``start_time`` its
+``start_time`` as written (``""`` when the row has none: CodeCarbon's columns). That is ``wattwatch report
+PATH``'s segment (:class:`wattwatch.report.segments.SegmentWinners`, issue 28): two retries resumed from one
+checkpoint share ``resumed_segments`` and are two segments, each holding energy that was spent; the same row
+found twice has the same start and is one. A row without a start is a copy of its run's segment of that
+number that has one: the ledger keeps it only while it holds no such segment (:mod:`.push`).
 
 - ``runs``: one row per run id (project, experiment, user, the first segment's start);
 - ``segments``: the figures that are summed and grouped (status, project, user, host, month, job, energies
   in kWh, CO2 in kg, water in L, tokens, requests, overlap...), narrow so that ``report --db`` scans a million
-  of them in a second. ``latest`` marks each run's latest segment (its highest ``segment``), kept true by every
+  of them in a second. ``latest`` marks each run's latest segment (its highest ``segment``, then the latest
+  ``start_time``: :func:`wattwatch.report.segments.segment_order`), kept true by every
   push (:mod:`.push`): ``report --db`` counts a run once by counting latest segments, takes its status, counts
   and group (project, user, month, host, job) from it, and adds its earlier segments' figures to that group
   (issue 24: one run, one line);
@@ -45,6 +51,7 @@ __all__ = [
     "OTHER_GROUP",
     "OVERLAPPING",
     "GROUP_KEYS",
+    "KEY_COLUMNS",
     "PHASE_ORDER",
     "RUN_ORDER",
     "SEGMENT_ORDER",
@@ -66,11 +73,13 @@ __all__ = [
     "segments",
 ]
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 """The schema this wattwatch writes. A database with a newer one is refused (see :mod:`.migrate`). Version 2
 (issue 24's figures): ``segments.latest``, ``other_group``, ``requests``, ``generated_tokens``, ``inference_energy_kwh``,
 ``overlaps_run_id``, ``overlap_energy_kwh``; ``segment_details.request_phases``; ``train_energy_kwh`` by
-:func:`wattwatch.measure.figures.training_energy_kwh` (``train``, else ``(unphased)``, else the row's)."""
+:func:`wattwatch.measure.figures.training_energy_kwh` (``train``, else ``(unphased)``, else the row's). Version 3
+(issue 28): a segment is ``(run_id, segment, start_time)`` in every table keyed by segment (``segments``,
+``segment_details``, ``phases``, ``devices``), as ``report PATH`` counts segments."""
 
 METADATA = sa.MetaData()
 
@@ -96,7 +105,12 @@ runs = sa.Table(
 SEGMENT_KEYS: tuple[str, ...] = (
     "status", "project_name", "user_name", "hostname", "month", "job_key", "start_time", "timestamp",
 )  # fmt: skip
-"""Text columns of ``segments`` (besides the key): what ``report --db`` groups, filters and orders by."""
+"""Text columns of ``segments``: what ``report --db`` groups, filters and orders by; ``start_time`` is also the
+last part of the key (:data:`KEY_COLUMNS`)."""
+
+KEY_COLUMNS: tuple[str, ...] = ("run_id", "segment", "start_time")
+"""A segment's key in ``segments``, ``segment_details``, ``phases`` and ``devices`` (version 3): the run, its
+``resumed_segments``, its ``start_time`` text (``""``: the row has none)."""
 
 SEGMENT_FIGURES: tuple[str, ...] = (
     "duration", "gpu_energy", "cpu_energy", "ram_energy", "energy_consumed", "emissions", "water_consumed",
@@ -113,7 +127,7 @@ segments = sa.Table(
     METADATA,
     sa.Column("run_id", sa.String, primary_key=True),
     sa.Column("segment", sa.Integer, primary_key=True, autoincrement=False),
-    *(sa.Column(name, sa.String, nullable=False, server_default="") for name in SEGMENT_KEYS),
+    *(sa.Column(name, sa.String, nullable=False, server_default="", primary_key=name == "start_time") for name in SEGMENT_KEYS),
     sa.Column("full_row", sa.Boolean, nullable=False),
     sa.Column("embodied_computed", sa.Boolean, nullable=False),
     *(sa.Column(name, sa.Double, nullable=name in _NULLABLE_FIGURES) for name in SEGMENT_FIGURES),
@@ -200,6 +214,7 @@ details = sa.Table(
     METADATA,
     sa.Column("run_id", sa.String, primary_key=True),
     sa.Column("segment", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("start_time", sa.String, primary_key=True, server_default=""),
     *(
         sa.Column(
             name,
@@ -220,6 +235,7 @@ phases = sa.Table(
     METADATA,
     sa.Column("run_id", sa.String, primary_key=True),
     sa.Column("segment", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("start_time", sa.String, primary_key=True, server_default=""),
     sa.Column("phase", sa.String, primary_key=True),
     sa.Column("energy_kwh", sa.Double, nullable=False),
     sa.Column("emissions_kg", sa.Double),
@@ -230,6 +246,7 @@ devices = sa.Table(
     METADATA,
     sa.Column("run_id", sa.String, primary_key=True),
     sa.Column("segment", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("start_time", sa.String, primary_key=True, server_default=""),
     sa.Column("device", sa.String, primary_key=True),
     sa.Column("energy_kwh", sa.Double, nullable=False),
     sa.Column("method", sa.String, nullable=False, server_default=""),
@@ -239,7 +256,7 @@ VIEW_SQL = (
     "CREATE VIEW ledger_rows AS SELECT s.*, "
     + ", ".join(f"d.{c}" for c in DETAIL_COLUMNS if c not in SEGMENT_KEYS)
     + ", d.extra, d.source, d.pushed_at FROM segments s JOIN segment_details d"
-    " ON d.run_id = s.run_id AND d.segment = s.segment"
+    " ON d.run_id = s.run_id AND d.segment = s.segment AND d.start_time = s.start_time"
 )
 """The view ``ledger_rows``: one row per segment with every column (``segment`` is ``resumed_segments``)."""
 
@@ -291,6 +308,8 @@ class PreparedRow:
 
     run_id: str
     segment: int
+    start_time: str
+    """The row's ``start_time`` as stored (``""``: none): the last part of the segment's key."""
     full_row: bool
     timestamp: str
     first_start_time: str
@@ -301,8 +320,9 @@ class PreparedRow:
     device_values: list[tuple[Any, ...]]
 
     @property
-    def key(self) -> tuple[str, int]:
-        return (self.run_id, self.segment)
+    def key(self) -> tuple[str, int, str]:
+        """The segment's key (:data:`KEY_COLUMNS`)."""
+        return (self.run_id, self.segment, self.start_time)
 
     @property
     def rank(self) -> tuple[bool, str, bool]:
@@ -327,13 +347,13 @@ def prepare_row(
 ) -> PreparedRow:
     """``data`` as the tables' values. ``embodied``: the row's embodied kg CO2eq and whether it was computed at
     push time (a row that predates the column: :func:`wattwatch.report.history.embodied_kg`)."""
-    run_id, segment = _text(data.run_id), int(data.resumed_segments)
+    run_id, segment, start_key = _text(data.run_id), int(data.resumed_segments), _text(data.start_time)
     start = data.start_time or data.timestamp
     project, user = _text(data.project_name), _text(data.user_name)
     phase_kwh = data.phase_energy_kwh
     seg = (
         run_id, segment, _text(data.status), project, user, _text(data.hostname), _text(start[:7]),
-        _text(job_key(data)), _text(data.start_time), _text(data.timestamp), full_row, embodied[1],
+        _text(job_key(data)), start_key, _text(data.timestamp), full_row, embodied[1],
         data.duration, data.gpu_energy, data.cpu_energy, data.ram_energy, data.energy_consumed, data.emissions,
         data.water_consumed, embodied[0], _finite(data.energy_low_kwh), _finite(data.energy_high_kwh),
         training_energy_kwh(phase_kwh, data.energy_consumed), data.steps, data.samples, data.tokens,
@@ -351,24 +371,27 @@ def prepare_row(
     values = data.__dict__
     extra = {k: v for k, v in values.items() if k not in _IN_TABLES} if len(values) > len(_IN_TABLES) else None
     det = (
-        run_id, segment, *texts, *_get_numbers(data),
+        run_id, segment, start_key, *texts, *_get_numbers(data),
         json.dumps(metrics, sort_keys=True, separators=_COMPACT) if metrics else "{}",
         _text(json.dumps(extra, sort_keys=True, separators=_COMPACT, default=str)) if extra else "{}",
         _text(source), pushed_at,
     )  # fmt: skip
     emissions = data.phase_emissions_kg
     phase_rows = [
-        (run_id, segment, _text(str(name)), float(kwh), _finite(float(emissions[name])) if name in emissions else None)
+        (run_id, segment, start_key, _text(str(name)), float(kwh),
+         _finite(float(emissions[name])) if name in emissions else None)
         for name, kwh in data.phase_energy_kwh.items()
     ]
     methods = data.gpu_method_by_device
     device_rows = [
-        (run_id, segment, _text(str(name)), float(kwh), _text(str(methods.get(name, ""))))
+        (run_id, segment, start_key, _text(str(name)), float(kwh), _text(str(methods.get(name, ""))))
         for name, kwh in data.gpu_energy_by_device_kwh.items()
     ]
     first = _text(start)
     run = (run_id, project, _text(data.experiment_id), user, first)
-    return PreparedRow(run_id, segment, full_row, data.timestamp, first, seg, det, run, phase_rows, device_rows)
+    return PreparedRow(
+        run_id, segment, start_key, full_row, data.timestamp, first, seg, det, run, phase_rows, device_rows
+    )
 
 
 def detail_row(values: Mapping[str, Any]) -> dict[str, Any]:

@@ -2,7 +2,8 @@
 
 ``push`` adds every run under the paths (emissions files, folders searched recursively, journals of runs still
 going, distributed runs' part files: what ``report`` reads) to the database: ``--db URL``, else
-``$WATTWATCH_DB``, else SQLite in the user's data folder. Idempotent, keyed by run and segment: pushing the
+``$WATTWATCH_DB``, else SQLite in the user's data folder. Idempotent, keyed by run and segment (its
+``resumed_segments`` and ``start_time``, as ``report`` tells segments apart): pushing the
 same folder twice adds nothing, and a run pushed while it was going is replaced by its final row. A progress
 bar on stderr (a terminal) or a line per 10 % (a log). ``info`` prints where the ledger is, its schema version
 and how many runs and segments it holds. See ``docs/ledger.md``.
