@@ -32,6 +32,8 @@ Migrations (in place, in the one transaction: a failure leaves the ledger as it 
   its place and ``latest`` its value; :func:`mark_latest` computes both flags again by version 3's rule all the
   same (the highest ``segment``, then the latest ``start_time``). Indexes a team added to these tables by hand
   go with the old tables: make them again. Cost: every row of the four tables is copied once (all by SQL).
+  On SQLite, ``group_sums`` and its triggers are made and filled (:mod:`.group_sums`; one ``GROUP BY`` per
+  ``--by`` dimension), as for a new ledger.
 """
 
 from __future__ import annotations
@@ -44,6 +46,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from wattwatch.ledger import group_sums
 from wattwatch.ledger.engine import writer
 from wattwatch.ledger.schema import (
     _COMPACT,
@@ -248,6 +251,7 @@ def to_v3(conn: sa.Connection) -> None:
     for table in (devices, phases, details, segments):
         conn.exec_driver_sql(f"DROP TABLE {table.name}_v2")
     mark_latest(conn)
+    group_sums.install(conn)
 
 
 MIGRATIONS: dict[int, Migration] = {1: to_v2, 2: to_v3}
@@ -301,6 +305,7 @@ def ensure_schema(
         found = schema_version(conn)
         if found is None:
             METADATA.create_all(conn)
+            group_sums.install(conn)
             conn.exec_driver_sql(VIEW_SQL)
             _record(conn, version)
             return 0

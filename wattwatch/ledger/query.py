@@ -34,6 +34,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.sql.base import ReadOnlyColumnCollection
 
+from wattwatch.ledger import group_sums
+from wattwatch.ledger.group_sums import BY, SUMS
 from wattwatch.ledger.schema import LATEST, OTHER_GROUP, OVERLAPPING, runs, segments
 
 __all__ = [
@@ -44,20 +46,7 @@ REPORT_WORK_MEM = "64MB"
 """PostgreSQL's ``work_mem`` for ``report --db``'s session: the groups of a million segments sorted or hashed in
 memory (the server's; this process's memory is unchanged)."""
 
-BY = {"project": "project_name", "user": "user_name", "month": "month", "host": "hostname", "job": "job_key"}
-"""``--by`` choices and the ``segments`` column each groups by (the run's latest segment's)."""
 
-SUMS = (
-    ("duration_s", "duration"),
-    ("gpu_energy_kwh", "gpu_energy"),
-    ("cpu_energy_kwh", "cpu_energy"),
-    ("ram_energy_kwh", "ram_energy"),
-    ("energy_kwh", "energy_consumed"),
-    ("emissions_kg", "emissions"),
-    ("embodied_emissions_kg", "embodied_emissions"),
-    ("water_l", "water_consumed"),
-)
-"""The totals' sums: ``(key in the report's dict, segments column)`` (also each run's, :mod:`.runlist`)."""
 _OVERLAP_TAKES = {"gpu_energy_kwh", "cpu_energy_kwh", "ram_energy_kwh", "energy_kwh", "emissions_kg", "water_l"}
 """The figures an overlap is taken off (the files' rule); duration and embodied CO2 stay whole."""
 
@@ -94,16 +83,35 @@ def _segment_sums(s: Columns, *, sign: int = 1) -> list[sa.ColumnElement[Any]]:
         return value if sign == 1 else -value
 
     return [
-        signed(sa.func.count()).label("segments"),
-        signed(sa.func.coalesce(sa.func.sum(sa.case((s.latest, 1), else_=0)), 0)).label("runs"),
+        signed(_int(sa.func.count())).label("segments"),
+        signed(_int(sa.func.coalesce(sa.func.sum(sa.case((s.latest, 1), else_=0)), 0))).label("runs"),
         *(signed(sa.func.coalesce(sa.func.sum(s[col]), 0.0)).label(key) for key, col in SUMS),
         signed(sa.func.sum(s.energy_low_kwh)).label("energy_low_kwh"),
-        signed(sa.func.count(s.energy_low_kwh)).label("with_low"),
+        signed(_int(sa.func.count(s.energy_low_kwh))).label("with_low"),
         signed(sa.func.sum(s.energy_high_kwh)).label("energy_high_kwh"),
-        signed(sa.func.count(s.energy_high_kwh)).label("with_high"),
-        signed(sa.func.coalesce(sa.func.sum(sa.case((s.embodied_computed, 1), else_=0)), 0)).label("embodied_computed"),
+        signed(_int(sa.func.count(s.energy_high_kwh))).label("with_high"),
+        signed(_int(sa.func.coalesce(sa.func.sum(sa.case((s.embodied_computed, 1), else_=0)), 0))).label(
+            "embodied_computed"
+        ),
         sa.literal(0.0, sa.Double).label("overlap_kwh"),
     ]
+
+
+_COUNTS = frozenset({"segments", "runs", "with_low", "with_high", "embodied_computed"})
+"""The branches' columns that count (segments, runs): summed again as integers (see :func:`_int`)."""
+
+
+def _int(value: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:
+    """A count as a 32-bit integer: PostgreSQL sums ``integer`` into ``bigint``, but ``bigint`` (what ``count``
+    gives) into ``numeric``, whose arithmetic is several times slower -- the sums of sums over 125,000 groups of
+    ``--by job`` spent a fifth of their time there. A group of more than 2**31 segments is out of reach."""
+    return sa.cast(value, sa.Integer)
+
+
+def _resum(column: sa.ColumnElement[Any], name: str) -> sa.ColumnElement[Any]:
+    """``sum(column)`` of a branch's column ``name`` (a count stays an integer: :func:`_int`)."""
+    total = sa.func.sum(column)
+    return _int(total) if name in _COUNTS else total
 
 
 def _overlap_sums(s: Columns = segments.c) -> list[sa.ColumnElement[Any]]:
@@ -137,19 +145,28 @@ def _totals_query(project: str | None) -> sa.Select[Any]:
     main = sa.select(*_segment_sums(segments.c)).where(*where)
     over = sa.select(*_overlap_sums()).where(*_overlapping(project))
     u = sa.union_all(main, over).subquery()
-    return sa.select(*(sa.func.sum(u.c[n]).label(n) for n in _NAMES))
+    return sa.select(*(_resum(u.c[n], n).label(n) for n in _NAMES))
 
 
-def _grouped(by: str, project: str | None) -> sa.Subquery:
+def _grouped(by: str, project: str | None, *, summed: bool = False) -> sa.Subquery:
     """Per key of ``by``: every segment's sums under its own key (one scan, as ``totals``: the plan of a plain
     ``GROUP BY``, parallel on PostgreSQL), then the corrections of the few groups that need one -- the figures of
     earlier segments in another group than their run's (``other_group``, found through its partial index) moved
     to their run's group, and the overlaps taken off their run's group -- added per group (a second ``GROUP BY``
-    over the groups, not the segments; a join there let SQLite scan the corrections once per group)."""
+    over the groups, not the segments; a join there let SQLite scan the corrections once per group).
+
+    ``summed``: the first part -- every segment's sums under its own key -- is read from SQLite's
+    ``group_sums`` (:mod:`.group_sums`: the same sums, kept by triggers) instead of grouping the segments; only
+    without ``project`` (those sums are over every segment)."""
     s, latest = segments.c, segments.alias("run_latest")
     column = BY[by]
     where = [in_project(project)] if project is not None else []
-    mine = sa.select(s[column].label("key"), *_segment_sums(s)).where(*where).group_by(s[column]).subquery()
+    if summed and project is None:
+        t = group_sums.group_sums.c
+        kept = [t[n].label(n) for n in group_sums.COLUMNS] + [sa.literal(0.0, sa.Double).label("overlap_kwh")]
+        mine = sa.select(t.key.label("key"), *kept).where(t.dimension == by).subquery()
+    else:
+        mine = sa.select(s[column].label("key"), *_segment_sums(s)).where(*where).group_by(s[column]).subquery()
     # the run's key, looked up by primary key for each of the few rows (a join would let a planner hash every
     # latest segment: a second full scan)
     theirs = sa.select(latest.c[column]).where(latest.c.run_id == s.run_id, latest.c.latest == sa.true())
@@ -169,16 +186,19 @@ def _grouped(by: str, project: str | None) -> sa.Subquery:
         sa.select(over.c.key, *_overlap_sums(over.c)).group_by(over.c.key),
     ]
     u = sa.union_all(sa.select(mine), *parts).subquery()
-    sums = [sa.func.sum(u.c[n]).label(n) for n in _NAMES]
+    sums = [_resum(u.c[n], n).label(n) for n in _NAMES]
     left = sa.func.sum(u.c.segments) > 0  # a group all of whose segments moved: gone
     return sa.select(u.c.key, *sums).group_by(u.c.key).having(left).subquery()
 
 
 def tune(conn: sa.Connection) -> None:
-    """Ask PostgreSQL for :data:`REPORT_WORK_MEM` of sort and hash memory in this session (its default, 4 MB,
-    sorts a million segments by job on disk); nothing on SQLite."""
+    """Set up PostgreSQL's session for the report's few large statements: :data:`REPORT_WORK_MEM` of sort and
+    hash memory (its default, 4 MB, sorts a million segments by job on disk), and no JIT compilation (its
+    default above a plan cost these statements reach: compiling the ~100 expressions of ``--by``'s sums took
+    140 ms of a 1.1 s statement, more than it saved). Nothing on SQLite."""
     if conn.dialect.name == "postgresql":
         conn.exec_driver_sql(f"SET work_mem = '{REPORT_WORK_MEM}'")
+        conn.exec_driver_sql("SET jit = off")
 
 
 class _Row:
@@ -238,7 +258,7 @@ class GroupRow:
 def groups(conn: sa.Connection, by: str, *, project: str | None = None) -> Iterator[GroupRow]:
     """The totals per ``by`` (a key of :data:`BY`), largest operational CO2 first, streamed (a server-side
     cursor on PostgreSQL: a ledger with 125,000 Slurm jobs is never held whole)."""
-    g = _grouped(by, project)
+    g = _grouped(by, project, summed=project is None and group_sums.present(conn))
     query = sa.select(g).order_by(sa.desc(g.c.emissions_kg), g.c.key)
     for row in conn.execution_options(yield_per=2000).execute(query):
         yield GroupRow(str(row._mapping["key"] or ""), _figures(row))
@@ -251,8 +271,8 @@ def top_groups(
     them -- one statement: the database sums the groups' sums and counts them with window functions over the
     grouped rows, so no group beyond the ``limit`` reaches Python (and PostgreSQL may scan in parallel, which it
     never does for a cursor)."""
-    g = _grouped(by, project)
-    windows = [sa.func.sum(g.c[n]).over().label(f"all_{n}") for n in _NAMES]
+    g = _grouped(by, project, summed=project is None and group_sums.present(conn))
+    windows = [sa.func.sum(g.c[n]).over().label(f"all_{n}") for n in _NAMES]  # counts: bigint (as integers)
     query = (
         sa.select(g, sa.func.count().over().label("groups_total"), *windows)
         .order_by(sa.desc(g.c.emissions_kg), g.c.key)
