@@ -160,9 +160,7 @@ class Report:
         overlapping run's proportions, as ``wattwatch report``'s text and ``--json`` totals)."""
         if self.overall is not None:
             return dict(self.overall.totals)
-        ids = {r.run_id for r in self.runs if r.run_id}
-        twice = [(r, r.overlap_kwh / r.energy_kwh) for r in self.runs
-                 if r.overlaps_run_id in ids and r.overlap_kwh > 0 and r.energy_kwh > 0]  # fmt: skip
+        twice = self._overlapping()
 
         def total(name: str) -> float:
             return math.fsum(getattr(r, name) for r in self.runs) - math.fsum(getattr(r, name) * f for r, f in twice)
@@ -180,6 +178,30 @@ class Report:
             "total_kg": operational + embodied,
             "overlap_kwh": math.fsum(r.overlap_kwh for r, _ in twice),
         }
+
+    def _overlapping(self) -> list[tuple[RunSummary, float]]:
+        """The listed runs that overlapped another listed run, with the share of their figures counted twice."""
+        ids = {r.run_id for r in self.runs if r.run_id}
+        return [(r, r.overlap_kwh / r.energy_kwh) for r in self.runs
+                if r.overlaps_run_id in ids and r.overlap_kwh > 0 and r.energy_kwh > 0]  # fmt: skip
+
+    def cumulative(self) -> list[tuple[float, float, float, float]]:
+        """The cumulative footprint: ``(start, operational kg, operational + embodied kg, kWh)`` summed in start
+        order over the runs that have a start; a run that overlapped another listed run adds its figures less
+        the overlap (its share, as :meth:`totals` takes it off), so the last point is the totals. Over every run
+        (downsampled) when :attr:`overall` is set."""
+        if self.overall is not None:
+            return list(self.overall.cumulative)
+        once = {id(r): 1.0 - f for r, f in self._overlapping()}
+        out: list[tuple[float, float, float, float]] = []
+        op = tot = kwh = 0.0
+        for r in sorted((r for r in self.runs if r.start_unix_s is not None), key=lambda r: r.start_unix_s or 0.0):
+            f = once.get(id(r), 1.0)
+            op += r.operational_kg * f
+            tot += r.operational_kg * f + (r.embodied_kg or 0.0)
+            kwh += r.energy_kwh * f
+            out.append((r.start_unix_s or 0.0, op, tot, kwh))
+        return out
 
     def overlap_sentence(self) -> str:
         """What the page says when its totals count an overlap once (``""`` when none)."""
