@@ -82,10 +82,13 @@ class RunGroups:
             return math.fsum(rollup.row_value(r, name) for r in rows)
         if name == "tokens":
             return rollup.row_value(i, "tokens")
+        from wattwatch.measure.figures import run_joules_per
+
         tokens = rollup.row_value(i, "tokens")
         if not tokens > 0:  # nan (no tokens) or zero
             return math.nan
-        return math.fsum(_train_kwh(rollup, r) for r in rows) * 3.6e6 / tokens
+        jpt = run_joules_per((_train_kwh(rollup, r) for r in rows), tokens)  # each segment's own training energy
+        return math.nan if jpt is None else jpt
 
     def overlap_shares(self, rollup: Rollup) -> dict[int, float]:
         """Row -> the share of its figures counted twice (its ``overlap_kwh``, at most its energy, over its
