@@ -268,6 +268,12 @@ def test_html_page_and_its_figures_equal_the_files(
     for phase, (kwh, kg) in files.by_phase.items():
         assert db.by_phase[phase] == (pytest.approx(kwh, rel=1e-12), pytest.approx(kg, rel=1e-12))
     assert db.cumulative[-1][1] == pytest.approx(files.cumulative[-1][1], rel=1e-12)
+    # the last point is the totals, the overlap counted once (the folder has an overlapping pair), in both
+    for curve in (db.cumulative, files.cumulative):
+        assert files.totals["overlap_kwh"] > 0
+        assert curve[-1][1:] == (pytest.approx(files.totals["operational_kg"], rel=1e-9),
+                                 pytest.approx(files.totals["total_kg"], rel=1e-9),
+                                 pytest.approx(files.totals["energy_kwh"], rel=1e-9))  # fmt: skip
     assert db.metric_runs == files.metric_runs == {"loss": 1} and len(db.fronts["loss"]) == 1  # the resumed run: once
     assert db.fronts["loss"][0] == (pytest.approx(files.fronts["loss"][0][0], rel=1e-12), 1.5)
     assert main(["ledger", "info", "--db", db_url]) == 0

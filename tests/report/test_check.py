@@ -108,9 +108,20 @@ SEEDS: dict[str, tuple[Callable[[list[dict[str, str]]], None], str]] = {
     "embodied": (lambda rows: _scale(rows[0], "embodied_emissions", 2.0), "its hardware and stated slice give"),
     "overlap": (lambda rows: rows[0].update(overlap_energy_kwh="5.0"), "overlap_energy_kwh 5 is more"),
     "segment counts": (lambda rows: rows[2].update(tokens="100"), "segment 1's tokens (100) are fewer"),
-    "J/token": (_relabel_second_segment, "J/token across its 2 segments"),
     "unreadable": (lambda rows: rows[1].update(energy_consumed="lots"), "cannot read the row"),
 }
+
+
+def test_a_run_whose_segments_differ_in_phases_is_not_an_inconsistency(history: Path, tmp_path: Path) -> None:
+    """The second segment's ``train`` relabelled ``(unphased)`` (a run resumed without the callbacks) was seeded
+    as a J/token inconsistency while ``report --json`` divided the summed phases' ``train`` alone; report now
+    takes each segment's training energy from its own phases (measure/figures.py ``run_joules_per``), as check
+    does, so the run agrees with itself."""
+    folder = tmp_path / "copy"
+    shutil.copytree(history, folder)
+    _edit(folder, _relabel_second_segment)
+    code, text = _check(folder)
+    assert "J/token" not in text, text
 
 
 @pytest.mark.parametrize("seed", list(SEEDS))

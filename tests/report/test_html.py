@@ -182,3 +182,38 @@ def test_the_page_says_how_much_overlap_its_totals_count_once(tmp_path: Path) ->
     assert any("0.4 kWh measured by two runs" in n for n in data["notes"])  # type: ignore[attr-defined]
     alone = load_report([str(folder)], rows=[a])  # the other run not listed: nothing counted twice, nothing said
     assert alone.totals()["overlap_kwh"] == 0 and alone.overlap_sentence() == ""
+
+
+def test_the_cumulative_footprint_ends_at_the_totals_with_the_overlap_counted_once(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Two runs measured one machine at once: the cumulative chart's last point is ``--json``'s TOTAL (energy,
+    operational and total CO2), the overlap taken off when the overlapping run is added (it used to be added
+    twice: the chart ended 0.4 kWh and its CO2 above the TOTAL)."""
+    from wattwatch.result import COLUMNS as ROW_COLUMNS
+    from wattwatch.sinks.emissions_file import append_row
+
+    folder = tmp_path / "p"
+    a = EmissionsData(run_id="outer-run", status="completed", start_time="2026-01-01T00:00:00+00:00", duration=100.0,
+                      gpu_energy=1.5, cpu_energy=0.5, energy_consumed=2.0, emissions=0.2, embodied_emissions=0.05)  # fmt: skip
+    b = EmissionsData(run_id="inner-run", status="completed", start_time="2026-01-01T00:00:10+00:00", duration=50.0,
+                      gpu_energy=0.6, cpu_energy=0.2, energy_consumed=0.8, emissions=0.12, embodied_emissions=0.01,
+                      overlaps_run_id="outer-run", overlap_energy_kwh=0.4)  # fmt: skip
+    for d in (a, b):
+        append_row(folder / "emissions.csv", d.to_row(), ROW_COLUMNS, durable=False)
+    assert main(["report", str(folder), "--json"]) == 0
+    tot = json.loads(capsys.readouterr().out)["totals"]
+    assert tot["energy_kwh"] == pytest.approx(2.4) and tot["emissions_kg"] == pytest.approx(0.26)  # b: half taken off
+    want = (tot["emissions_kg"], tot["emissions_kg"] + tot["embodied_emissions_kg"], tot["energy_kwh"])
+
+    out = tmp_path / "r.html"
+    assert main(["report", str(folder), "--html", str(out)]) == 0  # the CLI's page: figures over every run
+    curve = _page_data(out.read_text(encoding="utf-8"))["cumulative"]
+    assert isinstance(curve, list) and len(curve) == 2
+    assert tuple(curve[-1][1:]) == tuple(pytest.approx(w, rel=1e-5) for w in want)  # 5 digits on the page
+    assert tuple(curve[0][1:]) == (pytest.approx(0.2), pytest.approx(0.25), pytest.approx(2.0))  # a: whole
+
+    listed = load_report([str(folder)])  # the page of the listed runs alone (no overall figures)
+    assert tuple(listed.cumulative()[-1][1:]) == tuple(pytest.approx(w, rel=1e-12) for w in want)
+    page = _page_data(render(listed))["cumulative"]
+    assert isinstance(page, list) and tuple(page[-1][1:]) == tuple(pytest.approx(w, rel=1e-5) for w in want)

@@ -185,3 +185,37 @@ def test_two_retries_from_one_checkpoint_are_two_segments(tmp_path: Path, codeca
     report = load_report(paths)
     assert len(report.runs) == 1 and report.runs[0].energy_kwh == pytest.approx(energy, rel=1e-12)
     assert not check_paths(paths).problems
+
+
+def test_a_run_with_a_phased_and_an_unphased_segment_has_one_j_per_token(tmp_path: Path) -> None:
+    """A run resumed without the callbacks: segment 0 trained in ``train`` (its ``(unphased)`` time set-up),
+    segment 1 named no phase (its tokens were counted in ``(unphased)`` time). Each segment's training energy is
+    decided from its own phases (measure/figures.py ``run_joules_per``): 1.0 + 0.5 kWh over the run's 3,000
+    tokens. ``--json`` used to divide the summed phases' ``train`` alone (1,200 J/token) while the table said
+    1,800."""
+    from wattwatch.report.check import check_paths
+    from wattwatch.report.html import COLUMNS as PAGE_COLUMNS
+    from wattwatch.report.html import payload
+
+    path = tmp_path / "emissions.csv"
+    first = _row("mixed", 0, 1.2, 1000, "2026-01-01T00:00:00+00:00", status="failed")
+    second = _row("mixed", 1, 0.5, 3000, "2026-01-02T00:00:00+00:00")
+    _write(path, [
+        EmissionsData(**{**first.values, "phase_energy_kwh": {"train": 1.0, "(unphased)": 0.2}}),
+        EmissionsData(**{**second.values, "phase_energy_kwh": {"(unphased)": 0.5}}),
+    ])  # fmt: skip
+    documented = (1.0 + 0.5) * 3.6e6 / 3000  # 1,800 J/token
+    doc = json.loads(_cli("report", str(path), "--json"))
+    (run,) = doc["runs"]
+    assert run["segments"] == 2 and run["joules_per_token"] == pytest.approx(documented, rel=1e-12)
+    assert run["joules_per_step"] == pytest.approx((1.0 + 0.5) * 3.6e6 / 300, rel=1e-12)
+    assert doc["ranking_by_joules_per_token"] == ["mixed"]
+    table = [line for line in _cli("report", str(path)).splitlines() if line.startswith("mixed ")]
+    assert len(table) == 1 and table[0].split()[-1] == f"{documented:.4g}" == f"{run['joules_per_token']:.4g}"
+    rollup = collect_rollup([str(path)])
+    (head,) = [i for i in range(len(rollup.alive)) if rollup.alive[i] and i not in rollup.groups.member_of]
+    assert rollup.value("joules_per_token", head) == pytest.approx(run["joules_per_token"], rel=1e-12)
+    page = payload(load_report([str(path)], rows=[rollup.run(head)]))  # the CLI's page
+    assert page["runs"][0][PAGE_COLUMNS.index("j_token")] == pytest.approx(documented, rel=1e-4)
+    assert load_report([str(path)]).runs[0].j_per_token == pytest.approx(documented, rel=1e-12)  # the reference reader
+    assert not [p for p in check_paths([str(path)]).problems if "J/token" in p.what]

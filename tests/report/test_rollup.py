@@ -355,12 +355,14 @@ def test_pareto_front_in_bounded_memory_and_downsampled_cumulative_sums() -> Non
     starts = array("d", (rng.uniform(0, 1e6) for _ in range(5000)))
     ops = array("d", (rng.uniform(0, 1) for _ in range(5000)))
     totals_ = array("d", (o * 1.5 for o in ops))
-    curve = _cumulative(starts, ops, totals_, 100)
+    kwhs = array("d", (o * 4.0 for o in ops))
+    curve = _cumulative(starts, ops, totals_, kwhs, 100)
     assert 90 <= len(curve) <= 100
-    assert [t for t, _, _ in curve] == sorted(t for t, _, _ in curve)
+    assert [p[0] for p in curve] == sorted(p[0] for p in curve)
     assert curve[-1][0] == max(starts)
     assert curve[-1][1] == pytest.approx(sum(ops)) and curve[-1][2] == pytest.approx(sum(totals_))
-    small = _cumulative(starts[:5], ops[:5], totals_[:5], 100)
+    assert curve[-1][3] == pytest.approx(sum(kwhs))
+    small = _cumulative(starts[:5], ops[:5], totals_[:5], kwhs[:5], 100)
     assert len(small) == 5 and small[-1][1] == pytest.approx(sum(ops[:5]))
 
 

@@ -18,7 +18,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from wattwatch.ledger.query import in_project, totals
+from wattwatch.ledger.query import in_project, overlap_share, overlapping, totals
 from wattwatch.ledger.schema import KEY_COLUMNS, LATEST, details, phases, segments
 
 __all__ = ["overall_from_ledger"]
@@ -66,26 +66,41 @@ def _embodied_by_component(conn: sa.Connection, project: str | None) -> dict[str
     return out
 
 
-def _cumulative(conn: sa.Connection, project: str | None, max_points: int) -> list[tuple[float, float, float]]:
+def _cumulative(
+    conn: sa.Connection, project: str | None, max_points: int
+) -> list[tuple[float, float, float, float]]:
+    """``(end of day, operational kg, + embodied kg, kWh)`` summed by day of the segments' start; a segment that
+    overlapped another counted run adds its figures less the overlap (:func:`~wattwatch.ledger.query.overlap_share`,
+    as the totals), so the last point is the totals."""
     from wattwatch.util.times import iso_unix
 
-    day = sa.func.substr(segments.c.start_time, 1, 10)
-    query = _where(
-        sa.select(day.label("day"), sa.func.sum(segments.c.emissions), sa.func.sum(segments.c.embodied_emissions))
-        .where(segments.c.start_time != "")
-        .group_by(day)
-        .order_by(day),
+    s = segments.c
+    day = sa.func.substr(s.start_time, 1, 10)
+    dated = s.start_time != ""
+    main = _where(
+        sa.select(day.label("day"), s.emissions.label("kg"), s.embodied_emissions.label("emb"),
+                  s.energy_consumed.label("kwh")).where(dated),
         project,
+    )  # fmt: skip
+    taken, share = overlap_share(s)
+    none = sa.literal(0.0, sa.Double)
+    over = sa.select(day.label("day"), (-s.emissions * share).label("kg"), none.label("emb"), (-taken).label("kwh"))
+    u = sa.union_all(main, over.where(dated, *overlapping(project))).subquery()
+    query = (
+        sa.select(u.c.day, sa.func.sum(u.c.kg), sa.func.sum(u.c.emb), sa.func.sum(u.c.kwh))
+        .group_by(u.c.day)
+        .order_by(u.c.day)
     )
-    points: list[tuple[float, float, float]] = []
-    op = tot = 0.0
-    for when, kg, embodied in conn.execute(query):
+    points: list[tuple[float, float, float, float]] = []
+    op = tot = kwh = 0.0
+    for when, kg, embodied, energy in conn.execute(query):
         start = iso_unix(f"{when}T23:59:59+00:00")
         if start is None:
             continue
         op += float(kg or 0.0)
         tot += float(kg or 0.0) + float(embodied or 0.0)
-        points.append((start, op, tot))
+        kwh += float(energy or 0.0)
+        points.append((start, op, tot, kwh))
     if len(points) > max_points:
         step = math.ceil(len(points) / max_points)
         kept = points[step - 1 :: step]

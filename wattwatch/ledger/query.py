@@ -39,7 +39,8 @@ from wattwatch.ledger.group_sums import BY, SUMS
 from wattwatch.ledger.schema import LATEST, OTHER_GROUP, OVERLAPPING, runs, segments
 
 __all__ = [
-    "BY", "REPORT_WORK_MEM", "SUMS", "GroupRow", "GroupSums", "by_status", "groups", "in_project", "top_groups", "totals", "tune",
+    "BY", "REPORT_WORK_MEM", "SUMS", "GroupRow", "GroupSums", "by_status", "groups", "in_project", "overlap_share", "overlapping",
+    "top_groups", "totals", "tune",
 ]  # fmt: skip
 
 REPORT_WORK_MEM = "64MB"
@@ -114,10 +115,16 @@ def _resum(column: sa.ColumnElement[Any], name: str) -> sa.ColumnElement[Any]:
     return _int(total) if name in _COUNTS else total
 
 
+def overlap_share(s: Columns = segments.c) -> tuple[sa.ColumnElement[Any], sa.ColumnElement[Any]]:
+    """A segment's energy counted twice (kWh: its ``overlap_energy_kwh``, at most its energy) and its share of the
+    segment's figures (taken off them; for the segments :func:`overlapping` selects)."""
+    taken = sa.case((s.overlap_energy_kwh < s.energy_consumed, s.overlap_energy_kwh), else_=s.energy_consumed)
+    return taken, taken / s.energy_consumed
+
+
 def _overlap_sums(s: Columns = segments.c) -> list[sa.ColumnElement[Any]]:
     """The branch of the overlaps: the energy counted twice, and its share of each figure, negative."""
-    taken = sa.case((s.overlap_energy_kwh < s.energy_consumed, s.overlap_energy_kwh), else_=s.energy_consumed)
-    share = taken / s.energy_consumed
+    taken, share = overlap_share(s)
     zero, none = sa.literal(0.0, sa.Double), sa.null().cast(sa.Double)
     sums: list[sa.ColumnElement[Any]] = [sa.literal(0).label("segments"), sa.literal(0).label("runs")]
     for key, col in SUMS:
@@ -129,7 +136,7 @@ def _overlap_sums(s: Columns = segments.c) -> list[sa.ColumnElement[Any]]:
     ]  # fmt: skip
 
 
-def _overlapping(project: str | None) -> list[sa.ColumnElement[bool]]:
+def overlapping(project: str | None) -> list[sa.ColumnElement[bool]]:
     """Conditions on ``segments``: an overlap with another run that is counted too (in ``project``)."""
     s = segments.c
     other = segments.alias("other_run")
@@ -143,7 +150,7 @@ def _overlapping(project: str | None) -> list[sa.ColumnElement[bool]]:
 def _totals_query(project: str | None) -> sa.Select[Any]:
     where = [in_project(project)] if project is not None else []
     main = sa.select(*_segment_sums(segments.c)).where(*where)
-    over = sa.select(*_overlap_sums()).where(*_overlapping(project))
+    over = sa.select(*_overlap_sums()).where(*overlapping(project))
     u = sa.union_all(main, over).subquery()
     return sa.select(*(_resum(u.c[n], n).label(n) for n in _NAMES))
 
@@ -179,7 +186,7 @@ def _grouped(by: str, project: str | None, *, summed: bool = False) -> sa.Subque
         .group_by(moving.c.run_key, moving.c.own_key)
         .cte("moved")  # once, then added to the run's group and taken off its own
     )
-    over = sa.select(theirs_key.label("key"), *segments.c).where(*_overlapping(project)).subquery()
+    over = sa.select(theirs_key.label("key"), *segments.c).where(*overlapping(project)).subquery()
     parts = [
         sa.select(pairs.c.run_key.label("key"), *(pairs.c[n] for n in _NAMES)),
         sa.select(pairs.c.own_key.label("key"), *(-pairs.c[n] for n in _NAMES)),

@@ -19,7 +19,8 @@ Units: kWh in, joules per unit out (PUE applied, as the row's energies).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import math
+from collections.abc import Iterable, Mapping
 
 __all__ = [
     "INFERENCE_PHASE",
@@ -27,6 +28,7 @@ __all__ = [
     "UNPHASED",
     "inference_energy_kwh",
     "joules_per",
+    "run_joules_per",
     "training_energy_kwh",
     "training_phase",
 ]
@@ -64,6 +66,21 @@ def inference_energy_kwh(phase_energy_kwh: Mapping[str, float], request_phases: 
     column), kWh; 0 when none."""
     names = {p for p in request_phases.split("+") if p} if request_phases else set()
     return float(sum(v for k, v in phase_energy_kwh.items() if k in names))
+
+
+def run_joules_per(segment_training_kwh: Iterable[float], count: int | float | None) -> float | None:
+    """J per unit of ``count`` for a run of one or more process segments (a resumed run): the training energy of
+    *every* segment over the run's count (the last segment's: the trainer's counters at the end); ``None`` without
+    a positive count. The one computation of ``wattwatch report``'s table, ``--json``, HTML page and ``check``.
+
+    ``segment_training_kwh``: each segment's own :func:`training_energy_kwh` (kWh), decided per segment from
+    that segment's phases, never from the run's summed phases. So in a mixed run -- one segment with a ``train``
+    phase, another (resumed without the callbacks) that named no phase -- the unphased segment contributes its
+    :data:`UNPHASED` energy (no phase was named: its steps and tokens were counted in that time), while the
+    ``train`` segment contributes its ``train`` energy only (its unphased time -- set-up, the time after
+    training -- is not training's). A segment without phases (a row from before phases) contributes its whole
+    energy."""
+    return joules_per(math.fsum(segment_training_kwh), count)
 
 
 def joules_per(energy_kwh: float, count: int | float | None) -> float | None:

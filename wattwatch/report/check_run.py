@@ -52,14 +52,15 @@ def check_run(run_id: str, segments: list[Segment], series: Path | None) -> list
 
 def _jpt(run_id: str, rows: list[Segment]) -> list[Problem]:
     """The run's J/token as ``report`` shows it = the training energy of every segment over the last tokens."""
-    from wattwatch.report.history import joules_per_token
-    from wattwatch.report.segments import combine_segments
+    from wattwatch.measure.figures import run_joules_per
+    from wattwatch.report.segments import combine_segments, segments_training_kwh
 
     datas = [r.data for r in rows]
     tokens = rows[-1].counts[2]
     if any(d is None for d in datas) or not tokens:
         return []
-    shown = joules_per_token(combine_segments([d for d in datas if d is not None]))
+    found = [d for d in datas if d is not None]
+    shown = run_joules_per(segments_training_kwh(found), combine_segments(found).tokens)
     expected = math.fsum(r.train for r in rows) * 3.6e6 / tokens
     if shown is None or not math.isclose(shown, expected, rel_tol=REL):
         return [Problem(rows[-1].path, rows[-1].line, run_id, f"J/token across its {len(rows)} segments is "

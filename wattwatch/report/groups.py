@@ -82,25 +82,37 @@ class RunGroups:
             return math.fsum(rollup.row_value(r, name) for r in rows)
         if name == "tokens":
             return rollup.row_value(i, "tokens")
+        from wattwatch.measure.figures import run_joules_per
+
         tokens = rollup.row_value(i, "tokens")
         if not tokens > 0:  # nan (no tokens) or zero
             return math.nan
-        return math.fsum(_train_kwh(rollup, r) for r in rows) * 3.6e6 / tokens
+        jpt = run_joules_per((_train_kwh(rollup, r) for r in rows), tokens)  # each segment's own training energy
+        return math.nan if jpt is None else jpt
 
-    def take_off_overlaps(self, rollup: Rollup, out: dict[str, Any]) -> float:
-        """Take off the totals ``out`` the energy counted twice by runs that overlapped another counted run (each
-        such row's ``overlap_kwh``; its components, CO2 and water in the row's own proportions). Returns it
-        (kWh)."""
-        taken = 0.0
+    def overlap_shares(self, rollup: Rollup) -> dict[int, float]:
+        """Row -> the share of its figures counted twice (its ``overlap_kwh``, at most its energy, over its
+        energy) for each counted row that overlapped another counted run; rows with nothing to take off are left
+        out. The one rule of :meth:`take_off_overlaps` and of the cumulative footprint
+        (:func:`wattwatch.report.overall.overall_of`)."""
+        out: dict[int, float] = {}
         for i, _ in self.overlapping:
             kwh = rollup.row_value(i, "energy_kwh")
             overlap = min(rollup.row_value(i, "overlap_kwh"), kwh)
-            if not overlap > 0:
-                continue
-            share = overlap / kwh
+            if overlap > 0:
+                out[i] = overlap / kwh
+        return out
+
+    def take_off_overlaps(self, rollup: Rollup, out: dict[str, Any]) -> float:
+        """Take off the totals ``out`` the energy counted twice by runs that overlapped another counted run (each
+        such row's ``overlap_kwh``; its components, CO2 and water in the row's own proportions: see
+        :meth:`overlap_shares`). Returns it (kWh)."""
+        taken = 0.0
+        for i, share in self.overlap_shares(rollup).items():
+            kwh = rollup.row_value(i, "energy_kwh")
             for name in ("gpu_energy_kwh", "cpu_energy_kwh", "ram_energy_kwh", "energy_kwh", "emissions_kg", "water_l"):
                 out[name] -= rollup.row_value(i, name) * share
-            taken += overlap
+            taken += min(rollup.row_value(i, "overlap_kwh"), kwh)
         return taken
 
     def heads(self, rows: Sequence[int]) -> list[int]:

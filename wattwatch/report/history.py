@@ -54,6 +54,22 @@ class ReportRun:
     path: Path
     rows: int = 1
     """How many segment rows ``data`` combines (two retries from one checkpoint: two rows, one number)."""
+    segments_train_kwh: tuple[float, ...] = ()
+    """Each combined segment's training energy (kWh, in segment order;
+    :func:`wattwatch.report.segments.segments_training_kwh`) when ``data`` combines several rows: the per-unit
+    figures divide their sum, not the training energy of the summed phases (``()``: one row, ``data``'s own)."""
+
+    @property
+    def train_kwh_by_segment(self) -> tuple[float, ...]:
+        """The training energy of each of the run's segments (kWh): what its per-unit figures divide
+        (:func:`wattwatch.measure.figures.run_joules_per`)."""
+        return self.segments_train_kwh or (per_unit_energy_kwh(self.data),)
+
+    def joules_per(self, count: int | None) -> float | None:
+        """The run's J per unit of ``count`` (:func:`wattwatch.measure.figures.run_joules_per`)."""
+        from wattwatch.measure.figures import run_joules_per
+
+        return run_joules_per(self.train_kwh_by_segment, count)
 
     @property
     def segments(self) -> int:
@@ -197,7 +213,7 @@ def merge_segments(rows: list[ReportRun]) -> list[ReportRun]:
     """One run per run id (issue 24: one run, one line): a resumed run's segment rows combined
     (:func:`wattwatch.report.segments.combine_segments`; the file is the last segment's), rows without a run id
     each their own run; in ``wattwatch report``'s order (by the run's start, then run id)."""
-    from wattwatch.report.segments import combine_segments, segment_order
+    from wattwatch.report.segments import combine_segments, segment_order, segments_training_kwh
 
     by_run: dict[str, list[ReportRun]] = {}
     alone: list[ReportRun] = []
@@ -213,7 +229,8 @@ def merge_segments(rows: list[ReportRun]) -> list[ReportRun]:
         data = combine_segments([r.data for r in segments])
         if len(segments) > 1 and not data.start_time:
             data = replace(data, start_time=start)
-        runs.append(ReportRun(data, segments[-1].path, len(segments)))
+        trained = segments_training_kwh([r.data for r in segments]) if len(segments) > 1 else ()
+        runs.append(ReportRun(data, segments[-1].path, len(segments), trained))
     return sorted(runs, key=lambda r: (_first_start(r, by_run), r.data.run_id))
 
 
@@ -377,9 +394,9 @@ def run_json(r: ReportRun) -> dict[str, Any]:
         "steps": d.steps,
         "samples": d.samples,
         "tokens": d.tokens,
-        "joules_per_step": joules_per(per_unit_energy_kwh(d), d.steps),
-        "joules_per_sample": joules_per(per_unit_energy_kwh(d), d.samples),
-        "joules_per_token": joules_per_token(d),
+        "joules_per_step": r.joules_per(d.steps),
+        "joules_per_sample": r.joules_per(d.samples),
+        "joules_per_token": r.joules_per(d.tokens),
         "requests": d.requests,
         "generated_tokens": d.generated_tokens,
         "joules_per_request": joules_per(inference_energy_kwh(d.phase_energy_kwh, d.request_phases), d.requests),

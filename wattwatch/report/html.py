@@ -9,7 +9,9 @@ The data is kept small whatever the number of runs: one array per run with numbe
 digits, repeated strings (project, status, hardware, sources) stored once, time series only for the runs
 :func:`~wattwatch.report.runs.load_report` kept, downsampled. When the report lists only the most recent runs
 (``wattwatch report --html`` keeps ``--html-runs``, 2,000 by default), the totals, the CO2 by component
-and phase, the cumulative footprint (``cumulative``, downsampled) and the Pareto fronts cover every run.
+and phase, the cumulative footprint (``cumulative``, downsampled) and the Pareto fronts cover every run. The
+cumulative footprint's points are ``[start s, operational kg, + embodied kg, kWh]``: its last point is the totals
+(overlap counted once, :meth:`~wattwatch.report.runs.Report.cumulative`).
 """
 
 from __future__ import annotations
@@ -88,9 +90,7 @@ def payload(report: Report) -> dict[str, Any]:
         "notes": list(report.notes) + [n for n in (report.overlap_sentence(),) if n],
         "stack_runs": _STACK_RUNS,
         "runs_total": report.runs_total,
-        "cumulative": None
-        if report.overall is None
-        else [[round(t, 1), _num(op), _num(tot)] for t, op, tot in report.overall.cumulative],
+        "cumulative": [[round(t, 1), _num(op), _num(tot), _num(kwh)] for t, op, tot, kwh in report.cumulative()],
     }
 
 

@@ -43,9 +43,11 @@ class Overall:
     """``component -> (operational kg, embodied kg)``."""
     by_phase: dict[str, tuple[float, float]]
     """``phase -> (kWh, operational kg)``."""
-    cumulative: list[tuple[float, float, float]]
-    """``(start, cumulative operational kg, cumulative operational + embodied kg)`` in start order, at most
-    ``max_points`` of them (the last one always: the total)."""
+    cumulative: list[tuple[float, float, float, float]]
+    """``(start, cumulative operational kg, cumulative operational + embodied kg, cumulative kWh)`` in start
+    order, at most ``max_points`` of them; the last one is the totals (``operational_kg``, ``total_kg``,
+    ``energy_kwh``): a run that overlapped another counted run adds its figures less the overlap (its share,
+    :meth:`~wattwatch.report.groups.RunGroups.overlap_shares`, as the totals take it off)."""
     fronts: dict[str, list[tuple[float, float]]] = field(default_factory=dict)
     """Per metric, the Pareto front of (total kg CO2eq, value) over every run that has it."""
     metric_runs: dict[str, int] = field(default_factory=dict)
@@ -119,9 +121,10 @@ def overall_of(rollup: Rollup, *, max_points: int = 400) -> Overall:
     shares = _Shares()
     components = {c: [0.0, 0.0] for c in _COMPONENTS}
     phases: dict[str, list[float]] = {}
-    starts, ops, totals_kg = array("d"), array("d"), array("d")
+    starts, ops, totals_kg, energies = array("d"), array("d"), array("d"), array("d")
     fronts: dict[str, _Front] = {}
     members, heads = rollup.groups.member_of, rollup.groups.members
+    twice = rollup.groups.overlap_shares(rollup)  # counted once: taken off when the overlapping run is added
     for i, cells in _rows_counted(rollup):
         part, n, _ = rollup.locate(i)
         gpu, cpu, ram = (part.value(c, n) for c in ("gpu_energy_kwh", "cpu_energy_kwh", "ram_energy_kwh"))
@@ -140,9 +143,11 @@ def overall_of(rollup: Rollup, *, max_points: int = 400) -> Overall:
             acc[1] += phase_kg.get(phase, 0.0)
         start = iso_unix(cells[0]) or iso_unix(cells[1])
         if start is not None:
+            once = 1.0 - twice.get(i, 0.0)
             starts.append(start)
-            ops.append(op)
-            totals_kg.append(op + emb)
+            ops.append(op * once)
+            totals_kg.append(op * once + emb)
+            energies.append(part.value("energy_kwh", n) * once)
         if i in members:
             continue  # a resumed run's earlier segment: the run is one point, at its last segment's metrics
         run_kg = op + emb if i not in heads else rollup.value("emissions_kg", i) + rollup.value("embodied_emissions_kg", i)
@@ -168,7 +173,7 @@ def overall_of(rollup: Rollup, *, max_points: int = 400) -> Overall:
         },
         by_component={c: (o, e) for c, (o, e) in components.items()},
         by_phase={p: (e, k) for p, (e, k) in phases.items()},
-        cumulative=_cumulative(starts, ops, totals_kg, max_points),
+        cumulative=_cumulative(starts, ops, totals_kg, energies, max_points),
         fronts={m: f.front() for m, f in fronts.items()},
         metric_runs={m: f.runs for m, f in fronts.items()},
         embodied_computed=rollup.embodied_computed,
@@ -202,36 +207,40 @@ class _Front:
 
 
 def _cumulative(
-    starts: array, ops: array, totals: array, max_points: int
-) -> list[tuple[float, float, float]]:  # type: ignore[type-arg]
-    """The running sums in start order: one point per run for up to ``max_points`` runs, else one per
-    non-empty stretch of ``max_points`` equal stretches of time (at the stretch's end; the last point is the
-    latest start and the total)."""
+    starts: array,  # type: ignore[type-arg]
+    ops: array,  # type: ignore[type-arg]
+    totals: array,  # type: ignore[type-arg]
+    energies: array,  # type: ignore[type-arg]
+    max_points: int,
+) -> list[tuple[float, float, float, float]]:
+    """The running sums (operational kg, total kg, kWh) in start order: one point per run for up to
+    ``max_points`` runs, else one per non-empty stretch of ``max_points`` equal stretches of time (at the
+    stretch's end; the last point is the latest start and the total)."""
     if len(starts) <= max_points:
-        out: list[tuple[float, float, float]] = []
-        op = tot = 0.0
+        out: list[tuple[float, float, float, float]] = []
+        op = tot = kwh = 0.0
         for i in sorted(range(len(starts)), key=starts.__getitem__):
             op += ops[i]
             tot += totals[i]
-            out.append((starts[i], op, tot))
+            kwh += energies[i]
+            out.append((starts[i], op, tot, kwh))
         return out
     first, last = min(starts), max(starts)
     width = (last - first) / max_points or 1.0
-    op_in, tot_in, count = (
-        array("d", bytes(8 * max_points)),
-        array("d", bytes(8 * max_points)),
-        [0] * max_points,
-    )
-    for t, op, tot in zip(starts, ops, totals, strict=True):
+    op_in, tot_in, kwh_in = (array("d", bytes(8 * max_points)) for _ in range(3))
+    count = [0] * max_points
+    for t, op, tot, kwh in zip(starts, ops, totals, energies, strict=True):
         b = min(int((t - first) / width), max_points - 1)
         op_in[b] += op
         tot_in[b] += tot
+        kwh_in[b] += kwh
         count[b] += 1
     out = []
-    op = tot = 0.0
+    op = tot = kwh = 0.0
     for b in range(max_points):
         if count[b]:
             op += op_in[b]
             tot += tot_in[b]
-            out.append((last if b == max_points - 1 else first + (b + 1) * width, op, tot))
+            kwh += kwh_in[b]
+            out.append((last if b == max_points - 1 else first + (b + 1) * width, op, tot, kwh))
     return out

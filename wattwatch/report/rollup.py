@@ -32,7 +32,7 @@ from wattwatch.report.groups import RunGroups
 from wattwatch.report.history import ReportRun, find_files, journal_folders, runs_from_parts
 from wattwatch.report.rollup_lists import RunLists, counted_values
 from wattwatch.report.scan import NAMES, PARALLEL_MIN_BYTES, VALUES, RunColumns, scan_table, values_of
-from wattwatch.report.segments import SegmentWinners, combine_segments, segment_order
+from wattwatch.report.segments import SegmentWinners, combine_segments, segment_order, segments_training_kwh
 from wattwatch.result import EmissionsData
 from wattwatch.sinks.emissions_reader import TableLayout, read_row_at, table_layout
 
@@ -276,7 +276,8 @@ class Rollup:
         rows = self.groups.members.get(i)
         if rows is not None:
             head = self.row(i)
-            return ReportRun(combine_segments([self.row(r).data for r in rows]), head.path, len(rows))
+            datas = [self.row(r).data for r in rows]
+            return ReportRun(combine_segments(datas), head.path, len(rows), segments_training_kwh(datas))
         return self.row(i)
 
     def row(self, i: int) -> ReportRun:

@@ -29,7 +29,7 @@ from wattwatch.carbon.embodied import (
     embodied_for_run,
     manufacture_footprint,
 )
-from wattwatch.report.history import collect_runs, per_unit_energy_kwh, row_intensity
+from wattwatch.report.history import ReportRun, collect_runs, per_unit_energy_kwh, row_intensity
 from wattwatch.report.overall import Overall
 from wattwatch.result import EmissionsData
 from wattwatch.sinks.timeseries import TIMESERIES_SUFFIX, read_timeseries
@@ -95,7 +95,8 @@ class RunSummary:
         return self.operational_kg + (self.embodied_kg or 0.0)
 
     per_unit_kwh: float = 0.0
-    """The energy per-unit figures divide: the ``train`` phase's if the run has one, else the run's (kWh)."""
+    """The energy per-unit figures divide (kWh): the training energy of every segment of the run, each decided
+    from its own phases (:func:`wattwatch.measure.figures.run_joules_per`)."""
     overlaps_run_id: str = ""
     """The run this one measured the same machine with (issue 24), ``""`` when none."""
     overlap_kwh: float = 0.0
@@ -160,9 +161,7 @@ class Report:
         overlapping run's proportions, as ``wattwatch report``'s text and ``--json`` totals)."""
         if self.overall is not None:
             return dict(self.overall.totals)
-        ids = {r.run_id for r in self.runs if r.run_id}
-        twice = [(r, r.overlap_kwh / r.energy_kwh) for r in self.runs
-                 if r.overlaps_run_id in ids and r.overlap_kwh > 0 and r.energy_kwh > 0]  # fmt: skip
+        twice = self._overlapping()
 
         def total(name: str) -> float:
             return math.fsum(getattr(r, name) for r in self.runs) - math.fsum(getattr(r, name) * f for r, f in twice)
@@ -180,6 +179,30 @@ class Report:
             "total_kg": operational + embodied,
             "overlap_kwh": math.fsum(r.overlap_kwh for r, _ in twice),
         }
+
+    def _overlapping(self) -> list[tuple[RunSummary, float]]:
+        """The listed runs that overlapped another listed run, with the share of their figures counted twice."""
+        ids = {r.run_id for r in self.runs if r.run_id}
+        return [(r, r.overlap_kwh / r.energy_kwh) for r in self.runs
+                if r.overlaps_run_id in ids and r.overlap_kwh > 0 and r.energy_kwh > 0]  # fmt: skip
+
+    def cumulative(self) -> list[tuple[float, float, float, float]]:
+        """The cumulative footprint: ``(start, operational kg, operational + embodied kg, kWh)`` summed in start
+        order over the runs that have a start; a run that overlapped another listed run adds its figures less
+        the overlap (its share, as :meth:`totals` takes it off), so the last point is the totals. Over every run
+        (downsampled) when :attr:`overall` is set."""
+        if self.overall is not None:
+            return list(self.overall.cumulative)
+        once = {id(r): 1.0 - f for r, f in self._overlapping()}
+        out: list[tuple[float, float, float, float]] = []
+        op = tot = kwh = 0.0
+        for r in sorted((r for r in self.runs if r.start_unix_s is not None), key=lambda r: r.start_unix_s or 0.0):
+            f = once.get(id(r), 1.0)
+            op += r.operational_kg * f
+            tot += r.operational_kg * f + (r.embodied_kg or 0.0)
+            kwh += r.energy_kwh * f
+            out.append((r.start_unix_s or 0.0, op, tot, kwh))
+        return out
 
     def overlap_sentence(self) -> str:
         """What the page says when its totals count an overlap once (``""`` when none)."""
@@ -232,8 +255,11 @@ def summarise(
     *,
     lifetime_years: float = DEFAULT_LIFETIME_YEARS,
     use_ratio: float = DEFAULT_USE_RATIO,
+    train_kwh: float | None = None,
 ) -> RunSummary:
-    """A row as the report shows it; embodied CO2 computed from the row's hardware when the row has none."""
+    """A row as the report shows it; embodied CO2 computed from the row's hardware when the row has none.
+    ``train_kwh``: the training energy of a run whose segments ``data`` combines (the sum of
+    :attr:`ReportRun.train_kwh_by_segment`); ``None``: ``data``'s own."""
     embodied = data.embodied_emissions
     source = data.embodied_source
     computed = False
@@ -275,7 +301,7 @@ def summarise(
         gpu_energy_by_device_kwh=dict(data.gpu_energy_by_device_kwh),
         eval_metrics=metrics,
         hardware=hardware,
-        per_unit_kwh=per_unit_energy_kwh(data),
+        per_unit_kwh=per_unit_energy_kwh(data) if train_kwh is None else train_kwh,
         embodied_by_part_kg=_embodied_parts(data, embodied) if embodied else {},
         overlaps_run_id=data.overlaps_run_id,
         overlap_kwh=min(data.overlap_energy_kwh or 0.0, data.energy_consumed) if data.overlaps_run_id else 0.0,
@@ -418,24 +444,26 @@ def load_report(
     max_points: int = 400,
     lifetime_years: float = DEFAULT_LIFETIME_YEARS,
     use_ratio: float = DEFAULT_USE_RATIO,
-    rows: Sequence[EmissionsData] | None = None,
+    rows: Sequence[EmissionsData | ReportRun] | None = None,
     notes: Sequence[str] = (),
     overall: Overall | None = None,
 ) -> Report:
     """The report of the runs under ``paths`` (see the module docstring).
 
     ``rows`` (with their ``notes``): the runs, already read from ``paths`` by the caller (``wattwatch report``
-    reads them once for its table and its page); otherwise they are read here. ``overall``: the figures over
+    reads them once for its table and its page; a :class:`ReportRun` keeps its segments' training energies);
+    otherwise they are read here. ``overall``: the figures over
     every run when ``rows`` are only the most recent (see :mod:`wattwatch.report.overall`).
     """
     notes = list(notes)
     if rows is None:
         found, notes = collect_runs(list(paths))
-        rows = [r.data for r in found]
+        rows = found
+    read = [r if isinstance(r, ReportRun) else ReportRun(r, Path()) for r in rows]
     runs = [
-        summarise(d, lifetime_years=lifetime_years, use_ratio=use_ratio)
-        for d in rows
-        if project is None or d.project_name == project
+        summarise(r.data, lifetime_years=lifetime_years, use_ratio=use_ratio, train_kwh=math.fsum(r.train_kwh_by_segment))
+        for r in read
+        if project is None or r.data.project_name == project
     ]
     files = _series_files(paths)
     series: list[RunSeries] = []

@@ -39,7 +39,7 @@ from typing import Generic, TypeVar
 
 from wattwatch.result import EmissionsData
 
-__all__ = ["SegmentWinners", "combine_segments", "segment_order"]
+__all__ = ["SegmentWinners", "combine_segments", "segment_order", "segments_training_kwh"]
 
 T = TypeVar("T")
 
@@ -88,6 +88,16 @@ def _sum_maps(maps: Iterable[Mapping[str, float]]) -> dict[str, float]:
         for k, v in m.items():
             out[k] = out.get(k, 0.0) + float(v)
     return out
+
+
+def segments_training_kwh(segments: Sequence[EmissionsData]) -> tuple[float, ...]:
+    """Each segment's training energy (kWh, in :func:`segment_order`), decided from its own phases
+    (:func:`wattwatch.measure.figures.training_energy_kwh`): what a combined run's J/step, J/sample and J/token
+    divide (:func:`wattwatch.measure.figures.run_joules_per`). The combined row's summed phases cannot say it: a
+    segment that named no phase trained in ``(unphased)`` time, which a ``train`` segment's row calls set-up."""
+    from wattwatch.measure.figures import training_energy_kwh
+
+    return tuple(training_energy_kwh(d.phase_energy_kwh, d.energy_consumed) for d in sorted(segments, key=segment_order))
 
 
 def combine_segments(segments: Sequence[EmissionsData]) -> EmissionsData:

@@ -232,7 +232,7 @@ def _write_html(args: argparse.Namespace, rollup: Rollup, notes: list[str], leve
     report = load_report(
         list(args.paths),
         series_runs=args.series_runs,
-        rows=[r.data for r in listed],
+        rows=listed,
         notes=notes,
         overall=overall_of(rollup),
     )

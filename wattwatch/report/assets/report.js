@@ -86,18 +86,11 @@
   /* ---- cumulative footprint over time (the rebound view) ---- */
   (function () {
     var op = [], tot = [];
-    if (D.cumulative) {  /* over every run, downsampled by the report (it lists only the most recent runs) */
-      D.cumulative.forEach(function (p) { op.push({ x: p[0] * 1000, y: p[1] }); tot.push({ x: p[0] * 1000, y: p[2] }); });
-    } else {
-      var order = R.map(function (r, i) { return i; }).filter(function (i) { return v(R[i], "start") !== null; });
-      order.sort(function (a, b) { return v(R[a], "start") - v(R[b], "start"); });
-      var sumOp = 0, sumEmb = 0;
-      order.forEach(function (i) {
-        var r = R[i], t = v(r, "start") * 1000;
-        sumOp += v(r, "op") || 0; sumEmb += v(r, "emb") || 0;
-        op.push({ x: t, y: sumOp }); tot.push({ x: t, y: sumOp + sumEmb });
-      });
-    }
+    /* [start, operational kg, + embodied kg, kWh] summed by the report (overlap counted once: the last point is
+       the totals), over every run, downsampled when the page lists only the most recent ones */
+    D.cumulative.forEach(function (p) {
+      op.push({ x: p[0] * 1000, y: p[1], kwh: p[3] }); tot.push({ x: p[0] * 1000, y: p[2], kwh: p[3] });
+    });
     if (!op.length) { empty("cumulative", "No run has a start time."); return; }
     /* the footprint starts at zero before the first run; the axis spans the runs (an hour either side at least,
        so one run, or runs of one day, get an axis of their own instead of Chart.js's years around one point) */
@@ -120,7 +113,8 @@
         scales: { x: { type: "linear", min: lo, max: hi, title: { display: true, text: "run start (UTC)" },
                        ticks: { stepSize: step, callback: function (val) { return timeTick(val, this.max - this.min); }, maxTicksLimit: 10 } },
                   y: { title: { display: true, text: "kg CO2eq" }, beginAtZero: true, grace: "5%" } },
-        plugins: { tooltip: { callbacks: { title: function (items) { return dateOf(items[0].parsed.x / 1000); } } } } }
+        plugins: { tooltip: { callbacks: { title: function (items) { return dateOf(items[0].parsed.x / 1000); },
+          footer: function (items) { var k = items[0].raw.kwh; return k === undefined || k === null ? "" : energyText(k) + " (cumulative)"; } } } } }
     });
   })();
 
