@@ -16,6 +16,7 @@ import sqlalchemy as sa
 from ledgerruns import count_rows, make_run
 
 from wattwatch.cli.main import main
+from wattwatch.ledger import group_sums
 from wattwatch.ledger.engine import open_engine
 from wattwatch.ledger.migrate import ensure_schema, mark_latest, schema_version
 from wattwatch.ledger.schema import (
@@ -284,6 +285,17 @@ def test_a_v2_ledger_with_rows_migrates_to_segments_keyed_by_their_start(
     assert db["runs"] == files["runs"] == 10 and db["by_status"] == files["by_status"] and db["segments"] == 13
     for key in ("energy_kwh", "emissions_kg", "overlap_kwh", "embodied_emissions_kg", "water_l"):
         assert db[key] == pytest.approx(files[key], rel=1e-12), key
+    engine = open_engine(parse_url(db_url))
+    try:
+        with engine.connect() as conn:  # SQLite: the --by groups' sums are made and filled by the migration
+            assert group_sums.present(conn) == (conn.dialect.name == "sqlite")
+    finally:
+        engine.dispose()
+    for by in group_sums.BY:
+        grouped = _json(capsys, "--db", db_url, "--by", by, "--all")["totals"]
+        assert grouped["runs"] == 10, by
+        for key in ("energy_kwh", "emissions_kg", "overlap_kwh", "embodied_emissions_kg", "water_l"):
+            assert grouped[key] == pytest.approx(files[key], rel=1e-12), (by, key)
 
     _, second = make_run(tmp_path / "retried", state=saved, tokens=300)  # the second retry: a segment of its own
     capsys.readouterr()
@@ -309,3 +321,18 @@ def test_a_v2_ledger_with_rows_migrates_to_segments_keyed_by_their_start(
     finally:
         engine.dispose()
     assert _flags(db_url) == flags
+
+
+def test_the_cli_says_it_migrates_before_it_does(
+    sqlite_url: str, tmp_path: Path, team_history: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A migration rewrites tables (a minute for a million runs): the command that starts it says so first."""
+    fresh_url = f"sqlite:///{tmp_path / 'fresh' / 'new.db'}"
+    assert main(["ledger", "push", str(team_history), "--db", fresh_url, "-q"]) == 0
+    _write_old(sqlite_url, _as_v2(_read(fresh_url)), 2)
+    capsys.readouterr()
+    assert main(["report", "--db", sqlite_url, "--by", "project"]) == 0
+    err = capsys.readouterr().err
+    assert "migrating the ledger" in err and "from schema version 2 to 3" in err
+    assert main(["report", "--db", sqlite_url]) == 0
+    assert "migrating" not in capsys.readouterr().err  # once

@@ -289,10 +289,12 @@ def ensure_schema(
     version: int = SCHEMA_VERSION,
     migrations: Mapping[int, Migration] = MIGRATIONS,
     where: str = "",
+    on_migrate: Callable[[int, int], None] | None = None,
 ) -> int:
     """Make the database at ``engine`` a ledger at ``version`` (see the module's docstring); returns the version
-    it had before (0 for a new one). ``where`` names the database in the newer-schema error. A ledger already at
-    ``version`` is only read (a read-only SQLite file can be reported)."""
+    it had before (0 for a new one). ``where`` names the database in the newer-schema error; ``on_migrate(found,
+    version)`` is called before an older ledger is migrated (the CLI says so: a large one takes minutes). A ledger
+    already at ``version`` is only read (a read-only SQLite file can be reported)."""
     with engine.connect() as conn:
         found = schema_version(conn)
     if found == version:
@@ -312,6 +314,8 @@ def ensure_schema(
         if found > version:
             raise _newer(where, found, version)
         if found < version:
+            if on_migrate is not None:
+                on_migrate(found, version)
             for step in range(found, version):
                 if step not in migrations:
                     raise LedgerError(f"no migration from ledger schema version {step} to {step + 1}")

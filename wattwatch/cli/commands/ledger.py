@@ -95,8 +95,16 @@ def open_ledger(db: str | None) -> tuple[LedgerURL, sa.Engine]:
 
     url = resolve_url(db)
     engine = open_engine(url)
+
+    def say(found: int, version: int) -> None:
+        sys.stderr.write(
+            f"wattwatch: migrating the ledger {url.where} from schema version {found} to {version} (its tables are "
+            "rewritten once: a ledger of a million runs takes about a minute)\n"
+        )
+        sys.stderr.flush()
+
     try:
-        ensure_schema(engine, where=url.where)
+        ensure_schema(engine, where=url.where, on_migrate=say)
     except LedgerError:
         engine.dispose()
         raise
