@@ -395,8 +395,26 @@ def _render(r: dict[str, Any], args: argparse.Namespace, machine: dict[str, str]
                     f"{', '.join(f'{v:.2f}' for v in rp[name]['runs_s'])}" for name, _ in REPORTS)  # fmt: skip
         + ". Push summaries: SQLite `" + ps["summary"] + "`, again `" + ps["again_summary"] + "`; PostgreSQL `"
         + pp["summary"] + "`.",
+        "",
+        HOW_BY,
     ]
     return "\n".join(lines)
+
+
+HOW_BY = (
+    "How `--by` gets there. SQLite groups by sorting: grouping the 1,100,000 segments sorted each one's 13 summed "
+    "values (1.6-1.9 CPU s), and the figures measured on 2026-12-07 before this change were SQLite 2.1-3.8 s by "
+    "load (--by project 3.25 s, user 3.66 s, month 3.23 s at load 2.9-3.8: not met). A SQLite ledger now keeps "
+    "those per-group sums in `group_sums`, kept by triggers on `segments` in every write's own transaction "
+    "(`wattwatch/ledger/group_sums.py`, checked against grouping the segments in "
+    "`tests/ledger/test_group_sums.py`), so `--by` reads one row per group and adds the few corrections; what it "
+    "costs is in L1 (the triggers' 5 upserts per segment: 21.7 s without them, 25.4 s with, in one run side by "
+    "side at load 2-3) and in the fill time. PostgreSQL hashes the groups in parallel workers; its report session "
+    "now also turns JIT off (compiling the sums' expressions took 140 ms of each statement, and loading LLVM into "
+    "each new server process about 0.6 s of the first) and sums counts as integers, not `numeric`: `--by job` "
+    "was 2.06-2.31 s (not met)."
+)
+"""What the section says of how ``--by`` is computed, and the figures before (written with every run)."""
 
 
 if __name__ == "__main__":

@@ -496,3 +496,48 @@ def test_a_row_without_a_start_is_a_copy_of_the_segment_with_one(
     assert db["energy_kwh"] == pytest.approx(files["energy_kwh"], rel=1e-12)
     runs = {r["run_id"]: r for r in _json(capsys, "--db", db_url, "--all")["runs"]}
     assert runs[data.run_id]["tokens"] == 100 and runs[data.run_id]["segments"] == 1
+
+
+def test_a_run_with_a_phased_and_an_unphased_segment_has_the_files_j_per_token_on_the_page(
+    db_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A run resumed without the callbacks (segment 0 trained in ``train``, segment 1 named no phase): its
+    J/token is each segment's own training energy over the run's tokens (measure/figures.py
+    ``run_joules_per``), in ``report --db --json`` and on ``report --db --html``'s page alike -- the page used
+    to divide the summed phases' ``train`` alone."""
+    from wattwatch.ledger.engine import open_engine
+    from wattwatch.ledger.runlist import recent_rows
+    from wattwatch.ledger.urls import parse_url
+    from wattwatch.report import load_report
+    from wattwatch.report.html import COLUMNS as PAGE_COLUMNS
+    from wattwatch.report.html import payload
+    from wattwatch.result import COLUMNS, EmissionsData
+
+    def row(segment: int, kwh: float, tokens: int, start: str, phases: dict[str, float]) -> dict[str, str]:
+        return EmissionsData(
+            run_id="mixed", project_name="p", resumed_segments=segment, start_time=start, timestamp=start,
+            status="completed", duration=100.0, gpu_energy=kwh, energy_consumed=kwh, emissions=kwh * 0.1,
+            phase_energy_kwh=phases, steps=tokens // 10, tokens=tokens,
+        ).to_row()  # fmt: skip
+
+    path = tmp_path / "runs" / "emissions.csv"
+    path.parent.mkdir()
+    with open(path, "w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=COLUMNS)
+        writer.writeheader()
+        writer.writerow(row(0, 1.2, 1000, "2026-01-01T00:00:00+00:00", {"train": 1.0, "(unphased)": 0.2}))
+        writer.writerow(row(1, 0.5, 3000, "2026-01-02T00:00:00+00:00", {"(unphased)": 0.5}))
+    documented = (1.0 + 0.5) * 3.6e6 / 3000  # 1,800 J/token
+    _push(capsys, db_url, path.parent)
+    (run,) = _json(capsys, "--db", db_url)["runs"]
+    assert run["segments"] == 2 and run["joules_per_token"] == pytest.approx(documented, rel=1e-12)
+    (files,) = _json(capsys, str(path.parent))["runs"]
+    assert files["joules_per_token"] == pytest.approx(documented, rel=1e-12)
+    engine = open_engine(parse_url(db_url))
+    try:
+        with engine.connect() as conn:
+            page = payload(load_report([], rows=recent_rows(conn, 10)))
+    finally:
+        engine.dispose()
+    (listed,) = page["runs"]
+    assert listed[PAGE_COLUMNS.index("j_token")] == pytest.approx(documented, rel=1e-4)

@@ -134,10 +134,19 @@ def _segment_rows(conn: sa.Connection, ids: list[str]) -> dict[tuple[str, int, s
 
 def recent_rows(conn: sa.Connection, limit: int, *, project: str | None = None) -> list[Any]:
     """The ``limit`` most recent runs whole, oldest first, each as one
-    :class:`~wattwatch.result.EmissionsData` (a resumed run's segments combined as ``wattwatch report PATH``
-    combines them): what the HTML page lists in full."""
-    from wattwatch.report.segments import combine_segments
+    :class:`~wattwatch.report.history.ReportRun` (a resumed run's segments combined as ``wattwatch report PATH``
+    combines them, each segment's training energy kept for its J/step, J/sample and J/token:
+    :func:`wattwatch.measure.figures.run_joules_per`): what the HTML page lists in full."""
+    from pathlib import Path
+
+    from wattwatch.report.history import ReportRun
+    from wattwatch.report.segments import combine_segments, segments_training_kwh
     from wattwatch.result import EmissionsData
+
+    def whole(segments: list[EmissionsData]) -> ReportRun:
+        if len(segments) == 1:
+            return ReportRun(segments[0], Path())
+        return ReportRun(combine_segments(segments), Path(), len(segments), segments_training_kwh(segments))
 
     chosen = _latest_runs(conn, limit, project)
     out: list[Any] = []
@@ -146,6 +155,6 @@ def recent_rows(conn: sa.Connection, limit: int, *, project: str | None = None) 
         by_run: dict[str, list[EmissionsData]] = {}
         for (run_id, _, _), values in sorted(_segment_rows(conn, ids).items()):
             by_run.setdefault(run_id, []).append(EmissionsData(**values))
-        out += [combine_segments(by_run[r]) for r in ids if r in by_run]
+        out += [whole(by_run[r]) for r in ids if r in by_run]
     out.reverse()
     return out
