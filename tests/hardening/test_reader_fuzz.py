@@ -37,7 +37,7 @@ from wattwatch.errors import ConfigurationError
 from wattwatch.result import CODECARBON_COLUMNS, COLUMNS
 from wattwatch.run.config import TrackerConfig
 from wattwatch.sinks.emissions_file import append_row
-from wattwatch.sinks.emissions_reader import ColumnScan, read_table, table_layout
+from wattwatch.sinks.emissions_reader import ColumnScan, holds_segment, read_table, table_layout
 from wattwatch.sinks.files import OsFileOps
 from wattwatch.sinks.journal import JOURNAL_DIR, finalize_stale, read_journal, read_journals
 
@@ -139,6 +139,26 @@ def test_emissions_csv_read_scanned_and_appended(folder: _Folder, data: bytes) -
         last = list(csv.reader(fh, delimiter=table.delimiter))[-1]  # Python's csv, as a user reads it
     assert last[table.header.index("run_id")] == "fuzz-run", last[:4]
     assert folder.outside() == []
+
+
+@FUZZ
+@given(data=csv_bytes, offset=st.one_of(st.none(), st.integers(min_value=0, max_value=400)))
+@example(data=(",".join(COLUMNS) + '\nfuzz-run,"{""a"": 1').encode(), offset=None)  # the id inside a cut cell
+def test_a_segment_is_found_in_any_file_after_its_row_is_appended(folder: _Folder, data: bytes, offset: int | None) -> None:
+    """Any bytes as emissions.csv, any recorded offset: the search a finaliser makes for a run's row
+    (``holds_segment``) never raises; it finds the row once appended after that offset, whatever came before."""
+    folder.reset()
+    path = folder.path / "emissions.csv"
+    path.write_bytes(data)
+    row = _row("fuzz-run") | {"resumed_segments": "1", "start_time": "2026-12-07T10:00:00.000+00:00"}
+    holds_segment(path, row, offset)
+    size = path.stat().st_size
+    outcome = append_row(path, row, COLUMNS, durable=False)
+    assert outcome.saved_in is not None, outcome.error
+    if outcome.saved_in == path and outcome.appended_main:
+        assert holds_segment(path, row, min(offset, size) if offset is not None else None)
+    else:  # a file that is not a CSV: the row went to the companion
+        assert holds_segment(outcome.saved_in, row, None)
 
 
 # ------------------------------------------------------------------------------------------------- journals

@@ -368,3 +368,119 @@ def test_a_failed_append_is_followed_by_a_whole_rewrite(tmp_path: Path) -> None:
     assert read_journal(j.path).row["energy_consumed"] == "3.0"
     assert len(j.path.read_bytes().splitlines()) == 1
     j.finish(_row("run-c", "completed", 3.0), COLUMNS)
+
+
+# -- stop() waits for one fsync, the row's; the pending record before it is not fsynced (issue 25) --------------
+
+
+def _segment_row(run_id: str, segment: int, start: str, status: str = "running", kwh: float = 1.0) -> dict[str, str]:
+    return EmissionsData(
+        run_id=run_id, resumed_segments=segment, start_time=start, status=status, energy_consumed=kwh, duration=kwh
+    ).to_row()
+
+
+_START = "2026-12-07T10:00:00.000+00:00"
+
+
+def _dead() -> ProcessIdentity:
+    me = ProcessIdentity.of()
+    return ProcessIdentity(2**22 + 4321, me.host, me.boot_id, 1)
+
+
+def _history(csv_path: Path) -> None:
+    """Rows before the run: its own earlier segment, and a retry of the same segment number that started at
+    another time (neither is the run's row)."""
+    for row in (_segment_row("r", 0, "2026-12-06T10:00:00.000+00:00", "failed"),
+                _segment_row("r", 1, "2026-12-07T09:00:00.000+00:00", "failed")):  # fmt: skip
+        assert append_row(csv_path, row, COLUMNS).saved_in == csv_path
+
+
+def _rows_of_the_segment(csv_path: Path) -> list[dict[str, str]]:
+    return [
+        r for r in read_table(csv_path).rows
+        if (r["run_id"], r["resumed_segments"], r["start_time"]) == ("r", "1", _START)
+    ]  # fmt: skip
+
+
+def _ended_then_power_lost(tmp_path: Path) -> tuple[Path, RunJournal, bytes]:
+    """A run that ended (its row appended and fsynced, its journal deleted); returns what the disk held of its
+    journal before ``stop()``: its last flush, without the pending record ``stop()`` did not fsync."""
+    csv_path = tmp_path / "emissions.csv"
+    _history(csv_path)
+    j = RunJournal(tmp_path, "emissions.csv", "r", owner=_dead())
+    assert j.update(_segment_row("r", 1, _START, kwh=1.0), COLUMNS)
+    on_disk = j.path.read_bytes()
+    outcome = j.finish(_segment_row("r", 1, _START, "completed", kwh=2.0), COLUMNS)
+    assert outcome.saved and not j.path.exists()
+    return csv_path, j, on_disk
+
+
+def test_a_power_loss_that_kept_the_row_but_not_its_pending_record_adds_no_second_row(tmp_path: Path) -> None:
+    csv_path, j, on_disk = _ended_then_power_lost(tmp_path)
+    j.path.write_bytes(on_disk)  # the journal as the disk held it: the owner's last flush, its process gone
+    (outcome,) = finalize_stale(tmp_path)
+    assert outcome.saved and not j.path.exists()
+    (row,) = _rows_of_the_segment(csv_path)
+    assert row["status"] == "completed" and float(row["energy_consumed"]) == 2.0  # the owner's final row, once
+    assert len(read_table(csv_path).rows) == 3
+
+
+def test_a_row_the_power_loss_cut_short_is_not_taken_for_the_row(tmp_path: Path) -> None:
+    csv_path, j, on_disk = _ended_then_power_lost(tmp_path)
+    data = csv_path.read_bytes()
+    os.truncate(csv_path, len(data) - 40)  # the row's last bytes never reached the disk
+    j.path.write_bytes(on_disk)
+    (outcome,) = finalize_stale(tmp_path)
+    assert outcome.saved and not j.path.exists()
+    (row,) = _rows_of_the_segment(csv_path)  # the journal's row, its cut copy closed off and not read as one
+    assert row["status"] == "interrupted" and float(row["energy_consumed"]) == 1.0
+
+
+def test_without_the_row_the_journal_becomes_it(tmp_path: Path) -> None:
+    csv_path, j, on_disk = _ended_then_power_lost(tmp_path)
+    csv_path.write_bytes(b"".join(csv_path.read_bytes().splitlines(True)[:-1]))  # the row never reached the disk
+    j.path.write_bytes(on_disk)
+    (outcome,) = finalize_stale(tmp_path)
+    assert outcome.saved
+    (row,) = _rows_of_the_segment(csv_path)
+    assert row["status"] == "interrupted"
+    assert len(read_table(csv_path).rows) == 3
+
+
+def test_a_journal_from_before_the_offset_searches_the_whole_file(tmp_path: Path) -> None:
+    csv_path, j, on_disk = _ended_then_power_lost(tmp_path)
+    old = json.loads(on_disk.decode().splitlines()[-1])
+    del old["csv_offset"]  # written by a wattwatch that did not record it
+    j.path.write_text(json.dumps(old) + "\n")
+    (outcome,) = finalize_stale(tmp_path)
+    assert outcome.saved
+    assert len(_rows_of_the_segment(csv_path)) == 1
+
+
+@pytest.mark.parametrize("bad", [-1, "12", True, 1.5])
+def test_a_journal_with_a_bad_csv_offset_is_refused(tmp_path: Path, bad: object) -> None:
+    j = RunJournal(tmp_path, "emissions.csv", "r", owner=_dead())
+    assert j.update(_segment_row("r", 0, _START), COLUMNS)
+    record = json.loads(j.path.read_text().splitlines()[-1])
+    record["csv_offset"] = bad
+    j.path.write_text(json.dumps(record) + "\n")
+    with pytest.raises(ValueError, match="csv_offset"):
+        read_journal(j.path)
+
+
+class _CountingFsyncs(OsFileOps):
+    def __init__(self) -> None:
+        self.fsynced: list[str] = []
+
+    def fsync(self, fd: int) -> None:
+        self.fsynced.append(os.readlink(f"/proc/self/fd/{fd}"))
+        super().fsync(fd)
+
+
+def test_finish_waits_for_one_fsync_the_rows(tmp_path: Path) -> None:
+    ops = _CountingFsyncs()
+    j = RunJournal(tmp_path, "emissions.csv", "r", ops=ops)
+    assert j.update(_segment_row("r", 0, _START), COLUMNS, durable=True)
+    ops.fsynced.clear()
+    assert j.finish(_segment_row("r", 0, _START, "completed"), COLUMNS).saved
+    assert [Path(p).name for p in ops.fsynced] == ["emissions.csv"]

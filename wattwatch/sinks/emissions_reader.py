@@ -16,19 +16,21 @@ does not import it. Units: none here; cells are the strings of :meth:`wattwatch.
 from __future__ import annotations
 
 import csv
+import io
 import operator
 import os
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
 
-from wattwatch.sinks.csv_layout import BOM, parse_header
-from wattwatch.sinks.files import open_regular
+from wattwatch.sinks.csv_layout import BOM, CsvLayout, parse_header, read_layout
+from wattwatch.sinks.files import OS_FILE_OPS, FileOps, open_regular
 from wattwatch.sinks.lines import MAX_ROW_BYTES, BoundedLines, RowTooLong, split_cr
 
 __all__ = [
+    "SEGMENT_KEY",
     "ColumnScan",
     "CsvTable",
     "is_blank",
@@ -38,6 +40,7 @@ __all__ = [
     "read_row_at",
     "read_rows",
     "read_table",
+    "holds_segment",
     "table_layout",
 ]
 
@@ -342,3 +345,75 @@ def read_row_at(layout: TableLayout, offset: int) -> dict[str, str]:
     for _, cells in ColumnScan(layout, layout.header, start=offset, end=offset + 1):
         return dict(zip(layout.header, cells, strict=True))
     raise ValueError(f"{layout.path}: no row at byte {offset}")
+
+
+SEGMENT_KEY = ("run_id", "resumed_segments", "start_time")
+"""The cells that name a run's segment (``wattwatch report``'s segment: :mod:`wattwatch.report.segments`)."""
+
+_SEARCH_CHUNK = 4 << 20
+
+
+def holds_segment(
+    path: str | os.PathLike[str], row: Mapping[str, str], offset: int | None, *, ops: FileOps = OS_FILE_OPS
+) -> bool:
+    """Whether the CSV at ``path`` holds, from byte ``offset`` on, a whole row of the segment ``row`` is a row
+    of -- the same :data:`SEGMENT_KEY` cells (those the file's header has; ``run_id`` at least) -- ending with
+    its line ending (a row cut short by a crash is not one). ``offset``: the file's size when the run started
+    (its row, if appended, lies after it); ``None``, or not inside the file's rows (the file was replaced): the
+    whole file.
+
+    How a journal whose pending append was never made durable is finalised exactly once (:mod:`.journal`): the
+    run's id is searched as bytes (chunks of 4 MiB, a few ms for the rows of a busy folder), and each place it
+    occurs is read as a row. Never raises (``False`` when the file cannot be read)."""
+    run_id = row.get("run_id", "")
+    if not run_id:
+        return False
+    try:
+        fd = open_regular(Path(path), os.O_RDONLY, follow=True, ops=ops)
+    except OSError:
+        return False
+    try:
+        layout = read_layout(ops, fd)
+        if not layout.readable or layout.empty or "run_id" not in layout.header:
+            return False
+        start = offset if offset is not None and layout.data_start <= offset <= layout.size else layout.data_start
+        needle = run_id.replace('"', '""').encode("utf-8", "surrogateescape")
+        keep = len(needle) - 1
+        pos, carry = start, b""
+        while pos < layout.size:
+            data = ops.pread(fd, min(_SEARCH_CHUNK, layout.size - pos), pos)
+            if not data:
+                break
+            buf, base = carry + data, pos - len(carry)
+            hit = buf.find(needle)
+            while hit >= 0:
+                if _segment_row_at(ops, fd, layout, base + hit, row):
+                    return True
+                hit = buf.find(needle, hit + 1)
+            carry = buf[len(buf) - keep :] if keep else b""
+            pos += len(data)
+        return False
+    except OSError:
+        return False
+    finally:
+        ops.close(fd)
+
+
+def _segment_row_at(ops: FileOps, fd: int, layout: CsvLayout, at: int, row: Mapping[str, str]) -> bool:
+    """Whether the line holding byte ``at`` is a whole row with ``row``'s segment cells."""
+    back = min(at - layout.data_start, MAX_ROW_BYTES)
+    before = ops.pread(fd, back, at - back) if back > 0 else b""
+    line_start = at - back + before.rfind(b"\n") + 1 if b"\n" in before else at - back
+    if line_start < layout.data_start:
+        line_start = layout.data_start
+    data = ops.pread(fd, min(MAX_ROW_BYTES, layout.size - line_start), line_start)
+    if b"\n" not in data[at - line_start :]:
+        return False  # no line ending after it: a row cut short
+    try:
+        record = next(csv.reader(io.StringIO(data.decode("utf-8", "replace")), delimiter=layout.delimiter))
+    except (csv.Error, StopIteration):
+        return False
+    if len(record) != len(layout.header):
+        return False
+    cells = dict(zip(layout.header, record, strict=True))
+    return all(cells[k] == row.get(k, "") for k in SEGMENT_KEY if k in cells)

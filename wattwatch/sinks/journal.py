@@ -18,13 +18,18 @@ Format
 
 Who turns it into a row
   - the owner, at ``stop()`` (:meth:`RunJournal.finish`): under the CSV's lock it records in the journal where
-    the row is about to go (offset, length, digest), appends the row, then deletes the journal;
+    the row is about to go (offset, length, digest), appends the row and ``fsync``s it, then deletes the
+    journal. The record is not ``fsync``ed (issue 25: ``stop()`` waits for one ``fsync``, the row's): a killed
+    process leaves it in the page cache for whoever finalises the journal, and after a power loss that lost it
+    while the row reached the disk, the finaliser finds the row by its segment (run id, ``resumed_segments``,
+    ``start_time``) after the CSV's size when the run started, which every record of the journal carries
+    (:func:`wattwatch.sinks.emissions_reader.holds_segment`);
   - when the owner is gone (``kill -9``, out of memory, a lost node) or its final append failed (disk full):
     whoever next opens the folder -- a tracker's ``start()``, ``wattwatch report``, ``wattwatch merge`` --
     calls :func:`finalize_stale`, which appends the journal's row as it was -- the figures and duration of its
     last flush -- with a killed run's ``running`` made ``interrupted`` (:data:`ENDED_UNSEEN_STATUS`: it is no
-    longer going), and deletes it. Under the lock, and with the
-    recorded offset checked, a journal becomes a row exactly once, however many openers race.
+    longer going), and deletes it. Under the lock, and with the recorded offset checked (else the CSV searched
+    for the segment's row), a journal becomes a row exactly once, however many openers race.
 
 A journal whose owner runs on another host cannot be checked; it is finalised once it has not been rewritten
 for ``foreign_stale_s`` (default :data:`DEFAULT_FOREIGN_STALE_S`).
@@ -155,12 +160,22 @@ def _finalise_locked(
     ops: FileOps,
     write: Callable[[JournalEntry], None] | None = None,
     bounded: bool = False,
+    search: bool = False,
 ) -> tuple[WriteOutcome | None, bool]:
     """Append ``entry``'s row (we hold the CSV's lock) unless it already was, then delete the journal. Returns
     the append's outcome (``None`` when it was already appended) and whether the journal records the pending
     append. ``write`` records ``entry`` in the journal (default: replace it atomically); ``bounded``: the row's
-    cells are bounded already (the owner's own row; one read from a journal file is bounded again)."""
-    if entry.pending is not None and was_appended(csv_path, entry.pending, ops=ops):
+    cells are bounded already (the owner's own row; one read from a journal file is bounded again). ``search``
+    (a journal its owner left): when no pending append is recorded, or not where it says, the CSV is searched
+    for a whole row of the run's segment after the offset the journal recorded at start -- the owner's pending
+    record is not ``fsync``ed (issue 25: one ``fsync`` at ``stop()``, the row's), so after a power loss the
+    journal may lack it while the row is on disk."""
+    appended = entry.pending is not None and was_appended(csv_path, entry.pending, ops=ops)
+    if not appended and search:
+        from wattwatch.sinks.emissions_reader import holds_segment
+
+        appended = holds_segment(csv_path, entry.row, entry.csv_offset, ops=ops)
+    if appended:
         # The row is in the main file; when that file's header lacks columns, the full row may still be due in
         # the companion (its write failed, or the writer died in between): never count it as saved before.
         done = append_row(
@@ -186,6 +201,14 @@ def _finalise_locked(
     if outcome.saved_in is not None:
         _unlink(entry.path, ops)
     return outcome, recorded[0]
+
+
+def _size_of(path: Path) -> int:
+    """``path``'s size in bytes (0 when it does not exist yet or cannot be read)."""
+    try:
+        return os.stat(path).st_size
+    except (OSError, ValueError):
+        return 0
 
 
 def _unlink(path: Path, ops: FileOps) -> None:
@@ -216,6 +239,8 @@ class RunJournal:
         self.path = journal_path(output_dir, run_id, f"{os.getpid()}-{os.urandom(4).hex()}")
         self.run_id = run_id
         self._output_file = output_file
+        self._csv_offset = _size_of(self.csv_path)
+        """The CSV's size now (the run starts): its row will lie after it (:attr:`JournalEntry.csv_offset`)."""
         self._owner = owner or ProcessIdentity.of(proc_root=proc_root)
         self._ops = ops
         self._finished: SaveOutcome | None = None
@@ -239,6 +264,7 @@ class RunJournal:
             owner=self._owner,
             written_at=time.time(),
             final=final,
+            csv_offset=self._csv_offset,
             path=self.path,
         )
 
@@ -288,7 +314,7 @@ class RunJournal:
         if durable:
             ops.fsync(fd)
 
-    def _write_final(self, entry: JournalEntry) -> None:
+    def _write_final(self, entry: JournalEntry, *, durable: bool = True) -> None:
         """Record the run's final state (``fsync``ed): as the last line of the journal open for appending (one
         ``write``: a reader takes the last whole line, and every line this writer wrote ended whole, or the
         descriptor was closed); else -- none open, an update under way, the file deleted under us or not the
@@ -296,19 +322,25 @@ class RunJournal:
         atomically. ``OSError`` when neither works.
 
         Appending is ``stop()``'s cheaper way (issue 25): no temporary file to create, ``fsync`` and rename
-        before the row is appended; the same ``fsync`` makes it durable."""
+        before the row is appended. ``durable=False`` (the pending append that ``stop()`` records just before
+        its row): not ``fsync``ed -- a process killed after it leaves the line for whoever finalises the journal,
+        and after a power loss the row is found in the CSV by its segment instead (:func:`_finalise_locked`'s
+        ``search``); the row's own ``fsync`` is the one ``stop()`` waits for."""
         fd = self._fd
         if fd is not None and not self._writing:
             ops = self._ops
             try:
                 stat = ops.fstat(fd)
                 if stat.st_nlink > 0 and stat.st_size == self._size:
-                    write_all(ops, fd, _record(entry).encode("utf-8", "surrogateescape"))
-                    ops.fsync(fd)
+                    line = _record(entry).encode("utf-8", "surrogateescape")
+                    write_all(ops, fd, line)
+                    self._size += len(line)
+                    if durable:
+                        ops.fsync(fd)
                     return
             except OSError:
                 self._close_fd()  # a line cut short may end the file: the next record replaces it whole
-        _write(entry, durable=True, ops=self._ops)
+        _write(entry, durable=durable, ops=self._ops)
 
     def _close_fd(self) -> None:
         fd, self._fd = self._fd, None
@@ -339,8 +371,9 @@ class RunJournal:
         try:
             with locked(self.csv_path):
                 outcome, recorded = _finalise_locked(
-                    entry, self.csv_path, durable=durable, ops=self._ops, write=self._write_final, bounded=True
-                )
+                    entry, self.csv_path, durable=durable, ops=self._ops, bounded=True,
+                    write=lambda e: self._write_final(e, durable=False),
+                )  # fmt: skip
         except Exception as exc:  # noqa: BLE001 - lock timeout or a lock file we cannot create
             outcome, recorded = WriteOutcome(self.csv_path, None, error=str(exc) or type(exc).__name__), False
         if outcome is None or outcome.saved_in is not None:
@@ -431,7 +464,7 @@ def finalize_stale(
                     continue  # rewritten since we looked: its owner is alive after all
                 if not fresh.final and fresh.status == "running" and entry.path not in _ENDED:
                     _mark_ended_unseen(fresh)  # its process is gone (one that ended here keeps its last word)
-                outcome, _ = _finalise_locked(fresh, csv_path, durable=True, ops=ops)
+                outcome, _ = _finalise_locked(fresh, csv_path, durable=True, ops=ops, search=True)
         except Exception as exc:  # noqa: BLE001 - never raises: the journal stays for the next opener
             log.debug("wattwatch: cannot finalise %s (%s)", entry.path, exc)
             outcomes.append(SaveOutcome(entry.run_id, csv_path, None, journal=entry.path, error=str(exc)))

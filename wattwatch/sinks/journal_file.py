@@ -77,6 +77,10 @@ class JournalEntry:
     final: bool = False
     """The run has ended: only its row is left to append."""
     pending: PendingAppend | None = None
+    csv_offset: int | None = None
+    """The CSV's size (bytes) when the run started: its row, if it was appended, lies after it (``None``: a
+    journal from before it was recorded). What finds a row whose pending append was not made durable
+    (:func:`wattwatch.sinks.emissions_reader.holds_segment`)."""
     path: Path = field(default=Path(), compare=False)
 
     def to_dict(self) -> dict[str, Any]:
@@ -90,6 +94,7 @@ class JournalEntry:
             "written_at": self.written_at,
             "owner": self.owner.to_dict(),
             "pending": None if self.pending is None else self.pending.to_dict(),
+            "csv_offset": self.csv_offset,
             "columns": list(self.columns),
             "row": self.row,
         }
@@ -112,6 +117,9 @@ class JournalEntry:
             pending, written_at = d.get("pending"), d["written_at"]
             if isinstance(written_at, bool) or not isinstance(written_at, int | float):
                 raise ValueError("written_at is not a number")
+            csv_offset = d.get("csv_offset")
+            if csv_offset is not None and (isinstance(csv_offset, bool) or not isinstance(csv_offset, int) or csv_offset < 0):
+                raise ValueError("csv_offset is not a byte offset")
             return cls(
                 run_id=_short_text(d["run_id"], "run_id"),
                 output_file=output_file,
@@ -122,6 +130,7 @@ class JournalEntry:
                 written_at=float(written_at),
                 final=d.get("final", False) is True,
                 pending=None if pending is None else PendingAppend.from_dict(pending),
+                csv_offset=csv_offset,
                 path=path,
             )
         except (KeyError, TypeError, ValueError) as exc:
