@@ -8,7 +8,7 @@ live and killed runs), as a sweep of runs writes into one folder. One busy-loop 
 ``stop()`` competes for the CPUs while the set-up between them does not crawl. ``stop()`` is timed with
 ``perf_counter`` around the call. ``rounds`` processes per tool, alternated; p99 over all their runs.
 
-``python benchmarks/bench_stop.py [--runs 50] [--rounds 2]`` prints the figure; ``run_all.py --only 9`` writes it.
+``python benchmarks/bench_stop.py [--runs 50] [--rounds 4]`` prints the figure; ``run_all.py --only 9`` writes it.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ GOAL_P99_S = 0.100
 
 
 def measure(
-    runs: int = 50, seconds: float = 0.3, gpus: int = 4, rounds: int = 2, rows: int = 10_000
+    runs: int = 50, seconds: float = 0.3, gpus: int = 4, rounds: int = 4, rows: int = 10_000
 ) -> list[Figure]:
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests" / "support"))
     import fakenvml
@@ -91,7 +91,7 @@ def main(argv: list[str] | None = None) -> int:
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--runs", type=int, default=50)
-    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--rounds", type=int, default=4)
     parser.add_argument("--rows", type=int, default=10_000, help="earlier rows in the users' emissions.csv")
     args = parser.parse_args(argv)
     figures = measure(args.runs, rounds=args.rounds, rows=args.rows)

@@ -127,7 +127,7 @@ def main(argv: list[str] | None = None) -> int:
     figs += _safe(
         "8", "multi-rank", lambda: bench_multirank.measure((2,) if q else (2, 4), 4.0 if q else 10.0)
     )
-    figs += _safe("9", "stop() p99 with every core busy", lambda: bench_stop.measure(5 if q else 50))
+    figs += _safe("9", "stop() p99 with every core busy", lambda: bench_stop.measure(5 if q else 50, rounds=2 if q else 4))
     figs += _safe("10", "HF Trainer callback", lambda: bench_callback.measure(1 if q else 5, 20))
     figs += _safe(
         "11",
@@ -176,7 +176,7 @@ ONLY: dict[str, tuple[str, Callable[[bool], list[Figure]]]] = {
     "4": ("tracker CPU per hour", lambda q: bench_cpu.measure(40 if q else 330, 1)),
     "K": ("kill -9 loss", lambda q: bench_kill.measure((5.0, 25.0) if q else bench_kill.KILL_AT_S)),
     "12": ("check at 200,000 rows", lambda q: bench_check.measure(2000 if q else 200_000, 1 if q else 3)),
-    "9": ("stop() p99 with every core busy", lambda q: bench_stop.measure(5 if q else 50)),
+    "9": ("stop() p99 with every core busy", lambda q: bench_stop.measure(5 if q else 50, rounds=2 if q else 4)),
     "10": ("HF Trainer callback", lambda q: bench_callback.measure(1 if q else 5, 20)),
     "11": (
         "report and merge at 200,000 rows",

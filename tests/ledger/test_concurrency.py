@@ -9,6 +9,7 @@ import logging
 import multiprocessing
 import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 from ledgerruns import count_rows
@@ -109,6 +110,22 @@ def _segment_writer(url: str, row: dict, barrier: multiprocessing.synchronize.Ba
         out.put((os.getpid(), 0, repr(exc)))
 
 
+def _push_at_once(url: str, rows: list[dict[str, str]]) -> list[Any]:
+    """Each row pushed by its own forked process, all released at once by a barrier; their results (none
+    failed)."""
+    ctx = multiprocessing.get_context("fork")
+    barrier = ctx.Barrier(len(rows))
+    out: multiprocessing.Queue = ctx.Queue()
+    procs = [ctx.Process(target=_segment_writer, args=(url, row, barrier, out)) for row in rows]
+    for p in procs:
+        p.start()
+    results = [out.get(timeout=300) for _ in procs]
+    for p in procs:
+        p.join(timeout=60)
+    assert not [r for r in results if r[2]], results
+    return results
+
+
 @pytest.mark.parametrize("first_known", [False, True])
 @pytest.mark.parametrize("kind", ["sqlite", "postgresql"])
 def test_segments_of_one_run_pushed_at_once_leave_one_latest(
@@ -130,17 +147,8 @@ def test_segments_of_one_run_pushed_at_once_leave_one_latest(
     engine = open_engine(parse_url(url))
     ensure_schema(engine)
     engine.dispose()
-    ctx = multiprocessing.get_context("fork")
-    barrier = ctx.Barrier(SEGMENTS)
-    out: multiprocessing.Queue = ctx.Queue()
     rows = [{**data.to_row(), "resumed_segments": str(k)} for k in range(1, SEGMENTS + 1)]
-    procs = [ctx.Process(target=_segment_writer, args=(url, row, barrier, out)) for row in rows]
-    for p in procs:
-        p.start()
-    results = [out.get(timeout=300) for _ in procs]
-    for p in procs:
-        p.join(timeout=60)
-    assert not [r for r in results if r[2]], results
+    results = _push_at_once(url, rows)
     assert sum(r[1] for r in results) == SEGMENTS
     engine = open_engine(parse_url(url))
     try:
@@ -176,16 +184,7 @@ def test_retries_and_copies_without_a_start_pushed_at_once(
     base = {**data.to_row(), "resumed_segments": "1"}
     starts = [f"2030-01-01T00:00:0{k}.000+00:00" for k in range(5)]
     rows = [{**base, "start_time": start} for start in starts] + [{**base, "start_time": ""} for _ in range(3)]
-    ctx = multiprocessing.get_context("fork")
-    barrier = ctx.Barrier(len(rows))
-    out: multiprocessing.Queue = ctx.Queue()
-    procs = [ctx.Process(target=_segment_writer, args=(url, row, barrier, out)) for row in rows]
-    for p in procs:
-        p.start()
-    results = [out.get(timeout=300) for _ in procs]
-    for p in procs:
-        p.join(timeout=60)
-    assert not [r for r in results if r[2]], results
+    _push_at_once(url, rows)
     engine = open_engine(parse_url(url))
     try:
         with engine.connect() as conn:
