@@ -382,9 +382,10 @@ def _segment_row(run_id: str, segment: int, start: str, status: str = "running",
 _START = "2026-12-07T10:00:00.000+00:00"
 
 
-def _dead() -> ProcessIdentity:
+def _dead(boot_id: str = "a-boot-before-the-power-loss") -> ProcessIdentity:
+    """An owner that is gone: by default it ran before this boot (a power loss is a reboot)."""
     me = ProcessIdentity.of()
-    return ProcessIdentity(2**22 + 4321, me.host, me.boot_id, 1)
+    return ProcessIdentity(2**22 + 4321, me.host, boot_id, 1)
 
 
 def _history(csv_path: Path) -> None:
@@ -484,3 +485,24 @@ def test_finish_waits_for_one_fsync_the_rows(tmp_path: Path) -> None:
     ops.fsynced.clear()
     assert j.finish(_segment_row("r", 0, _START, "completed"), COLUMNS).saved
     assert [Path(p).name for p in ops.fsynced] == ["emissions.csv"]
+
+
+def test_a_journal_of_this_boot_is_not_searched_for(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A run killed in this boot: what its process wrote is in the page cache, so a journal without a pending
+    record means no row was appended -- the finaliser appends it without searching the CSV."""
+    import wattwatch.sinks.emissions_reader as reader
+
+    csv_path = tmp_path / "emissions.csv"
+    _history(csv_path)
+    j = RunJournal(tmp_path, "emissions.csv", "r", owner=_dead(ProcessIdentity.of().boot_id))
+    assert j.update(_segment_row("r", 1, _START, kwh=1.0), COLUMNS)
+    searched: list[str] = []
+    monkeypatch.setattr(reader, "holds_segment", lambda path, row, offset, ops: searched.append(row["run_id"]))
+    (outcome,) = finalize_stale(tmp_path)
+    assert outcome.saved and searched == []
+    (row,) = _rows_of_the_segment(csv_path)
+    assert row["status"] == "interrupted"
+    j2 = RunJournal(tmp_path, "emissions.csv", "r2", owner=_dead())  # of another boot: searched
+    assert j2.update(_segment_row("r2", 0, _START), COLUMNS)
+    finalize_stale(tmp_path)
+    assert searched == ["r2"]

@@ -23,7 +23,8 @@ Who turns it into a row
     process leaves it in the page cache for whoever finalises the journal, and after a power loss that lost it
     while the row reached the disk, the finaliser finds the row by its segment (run id, ``resumed_segments``,
     ``start_time``) after the CSV's size when the run started, which every record of the journal carries
-    (:func:`wattwatch.sinks.emissions_reader.holds_segment`);
+    (:func:`wattwatch.sinks.emissions_reader.holds_segment`; only for an owner of another boot or host: this
+    kernel never loses what a killed process wrote);
   - when the owner is gone (``kill -9``, out of memory, a lost node) or its final append failed (disk full):
     whoever next opens the folder -- a tracker's ``start()``, ``wattwatch report``, ``wattwatch merge`` --
     calls :func:`finalize_stale`, which appends the journal's row as it was -- the figures and duration of its
@@ -201,6 +202,16 @@ def _finalise_locked(
     if outcome.saved_in is not None:
         _unlink(entry.path, ops)
     return outcome, recorded[0]
+
+
+def _may_have_lost(entry: JournalEntry, me: ProcessIdentity) -> bool:
+    """Whether ``entry`` may lack what its owner wrote last: the owner's pending-append record is not
+    ``fsync``ed, so only a kernel that stopped since (a power loss, a crash: another boot) or another host's
+    cache can have lost it -- a killed process's writes are in this kernel's page cache. Only then is the CSV
+    searched for the row (:func:`_finalise_locked`), so the first start after a ``kill -9`` reads nothing
+    more."""
+    owner = entry.owner
+    return not (owner.host == me.host and owner.boot_id and owner.boot_id == me.boot_id)
 
 
 def _size_of(path: Path) -> int:
@@ -464,7 +475,7 @@ def finalize_stale(
                     continue  # rewritten since we looked: its owner is alive after all
                 if not fresh.final and fresh.status == "running" and entry.path not in _ENDED:
                     _mark_ended_unseen(fresh)  # its process is gone (one that ended here keeps its last word)
-                outcome, _ = _finalise_locked(fresh, csv_path, durable=True, ops=ops, search=True)
+                outcome, _ = _finalise_locked(fresh, csv_path, durable=True, ops=ops, search=_may_have_lost(fresh, me))
         except Exception as exc:  # noqa: BLE001 - never raises: the journal stays for the next opener
             log.debug("wattwatch: cannot finalise %s (%s)", entry.path, exc)
             outcomes.append(SaveOutcome(entry.run_id, csv_path, None, journal=entry.path, error=str(exc)))
