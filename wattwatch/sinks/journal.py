@@ -326,7 +326,7 @@ class RunJournal:
             ops.fsync(fd)
 
     def _write_final(self, entry: JournalEntry, *, durable: bool = True) -> None:
-        """Record the run's final state (``fsync``ed): as the last line of the journal open for appending (one
+        """Record the run's final state (``fsync``ed unless ``durable`` is false): as the last line of the journal open for appending (one
         ``write``: a reader takes the last whole line, and every line this writer wrote ended whole, or the
         descriptor was closed); else -- none open, an update under way, the file deleted under us or not the
         size this writer left it (someone else wrote to it), or the append failed -- by replacing the journal
