@@ -179,7 +179,7 @@ def _after_torch(
 def main(argv: list[str] | None = None) -> int:
     import argparse
 
-    from benchmarks.common import render_table
+    from benchmarks.common import print_figures
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--rounds", type=int, default=9)
@@ -187,9 +187,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rows", type=int, default=10_000, help="earlier rows in the users' emissions.csv")
     args = parser.parse_args(argv)
     figures = measure(args.rounds, tuple(args.gpus), 4, args.rounds, args.rows)
-    print(render_table(figures))
-    for f in figures:
-        print(f"- {f.key}: {f.note}")
+    print_figures(figures)
     return 0
 
 

@@ -87,7 +87,7 @@ def measure(
 def main(argv: list[str] | None = None) -> int:
     import argparse
 
-    from benchmarks.common import render_table
+    from benchmarks.common import print_figures
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--runs", type=int, default=50)
@@ -95,9 +95,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rows", type=int, default=10_000, help="earlier rows in the users' emissions.csv")
     args = parser.parse_args(argv)
     figures = measure(args.runs, rounds=args.rounds, rows=args.rows)
-    print(render_table(figures))
-    for f in figures:
-        print(f"- {f.key}: {f.note}")
+    print_figures(figures)
     return 0
 
 

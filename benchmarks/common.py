@@ -38,6 +38,7 @@ __all__ = [
     "machine_info",
     "median",
     "percentile",
+    "print_figures",
     "render_table",
     "run_child",
     "spawn_child",
@@ -363,6 +364,13 @@ def render_table(figures: Sequence[Figure]) -> str:
         met = {True: "met", False: "NOT met", None: "—"}[f.met]
         rows.append(f"| {f.key} | {f.name} | {ww} | {cc} | {ratio} | {f.goal} | {met} |")
     return "\n".join(rows)
+
+
+def print_figures(figures: Sequence[Figure]) -> None:
+    """Print ``figures`` as a benchmark's own command does: the table, then each figure's note."""
+    print(render_table(figures))
+    for f in figures:
+        print(f"- {f.key}: {f.note}")
 
 
 def write_results(

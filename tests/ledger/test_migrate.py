@@ -100,6 +100,13 @@ def _read(url: str) -> dict[str, list[dict[str, Any]]]:
         engine.dispose()
 
 
+def _pushed_into_a_new_ledger(tmp_path: Path, paths: list[str]) -> dict[str, list[dict[str, Any]]]:
+    """The tables of a new SQLite ledger that ``paths`` were pushed into: what a migrated ledger must hold."""
+    fresh_url = f"sqlite:///{tmp_path / 'fresh' / 'new.db'}"
+    assert main(["ledger", "push", *paths, "--db", fresh_url, "-q"]) == 0
+    return _read(fresh_url)
+
+
 def _as_v2(tables: dict[str, list[dict[str, Any]]]) -> dict[str, list[dict[str, Any]]]:
     """Version 3's rows as version 2 wrote the same runs (one segment per run and number): no ``start_time``
     beside the segment's own in ``segments``."""
@@ -182,9 +189,7 @@ def test_a_v1_ledger_with_rows_migrates_in_place(
     t, _ = make_run(tmp_path / "requeued", environ={"USER": "ann", "SLURM_JOB_ID": "9"})  # resumed in another job
     make_run(tmp_path / "requeued", state=t.state_dict(), environ={"USER": "ann", "SLURM_JOB_ID": "10"})
     paths = [str(team_history), str(tmp_path / "requeued")]
-    fresh_url = f"sqlite:///{tmp_path / 'fresh' / 'new.db'}"  # the same runs pushed into a new ledger
-    assert main(["ledger", "push", *paths, "--db", fresh_url, "-q"]) == 0
-    fresh = _read(fresh_url)
+    fresh = _pushed_into_a_new_ledger(tmp_path, paths)
     assert any(s["overlap_energy_kwh"] for s in fresh["segments"]) and any(s["requests"] for s in fresh["segments"])
     assert [s["latest"] for s in fresh["segments"]].count(False) == 2  # the resumed runs' first segments
     assert [s["other_group"] for s in fresh["segments"]].count(True) == 1  # the one in its first job
@@ -253,9 +258,7 @@ def test_a_v2_ledger_with_rows_migrates_to_segments_keyed_by_their_start(
     saved = t.state_dict()
     make_run(tmp_path / "retried", state=saved, tokens=200)  # the first retry from the checkpoint
     paths = [str(team_history), str(tmp_path / "requeued"), str(tmp_path / "codecarbon"), str(tmp_path / "retried")]
-    fresh_url = f"sqlite:///{tmp_path / 'fresh' / 'new.db'}"  # the same runs pushed into a new ledger
-    assert main(["ledger", "push", *paths, "--db", fresh_url, "-q"]) == 0
-    fresh = _read(fresh_url)
+    fresh = _pushed_into_a_new_ledger(tmp_path, paths)
     assert len(fresh["segments"]) == 13 and [s["start_time"] for s in fresh["segments"]].count("") == 1
     assert [s["other_group"] for s in fresh["segments"]].count(True) == 1  # the requeued run's first job
     _write_old(db_url, _as_v2(fresh), 2)
@@ -327,9 +330,7 @@ def test_the_cli_says_it_migrates_before_it_does(
     sqlite_url: str, tmp_path: Path, team_history: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """A migration rewrites tables (a minute for a million runs): the command that starts it says so first."""
-    fresh_url = f"sqlite:///{tmp_path / 'fresh' / 'new.db'}"
-    assert main(["ledger", "push", str(team_history), "--db", fresh_url, "-q"]) == 0
-    _write_old(sqlite_url, _as_v2(_read(fresh_url)), 2)
+    _write_old(sqlite_url, _as_v2(_pushed_into_a_new_ledger(tmp_path, [str(team_history)])), 2)
     capsys.readouterr()
     assert main(["report", "--db", sqlite_url, "--by", "project"]) == 0
     err = capsys.readouterr().err

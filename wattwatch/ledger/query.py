@@ -35,7 +35,7 @@ import sqlalchemy as sa
 from sqlalchemy.sql.base import ReadOnlyColumnCollection
 
 from wattwatch.ledger import group_sums
-from wattwatch.ledger.group_sums import BY, SUMS
+from wattwatch.ledger.group_sums import BY, COUNTS, SUMS, as_integer, segment_sums
 from wattwatch.ledger.schema import LATEST, OTHER_GROUP, OVERLAPPING, runs, segments
 
 __all__ = [
@@ -77,42 +77,11 @@ def in_project(project: str, s: Columns = segments.c) -> sa.ColumnElement[bool]:
     )
 
 
-def _segment_sums(s: Columns, *, sign: int = 1) -> list[sa.ColumnElement[Any]]:
-    """The branch of the segments ``s`` (a table's or alias's columns); ``sign`` -1: their sums taken off."""
-
-    def signed(value: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:
-        return value if sign == 1 else -value
-
-    return [
-        signed(_int(sa.func.count())).label("segments"),
-        signed(_int(sa.func.coalesce(sa.func.sum(sa.case((s.latest, 1), else_=0)), 0))).label("runs"),
-        *(signed(sa.func.coalesce(sa.func.sum(s[col]), 0.0)).label(key) for key, col in SUMS),
-        signed(sa.func.sum(s.energy_low_kwh)).label("energy_low_kwh"),
-        signed(_int(sa.func.count(s.energy_low_kwh))).label("with_low"),
-        signed(sa.func.sum(s.energy_high_kwh)).label("energy_high_kwh"),
-        signed(_int(sa.func.count(s.energy_high_kwh))).label("with_high"),
-        signed(_int(sa.func.coalesce(sa.func.sum(sa.case((s.embodied_computed, 1), else_=0)), 0))).label(
-            "embodied_computed"
-        ),
-        sa.literal(0.0, sa.Double).label("overlap_kwh"),
-    ]
-
-
-_COUNTS = frozenset({"segments", "runs", "with_low", "with_high", "embodied_computed"})
-"""The branches' columns that count (segments, runs): summed again as integers (see :func:`_int`)."""
-
-
-def _int(value: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:
-    """A count as a 32-bit integer: PostgreSQL sums ``integer`` into ``bigint``, but ``bigint`` (what ``count``
-    gives) into ``numeric``, whose arithmetic is several times slower -- the sums of sums over 125,000 groups of
-    ``--by job`` spent a fifth of their time there. A group of more than 2**31 segments is out of reach."""
-    return sa.cast(value, sa.Integer)
-
-
 def _resum(column: sa.ColumnElement[Any], name: str) -> sa.ColumnElement[Any]:
-    """``sum(column)`` of a branch's column ``name`` (a count stays an integer: :func:`_int`)."""
+    """``sum(column)`` of a branch's column ``name`` (a count stays an integer:
+    :func:`~wattwatch.ledger.group_sums.as_integer`)."""
     total = sa.func.sum(column)
-    return _int(total) if name in _COUNTS else total
+    return as_integer(total) if name in COUNTS else total
 
 
 def overlap_share(s: Columns = segments.c) -> tuple[sa.ColumnElement[Any], sa.ColumnElement[Any]]:
@@ -149,7 +118,7 @@ def overlapping(project: str | None) -> list[sa.ColumnElement[bool]]:
 
 def _totals_query(project: str | None) -> sa.Select[Any]:
     where = [in_project(project)] if project is not None else []
-    main = sa.select(*_segment_sums(segments.c)).where(*where)
+    main = sa.select(*segment_sums(segments.c)).where(*where)
     over = sa.select(*_overlap_sums()).where(*overlapping(project))
     u = sa.union_all(main, over).subquery()
     return sa.select(*(_resum(u.c[n], n).label(n) for n in _NAMES))
@@ -173,7 +142,7 @@ def _grouped(by: str, project: str | None, *, summed: bool = False) -> sa.Subque
         kept = [t[n].label(n) for n in group_sums.COLUMNS] + [sa.literal(0.0, sa.Double).label("overlap_kwh")]
         mine = sa.select(t.key.label("key"), *kept).where(t.dimension == by).subquery()
     else:
-        mine = sa.select(s[column].label("key"), *_segment_sums(s)).where(*where).group_by(s[column]).subquery()
+        mine = sa.select(s[column].label("key"), *segment_sums(s)).where(*where).group_by(s[column]).subquery()
     # the run's key, looked up by primary key for each of the few rows (a join would let a planner hash every
     # latest segment: a second full scan)
     theirs = sa.select(latest.c[column]).where(latest.c.run_id == s.run_id, latest.c.latest == sa.true())
@@ -181,7 +150,7 @@ def _grouped(by: str, project: str | None, *, summed: bool = False) -> sa.Subque
     keyed = sa.select(theirs_key.label("run_key"), s[column].label("own_key"), *segments.c)
     moving = keyed.where(OTHER_GROUP, *where).subquery()
     pairs = (
-        sa.select(moving.c.run_key, moving.c.own_key, *_segment_sums(moving.c))
+        sa.select(moving.c.run_key, moving.c.own_key, *segment_sums(moving.c))
         .where(moving.c.run_key != moving.c.own_key)
         .group_by(moving.c.run_key, moving.c.own_key)
         .cte("moved")  # once, then added to the run's group and taken off its own
